@@ -1,0 +1,1 @@
+//! netsnap analyzer library.

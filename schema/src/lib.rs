@@ -1,0 +1,18 @@
+//! netsnap bundle format v1.
+//!
+//! This crate owns everything both binaries must agree on: the serde types of every
+//! structured source ([`model`]), the manifest ([`manifest`]), where each source lives
+//! in a bundle ([`layout`]), the deterministic streaming [`writer`] and the defensive
+//! [`reader`] that treats every bundle as hostile input.
+
+pub mod layout;
+pub mod manifest;
+pub mod model;
+pub mod reader;
+pub mod writer;
+
+mod digest;
+
+pub use manifest::{Manifest, SourceRecord, SourceStatus, Truncation, FORMAT_VERSION};
+pub use reader::{Bundle, ReadError, ReadLimits};
+pub use writer::{BundleWriter, Spool, WriteError};

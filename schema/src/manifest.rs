@@ -1,0 +1,159 @@
+//! `manifest.json`: what was captured, how, and how every source fared.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The bundle format this crate writes and the only one it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Path of the manifest inside a bundle.
+pub const MANIFEST_PATH: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub collector: CollectorInfo,
+    pub hostname: String,
+    /// `uname -r` of the node.
+    pub kernel: String,
+    /// RFC 3339 UTC timestamp at which capture started.
+    pub captured_at: String,
+    /// Seconds since the Unix epoch of `captured_at`; used as every entry's mtime.
+    pub captured_at_unix: u64,
+    pub duration_ms: u64,
+    /// Command-line options that shaped the capture (deadline, limits, only/skip …).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// One record per source, in bundle path order. Failed sources have no `path`.
+    pub sources: Vec<SourceRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// How a source fared. `partial` and `truncated` sources still have content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceStatus {
+    /// Captured completely.
+    Ok,
+    /// Some content captured, some not (see `error`).
+    Partial,
+    /// Tried and failed; `error` says why.
+    Failed,
+    /// Not present on this node (no IPVS, no legacy tables, tool not installed …).
+    Unavailable,
+    /// Excluded by `--only`/`--skip`.
+    Skipped,
+}
+
+impl SourceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Ok => "ok",
+            SourceStatus::Partial => "partial",
+            SourceStatus::Failed => "failed",
+            SourceStatus::Unavailable => "unavailable",
+            SourceStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A capped source keeps the first `kept` items of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    pub kept: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Stable source name, e.g. `iptables-nft-save`, `netns/links` (netns sources add `netns`).
+    pub name: String,
+    /// Bundle path of the content, absent when nothing was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Netns id for per-netns sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    pub status: SourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds after capture start at which the source started.
+    #[serde(default)]
+    pub started_ms: u64,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Size of the content in bytes (0 without content).
+    #[serde(default)]
+    pub bytes: u64,
+    /// Hex sha256 of the content, absent without content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
+}
+
+impl SourceRecord {
+    /// A record for a source with the given name and status and no content yet.
+    pub fn new(name: impl Into<String>, status: SourceStatus) -> Self {
+        SourceRecord {
+            name: name.into(),
+            path: None,
+            netns: None,
+            status,
+            error: None,
+            started_ms: 0,
+            duration_ms: 0,
+            bytes: 0,
+            sha256: None,
+            truncated: None,
+        }
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn in_netns(mut self, netns: impl Into<String>) -> Self {
+        self.netns = Some(netns.into());
+        self
+    }
+}
+
+impl Manifest {
+    /// A manifest with no sources yet (the writer fills them in).
+    pub fn new(
+        collector_version: &str,
+        hostname: &str,
+        kernel: &str,
+        captured_at: &str,
+        captured_at_unix: u64,
+    ) -> Self {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            collector: CollectorInfo {
+                name: "netsnap-collect".into(),
+                version: collector_version.into(),
+            },
+            hostname: hostname.into(),
+            kernel: kernel.into(),
+            captured_at: captured_at.into(),
+            captured_at_unix,
+            duration_ms: 0,
+            options: BTreeMap::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// The record whose content lives at `path`.
+    pub fn source_at(&self, path: &str) -> Option<&SourceRecord> {
+        self.sources
+            .iter()
+            .find(|s| s.path.as_deref() == Some(path))
+    }
+}

@@ -1,0 +1,19 @@
+//! Serde types of the structured (JSON) sources of a bundle. Raw kernel and tool text
+//! (iptables-save, conntrack, ip_vs …) has no type here: it is kept raw.
+
+mod host;
+mod link;
+mod neigh;
+mod netns;
+mod route;
+mod socket;
+
+pub use host::{ConntrackSysctl, HostFacts, KubeProxyHints, Sysctls};
+pub use link::{Addr, BridgeInfo, BridgePort, Link, LinkState, Vxlan};
+pub use neigh::{FdbEntry, Neigh, NeighTable};
+pub use netns::{Discovery, NetnsEntry, NetnsIndex, PodIdentity, PodIdentitySource};
+pub use route::{Route, RouteTable, Rule};
+pub use socket::{Socket, SocketProto};
+
+/// Address family as it appears in JSON: `inet` / `inet6` / `bridge` / other numbers.
+pub type Family = String;

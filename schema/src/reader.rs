@@ -1,0 +1,611 @@
+//! The safe bundle reader. A bundle comes from someone else's node: every entry is
+//! checked before it is trusted, nothing is ever extracted to disk, and every limit is
+//! enforced while decompressing, so a small hostile file cannot make us allocate
+//! gigabytes.
+
+use crate::digest::Hasher;
+use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_PATH};
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Limits that bound the work and memory one bundle can cost. Defaults fit a large
+/// node (a million conntrack entries, thousands of netns) with a wide margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest single entry, uncompressed.
+    pub max_entry_bytes: u64,
+    /// All entries together, uncompressed.
+    pub max_total_bytes: u64,
+    pub max_entries: usize,
+    /// Largest zstd window accepted, as log2 of bytes (27 = 128 MiB).
+    pub max_window_log: u32,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_entry_bytes: 1 << 30,
+            max_total_bytes: 4 << 30,
+            max_entries: 100_000,
+            max_window_log: 27,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{bundle}: {source}")]
+    Io { bundle: String, source: io::Error },
+    #[error("{bundle}: not a netsnap bundle: {reason}")]
+    NotABundle { bundle: String, reason: String },
+    #[error("{bundle}: entry {entry}: decompression failed: {reason}")]
+    Decompress {
+        bundle: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("{bundle}: entry {entry:?}: unsafe path: {reason}")]
+    UnsafePath {
+        bundle: String,
+        entry: String,
+        reason: &'static str,
+    },
+    #[error("{bundle}: entry {entry}: {kind} entries are not allowed in a bundle")]
+    ForbiddenEntryType {
+        bundle: String,
+        entry: String,
+        kind: String,
+    },
+    #[error("{bundle}: entry {entry}: appears twice")]
+    Duplicate { bundle: String, entry: String },
+    #[error("{bundle}: entry {entry}: {size} bytes is over the per-entry limit of {limit} (raise with --max-entry-bytes)")]
+    EntryTooLarge {
+        bundle: String,
+        entry: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{bundle}: entry {entry}: bundle exceeds the total limit of {limit} uncompressed bytes (raise with --max-total-bytes)")]
+    TotalTooLarge {
+        bundle: String,
+        entry: String,
+        limit: u64,
+    },
+    #[error("{bundle}: more than {limit} entries (raise with --max-entries)")]
+    TooManyEntries { bundle: String, limit: usize },
+    #[error("{bundle}: zstd window larger than 2^{limit} bytes (raise with --max-window-log)")]
+    WindowTooLarge { bundle: String, limit: u32 },
+    #[error("{bundle}: manifest.json is missing")]
+    ManifestMissing { bundle: String },
+    #[error("{bundle}: manifest.json line {line} column {column}: {reason}")]
+    ManifestInvalid {
+        bundle: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("{bundle}: manifest.json: format_version {found} is not supported (this netsnap reads version {FORMAT_VERSION}); upgrade netsnap")]
+    UnsupportedFormat { bundle: String, found: String },
+    #[error("{bundle}: entry {entry}: sha256 {actual} does not match the manifest's {expected}")]
+    ChecksumMismatch {
+        bundle: String,
+        entry: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{bundle}: entry {entry}: {actual} bytes, the manifest says {expected}")]
+    SizeMismatch {
+        bundle: String,
+        entry: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{bundle}: entry {entry}: listed in manifest.json but missing")]
+    MissingEntry { bundle: String, entry: String },
+    #[error("{bundle}: entry {entry}: not listed in manifest.json")]
+    Unlisted { bundle: String, entry: String },
+    #[error("{bundle}: manifest.json lists {entry} twice")]
+    ManifestDuplicate { bundle: String, entry: String },
+    #[error("{bundle}: {entry} line {line} column {column}: {reason}")]
+    Json {
+        bundle: String,
+        entry: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+}
+
+impl ReadError {
+    /// The bundle entry the error is about, if it is about one.
+    pub fn entry(&self) -> Option<&str> {
+        use ReadError::*;
+        match self {
+            Decompress { entry, .. }
+            | UnsafePath { entry, .. }
+            | ForbiddenEntryType { entry, .. }
+            | Duplicate { entry, .. }
+            | EntryTooLarge { entry, .. }
+            | TotalTooLarge { entry, .. }
+            | ChecksumMismatch { entry, .. }
+            | SizeMismatch { entry, .. }
+            | MissingEntry { entry, .. }
+            | Unlisted { entry, .. }
+            | ManifestDuplicate { entry, .. }
+            | Json { entry, .. } => Some(entry),
+            ManifestMissing { .. } | ManifestInvalid { .. } | UnsupportedFormat { .. } => {
+                Some(MANIFEST_PATH)
+            }
+            Io { .. } | NotABundle { .. } | TooManyEntries { .. } | WindowTooLarge { .. } => None,
+        }
+    }
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A verified bundle held in memory.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    /// Where it was read from (for messages).
+    pub origin: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Bundle {
+    /// Opens a `.tar.zst` file or an unpacked bundle directory.
+    pub fn open(path: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
+        let origin = path.display().to_string();
+        let meta = fs::metadata(path).map_err(|source| ReadError::Io {
+            bundle: origin.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Bundle::from_dir(path, limits);
+        }
+        let file = File::open(path).map_err(|source| ReadError::Io {
+            bundle: origin.clone(),
+            source,
+        })?;
+        Bundle::from_archive(io::BufReader::new(file), &origin, limits)
+    }
+
+    /// Reads a `.tar.zst` stream.
+    pub fn from_archive<R: Read>(
+        mut input: R,
+        origin: &str,
+        limits: &ReadLimits,
+    ) -> Result<Bundle, ReadError> {
+        let bundle = || origin.to_string();
+        let mut magic = [0u8; 4];
+        let got = read_up_to(&mut input, &mut magic).map_err(|source| ReadError::Io {
+            bundle: bundle(),
+            source,
+        })?;
+        if got < 4 || magic != ZSTD_MAGIC {
+            return Err(ReadError::NotABundle {
+                bundle: bundle(),
+                reason: "not zstd-compressed (bad magic); expected a .netsnap.tar.zst file or a bundle directory".into(),
+            });
+        }
+        let chained = io::Cursor::new(magic).chain(input);
+        let mut decoder = zstd::Decoder::new(chained).map_err(|source| ReadError::Io {
+            bundle: bundle(),
+            source,
+        })?;
+        decoder
+            .window_log_max(limits.max_window_log)
+            .map_err(|source| ReadError::Io {
+                bundle: bundle(),
+                source,
+            })?;
+
+        let mut files = Files::new(origin, limits);
+        let mut archive = tar::Archive::new(decoder);
+        let decode_err = |entry: &str, e: io::Error| decompress_error(origin, entry, e, limits);
+        let entries = archive
+            .entries()
+            .map_err(|e| decode_err("(first header)", e))?;
+        let mut last = String::from("(first header)");
+        for entry in entries {
+            let mut entry = entry.map_err(|e| decode_err(&format!("(header after {last})"), e))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let kind = entry.header().entry_type();
+            let size = entry.header().size().map_err(|e| decode_err(&name, e))?;
+            last = name.clone();
+            match kind {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {}
+                tar::EntryType::Directory => {
+                    files.check_path(&name)?;
+                    continue;
+                }
+                other => {
+                    return Err(ReadError::ForbiddenEntryType {
+                        bundle: bundle(),
+                        entry: name,
+                        kind: entry_kind_name(other),
+                    })
+                }
+            }
+            let path = files.admit(&name, size)?;
+            let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+            // Never trust the header alone: stop one byte past the admitted size.
+            (&mut entry)
+                .take(size + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| decode_err(&name, e))?;
+            if data.len() as u64 != size {
+                return Err(ReadError::Decompress {
+                    bundle: bundle(),
+                    entry: name,
+                    reason: format!("entry holds {} bytes, header says {size}", data.len()),
+                });
+            }
+            files.insert(path, data)?;
+            if files.files.len() == 1 && files.files.contains_key(MANIFEST_PATH) {
+                // Refuse an unknown format before reading a possibly huge remainder.
+                check_format_version(origin, &files.files[MANIFEST_PATH])?;
+            }
+        }
+        // Read to the end of the zstd frame so its content checksum is verified, but
+        // never further than the total limit allows (endless padding is a bomb too).
+        let mut decoder = archive.into_inner();
+        let remaining = limits.max_total_bytes.saturating_sub(files.total);
+        let drained = io::copy(&mut (&mut decoder).take(remaining + 1), &mut io::sink())
+            .map_err(|e| decode_err(&format!("(end of archive after {last})"), e))?;
+        if drained > remaining {
+            return Err(ReadError::TotalTooLarge {
+                bundle: bundle(),
+                entry: format!("(padding after {last})"),
+                limit: limits.max_total_bytes,
+            });
+        }
+        files.finish()
+    }
+
+    /// Reads an unpacked bundle directory.
+    pub fn from_dir(dir: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
+        let origin = dir.display().to_string();
+        let mut files = Files::new(&origin, limits);
+        let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
+        while let Some((abs, rel)) = stack.pop() {
+            let io_err = |source| ReadError::Io {
+                bundle: origin.clone(),
+                source,
+            };
+            let mut children: Vec<_> = fs::read_dir(&abs)
+                .map_err(io_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| ReadError::Io {
+                    bundle: origin.clone(),
+                    source,
+                })?;
+            children.sort_by_key(|c| c.file_name());
+            for child in children {
+                let name = child.file_name().to_string_lossy().into_owned();
+                let entry = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let meta = fs::symlink_metadata(child.path()).map_err(|source| ReadError::Io {
+                    bundle: origin.clone(),
+                    source,
+                })?;
+                let ft = meta.file_type();
+                if ft.is_dir() {
+                    files.check_path(&entry)?;
+                    stack.push((child.path(), entry));
+                } else if ft.is_file() {
+                    let path = files.admit(&entry, meta.len())?;
+                    let mut data = Vec::with_capacity(meta.len().min(1 << 20) as usize);
+                    File::open(child.path())
+                        .and_then(|f| f.take(meta.len() + 1).read_to_end(&mut data))
+                        .map_err(|source| ReadError::Io {
+                            bundle: format!("{origin}: entry {entry}"),
+                            source,
+                        })?;
+                    files.insert(path, data)?;
+                } else {
+                    let kind = if ft.is_symlink() {
+                        "symlink"
+                    } else {
+                        "device, fifo or socket"
+                    };
+                    return Err(ReadError::ForbiddenEntryType {
+                        bundle: origin.clone(),
+                        entry,
+                        kind: kind.into(),
+                    });
+                }
+            }
+        }
+        files.finish()
+    }
+
+    /// Raw content of an entry.
+    pub fn file(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+
+    /// Content of a text entry; invalid UTF-8 is replaced, never an error.
+    pub fn text(&self, path: &str) -> Option<Cow<'_, str>> {
+        self.file(path).map(String::from_utf8_lossy)
+    }
+
+    /// Parses a JSON entry; `Ok(None)` when the entry is absent.
+    pub fn json<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ReadError> {
+        let Some(data) = self.file(path) else {
+            return Ok(None);
+        };
+        serde_json::from_slice(data)
+            .map(Some)
+            .map_err(|e| ReadError::Json {
+                bundle: self.origin.clone(),
+                entry: path.into(),
+                line: e.line(),
+                column: e.column(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Every entry path except the manifest, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .keys()
+            .map(String::as_str)
+            .filter(|p| *p != MANIFEST_PATH)
+    }
+
+    /// Total uncompressed size of all entries.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.values().map(|v| v.len() as u64).sum()
+    }
+}
+
+/// Accumulates entries while enforcing the limits.
+struct Files<'a> {
+    origin: &'a str,
+    limits: &'a ReadLimits,
+    files: BTreeMap<String, Vec<u8>>,
+    dirs: BTreeSet<String>,
+    total: u64,
+    count: usize,
+}
+
+impl<'a> Files<'a> {
+    fn new(origin: &'a str, limits: &'a ReadLimits) -> Self {
+        Files {
+            origin,
+            limits,
+            files: BTreeMap::new(),
+            dirs: BTreeSet::new(),
+            total: 0,
+            count: 0,
+        }
+    }
+
+    fn check_path(&mut self, raw: &str) -> Result<String, ReadError> {
+        self.count += 1;
+        if self.count > self.limits.max_entries {
+            return Err(ReadError::TooManyEntries {
+                bundle: self.origin.into(),
+                limit: self.limits.max_entries,
+            });
+        }
+        let path = normalise_entry_path(raw).map_err(|reason| ReadError::UnsafePath {
+            bundle: self.origin.into(),
+            entry: raw.into(),
+            reason,
+        })?;
+        self.dirs.insert(path.clone());
+        Ok(path)
+    }
+
+    /// Checks an entry's path and announced size before any of its bytes are read.
+    fn admit(&mut self, raw: &str, size: u64) -> Result<String, ReadError> {
+        let path = self.check_path(raw)?;
+        self.dirs.remove(&path);
+        if self.files.contains_key(&path) {
+            return Err(ReadError::Duplicate {
+                bundle: self.origin.into(),
+                entry: path,
+            });
+        }
+        if size > self.limits.max_entry_bytes {
+            return Err(ReadError::EntryTooLarge {
+                bundle: self.origin.into(),
+                entry: path,
+                size,
+                limit: self.limits.max_entry_bytes,
+            });
+        }
+        if self.total.saturating_add(size) > self.limits.max_total_bytes {
+            return Err(ReadError::TotalTooLarge {
+                bundle: self.origin.into(),
+                entry: path,
+                limit: self.limits.max_total_bytes,
+            });
+        }
+        self.total += size;
+        Ok(path)
+    }
+
+    fn insert(&mut self, path: String, data: Vec<u8>) -> Result<(), ReadError> {
+        if self.dirs.contains(&path) {
+            return Err(ReadError::Duplicate {
+                bundle: self.origin.into(),
+                entry: path,
+            });
+        }
+        self.files.insert(path, data);
+        Ok(())
+    }
+
+    /// Parses the manifest and verifies every entry against it.
+    fn finish(mut self) -> Result<Bundle, ReadError> {
+        let bundle = || self.origin.to_string();
+        let raw = self
+            .files
+            .get(MANIFEST_PATH)
+            .ok_or_else(|| ReadError::ManifestMissing { bundle: bundle() })?;
+        check_format_version(self.origin, raw)?;
+        let manifest: Manifest =
+            serde_json::from_slice(raw).map_err(|e| manifest_invalid(self.origin, &e))?;
+
+        let mut listed = BTreeSet::new();
+        for source in &manifest.sources {
+            let Some(path) = &source.path else { continue };
+            if !listed.insert(path.as_str()) {
+                return Err(ReadError::ManifestDuplicate {
+                    bundle: bundle(),
+                    entry: path.clone(),
+                });
+            }
+            let Some(data) = self.files.get(path) else {
+                return Err(ReadError::MissingEntry {
+                    bundle: bundle(),
+                    entry: path.clone(),
+                });
+            };
+            if data.len() as u64 != source.bytes {
+                return Err(ReadError::SizeMismatch {
+                    bundle: bundle(),
+                    entry: path.clone(),
+                    expected: source.bytes,
+                    actual: data.len() as u64,
+                });
+            }
+            let mut hasher = Hasher::default();
+            hasher.update(data);
+            let (actual, _) = hasher.finish();
+            let expected = source.sha256.clone().unwrap_or_default();
+            if !actual.eq_ignore_ascii_case(&expected) {
+                return Err(ReadError::ChecksumMismatch {
+                    bundle: bundle(),
+                    entry: path.clone(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        if let Some(extra) = self
+            .files
+            .keys()
+            .find(|p| p.as_str() != MANIFEST_PATH && !listed.contains(p.as_str()))
+        {
+            return Err(ReadError::Unlisted {
+                bundle: bundle(),
+                entry: extra.clone(),
+            });
+        }
+        let files = std::mem::take(&mut self.files);
+        Ok(Bundle {
+            manifest,
+            origin: bundle(),
+            files,
+        })
+    }
+}
+
+/// Reads the version before the full schema, so a future bundle gets a clear message
+/// instead of a confusing field error.
+fn check_format_version(origin: &str, raw: &[u8]) -> Result<(), ReadError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| manifest_invalid(origin, &e))?;
+    match value.get("format_version") {
+        Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => Ok(()),
+        Some(v) => Err(ReadError::UnsupportedFormat {
+            bundle: origin.into(),
+            found: v.to_string(),
+        }),
+        None => Err(ReadError::ManifestInvalid {
+            bundle: origin.into(),
+            line: 1,
+            column: 1,
+            reason: "no format_version field".into(),
+        }),
+    }
+}
+
+fn manifest_invalid(origin: &str, e: &serde_json::Error) -> ReadError {
+    ReadError::ManifestInvalid {
+        bundle: origin.into(),
+        line: e.line(),
+        column: e.column(),
+        reason: e.to_string(),
+    }
+}
+
+fn decompress_error(origin: &str, entry: &str, e: io::Error, limits: &ReadLimits) -> ReadError {
+    let reason = e.to_string();
+    if reason.contains("Frame requires too much memory") || reason.contains("window") {
+        return ReadError::WindowTooLarge {
+            bundle: origin.into(),
+            limit: limits.max_window_log,
+        };
+    }
+    let reason = match e.kind() {
+        io::ErrorKind::UnexpectedEof => format!("truncated: {reason}"),
+        _ => reason,
+    };
+    ReadError::Decompress {
+        bundle: origin.into(),
+        entry: entry.into(),
+        reason,
+    }
+}
+
+/// Strips a leading `./` (as `tar -C dir -c .` writes) and refuses anything that
+/// could name a place outside the bundle.
+fn normalise_entry_path(raw: &str) -> Result<String, &'static str> {
+    let trimmed = raw.trim_start_matches("./").trim_end_matches('/');
+    if raw.starts_with('/') {
+        return Err("absolute path");
+    }
+    if trimmed.is_empty() {
+        return Err("empty path");
+    }
+    if raw.contains('\0') || raw.contains('\\') {
+        return Err("NUL or backslash in path");
+    }
+    if raw.contains('\u{FFFD}') {
+        return Err("path is not valid UTF-8");
+    }
+    for component in trimmed.split('/') {
+        match component {
+            ".." => return Err("`..` component"),
+            "" | "." => return Err("empty or `.` component"),
+            _ => {}
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+fn entry_kind_name(kind: tar::EntryType) -> String {
+    match kind {
+        tar::EntryType::Symlink => "symlink".into(),
+        tar::EntryType::Link => "hardlink".into(),
+        tar::EntryType::Char => "character device".into(),
+        tar::EntryType::Block => "block device".into(),
+        tar::EntryType::Fifo => "fifo".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,1 @@
+//! Lab and end-to-end test helpers.
