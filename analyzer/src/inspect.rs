@@ -1,0 +1,112 @@
+//! `netsnap inspect`: the manifest and the source table of a bundle, for people.
+
+use netsnap_schema::{Bundle, SourceStatus};
+use std::fmt::Write;
+
+/// Renders the manifest summary and one row per source.
+pub fn render(bundle: &Bundle) -> String {
+    let m = &bundle.manifest;
+    let mut out = String::new();
+    let _ = writeln!(out, "bundle     {}", bundle.origin);
+    let _ = writeln!(out, "format     v{}", m.format_version);
+    let _ = writeln!(
+        out,
+        "collector  {} {}",
+        m.collector.name, m.collector.version
+    );
+    let _ = writeln!(out, "hostname   {}", m.hostname);
+    let _ = writeln!(out, "kernel     {}", m.kernel);
+    let _ = writeln!(out, "captured   {} ({} ms)", m.captured_at, m.duration_ms);
+    if !m.options.is_empty() {
+        let opts: Vec<String> = m.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "options    {}", opts.join(" "));
+    }
+    let mut counts = [0usize; 5];
+    for s in &m.sources {
+        counts[status_rank(s.status)] += 1;
+    }
+    let _ = writeln!(
+        out,
+        "sources    {} ({} ok, {} partial, {} failed, {} unavailable, {} skipped), {} bytes uncompressed",
+        m.sources.len(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4],
+        bundle.total_bytes()
+    );
+    let _ = writeln!(out);
+    let rows: Vec<[String; 6]> = m
+        .sources
+        .iter()
+        .map(|s| {
+            let mut note = s.error.clone().unwrap_or_default();
+            if let Some(t) = s.truncated {
+                note = format!(
+                    "truncated: kept {} of {}{}",
+                    t.kept,
+                    t.total,
+                    prefixed(&note)
+                );
+            }
+            [
+                s.name.clone(),
+                s.netns.clone().unwrap_or_default(),
+                s.status.as_str().to_string(),
+                s.bytes.to_string(),
+                format!("{}ms", s.duration_ms),
+                if note.is_empty() {
+                    s.path.clone().unwrap_or_default()
+                } else {
+                    note
+                },
+            ]
+        })
+        .collect();
+    let header = ["SOURCE", "NETNS", "STATUS", "BYTES", "TIME", "PATH / NOTE"].map(String::from);
+    out.push_str(&table(&header, &rows));
+    out
+}
+
+fn prefixed(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!("; {note}")
+    }
+}
+
+fn status_rank(s: SourceStatus) -> usize {
+    match s {
+        SourceStatus::Ok => 0,
+        SourceStatus::Partial => 1,
+        SourceStatus::Failed => 2,
+        SourceStatus::Unavailable => 3,
+        SourceStatus::Skipped => 4,
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{:width$}  ", cell, width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
