@@ -9,6 +9,8 @@ pub mod layout;
 pub mod manifest;
 pub mod model;
 pub mod reader;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod writer;
 
 mod digest;

@@ -95,6 +95,10 @@ pub struct SourceRecord {
     pub sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncation>,
+    /// Context that is not an error: tool warnings on stderr, what was left out on
+    /// purpose (e.g. nft tables managed by iptables-nft), which fallback was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl SourceRecord {
@@ -111,6 +115,7 @@ impl SourceRecord {
             bytes: 0,
             sha256: None,
             truncated: None,
+            note: None,
         }
     }
 

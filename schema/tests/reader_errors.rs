@@ -107,7 +107,7 @@ fn links_and_devices_are_refused() {
         (tar::EntryType::Block, "block device"),
         (tar::EntryType::Fifo, "fifo"),
     ] {
-        let err = read(&archive_with(OK, &[RawEntry::kind("netns/x", kind)])).unwrap_err();
+        let err = read(&archive_with(OK, &[RawEntry::special("netns/x", kind)])).unwrap_err();
         match err {
             ReadError::ForbiddenEntryType {
                 ref entry,
@@ -138,11 +138,14 @@ fn duplicate_entry_is_refused() {
 #[test]
 fn sha256_mismatch_is_refused() {
     let manifest = manifest_json_for(OK);
-    let tar = raw_tar(&[
-        RawEntry::file("manifest.json", &manifest),
-        // Same length as the listed content, different bytes.
-        RawEntry::file("host/resolv.conf", b"nameserver 10.96.0.66\n"),
-    ]);
+    let tar = raw_tar(
+        &[
+            RawEntry::file("manifest.json", &manifest),
+            // Same length as the listed content, different bytes.
+            RawEntry::file("host/resolv.conf", b"nameserver 10.96.0.66\n"),
+        ],
+        true,
+    );
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(
         matches!(err, ReadError::ChecksumMismatch { ref entry, .. } if entry == "host/resolv.conf"),
@@ -153,17 +156,20 @@ fn sha256_mismatch_is_refused() {
 #[test]
 fn size_mismatch_missing_and_unlisted_entries_are_refused() {
     let manifest = manifest_json_for(OK);
-    let tar = raw_tar(&[
-        RawEntry::file("manifest.json", &manifest),
-        RawEntry::file("host/resolv.conf", b"short"),
-    ]);
+    let tar = raw_tar(
+        &[
+            RawEntry::file("manifest.json", &manifest),
+            RawEntry::file("host/resolv.conf", b"short"),
+        ],
+        true,
+    );
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(
         matches!(err, ReadError::SizeMismatch { ref entry, expected: 22, actual: 5, .. } if entry == "host/resolv.conf"),
         "{err}"
     );
 
-    let tar = raw_tar(&[RawEntry::file("manifest.json", &manifest)]);
+    let tar = raw_tar(&[RawEntry::file("manifest.json", &manifest)], true);
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(
         matches!(err, ReadError::MissingEntry { ref entry, .. } if entry == "host/resolv.conf"),
@@ -237,18 +243,8 @@ fn too_many_entries_are_refused() {
     );
 }
 
-/// A zstd stream of `header` followed by `zeros` zero bytes, compressed on the fly.
-fn bomb(header: &[u8], zeros: u64) -> Vec<u8> {
-    let mut enc = zstd::Encoder::new(Vec::new(), 1).unwrap();
-    enc.write_all(header).unwrap();
-    let block = vec![0u8; 1 << 20];
-    let mut left = zeros;
-    while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
-        enc.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-    enc.finish().unwrap()
+fn bomb(prefix: &[u8], zeros: u64) -> Vec<u8> {
+    netsnap_schema::testing::zstd_bomb(prefix, zeros).unwrap()
 }
 
 #[test]
@@ -263,12 +259,15 @@ fn decompression_bombs_stop_early_without_allocating_them() {
     // One entry announcing 1 GiB of zeros.
     let mut entry = RawEntry::file("conntrack/nf_conntrack.txt", b"");
     entry.header_size = Some(GIB);
-    let head = raw_tar(&[
-        RawEntry::file("manifest.json", &manifest_json_for(&[])),
-        entry,
-    ]);
-    let head = &head[..head.len() - 1024]; // drop the end-of-archive blocks: zeros follow
-    let small = bomb(head, GIB);
+    // No end-of-archive blocks: the zeros follow as the entry's content.
+    let head = raw_tar(
+        &[
+            RawEntry::file("manifest.json", &manifest_json_for(&[])),
+            entry,
+        ],
+        false,
+    );
+    let small = bomb(&head, GIB);
     assert!(
         small.len() < 1 << 20,
         "the bomb itself is small: {} bytes",
@@ -285,8 +284,10 @@ fn decompression_bombs_stop_early_without_allocating_them() {
     );
 
     // A valid small archive followed by a gigabyte of zero padding.
-    let mut padded = raw_tar(&[RawEntry::file("manifest.json", &manifest_json_for(&[]))]);
-    padded.truncate(padded.len() - 1024);
+    let padded = raw_tar(
+        &[RawEntry::file("manifest.json", &manifest_json_for(&[]))],
+        false,
+    );
     let small = bomb(&padded, GIB);
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
@@ -301,7 +302,10 @@ fn decompression_bombs_stop_early_without_allocating_them() {
 
 #[test]
 fn zstd_window_over_the_limit_is_refused() {
-    let tar = raw_tar(&[RawEntry::file("manifest.json", &manifest_json_for(&[]))]);
+    let tar = raw_tar(
+        &[RawEntry::file("manifest.json", &manifest_json_for(&[]))],
+        true,
+    );
     let mut enc = zstd::Encoder::new(Vec::new(), 3).unwrap();
     enc.include_contentsize(false).unwrap();
     enc.window_log(28).unwrap();
@@ -335,10 +339,13 @@ fn zstd_window_over_the_limit_is_refused() {
 fn unknown_format_version_is_refused_clearly() {
     let mut m: serde_json::Value = serde_json::from_slice(&manifest_json_for(&[])).unwrap();
     m["format_version"] = 2.into();
-    let tar = raw_tar(&[RawEntry::file(
-        "manifest.json",
-        &serde_json::to_vec(&m).unwrap(),
-    )]);
+    let tar = raw_tar(
+        &[RawEntry::file(
+            "manifest.json",
+            &serde_json::to_vec(&m).unwrap(),
+        )],
+        true,
+    );
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(
         matches!(err, ReadError::UnsupportedFormat { ref found, .. } if found == "2"),
@@ -353,22 +360,28 @@ fn unknown_format_version_is_refused_clearly() {
 
 #[test]
 fn manifest_missing_or_invalid_is_refused() {
-    let tar = raw_tar(&[RawEntry::file("host/resolv.conf", b"x")]);
+    let tar = raw_tar(&[RawEntry::file("host/resolv.conf", b"x")], true);
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(matches!(err, ReadError::ManifestMissing { .. }), "{err}");
     assert_eq!(err.entry(), Some("manifest.json"));
 
-    let tar = raw_tar(&[RawEntry::file(
-        "manifest.json",
-        b"{\n  \"format_version\": 1,\n  oops\n}",
-    )]);
+    let tar = raw_tar(
+        &[RawEntry::file(
+            "manifest.json",
+            b"{\n  \"format_version\": 1,\n  oops\n}",
+        )],
+        true,
+    );
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(
         matches!(err, ReadError::ManifestInvalid { line: 3, .. }),
         "{err}"
     );
 
-    let tar = raw_tar(&[RawEntry::file("manifest.json", b"{\"format_version\": 1}")]);
+    let tar = raw_tar(
+        &[RawEntry::file("manifest.json", b"{\"format_version\": 1}")],
+        true,
+    );
     let err = read(&zstd(&tar)).unwrap_err();
     assert!(matches!(err, ReadError::ManifestInvalid { .. }), "{err}");
 }

@@ -1,1 +1,7 @@
 //! Lab and end-to-end test helpers.
+//!
+//! [`lab`] builds a simulated Kubernetes node out of real network namespaces
+//! (see `src/lab/README.md` for the `scripts/lab` command).
+
+pub mod hostile;
+pub mod lab;

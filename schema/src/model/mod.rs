@@ -12,7 +12,7 @@ pub use host::{ConntrackSysctl, HostFacts, KubeProxyHints, Sysctls};
 pub use link::{Addr, BridgeInfo, BridgePort, Link, LinkState, Vxlan};
 pub use neigh::{FdbEntry, Neigh, NeighTable};
 pub use netns::{Discovery, NetnsEntry, NetnsIndex, PodIdentity, PodIdentitySource};
-pub use route::{Route, RouteTable, Rule};
+pub use route::{NextHop, Route, RouteTable, Rule};
 pub use socket::{Socket, SocketProto};
 
 /// Address family as it appears in JSON: `inet` / `inet6` / `bridge` / other numbers.

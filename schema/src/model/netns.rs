@@ -52,6 +52,9 @@ pub struct PodIdentity {
     pub uid: Option<String>,
     /// Where the identity came from (the first source that gave an answer wins).
     pub source: PodIdentitySource,
+    /// Every identity source tried for this netns, in the order tried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tried: Vec<PodIdentitySource>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

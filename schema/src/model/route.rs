@@ -28,6 +28,20 @@ pub struct Route {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+    /// Next hops of a multipath (ECMP) route; `gateway`/`oif` then hold the first one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multipath: Vec<NextHop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextHop {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oif: Option<u32>,
+    /// Weight as `ip route` prints it (kernel hops + 1).
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,612 @@
+//! Fault injectors: one method each, usable alone or together. Each changes
+//! real kernel state in the lab's own namespaces (never the root netns) and
+//! records an [`InjectedFault`] with the finding ID the analyzer should raise.
+//!
+//! | method | what it does | finding |
+//! |---|---|---|
+//! | `fault_service_without_endpoints(svc)` | drops all endpoints of the service, reloads rules (filter `has no endpoints` REJECT / nft `no-endpoint-services`) | SVC001 (DNS003 for kube-dns) |
+//! | `fault_dns_without_endpoints()` | the same for both kube-dns ports | DNS003 |
+//! | `fault_endpoint_pod_deleted(pod)` | kills the pod and deletes its netns (and so its veth); rules keep its endpoints | SVC002 |
+//! | `fault_target_port_not_listening(svc)` | kills the listeners of the target port in every endpoint pod | SVC003 |
+//! | `fault_dangling_host_veth(pod)` | pod killed and its netns name deleted, netns kept alive only by an fd of the lab, so the host veth stays with a peer in no discoverable netns | LNK001 |
+//! | `fault_veth_detached(pod)` | `ip link set <veth> nomaster` | LNK003 |
+//! | `fault_link_down(pod)` | host veth down | LNK004 |
+//! | `fault_hairpin_off(pod)` | hairpin off on the host veth's bridge port (bridge not promiscuous) | LNK005 |
+//! | `fault_mtu_mismatch(pod)` | pod eth0 MTU 9000, host veth 1500 | LNK006 |
+//! | `fault_duplicate_pod_ip(a, b)` | pod b's eth0 gets pod a's IP (b's own removed) | LNK007 |
+//! | `fault_no_default_route(pod)` | deletes the pod's default route | LNK008 |
+//! | `fault_bridge_nf_call_iptables_off()` | node `net.bridge.bridge-nf-call-iptables=0` | NF002 |
+//! | `fault_ip_forward_off()` | node `net.ipv4.ip_forward=0` | NF003 |
+//! | `fault_forward_policy_drop()` | filter FORWARD policy DROP and the KUBE-FORWARD jump removed (iptables mode) | NF004 |
+//! | `fault_masquerade_missing()` | nat POSTROUTING → KUBE-POSTROUTING jump removed (iptables mode) | NF005 |
+//! | `fault_rp_filter_strict(pod)` | `rp_filter=1` on the pod's host veth | NF006 |
+//! | `fault_kube_rules_in_both_backends()` | the kube-proxy iptables rules also loaded with iptables-legacy (nftables mode: into both iptables backends) | NF001 |
+//! | `fault_conntrack_table_full()` | fills the node conntrack table with ASSURED entries (`conntrack -R`) until count = max, then sends packets until the kernel drops and logs `nf_conntrack: table full` | CT001, CT002, CT004 |
+//! | `fault_stale_udp_conntrack(svc)` | real UDP request through the VIP, then the endpoint that answered is removed from the rules while its conntrack entry stays (timeout 1 h) | CT005 |
+//! | `fault_resolv_wrong_nameserver(pod)` | pod resolv.conf nameserver 198.51.100.53 | DNS001 |
+//! | `fault_resolv_too_many_search(pod)` | 8 search domains | DNS002 |
+//! | `fault_resolv_too_many_nameservers(pod)` | 4 nameservers | DNS005 |
+//! | `fault_node_resolv_local_stub()` | host-root etc/resolv.conf → 127.0.0.53 | DNS004 |
+
+use super::model::{InjectedFault, Protocol, ProxyMode};
+use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
+use anyhow::{bail, ensure, Context, Result};
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+const FAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Lab {
+    fn record(&mut self, kind: &str, finding: &str, subject: String) -> Result<()> {
+        self.faults.push(InjectedFault {
+            kind: kind.into(),
+            finding: finding.into(),
+            subject,
+        });
+        self.save_state()
+    }
+
+    fn live_pod(&self, i: usize) -> Result<&super::Pod> {
+        let p = self.pod(i)?;
+        ensure!(!p.deleted, "pod {i} ({}) was already deleted", p.name);
+        Ok(p)
+    }
+
+    fn pod_subject(&self, i: usize) -> String {
+        let p = &self.pods[i];
+        format!("pod {}/{}", p.namespace, p.name)
+    }
+
+    fn svc_subject(&self, i: usize) -> String {
+        format!("service {}", self.services[i].port_name_string())
+    }
+
+    fn node_ip(&self, args: &[&str]) -> Result<()> {
+        cmd::run(&mut netns::ip(&self.node_ns, args))?;
+        Ok(())
+    }
+
+    fn node_run(&self, args: &[&str]) -> Result<()> {
+        cmd::run(&mut netns::exec(&self.node_ns, args))?;
+        Ok(())
+    }
+
+    fn ensure_iptables_mode(&self, what: &str) -> Result<()> {
+        ensure!(
+            self.cfg.proxy_mode == ProxyMode::Iptables,
+            "{what} needs iptables proxy mode"
+        );
+        Ok(())
+    }
+
+    /// Kills every process of pod `i` (by PID: our children, then whatever is
+    /// left in its cgroup) and removes its cgroup and log dirs.
+    fn kill_pod(&mut self, i: usize) -> Result<()> {
+        let rt = &mut self.rt[i];
+        for l in &mut rt.listeners {
+            let _ = l.child.kill();
+            let _ = l.child.wait();
+        }
+        rt.listeners.clear();
+        if let Some(mut c) = rt.process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let scope = rt.cgroup_dir.clone();
+        cmd::poll(FAULT_TIMEOUT, "pod processes to exit", || {
+            let procs = fs::read_to_string(scope.join("cgroup.procs")).unwrap_or_default();
+            let pids: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            for &pid in &pids {
+                // SAFETY: kill(2) on a PID from this pod's own cgroup.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            Ok(pids.is_empty().then_some(()))
+        })?;
+        for d in [Some(scope.as_path()), scope.parent()]
+            .into_iter()
+            .flatten()
+        {
+            let dir = d.to_path_buf();
+            cmd::poll(FAULT_TIMEOUT, "pod cgroup removal", || {
+                Ok((fs::remove_dir(&dir).is_ok() || !dir.exists()).then_some(()))
+            })?;
+        }
+        let p = &mut self.pods[i];
+        if p.log_dir.exists() {
+            fs::remove_dir_all(&p.log_dir)?;
+        }
+        p.deleted = true;
+        p.pid = 0;
+        p.listen_ports.clear();
+        p.udp_ports.clear();
+        Ok(())
+    }
+
+    fn host_veth_exists(&self, veth: &str) -> Result<bool> {
+        Ok(cmd::output(&mut netns::ip(
+            &self.node_ns,
+            &["link", "show", "dev", veth],
+        ))?
+        .status
+        .success())
+    }
+
+    // ---- services ----------------------------------------------------------
+
+    /// Service `svc` loses all its endpoints (rules reloaded).
+    pub fn fault_service_without_endpoints(&mut self, svc: usize) -> Result<()> {
+        self.service(svc)?;
+        ensure!(
+            !self.services[svc].endpoints.is_empty(),
+            "service {svc} has no endpoints already"
+        );
+        self.services[svc].endpoints.clear();
+        self.load_proxy_rules()?;
+        let finding = if self.dns_service_indices().contains(&svc) {
+            "DNS003"
+        } else {
+            "SVC001"
+        };
+        self.record("service_without_endpoints", finding, self.svc_subject(svc))
+    }
+
+    /// Both kube-dns ports lose their endpoint.
+    pub fn fault_dns_without_endpoints(&mut self) -> Result<()> {
+        let dns = self.dns_service_indices();
+        ensure!(!dns.is_empty(), "the lab has no cluster DNS");
+        for &i in &dns {
+            self.services[i].endpoints.clear();
+        }
+        self.load_proxy_rules()?;
+        self.record(
+            "dns_without_endpoints",
+            "DNS003",
+            "service kube-system/kube-dns".into(),
+        )
+    }
+
+    /// The endpoint pod `pod` is deleted (processes, netns, veth) while the
+    /// rules still send traffic to it.
+    pub fn fault_endpoint_pod_deleted(&mut self, pod: usize) -> Result<()> {
+        let ip = self.live_pod(pod)?.ip;
+        ensure!(
+            self.services
+                .iter()
+                .any(|s| s.endpoints.iter().any(|e| *e.ip() == ip)),
+            "pod {pod} is not an endpoint of any service"
+        );
+        self.kill_pod(pod)?;
+        netns::del(&self.pods[pod].netns_name)?;
+        let veth = self.pods[pod].host_veth.clone();
+        cmd::poll(FAULT_TIMEOUT, "the deleted pod's veth to vanish", || {
+            Ok((!self.host_veth_exists(&veth)?).then_some(()))
+        })?;
+        self.record("endpoint_pod_deleted", "SVC002", self.pod_subject(pod))
+    }
+
+    /// Nothing listens on service `svc`'s target port in its endpoint pods.
+    pub fn fault_target_port_not_listening(&mut self, svc: usize) -> Result<()> {
+        let s = self.service(svc)?.clone();
+        let mut killed = 0;
+        for ep in &s.endpoints {
+            let Some(pi) = self
+                .pods
+                .iter()
+                .position(|p| !p.deleted && p.ip == *ep.ip())
+            else {
+                continue;
+            };
+            let pid = self.pods[pi].pid;
+            let rt = &mut self.rt[pi];
+            if let Some(k) = rt
+                .listeners
+                .iter()
+                .position(|l| l.proto == s.protocol && l.port == ep.port())
+            {
+                let mut l = rt.listeners.remove(k);
+                let _ = l.child.kill();
+                let _ = l.child.wait();
+                killed += 1;
+            }
+            // A socat listener may have forked a child that still holds the port.
+            let port = ep.port();
+            let proto = s.protocol;
+            let scope = self.rt[pi].cgroup_dir.clone();
+            cmd::poll(FAULT_TIMEOUT, "the target port to be closed", || {
+                if !super::pod::bound_ports(pid, proto)?.contains(&port) {
+                    return Ok(Some(()));
+                }
+                kill_socat_children(&scope, port);
+                Ok(None)
+            })?;
+            let p = &mut self.pods[pi];
+            p.listen_ports
+                .retain(|&x| !(proto == Protocol::Tcp && x == port));
+            p.udp_ports
+                .retain(|&x| !(proto == Protocol::Udp && x == port));
+        }
+        ensure!(killed > 0, "service {svc} has no listener to stop");
+        self.record("target_port_not_listening", "SVC003", self.svc_subject(svc))
+    }
+
+    // ---- links -------------------------------------------------------------
+
+    /// Pod `pod` is gone (processes killed, netns name removed) but its netns
+    /// is kept alive by an fd only the lab holds, so the host veth stays with
+    /// a peer in a netns no one can find.
+    pub fn fault_dangling_host_veth(&mut self, pod: usize) -> Result<()> {
+        self.live_pod(pod)?;
+        self.kill_pod(pod)?;
+        let p = &self.pods[pod];
+        let fd = fs::File::open(&p.netns_path)
+            .with_context(|| format!("open {}", p.netns_path.display()))?;
+        self.held_netns.push(fd);
+        netns::del(&p.netns_name)?;
+        ensure!(
+            self.host_veth_exists(&p.host_veth)?,
+            "host veth {} vanished",
+            p.host_veth
+        );
+        self.record("dangling_host_veth", "LNK001", self.pod_subject(pod))
+    }
+
+    pub fn fault_veth_detached(&mut self, pod: usize) -> Result<()> {
+        let v = self.live_pod(pod)?.host_veth.clone();
+        self.node_ip(&["link", "set", "dev", &v, "nomaster"])?;
+        self.record("veth_detached", "LNK003", self.pod_subject(pod))
+    }
+
+    pub fn fault_link_down(&mut self, pod: usize) -> Result<()> {
+        let v = self.live_pod(pod)?.host_veth.clone();
+        self.node_ip(&["link", "set", "dev", &v, "down"])?;
+        self.record("link_down", "LNK004", self.pod_subject(pod))
+    }
+
+    pub fn fault_hairpin_off(&mut self, pod: usize) -> Result<()> {
+        let v = self.live_pod(pod)?.host_veth.clone();
+        self.node_ip(&[
+            "link",
+            "set",
+            "dev",
+            &v,
+            "type",
+            "bridge_slave",
+            "hairpin",
+            "off",
+        ])?;
+        self.record("hairpin_off", "LNK005", self.pod_subject(pod))
+    }
+
+    pub fn fault_mtu_mismatch(&mut self, pod: usize) -> Result<()> {
+        let ns = self.live_pod(pod)?.netns_name.clone();
+        cmd::run(&mut netns::ip(
+            &ns,
+            &["link", "set", "dev", "eth0", "mtu", "9000"],
+        ))?;
+        self.record("mtu_mismatch", "LNK006", self.pod_subject(pod))
+    }
+
+    /// Pod `b` gets pod `a`'s IP (its own is removed), as a double IPAM
+    /// allocation would do.
+    pub fn fault_duplicate_pod_ip(&mut self, a: usize, b: usize) -> Result<()> {
+        ensure!(a != b, "pick two different pods");
+        let ip = self.live_pod(a)?.ip;
+        let ns = self.live_pod(b)?.netns_name.clone();
+        let gw = self.net.gateway.to_string();
+        let cidr = format!("{ip}/{}", self.net.prefix_len);
+        cmd::run(&mut netns::ip(&ns, &["addr", "flush", "dev", "eth0"]))?;
+        cmd::run(&mut netns::ip(&ns, &["addr", "add", &cidr, "dev", "eth0"]))?;
+        cmd::run(&mut netns::ip(
+            &ns,
+            &["route", "replace", "default", "via", &gw, "dev", "eth0"],
+        ))?;
+        self.pods[b].ip = ip;
+        let subject = format!(
+            "ip {ip} in {} and {}",
+            self.pod_subject(a),
+            self.pod_subject(b)
+        );
+        self.record("duplicate_pod_ip", "LNK007", subject)
+    }
+
+    pub fn fault_no_default_route(&mut self, pod: usize) -> Result<()> {
+        let ns = self.live_pod(pod)?.netns_name.clone();
+        cmd::run(&mut netns::ip(&ns, &["route", "del", "default"]))?;
+        self.record("no_default_route", "LNK008", self.pod_subject(pod))
+    }
+
+    // ---- netfilter and sysctls -------------------------------------------
+
+    pub fn fault_bridge_nf_call_iptables_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/bridge/bridge-nf-call-iptables", "0")?;
+        self.record("bridge_nf_call_iptables_off", "NF002", "node".into())
+    }
+
+    pub fn fault_ip_forward_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/ipv4/ip_forward", "0")?;
+        self.record("ip_forward_off", "NF003", "node".into())
+    }
+
+    pub fn fault_forward_policy_drop(&mut self) -> Result<()> {
+        self.ensure_iptables_mode("fault_forward_policy_drop")?;
+        self.node_run(&["iptables-nft", "-P", "FORWARD", "DROP"])?;
+        self.node_run(&[
+            "iptables-nft",
+            "-D",
+            "FORWARD",
+            "-m",
+            "comment",
+            "--comment",
+            "kubernetes forwarding rules",
+            "-j",
+            "KUBE-FORWARD",
+        ])?;
+        self.record("forward_policy_drop", "NF004", "node".into())
+    }
+
+    pub fn fault_masquerade_missing(&mut self) -> Result<()> {
+        self.ensure_iptables_mode("fault_masquerade_missing")?;
+        self.node_run(&[
+            "iptables-nft",
+            "-t",
+            "nat",
+            "-D",
+            "POSTROUTING",
+            "-m",
+            "comment",
+            "--comment",
+            "kubernetes postrouting rules",
+            "-j",
+            "KUBE-POSTROUTING",
+        ])?;
+        self.record("masquerade_missing", "NF005", "node".into())
+    }
+
+    pub fn fault_rp_filter_strict(&mut self, pod: usize) -> Result<()> {
+        let v = self.live_pod(pod)?.host_veth.clone();
+        netns::sysctl_set(&self.node_ns, &format!("net/ipv4/conf/{v}/rp_filter"), "1")?;
+        self.record("rp_filter_strict", "NF006", self.pod_subject(pod))
+    }
+
+    /// KUBE-* rules in both iptables-legacy and iptables-nft, as left by a
+    /// node whose iptables backend changed.
+    pub fn fault_kube_rules_in_both_backends(&mut self) -> Result<()> {
+        let rules = kube_proxy::render_iptables(&self.services, CLUSTER_CIDR);
+        if self.cfg.proxy_mode == ProxyMode::Nftables {
+            self.restore_iptables(false, &rules)?;
+        }
+        self.restore_iptables(true, &rules)?;
+        self.record("kube_rules_in_both_backends", "NF001", "node".into())
+    }
+
+    // ---- conntrack -----------------------------------------------------------
+
+    /// Fills the node's conntrack table with ASSURED entries (which the kernel
+    /// never early-drops) until count = max, then sends packets that need a
+    /// new entry until the kernel drops them and logs `table full`.
+    /// Costs ~230 MB of kernel memory at max = 262144; freed with the netns.
+    pub fn fault_conntrack_table_full(&mut self) -> Result<()> {
+        let node = self.node_ns.clone();
+        // Counted before the fill: inserts past max may already log (rate-limited).
+        let marker = "nf_conntrack: table full";
+        let logged_before = kmsg_count(marker)?;
+        let max: usize = netns::sysctl_get(&node, "net/netfilter/nf_conntrack_max")?
+            .parse()
+            .context("nf_conntrack_max")?;
+        let count = || -> Result<usize> {
+            netns::sysctl_get(&node, "net/netfilter/nf_conntrack_count")?
+                .parse()
+                .context("nf_conntrack_count")
+        };
+        let mut next = 0usize;
+        for _round in 0..4 {
+            let have = count()?;
+            if have >= max {
+                break;
+            }
+            let need = max - have;
+            let mut buf = String::with_capacity(need * 130);
+            for _ in 0..need {
+                // Unique tuples from the benchmarking range 198.18.0.0/15.
+                let src = Ipv4Addr::from(
+                    u32::from(Ipv4Addr::new(198, 18, 0, 1)) + (next / 50_000) as u32,
+                );
+                let sport = 1024 + next % 50_000;
+                next += 1;
+                let _ = writeln!(
+                    buf,
+                    "-I -s {src} -d 198.19.0.1 -p tcp --sport {sport} --dport 443 --state ESTABLISHED -u SEEN_REPLY,ASSURED -t 7200"
+                );
+            }
+            // Inserts past max fail; that is the point, so the status is not checked.
+            cmd::output_with(
+                &mut netns::exec(&node, &["conntrack", "-R", "-"]),
+                Some(buf.as_bytes()),
+                Duration::from_secs(300),
+            )?;
+        }
+        let have = count()?;
+        ensure!(
+            have >= max,
+            "conntrack count {have} did not reach max {max}"
+        );
+
+        let drops_before = conntrack_stat(&node, "drop")?;
+        let client = (0..self.pods.len())
+            .find(|&i| !self.pods[i].deleted)
+            .context("no live pod")?;
+        let ns_path = self.pods[client].netns_path.clone();
+        let to = SocketAddrV4::new(self.net.gateway, 9);
+        cmd::poll(
+            Duration::from_secs(20),
+            "a conntrack drop and a `table full` kernel log line",
+            || {
+                traffic::udp_send(&ns_path, to, 3)?;
+                Ok((conntrack_stat(&node, "drop")? > drops_before
+                    && kmsg_count(marker)? > logged_before)
+                    .then_some(()))
+            },
+        )?;
+        self.record(
+            "conntrack_table_full",
+            "CT001",
+            "node conntrack table".into(),
+        )?;
+        self.record(
+            "conntrack_table_full",
+            "CT002",
+            "node conntrack stats".into(),
+        )?;
+        self.record("conntrack_table_full", "CT004", "kernel log".into())
+    }
+
+    /// A real UDP flow through service `svc` (UDP) is DNATed to an endpoint;
+    /// that endpoint is then removed from the rules while the conntrack entry
+    /// stays (kube-proxy would have flushed it). With a single endpoint the
+    /// service is also left without endpoints.
+    pub fn fault_stale_udp_conntrack(&mut self, svc: usize) -> Result<()> {
+        let s = self.service(svc)?.clone();
+        ensure!(s.protocol == Protocol::Udp, "service {svc} is not UDP");
+        ensure!(!s.endpoints.is_empty(), "service {svc} has no endpoints");
+        let client = self.client_for(svc)?;
+        let payload = self.payload_for(svc);
+        let reply = self.request(client, Protocol::Udp, s.vip(), payload.clone())?;
+        self.check_reply(svc, &payload, &reply)?;
+        let vip = s.cluster_ip.to_string();
+        let port = s.port.to_string();
+        let filter = ["-p", "udp", "--orig-dst", &vip, "--orig-port-dst", &port];
+        let mut list = vec!["conntrack", "-L"];
+        list.extend(filter);
+        let text = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
+        let client_ip = self.pods[client].ip.to_string();
+        let ep_ip: Ipv4Addr = text
+            .lines()
+            .filter(|l| l.contains(&format!("src={client_ip} ")))
+            .find_map(|l| {
+                l.split_whitespace()
+                    .filter_map(|f| f.strip_prefix("src="))
+                    .nth(1)
+            })
+            .context("no conntrack entry for the UDP request")?
+            .parse()?;
+        let mut update = vec!["conntrack", "-U"];
+        update.extend(filter);
+        update.extend(["-t", "3600"]);
+        cmd::run(&mut netns::exec(&self.node_ns, &update))?;
+        self.services[svc].endpoints.retain(|e| *e.ip() != ep_ip);
+        self.load_proxy_rules()?;
+        let after = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
+        ensure!(
+            after.contains(&format!("src={ep_ip} ")),
+            "the conntrack entry to {ep_ip} is gone"
+        );
+        self.record(
+            "stale_udp_conntrack",
+            "CT005",
+            format!("{} -> {ep_ip}", self.svc_subject(svc)),
+        )
+    }
+
+    // ---- DNS -----------------------------------------------------------------
+
+    fn write_pod_resolv(&mut self, pod: usize, content: String) -> Result<()> {
+        self.live_pod(pod)?;
+        // Rewritten in place: the bind mount in the pod follows the inode.
+        fs::write(self.resolv_path(pod), &content)?;
+        self.pods[pod].resolv_conf = content;
+        Ok(())
+    }
+
+    pub fn fault_resolv_wrong_nameserver(&mut self, pod: usize) -> Result<()> {
+        let ns = self.live_pod(pod)?.namespace.clone();
+        let c = format!(
+            "search {ns}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {NODE_RESOLVER}\noptions ndots:5\n"
+        );
+        self.write_pod_resolv(pod, c)?;
+        self.record("resolv_wrong_nameserver", "DNS001", self.pod_subject(pod))
+    }
+
+    pub fn fault_resolv_too_many_search(&mut self, pod: usize) -> Result<()> {
+        let ns = self.live_pod(pod)?.namespace.clone();
+        let c = format!(
+            "search {ns}.svc.cluster.local svc.cluster.local cluster.local corp.example.com \
+             eu.corp.example.com us.corp.example.com lab.example.com example.com\n\
+             nameserver {CLUSTER_DNS_IP}\noptions ndots:5\n"
+        );
+        self.write_pod_resolv(pod, c)?;
+        self.record("resolv_too_many_search", "DNS002", self.pod_subject(pod))
+    }
+
+    pub fn fault_resolv_too_many_nameservers(&mut self, pod: usize) -> Result<()> {
+        let ns = self.live_pod(pod)?.namespace.clone();
+        let c = format!(
+            "search {ns}.svc.cluster.local svc.cluster.local cluster.local\n\
+             nameserver {CLUSTER_DNS_IP}\nnameserver {NODE_RESOLVER}\nnameserver 198.51.100.54\nnameserver 198.51.100.55\n\
+             options ndots:5\n"
+        );
+        self.write_pod_resolv(pod, c)?;
+        self.record(
+            "resolv_too_many_nameservers",
+            "DNS005",
+            self.pod_subject(pod),
+        )
+    }
+
+    pub fn fault_node_resolv_local_stub(&mut self) -> Result<()> {
+        fs::write(
+            self.host_root.join("etc/resolv.conf"),
+            "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lab.internal\n",
+        )?;
+        self.record("node_resolv_local_stub", "DNS004", "node".into())
+    }
+}
+
+/// SIGKILLs socat processes in `scope` whose command line names `port`
+/// (children a listener forked for a connection still in progress).
+fn kill_socat_children(scope: &std::path::Path, port: u16) {
+    let procs = fs::read_to_string(scope.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.starts_with("socat") && cmdline.contains(&format!(":{port},")) {
+            // SAFETY: kill(2) on a PID from the pod's own cgroup.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// How many kernel log lines contain `needle`.
+pub fn kmsg_count(needle: &str) -> Result<usize> {
+    let out = cmd::run(&mut std::process::Command::new("dmesg"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count())
+}
+
+/// Sum over CPUs of one `conntrack -S` counter in netns `ns`.
+pub fn conntrack_stat(ns: &str, key: &str) -> Result<u64> {
+    let text = cmd::stdout(&mut netns::exec(ns, &["conntrack", "-S"]))?;
+    let prefix = format!("{key}=");
+    let mut total = 0;
+    let mut seen = false;
+    for f in text.split_whitespace() {
+        if let Some(v) = f.strip_prefix(&prefix) {
+            total += v.parse::<u64>().context("conntrack -S value")?;
+            seen = true;
+        }
+    }
+    if !seen {
+        bail!("conntrack -S has no {key}");
+    }
+    Ok(total)
+}
