@@ -4,3 +4,4 @@
 
 pub mod inspect;
 pub mod load;
+pub mod parse;

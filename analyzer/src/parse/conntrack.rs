@@ -1,0 +1,689 @@
+//! Conntrack entries: `/proc/net/nf_conntrack` text (`ipv4     2 tcp      6 117 …`) and
+//! `conntrack -L` text (same without the two leading l3 fields).
+//!
+//! Built for large tables: one pass per line, no regex, no per-field allocation
+//! (addresses, ports and states are parsed into plain values). A big file can be cut
+//! into line-aligned chunks with [`split_chunks`], parsed in parallel with
+//! [`parse_conntrack_lines`] and joined with [`merge`].
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use super::coverage::{Coverage, Parsed};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConntrackTable {
+    pub entries: Vec<CtEntry>,
+    /// `N flow entries have been shown.` when the tool's summary was captured too.
+    pub reported_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtEntry {
+    pub line: usize,
+    /// L3 protocol number from the /proc form (2 = IPv4, 10 = IPv6); `None` for
+    /// `conntrack -L` output, which does not print it.
+    pub l3num: Option<u8>,
+    pub protocol: L4Proto,
+    /// L4 protocol number as printed (6, 17, 1, 58, 132, …).
+    pub protonum: u8,
+    /// Seconds until the entry expires.
+    pub timeout: u32,
+    /// Protocol state (TCP, SCTP, DCCP); `None` for stateless protocols.
+    pub state: Option<CtState>,
+    pub original: CtTuple,
+    pub reply: CtTuple,
+    pub unreplied: bool,
+    pub assured: bool,
+    pub offload: bool,
+    pub hw_offload: bool,
+    pub mark: Option<u32>,
+    pub zone: Option<u16>,
+    pub use_count: Option<u32>,
+    /// Rarely present fields, boxed to keep entries small (a table can be large).
+    pub extra: Option<Box<CtExtra>>,
+}
+
+/// The rare parts of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CtExtra {
+    /// SELinux context (`secctx=`).
+    pub secctx: Option<String>,
+    /// Fields without a typed slot (`labels=`, `helper=`, `[DYING]`, an unknown state
+    /// word, …), kept verbatim.
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtTuple {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    /// ICMP / ICMPv6 type, code, id.
+    pub icmp: Option<Icmp>,
+    /// With `nf_conntrack_acct=1`.
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Icmp {
+    pub kind: u8,
+    pub code: u8,
+    pub id: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum L4Proto {
+    Tcp,
+    Udp,
+    Udplite,
+    Icmp,
+    Icmpv6,
+    Sctp,
+    Dccp,
+    Gre,
+    /// Anything else (`unknown` in the kernel's words), by number.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CtState {
+    // TCP
+    SynSent,
+    SynRecv,
+    Established,
+    FinWait,
+    CloseWait,
+    LastAck,
+    TimeWait,
+    Close,
+    SynSent2,
+    Listen,
+    None,
+    // SCTP
+    Closed,
+    CookieWait,
+    CookieEchoed,
+    ShutdownSent,
+    ShutdownRecd,
+    ShutdownAckSent,
+    HeartbeatSent,
+    HeartbeatAcked,
+    // DCCP
+    Request,
+    Respond,
+    PartOpen,
+    Open,
+    CloseReq,
+    Closing,
+    /// A state this parser does not know; the word is kept in [`CtExtra::fields`].
+    Other,
+}
+
+impl CtState {
+    fn parse(s: &str) -> CtState {
+        match s {
+            "SYN_SENT" => CtState::SynSent,
+            "SYN_RECV" => CtState::SynRecv,
+            "ESTABLISHED" => CtState::Established,
+            "FIN_WAIT" => CtState::FinWait,
+            "CLOSE_WAIT" => CtState::CloseWait,
+            "LAST_ACK" => CtState::LastAck,
+            "TIME_WAIT" | "TIMEWAIT" => CtState::TimeWait,
+            "CLOSE" => CtState::Close,
+            "SYN_SENT2" => CtState::SynSent2,
+            "LISTEN" => CtState::Listen,
+            "NONE" => CtState::None,
+            "CLOSED" => CtState::Closed,
+            "COOKIE_WAIT" => CtState::CookieWait,
+            "COOKIE_ECHOED" => CtState::CookieEchoed,
+            "SHUTDOWN_SENT" => CtState::ShutdownSent,
+            "SHUTDOWN_RECD" => CtState::ShutdownRecd,
+            "SHUTDOWN_ACK_SENT" => CtState::ShutdownAckSent,
+            "HEARTBEAT_SENT" => CtState::HeartbeatSent,
+            "HEARTBEAT_ACKED" => CtState::HeartbeatAcked,
+            "REQUEST" => CtState::Request,
+            "RESPOND" => CtState::Respond,
+            "PARTOPEN" => CtState::PartOpen,
+            "OPEN" => CtState::Open,
+            "CLOSEREQ" => CtState::CloseReq,
+            "CLOSING" => CtState::Closing,
+            _ => CtState::Other,
+        }
+    }
+}
+
+impl L4Proto {
+    fn parse(s: &str) -> L4Proto {
+        match s {
+            "tcp" => L4Proto::Tcp,
+            "udp" => L4Proto::Udp,
+            "udplite" => L4Proto::Udplite,
+            "icmp" => L4Proto::Icmp,
+            "icmpv6" => L4Proto::Icmpv6,
+            "sctp" => L4Proto::Sctp,
+            "dccp" => L4Proto::Dccp,
+            "gre" => L4Proto::Gre,
+            _ => L4Proto::Other,
+        }
+    }
+}
+
+impl CtEntry {
+    pub fn secctx(&self) -> Option<&str> {
+        self.extra.as_ref()?.secctx.as_deref()
+    }
+
+    /// Verbatim fields without a typed slot.
+    pub fn extra_fields(&self) -> &[String] {
+        self.extra
+            .as_ref()
+            .map(|x| x.fields.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The address the client connected to (a service VIP for DNATed flows).
+    pub fn orig_dst(&self) -> IpAddr {
+        self.original.dst
+    }
+
+    /// Where the flow really goes after DNAT: the reply tuple's source.
+    pub fn real_dst(&self) -> IpAddr {
+        self.reply.src
+    }
+
+    /// Destination NAT happened (reply source differs from original destination).
+    pub fn is_dnat(&self) -> bool {
+        self.reply.src != self.original.dst || self.reply.sport != self.original.dport
+    }
+
+    /// Source NAT happened (reply destination differs from original source).
+    pub fn is_snat(&self) -> bool {
+        self.reply.dst != self.original.src || self.reply.dport != self.original.sport
+    }
+}
+
+/// Parse a whole file.
+pub fn parse_conntrack(path: &str, text: &str) -> Parsed<ConntrackTable> {
+    parse_conntrack_lines(path, text, 1)
+}
+
+/// Parse a chunk of whole lines whose first line is line `first_line_no` of the file.
+pub fn parse_conntrack_lines(
+    path: &str,
+    text: &str,
+    first_line_no: usize,
+) -> Parsed<ConntrackTable> {
+    let mut cov = Coverage::new(path);
+    let mut table = ConntrackTable {
+        // A rough guess (~200 bytes per line) avoids most regrowth.
+        entries: Vec::with_capacity(text.len() / 200 + 1),
+        reported_count: None,
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let no = first_line_no + i;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.bytes().all(|b| b.is_ascii_whitespace()) {
+            cov.ok();
+            continue;
+        }
+        if line.as_bytes()[0] == b'c' {
+            if let Some(n) = summary_count(line) {
+                table.reported_count = Some(n);
+                cov.ok();
+                continue;
+            }
+        }
+        match parse_entry(line, no) {
+            Ok(e) => {
+                table.entries.push(e);
+                cov.ok();
+            }
+            Err(reason) => cov.miss(no, line, reason),
+        }
+    }
+    Parsed {
+        model: table,
+        coverage: cov,
+    }
+}
+
+/// `conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.`
+fn summary_count(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix("conntrack v")?;
+    let (_, tail) = rest.split_once("): ")?;
+    let (n, what) = tail.split_once(' ')?;
+    if what.starts_with("flow entries have been shown") {
+        n.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Cut `text` into at most `n` pieces at line boundaries. Each piece comes with the
+/// 1-based number of its first line, ready for [`parse_conntrack_lines`].
+pub fn split_chunks(text: &str, n: usize) -> Vec<(usize, &str)> {
+    let n = n.max(1);
+    let bytes = text.as_bytes();
+    let target = bytes.len() / n + 1;
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    let mut line_no = 1;
+    while start < bytes.len() {
+        let mut end = (start + target).min(bytes.len());
+        // Move to just after the next newline so chunks hold whole lines.
+        while end < bytes.len() && bytes[end - 1] != b'\n' {
+            end += 1;
+        }
+        let chunk = &text[start..end];
+        out.push((line_no, chunk));
+        line_no += chunk.bytes().filter(|&b| b == b'\n').count();
+        start = end;
+    }
+    out
+}
+
+/// Join chunk results (in any order) into one result for the whole file.
+pub fn merge(path: &str, mut parts: Vec<Parsed<ConntrackTable>>) -> Parsed<ConntrackTable> {
+    parts.sort_by_key(|p| {
+        p.model
+            .entries
+            .first()
+            .map(|e| e.line)
+            .unwrap_or(usize::MAX)
+    });
+    let mut cov = Coverage::new(path);
+    let total: usize = parts.iter().map(|p| p.model.entries.len()).sum();
+    let mut table = ConntrackTable {
+        entries: Vec::with_capacity(total),
+        reported_count: None,
+    };
+    for p in parts {
+        table.entries.extend(p.model.entries);
+        table.reported_count = table.reported_count.or(p.model.reported_count);
+        cov.merge(p.coverage);
+    }
+    table.entries.sort_by_key(|e| e.line);
+    Parsed {
+        model: table,
+        coverage: cov,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TupleBuilder {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    kind: Option<u8>,
+    code: Option<u8>,
+    id: Option<u16>,
+    packets: Option<u64>,
+    bytes: Option<u64>,
+}
+
+impl TupleBuilder {
+    const EMPTY: TupleBuilder = TupleBuilder {
+        src: None,
+        dst: None,
+        sport: None,
+        dport: None,
+        kind: None,
+        code: None,
+        id: None,
+        packets: None,
+        bytes: None,
+    };
+
+    fn build(self, which: &str) -> Result<CtTuple, String> {
+        let icmp = match (self.kind, self.code, self.id) {
+            (None, None, None) => None,
+            (Some(kind), Some(code), id) => Some(Icmp {
+                kind,
+                code,
+                id: id.unwrap_or(0),
+            }),
+            _ => return Err(format!("{which} tuple: incomplete icmp type/code")),
+        };
+        Ok(CtTuple {
+            src: self
+                .src
+                .ok_or_else(|| format!("{which} tuple without src="))?,
+            dst: self
+                .dst
+                .ok_or_else(|| format!("{which} tuple without dst="))?,
+            sport: self.sport,
+            dport: self.dport,
+            icmp,
+            packets: self.packets,
+            bytes: self.bytes,
+        })
+    }
+}
+
+fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
+    let mut it = line.split_ascii_whitespace();
+    let mut first = it.next().ok_or("empty line")?;
+    let mut l3num = None;
+    if first == "ipv4" || first == "ipv6" {
+        let n = it.next().ok_or("missing l3 protocol number")?;
+        l3num = Some(dec::<u8>(n).ok_or_else(|| format!("bad l3 protocol number {n:?}"))?);
+        first = it.next().ok_or("missing l4 protocol")?;
+    }
+    let protocol = L4Proto::parse(first);
+    if protocol == L4Proto::Other && first != "unknown" {
+        return Err(format!("unknown l4 protocol {first:?}"));
+    }
+    let n = it.next().ok_or("missing l4 protocol number")?;
+    let protonum: u8 = dec(n).ok_or_else(|| format!("bad l4 protocol number {n:?}"))?;
+    let t = it.next().ok_or("missing timeout")?;
+    let timeout: u32 = dec(t).ok_or_else(|| format!("bad timeout {t:?}"))?;
+
+    let mut state = None;
+    let mut tuples = [TupleBuilder::EMPTY; 2];
+    let mut cur = 0usize; // 0 = original, 1 = reply; the second `src=` switches
+    let mut seen_src = 0;
+    let mut e_unreplied = false;
+    let mut e_assured = false;
+    let mut e_offload = false;
+    let mut e_hw = false;
+    let mut mark = None;
+    let mut zone = None;
+    let mut use_count = None;
+    let mut extra: Option<Box<CtExtra>> = None;
+    let mut keep = |f: &str, secctx: bool| {
+        let x = extra.get_or_insert_with(Box::default);
+        if secctx {
+            x.secctx = Some(f.to_string());
+        } else {
+            x.fields.push(f.to_string());
+        }
+    };
+
+    for tok in it {
+        let b = tok.as_bytes();
+        let Some(eq) = b.iter().position(|&c| c == b'=') else {
+            match tok {
+                "[UNREPLIED]" => e_unreplied = true,
+                "[ASSURED]" => e_assured = true,
+                "[OFFLOAD]" => e_offload = true,
+                "[HW_OFFLOAD]" => e_hw = true,
+                t if t.starts_with('[') && t.ends_with(']') => keep(t, false),
+                t if state.is_none() && seen_src == 0 && is_state_word(t) => {
+                    let st = CtState::parse(t);
+                    if st == CtState::Other {
+                        keep(t, false);
+                    }
+                    state = Some(st);
+                }
+                t => return Err(format!("unexpected {t:?}")),
+            }
+            continue;
+        };
+        let (k, v) = (&b[..eq], &tok[eq + 1..]);
+        let bad = || format!("bad {tok:?}");
+        // Dispatch on (length, first byte) first: cheaper than comparing every key.
+        let key = match (k.len(), k.first().copied().unwrap_or(0)) {
+            (3, b's') if k == b"src" => Key::Src,
+            (3, b'd') if k == b"dst" => Key::Dst,
+            (5, b's') if k == b"sport" => Key::Sport,
+            (5, b'd') if k == b"dport" => Key::Dport,
+            (7, b'p') if k == b"packets" => Key::Packets,
+            (5, b'b') if k == b"bytes" => Key::Bytes,
+            (4, b'm') if k == b"mark" => Key::Mark,
+            (4, b'z') if k == b"zone" => Key::Zone,
+            (3, b'u') if k == b"use" => Key::Use,
+            (4, b't') if k == b"type" => Key::Type,
+            (4, b'c') if k == b"code" => Key::Code,
+            (2, b'i') if k == b"id" => Key::Id,
+            (6, b's') if k == b"secctx" => Key::Secctx,
+            _ => Key::Other,
+        };
+        let tb = &mut tuples[cur];
+        match key {
+            Key::Src => {
+                seen_src += 1;
+                if seen_src > 2 {
+                    return Err("more than two tuples".into());
+                }
+                cur = seen_src - 1;
+                tuples[cur].src = Some(parse_ip(v)?);
+            }
+            Key::Dst => tb.dst = Some(parse_ip(v)?),
+            Key::Sport => tb.sport = Some(dec(v).ok_or_else(bad)?),
+            Key::Dport => tb.dport = Some(dec(v).ok_or_else(bad)?),
+            Key::Packets => tb.packets = Some(dec(v).ok_or_else(bad)?),
+            Key::Bytes => tb.bytes = Some(dec(v).ok_or_else(bad)?),
+            Key::Mark => mark = Some(dec(v).ok_or_else(bad)?),
+            Key::Zone => zone = Some(dec(v).ok_or_else(bad)?),
+            Key::Use => use_count = Some(dec(v).ok_or_else(bad)?),
+            Key::Type => tb.kind = Some(dec(v).ok_or_else(bad)?),
+            Key::Code => tb.code = Some(dec(v).ok_or_else(bad)?),
+            // `id=` of an icmp tuple; a later `id=` is the entry id (`conntrack -o id`).
+            Key::Id if tb.kind.is_some() && tb.id.is_none() => {
+                tb.id = Some(dec(v).ok_or_else(bad)?)
+            }
+            Key::Secctx => keep(v, true),
+            Key::Id | Key::Other => keep(tok, false),
+        }
+    }
+    if seen_src != 2 {
+        return Err(format!("expected two tuples, found {seen_src}"));
+    }
+    Ok(CtEntry {
+        line: no,
+        l3num,
+        protocol,
+        protonum,
+        timeout,
+        state,
+        original: tuples[0].build("original")?,
+        reply: tuples[1].build("reply")?,
+        unreplied: e_unreplied,
+        assured: e_assured,
+        offload: e_offload,
+        hw_offload: e_hw,
+        mark,
+        zone,
+        use_count,
+        extra,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    Src,
+    Dst,
+    Sport,
+    Dport,
+    Packets,
+    Bytes,
+    Mark,
+    Zone,
+    Use,
+    Type,
+    Code,
+    Id,
+    Secctx,
+    Other,
+}
+
+/// Decimal without sign; `None` on anything else or on overflow.
+fn dec<T: TryFrom<u64>>(s: &str) -> Option<T> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    T::try_from(v).ok()
+}
+
+fn is_state_word(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+}
+
+/// Fast paths for dotted IPv4 and the kernel's full-length IPv6 form; std otherwise.
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    let b = s.as_bytes();
+    if let Some(v4) = parse_v4(b) {
+        return Ok(IpAddr::V4(v4));
+    }
+    if let Some(v6) = parse_v6_full(b) {
+        return Ok(IpAddr::V6(v6));
+    }
+    s.parse().map_err(|_| format!("bad address {s:?}"))
+}
+
+/// `2001:0db8:0000:0000:0000:0000:0000:0001`: eight groups of four hex digits, as
+/// /proc/net/nf_conntrack prints them (`%pI6`).
+fn parse_v6_full(b: &[u8]) -> Option<std::net::Ipv6Addr> {
+    if b.len() != 39 {
+        return None;
+    }
+    let mut groups = [0u16; 8];
+    for (g, group) in groups.iter_mut().enumerate() {
+        let at = g * 5;
+        if g < 7 && b[at + 4] != b':' {
+            return None;
+        }
+        let mut v: u16 = 0;
+        for &c in &b[at..at + 4] {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | u16::from(d);
+        }
+        *group = v;
+    }
+    Some(std::net::Ipv6Addr::from(groups))
+}
+
+fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut idx = 0;
+    let mut acc: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                acc = acc * 10 + u16::from(c - b'0');
+                digits += 1;
+                if digits > 3 || acc > 255 {
+                    return None;
+                }
+            }
+            b'.' => {
+                if digits == 0 || idx == 3 {
+                    return None;
+                }
+                octets[idx] = acc as u8;
+                idx += 1;
+                acc = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if idx != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = acc as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_fast_path() {
+        assert_eq!(parse_v4(b"10.244.1.3"), Some(Ipv4Addr::new(10, 244, 1, 3)));
+        assert_eq!(parse_v4(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        for bad in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "a.b.c.d",
+            "",
+            "1.2.3.4.",
+        ] {
+            assert_eq!(parse_v4(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn v6_fast_path() {
+        let full = "fd00:0010:0244:0000:0000:0000:0000:000a";
+        assert_eq!(
+            parse_v6_full(full.as_bytes()),
+            "fd00:10:244::a".parse().ok()
+        );
+        assert_eq!(
+            parse_v6_full(b"fd00:0010:0244:0000:0000:0000:0000:000g"),
+            None
+        );
+        assert_eq!(
+            parse_v6_full(b"fd00:0010:0244:0000:0000:0000:0000-000a"),
+            None
+        );
+        assert_eq!(parse_ip("fd00:10::a").ok(), "fd00:10::a".parse().ok());
+    }
+
+    #[test]
+    fn dec_parses_only_plain_decimals() {
+        assert_eq!(dec::<u16>("65535"), Some(65535));
+        assert_eq!(dec::<u16>("65536"), None);
+        assert_eq!(dec::<u64>("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(dec::<u64>("18446744073709551616"), None);
+        assert_eq!(dec::<u8>(""), None);
+        assert_eq!(dec::<u8>("-1"), None);
+        assert_eq!(dec::<u8>("+1"), None);
+    }
+
+    #[test]
+    fn chunks_are_line_aligned_and_numbered() {
+        let text = "a\nbb\nccc\ndddd\ne\n";
+        for n in 1..8 {
+            let chunks = split_chunks(text, n);
+            let joined: String = chunks.iter().map(|c| c.1).collect();
+            assert_eq!(joined, text);
+            let mut expect = 1;
+            for (first, c) in &chunks {
+                assert_eq!(*first, expect);
+                assert!(c.ends_with('\n'));
+                expect += c.lines().count();
+            }
+        }
+        assert_eq!(split_chunks("", 4), vec![]);
+        assert_eq!(split_chunks("x", 4), vec![(1, "x")]);
+    }
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(
+            summary_count("conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown."),
+            Some(4)
+        );
+        assert_eq!(
+            summary_count("conntrack v1.4.7 (conntrack-tools): oops"),
+            None
+        );
+    }
+}
