@@ -607,6 +607,147 @@ fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+/// Renders an entry as the kernel prints it: the /proc form when `l3num` is set,
+/// the `conntrack -L` form otherwise. IPv6 addresses in the /proc form use all eight
+/// zero-padded groups, as `%pI6` does. Used by tests and generators (parse(render(e))
+/// gives `e` back).
+pub fn render_entry(e: &CtEntry) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(200);
+    let proc_form = e.l3num.is_some();
+    if let Some(l3) = e.l3num {
+        let family = if e.original.src.is_ipv6() {
+            "ipv6"
+        } else {
+            "ipv4"
+        };
+        let _ = write!(s, "{family:<8} {l3} ");
+    }
+    let _ = write!(
+        s,
+        "{:<8} {} {}",
+        proto_name(e.protocol),
+        e.protonum,
+        e.timeout
+    );
+    if let Some(state) = e.state.filter(|st| *st != CtState::Other) {
+        let _ = write!(s, " {}", state_name(state));
+    }
+    render_tuple(&mut s, &e.original, proc_form);
+    if e.unreplied {
+        s.push_str(" [UNREPLIED]");
+    }
+    render_tuple(&mut s, &e.reply, proc_form);
+    for (set, word) in [
+        (e.offload, "[OFFLOAD]"),
+        (e.hw_offload, "[HW_OFFLOAD]"),
+        (e.assured, "[ASSURED]"),
+    ] {
+        if set {
+            let _ = write!(s, " {word}");
+        }
+    }
+    if let Some(m) = e.mark {
+        let _ = write!(s, " mark={m}");
+    }
+    if let Some(c) = e.secctx() {
+        let _ = write!(s, " secctx={c}");
+    }
+    if let Some(z) = e.zone {
+        let _ = write!(s, " zone={z}");
+    }
+    if let Some(u) = e.use_count {
+        let _ = write!(s, " use={u}");
+    }
+    for f in e.extra_fields() {
+        let _ = write!(s, " {f}");
+    }
+    s
+}
+
+fn render_tuple(s: &mut String, t: &CtTuple, proc_form: bool) {
+    use std::fmt::Write;
+    let _ = write!(
+        s,
+        " src={} dst={}",
+        render_ip(t.src, proc_form),
+        render_ip(t.dst, proc_form)
+    );
+    if let Some(icmp) = t.icmp {
+        let _ = write!(s, " type={} code={} id={}", icmp.kind, icmp.code, icmp.id);
+    }
+    if let Some(p) = t.sport {
+        let _ = write!(s, " sport={p}");
+    }
+    if let Some(p) = t.dport {
+        let _ = write!(s, " dport={p}");
+    }
+    if let Some(p) = t.packets {
+        let _ = write!(s, " packets={p}");
+    }
+    if let Some(b) = t.bytes {
+        let _ = write!(s, " bytes={b}");
+    }
+}
+
+fn render_ip(ip: IpAddr, proc_form: bool) -> String {
+    match ip {
+        IpAddr::V6(v6) if proc_form => {
+            let g = v6.segments();
+            format!(
+                "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+fn proto_name(p: L4Proto) -> &'static str {
+    match p {
+        L4Proto::Tcp => "tcp",
+        L4Proto::Udp => "udp",
+        L4Proto::Udplite => "udplite",
+        L4Proto::Icmp => "icmp",
+        L4Proto::Icmpv6 => "icmpv6",
+        L4Proto::Sctp => "sctp",
+        L4Proto::Dccp => "dccp",
+        L4Proto::Gre => "gre",
+        L4Proto::Other => "unknown",
+    }
+}
+
+fn state_name(s: CtState) -> &'static str {
+    match s {
+        CtState::SynSent => "SYN_SENT",
+        CtState::SynRecv => "SYN_RECV",
+        CtState::Established => "ESTABLISHED",
+        CtState::FinWait => "FIN_WAIT",
+        CtState::CloseWait => "CLOSE_WAIT",
+        CtState::LastAck => "LAST_ACK",
+        CtState::TimeWait => "TIME_WAIT",
+        CtState::Close => "CLOSE",
+        CtState::SynSent2 => "SYN_SENT2",
+        CtState::Listen => "LISTEN",
+        CtState::None => "NONE",
+        CtState::Closed => "CLOSED",
+        CtState::CookieWait => "COOKIE_WAIT",
+        CtState::CookieEchoed => "COOKIE_ECHOED",
+        CtState::ShutdownSent => "SHUTDOWN_SENT",
+        CtState::ShutdownRecd => "SHUTDOWN_RECD",
+        CtState::ShutdownAckSent => "SHUTDOWN_ACK_SENT",
+        CtState::HeartbeatSent => "HEARTBEAT_SENT",
+        CtState::HeartbeatAcked => "HEARTBEAT_ACKED",
+        CtState::Request => "REQUEST",
+        CtState::Respond => "RESPOND",
+        CtState::PartOpen => "PARTOPEN",
+        CtState::Open => "OPEN",
+        CtState::CloseReq => "CLOSEREQ",
+        CtState::Closing => "CLOSING",
+        CtState::Other => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -416,3 +416,72 @@ fn parse_conn(line: &str, no: usize) -> Result<IpvsConn, String> {
         },
     })
 }
+
+/// Renders a table in the kernel's `/proc/net/ip_vs` form (hex addresses and ports,
+/// `%pI6` for IPv6). Used by tests and generators: parse(render(t)) gives `t` back,
+/// line numbers aside.
+pub fn render_ip_vs_proc(t: &IpvsTable) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "IP Virtual Server version {} (size={})",
+        t.version.as_deref().unwrap_or("1.2.1"),
+        t.conn_table_size.unwrap_or(4096)
+    );
+    s.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+    s.push_str("  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n");
+    for svc in &t.services {
+        match (svc.fwmark, svc.addr, svc.port) {
+            (Some(mark), _, _) => {
+                let _ = write!(s, "FWM  {mark:08X} {} ", svc.scheduler);
+            }
+            (None, Some(addr), Some(port)) => {
+                let _ = write!(
+                    s,
+                    "{}  {} {} ",
+                    svc.protocol,
+                    hex_addr_port(addr, port),
+                    svc.scheduler
+                );
+            }
+            _ => continue,
+        }
+        if svc.ops {
+            s.push_str("ops ");
+        }
+        if let Some(timeout) = svc.persistent {
+            let _ = write!(
+                s,
+                "persistent {timeout} {}",
+                svc.netmask.as_deref().unwrap_or("FFFFFFFF")
+            );
+        }
+        s.push('\n');
+        for d in &svc.destinations {
+            let _ = writeln!(
+                s,
+                "  -> {}      {:<7} {:<6} {:<10} {:<10}",
+                hex_addr_port(d.addr, d.port),
+                d.forward,
+                d.weight,
+                d.active,
+                d.inactive
+            );
+        }
+    }
+    s
+}
+
+fn hex_addr_port(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(v4) => format!("{:08X}:{port:04X}", u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let g = v6.segments();
+            format!(
+                "[{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}]:{port:04X}",
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+            )
+        }
+    }
+}
