@@ -1,7 +1,35 @@
 //! `netsnap inspect`: the manifest and the source table of a bundle, for people.
 
+use crate::parse::Coverage;
 use netsnap_schema::{Bundle, SourceStatus};
 use std::fmt::Write;
+
+/// The coverage table: per parsed file, what the parser recognised, and every line
+/// it did not (capped at `max_lines` per file).
+pub fn render_coverage(coverage: &[Coverage], max_lines: usize) -> String {
+    let rows: Vec<[String; 3]> = coverage
+        .iter()
+        .map(|c| {
+            [
+                c.path.clone(),
+                c.recognised.to_string(),
+                c.unrecognised.len().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["FILE", "RECOGNISED", "UNRECOGNISED"].map(String::from);
+    let mut out = table(&header, &rows);
+    for c in coverage.iter().filter(|c| !c.unrecognised.is_empty()) {
+        let _ = writeln!(out, "\n{}: {} unrecognised", c.path, c.unrecognised.len());
+        for u in c.unrecognised.iter().take(max_lines) {
+            let _ = writeln!(out, "  line {}: {} ({})", u.line, u.text, u.reason);
+        }
+        if c.unrecognised.len() > max_lines {
+            let _ = writeln!(out, "  … and {} more", c.unrecognised.len() - max_lines);
+        }
+    }
+    out
+}
 
 /// Renders the manifest summary and one row per source.
 pub fn render(bundle: &Bundle) -> String {

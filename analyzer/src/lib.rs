@@ -1,7 +1,22 @@
 //! netsnap analyzer: reads bundles offline, parses every source, builds the node graph
 //! and flags what is broken. The pipeline is load → parse → model → graph → check →
-//! render, one module per arrow.
+//! render, one module per arrow:
+//!
+//! - [`load`]: open and verify a bundle (archive or directory);
+//! - [`sources`]: run every parser ([`parse`]) in parallel, collect coverage;
+//! - [`model`]: services, pods, the node, netfilter facts, conntrack aggregates;
+//! - [`graph`]: netns, pods, links, VIPs and endpoints as a petgraph graph;
+//! - [`check`]: the catalog of checks, findings with evidence;
+//! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot;
+//! - [`show`] and [`inspect`]: offline views of a bundle.
 
+pub mod check;
+pub mod graph;
 pub mod inspect;
 pub mod load;
+pub mod model;
 pub mod parse;
+pub mod render;
+pub mod report;
+pub mod show;
+pub mod sources;

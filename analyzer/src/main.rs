@@ -1,19 +1,25 @@
 //! `netsnap`: analyze node network bundles offline.
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use netsnap_analyzer::{inspect, load};
-use std::path::PathBuf;
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use netsnap_analyzer::check::{catalog, Selection, Severity, Thresholds};
+use netsnap_analyzer::render::{self, Format};
+use netsnap_analyzer::report::{self, BundleReport, Report};
+use netsnap_analyzer::{inspect, load, show};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit code for usage and input errors (findings use 1, a clean run 0).
 const EXIT_INPUT_ERROR: u8 = 2;
+const EXIT_FINDINGS: u8 = 1;
 
 #[derive(Parser)]
 #[command(
     name = "netsnap",
     version,
-    about = "Analyze Kubernetes node network bundles offline"
+    about = "Analyze Kubernetes node network bundles offline",
+    after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage or input error."
 )]
 struct Cli {
     #[command(flatten)]
@@ -22,13 +28,82 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum View {
+    Pods,
+    Services,
+    Links,
+    Routes,
+    Conntrack,
+    Sources,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Print a bundle's manifest and the status of every captured source.
+    /// Parse every source, build the node graph and report what is broken.
+    Analyze {
+        /// `.netsnap.tar.zst` files or unpacked bundle directories.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit 1 when a finding at or above this severity exists (info, warning, critical).
+        #[arg(long, default_value = "warning", value_name = "SEV")]
+        fail_on: Severity,
+        /// Only these check ids or families (repeatable, e.g. `--only SVC --only CT004`).
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Skip these check ids or families (repeatable).
+        #[arg(long, value_name = "ID")]
+        skip: Vec<String>,
+        /// Thresholds file (TOML, or JSON when named *.json).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Override one threshold, e.g. `--threshold conntrack_warning=0.7` (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        threshold: Vec<String>,
+        /// Colour the text output.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+    /// Print the node graph (netns, pods, links, VIPs, endpoints).
+    Graph {
+        bundle: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Offline ip/ipvsadm/conntrack-like views of a bundle.
+    Show {
+        bundle: PathBuf,
+        #[arg(value_enum)]
+        view: View,
+        /// Only this netns id (links, routes, pods, sources).
+        #[arg(long, value_name = "ID")]
+        netns: Option<String>,
+        /// Only rows containing this text (a name, an IP …).
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+    },
+    /// Print a bundle's manifest, the status of every source and parse coverage.
     Inspect {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
         bundle: PathBuf,
     },
+    /// List the check catalog.
+    Checks,
 }
 
 fn main() -> ExitCode {
@@ -42,13 +117,168 @@ fn main() -> ExitCode {
     }
 }
 
+fn progress(msg: &str) {
+    if std::io::stderr().is_terminal() {
+        eprintln!("netsnap: {msg}");
+    }
+}
+
+fn open(
+    path: &Path,
+    limits: &netsnap_schema::ReadLimits,
+) -> anyhow::Result<netsnap_schema::Bundle> {
+    progress(&format!("reading {}", path.display()));
+    load::open(path, limits).with_context(|| format!("cannot read bundle {}", path.display()))
+}
+
+/// Applies `KEY=VALUE` overrides through the JSON form, so every field is settable
+/// and an unknown key is an error.
+fn apply_overrides(t: Thresholds, overrides: &[String]) -> anyhow::Result<Thresholds> {
+    if overrides.is_empty() {
+        return Ok(t);
+    }
+    let mut v = serde_json::to_value(&t)?;
+    for o in overrides {
+        let Some((k, val)) = o.split_once('=') else {
+            bail!("--threshold {o:?}: expected KEY=VALUE");
+        };
+        let Some(slot) = v.get_mut(k.trim()) else {
+            let keys: Vec<String> = serde_json::to_value(Thresholds::default())?
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            bail!(
+                "--threshold {k:?}: unknown threshold (known: {})",
+                keys.join(", ")
+            );
+        };
+        *slot = serde_json::from_str(val.trim())
+            .with_context(|| format!("--threshold {k}: {val:?} is not a number"))?;
+    }
+    let t: Thresholds = serde_json::from_value(v).context("--threshold")?;
+    t.validate()
+        .map_err(anyhow::Error::msg)
+        .context("--threshold")?;
+    Ok(t)
+}
+
+fn write_out(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing output"),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let limits = cli.limits.limits();
     match cli.command {
+        Command::Analyze {
+            bundles,
+            format,
+            fail_on,
+            only,
+            skip,
+            config,
+            threshold,
+            color,
+        } => {
+            let selection = Selection { only, skip };
+            let unknown = selection.unknown();
+            if !unknown.is_empty() {
+                bail!(
+                    "--only/--skip: unknown check id(s) {} (see `netsnap checks`)",
+                    unknown.join(", ")
+                );
+            }
+            let thresholds = match &config {
+                Some(p) => Thresholds::load(p)?,
+                None => Thresholds::default(),
+            };
+            let thresholds = apply_overrides(thresholds, &threshold)?;
+            let mut reports = Vec::new();
+            for path in &bundles {
+                let bundle = open(path, &limits)?;
+                progress(&format!("analyzing {}", path.display()));
+                let a = report::analyze(&bundle, &thresholds, &selection);
+                reports.push(BundleReport::new(&path.display().to_string(), &a));
+            }
+            let report = Report::new(reports);
+            let text = match format {
+                Format::Text => {
+                    let colored = match color {
+                        ColorChoice::Always => true,
+                        ColorChoice::Never => false,
+                        ColorChoice::Auto => {
+                            std::io::stdout().is_terminal()
+                                && std::env::var_os("NO_COLOR").is_none()
+                        }
+                    };
+                    render::text::render(&report, colored)
+                }
+                Format::Json => render::json::render(&report),
+                Format::Markdown => render::markdown::render(&report),
+            };
+            write_out(&text)?;
+            Ok(if report.summary().at_or_above(fail_on) > 0 {
+                ExitCode::from(EXIT_FINDINGS)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Graph { bundle, format } => {
+            let b = open(&bundle, &limits)?;
+            let (_, _, graph) = report::prepare(&b);
+            write_out(&match format {
+                GraphFormat::Dot => render::dot::render_dot(&graph),
+                GraphFormat::Json => render::dot::render_json(&graph),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show {
+            bundle,
+            view,
+            netns,
+            filter,
+        } => {
+            let b = open(&bundle, &limits)?;
+            let (sources, model, _) = report::prepare(&b);
+            if let Some(n) = &netns {
+                if !model.netns.contains_key(n) {
+                    let ids: Vec<&str> = model.netns.keys().map(String::as_str).collect();
+                    bail!(
+                        "--netns {n}: no such netns in the bundle (have: {})",
+                        ids.join(", ")
+                    );
+                }
+            }
+            let f = show::Filters { netns, filter };
+            write_out(&match view {
+                View::Pods => show::pods(&model, &f),
+                View::Services => show::services(&model, &f),
+                View::Links => show::links(&model, &f),
+                View::Routes => show::routes(&model, &f),
+                View::Conntrack => show::conntrack(&model, &f),
+                View::Sources => show::sources(&b.manifest, &sources.coverage, &f),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { bundle } => {
-            let b = load::open(&bundle, &limits)
-                .with_context(|| format!("cannot read bundle {}", bundle.display()))?;
-            print!("{}", inspect::render(&b));
+            let b = open(&bundle, &limits)?;
+            let sources = netsnap_analyzer::sources::parse_all(&b);
+            let mut text = inspect::render(&b);
+            text.push_str("\nParse coverage\n");
+            text.push_str(&inspect::render_coverage(&sources.coverage, 20));
+            write_out(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checks => {
+            let rows: Vec<[String; 2]> = catalog::CATALOG
+                .iter()
+                .map(|e| [e.id.to_string(), e.title.to_string()])
+                .collect();
+            write_out(&inspect::table(&["ID", "TITLE"].map(String::from), &rows))?;
             Ok(ExitCode::SUCCESS)
         }
     }

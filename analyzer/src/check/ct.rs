@@ -1,0 +1,462 @@
+//! CT: conntrack saturation, drops, races, stale and skewed flows.
+
+use super::{Context, Evidence, Finding, Severity};
+use crate::model::services::sockaddr;
+use crate::model::{FrontendKind, KernelEvent, Protocol, Service};
+use std::collections::BTreeMap;
+
+pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    ct001(ctx, &mut out);
+    ct002_003(ctx, &mut out);
+    ct004(ctx, &mut out);
+    ct005(ctx, &mut out);
+    ct006(ctx, &mut out);
+    ct007(ctx, &mut out);
+    out
+}
+
+fn ct001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let ct = &ctx.model.conntrack;
+    let (Some((count, cev)), Some((max, mev))) = (&ct.count, &ct.max) else {
+        return;
+    };
+    if *max == 0 {
+        return;
+    }
+    let usage = *count as f64 / *max as f64;
+    let t = ctx.thresholds;
+    let severity = if usage >= t.conntrack_critical {
+        Severity::Critical
+    } else if usage >= t.conntrack_warning {
+        Severity::Warning
+    } else {
+        return;
+    };
+    out.push(
+        Finding::new(
+            "CT001",
+            severity,
+            "node conntrack table",
+            format!(
+                "the conntrack table holds {count} of {max} entries ({:.1} %): at 100 % new connections are dropped.",
+                usage * 100.0
+            ),
+        )
+        .evidence(cev.clone())
+        .evidence(mev.clone()),
+    );
+}
+
+fn stat(ctx: &Context<'_>, key: &str) -> u64 {
+    ctx.model.conntrack.stats.get(key).copied().unwrap_or(0)
+}
+
+fn stat_evidence(ctx: &Context<'_>, keys: &[(&str, u64)]) -> Evidence {
+    let base = ctx
+        .model
+        .conntrack
+        .stats_evidence
+        .clone()
+        .unwrap_or_else(|| {
+            Evidence::new(netsnap_schema::layout::CONNTRACK_STAT, None, String::new())
+        });
+    let summed: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Evidence::new(
+        base.path,
+        base.line,
+        format!("summed over CPUs: {}", summed.join(" ")),
+    )
+}
+
+fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let (drop, early) = (stat(ctx, "drop"), stat(ctx, "early_drop"));
+    if drop > 0 || early > 0 {
+        out.push(
+            Finding::new(
+                "CT002",
+                if drop > 0 { Severity::Critical } else { Severity::Warning },
+                "node conntrack stats",
+                format!(
+                    "conntrack dropped packets: drop={drop} (no room for a new entry), early_drop={early} (entries evicted to make room)."
+                ),
+            )
+            .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
+        );
+    }
+    let (failed, chain, clash) = (
+        stat(ctx, "insert_failed"),
+        stat(ctx, "chaintoolong"),
+        stat(ctx, "clash_resolve"),
+    );
+    if failed > 0 || chain > 0 {
+        out.push(
+            Finding::new(
+                "CT003",
+                Severity::Warning,
+                "node conntrack stats",
+                format!(
+                    "conntrack insert_failed={failed}, chaintoolong={chain}: racing inserts lost packets (the DNS 5-second delay) or hash chains are too long for the bucket count."
+                ),
+            )
+            .evidence(stat_evidence(ctx, &[("insert_failed", failed), ("chaintoolong", chain), ("clash_resolve", clash)])),
+        );
+    } else if clash > 0 {
+        out.push(
+            Finding::new(
+                "CT003",
+                Severity::Info,
+                "node conntrack stats",
+                format!("conntrack clash_resolve={clash}: parallel inserts of the same flow (typically A/AAAA DNS over UDP) clashed and were resolved; no packet was lost."),
+            )
+            .evidence(stat_evidence(ctx, &[("clash_resolve", clash)])),
+        );
+    }
+}
+
+fn ct004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let root_inode = ctx.model.root().map(|r| r.inode).filter(|i| *i != 0);
+    let lines: Vec<Evidence> = ctx
+        .model
+        .kernel_log
+        .iter()
+        .filter(|l| l.kind == KernelEvent::ConntrackTableFull)
+        // A message naming another netns (another node on the same kernel) is not ours.
+        .filter(|l| match (l.netns_inode, root_inode) {
+            (Some(n), Some(r)) => n == r,
+            _ => true,
+        })
+        .map(|l| l.evidence.clone())
+        .collect();
+    // The kernel counts every such drop in the netns' `drop` stat. A netns inode is
+    // reused after a netns dies, so a logged line with our inode but a zero drop
+    // counter belongs to an earlier netns.
+    let drops_known_zero = ctx.model.conntrack.stats.get("drop") == Some(&0);
+    if lines.is_empty() || drops_known_zero {
+        return;
+    }
+    let n = lines.len();
+    out.push(
+        Finding::new(
+            "CT004",
+            Severity::Critical,
+            "kernel log",
+            format!("the kernel logged `nf_conntrack: table full` {n} time(s): packets were dropped for lack of conntrack entries."),
+        )
+        .with_evidence(lines.into_iter().take(ctx.thresholds.max_evidence_lines)),
+    );
+}
+
+/// Services reachable at a fixed address (not NodePorts) by (ip, port, protocol).
+fn services_at<'a>(
+    ctx: &Context<'a>,
+) -> BTreeMap<(std::net::IpAddr, u16, Protocol), Vec<&'a Service>> {
+    let mut m: BTreeMap<_, Vec<&Service>> = BTreeMap::new();
+    for s in &ctx.model.services {
+        for f in s
+            .frontends
+            .iter()
+            .filter(|f| f.kind != FrontendKind::NodePort)
+        {
+            if let Some(ip) = f.ip {
+                m.entry((ip, f.port, s.protocol)).or_default().push(s);
+            }
+        }
+    }
+    m
+}
+
+fn ct005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let at = services_at(ctx);
+    for d in &ctx.model.conntrack.dnat {
+        let Some(svcs) = at.get(&(d.vip, d.vport, d.protocol)) else {
+            continue;
+        };
+        if svcs
+            .iter()
+            .any(|s| s.has_endpoint(d.backend, d.backend_port))
+        {
+            continue;
+        }
+        let s = svcs[0];
+        let udp = d.protocol == Protocol::Udp;
+        out.push(
+            Finding::new(
+                "CT005",
+                if udp { Severity::Warning } else { Severity::Info },
+                format!("{} -> {}", s.subject(), d.backend),
+                format!(
+                    "{} conntrack {} entr{} DNAT {} {} to {}, which is no longer an endpoint of {}{}.",
+                    d.flows,
+                    d.protocol,
+                    if d.flows == 1 { "y" } else { "ies" },
+                    d.protocol,
+                    d.vip_string(),
+                    d.backend_string(),
+                    s.display_name(),
+                    if udp {
+                        ": UDP clients keep being sent to the old backend until the entry times out"
+                    } else {
+                        " (existing connections only)"
+                    }
+                ),
+            )
+            .evidence(d.first.clone()),
+        );
+    }
+}
+
+fn ct006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let ct = &ctx.model.conntrack;
+    let Some((lo, hi, rev)) = &ct.port_range else {
+        return;
+    };
+    let ports = u64::from(hi.saturating_sub(*lo)) + 1;
+    let limit = (ports as f64 * ctx.thresholds.snat_ports_warning).ceil() as u64;
+    for s in ct.snat.iter().filter(|s| s.flows >= limit.max(1)) {
+        out.push(
+            Finding::new(
+                "CT006",
+                Severity::Warning,
+                format!("snat {} -> {}", s.snat_ip, sockaddr(s.dst, s.dst_port)),
+                format!(
+                    "{} {} flows are source-NATed to {} towards {}: {:.0} % of the {ports} ports of ip_local_port_range; new connections start failing when it is exhausted.",
+                    s.flows,
+                    s.protocol,
+                    s.snat_ip,
+                    sockaddr(s.dst, s.dst_port),
+                    s.flows as f64 * 100.0 / ports as f64
+                ),
+            )
+            .evidence(s.first.clone())
+            .evidence(rev.clone()),
+        );
+    }
+}
+
+fn ct007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let t = ctx.thresholds;
+    let mut by_backend: BTreeMap<(Protocol, std::net::IpAddr, u16), Vec<&crate::model::DnatFlows>> =
+        BTreeMap::new();
+    for d in &ctx.model.conntrack.dnat {
+        by_backend
+            .entry((d.protocol, d.backend, d.backend_port))
+            .or_default()
+            .push(d);
+    }
+    for s in ctx.model.services.iter().filter(|s| s.endpoints.len() >= 2) {
+        let vips: Vec<(std::net::IpAddr, u16)> = s
+            .frontends
+            .iter()
+            .filter(|f| f.kind != FrontendKind::NodePort)
+            .filter_map(|f| f.ip.map(|ip| (ip, f.port)))
+            .collect();
+        let flows: Vec<(u64, Option<&crate::model::DnatFlows>)> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                let ds: Vec<&crate::model::DnatFlows> = by_backend
+                    .get(&(s.protocol, e.ip, e.port))
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|d| vips.contains(&(d.vip, d.vport)))
+                    .collect();
+                (ds.iter().map(|d| d.flows).sum(), ds.first().copied())
+            })
+            .collect();
+        let total: u64 = flows.iter().map(|(n, _)| n).sum();
+        if total < t.skew_min_flows {
+            continue;
+        }
+        // Load per endpoint relative to its programmed share (1.0 = fair).
+        let n = s.endpoints.len() as f64;
+        let loads: Vec<f64> = s
+            .endpoints
+            .iter()
+            .zip(&flows)
+            .map(|(e, (f, _))| *f as f64 / (e.share.filter(|p| *p > 0.0).unwrap_or(1.0 / n) * n))
+            .collect();
+        let (Some(hi), Some(lo)) = (
+            loads
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(&b.1)),
+            loads.iter().copied().min_by(|a, b| a.total_cmp(b)),
+        ) else {
+            continue;
+        };
+        let ratio = (hi.1 + 1.0) / (lo + 1.0);
+        if ratio < t.skew_ratio {
+            continue;
+        }
+        let (e, (f, d)) = (&s.endpoints[hi.0], &flows[hi.0]);
+        let per: Vec<String> = s
+            .endpoints
+            .iter()
+            .zip(&flows)
+            .map(|(e, (f, _))| format!("{}: {f}", sockaddr(e.ip, e.port)))
+            .collect();
+        out.push(
+            Finding::new(
+                "CT007",
+                if s.affinity_seconds.is_some() { Severity::Info } else { Severity::Warning },
+                s.subject(),
+                format!(
+                    "{} of {total} flows of {} go to {} ({ratio:.1}× the least loaded endpoint, relative to their shares){}: {}.",
+                    f,
+                    s.display_name(),
+                    sockaddr(e.ip, e.port),
+                    if s.affinity_seconds.is_some() { ", expected with session affinity" } else { "" },
+                    per.join(", ")
+                ),
+            )
+            .with_evidence(d.map(|d| d.first.clone())),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::model::{DnatFlows, KernelEvent, KernelLogLine, Protocol, SnatFlows};
+
+    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
+        f.iter()
+            .map(|f| (f.id.as_str(), f.subject.as_str()))
+            .collect()
+    }
+
+    fn dnat(
+        vip: &str,
+        vport: u16,
+        backend: &str,
+        port: u16,
+        flows: u64,
+        protocol: Protocol,
+    ) -> DnatFlows {
+        DnatFlows {
+            protocol,
+            vip: ip(vip),
+            vport,
+            backend: ip(backend),
+            backend_port: port,
+            flows,
+            unreplied: 0,
+            first: ev("conntrack/nf_conntrack.txt"),
+        }
+    }
+
+    #[test]
+    fn ct001_usage_levels() {
+        let mut k = healthy();
+        k.model.conntrack.max = Some((1000, ev("c")));
+        k.model.conntrack.count = Some((500, ev("c")));
+        assert!(k.run(&["CT"]).is_empty());
+        k.model.conntrack.count = Some((850, ev("c")));
+        let f = k.run(&["CT"]);
+        assert_eq!(ids(&f), vec![("CT001", "node conntrack table")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Warning);
+        k.model.conntrack.count = Some((1000, ev("c")));
+        assert_eq!(k.run(&["CT"])[0].severity, crate::check::Severity::Critical);
+        k.thresholds.conntrack_warning = 0.4;
+        k.model.conntrack.count = Some((500, ev("c")));
+        assert_eq!(
+            ids(&k.run(&["CT"])),
+            vec![("CT001", "node conntrack table")]
+        );
+    }
+
+    #[test]
+    fn ct002_ct003_stats() {
+        let mut k = healthy();
+        k.model.conntrack.stats.insert("drop".into(), 3);
+        k.model.conntrack.stats.insert("insert_failed".into(), 2);
+        let f = k.run(&["CT"]);
+        assert_eq!(
+            ids(&f),
+            vec![
+                ("CT002", "node conntrack stats"),
+                ("CT003", "node conntrack stats")
+            ]
+        );
+        let mut k = healthy();
+        k.model.conntrack.stats.insert("clash_resolve".into(), 2);
+        let f = k.run(&["CT"]);
+        assert_eq!(f[0].severity, crate::check::Severity::Info);
+    }
+
+    #[test]
+    fn ct004_table_full_in_this_netns_only() {
+        let mut k = healthy();
+        let line = |inode| KernelLogLine {
+            kind: KernelEvent::ConntrackTableFull,
+            netns_inode: inode,
+            evidence: ev("host/kmsg.txt"),
+        };
+        k.model.kernel_log.push(line(Some(4026539999)));
+        assert!(
+            k.run(&["CT"]).is_empty(),
+            "another netns' table is not ours"
+        );
+        k.model.kernel_log.push(line(Some(4026531840)));
+        assert_eq!(ids(&k.run(&["CT004"])), vec![("CT004", "kernel log")]);
+        // Same inode but no drop counted in this netns: an earlier netns' line.
+        k.model.conntrack.stats.insert("drop".into(), 0);
+        assert!(k.run(&["CT004"]).is_empty());
+    }
+
+    #[test]
+    fn ct005_stale_dnat() {
+        let mut k = healthy();
+        k.model.conntrack.dnat = vec![
+            dnat("10.96.0.10", 53, "10.244.1.53", 53, 4, Protocol::Udp),
+            dnat("10.96.0.10", 53, "10.244.1.77", 53, 1, Protocol::Udp),
+        ];
+        let f = k.run(&["CT"]);
+        assert_eq!(
+            ids(&f),
+            vec![("CT005", "service kube-system/kube-dns:dns -> 10.244.1.77")]
+        );
+    }
+
+    #[test]
+    fn ct006_snat_ports() {
+        let mut k = healthy();
+        k.model.conntrack.port_range = Some((32768, 32867, ev("s")));
+        k.model.conntrack.snat = vec![SnatFlows {
+            protocol: Protocol::Tcp,
+            snat_ip: ip("10.0.0.10"),
+            dst: ip("93.184.216.34"),
+            dst_port: 443,
+            flows: 60,
+            first: ev("conntrack/nf_conntrack.txt"),
+        }];
+        assert_eq!(
+            ids(&k.run(&["CT"])),
+            vec![("CT006", "snat 10.0.0.10 -> 93.184.216.34:443")]
+        );
+        k.model.conntrack.snat[0].flows = 10;
+        assert!(k.run(&["CT"]).is_empty());
+    }
+
+    #[test]
+    fn ct007_skew() {
+        let mut k = healthy();
+        k.model.conntrack.dnat = vec![
+            dnat("10.96.1.1", 80, "10.244.1.11", 8080, 190, Protocol::Tcp),
+            dnat("10.96.1.1", 80, "10.244.1.12", 8080, 10, Protocol::Tcp),
+        ];
+        let f = k.run(&["CT"]);
+        assert_eq!(ids(&f), vec![("CT007", "service default/web:http")]);
+        k.model.conntrack.dnat[0].flows = 120;
+        k.model.conntrack.dnat[1].flows = 80;
+        assert!(k.run(&["CT"]).is_empty(), "1.5× is under the 3× threshold");
+        k.thresholds.skew_ratio = 1.4;
+        assert_eq!(
+            ids(&k.run(&["CT"])),
+            vec![("CT007", "service default/web:http")]
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The shape of a finding, as the design fixes it: id, severity, title, subject,
+//! message, evidence (bundle path + line), remedy and references.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How bad a finding is. Ordered: `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "critical" | "crit" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity {other:?} (expected info, warning or critical)"
+            )),
+        }
+    }
+}
+
+/// Where in the bundle a finding comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Bundle path, e.g. `netfilter/iptables-nft-save.txt`.
+    pub path: String,
+    /// 1-based line in that file, when the evidence is one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The line itself, or a one-line summary of the JSON object it points at.
+    pub excerpt: String,
+}
+
+impl Evidence {
+    pub fn new(path: impl Into<String>, line: Option<usize>, excerpt: impl Into<String>) -> Self {
+        Evidence {
+            path: path.into(),
+            line,
+            excerpt: excerpt.into(),
+        }
+    }
+
+    /// `path:line` or just `path`.
+    pub fn location(&self) -> String {
+        match self.line {
+            Some(l) => format!("{}:{l}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// One thing the analyzer found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Catalog id, e.g. `SVC001`.
+    pub id: String,
+    pub severity: Severity,
+    /// The catalog title of the id.
+    pub title: String,
+    /// What it is about, e.g. `service default/web:http`, `pod default/web-1`.
+    pub subject: String,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    pub remedy: String,
+    pub refs: Vec<String>,
+}
+
+impl Finding {
+    /// A finding for a catalog id, with title and refs from the catalog.
+    pub fn new(
+        id: &'static str,
+        severity: Severity,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
+        let entry = super::catalog::entry(id);
+        Finding {
+            id: id.to_string(),
+            severity,
+            title: entry.map(|e| e.title).unwrap_or(id).to_string(),
+            subject: subject.into(),
+            message: message.into(),
+            evidence: Vec::new(),
+            remedy: entry.map(|e| e.remedy).unwrap_or_default().to_string(),
+            refs: entry
+                .map(|e| e.refs.iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn with_evidence(mut self, evidence: impl IntoIterator<Item = Evidence>) -> Finding {
+        self.evidence.extend(evidence);
+        self
+    }
+
+    pub fn evidence(mut self, e: Evidence) -> Finding {
+        self.evidence.push(e);
+        self
+    }
+
+    /// Replace the catalog remedy with a more specific one.
+    pub fn remedy(mut self, remedy: impl Into<String>) -> Finding {
+        self.remedy = remedy.into();
+        self
+    }
+}

@@ -1,0 +1,566 @@
+//! LNK: links, veth pairs, bridges, addresses and routes.
+
+use super::{Context, Evidence, Finding, Severity};
+use crate::graph::Peer;
+use crate::model::net::{parse_ip, Cidr};
+use crate::model::{Model, Netns, Pod};
+use netsnap_schema::model::Link;
+use std::net::IpAddr;
+
+pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(root) = ctx.model.root() else {
+        return out;
+    };
+    if !root.links.present {
+        return out;
+    }
+    lnk001(ctx, root, &mut out);
+    for pod in &ctx.model.pods {
+        let Some(ns) = ctx.model.netns.get(&pod.netns) else {
+            continue;
+        };
+        lnk002(pod, ns, &mut out);
+        lnk003_004_005(ctx, root, pod, ns, &mut out);
+        lnk006(ctx, root, pod, ns, &mut out);
+        lnk008(pod, ns, &mut out);
+    }
+    bridge_down(ctx, root, &mut out);
+    lnk007(ctx, &mut out);
+    out
+}
+
+/// The subject for things about a netns: its pod, the node, or the netns.
+pub fn netns_subject(model: &Model, id: &str) -> String {
+    match (model.pod_in(id), model.netns.get(id)) {
+        (Some(p), _) => p.subject(),
+        (None, Some(n)) if n.is_root => "node".into(),
+        _ => format!("netns {id}"),
+    }
+}
+
+fn lnk001(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
+    for (i, l) in root.links.iter() {
+        let why = match ctx.graph.peer(&root.id, l.ifindex) {
+            Some(Peer::MissingNetns { nsid }) => format!(
+                "its peer is in netns id {nsid}, which no captured network namespace has (no process, no /run/netns entry)"
+            ),
+            Some(Peer::MissingIfindex { netns, ifindex }) => format!(
+                "its peer should be ifindex {ifindex} in {}, which has no such link",
+                netns_subject(ctx.model, netns)
+            ),
+            _ => continue,
+        };
+        out.push(
+            Finding::new(
+                "LNK001",
+                Severity::Warning,
+                format!("link {}", l.name),
+                format!(
+                    "host veth {} (ifindex {}) is dangling: {why}. The pod it served is gone.",
+                    l.name, l.ifindex
+                ),
+            )
+            .evidence(root.link_evidence(i)),
+        );
+    }
+}
+
+/// Non-loopback links of the pod netns.
+fn pod_links(ns: &Netns) -> impl Iterator<Item = (usize, &Link)> {
+    ns.links.iter().filter(|(_, l)| l.name != "lo")
+}
+
+fn lnk002(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    if !ns.links.present || pod.interfaces.iter().any(|i| i.host_ifindex.is_some()) {
+        return;
+    }
+    // Pods of ipvlan/macvlan-style CNIs reach the host without a veth.
+    if pod_links(ns).any(|(_, l)| l.kind.as_deref() != Some("veth") && Netns::link_is_up(l)) {
+        return;
+    }
+    let mut f = Finding::new(
+        "LNK002",
+        Severity::Critical,
+        pod.subject(),
+        format!(
+            "{} has no link to the node: {}.",
+            pod.subject(),
+            if pod.interfaces.is_empty() {
+                "its netns has no veth at all".to_string()
+            } else {
+                format!(
+                    "no node veth is paired with its {}",
+                    pod.interfaces
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    );
+    for (i, _) in pod_links(ns) {
+        f.evidence.push(ns.link_evidence(i));
+    }
+    if f.evidence.is_empty() {
+        f.evidence
+            .push(Evidence::new(ns.links.path.clone(), None, "only lo"));
+    }
+    out.push(f);
+}
+
+fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    let bridge_cni = ctx
+        .model
+        .node
+        .bridges
+        .iter()
+        .any(|b| !b.pod_ports.is_empty());
+    for iface in &pod.interfaces {
+        let Some(host_if) = iface.host_ifindex else {
+            continue;
+        };
+        let Some((hi, host)) = root.link(host_if) else {
+            continue;
+        };
+        let pod_link = ns.link(iface.ifindex);
+        // LNK003: bridge CNIs enslave every pod veth to the bridge.
+        let master = host.master.and_then(|m| root.link(m));
+        if bridge_cni && master.is_none_or(|(_, m)| m.kind.as_deref() != Some("bridge")) {
+            let bridges: Vec<&str> = ctx
+                .model
+                .node
+                .bridges
+                .iter()
+                .filter(|b| !b.pod_ports.is_empty())
+                .map(|b| b.name.as_str())
+                .collect();
+            out.push(
+                Finding::new(
+                    "LNK003",
+                    Severity::Critical,
+                    pod.subject(),
+                    format!(
+                        "host veth {} of {} is not enslaved to the pod bridge ({}) while the other pods' veths are: the pod is cut off from the bridge.",
+                        host.name,
+                        pod.subject(),
+                        bridges.join(", ")
+                    ),
+                )
+                .evidence(root.link_evidence(hi)),
+            );
+        }
+        // LNK004: both ends (and the bridge) must be up.
+        let mut down = Vec::new();
+        if !Netns::link_is_up(host) {
+            down.push((format!("host veth {}", host.name), root.link_evidence(hi)));
+        }
+        if let Some((pi, pl)) = pod_link {
+            if !Netns::link_is_up(pl) {
+                down.push((format!("pod {}", pl.name), ns.link_evidence(pi)));
+            }
+        }
+        if !down.is_empty() {
+            let what: Vec<&str> = down.iter().map(|(w, _)| w.as_str()).collect();
+            out.push(
+                Finding::new(
+                    "LNK004",
+                    Severity::Critical,
+                    pod.subject(),
+                    format!(
+                        "{} of {} {} down: the pod has no connectivity.",
+                        what.join(" and "),
+                        pod.subject(),
+                        if what.len() > 1 { "are" } else { "is" }
+                    ),
+                )
+                .with_evidence(down.into_iter().map(|(_, e)| e)),
+            );
+        }
+        // LNK005: hairpin lets a pod reach itself through a service VIP.
+        if let (Some((_, m)), Some(bp)) = (master, &host.bridge_port) {
+            let promiscuous = m.promiscuity > 0 || m.flags.iter().any(|f| f == "PROMISC");
+            if !bp.hairpin && !promiscuous && m.kind.as_deref() == Some("bridge") {
+                out.push(
+                    Finding::new(
+                        "LNK005",
+                        Severity::Warning,
+                        pod.subject(),
+                        format!(
+                            "hairpin is off on bridge port {} of {} and the bridge is not promiscuous: {} cannot reach itself through a service VIP.",
+                            host.name, m.name, pod.subject()
+                        ),
+                    )
+                    .evidence(root.link_evidence(hi)),
+                );
+            }
+        }
+    }
+}
+
+fn bridge_down(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
+    for b in ctx
+        .model
+        .node
+        .bridges
+        .iter()
+        .filter(|b| !b.pod_ports.is_empty())
+    {
+        let Some((i, l)) = root.link(b.ifindex) else {
+            continue;
+        };
+        let admin_up = l.flags.iter().any(|f| f == "UP");
+        if !admin_up {
+            out.push(
+                Finding::new(
+                    "LNK004",
+                    Severity::Critical,
+                    format!("bridge {}", b.name),
+                    format!(
+                        "pod bridge {} is down: its {} pods have no connectivity.",
+                        b.name,
+                        b.pod_ports.len()
+                    ),
+                )
+                .evidence(root.link_evidence(i)),
+            );
+        }
+    }
+}
+
+fn lnk006(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    let overlay_limit = ctx
+        .model
+        .node
+        .overlays
+        .iter()
+        .filter_map(|o| o.underlay_mtu.map(|u| (u.saturating_sub(o.overhead), o)))
+        .min_by_key(|(m, _)| *m);
+    for iface in &pod.interfaces {
+        let Some((pi, pl)) = ns.link(iface.ifindex) else {
+            continue;
+        };
+        let Some((hi, host)) = iface.host_ifindex.and_then(|h| root.link(h)) else {
+            continue;
+        };
+        if pl.mtu > host.mtu {
+            out.push(
+                Finding::new(
+                    "LNK006",
+                    Severity::Warning,
+                    pod.subject(),
+                    format!(
+                        "{} MTU {} of {} is larger than its host veth {} MTU {}: large packets from the pod are dropped.",
+                        pl.name, pl.mtu, pod.subject(), host.name, host.mtu
+                    ),
+                )
+                .evidence(ns.link_evidence(pi))
+                .evidence(root.link_evidence(hi)),
+            );
+        } else if let Some((limit, o)) = overlay_limit {
+            if pl.mtu > limit {
+                out.push(
+                    Finding::new(
+                        "LNK006",
+                        Severity::Warning,
+                        pod.subject(),
+                        format!(
+                            "{} MTU {} of {} exceeds the underlay MTU {} minus the {} overhead of {} ({} bytes): encapsulated packets are fragmented or dropped.",
+                            pl.name,
+                            pl.mtu,
+                            pod.subject(),
+                            o.underlay_mtu.unwrap_or(0),
+                            o.kind,
+                            o.name,
+                            o.overhead
+                        ),
+                    )
+                    .evidence(ns.link_evidence(pi)),
+                );
+            }
+        }
+    }
+}
+
+fn lnk007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for (ip, owners) in &ctx.graph.ip_owners {
+        if owners.len() < 2 {
+            continue;
+        }
+        let mut subjects: Vec<String> =
+            owners.iter().map(|o| netns_subject(ctx.model, o)).collect();
+        subjects.sort();
+        let mut f = Finding::new(
+            "LNK007",
+            Severity::Critical,
+            format!("ip {ip} in {}", subjects.join(" and ")),
+            format!("{ip} is assigned in {} network namespaces ({}): replies go to whichever answers ARP first.", owners.len(), subjects.join(", ")),
+        );
+        for o in owners {
+            if let Some(ns) = ctx.model.netns.get(o) {
+                for (i, a) in ns.global_ips() {
+                    if a == *ip {
+                        f.evidence.push(ns.addr_evidence(i));
+                    }
+                }
+            }
+        }
+        out.push(f);
+    }
+}
+
+/// Whether `gw` is reachable on-link from `ns` (a connected prefix or a link route).
+fn on_link(ns: &Netns, gw: IpAddr) -> bool {
+    ns.connected().iter().any(|c| c.contains(gw))
+        || ns.routes.items.iter().any(|r| {
+            r.gateway.is_none()
+                && r.kind == "unicast"
+                && (r.dst.parse::<Cidr>().is_ok_and(|c| c.contains(gw)))
+        })
+}
+
+fn lnk008(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    if !ns.routes.present || !ns.addrs.present {
+        return;
+    }
+    for family in ["inet", "inet6"] {
+        let has_global = ns
+            .global_ips()
+            .any(|(_, ip)| ip.is_ipv4() == (family == "inet"));
+        if !has_global {
+            continue;
+        }
+        let defaults: Vec<(usize, &netsnap_schema::model::Route)> = ns
+            .routes
+            .iter()
+            .filter(|(_, r)| {
+                r.family == family
+                    && (r.dst == "default" || r.dst == "0.0.0.0/0" || r.dst == "::/0")
+            })
+            .filter(|(_, r)| r.kind == "unicast")
+            .collect();
+        if defaults.is_empty() {
+            let mut f = Finding::new(
+                "LNK008",
+                Severity::Critical,
+                pod.subject(),
+                format!("{} has no {} default route: it cannot reach anything outside its own subnet (services, other nodes, DNS).", pod.subject(), if family == "inet" { "IPv4" } else { "IPv6" }),
+            );
+            f.evidence.extend(
+                ns.routes
+                    .iter()
+                    .filter(|(_, r)| r.family == family && r.table == 254)
+                    .map(|(i, _)| ns.route_evidence(i)),
+            );
+            if f.evidence.is_empty() {
+                f.evidence.push(Evidence::new(
+                    ns.routes.path.clone(),
+                    None,
+                    format!("no {family} routes in the main table"),
+                ));
+            }
+            out.push(f);
+            continue;
+        }
+        let usable = defaults
+            .iter()
+            .any(|(_, r)| match r.gateway.as_deref().and_then(parse_ip) {
+                Some(gw) => on_link(ns, gw),
+                None => r.oif.is_some(),
+            });
+        if !usable {
+            out.push(
+                Finding::new(
+                    "LNK008",
+                    Severity::Critical,
+                    pod.subject(),
+                    format!("the default route of {} points at a gateway that is not reachable on any of its links.", pod.subject()),
+                )
+                .with_evidence(defaults.iter().map(|(i, _)| ns.route_evidence(*i))),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use netsnap_schema::model::LinkState;
+
+    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
+        f.iter()
+            .map(|f| (f.id.as_str(), f.subject.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn healthy_has_no_link_finding() {
+        assert!(healthy().run(&["LNK"]).is_empty());
+    }
+
+    #[test]
+    fn lnk001_dangling_veth() {
+        let mut k = healthy();
+        k.model.netns.remove("pod-web-2");
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK001", "link vethweb-2")]);
+        // Peer netns present but the peer ifindex gone.
+        let mut k = healthy();
+        k.ns("pod-web-2").links.items.retain(|l| l.name != "eth0");
+        let f = k.run(&["LNK001"]);
+        assert_eq!(ids(&f), vec![("LNK001", "link vethweb-2")]);
+    }
+
+    #[test]
+    fn lnk002_pod_without_host_link() {
+        let mut k = healthy();
+        k.root().links.items.retain(|l| l.name != "vethweb-2");
+        let f = k.run(&["LNK"]);
+        assert_eq!(ids(&f), vec![("LNK002", "pod default/web-2")]);
+    }
+
+    #[test]
+    fn lnk003_detached_veth() {
+        let mut k = healthy();
+        for l in &mut k.root().links.items {
+            if l.name == "vethweb-1" {
+                l.master = None;
+                l.bridge_port = None;
+            }
+        }
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK003", "pod default/web-1")]);
+    }
+
+    #[test]
+    fn lnk004_link_down() {
+        let mut k = healthy();
+        for l in &mut k.root().links.items {
+            if l.name == "vethweb-1" {
+                l.state = LinkState::Down;
+                l.flags.clear();
+            }
+        }
+        for l in &mut k.ns("pod-web-1").links.items {
+            if l.name == "eth0" {
+                l.state = LinkState::Lowerlayerdown;
+            }
+        }
+        let f = k.run(&["LNK"]);
+        assert_eq!(ids(&f), vec![("LNK004", "pod default/web-1")]);
+        assert_eq!(f[0].evidence.len(), 2);
+        // The bridge itself down.
+        let mut k = healthy();
+        k.root().links.items[2].flags.clear();
+        k.root().links.items[2].state = LinkState::Down;
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK004", "bridge cni0")]);
+    }
+
+    #[test]
+    fn lnk005_hairpin_off() {
+        let mut k = healthy();
+        for l in &mut k.root().links.items {
+            if l.name == "vethweb-1" {
+                if let Some(bp) = &mut l.bridge_port {
+                    bp.hairpin = false;
+                }
+            }
+        }
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK005", "pod default/web-1")]);
+        // A promiscuous bridge hairpins every port.
+        k.root().links.items[2].promiscuity = 1;
+        assert!(k.run(&["LNK"]).is_empty());
+    }
+
+    #[test]
+    fn lnk006_mtu_mismatch() {
+        let mut k = healthy();
+        k.ns("pod-web-1").links.items[1].mtu = 9000;
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK006", "pod default/web-1")]);
+        // Overlay: pod MTU must fit in the underlay minus VXLAN overhead.
+        let mut k = healthy();
+        let mut vx = link(50, "flannel.1", Some("vxlan"));
+        vx.mtu = 1450;
+        vx.vxlan = Some(netsnap_schema::model::Vxlan {
+            id: 1,
+            local: Some("10.0.0.10".into()),
+            group: None,
+            dev: Some(2),
+            port: Some(8472),
+        });
+        k.root().links.items.push(vx);
+        let f = k.run(&["LNK006"]);
+        assert!(f.iter().all(|f| f.message.contains("overhead")), "{f:#?}");
+    }
+
+    #[test]
+    fn lnk007_duplicate_ip() {
+        let mut k = healthy();
+        k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+        assert_eq!(
+            ids(&k.run(&["LNK007"])),
+            vec![(
+                "LNK007",
+                "ip 10.244.1.11 in pod default/client and pod default/web-1"
+            )]
+        );
+    }
+
+    #[test]
+    fn lnk008_default_route() {
+        let mut k = healthy();
+        k.ns("pod-web-1")
+            .routes
+            .items
+            .retain(|r| r.dst != "default");
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
+        // A gateway that is not on-link.
+        let mut k = healthy();
+        k.ns("pod-web-1").routes.items[0].gateway = Some("192.0.2.1".into());
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
+        // Calico style: gateway 169.254.1.1 reachable through a link route.
+        let mut k = healthy();
+        k.ns("pod-web-1").routes.items = vec![
+            route("default", Some("169.254.1.1"), 2),
+            route("169.254.1.1", None, 2),
+        ];
+        assert!(k.run(&["LNK"]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod upstream_tests {
+    use super::super::testkit::*;
+    use crate::model::netns::Table;
+    use crate::model::Netns;
+
+    /// A netns behind the node's uplink (a veth, as in kind or the lab) is the
+    /// upstream router, not a pod: no LNK finding about it.
+    #[test]
+    fn netns_behind_the_uplink_is_not_a_pod() {
+        let mut k = healthy();
+        let eth0 = &mut k.root().links.items[1];
+        eth0.kind = Some("veth".into());
+        eth0.link = Some(2);
+        eth0.link_netnsid = Some(99);
+        let mut up_eth0 = link(2, "eth0", Some("veth"));
+        up_eth0.link = Some(2);
+        let up = Netns {
+            id: "upstream".into(),
+            nsid: Some(99),
+            links: Table::new(
+                "netns/upstream/links.json",
+                vec![link(1, "lo", None), up_eth0],
+            ),
+            addrs: Table::new("netns/upstream/addrs.json", vec![addr(2, "10.0.0.1", 24)]),
+            routes: Table::new(
+                "netns/upstream/routes.json",
+                vec![route("10.0.0.0/24", None, 2)],
+            ),
+            ..Netns::default()
+        };
+        k.model.netns.insert("upstream".into(), up);
+        let (m, _) = k.build();
+        assert!(m.pods.iter().all(|p| p.netns != "upstream"));
+        assert!(k.run(&["LNK"]).is_empty());
+    }
+}

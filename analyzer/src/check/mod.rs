@@ -1,0 +1,145 @@
+//! Checks: one module per family of the catalog. Checks read only the model and the
+//! graph, never bundle files; each returns findings with evidence.
+
+pub mod catalog;
+mod finding;
+pub mod thresholds;
+
+mod bnd;
+mod ct;
+mod dns;
+mod lnk;
+mod nb;
+mod nf;
+mod prs;
+mod svc;
+
+pub use finding::{Evidence, Finding, Severity};
+pub use thresholds::Thresholds;
+
+use crate::graph::NodeGraph;
+use crate::model::Model;
+
+/// What a check may look at.
+pub struct Context<'a> {
+    pub model: &'a Model,
+    pub graph: &'a NodeGraph,
+    pub thresholds: &'a Thresholds,
+}
+
+/// `--only` / `--skip`: ids or family prefixes (`SVC`, `CT004`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    fn matches(pattern: &str, id: &str) -> bool {
+        let p = pattern.to_ascii_uppercase();
+        id == p || (id.starts_with(&p) && p.chars().all(|c| c.is_ascii_alphabetic()))
+    }
+
+    pub fn wants(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| Self::matches(p, id)))
+            && !self.skip.iter().any(|p| Self::matches(p, id))
+    }
+
+    /// Patterns that name no catalog id or family.
+    pub fn unknown(&self) -> Vec<String> {
+        self.only
+            .iter()
+            .chain(&self.skip)
+            .filter(|p| !catalog::CATALOG.iter().any(|e| Self::matches(p, e.id)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Runs every check family and returns the selected findings, merged per
+/// (id, subject) and sorted by severity (worst first), id and subject.
+pub fn run(ctx: &Context<'_>, selection: &Selection) -> Vec<Finding> {
+    let families: [fn(&Context<'_>) -> Vec<Finding>; 8] = [
+        svc::check,
+        lnk::check,
+        nf::check,
+        ct::check,
+        dns::check,
+        nb::check,
+        bnd::check,
+        prs::check,
+    ];
+    let mut all: Vec<Finding> = families
+        .iter()
+        .flat_map(|f| f(ctx))
+        .filter(|f| selection.wants(&f.id))
+        .collect();
+    all.sort_by(|a, b| (b.severity, &a.id, &a.subject).cmp(&(a.severity, &b.id, &b.subject)));
+    let mut merged: Vec<Finding> = Vec::with_capacity(all.len());
+    for f in all {
+        match merged.last_mut() {
+            Some(last) if last.id == f.id && last.subject == f.subject => {
+                for e in f.evidence {
+                    if !last.evidence.contains(&e) {
+                        last.evidence.push(e);
+                    }
+                }
+                if !last.message.contains(&f.message) {
+                    last.message = format!("{} {}", last.message, f.message);
+                }
+            }
+            _ => merged.push(f),
+        }
+    }
+    merged
+}
+
+/// Counts per severity.
+pub fn summary(findings: &[Finding]) -> [(Severity, usize); 3] {
+    Severity::ALL.map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::{alarms, healthy};
+    use super::*;
+
+    #[test]
+    fn healthy_node_has_no_alarm() {
+        let f = healthy().run(&[]);
+        assert!(alarms(&f).is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn selection_by_id_and_family() {
+        let s = Selection {
+            only: vec!["svc".into(), "CT004".into()],
+            skip: vec!["SVC002".into()],
+        };
+        assert!(s.wants("SVC001"));
+        assert!(!s.wants("SVC002"));
+        assert!(s.wants("CT004"));
+        assert!(!s.wants("CT001"));
+        assert!(!s.wants("LNK001"));
+        // "CT00" is neither an id nor a family.
+        let bad = Selection {
+            only: vec!["CT00".into(), "XYZ".into()],
+            skip: vec![],
+        };
+        assert_eq!(bad.unknown(), vec!["CT00".to_string(), "XYZ".to_string()]);
+    }
+
+    #[test]
+    fn every_catalog_entry_is_complete() {
+        for e in catalog::CATALOG {
+            assert!(
+                !e.title.is_empty() && !e.remedy.is_empty() && !e.refs.is_empty(),
+                "{}",
+                e.id
+            );
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! NF: netfilter rules and the sysctls that make pod traffic flow through them.
+
+use super::{Context, Evidence, Finding, Severity};
+use crate::model::Proxier;
+
+pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    nf001(ctx, &mut out);
+    nf002(ctx, &mut out);
+    nf003(ctx, &mut out);
+    nf004(ctx, &mut out);
+    nf005(ctx, &mut out);
+    nf006(ctx, &mut out);
+    out
+}
+
+fn nf001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for ipv6 in [false, true] {
+        let with_kube = |p: Proxier| {
+            ctx.model
+                .netfilter
+                .rulesets
+                .iter()
+                .find(|r| r.proxier == p && r.ipv6 == ipv6 && r.kube_rules > 0)
+        };
+        if let (Some(n), Some(l)) = (
+            with_kube(Proxier::IptablesNft),
+            with_kube(Proxier::IptablesLegacy),
+        ) {
+            out.push(
+                Finding::new(
+                    "NF001",
+                    Severity::Warning,
+                    "node",
+                    format!(
+                        "KUBE-* rules exist in both iptables backends ({} in nft, {} in legacy{}): packets traverse both, and the stale set keeps sending traffic to old endpoints.",
+                        n.kube_rules,
+                        l.kube_rules,
+                        if ipv6 { ", IPv6" } else { "" }
+                    ),
+                )
+                .with_evidence(n.first_kube_rule.clone())
+                .with_evidence(l.first_kube_rule.clone()),
+            );
+        }
+    }
+}
+
+fn pods_on_bridges<'a>(ctx: &Context<'a>) -> Vec<&'a crate::model::node::Bridge> {
+    ctx.model
+        .node
+        .bridges
+        .iter()
+        .filter(|b| !b.pod_ports.is_empty())
+        .collect()
+}
+
+fn nf002(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let bridges = pods_on_bridges(ctx);
+    if bridges.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = bridges.iter().map(|b| b.name.as_str()).collect();
+    let key = "net.bridge.bridge-nf-call-iptables";
+    match ctx.model.node_sysctl(key) {
+        Some((v, ev)) if v.trim() == "0" => out.push(
+            Finding::new(
+                "NF002",
+                Severity::Critical,
+                "node",
+                format!(
+                    "{key} = 0 while pods hang off bridge {}: traffic between pods on the same bridge bypasses iptables, so service DNAT replies are not un-NATed.",
+                    names.join(", ")
+                ),
+            )
+            .evidence(ev),
+        ),
+        Some(_) => {}
+        None => {
+            let have_sysctls = ctx.model.node.sysctls_present
+                || ctx.model.root().is_some_and(|r| !r.sysctls.is_empty());
+            let any_net = ctx.model.node.sysctls.keys().chain(ctx.model.root().map(|r| r.sysctls.keys()).into_iter().flatten()).any(|k| k.starts_with("net.ipv4."));
+            if have_sysctls && any_net {
+                out.push(
+                    Finding::new(
+                        "NF002",
+                        Severity::Warning,
+                        "node",
+                        format!("{key} is absent (br_netfilter not loaded?) while pods hang off bridge {}: bridged pod traffic bypasses iptables.", names.join(", ")),
+                    )
+                    .evidence(Evidence::new(
+                        netsnap_schema::layout::HOST_SYSCTL,
+                        None,
+                        format!("no {key}"),
+                    ))
+                    .remedy("Load br_netfilter (`modprobe br_netfilter`, persist in /etc/modules-load.d) and set net.bridge.bridge-nf-call-iptables=1."),
+                );
+            }
+        }
+    }
+}
+
+fn nf003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.model.pods.is_empty() {
+        return;
+    }
+    if let Some((v, ev)) = ctx.model.node_sysctl("net.ipv4.ip_forward") {
+        if v.trim() == "0" {
+            out.push(
+                Finding::new(
+                    "NF003",
+                    Severity::Critical,
+                    "node",
+                    "net.ipv4.ip_forward = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets).",
+                )
+                .evidence(ev),
+            );
+        }
+    }
+    // Per-link forwarding on pod-facing links of the node netns.
+    let Some(root) = ctx.model.root() else { return };
+    for pod in &ctx.model.pods {
+        for i in &pod.interfaces {
+            let Some(name) = &i.host_name else { continue };
+            if let Some((v, ev)) = root.sysctl(&format!("net.ipv4.conf.{name}.forwarding")) {
+                if v.trim() == "0" {
+                    out.push(
+                        Finding::new(
+                            "NF003",
+                            Severity::Critical,
+                            pod.subject(),
+                            format!("forwarding is off on host veth {name} of {}: the node does not route its traffic.", pod.subject()),
+                        )
+                        .evidence(ev),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn nf004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.model.pods.is_empty() {
+        return;
+    }
+    for r in ctx.model.netfilter.rulesets.iter().filter(|r| !r.ipv6) {
+        let Some((policy, ev)) = &r.forward_policy else {
+            continue;
+        };
+        if policy != "DROP" || !r.forward_accepts.is_empty() {
+            continue;
+        }
+        out.push(
+            Finding::new(
+                "NF004",
+                Severity::Critical,
+                "node",
+                format!(
+                    "the {} filter FORWARD policy is DROP and no FORWARD rule accepts pod traffic (no KUBE-FORWARD or CNI jump): forwarded pod traffic is dropped.",
+                    r.proxier.as_str()
+                ),
+            )
+            .evidence(ev.clone()),
+        );
+    }
+}
+
+fn nf005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for r in &ctx.model.netfilter.rulesets {
+        let Some(anchor) = &r.kube_services_nat else {
+            continue;
+        };
+        let mut missing = Vec::new();
+        if r.postrouting_jump.is_none() {
+            missing.push("no POSTROUTING → KUBE-POSTROUTING jump");
+        }
+        if r.masquerade.is_none() {
+            missing.push("no MASQUERADE rule in KUBE-POSTROUTING");
+        }
+        if r.mark_masq.is_none() {
+            missing.push("KUBE-MARK-MASQ does not set mark 0x4000");
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let mut f = Finding::new(
+            "NF005",
+            Severity::Warning,
+            "node",
+            format!(
+                "kube-proxy's masquerade path is incomplete in {}{}: {}. Service traffic that needs SNAT (off-cluster clients, hairpin) gets no reply.",
+                r.proxier.as_str(),
+                if r.ipv6 { " (IPv6)" } else { "" },
+                missing.join("; ")
+            ),
+        )
+        .evidence(anchor.clone());
+        f.evidence.extend(r.postrouting_jump.clone());
+        f.evidence.extend(r.masquerade.clone());
+        f.evidence.extend(r.mark_masq.clone());
+        out.push(f);
+    }
+    if let (Some(t), None) = (
+        &ctx.model.netfilter.nft_kube_proxy,
+        &ctx.model.netfilter.nft_masquerade,
+    ) {
+        out.push(
+            Finding::new(
+                "NF005",
+                Severity::Warning,
+                "node",
+                "the kube-proxy nftables table has no masquerade rule: service traffic that needs SNAT gets no reply.",
+            )
+            .evidence(t.clone()),
+        );
+    }
+}
+
+fn nf006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(root) = ctx.model.root() else { return };
+    if ctx.model.pods.is_empty() {
+        return;
+    }
+    let value = |k: &str| -> Option<(u8, Evidence)> {
+        root.sysctl(k)
+            .or_else(|| {
+                ctx.model
+                    .node
+                    .sysctls
+                    .get(k)
+                    .map(|(v, e)| (v.as_str(), e.clone()))
+            })
+            .and_then(|(v, e)| v.trim().parse().ok().map(|n| (n, e)))
+    };
+    if let Some((1, ev)) = value("net.ipv4.conf.all.rp_filter") {
+        out.push(
+            Finding::new(
+                "NF006",
+                Severity::Warning,
+                "node",
+                "net.ipv4.conf.all.rp_filter = 1 (strict) applies to every pod-facing link: asymmetric pod traffic (multiple uplinks, overlay return paths) is dropped.",
+            )
+            .evidence(ev),
+        );
+        return;
+    }
+    let mut faces: Vec<(String, String)> = Vec::new();
+    for pod in &ctx.model.pods {
+        for i in &pod.interfaces {
+            if let Some(n) = &i.host_name {
+                faces.push((n.clone(), pod.subject()));
+            }
+        }
+    }
+    for b in ctx
+        .model
+        .node
+        .bridges
+        .iter()
+        .filter(|b| !b.pod_ports.is_empty())
+    {
+        faces.push((b.name.clone(), format!("bridge {}", b.name)));
+    }
+    for (name, subject) in faces {
+        if let Some((1, ev)) = value(&format!("net.ipv4.conf.{name}.rp_filter")) {
+            out.push(
+                Finding::new(
+                    "NF006",
+                    Severity::Warning,
+                    subject.clone(),
+                    format!("strict reverse-path filtering (rp_filter = 1) on {name} ({subject}): packets whose return route leaves by another link are dropped."),
+                )
+                .evidence(ev),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::model::{Proxier, RulesetFacts};
+
+    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
+        f.iter()
+            .map(|f| (f.id.as_str(), f.subject.as_str()))
+            .collect()
+    }
+
+    fn facts(proxier: Proxier) -> RulesetFacts {
+        RulesetFacts {
+            path: "netfilter/iptables-nft-save.txt".into(),
+            proxier,
+            ipv6: false,
+            kube_rules: 10,
+            first_kube_rule: Some(ev("netfilter/iptables-nft-save.txt")),
+            forward_policy: Some(("ACCEPT".into(), ev("x"))),
+            forward_accepts: vec![ev("x")],
+            kube_services_nat: Some(ev("x")),
+            postrouting_jump: Some(ev("x")),
+            masquerade: Some(ev("x")),
+            mark_masq: Some(ev("x")),
+        }
+    }
+
+    fn kit() -> Kit {
+        let mut k = healthy();
+        k.model.netfilter.rulesets.push(facts(Proxier::IptablesNft));
+        k
+    }
+
+    #[test]
+    fn healthy_has_no_nf_finding() {
+        assert!(kit().run(&["NF"]).is_empty());
+    }
+
+    #[test]
+    fn nf001_both_backends() {
+        let mut k = kit();
+        k.model
+            .netfilter
+            .rulesets
+            .push(facts(Proxier::IptablesLegacy));
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF001", "node")]);
+        // Legacy with only empty chains does not count.
+        let mut k = kit();
+        let mut l = facts(Proxier::IptablesLegacy);
+        l.kube_rules = 0;
+        k.model.netfilter.rulesets.push(l);
+        assert!(k.run(&["NF"]).is_empty());
+    }
+
+    #[test]
+    fn nf002_bridge_nf_call() {
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .get_mut("net.bridge.bridge-nf-call-iptables")
+            .unwrap()
+            .0 = "0".into();
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF002", "node")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .remove("net.bridge.bridge-nf-call-iptables");
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF002", "node")]);
+    }
+
+    #[test]
+    fn nf003_ip_forward() {
+        let mut k = kit();
+        k.root().sysctls.get_mut("net.ipv4.ip_forward").unwrap().0 = "0".into();
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF003", "node")]);
+    }
+
+    #[test]
+    fn nf004_forward_drop() {
+        let mut k = kit();
+        k.model.netfilter.rulesets[0].forward_policy = Some(("DROP".into(), ev("x")));
+        assert!(
+            k.run(&["NF"]).is_empty(),
+            "DROP with KUBE-FORWARD accept is fine"
+        );
+        k.model.netfilter.rulesets[0].forward_accepts.clear();
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF004", "node")]);
+    }
+
+    #[test]
+    fn nf005_masquerade() {
+        let mut k = kit();
+        k.model.netfilter.rulesets[0].postrouting_jump = None;
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF005", "node")]);
+        assert!(f[0].message.contains("POSTROUTING"));
+        let mut k = healthy();
+        k.model.netfilter.nft_kube_proxy = Some(ev("netfilter/nft.json"));
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF005", "node")]);
+    }
+
+    #[test]
+    fn nf006_rp_filter() {
+        let mut k = kit();
+        let e = ev("netns/root/sysctl.json");
+        k.root().sysctls.insert(
+            "net.ipv4.conf.vethweb-1.rp_filter".into(),
+            ("1".into(), e.clone()),
+        );
+        k.root()
+            .sysctls
+            .insert("net.ipv4.conf.vethweb-2.rp_filter".into(), ("2".into(), e));
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "pod default/web-1")]);
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .get_mut("net.ipv4.conf.all.rp_filter")
+            .unwrap()
+            .0 = "1".into();
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "node")]);
+    }
+}

@@ -1,0 +1,469 @@
+//! SVC: services and their endpoints.
+
+use super::{Context, Finding, Severity};
+use crate::model::services::sockaddr;
+use crate::model::{FrontendKind, Protocol, Proxier, Service};
+use netsnap_schema::model::SocketProto;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in &ctx.model.services {
+        svc001(s, &mut out);
+        svc002(ctx, s, &mut out);
+        svc003(ctx, s, &mut out);
+        svc004(s, &mut out);
+        svc005(s, &mut out);
+    }
+    svc006(ctx, &mut out);
+    out
+}
+
+/// Services that kube-dns would be; DNS003 reports those instead of SVC001.
+pub fn is_cluster_dns(s: &Service) -> bool {
+    s.name.as_ref().is_some_and(|n| {
+        n.namespace == "kube-system"
+            && matches!(
+                n.name.as_str(),
+                "kube-dns" | "coredns" | "rke2-coredns-rke2-coredns"
+            )
+    })
+}
+
+fn svc001(s: &Service, out: &mut Vec<Finding>) {
+    if !s.endpoints.is_empty() || !s.defects.is_empty() || is_cluster_dns(s) {
+        return;
+    }
+    let vips: Vec<String> = s
+        .frontends
+        .iter()
+        .map(|f| match f.ip {
+            Some(ip) => format!("{} {}", f.kind.as_str(), sockaddr(ip, f.port)),
+            None => format!("{} :{}", f.kind.as_str(), f.port),
+        })
+        .collect();
+    let mut f = Finding::new(
+        "SVC001",
+        Severity::Warning,
+        s.subject(),
+        format!(
+            "{} ({}, {}) has no endpoints: new connections to it fail{}.",
+            s.display_name(),
+            s.protocol,
+            s.proxier.as_str(),
+            if vips.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", vips.join(", "))
+            }
+        ),
+    );
+    f.evidence.extend(s.no_endpoints.iter().cloned());
+    if f.evidence.is_empty() {
+        f.evidence.extend(s.anchor().cloned());
+    }
+    out.push(f);
+}
+
+fn svc002(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+    let model = ctx.model;
+    // Without every netns' addresses, "owned by no netns" cannot be told.
+    if model.netns.values().any(|n| !n.addrs.present) || model.node.pod_cidrs.is_empty() {
+        return;
+    }
+    for e in &s.endpoints {
+        let Some(cidr) = model.node.in_pod_cidr(e.ip) else {
+            continue;
+        };
+        if !ctx.graph.owners(e.ip).is_empty() {
+            continue;
+        }
+        out.push(
+            Finding::new(
+                "SVC002",
+                Severity::Critical,
+                s.subject(),
+                format!(
+                    "endpoint {} of {} is inside this node's pod CIDR {} ({}) but no netns on the node has that address: its pod is gone and {} of new connections go nowhere.",
+                    sockaddr(e.ip, e.port),
+                    s.display_name(),
+                    cidr.cidr,
+                    cidr.from,
+                    share_text(e.share)
+                ),
+            )
+            .evidence(e.evidence.clone()),
+        );
+    }
+}
+
+fn share_text(share: Option<f64>) -> String {
+    match share {
+        Some(p) => format!("{:.0} %", p * 100.0),
+        None => "a share".into(),
+    }
+}
+
+fn listens(
+    sockets: &[netsnap_schema::model::Socket],
+    protocol: Protocol,
+    ip: IpAddr,
+    port: u16,
+) -> bool {
+    let want: &[SocketProto] = match protocol {
+        Protocol::Tcp => &[SocketProto::Tcp, SocketProto::Tcp6],
+        Protocol::Udp => &[SocketProto::Udp, SocketProto::Udp6],
+        Protocol::Sctp => return true, // not captured: never accuse
+    };
+    sockets.iter().any(|so| {
+        want.contains(&so.proto) && so.port == port && {
+            let local = so.local.trim_start_matches("::ffff:");
+            matches!(local, "0.0.0.0" | "::" | "*")
+                || crate::model::net::parse_ip(local) == Some(ip)
+        }
+    })
+}
+
+fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+    for e in &s.endpoints {
+        let owners = ctx.graph.owners(e.ip);
+        let [owner] = owners else { continue };
+        let Some(ns) = ctx.model.netns.get(owner) else {
+            continue;
+        };
+        if !ns.sockets.present || listens(&ns.sockets.items, s.protocol, e.ip, e.port) {
+            continue;
+        }
+        let who = match ctx.model.pod_in(owner) {
+            Some(p) => p.subject(),
+            None if ns.is_root => "the node (host network)".to_string(),
+            None => format!("netns {owner}"),
+        };
+        let mut f = Finding::new(
+            "SVC003",
+            Severity::Warning,
+            s.subject(),
+            format!(
+                "endpoint {} of {} is {who}, which has no {} socket on port {}: connections sent there are refused.",
+                sockaddr(e.ip, e.port),
+                s.display_name(),
+                s.protocol,
+                e.port
+            ),
+        )
+        .evidence(e.evidence.clone());
+        f.evidence.push(crate::check::Evidence::new(
+            ns.sockets.path.clone(),
+            None,
+            format!(
+                "{} listening sockets, none on {}/{}",
+                ns.sockets.items.len(),
+                e.port,
+                s.protocol
+            ),
+        ));
+        out.push(f);
+    }
+}
+
+fn svc004(s: &Service, out: &mut Vec<Finding>) {
+    if s.no_local_endpoints.is_empty() {
+        return;
+    }
+    out.push(
+        Finding::new(
+            "SVC004",
+            Severity::Info,
+            s.subject(),
+            format!(
+                "{} has externalTrafficPolicy Local and no endpoint on this node: external traffic (NodePort, LoadBalancer, external IPs) reaching this node is dropped.",
+                s.display_name()
+            ),
+        )
+        .with_evidence(s.no_local_endpoints.iter().cloned()),
+    );
+}
+
+fn svc005(s: &Service, out: &mut Vec<Finding>) {
+    if s.defects.is_empty() {
+        return;
+    }
+    let missing_chain = s.defects.iter().any(|d| d.what.contains("does not exist"));
+    let what: Vec<&str> = s.defects.iter().map(|d| d.what.as_str()).collect();
+    out.push(
+        Finding::new(
+            "SVC005",
+            if missing_chain {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            s.subject(),
+            format!(
+                "{} ({}): {}.",
+                s.display_name(),
+                s.proxier.as_str(),
+                what.join("; ")
+            ),
+        )
+        .with_evidence(s.defects.iter().map(|d| d.evidence.clone())),
+    );
+}
+
+fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let model = ctx.model;
+    let ipvs: Vec<&Service> = model
+        .services
+        .iter()
+        .filter(|s| s.proxier == Proxier::Ipvs)
+        .collect();
+    if ipvs.is_empty() {
+        return;
+    }
+    for s in &ipvs {
+        for e in s
+            .endpoints
+            .iter()
+            .filter(|e| e.weight == Some(0) && e.active_conns.unwrap_or(0) > 0)
+        {
+            out.push(
+                Finding::new(
+                    "SVC006",
+                    Severity::Warning,
+                    s.subject(),
+                    format!(
+                        "IPVS real server {} has weight 0 but still {} active connections: it is being drained or was left behind by a failed sync.",
+                        sockaddr(e.ip, e.port),
+                        e.active_conns.unwrap_or(0)
+                    ),
+                )
+                .evidence(e.evidence.clone()),
+            );
+        }
+    }
+    // VIPs must be bound to kube-ipvs0 so that the node accepts packets for them.
+    if let Some(root) = model.root() {
+        match root.link_named("kube-ipvs0") {
+            Some((li, _)) => {
+                // NodePort virtual servers sit on the node's own addresses: any local address counts.
+                let bound: BTreeSet<IpAddr> = root
+                    .addrs
+                    .items
+                    .iter()
+                    .filter_map(|a| crate::model::net::parse_ip(&a.address))
+                    .collect();
+                for s in &ipvs {
+                    for f in s.frontends.iter().filter(|f| f.kind != FrontendKind::NodePort) {
+                        let Some(ip) = f.ip else { continue };
+                        if !bound.contains(&ip) {
+                            out.push(
+                                Finding::new(
+                                    "SVC006",
+                                    Severity::Critical,
+                                    s.subject(),
+                                    format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
+                                )
+                                .evidence(f.evidence.clone())
+                                .evidence(root.link_evidence(li)),
+                            );
+                        }
+                    }
+                }
+            }
+            None if root.links.present => out.push(
+                Finding::new(
+                    "SVC006",
+                    Severity::Critical,
+                    "node",
+                    format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
+                )
+                .with_evidence(ipvs.first().and_then(|s| s.anchor()).cloned()),
+            ),
+            None => {}
+        }
+    }
+    // kube-proxy's KUBE-CLUSTER-IP ipset and the virtual servers must agree.
+    if let Some(set) = &model.ipvs.cluster_ip_set {
+        for m in set {
+            let served = ipvs
+                .iter()
+                .any(|s| s.protocol == m.protocol && s.answers_on(m.ip, m.port));
+            if !served {
+                out.push(
+                    Finding::new(
+                        "SVC006",
+                        Severity::Warning,
+                        format!("service {}/{}", sockaddr(m.ip, m.port), m.protocol),
+                        format!(
+                            "{} is in ipset KUBE-CLUSTER-IP but has no IPVS virtual server.",
+                            sockaddr(m.ip, m.port)
+                        ),
+                    )
+                    .evidence(m.evidence.clone()),
+                );
+            }
+        }
+        for s in &ipvs {
+            for f in s
+                .frontends
+                .iter()
+                .filter(|f| f.kind == FrontendKind::ClusterIp)
+            {
+                let Some(ip) = f.ip else { continue };
+                if !set
+                    .iter()
+                    .any(|m| m.ip == ip && m.port == f.port && m.protocol == s.protocol)
+                {
+                    out.push(
+                        Finding::new(
+                            "SVC006",
+                            Severity::Warning,
+                            s.subject(),
+                            format!("IPVS virtual server {} is missing from ipset KUBE-CLUSTER-IP: kube-proxy's iptables rules do not treat it as a service.", sockaddr(ip, f.port)),
+                        )
+                        .evidence(f.evidence.clone()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::model::services::{Endpoint, RuleDefect};
+    use crate::model::{Protocol, Proxier};
+
+    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
+        f.iter()
+            .map(|f| (f.id.as_str(), f.subject.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn svc001_service_without_endpoints() {
+        let mut k = healthy();
+        k.service("default/empty:http", "10.96.2.2", 80, Protocol::Tcp, &[]);
+        assert_eq!(
+            ids(&k.run(&["SVC"])),
+            vec![("SVC001", "service default/empty:http")]
+        );
+    }
+
+    #[test]
+    fn svc002_endpoint_owned_by_no_pod() {
+        let mut k = healthy();
+        k.service_mut("default/web:http").endpoints[1].ip = ip("10.244.1.99");
+        let f = k.run(&["SVC"]);
+        assert_eq!(ids(&f), vec![("SVC002", "service default/web:http")]);
+        assert!(f[0].message.contains("10.244.1.99:8080"));
+        // Off-node endpoints (outside the pod CIDR) are not judged.
+        let mut k = healthy();
+        k.service_mut("default/web:http").endpoints[1].ip = ip("10.244.7.9");
+        assert!(k.run(&["SVC"]).is_empty());
+    }
+
+    #[test]
+    fn svc003_nothing_listening() {
+        let mut k = healthy();
+        k.ns("pod-web-2").sockets.items.clear();
+        let f = k.run(&["SVC"]);
+        assert_eq!(ids(&f), vec![("SVC003", "service default/web:http")]);
+        assert!(f[0].message.contains("pod default/web-2"));
+        // A listener bound to the pod IP (not the wildcard) counts.
+        let mut k = healthy();
+        k.ns("pod-web-2").sockets.items[0].local = "10.244.1.12".into();
+        assert!(k.run(&["SVC"]).is_empty());
+        // Without the sockets source nothing is claimed.
+        let mut k = healthy();
+        k.ns("pod-web-2").sockets.present = false;
+        k.ns("pod-web-2").sockets.items.clear();
+        assert!(k.run(&["SVC"]).is_empty());
+    }
+
+    #[test]
+    fn svc004_no_local_endpoints_is_info() {
+        let mut k = healthy();
+        let s = k.service_mut("default/web:http");
+        s.external_local = true;
+        s.no_local_endpoints
+            .push(ev("netfilter/iptables-nft-save.txt"));
+        let f = k.run(&["SVC"]);
+        assert_eq!(ids(&f), vec![("SVC004", "service default/web:http")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Info);
+    }
+
+    #[test]
+    fn svc005_partial_rules() {
+        let mut k = healthy();
+        k.service_mut("default/web:http").defects.push(RuleDefect {
+            what: "KUBE-SVC-X jumps to KUBE-SEP-Y, which does not exist".into(),
+            evidence: ev("netfilter/iptables-nft-save.txt"),
+        });
+        let f = k.run(&["SVC"]);
+        assert_eq!(ids(&f), vec![("SVC005", "service default/web:http")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+    }
+
+    fn ipvs_node() -> Kit {
+        let mut k = healthy();
+        k.model
+            .services
+            .retain(|s| s.name.as_ref().is_none_or(|n| n.name != "web"));
+        k.service(
+            "default/web:http",
+            "10.96.1.1",
+            80,
+            Protocol::Tcp,
+            &[("10.244.1.11", 8080), ("10.244.1.12", 8080)],
+        );
+        let s = k.service_mut("default/web:http");
+        s.proxier = Proxier::Ipvs;
+        for e in &mut s.endpoints {
+            e.share = None;
+            e.weight = Some(1);
+            e.active_conns = Some(0);
+        }
+        let mut ipvs0 = link(9, "kube-ipvs0", Some("dummy"));
+        ipvs0.state = netsnap_schema::model::LinkState::Down;
+        k.root().links.items.push(ipvs0);
+        k.root().addrs.items.push(addr(9, "10.96.1.1", 32));
+        k
+    }
+
+    #[test]
+    fn svc006_ipvs_healthy_then_broken() {
+        assert!(ipvs_node().run(&["SVC006"]).is_empty());
+        // weight 0 with active connections
+        let mut k = ipvs_node();
+        let e: &mut Endpoint = &mut k.service_mut("default/web:http").endpoints[0];
+        e.weight = Some(0);
+        e.active_conns = Some(4);
+        assert_eq!(
+            ids(&k.run(&["SVC006"])),
+            vec![("SVC006", "service default/web:http")]
+        );
+        // VIP not bound to kube-ipvs0
+        let mut k = ipvs_node();
+        k.root().addrs.items.retain(|a| a.address != "10.96.1.1");
+        let f = k.run(&["SVC006"]);
+        assert_eq!(ids(&f), vec![("SVC006", "service default/web:http")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+        // ipset and virtual servers disagree
+        let mut k = ipvs_node();
+        k.model.ipvs.cluster_ip_set = Some(vec![crate::model::ipvs::IpsetMember {
+            ip: ip("10.96.9.9"),
+            protocol: Protocol::Tcp,
+            port: 80,
+            evidence: ev("netfilter/ipset.txt"),
+        }]);
+        let f = k.run(&["SVC006"]);
+        let subjects: Vec<&str> = f.iter().map(|f| f.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            vec!["service 10.96.9.9:80/tcp", "service default/web:http"]
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Builds the [`Model`] from parsed [`Sources`]. Independent parts (per-netns data,
+//! services of each rules file, conntrack chunks) are built in parallel; results are
+//! assembled in a fixed order so the model never depends on the thread count.
+
+use super::conntrack::Aggregates;
+use super::net::{parse_ip, Cidr};
+use super::netns::{Netns, Pod, PodInterface, Table};
+use super::node::{Bridge, Node, Overlay, PodCidr, Uplink};
+use super::{iptables, netfilter, nft, Evidence, Model};
+use crate::sources::{JsonSource, NetnsSources, Sources};
+use netsnap_schema::model::{NetnsEntry, Sysctls};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Builds the node model of one bundle.
+pub fn build(src: &Sources<'_>) -> Model {
+    let m = src.manifest();
+    let mut model = Model {
+        hostname: m.hostname.clone(),
+        kernel: m.kernel.clone(),
+        captured_at: m.captured_at.clone(),
+        sources: m.sources.clone(),
+        coverage: src.coverage.clone(),
+        ..Model::default()
+    };
+
+    // Netns: index entries plus any netns that only has files.
+    let index: Vec<NetnsEntry> = src
+        .netns_index
+        .as_ref()
+        .map(|j| j.value.netns.clone())
+        .unwrap_or_default();
+    let mut ids: Vec<String> = index.iter().map(|e| e.id.clone()).collect();
+    ids.extend(src.netns.keys().cloned());
+    ids.sort();
+    ids.dedup();
+    let empty = NetnsSources::default();
+    let built: Vec<Netns> = ids
+        .par_iter()
+        .map(|id| {
+            let entry = index.iter().find(|e| &e.id == id);
+            netns(id, entry, src.netns.get(id).unwrap_or(&empty), src)
+        })
+        .collect();
+    model.netns = built.into_iter().map(|n| (n.id.clone(), n)).collect();
+
+    model.node = node(&model, src);
+    derive_topology(&mut model);
+
+    // Services and netfilter facts, one rules file per task.
+    let per_file: Vec<(Vec<super::Service>, super::RulesetFacts)> = src
+        .iptables
+        .par_iter()
+        .map(|ipt| {
+            let excerpt = |l: usize| src.excerpt(&ipt.path, l);
+            (
+                iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &excerpt),
+                netfilter::RulesetFacts::from_ruleset(
+                    &ipt.parsed.model,
+                    &ipt.path,
+                    ipt.proxier,
+                    ipt.ipv6,
+                    &excerpt,
+                ),
+            )
+        })
+        .collect();
+    for (svcs, facts) in per_file {
+        model.services.extend(svcs);
+        model.netfilter.rulesets.push(facts);
+    }
+    if let Some(p) = &src.nft {
+        let path = netsnap_schema::layout::NFT_JSON;
+        model.services.extend(nft::services(&p.model, path));
+        model.netfilter.nft_kube_proxy = nft::has_kube_proxy(&p.model)
+            .map(|i| Evidence::new(path, Some(i), format!("table {}", nft::TABLE)));
+        model.netfilter.nft_masquerade = nft::masquerade_rule(&p.model, path);
+    }
+    super::build_text::services_ipvs(&mut model, src);
+    model.services.sort_by(|a, b| {
+        (&a.name, a.protocol, a.proxier, &a.key).cmp(&(&b.name, b.protocol, b.proxier, &b.key))
+    });
+
+    super::build_text::conntrack(&mut model, src);
+    super::build_text::dns(&mut model, src);
+    super::build_text::kernel_log(&mut model, src);
+    model
+}
+
+/// Pods, bridges and pod CIDRs, derived from the netns (also used by hand-built models).
+pub fn derive_topology(model: &mut Model) {
+    links(model);
+    model.pods = pods(model);
+    model.node.bridges = bridges(model);
+    model.node.pod_cidrs = pod_cidrs(model);
+}
+
+fn sysctls(j: &JsonSource<Sysctls>) -> BTreeMap<String, (String, Evidence)> {
+    j.value
+        .iter()
+        .map(|(k, v)| {
+            let ev = Evidence::new(&j.path, j.key_lines.get(k).copied(), format!("{k} = {v}"));
+            (k.clone(), (v.clone(), ev))
+        })
+        .collect()
+}
+
+fn table<T: Clone>(j: &Option<JsonSource<Vec<T>>>) -> Table<T> {
+    match j {
+        Some(j) => Table {
+            path: j.path.clone(),
+            present: true,
+            items: j.value.clone(),
+            lines: crate::sources::lines::align(&j.item_lines, j.value.len()),
+        },
+        None => Table::default(),
+    }
+}
+
+fn netns(id: &str, entry: Option<&NetnsEntry>, s: &NetnsSources, src: &Sources<'_>) -> Netns {
+    let mut n = Netns {
+        id: id.to_string(),
+        is_root: entry.is_some_and(|e| e.is_root),
+        inode: entry.map(|e| e.inode).unwrap_or(0),
+        nsid: entry.and_then(|e| e.nsid),
+        hostname: entry.and_then(|e| e.hostname.clone()),
+        pod: entry.and_then(|e| e.pod.clone()),
+        links: table(&s.links),
+        addrs: table(&s.addrs),
+        sockets: table(&s.sockets),
+        ..Netns::default()
+    };
+    if let Some(r) = &s.routes {
+        let lines =
+            crate::sources::lines::align(&r.item_lines, r.value.routes.len() + r.value.rules.len());
+        n.routes = Table {
+            path: r.path.clone(),
+            present: true,
+            items: r.value.routes.clone(),
+            lines: lines[..r.value.routes.len()].to_vec(),
+        };
+        n.rules = r.value.rules.clone();
+    }
+    if let Some(nb) = &s.neigh {
+        let lines = crate::sources::lines::align(
+            &nb.item_lines,
+            nb.value.neighbours.len() + nb.value.fdb.len(),
+        );
+        n.neigh = Table {
+            path: nb.path.clone(),
+            present: true,
+            items: nb.value.neighbours.clone(),
+            lines: lines[..nb.value.neighbours.len()].to_vec(),
+        };
+    }
+    if let Some(sy) = &s.sysctl {
+        n.sysctls = sysctls(sy);
+    }
+    n.resolv = super::build_text::netns_resolv(id, src);
+    n
+}
+
+fn node(model: &Model, src: &Sources<'_>) -> Node {
+    let mut node = Node {
+        netns: model.root().map(|r| r.id.clone()),
+        ..Node::default()
+    };
+    if let Some(h) = &src.host_sysctl {
+        node.sysctls = sysctls(h);
+        node.sysctls_present = true;
+    }
+    if let Some(f) = &src.host_facts {
+        node.cpus = f.value.cpus;
+    }
+    node
+}
+
+/// Uplinks (default route devices) and overlays (vxlan) of the node netns.
+fn links(model: &mut Model) {
+    let Some(root) = model.root() else { return };
+    let mut node = model.node.clone();
+    // Uplinks: devices of default routes.
+    for r in root.routes.items.iter().filter(|r| r.dst == "default") {
+        if let Some((_, l)) = r.oif.and_then(|o| root.link(o)) {
+            if !node.uplinks.iter().any(|u| u.ifindex == l.ifindex) {
+                node.uplinks.push(Uplink {
+                    ifindex: l.ifindex,
+                    name: l.name.clone(),
+                    mtu: l.mtu,
+                });
+            }
+        }
+    }
+    for (_, l) in root.links.iter() {
+        let Some(x) = &l.vxlan else { continue };
+        let v6 = x
+            .local
+            .as_deref()
+            .and_then(parse_ip)
+            .is_some_and(|a| a.is_ipv6());
+        let underlay_mtu = x
+            .dev
+            .and_then(|d| root.link(d))
+            .map(|(_, u)| u.mtu)
+            .or_else(|| node.uplinks.first().map(|u| u.mtu));
+        node.overlays.push(Overlay {
+            ifindex: l.ifindex,
+            name: l.name.clone(),
+            kind: "vxlan".into(),
+            mtu: l.mtu,
+            overhead: if v6 { 70 } else { 50 },
+            underlay_mtu,
+        });
+    }
+    model.node = node;
+}
+
+/// The (netns id, ifindex) a veth of `ns` points at, resolved through nsids. Only
+/// the node netns' nsids are known (index `nsid` is as seen from the node netns), so
+/// peers are resolved from the node side; a peer without nsid is in the same netns.
+pub fn veth_peer<'m>(
+    model: &'m Model,
+    ns: &Netns,
+    link: &netsnap_schema::model::Link,
+) -> Option<(&'m str, u32)> {
+    let peer_ifindex = link.link?;
+    match link.link_netnsid {
+        None => Some((model.netns.get_key_value(&ns.id)?.0.as_str(), peer_ifindex)),
+        Some(nsid) if ns.is_root => model
+            .netns
+            .values()
+            .find(|n| n.nsid == Some(nsid) && !n.is_root)
+            .map(|n| (n.id.as_str(), peer_ifindex)),
+        Some(_) => None,
+    }
+}
+
+/// Pods: every non-node netns with a pod identity or a veth peer in the node netns.
+fn pods(model: &Model) -> Vec<Pod> {
+    let Some(root) = model.root() else {
+        return Vec::new();
+    };
+    // (pod netns, pod ifindex) → host link.
+    let mut host_side: BTreeMap<(String, u32), (u32, String)> = BTreeMap::new();
+    for (_, l) in root
+        .links
+        .iter()
+        .filter(|(_, l)| l.kind.as_deref() == Some("veth"))
+    {
+        if let Some((peer_ns, peer_if)) = veth_peer(model, root, l) {
+            if peer_ns != root.id {
+                host_side.insert((peer_ns.to_string(), peer_if), (l.ifindex, l.name.clone()));
+            }
+        }
+    }
+    // The netns behind an uplink (the default route's device) is upstream, not a pod.
+    let upstream: Vec<&str> = host_side
+        .iter()
+        .filter(|(_, (host_if, _))| model.node.uplinks.iter().any(|u| u.ifindex == *host_if))
+        .map(|((ns, _), _)| ns.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for ns in model.netns.values().filter(|n| !n.is_root) {
+        let linked = host_side.keys().any(|(n, _)| n == &ns.id);
+        if ns.pod.is_none() && (!linked || upstream.contains(&ns.id.as_str())) {
+            continue;
+        }
+        let interfaces = ns
+            .links
+            .items
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .map(|l| {
+                let host = host_side.get(&(ns.id.clone(), l.ifindex));
+                PodInterface {
+                    ifindex: l.ifindex,
+                    name: l.name.clone(),
+                    host_ifindex: host.map(|h| h.0),
+                    host_name: host.map(|h| h.1.clone()),
+                }
+            })
+            .collect();
+        let pod = ns.pod.as_ref();
+        out.push(Pod {
+            netns: ns.id.clone(),
+            namespace: pod.and_then(|p| p.namespace.clone()),
+            name: pod
+                .and_then(|p| p.name.clone())
+                .or_else(|| ns.hostname.clone().filter(|_| pod.is_some())),
+            uid: pod.and_then(|p| p.uid.clone()),
+            hostname: ns.hostname.clone(),
+            ips: ns.global_ips().map(|(_, ip)| ip).collect(),
+            interfaces,
+        });
+    }
+    out
+}
+
+/// Bridges of the node netns with the pod veths enslaved to them.
+fn bridges(model: &Model) -> Vec<Bridge> {
+    let Some(root) = model.root() else {
+        return Vec::new();
+    };
+    let pod_host_ifs: Vec<u32> = model
+        .pods
+        .iter()
+        .flat_map(|p| p.interfaces.iter().filter_map(|i| i.host_ifindex))
+        .collect();
+    root.links
+        .items
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("bridge"))
+        .map(|b| Bridge {
+            ifindex: b.ifindex,
+            name: b.name.clone(),
+            pod_ports: root
+                .links
+                .items
+                .iter()
+                .filter(|l| l.master == Some(b.ifindex) && pod_host_ifs.contains(&l.ifindex))
+                .map(|l| l.ifindex)
+                .collect(),
+            promiscuous: b.promiscuity > 0 || b.flags.iter().any(|f| f == "PROMISC"),
+        })
+        .collect()
+}
+
+/// Pod CIDRs: prefixes of bridges that pods hang off, blackhole routes of an IPAM
+/// block (Calico), and connected routes through a pod-facing bridge.
+fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
+    let Some(root) = model.root() else {
+        return Vec::new();
+    };
+    let mut out: Vec<PodCidr> = Vec::new();
+    let mut push = |cidr: Cidr, from: String| {
+        if !out.iter().any(|c| c.cidr == cidr) {
+            out.push(PodCidr { cidr, from });
+        }
+    };
+    for b in model
+        .node
+        .bridges
+        .iter()
+        .filter(|b| !b.pod_ports.is_empty())
+    {
+        for a in root.addrs.items.iter().filter(|a| a.ifindex == b.ifindex) {
+            if let Some(c) = parse_ip(&a.address).and_then(|ip| Cidr::new(ip, a.prefix_len)) {
+                if !super::net::is_local_only(c.addr) {
+                    push(c, format!("address of bridge {}", b.name));
+                }
+            }
+        }
+    }
+    for r in &root.routes.items {
+        if r.kind == "blackhole" {
+            if let Ok(c) = r.dst.parse::<Cidr>() {
+                if c.len > 0 && !super::net::is_local_only(c.addr) {
+                    push(c, format!("blackhole route {}", r.dst));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|c| c.cidr);
+    out
+}
+
+/// Aggregates conntrack chunks in parallel and merges them in file order.
+pub fn aggregate<T: Sync>(
+    chunks: &[T],
+    per_chunk: impl Fn(&T) -> Aggregates + Sync + Send,
+) -> Aggregates {
+    chunks
+        .par_iter()
+        .map(per_chunk)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(Aggregates::default(), Aggregates::merge)
+}

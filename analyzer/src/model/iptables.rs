@@ -1,0 +1,384 @@
+//! Services from kube-proxy's iptables mode (either backend, either family).
+//!
+//! Walks the nat table's chain graph: KUBE-SERVICES / KUBE-NODEPORTS → KUBE-SVC-,
+//! KUBE-EXT-, KUBE-FW-, KUBE-SVL-<hash> → KUBE-SEP-<hash> → DNAT, and the filter
+//! table's "has no endpoints" / "has no local endpoints" rules. kube-proxy uses the
+//! same 16-character hash for every per-service chain, so the hash is the key.
+
+use super::services::{
+    Endpoint, Frontend, FrontendKind, Protocol, Proxier, RuleDefect, Service, ServiceName,
+};
+use super::Evidence;
+use crate::parse::iptables::{Chain, Match, Recent, RecentAction, Rule, Ruleset, Table, Target};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+/// Prefixes of kube-proxy's per-service chains.
+const SERVICE_PREFIXES: [&str; 5] = [
+    "KUBE-SVC-",
+    "KUBE-SVL-",
+    "KUBE-EXT-",
+    "KUBE-FW-",
+    "KUBE-XLB-",
+];
+
+/// Splits `KUBE-SVC-ABC…` into (`KUBE-SVC-`, `ABC…`).
+fn service_chain(name: &str) -> Option<(&'static str, &str)> {
+    SERVICE_PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p).map(|h| (*p, h)))
+}
+
+/// Name and frontend kind from a KUBE-SERVICES comment (`ns/svc:port cluster IP`).
+fn parse_frontend_comment(c: &str) -> Option<(ServiceName, Option<FrontendKind>)> {
+    for (suffix, kind) in [
+        (" cluster IP", FrontendKind::ClusterIp),
+        (" external IP", FrontendKind::ExternalIp),
+        (" loadbalancer IP", FrontendKind::LoadBalancer),
+    ] {
+        if let Some(n) = c.strip_suffix(suffix) {
+            return ServiceName::parse(n).map(|n| (n, Some(kind)));
+        }
+    }
+    ServiceName::parse(c.split(" -> ").next().unwrap_or(c)).map(|n| (n, None))
+}
+
+/// Builds the services programmed in one iptables save file.
+pub fn services(
+    rs: &Ruleset,
+    path: &str,
+    proxier: Proxier,
+    excerpt: &dyn Fn(usize) -> String,
+) -> Vec<Service> {
+    let ev = |r: &Rule| Evidence::new(path, Some(r.line), excerpt(r.line));
+    let mut by_hash: BTreeMap<String, Service> = BTreeMap::new();
+    let mut names: BTreeMap<String, ServiceName> = BTreeMap::new();
+    let Some(nat) = rs.table("nat") else {
+        return no_endpoint_services(rs, proxier, &ev, &mut by_hash);
+    };
+    let ix = Chains::new(nat);
+
+    // Frontends: KUBE-SERVICES and KUBE-NODEPORTS jumps into per-service chains.
+    for r in ix.rules("KUBE-SERVICES").chain(ix.rules("KUBE-NODEPORTS")) {
+        let Some(target) = r.jump_chain() else {
+            continue;
+        };
+        let Some((prefix, hash)) = service_chain(target) else {
+            continue;
+        };
+        let protocol = rule_protocol(r).unwrap_or(Protocol::Tcp);
+        let svc = by_hash
+            .entry(hash.to_string())
+            .or_insert_with(|| Service::new(format!("KUBE-SVC-{hash}"), protocol, proxier));
+        let comment = r.comment().and_then(parse_frontend_comment);
+        if let Some((n, _)) = &comment {
+            names.entry(hash.to_string()).or_insert_with(|| n.clone());
+        }
+        let port = r.dport().map(|p| p.value.first).unwrap_or(0);
+        let dst = r
+            .destination
+            .as_ref()
+            .filter(|d| !d.negated)
+            .map(|d| d.value.addr);
+        let kind = if r.chain == "KUBE-NODEPORTS" {
+            FrontendKind::NodePort
+        } else {
+            match (comment.and_then(|(_, k)| k), prefix) {
+                (Some(k), _) => k,
+                (None, "KUBE-FW-") => FrontendKind::LoadBalancer,
+                (None, "KUBE-EXT-") => FrontendKind::ExternalIp,
+                _ => FrontendKind::ClusterIp,
+            }
+        };
+        svc.frontends.push(Frontend {
+            kind,
+            ip: if kind == FrontendKind::NodePort {
+                None
+            } else {
+                dst
+            },
+            port,
+            evidence: ev(r),
+        });
+        if !ix.exists(target) {
+            svc.defects.push(RuleDefect {
+                what: format!("{} jumps to {target}, which does not exist", r.chain),
+                evidence: ev(r),
+            });
+        }
+    }
+
+    // Per-service chains: policy, endpoints, affinity.
+    for (hash, svc) in by_hash.iter_mut() {
+        let svc_chain = format!("KUBE-SVC-{hash}");
+        let svl_chain = format!("KUBE-SVL-{hash}");
+        for ext in [
+            format!("KUBE-EXT-{hash}"),
+            format!("KUBE-FW-{hash}"),
+            format!("KUBE-XLB-{hash}"),
+        ] {
+            for r in ix.rules(&ext) {
+                let Some(t) = r.jump_chain() else { continue };
+                // Local external policy: EXT/FW → SVL (or the pre-1.24 XLB chain) → local SEPs.
+                if t == svl_chain
+                    || t.starts_with("KUBE-XLB-")
+                    || (ext.starts_with("KUBE-XLB-") && t.starts_with("KUBE-SEP-"))
+                {
+                    svc.external_local = true;
+                }
+                if service_chain(t).is_some() && !ix.exists(t) {
+                    svc.defects.push(RuleDefect {
+                        what: format!("{ext} jumps to {t}, which does not exist"),
+                        evidence: ev(r),
+                    });
+                }
+            }
+        }
+        // The cluster chain holds every endpoint; with internalTrafficPolicy Local only SVL exists.
+        let main = if ix.exists(&svc_chain) {
+            svc_chain
+        } else if ix.exists(&svl_chain) {
+            svl_chain
+        } else {
+            continue;
+        };
+        svc.internal_local = main.starts_with("KUBE-SVL-");
+        svc.key = main.clone();
+        endpoints_of(&ix, &main, svc, &ev, &mut names, hash);
+    }
+
+    for (hash, n) in names {
+        if let Some(s) = by_hash.get_mut(&hash) {
+            s.name = Some(n);
+        }
+    }
+    let mut out = no_endpoint_services(rs, proxier, &ev, &mut by_hash);
+    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    out
+}
+
+/// A table's rules and declarations by chain name (kube-proxy tables hold tens of
+/// thousands of rules; per-service lookups must not scan them all).
+struct Chains<'a> {
+    rules: HashMap<&'a str, Vec<&'a Rule>>,
+    decls: HashMap<&'a str, &'a Chain>,
+}
+
+impl<'a> Chains<'a> {
+    fn new(t: &'a Table) -> Chains<'a> {
+        let mut rules: HashMap<&str, Vec<&Rule>> = HashMap::new();
+        for r in &t.rules {
+            rules.entry(r.chain.as_str()).or_default().push(r);
+        }
+        Chains {
+            rules,
+            decls: t.chains.iter().map(|c| (c.name.as_str(), c)).collect(),
+        }
+    }
+
+    fn rules(&self, chain: &str) -> impl Iterator<Item = &'a Rule> + '_ {
+        self.rules.get(chain).into_iter().flatten().copied()
+    }
+
+    /// Declared, or used as the chain of a rule.
+    fn exists(&self, chain: &str) -> bool {
+        self.decls.contains_key(chain) || self.rules.contains_key(chain)
+    }
+
+    fn decl(&self, chain: &str) -> Option<&'a Chain> {
+        self.decls.get(chain).copied()
+    }
+
+    fn any_rule(&self) -> Option<&'a Rule> {
+        self.rules.values().flatten().next().copied()
+    }
+}
+
+fn rule_protocol(r: &Rule) -> Option<Protocol> {
+    r.protocol
+        .as_ref()
+        .filter(|p| !p.negated)
+        .and_then(|p| Protocol::parse(&p.value))
+        .or_else(|| {
+            r.matches.iter().find_map(|m| match m {
+                Match::Port(p) => Protocol::parse(&p.protocol),
+                _ => None,
+            })
+        })
+}
+
+fn recent(r: &Rule) -> Option<&Recent> {
+    r.matches.iter().find_map(|m| match m {
+        Match::Recent(x) => Some(x),
+        _ => None,
+    })
+}
+
+/// Walks a KUBE-SVC/SVL chain: each SEP jump gets its share of new connections.
+fn endpoints_of(
+    ix: &Chains<'_>,
+    chain: &str,
+    svc: &mut Service,
+    ev: &dyn Fn(&Rule) -> Evidence,
+    names: &mut BTreeMap<String, ServiceName>,
+    hash: &str,
+) {
+    let mut remaining = 1.0f64;
+    let mut unconditional: Option<Evidence> = None;
+    let mut last_jump: Option<(&Rule, f64)> = None;
+    for r in ix.rules(chain) {
+        if let Some((n, _)) = r.comment().and_then(parse_frontend_comment) {
+            names.entry(hash.to_string()).or_insert(n);
+        }
+        let Some(sep) = r.jump_chain().filter(|t| t.starts_with("KUBE-SEP-")) else {
+            continue;
+        };
+        if let Some(rc) =
+            recent(r).filter(|x| matches!(x.action, RecentAction::Rcheck | RecentAction::Update))
+        {
+            // Session affinity: sticky jumps come before the balanced ones.
+            svc.affinity_seconds = rc.seconds.or(svc.affinity_seconds);
+            continue;
+        }
+        let p = r.probability().unwrap_or(1.0).clamp(0.0, 1.0);
+        let share = remaining * p;
+        if let Some(u) = &unconditional {
+            svc.defects.push(RuleDefect {
+                what: format!("endpoint rule for {sep} is never reached: an earlier rule takes every connection ({})", u.location()),
+                evidence: ev(r),
+            });
+        }
+        if p >= 1.0 {
+            unconditional = Some(ev(r));
+        }
+        remaining *= 1.0 - p;
+        last_jump = Some((r, p));
+        if !ix.exists(sep) {
+            svc.defects.push(RuleDefect {
+                what: format!("{chain} jumps to {sep}, which does not exist"),
+                evidence: ev(r),
+            });
+            continue;
+        }
+        match sep_dnat(ix, sep) {
+            Some((ip, port, dnat)) => svc.endpoints.push(Endpoint {
+                ip,
+                port,
+                chain: Some(sep.to_string()),
+                share: Some(share),
+                weight: None,
+                active_conns: None,
+                inactive_conns: None,
+                evidence: ev(dnat),
+            }),
+            None => svc.defects.push(RuleDefect {
+                what: format!("{sep} has no DNAT rule"),
+                evidence: ev(r),
+            }),
+        }
+    }
+    if let Some((r, _)) = last_jump {
+        if remaining > 1e-3 {
+            svc.defects.push(RuleDefect {
+                what: format!(
+                    "{:.1} % of new connections match no endpoint rule (the last endpoint rule is probabilistic)",
+                    remaining * 100.0
+                ),
+                evidence: ev(r),
+            });
+        }
+    }
+    if svc.endpoints.is_empty() && last_jump.is_none() && svc.defects.is_empty() {
+        // A service chain with no endpoint jumps: traffic falls through undnatted.
+        if let Some(r) = ix.rules(chain).next() {
+            svc.no_endpoints.push(ev(r));
+        } else if let Some(c) = ix.decl(chain) {
+            svc.no_endpoints.push(Evidence::new(
+                ev_path(ev, ix),
+                Some(c.line),
+                format!(":{chain} - [0:0]  (chain has no rules)"),
+            ));
+        }
+    }
+}
+
+fn ev_path(ev: &dyn Fn(&Rule) -> Evidence, ix: &Chains<'_>) -> String {
+    ix.any_rule().map(|r| ev(r).path).unwrap_or_default()
+}
+
+/// The DNAT destination of a KUBE-SEP chain.
+fn sep_dnat<'a>(ix: &Chains<'a>, sep: &str) -> Option<(IpAddr, u16, &'a Rule)> {
+    ix.rules(sep).find_map(|r| match &r.target {
+        Some(Target::Dnat(n)) => {
+            let (ip, port) = n.endpoint()?;
+            Some((ip, port.unwrap_or(0), r))
+        }
+        _ => None,
+    })
+}
+
+/// Services the filter table rejects or drops because they have no (local) endpoints.
+fn no_endpoint_services(
+    rs: &Ruleset,
+    proxier: Proxier,
+    ev: &dyn Fn(&Rule) -> Evidence,
+    by_hash: &mut BTreeMap<String, Service>,
+) -> Vec<Service> {
+    let mut extra: BTreeMap<(ServiceName, Protocol), Service> = BTreeMap::new();
+    if let Some(filter) = rs.table("filter") {
+        for r in &filter.rules {
+            let Some(c) = r.comment() else { continue };
+            let (name, local) = if let Some(n) = c.strip_suffix(" has no local endpoints") {
+                (n, true)
+            } else if let Some(n) = c.strip_suffix(" has no endpoints") {
+                (n, false)
+            } else {
+                continue;
+            };
+            let Some(name) = ServiceName::parse(name) else {
+                continue;
+            };
+            let protocol = rule_protocol(r).unwrap_or(Protocol::Tcp);
+            let known = by_hash
+                .values_mut()
+                .find(|s| s.name.as_ref() == Some(&name) && s.protocol == protocol);
+            let svc = match known {
+                Some(s) => s,
+                None => extra.entry((name.clone(), protocol)).or_insert_with(|| {
+                    let mut s = Service::new(format!("{name}/{protocol}"), protocol, proxier);
+                    s.name = Some(name.clone());
+                    s
+                }),
+            };
+            if local {
+                svc.no_local_endpoints.push(ev(r));
+                svc.external_local = true;
+            } else {
+                svc.no_endpoints.push(ev(r));
+            }
+            let port = r.dport().map(|p| p.value.first).unwrap_or(0);
+            let dst = r
+                .destination
+                .as_ref()
+                .filter(|d| !d.negated)
+                .map(|d| d.value.addr);
+            let kind = match (&dst, r.chain.as_str()) {
+                (None, _) => FrontendKind::NodePort,
+                (Some(_), "KUBE-SERVICES") => FrontendKind::ClusterIp,
+                (Some(_), _) => FrontendKind::ExternalIp,
+            };
+            if !svc.frontends.iter().any(|f| f.ip == dst && f.port == port) {
+                svc.frontends.push(Frontend {
+                    kind,
+                    ip: dst,
+                    port,
+                    evidence: ev(r),
+                });
+            }
+        }
+    }
+    std::mem::take(by_hash)
+        .into_values()
+        .chain(extra.into_values())
+        .collect()
+}

@@ -1,0 +1,123 @@
+//! The node model: what the bundle says the node looks like, in the analyzer's own
+//! terms (netns, pods, node, services, netfilter facts, conntrack, DNS, kernel log).
+//!
+//! Built from the parsed sources ([`crate::sources`]) by [`build`]; checks read only
+//! this and the graph. Every fact that a finding may cite keeps its [`Evidence`].
+
+pub mod build;
+mod build_text;
+pub mod conntrack;
+pub mod dns;
+pub mod iptables;
+pub mod ipvs;
+pub mod net;
+pub mod netfilter;
+pub mod netns;
+pub mod nft;
+pub mod node;
+pub mod services;
+
+pub use crate::check::Evidence;
+pub use build::build;
+pub use conntrack::{Conntrack, DnatFlows, SnatFlows};
+pub use dns::{Dns, Resolv};
+pub use netfilter::{Netfilter, RulesetFacts};
+pub use netns::{Netns, Pod, Table};
+pub use node::Node;
+pub use services::{Endpoint, Frontend, FrontendKind, Protocol, Proxier, Service, ServiceName};
+
+use crate::parse::Coverage;
+use netsnap_schema::SourceRecord;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything the checks need to know about one bundle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Model {
+    pub hostname: String,
+    pub kernel: String,
+    pub captured_at: String,
+    /// Every netns by id (sorted).
+    pub netns: BTreeMap<String, Netns>,
+    /// Pods, sorted by netns id.
+    pub pods: Vec<Pod>,
+    pub node: Node,
+    /// Services, sorted by (name, protocol, proxier).
+    pub services: Vec<Service>,
+    pub netfilter: Netfilter,
+    pub ipvs: ipvs::Ipvs,
+    pub conntrack: Conntrack,
+    pub dns: Dns,
+    /// Kernel log lines that matter (conntrack table full …).
+    pub kernel_log: Vec<KernelLogLine>,
+    /// The manifest's source records.
+    #[serde(skip)]
+    pub sources: Vec<SourceRecord>,
+    /// What each parser understood.
+    #[serde(skip)]
+    pub coverage: Vec<Coverage>,
+}
+
+/// A kernel log line the checks care about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelLogLine {
+    pub kind: KernelEvent,
+    /// Inode of the netns the kernel names in the message (`in netns N`), if any.
+    pub netns_inode: Option<u64>,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelEvent {
+    ConntrackTableFull,
+    NeighbourTableOverflow,
+}
+
+impl Model {
+    /// The netns treated as the node (the root one).
+    pub fn root(&self) -> Option<&Netns> {
+        self.netns.values().find(|n| n.is_root)
+    }
+
+    /// The pod living in a netns.
+    pub fn pod_in(&self, netns: &str) -> Option<&Pod> {
+        self.pods.iter().find(|p| p.netns == netns)
+    }
+
+    /// A sysctl of the node: the node netns' own value first, else the host file's.
+    pub fn node_sysctl(&self, key: &str) -> Option<(&str, Evidence)> {
+        if let Some(root) = self.root() {
+            if let Some(v) = root.sysctl(key) {
+                return Some(v);
+            }
+        }
+        self.node
+            .sysctls
+            .get(key)
+            .map(|(v, ev)| (v.as_str(), ev.clone()))
+    }
+
+    /// How many conntrack entries, pods … the model holds (for summaries).
+    pub fn counts(&self) -> Counts {
+        Counts {
+            netns: self.netns.len(),
+            pods: self.pods.len(),
+            services: self.services.len(),
+            endpoints: self.services.iter().map(|s| s.endpoints.len()).sum(),
+            conntrack_entries: self.conntrack.entries,
+            sources: self.sources.len(),
+        }
+    }
+}
+
+/// Sizes shown in report summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub netns: usize,
+    pub pods: usize,
+    pub services: usize,
+    pub endpoints: usize,
+    pub conntrack_entries: u64,
+    pub sources: usize,
+}

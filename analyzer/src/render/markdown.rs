@@ -1,0 +1,100 @@
+//! `--format markdown`: a report to paste into a ticket.
+
+use crate::check::{Finding, Severity};
+use crate::report::Report;
+use std::fmt::Write;
+
+/// Inline code that survives backticks in the text.
+fn code(s: &str) -> String {
+    if s.contains('`') {
+        format!("`` {} ``", s)
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// Text safe in a table cell or a heading.
+fn plain(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for b in &report.bundles {
+        let _ = writeln!(out, "# netsnap report: {}\n", plain(&b.hostname));
+        let c = &b.counts;
+        let _ = writeln!(out, "- bundle: {}", code(&b.origin));
+        let _ = writeln!(out, "- captured: {} (kernel {})", b.captured_at, b.kernel);
+        let _ = writeln!(
+            out,
+            "- contents: {} netns, {} pods, {} services ({} endpoints), {} conntrack entries, {} sources",
+            c.netns, c.pods, c.services, c.endpoints, c.conntrack_entries, c.sources
+        );
+        let _ = writeln!(
+            out,
+            "- parsed: {} files, {} lines recognised, {} unrecognised\n",
+            b.coverage.files, b.coverage.recognised_lines, b.coverage.unrecognised_lines
+        );
+        let s = b.summary;
+        let _ = writeln!(
+            out,
+            "| critical | warning | info |\n|---:|---:|---:|\n| {} | {} | {} |\n",
+            s.critical, s.warning, s.info
+        );
+        if b.findings.is_empty() {
+            let _ = writeln!(out, "No findings.\n");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| severity | id | subject | title |\n|---|---|---|---|"
+        );
+        for f in &b.findings {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                f.severity,
+                f.id,
+                plain(&f.subject),
+                plain(&f.title)
+            );
+        }
+        out.push('\n');
+        for sev in Severity::ALL {
+            for f in b.findings.iter().filter(|f| f.severity == sev) {
+                finding(&mut out, f);
+            }
+        }
+    }
+    out
+}
+
+fn finding(out: &mut String, f: &Finding) {
+    let _ = writeln!(
+        out,
+        "## {} {} — {}\n",
+        f.severity.as_str().to_uppercase(),
+        f.id,
+        plain(&f.subject)
+    );
+    let _ = writeln!(out, "**{}**\n", plain(&f.title));
+    let _ = writeln!(out, "{}\n", f.message);
+    if !f.evidence.is_empty() {
+        let _ = writeln!(out, "Evidence:\n");
+        for e in &f.evidence {
+            if e.excerpt.is_empty() {
+                let _ = writeln!(out, "- {}", code(&e.location()));
+            } else {
+                let _ = writeln!(out, "- {} {}", code(&e.location()), code(&e.excerpt));
+            }
+        }
+        out.push('\n');
+    }
+    if !f.remedy.is_empty() {
+        let _ = writeln!(out, "Remedy: {}\n", f.remedy);
+    }
+    if !f.refs.is_empty() {
+        let refs: Vec<String> = f.refs.iter().map(|r| format!("<{r}>")).collect();
+        let _ = writeln!(out, "References: {}\n", refs.join(", "));
+    }
+}

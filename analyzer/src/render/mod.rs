@@ -1,0 +1,15 @@
+//! Renderers: text for people, JSON (stable, versioned), Markdown for tickets, and
+//! the graph as dot or JSON. Renderers only format what the report holds.
+
+pub mod dot;
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+/// Output formats of `netsnap analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}

@@ -1,0 +1,154 @@
+//! The report: what `netsnap analyze` found in each bundle, in the stable shape that
+//! every renderer prints and `--format json` serialises (docs/analyzer-json.md).
+
+use crate::check::{self, Context, Finding, Selection, Severity, Thresholds};
+use crate::graph::NodeGraph;
+use crate::model::{Counts, Model};
+use crate::sources::{self, Sources};
+use netsnap_schema::Bundle;
+use serde::Serialize;
+
+/// Version of the JSON report format. Bumped on any incompatible change.
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub tool: Tool,
+    pub bundles: Vec<BundleReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    /// The path the bundle was read from, as given on the command line.
+    pub origin: String,
+    pub hostname: String,
+    pub kernel: String,
+    pub captured_at: String,
+    pub counts: Counts,
+    pub coverage: CoverageSummary,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub critical: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageSummary {
+    /// Files a parser read.
+    pub files: usize,
+    pub recognised_lines: usize,
+    pub unrecognised_lines: usize,
+}
+
+impl Summary {
+    pub fn of(findings: &[Finding]) -> Summary {
+        let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+        Summary {
+            critical: n(Severity::Critical),
+            warning: n(Severity::Warning),
+            info: n(Severity::Info),
+        }
+    }
+
+    /// Findings at or above `sev`.
+    pub fn at_or_above(&self, sev: Severity) -> usize {
+        match sev {
+            Severity::Critical => self.critical,
+            Severity::Warning => self.critical + self.warning,
+            Severity::Info => self.critical + self.warning + self.info,
+        }
+    }
+}
+
+/// One bundle through the whole pipeline: parse → model → graph → checks.
+pub struct Analysis<'b> {
+    pub sources: Sources<'b>,
+    pub model: Model,
+    pub graph: NodeGraph,
+    pub findings: Vec<Finding>,
+}
+
+/// Parses, models and graphs a bundle (without checks).
+pub fn prepare(bundle: &Bundle) -> (Sources<'_>, Model, NodeGraph) {
+    let sources = sources::parse_all(bundle);
+    let model = crate::model::build(&sources);
+    let graph = crate::graph::build(&model);
+    (sources, model, graph)
+}
+
+pub fn analyze<'b>(
+    bundle: &'b Bundle,
+    thresholds: &Thresholds,
+    selection: &Selection,
+) -> Analysis<'b> {
+    let (sources, model, graph) = prepare(bundle);
+    let findings = check::run(
+        &Context {
+            model: &model,
+            graph: &graph,
+            thresholds,
+        },
+        selection,
+    );
+    Analysis {
+        sources,
+        model,
+        graph,
+        findings,
+    }
+}
+
+impl BundleReport {
+    pub fn new(origin: &str, a: &Analysis<'_>) -> BundleReport {
+        let cov = &a.model.coverage;
+        BundleReport {
+            origin: origin.to_string(),
+            hostname: a.model.hostname.clone(),
+            kernel: a.model.kernel.clone(),
+            captured_at: a.model.captured_at.clone(),
+            counts: a.model.counts(),
+            coverage: CoverageSummary {
+                files: cov.len(),
+                recognised_lines: cov.iter().map(|c| c.recognised).sum(),
+                unrecognised_lines: cov.iter().map(|c| c.unrecognised.len()).sum(),
+            },
+            summary: Summary::of(&a.findings),
+            findings: a.findings.clone(),
+        }
+    }
+}
+
+impl Report {
+    pub fn new(bundles: Vec<BundleReport>) -> Report {
+        Report {
+            version: REPORT_VERSION,
+            tool: Tool {
+                name: "netsnap".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            bundles,
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for b in &self.bundles {
+            s.critical += b.summary.critical;
+            s.warning += b.summary.warning;
+            s.info += b.summary.info;
+        }
+        s
+    }
+}

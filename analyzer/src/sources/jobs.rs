@@ -1,0 +1,373 @@
+//! Which parser runs on which bundle path, and folding the parsed outputs together.
+
+use super::lines::{item_lines, key_lines, LineIndex};
+use super::{IptablesSource, JsonSource, Sources};
+use crate::model::Proxier;
+use crate::parse::{self, Coverage, Parsed};
+use netsnap_schema::layout::{self, NetnsFile};
+use netsnap_schema::Bundle;
+use serde::de::DeserializeOwned;
+
+/// Conntrack text is parsed in chunks of about this many bytes (cut at line ends).
+const CONNTRACK_CHUNK_BYTES: usize = 4 << 20;
+
+/// What to do with one bundle path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    HostFacts,
+    HostSysctl,
+    HostResolv,
+    KubeletResolv,
+    Kmsg,
+    NetnsIndex,
+    Netns(String, NetnsFile),
+    Iptables(Proxier, bool),
+    Nft,
+    Ipset,
+    Ipvs,
+    /// Bytes `start..end` of the conntrack file, beginning at line `first_line`.
+    ConntrackChunk {
+        start: usize,
+        end: usize,
+        first_line: usize,
+    },
+    ConntrackStat,
+    ConntrackSysctl,
+    /// Kept raw and not analysed (ip_vs_stats, ip_vs_conn …).
+    RawOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub path: String,
+    pub kind: JobKind,
+}
+
+/// One job per path (several for a large conntrack file), in path order.
+pub fn plan(bundle: &Bundle) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for path in bundle.paths() {
+        let kind = match path {
+            layout::HOST_FACTS => JobKind::HostFacts,
+            layout::HOST_SYSCTL => JobKind::HostSysctl,
+            layout::HOST_RESOLV_CONF => JobKind::HostResolv,
+            layout::HOST_KUBELET_RESOLV_CONF => JobKind::KubeletResolv,
+            layout::HOST_KMSG => JobKind::Kmsg,
+            layout::NETNS_INDEX => JobKind::NetnsIndex,
+            layout::IPTABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, false),
+            layout::IPTABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, false),
+            layout::IP6TABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, true),
+            layout::IP6TABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, true),
+            layout::NFT_JSON => JobKind::Nft,
+            layout::IPSET => JobKind::Ipset,
+            layout::IPVS => JobKind::Ipvs,
+            layout::CONNTRACK_STAT => JobKind::ConntrackStat,
+            layout::CONNTRACK_SYSCTL => JobKind::ConntrackSysctl,
+            layout::CONNTRACK_ENTRIES => {
+                let data = bundle.file(path).unwrap_or_default();
+                for (start, end, first_line) in chunks(data, CONNTRACK_CHUNK_BYTES) {
+                    jobs.push(Job {
+                        path: path.to_string(),
+                        kind: JobKind::ConntrackChunk {
+                            start,
+                            end,
+                            first_line,
+                        },
+                    });
+                }
+                continue;
+            }
+            other => match layout::parse_netns_path(other) {
+                Some((id, f)) => JobKind::Netns(id.to_string(), f),
+                None => JobKind::RawOnly,
+            },
+        };
+        jobs.push(Job {
+            path: path.to_string(),
+            kind,
+        });
+    }
+    jobs
+}
+
+/// Line-aligned byte ranges of about `size` bytes, with the 1-based first line of each.
+pub fn chunks(data: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let (mut start, mut line) = (0usize, 1usize);
+    while start < data.len() {
+        let mut end = (start + size.max(1)).min(data.len());
+        if end < data.len() {
+            end = match data[end..].iter().position(|b| *b == b'\n') {
+                Some(p) => end + p + 1,
+                None => data.len(),
+            };
+        }
+        out.push((start, end, line));
+        line += data[start..end].iter().filter(|b| **b == b'\n').count();
+        start = end;
+    }
+    out
+}
+
+/// The parsed result of one job.
+pub enum Output {
+    HostFacts(Result<JsonSource<netsnap_schema::model::HostFacts>, Coverage>),
+    HostSysctl(Result<JsonSource<netsnap_schema::model::Sysctls>, Coverage>),
+    NetnsIndex(Result<JsonSource<netsnap_schema::model::NetnsIndex>, Coverage>),
+    ConntrackSysctl(Result<JsonSource<netsnap_schema::model::ConntrackSysctl>, Coverage>),
+    Netns(String, NetnsOutput),
+    Iptables(Box<IptablesSource>, LineIndex),
+    Nft(Parsed<parse::nft::NftRuleset>),
+    /// (is kubelet's, parsed, line index)
+    Resolv(bool, Parsed<parse::resolv::ResolvConf>, LineIndex),
+    Kmsg(Parsed<parse::kmsg::Kmsg>, String, LineIndex),
+    Ipset(Parsed<parse::ipset::IpsetSave>, String, LineIndex),
+    Ipvs(Parsed<parse::ipvs::IpvsTable>, String, LineIndex),
+    ConntrackStat(Parsed<parse::ct_stat::ConntrackStats>, String, LineIndex),
+    /// (is the first chunk, parsed chunk)
+    ConntrackChunk(bool, Parsed<parse::conntrack::ConntrackTable>),
+    Nothing,
+}
+
+pub enum NetnsOutput {
+    Links(Result<JsonSource<Vec<netsnap_schema::model::Link>>, Coverage>),
+    Addrs(Result<JsonSource<Vec<netsnap_schema::model::Addr>>, Coverage>),
+    Routes(Result<JsonSource<netsnap_schema::model::RouteTable>, Coverage>),
+    Neigh(Result<JsonSource<netsnap_schema::model::NeighTable>, Coverage>),
+    Sockets(Result<JsonSource<Vec<netsnap_schema::model::Socket>>, Coverage>),
+    Sysctl(Result<JsonSource<netsnap_schema::model::Sysctls>, Coverage>),
+    Resolv(Parsed<parse::resolv::ResolvConf>, LineIndex),
+}
+
+/// Runs a text parser and keeps the file's line index for excerpts.
+fn text_job(
+    bundle: &Bundle,
+    path: &str,
+    make: impl Fn(&str, &str, String, LineIndex) -> Output,
+) -> Output {
+    let text = bundle.text(path).unwrap_or_default();
+    make(path, &text, path.to_string(), LineIndex::new(&text))
+}
+
+/// Parses a pretty JSON source; a parse error becomes an unrecognised line.
+fn json<T: DeserializeOwned>(
+    bundle: &Bundle,
+    path: &str,
+    indent: usize,
+) -> Result<JsonSource<T>, Coverage> {
+    let text = bundle.text(path).unwrap_or_default();
+    match serde_json::from_str::<T>(&text) {
+        Ok(value) => Ok(JsonSource {
+            path: path.to_string(),
+            value,
+            item_lines: item_lines(&text, indent),
+            key_lines: key_lines(&text),
+        }),
+        Err(e) => {
+            let mut cov = Coverage::new(path);
+            let ix = LineIndex::new(&text);
+            let line = e.line().max(1);
+            cov.miss(line, &ix.excerpt(&text, line), format!("invalid JSON: {e}"));
+            Err(cov)
+        }
+    }
+}
+
+pub fn run(bundle: &Bundle, job: &Job) -> Output {
+    let path = job.path.as_str();
+    match &job.kind {
+        JobKind::HostFacts => Output::HostFacts(json(bundle, path, 2)),
+        JobKind::HostSysctl => Output::HostSysctl(json(bundle, path, 2)),
+        JobKind::NetnsIndex => Output::NetnsIndex(json(bundle, path, 4)),
+        JobKind::ConntrackSysctl => Output::ConntrackSysctl(json(bundle, path, 2)),
+        JobKind::Netns(id, f) => {
+            let out = match f {
+                NetnsFile::Links => NetnsOutput::Links(json(bundle, path, 2)),
+                NetnsFile::Addrs => NetnsOutput::Addrs(json(bundle, path, 2)),
+                NetnsFile::Routes => NetnsOutput::Routes(json(bundle, path, 4)),
+                NetnsFile::Neigh => NetnsOutput::Neigh(json(bundle, path, 4)),
+                NetnsFile::Sockets => NetnsOutput::Sockets(json(bundle, path, 2)),
+                NetnsFile::Sysctl => NetnsOutput::Sysctl(json(bundle, path, 2)),
+                NetnsFile::ResolvConf => {
+                    let text = bundle.text(path).unwrap_or_default();
+                    NetnsOutput::Resolv(
+                        parse::resolv::parse_resolv(path, &text),
+                        LineIndex::new(&text),
+                    )
+                }
+            };
+            Output::Netns(id.clone(), out)
+        }
+        JobKind::Iptables(proxier, ipv6) => {
+            let text = bundle.text(path).unwrap_or_default();
+            let parsed = parse::iptables::parse_iptables(path, &text);
+            Output::Iptables(
+                Box::new(IptablesSource {
+                    path: path.to_string(),
+                    proxier: *proxier,
+                    ipv6: *ipv6,
+                    parsed,
+                }),
+                LineIndex::new(&text),
+            )
+        }
+        JobKind::Nft => {
+            let text = bundle.text(path).unwrap_or_default();
+            Output::Nft(parse::nft::parse_nft(path, &text))
+        }
+        JobKind::HostResolv | JobKind::KubeletResolv => {
+            let text = bundle.text(path).unwrap_or_default();
+            let parsed = parse::resolv::parse_resolv(path, &text);
+            Output::Resolv(
+                job.kind == JobKind::KubeletResolv,
+                parsed,
+                LineIndex::new(&text),
+            )
+        }
+        JobKind::Kmsg => text_job(bundle, path, |p, t, o, ix| {
+            Output::Kmsg(parse::kmsg::parse_kmsg(p, t), o, ix)
+        }),
+        JobKind::Ipset => text_job(bundle, path, |p, t, o, ix| {
+            Output::Ipset(parse::ipset::parse_ipset(p, t), o, ix)
+        }),
+        JobKind::Ipvs => text_job(bundle, path, |p, t, o, ix| {
+            Output::Ipvs(parse::ipvs::parse_ipvs(p, t), o, ix)
+        }),
+        JobKind::ConntrackStat => text_job(bundle, path, |p, t, o, ix| {
+            Output::ConntrackStat(parse::ct_stat::parse_ct_stat(p, t), o, ix)
+        }),
+        JobKind::ConntrackChunk {
+            start,
+            end,
+            first_line,
+        } => {
+            let data = bundle.file(path).unwrap_or_default();
+            let chunk = String::from_utf8_lossy(data.get(*start..*end).unwrap_or_default());
+            Output::ConntrackChunk(
+                *first_line == 1,
+                parse::conntrack::parse_conntrack_lines(path, &chunk, *first_line),
+            )
+        }
+        JobKind::RawOnly => Output::Nothing,
+    }
+}
+
+fn keep<T>(
+    s: &mut Sources<'_>,
+    r: Result<JsonSource<T>, Coverage>,
+    count: impl Fn(&T) -> usize,
+) -> Option<JsonSource<T>> {
+    match r {
+        Ok(j) => {
+            let mut cov = Coverage::new(&j.path);
+            cov.recognised = count(&j.value);
+            s.coverage.push(cov);
+            Some(j)
+        }
+        Err(cov) => {
+            s.coverage.push(cov);
+            None
+        }
+    }
+}
+
+/// Folds one output into the sources (called in job order).
+pub fn absorb(s: &mut Sources<'_>, out: Output, conntrack_cov: &mut Option<Coverage>) {
+    match out {
+        Output::HostFacts(r) => s.host_facts = keep(s, r, |_| 1),
+        Output::HostSysctl(r) => s.host_sysctl = keep(s, r, |v| v.len()),
+        Output::NetnsIndex(r) => s.netns_index = keep(s, r, |v| v.netns.len()),
+        Output::ConntrackSysctl(r) => {
+            s.conntrack_sysctl = keep(s, r, |v| v.node.len() + v.count_by_netns.len())
+        }
+        Output::Netns(id, o) => {
+            let mut entry = s.netns.remove(&id).unwrap_or_default();
+            match o {
+                NetnsOutput::Links(r) => entry.links = keep(s, r, Vec::len),
+                NetnsOutput::Addrs(r) => entry.addrs = keep(s, r, Vec::len),
+                NetnsOutput::Routes(r) => {
+                    entry.routes = keep(s, r, |v| v.routes.len() + v.rules.len())
+                }
+                NetnsOutput::Neigh(r) => {
+                    entry.neigh = keep(s, r, |v| v.neighbours.len() + v.fdb.len())
+                }
+                NetnsOutput::Sockets(r) => entry.sockets = keep(s, r, Vec::len),
+                NetnsOutput::Sysctl(r) => entry.sysctl = keep(s, r, |v| v.len()),
+                NetnsOutput::Resolv(p, ix) => {
+                    s.remember(layout::netns_path(&id, NetnsFile::ResolvConf), ix);
+                    s.coverage.push(p.coverage.clone());
+                    entry.resolv = Some(p);
+                }
+            }
+            s.netns.insert(id, entry);
+        }
+        Output::Iptables(src, ix) => {
+            s.remember(src.path.clone(), ix);
+            s.coverage.push(src.parsed.coverage.clone());
+            s.iptables.push(*src);
+        }
+        Output::Nft(p) => {
+            s.coverage.push(p.coverage.clone());
+            s.nft = Some(p);
+        }
+        Output::Resolv(kubelet, p, ix) => {
+            s.remember(p.coverage.path.clone(), ix);
+            s.coverage.push(p.coverage.clone());
+            if kubelet {
+                s.kubelet_resolv = Some(p);
+            } else {
+                s.host_resolv = Some(p);
+            }
+        }
+        Output::Kmsg(p, path, ix) => {
+            s.remember(path, ix);
+            s.coverage.push(p.coverage.clone());
+            s.kmsg = Some(p);
+        }
+        Output::Ipset(p, path, ix) => {
+            s.remember(path, ix);
+            s.coverage.push(p.coverage.clone());
+            s.ipset = Some(p);
+        }
+        Output::Ipvs(p, path, ix) => {
+            s.remember(path, ix);
+            s.coverage.push(p.coverage.clone());
+            s.ipvs = Some(p);
+        }
+        Output::ConntrackStat(p, path, ix) => {
+            s.remember(path, ix);
+            s.coverage.push(p.coverage.clone());
+            s.conntrack_stat = Some(p);
+        }
+        Output::ConntrackChunk(first, p) => {
+            if first {
+                *conntrack_cov = None;
+            }
+            match conntrack_cov {
+                Some(c) => c.merge(p.coverage.clone()),
+                None => *conntrack_cov = Some(p.coverage.clone()),
+            }
+            s.conntrack.push(p);
+        }
+        Output::Nothing => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_line_aligned_and_numbered() {
+        let data = b"aaa\nbb\ncccc\nd\n";
+        let c = chunks(data, 5);
+        assert_eq!(c, vec![(0, 7, 1), (7, 14, 3)]);
+        let joined: Vec<u8> = c
+            .iter()
+            .flat_map(|(s, e, _)| data[*s..*e].to_vec())
+            .collect();
+        assert_eq!(joined, data);
+        assert_eq!(chunks(b"", 5), vec![]);
+        assert_eq!(chunks(b"no newline", 3), vec![(0, 10, 1)]);
+    }
+}

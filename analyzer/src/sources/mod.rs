@@ -1,0 +1,143 @@
+//! The parse stage: every source of a bundle, parsed in parallel (rayon), with the
+//! coverage of every parser. One job per file; conntrack entries, which can be
+//! hundreds of MB, are split into line-aligned chunks parsed concurrently.
+//!
+//! Jobs are collected in bundle path order, so the result does not depend on the
+//! number of threads.
+
+mod jobs;
+pub mod lines;
+
+pub use jobs::{Job, JobKind};
+pub use lines::LineIndex;
+
+use crate::model::Proxier;
+use crate::parse::{self, Coverage, Parsed};
+use netsnap_schema::model::{
+    Addr, ConntrackSysctl, HostFacts, Link, NeighTable, NetnsIndex, RouteTable, Socket, Sysctls,
+};
+use netsnap_schema::{layout, Bundle, Manifest};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// A JSON source with where its items start (for evidence).
+#[derive(Debug, Clone)]
+pub struct JsonSource<T> {
+    pub path: String,
+    pub value: T,
+    /// Line of each item, per array (e.g. routes then rules).
+    pub item_lines: Vec<usize>,
+    /// Line of each key of a flat object (sysctls).
+    pub key_lines: BTreeMap<String, usize>,
+}
+
+/// The per-netns files of one netns.
+#[derive(Debug, Clone, Default)]
+pub struct NetnsSources {
+    pub links: Option<JsonSource<Vec<Link>>>,
+    pub addrs: Option<JsonSource<Vec<Addr>>>,
+    pub routes: Option<JsonSource<RouteTable>>,
+    pub neigh: Option<JsonSource<NeighTable>>,
+    pub sockets: Option<JsonSource<Vec<Socket>>>,
+    pub sysctl: Option<JsonSource<Sysctls>>,
+    pub resolv: Option<Parsed<parse::resolv::ResolvConf>>,
+}
+
+/// One iptables save file and which backend/family wrote it.
+#[derive(Debug, Clone)]
+pub struct IptablesSource {
+    pub path: String,
+    pub proxier: Proxier,
+    pub ipv6: bool,
+    pub parsed: Parsed<parse::iptables::Ruleset>,
+}
+
+/// Everything parsed from one bundle.
+pub struct Sources<'b> {
+    pub bundle: &'b Bundle,
+    pub host_facts: Option<JsonSource<HostFacts>>,
+    pub host_sysctl: Option<JsonSource<Sysctls>>,
+    pub host_resolv: Option<Parsed<parse::resolv::ResolvConf>>,
+    pub kubelet_resolv: Option<Parsed<parse::resolv::ResolvConf>>,
+    pub kmsg: Option<Parsed<parse::kmsg::Kmsg>>,
+    pub netns_index: Option<JsonSource<NetnsIndex>>,
+    pub netns: BTreeMap<String, NetnsSources>,
+    pub iptables: Vec<IptablesSource>,
+    pub nft: Option<Parsed<parse::nft::NftRuleset>>,
+    pub ipset: Option<Parsed<parse::ipset::IpsetSave>>,
+    pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
+    /// Conntrack entries, one parse per chunk, in file order (lines are file lines).
+    pub conntrack: Vec<Parsed<parse::conntrack::ConntrackTable>>,
+    pub conntrack_stat: Option<Parsed<parse::ct_stat::ConntrackStats>>,
+    pub conntrack_sysctl: Option<JsonSource<ConntrackSysctl>>,
+    /// Coverage of every parsed source (conntrack chunks merged), in path order.
+    pub coverage: Vec<Coverage>,
+    /// Text and line index of every text source, for excerpts (decoded once).
+    lines: BTreeMap<String, (Cow<'b, str>, LineIndex)>,
+}
+
+impl<'b> Sources<'b> {
+    pub fn manifest(&self) -> &Manifest {
+        &self.bundle.manifest
+    }
+
+    /// The raw text of line `line` of a text source, for evidence.
+    pub fn excerpt(&self, path: &str, line: usize) -> String {
+        match self.lines.get(path) {
+            Some((text, ix)) => ix.excerpt(text, line),
+            None => String::new(),
+        }
+    }
+
+    /// Keeps a text source's line index (and its decoded text) for excerpts.
+    pub(crate) fn remember(&mut self, path: impl Into<String>, ix: LineIndex) {
+        let path = path.into();
+        if let Some(text) = self.bundle.text(&path) {
+            self.lines.insert(path, (text, ix));
+        }
+    }
+
+    pub fn text(&self, path: &str) -> Option<Cow<'b, str>> {
+        self.bundle.text(path)
+    }
+}
+
+/// Parses every source of `bundle` in parallel.
+pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
+    let jobs = jobs::plan(bundle);
+    let outputs: Vec<jobs::Output> = jobs.par_iter().map(|j| jobs::run(bundle, j)).collect();
+    let mut s = Sources {
+        bundle,
+        host_facts: None,
+        host_sysctl: None,
+        host_resolv: None,
+        kubelet_resolv: None,
+        kmsg: None,
+        netns_index: None,
+        netns: BTreeMap::new(),
+        iptables: Vec::new(),
+        nft: None,
+        ipset: None,
+        ipvs: None,
+        conntrack: Vec::new(),
+        conntrack_stat: None,
+        conntrack_sysctl: None,
+        coverage: Vec::new(),
+        lines: BTreeMap::new(),
+    };
+    let mut conntrack_cov: Option<Coverage> = None;
+    for out in outputs {
+        jobs::absorb(&mut s, out, &mut conntrack_cov);
+    }
+    if let Some(c) = conntrack_cov {
+        s.coverage.push(c);
+        if let Some(text) = bundle.text(layout::CONNTRACK_ENTRIES) {
+            let ix = LineIndex::new(&text);
+            s.lines
+                .insert(layout::CONNTRACK_ENTRIES.to_string(), (text, ix));
+        }
+    }
+    s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
+    s
+}
