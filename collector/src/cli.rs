@@ -1,0 +1,113 @@
+//! Command line of `netsnap-collect`.
+
+use crate::capture::Config;
+use crate::source::{Selection, UnknownSource};
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Capture a Kubernetes node's network state, read-only, into one bundle.
+///
+/// Run as root on the node (or in a privileged pod with the host mounted and
+/// --host-root). Everything is read-only: no rule, link, sysctl, module or conntrack
+/// entry is changed. A source that fails is recorded in the bundle with the reason.
+#[derive(Debug, Parser)]
+#[command(name = "netsnap-collect", version, about, long_about)]
+pub struct Cli {
+    /// Output file; `-` streams the bundle to stdout. Default:
+    /// `<hostname>-<UTC time>.netsnap.tar.zst` in the current directory.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Treat this netns as the node (e.g. /run/netns/x); only netns with a veth peer
+    /// in it are then captured, as its pods. For kind/k3d nodes and labs.
+    #[arg(long, value_name = "PATH")]
+    pub node_netns: Option<PathBuf>,
+
+    /// Host filesystem mounted here (DaemonSet pod): tools, /run/netns, /var/log/pods,
+    /// resolv.conf and the kubelet config are looked up under it.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub host_root: PathBuf,
+
+    /// Capture only these sources or groups (repeatable or comma-separated; groups:
+    /// host, netns, netfilter, ipvs, conntrack). `--only list` prints the names.
+    #[arg(long, value_name = "SOURCE")]
+    pub only: Vec<String>,
+
+    /// Skip these sources or groups.
+    #[arg(long, value_name = "SOURCE")]
+    pub skip: Vec<String>,
+
+    /// Keep at most this many conntrack (and IPVS connection) entries; the true total
+    /// is recorded in the manifest.
+    #[arg(long, value_name = "N", default_value_t = 1_048_576)]
+    pub conntrack_limit: u64,
+
+    /// Global deadline in seconds; every source has its own timeout inside it.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Netns captured in parallel (default: 2 per CPU, 2..8).
+    #[arg(long, value_name = "N", hide = true)]
+    pub parallel: Option<usize>,
+
+    /// No summary on stderr (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    pub fn selection(&self) -> Result<Selection, UnknownSource> {
+        Selection::new(&self.only, &self.skip)
+    }
+
+    pub fn config(&self, spool_dir: PathBuf) -> Result<Config, UnknownSource> {
+        Ok(Config {
+            host_root: self.host_root.clone(),
+            node_netns: self.node_netns.clone(),
+            selection: self.selection()?,
+            conntrack_limit: self.conntrack_limit,
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            spool_dir,
+            parallelism: self
+                .parallel
+                .unwrap_or_else(Config::default_parallelism)
+                .max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options() {
+        let c = Cli::try_parse_from([
+            "netsnap-collect",
+            "-o",
+            "-",
+            "--node-netns",
+            "/run/netns/n",
+            "--only",
+            "netns,nft",
+            "--skip",
+            "netns/sockets",
+            "--conntrack-limit",
+            "10",
+            "--timeout",
+            "5",
+            "-q",
+        ])
+        .unwrap();
+        assert_eq!(c.output.as_deref(), Some(std::path::Path::new("-")));
+        let cfg = c.config("/tmp".into()).unwrap();
+        assert_eq!(cfg.conntrack_limit, 10);
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+        assert!(cfg.selection.wants("nft"));
+        assert!(!cfg.selection.wants("netns/sockets"));
+        assert!(!cfg.selection.wants("ipset"));
+        let bad = Cli::try_parse_from(["netsnap-collect", "--only", "nope"]).unwrap();
+        assert!(bad.selection().is_err());
+    }
+}

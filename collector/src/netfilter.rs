@@ -1,0 +1,379 @@
+//! iptables (both backends), nftables and ipset, run in the node netns.
+//!
+//! - `iptables-nft-save -c` / `ip6tables-nft-save -c` always (when nf_tables is loaded);
+//! - the legacy savers only when `/proc/net/ip{,6}_tables_names` lists tables: reading
+//!   that file never loads a module, while running the legacy tool could;
+//! - nft: `nft -j list tables`, then `nft -j list table <family> <name>` for each table
+//!   iptables-nft does not manage, merged into one document. The iptables-nft tables
+//!   are never dumped through nft (21 s on a big node, and they are in the saves);
+//! - `ipset save` when the ip_set module is loaded.
+
+use crate::deadline::{budgets, Deadline};
+use crate::procfs::module_present;
+use crate::source::{io_reason, Captured};
+use crate::tools::{check_status, Tool, ToolError, Tools};
+use netsnap_schema::{layout, SourceStatus, Spool};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::io::Write;
+
+/// Which iptables flavour to save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nft,
+    Legacy,
+}
+
+pub struct SaveSpec {
+    pub source: &'static str,
+    pub path: &'static str,
+    pub backend: Backend,
+    pub v6: bool,
+}
+
+pub const SAVES: [SaveSpec; 4] = [
+    SaveSpec {
+        source: crate::source::IPTABLES_NFT_SAVE,
+        path: layout::IPTABLES_NFT_SAVE,
+        backend: Backend::Nft,
+        v6: false,
+    },
+    SaveSpec {
+        source: crate::source::IP6TABLES_NFT_SAVE,
+        path: layout::IP6TABLES_NFT_SAVE,
+        backend: Backend::Nft,
+        v6: true,
+    },
+    SaveSpec {
+        source: crate::source::IPTABLES_LEGACY_SAVE,
+        path: layout::IPTABLES_LEGACY_SAVE,
+        backend: Backend::Legacy,
+        v6: false,
+    },
+    SaveSpec {
+        source: crate::source::IP6TABLES_LEGACY_SAVE,
+        path: layout::IP6TABLES_LEGACY_SAVE,
+        backend: Backend::Legacy,
+        v6: true,
+    },
+];
+
+/// The saver for a backend: `iptables-nft-save`, else a plain `iptables-save` whose
+/// `--version` names the same backend (older distributions ship only that).
+fn find_saver(
+    tools: &Tools,
+    spec: &SaveSpec,
+    deadline: &Deadline,
+) -> Result<(Tool, Option<String>), ToolError> {
+    let fam = if spec.v6 { "ip6tables" } else { "iptables" };
+    let (suffix, marker) = match spec.backend {
+        Backend::Nft => ("nft", "nf_tables"),
+        Backend::Legacy => ("legacy", "legacy"),
+    };
+    let specific = format!("{fam}-{suffix}-save");
+    let first_err = match tools.find(&specific) {
+        Ok(t) => return Ok((t, None)),
+        Err(e) => e,
+    };
+    let generic = format!("{fam}-save");
+    if let Ok(t) = tools.find(&generic) {
+        if let Ok((_, out)) = t.run_capture(&["--version"], deadline.budget(budgets::TOOL)) {
+            let v = String::from_utf8_lossy(&out);
+            // iptables < 1.8 prints no backend at all: that is legacy.
+            let is_nft = v.contains("nf_tables");
+            let matches = match spec.backend {
+                Backend::Nft => is_nft,
+                Backend::Legacy => !is_nft,
+            };
+            if matches {
+                let note = format!(
+                    "{specific} not found; used {} ({})",
+                    t.path.display(),
+                    v.trim()
+                );
+                return Ok((t, Some(note)));
+            }
+            let _ = marker;
+        }
+    }
+    Err(first_err)
+}
+
+/// Runs one iptables saver with counters into `spool`.
+pub fn capture_save(tools: &Tools, spec: &SaveSpec, spool: Spool, deadline: &Deadline) -> Captured {
+    let name = spec.source;
+    match spec.backend {
+        Backend::Nft => {
+            if !module_present("nf_tables") {
+                return Captured::unavailable(name, "nf_tables is not loaded (not loading it)");
+            }
+        }
+        Backend::Legacy => match crate::host::legacy_tables(spec.v6) {
+            Ok(Some(t)) if !t.is_empty() => {}
+            Ok(Some(_)) => {
+                return Captured::unavailable(
+                    name,
+                    "no legacy tables in use (ip_tables_names is empty)",
+                )
+            }
+            Ok(None) => {
+                return Captured::unavailable(
+                    name,
+                    "legacy iptables not loaded (no ip_tables_names)",
+                )
+            }
+            Err(e) => {
+                let f = if spec.v6 {
+                    "ip6_tables_names"
+                } else {
+                    "ip_tables_names"
+                };
+                return Captured::failed(
+                    name,
+                    io_reason(&format!("reading /proc/thread-self/net/{f}"), &e),
+                );
+            }
+        },
+    }
+    let (tool, note) = match find_saver(tools, spec, deadline) {
+        Ok(t) => t,
+        Err(e @ ToolError::NotFound { .. }) => return Captured::unavailable(name, e.to_string()),
+        Err(e) => return Captured::failed(name, e.reason()),
+    };
+    let (r, spool) = tool.run(&["-c"], deadline.budget(budgets::TOOL), spool);
+    let c = tool_result(name, spec.path, &tool, r, spool);
+    match note {
+        Some(n) => {
+            let n = match &c.record.note {
+                Some(old) => format!("{n}; {old}"),
+                None => n,
+            };
+            c.with_note(n)
+        }
+        None => c,
+    }
+}
+
+/// Turns a tool run into a record: ok (stderr kept as a note), failed with stderr,
+/// or partial when a failing tool still printed something.
+fn tool_result(
+    name: &str,
+    path: &str,
+    tool: &Tool,
+    r: Result<crate::tools::RunOutput, ToolError>,
+    spool: Option<Spool>,
+) -> Captured {
+    match r {
+        Ok(out) => {
+            let stderr = out.stderr.trim().to_string();
+            match (check_status(tool, &out), spool) {
+                (Ok(()), Some(spool)) => {
+                    let c = Captured::spooled(name, path, SourceStatus::Ok, spool);
+                    if stderr.is_empty() {
+                        c
+                    } else {
+                        c.with_note(format!("stderr: {}", first_lines(&stderr, 3)))
+                    }
+                }
+                (Err(e), Some(spool)) if !spool.is_empty() => {
+                    Captured::spooled(name, path, SourceStatus::Partial, spool)
+                        .with_error(e.reason())
+                }
+                (Err(e), _) => Captured::failed(name, e.reason()),
+                (Ok(()), None) => Captured::failed(name, "tool output lost"),
+            }
+        }
+        Err(e) => Captured::failed(name, e.reason()),
+    }
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.lines().take(n).collect::<Vec<_>>().join(" / ")
+}
+
+/// Tables that iptables-nft (and ebtables-/arptables-nft) create and manage.
+pub fn managed_by_iptables_nft(family: &str, name: &str) -> bool {
+    match family {
+        "ip" | "ip6" => matches!(name, "filter" | "nat" | "mangle" | "raw" | "security"),
+        "arp" => name == "filter",
+        "bridge" => matches!(name, "filter" | "nat" | "broute"),
+        _ => false,
+    }
+}
+
+#[derive(Deserialize)]
+struct NftDoc<'a> {
+    #[serde(borrow)]
+    nftables: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct TableObj {
+    table: TableRef,
+}
+
+#[derive(Deserialize)]
+struct TableRef {
+    family: String,
+    name: String,
+}
+
+/// Tables in an `nft -j list tables` document.
+pub fn parse_table_list(json: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let doc: NftDoc =
+        serde_json::from_slice(json).map_err(|e| format!("nft -j list tables: {e}"))?;
+    Ok(doc
+        .nftables
+        .iter()
+        .filter_map(|raw| serde_json::from_str::<TableObj>(raw.get()).ok())
+        .map(|t| (t.table.family, t.table.name))
+        .collect())
+}
+
+/// Appends the objects of one `nft -j list table` document (all but `metainfo`),
+/// each preceded by a comma. Returns how many were appended.
+pub fn append_objects<W: Write>(json: &[u8], out: &mut W) -> Result<usize, String> {
+    let doc: NftDoc = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for raw in doc.nftables {
+        if raw.get().trim_start().starts_with("{\"metainfo\"") {
+            continue;
+        }
+        out.write_all(b",").map_err(|e| e.to_string())?;
+        out.write_all(raw.get().as_bytes())
+            .map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The `metainfo` object of a document, if any.
+fn metainfo(json: &[u8]) -> Option<String> {
+    let doc: NftDoc = serde_json::from_slice(json).ok()?;
+    doc.nftables
+        .iter()
+        .find(|r| r.get().trim_start().starts_with("{\"metainfo\""))
+        .map(|r| r.get().to_string())
+}
+
+/// `netfilter/nft.json`: the ruleset minus the iptables-nft tables, as one
+/// `{"nftables":[…]}` document in nft's own JSON schema.
+pub fn capture_nft(tools: &Tools, mut spool: Spool, deadline: &Deadline) -> Captured {
+    let name = crate::source::NFT;
+    if !module_present("nf_tables") {
+        return Captured::unavailable(name, "nf_tables is not loaded (not loading it)");
+    }
+    let tool = match tools.find("nft") {
+        Ok(t) => t,
+        Err(e) => return Captured::unavailable(name, e.to_string()),
+    };
+    let list = match tool.run_capture(&["-j", "list", "tables"], deadline.budget(budgets::TOOL)) {
+        Ok((out, json)) => match check_status(&tool, &out) {
+            Ok(()) => json,
+            Err(e) => return Captured::failed(name, e.reason()),
+        },
+        Err(e) => return Captured::failed(name, e.reason()),
+    };
+    let tables = match parse_table_list(&list) {
+        Ok(t) => t,
+        Err(e) => return Captured::failed(name, e),
+    };
+    let (skipped, wanted): (Vec<_>, Vec<_>) = tables
+        .into_iter()
+        .partition(|(f, n)| managed_by_iptables_nft(f, n));
+    let mut errors = Vec::new();
+    let head = metainfo(&list).unwrap_or_else(|| "{\"metainfo\":{}}".into());
+    let mut write = || -> std::io::Result<()> {
+        spool.write_all(b"{\"nftables\":[")?;
+        spool.write_all(head.as_bytes())?;
+        for (family, table) in &wanted {
+            let args = ["-j", "list", "table", family.as_str(), table.as_str()];
+            match tool.run_capture(&args, deadline.budget(budgets::TOOL)) {
+                Ok((out, json)) => match check_status(&tool, &out) {
+                    Ok(()) => {
+                        if let Err(e) = append_objects(&json, &mut spool) {
+                            errors.push(format!("table {family} {table}: {e}"));
+                        }
+                    }
+                    Err(e) => errors.push(format!("table {family} {table}: {}", e.reason())),
+                },
+                Err(e) => errors.push(format!("table {family} {table}: {}", e.reason())),
+            }
+        }
+        spool.write_all(b"]}\n")
+    };
+    if let Err(e) = write() {
+        return Captured::failed(name, io_reason("writing nft.json", &e));
+    }
+    let status = if errors.is_empty() {
+        SourceStatus::Ok
+    } else {
+        SourceStatus::Partial
+    };
+    let mut c = Captured::spooled(name, layout::NFT_JSON, status, spool);
+    let dumped: Vec<String> = wanted.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    let left: Vec<String> = skipped.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    c = c.with_note(format!(
+        "tables dumped: [{}]; left out (iptables-nft, see the saves): [{}]",
+        dumped.join(", "),
+        left.join(", ")
+    ));
+    if !errors.is_empty() {
+        c = c.with_error(errors.join("; "));
+    }
+    c
+}
+
+/// `netfilter/ipset.txt`.
+pub fn capture_ipset(tools: &Tools, spool: Spool, deadline: &Deadline) -> Captured {
+    let name = crate::source::IPSET;
+    if !module_present("ip_set") {
+        return Captured::unavailable(name, "ip_set is not loaded (no ipsets; not loading it)");
+    }
+    let tool = match tools.find("ipset") {
+        Ok(t) => t,
+        Err(e) => return Captured::unavailable(name, e.to_string()),
+    };
+    let (r, spool) = tool.run(&["save"], deadline.budget(budgets::TOOL), spool);
+    tool_result(name, layout::IPSET, &tool, r, spool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_tables() {
+        assert!(managed_by_iptables_nft("ip", "nat"));
+        assert!(managed_by_iptables_nft("ip6", "filter"));
+        assert!(!managed_by_iptables_nft("ip", "kube-proxy"));
+        assert!(!managed_by_iptables_nft("inet", "filter"));
+        assert!(managed_by_iptables_nft("bridge", "filter"));
+    }
+
+    #[test]
+    fn merge_documents() {
+        let tables = br#"{"nftables": [{"metainfo": {"version": "1.1.3", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "filter", "handle": 1}}, {"table": {"family": "ip", "name": "kube-proxy", "handle": 2}}]}"#;
+        let t = parse_table_list(tables).unwrap();
+        assert_eq!(
+            t,
+            vec![
+                ("ip".into(), "filter".into()),
+                ("ip".into(), "kube-proxy".into())
+            ]
+        );
+        let one = br#"{"nftables": [{"metainfo": {"version": "1.1.3"}}, {"table": {"family": "ip", "name": "kube-proxy", "handle": 2}}, {"chain": {"family": "ip", "table": "kube-proxy", "name": "services", "handle": 3}}]}"#;
+        let mut out = Vec::new();
+        assert_eq!(append_objects(one, &mut out).unwrap(), 2);
+        let doc = format!(
+            "{{\"nftables\":[{}{}]}}",
+            metainfo(tables).unwrap(),
+            String::from_utf8(out).unwrap()
+        );
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let arr = v["nftables"].as_array().unwrap();
+        assert_eq!(arr.len(), 3);
+        assert_eq!(arr[1]["table"]["name"], "kube-proxy");
+        assert!(append_objects(b"not json", &mut Vec::new()).is_err());
+    }
+}

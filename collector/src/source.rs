@@ -1,0 +1,349 @@
+//! The catalog of sources, `--only`/`--skip` selection, and what a captured source
+//! looks like on its way to the bundle writer.
+
+use crate::deadline::{millis, Deadline};
+use netsnap_schema::layout::{self, NetnsFile};
+use netsnap_schema::{SourceRecord, SourceStatus, Spool};
+use serde::Serialize;
+use std::io;
+use std::time::Instant;
+
+/// Node-wide and per-netns sources, by stable name, with their group and path.
+pub struct SourceDef {
+    pub name: &'static str,
+    pub group: &'static str,
+    /// Bundle path (`None` for per-netns sources: one path per netns).
+    pub path: Option<&'static str>,
+}
+
+pub const HOST_FACTS: &str = "host/facts";
+pub const HOST_SYSCTL: &str = "host/sysctl";
+pub const HOST_RESOLV_CONF: &str = "host/resolv.conf";
+pub const HOST_KUBELET_RESOLV_CONF: &str = "host/kubelet-resolv.conf";
+pub const HOST_KMSG: &str = "host/kmsg";
+pub const NETNS_INDEX: &str = "netns/index";
+pub const IPTABLES_NFT_SAVE: &str = "iptables-nft-save";
+pub const IP6TABLES_NFT_SAVE: &str = "ip6tables-nft-save";
+pub const IPTABLES_LEGACY_SAVE: &str = "iptables-legacy-save";
+pub const IP6TABLES_LEGACY_SAVE: &str = "ip6tables-legacy-save";
+pub const NFT: &str = "nft";
+pub const IPSET: &str = "ipset";
+pub const IPVS: &str = "ipvs";
+pub const IPVS_STATS: &str = "ipvs/stats";
+pub const IPVS_CONN: &str = "ipvs/conn";
+pub const CONNTRACK_ENTRIES: &str = "conntrack/entries";
+pub const CONNTRACK_STAT: &str = "conntrack/stat";
+pub const CONNTRACK_SYSCTL: &str = "conntrack/sysctl";
+
+pub const GROUPS: [&str; 5] = ["host", "netns", "netfilter", "ipvs", "conntrack"];
+
+macro_rules! def {
+    ($name:expr, $group:expr, $path:expr) => {
+        SourceDef {
+            name: $name,
+            group: $group,
+            path: $path,
+        }
+    };
+}
+
+pub const SOURCES: &[SourceDef] = &[
+    def!(HOST_FACTS, "host", Some(layout::HOST_FACTS)),
+    def!(HOST_SYSCTL, "host", Some(layout::HOST_SYSCTL)),
+    def!(HOST_RESOLV_CONF, "host", Some(layout::HOST_RESOLV_CONF)),
+    def!(
+        HOST_KUBELET_RESOLV_CONF,
+        "host",
+        Some(layout::HOST_KUBELET_RESOLV_CONF)
+    ),
+    def!(HOST_KMSG, "host", Some(layout::HOST_KMSG)),
+    def!(NETNS_INDEX, "netns", Some(layout::NETNS_INDEX)),
+    def!("netns/links", "netns", None),
+    def!("netns/addrs", "netns", None),
+    def!("netns/routes", "netns", None),
+    def!("netns/neigh", "netns", None),
+    def!("netns/sockets", "netns", None),
+    def!("netns/sysctl", "netns", None),
+    def!("netns/resolv.conf", "netns", None),
+    def!(
+        IPTABLES_NFT_SAVE,
+        "netfilter",
+        Some(layout::IPTABLES_NFT_SAVE)
+    ),
+    def!(
+        IP6TABLES_NFT_SAVE,
+        "netfilter",
+        Some(layout::IP6TABLES_NFT_SAVE)
+    ),
+    def!(
+        IPTABLES_LEGACY_SAVE,
+        "netfilter",
+        Some(layout::IPTABLES_LEGACY_SAVE)
+    ),
+    def!(
+        IP6TABLES_LEGACY_SAVE,
+        "netfilter",
+        Some(layout::IP6TABLES_LEGACY_SAVE)
+    ),
+    def!(NFT, "netfilter", Some(layout::NFT_JSON)),
+    def!(IPSET, "netfilter", Some(layout::IPSET)),
+    def!(IPVS, "ipvs", Some(layout::IPVS)),
+    def!(IPVS_STATS, "ipvs", Some(layout::IPVS_STATS)),
+    def!(IPVS_CONN, "ipvs", Some(layout::IPVS_CONN)),
+    def!(
+        CONNTRACK_ENTRIES,
+        "conntrack",
+        Some(layout::CONNTRACK_ENTRIES)
+    ),
+    def!(CONNTRACK_STAT, "conntrack", Some(layout::CONNTRACK_STAT)),
+    def!(
+        CONNTRACK_SYSCTL,
+        "conntrack",
+        Some(layout::CONNTRACK_SYSCTL)
+    ),
+];
+
+pub fn def(name: &str) -> Option<&'static SourceDef> {
+    SOURCES.iter().find(|d| d.name == name)
+}
+
+/// Bundle path of a node-wide source.
+pub fn path_of(name: &str) -> Option<&'static str> {
+    def(name).and_then(|d| d.path)
+}
+
+/// `--only` / `--skip`: each pattern is a source name or a group name.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    only: Vec<String>,
+    skip: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown source {0:?} (known: {list})", list = known_names())]
+pub struct UnknownSource(pub String);
+
+fn known_names() -> String {
+    let mut v: Vec<&str> = GROUPS.to_vec();
+    v.extend(SOURCES.iter().map(|d| d.name));
+    v.join(", ")
+}
+
+impl Selection {
+    /// Patterns may also be comma-separated (`--only nft,ipset`).
+    pub fn new(only: &[String], skip: &[String]) -> Result<Selection, UnknownSource> {
+        let split = |v: &[String]| -> Result<Vec<String>, UnknownSource> {
+            let mut out = Vec::new();
+            for p in v.iter().flat_map(|s| s.split(',')) {
+                let p = p.trim();
+                if p.is_empty() {
+                    continue;
+                }
+                if !GROUPS.contains(&p) && def(p).is_none() {
+                    return Err(UnknownSource(p.to_string()));
+                }
+                out.push(p.to_string());
+            }
+            Ok(out)
+        };
+        Ok(Selection {
+            only: split(only)?,
+            skip: split(skip)?,
+        })
+    }
+
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    /// Whether the source `name` is to be captured.
+    pub fn wants(&self, name: &str) -> bool {
+        let group = def(name).map(|d| d.group).unwrap_or("");
+        let matches = |p: &String| p == name || p == group;
+        (self.only.is_empty() || self.only.iter().any(matches)) && !self.skip.iter().any(matches)
+    }
+
+    /// Whether any per-netns source (or the index) is wanted, i.e. discovery is needed.
+    pub fn wants_netns(&self) -> bool {
+        self.wants(NETNS_INDEX) || NetnsFile::ALL.iter().any(|f| self.wants(f.source_name()))
+    }
+
+    pub fn describe(&self) -> (String, String) {
+        (self.only.join(","), self.skip.join(","))
+    }
+}
+
+/// Content of a captured source.
+pub enum Content {
+    Bytes(Vec<u8>),
+    Spool(Spool),
+}
+
+/// A source record and its content (if any), on its way to the writer.
+pub struct Captured {
+    pub record: SourceRecord,
+    pub content: Option<Content>,
+}
+
+impl Captured {
+    fn new(name: &str, status: SourceStatus) -> Captured {
+        Captured {
+            record: SourceRecord::new(name, status),
+            content: None,
+        }
+    }
+
+    pub fn bytes(
+        name: &str,
+        path: impl Into<String>,
+        status: SourceStatus,
+        bytes: Vec<u8>,
+    ) -> Self {
+        let mut c = Captured::new(name, status);
+        c.record.path = Some(path.into());
+        c.content = Some(Content::Bytes(bytes));
+        c
+    }
+
+    pub fn spooled(
+        name: &str,
+        path: impl Into<String>,
+        status: SourceStatus,
+        spool: Spool,
+    ) -> Self {
+        let mut c = Captured::new(name, status);
+        c.record.path = Some(path.into());
+        c.content = Some(Content::Spool(spool));
+        c
+    }
+
+    /// Pretty JSON with a final newline, as `BundleWriter::add_json` writes it.
+    pub fn json<T: Serialize>(
+        name: &str,
+        path: impl Into<String>,
+        status: SourceStatus,
+        value: &T,
+    ) -> Self {
+        match json_bytes(value) {
+            Ok(b) => Captured::bytes(name, path, status, b),
+            Err(e) => Captured::failed(name, format!("encoding JSON: {e}")),
+        }
+    }
+
+    pub fn failed(name: &str, error: impl Into<String>) -> Self {
+        let mut c = Captured::new(name, SourceStatus::Failed);
+        c.record.error = Some(error.into());
+        c
+    }
+
+    pub fn unavailable(name: &str, reason: impl Into<String>) -> Self {
+        let mut c = Captured::new(name, SourceStatus::Unavailable);
+        c.record.error = Some(reason.into());
+        c
+    }
+
+    pub fn skipped(name: &str) -> Self {
+        let mut c = Captured::new(name, SourceStatus::Skipped);
+        c.record.error = Some("excluded by --only/--skip".into());
+        c
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.record.error = Some(error.into());
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.record.note = Some(note.into());
+        self
+    }
+
+    pub fn in_netns(mut self, id: &str) -> Self {
+        self.record.netns = Some(id.to_string());
+        self
+    }
+
+    pub fn truncated(mut self, kept: u64, total: u64) -> Self {
+        self.record.truncated = Some(netsnap_schema::Truncation { kept, total });
+        self
+    }
+
+    pub fn timed(mut self, timer: &Timer) -> Self {
+        self.record.started_ms = timer.started_ms;
+        self.record.duration_ms = millis(timer.started.elapsed());
+        self
+    }
+}
+
+pub fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut v = serde_json::to_vec_pretty(value)?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+/// Measures one source.
+pub struct Timer {
+    started: Instant,
+    started_ms: u64,
+}
+
+impl Timer {
+    pub fn start(deadline: &Deadline) -> Timer {
+        Timer {
+            started: Instant::now(),
+            started_ms: deadline.elapsed_ms(),
+        }
+    }
+}
+
+/// An I/O error as a reason in the manifest. Permission problems always start with
+/// `permission denied` so that a non-root capture explains itself uniformly.
+pub fn io_reason(context: &str, e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => format!("permission denied: {context}"),
+        _ => format!("{context}: {e}"),
+    }
+}
+
+pub fn errno_reason(context: &str, e: nix::errno::Errno) -> String {
+    io_reason(context, &io::Error::from_raw_os_error(e as i32))
+}
+
+pub fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_by_name_and_group() {
+        let s = Selection::new(&["netfilter".into()], &["nft".into()]).unwrap();
+        assert!(s.wants(IPTABLES_NFT_SAVE));
+        assert!(!s.wants(NFT));
+        assert!(!s.wants(HOST_FACTS));
+        assert!(!s.wants_netns());
+        let s = Selection::new(&[], &["conntrack,netns/sockets".into()]).unwrap();
+        assert!(!s.wants(CONNTRACK_ENTRIES));
+        assert!(!s.wants("netns/sockets"));
+        assert!(s.wants("netns/links"));
+        assert!(s.wants_netns());
+        assert!(Selection::new(&["bogus".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn every_netns_file_is_in_the_catalog() {
+        for f in NetnsFile::ALL {
+            assert!(def(f.source_name()).is_some(), "{}", f.source_name());
+        }
+    }
+
+    #[test]
+    fn permission_reason() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(io_reason("reading x", &e), "permission denied: reading x");
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert!(io_reason("reading x", &e).starts_with("reading x: "));
+    }
+}
