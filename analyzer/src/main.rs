@@ -104,6 +104,22 @@ enum Command {
     },
     /// List the check catalog.
     Checks,
+    /// Pseudonymise a bundle for a ticket that leaves the company: every address,
+    /// MAC, hostname, pod/namespace/service name, UID and rule comment becomes a
+    /// consistent pseudonym; the map (original → pseudonym) is written beside OUTPUT.
+    Redact {
+        /// The bundle to redact (a `.netsnap.tar.zst` file or a bundle directory).
+        input: PathBuf,
+        /// Where to write it: a `.netsnap.tar.zst` file, otherwise a new directory.
+        output: PathBuf,
+        /// Key file (created when missing). Reuse one key for every bundle of a
+        /// cluster and the same original gets the same pseudonym in all of them.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Where to write the map [default: OUTPUT.map.json]; never inside a bundle.
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -281,5 +297,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_out(&inspect::table(&["ID", "TITLE"].map(String::from), &rows))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Redact {
+            input,
+            output,
+            key,
+            map,
+        } => redact(&input, &output, key.as_deref(), map, &limits),
     }
+}
+
+/// `netsnap redact`: the file rules (map beside, never inside a bundle; nothing
+/// overwritten) live in netsnap-redact, shared with `netsnap-collect --redact`.
+fn redact(
+    input: &Path,
+    output: &Path,
+    key: Option<&Path>,
+    map: Option<PathBuf>,
+    limits: &netsnap_schema::ReadLimits,
+) -> anyhow::Result<ExitCode> {
+    let bundle = open(input, limits)?;
+    let (key, key_note) = match key {
+        Some(p) => {
+            let (k, created) = netsnap_redact::load_or_create_key(p)?;
+            let note = created.then(|| format!("new redaction key written to {}", p.display()));
+            (k, note)
+        }
+        None => (
+            netsnap_redact::RedactKey::random()?,
+            Some("random key, not saved: pass --key FILE to give other bundles of this cluster the same pseudonyms".to_string()),
+        ),
+    };
+    let map = map.unwrap_or_else(|| netsnap_redact::default_map_path(output));
+    let spool_dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    progress(&format!("redacting {}", input.display()));
+    let (_, m) = netsnap_redact::redact_to_path(&bundle, &key, output, &map, spool_dir)
+        .with_context(|| format!("cannot redact {}", input.display()))?;
+    eprintln!(
+        "netsnap: redacted {} -> {} ({} addresses, {} names, {} MACs pseudonymised)",
+        input.display(),
+        output.display(),
+        m.ips.len(),
+        m.names.len(),
+        m.macs.len()
+    );
+    eprintln!(
+        "netsnap: map written to {}: keep it private, it reverses the redaction",
+        map.display()
+    );
+    if let Some(note) = key_note {
+        eprintln!("netsnap: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -54,6 +54,23 @@ pub struct Cli {
     /// No summary on stderr (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Pseudonymise the bundle before it is written, for tickets that leave the
+    /// company: addresses, MACs, hostnames, pod/namespace/service names, UIDs and rule
+    /// comments. The map (original → pseudonym) is written beside the output; nothing
+    /// unredacted is written anywhere but an unnamed temporary file.
+    #[arg(long)]
+    pub redact: bool,
+
+    /// Key for --redact (created when missing). Reuse one key for every node of a
+    /// cluster and the same original gets the same pseudonym in all bundles; without
+    /// it a random key is used.
+    #[arg(long, value_name = "FILE", requires = "redact")]
+    pub redact_key: Option<PathBuf>,
+
+    /// Where --redact writes the map [default: <output>.map.json]; needed with `-o -`.
+    #[arg(long, value_name = "FILE", requires = "redact")]
+    pub redact_map: Option<PathBuf>,
 }
 
 impl Cli {
@@ -109,5 +126,14 @@ mod tests {
         assert!(!cfg.selection.wants("ipset"));
         let bad = Cli::try_parse_from(["netsnap-collect", "--only", "nope"]).unwrap();
         assert!(bad.selection().is_err());
+    }
+
+    #[test]
+    fn redact_options_need_redact() {
+        let c = Cli::try_parse_from(["netsnap-collect", "--redact", "--redact-key", "k"]).unwrap();
+        assert!(c.redact);
+        assert_eq!(c.redact_key.as_deref(), Some(std::path::Path::new("k")));
+        assert!(Cli::try_parse_from(["netsnap-collect", "--redact-key", "k"]).is_err());
+        assert!(Cli::try_parse_from(["netsnap-collect", "--redact-map", "m"]).is_err());
     }
 }

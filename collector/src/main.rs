@@ -98,21 +98,42 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         )));
     }
 
+    // With --redact the key and the map's place are settled before the capture, so a
+    // bad --redact-map fails now; the default file name carries no real hostname.
+    let redact = if cli.redact {
+        Some(redaction_key(cli).map_err(Failure::Usage)?)
+    } else {
+        None
+    };
+
     // The output file is created first: an unwritable or missing directory fails now,
     // not after the capture. Large sources spill next to it.
     let (partial, spool_dir) = if to_stdout {
+        if redact.is_some() {
+            if cli.redact_map.is_none() {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "--redact with -o -: say where the map goes with --redact-map FILE"
+                )));
+            }
+            check_redaction_map(cli, Path::new("-")).map_err(Failure::Usage)?;
+        }
         (None, std::env::temp_dir())
     } else {
-        let default_name = PathBuf::from(netsnap_schema::layout::bundle_file_name(
-            &netsnap_collector::host::hostname(),
-            &UtcTime::now().compact(),
-        ));
+        let hostname = netsnap_collector::host::hostname();
+        let now = UtcTime::now().compact();
+        let default_name = PathBuf::from(match &redact {
+            Some(key) => netsnap_redact::redacted_file_name(key, &hostname, &now),
+            None => netsnap_schema::layout::bundle_file_name(&hostname, &now),
+        });
         let out = match &cli.output {
             // `-o DIR`: the default file name inside it.
             Some(p) if p.is_dir() => p.join(default_name),
             Some(p) => p.clone(),
             None => default_name,
         };
+        if redact.is_some() {
+            check_redaction_map(cli, &out).map_err(Failure::Usage)?;
+        }
         let partial = PartialOutput::create(&out).map_err(|e| Failure::Runtime(e.into()))?;
         let dir = match out.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -121,6 +142,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         (Some(partial), dir)
     };
 
+    let redact_spool = spool_dir.clone();
     let cfg = cli
         .config(spool_dir)
         .map_err(|e| Failure::Usage(e.into()))?;
@@ -128,11 +150,25 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         e @ CaptureError::NodeNetns { .. } => Failure::Usage(e.into()),
     })?;
     let (netns, pods) = (cap.netns_count, cap.pod_count);
+    let (writer, manifest, map) = match &redact {
+        Some(key) => {
+            let (w, m, map) =
+                netsnap_redact::redact_writer(cap.writer, cap.manifest, key, &redact_spool)
+                    .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("--redact")))?;
+            (w, m, Some(map))
+        }
+        None => (cap.writer, cap.manifest, None),
+    };
+    let map_path = match (&partial, &cli.redact_map) {
+        (_, Some(p)) => Some(p.clone()),
+        (Some(p), None) => Some(netsnap_redact::default_map_path(p.path())),
+        (None, None) => None,
+    };
     let written = match partial {
         Some(p) => {
             let path = p.path().to_path_buf();
             let (manifest, size) = p
-                .commit(cap.writer, cap.manifest)
+                .commit(writer, manifest)
                 .map_err(|e| Failure::Runtime(e.into()))?;
             (
                 manifest,
@@ -140,8 +176,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             )
         }
         None => {
-            let (manifest, size) = output::write_stdout(cap.writer, cap.manifest)
-                .map_err(|e| Failure::Runtime(e.into()))?;
+            let (manifest, size) =
+                output::write_stdout(writer, manifest).map_err(|e| Failure::Runtime(e.into()))?;
             (
                 manifest,
                 format!(
@@ -151,8 +187,48 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             )
         }
     };
+    if let (Some(map), Some(path)) = (map, map_path) {
+        netsnap_redact::files::write_map(&map, &path)
+            .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("--redact")))?;
+        if !cli.quiet {
+            eprintln!(
+                "netsnap-collect: redacted; map written to {} (keep it private: it reverses the redaction)",
+                path.display()
+            );
+        }
+    }
     if !cli.quiet {
         eprint!("{}", summary::render(&written.0, netns, pods, &written.1));
+    }
+    Ok(())
+}
+
+/// The --redact key: from --redact-key (created when missing), else a random one.
+fn redaction_key(cli: &Cli) -> Result<netsnap_redact::RedactKey> {
+    match &cli.redact_key {
+        Some(p) => {
+            let (key, created) = netsnap_redact::load_or_create_key(p)?;
+            if created && !cli.quiet {
+                eprintln!(
+                    "netsnap-collect: new redaction key written to {}",
+                    p.display()
+                );
+            }
+            Ok(key)
+        }
+        None => Ok(netsnap_redact::RedactKey::random()?),
+    }
+}
+
+/// The map goes beside the output, never inside a bundle, and never over a file.
+fn check_redaction_map(cli: &Cli, out: &Path) -> Result<()> {
+    let map = match &cli.redact_map {
+        Some(p) => p.clone(),
+        None => netsnap_redact::default_map_path(out),
+    };
+    netsnap_redact::files::check_map_path(&map, out)?;
+    if map.exists() {
+        anyhow::bail!("--redact: the map {} already exists", map.display());
     }
     Ok(())
 }

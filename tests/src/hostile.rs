@@ -402,9 +402,9 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "link-cycles",
-            what: "two links enslaved to each other, and a route via itself",
+            what: "two veths enslaved to each other, each the other's peer, and a route via itself",
             expect: Expect::Reported {
-                id: "PRS001",
+                id: "LNK001",
                 path: "netns/root/links.json",
             },
             build: || {

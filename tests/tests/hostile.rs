@@ -65,3 +65,99 @@ fn reader_refuses_or_reads_each_case_as_expected() {
         }
     }
 }
+
+/// Runs `netsnap analyze` on one case under a 512 MiB address-space limit, in an empty
+/// working directory; returns (exit code, stdout, stderr, files left in that directory).
+fn analyze_confined(case_file: &std::path::Path) -> (Option<i32>, String, String, Vec<String>) {
+    use std::os::unix::process::CommandExt;
+    let cwd = tempfile_dir();
+    let mut cmd = std::process::Command::new(netsnap_tests::collector::analyzer_bin().unwrap());
+    cmd.args(["analyze", "--format", "json"])
+        .arg(case_file)
+        .current_dir(&cwd);
+    // SAFETY: only async-signal-safe setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 512 << 20,
+                rlim_max: 512 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let left: Vec<String> = std::fs::read_dir(&cwd)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::remove_dir_all(&cwd).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        left,
+    )
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "netsnap-hostile-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn analyzer_refuses_or_reports_every_case_within_512_mib_and_writes_nothing() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let path = corpus_dir().join(case.file_name()).canonicalize().unwrap();
+        let (code, stdout, stderr, left) = analyze_confined(&path);
+        let mut fail = |why: String| failures.push(format!("{}: {why}", case.name));
+        if !left.is_empty() {
+            fail(format!("analyze wrote {left:?}"));
+        }
+        if stderr.contains("panicked") {
+            fail(format!("panic: {stderr}"));
+        }
+        match case.expect {
+            Expect::Refused(text) => {
+                if code != Some(2) || !stderr.contains(text) {
+                    fail(format!(
+                        "expected exit 2 naming {text:?}, got {code:?}: {stderr}"
+                    ));
+                }
+            }
+            Expect::Reported { id, path: entry } => {
+                let Ok(report) = serde_json::from_str::<serde_json::Value>(&stdout) else {
+                    fail(format!("exit {code:?}, no JSON report: {stderr}"));
+                    continue;
+                };
+                let findings = report["bundles"][0]["findings"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let hit = findings.iter().any(|f| {
+                    f["id"] == id
+                        && f["evidence"]
+                            .as_array()
+                            .is_some_and(|ev| ev.iter().any(|e| e["path"] == entry))
+                });
+                let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
+                if !matches!(code, Some(0 | 1)) || !hit {
+                    fail(format!(
+                        "exit {code:?}, expected {id} on {entry}, got {ids:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -35,10 +35,13 @@ pub fn build(src: &Sources<'_>) -> Model {
     ids.sort();
     ids.dedup();
     let empty = NetnsSources::default();
+    // By id, not a scan per netns: an index can list tens of thousands.
+    let by_id: std::collections::HashMap<&str, &NetnsEntry> =
+        index.iter().map(|e| (e.id.as_str(), e)).collect();
     let built: Vec<Netns> = ids
         .par_iter()
         .map(|id| {
-            let entry = index.iter().find(|e| &e.id == id);
+            let entry = by_id.get(id.as_str()).copied();
             netns(id, entry, src.netns.get(id).unwrap_or(&empty), src)
         })
         .collect();

@@ -1,5 +1,6 @@
 //! Which parser runs on which bundle path, and folding the parsed outputs together.
 
+use super::capped;
 use super::lines::{item_lines, key_lines, LineIndex};
 use super::{IptablesSource, JsonSource, Sources};
 use crate::model::Proxier;
@@ -7,6 +8,7 @@ use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout::{self, NetnsFile};
 use netsnap_schema::Bundle;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 
 /// Conntrack text is parsed in chunks of about this many bytes (cut at line ends).
 const CONNTRACK_CHUNK_BYTES: usize = 4 << 20;
@@ -162,14 +164,51 @@ fn json<T: DeserializeOwned>(
             value,
             item_lines: item_lines(&text, indent),
             key_lines: key_lines(&text),
+            left_out: None,
         }),
-        Err(e) => {
-            let mut cov = Coverage::new(path);
-            let ix = LineIndex::new(&text);
-            let line = e.line().max(1);
-            cov.miss(line, &ix.excerpt(&text, line), format!("invalid JSON: {e}"));
-            Err(cov)
+        Err(e) => Err(invalid_json(path, &text, &e)),
+    }
+}
+
+/// Coverage of a JSON source that does not parse: the error's line, excerpted.
+fn invalid_json(path: &str, text: &str, e: &serde_json::Error) -> Coverage {
+    let mut cov = Coverage::new(path);
+    let line = e.line().max(1);
+    cov.miss(
+        line,
+        &LineIndex::new(text).excerpt(text, line),
+        format!("invalid JSON: {e}"),
+    );
+    cov
+}
+
+/// The netns index, keeping at most [`capped::MAX_NETNS`] entries.
+fn netns_index(
+    bundle: &Bundle,
+    path: &str,
+) -> Result<JsonSource<netsnap_schema::model::NetnsIndex>, Coverage> {
+    let text = bundle.text(path).unwrap_or_default();
+    match capped::parse_index(&text, capped::MAX_NETNS) {
+        Ok(c) => {
+            let item_lines = item_lines(&text, 4);
+            let kept = c.index.netns.len();
+            let left_out = (c.total > kept).then(|| {
+                let line = item_lines.get(kept).copied().unwrap_or(1);
+                let reason = format!(
+                    "the index lists {} netns; only the first {kept} are analyzed",
+                    c.total
+                );
+                (line, reason)
+            });
+            Ok(JsonSource {
+                path: path.to_string(),
+                value: c.index,
+                item_lines,
+                key_lines: BTreeMap::new(),
+                left_out,
+            })
         }
+        Err(e) => Err(invalid_json(path, &text, &e)),
     }
 }
 
@@ -178,7 +217,7 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
     match &job.kind {
         JobKind::HostFacts => Output::HostFacts(json(bundle, path, 2)),
         JobKind::HostSysctl => Output::HostSysctl(json(bundle, path, 2)),
-        JobKind::NetnsIndex => Output::NetnsIndex(json(bundle, path, 4)),
+        JobKind::NetnsIndex => Output::NetnsIndex(netns_index(bundle, path)),
         JobKind::ConntrackSysctl => Output::ConntrackSysctl(json(bundle, path, 2)),
         JobKind::Netns(id, f) => {
             let out = match f {
@@ -261,6 +300,9 @@ fn keep<T>(
         Ok(j) => {
             let mut cov = Coverage::new(&j.path);
             cov.recognised = count(&j.value);
+            if let Some((line, reason)) = &j.left_out {
+                cov.miss(*line, "", reason.clone());
+            }
             s.coverage.push(cov);
             Some(j)
         }

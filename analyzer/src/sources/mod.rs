@@ -5,6 +5,7 @@
 //! Jobs are collected in bundle path order, so the result does not depend on the
 //! number of threads.
 
+mod capped;
 mod jobs;
 pub mod lines;
 
@@ -30,6 +31,9 @@ pub struct JsonSource<T> {
     pub item_lines: Vec<usize>,
     /// Line of each key of a flat object (sysctls).
     pub key_lines: BTreeMap<String, usize>,
+    /// Items left out because the source is larger than the analyzer reads
+    /// (line of the first one left out, and why).
+    pub left_out: Option<(usize, String)>,
 }
 
 /// The per-netns files of one netns.
