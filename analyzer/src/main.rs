@@ -144,7 +144,7 @@ fn open(
     limits: &netsnap_schema::ReadLimits,
 ) -> anyhow::Result<netsnap_schema::Bundle> {
     progress(&format!("reading {}", path.display()));
-    load::open(path, limits).with_context(|| format!("cannot read bundle {}", path.display()))
+    load::open(path, limits).context("cannot read bundle")
 }
 
 /// Applies `KEY=VALUE` overrides through the JSON form, so every field is settable

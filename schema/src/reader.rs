@@ -210,9 +210,13 @@ impl Bundle {
         let entries = archive
             .entries()
             .map_err(|e| decode_err("(first header)", e))?;
-        let mut last = String::from("(first header)");
+        let mut last = String::new();
+        let header_after = |last: &str| match last {
+            "" => "(first header)".to_string(),
+            name => format!("(header after {name})"),
+        };
         for entry in entries {
-            let mut entry = entry.map_err(|e| decode_err(&format!("(header after {last})"), e))?;
+            let mut entry = entry.map_err(|e| decode_err(&header_after(&last), e))?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let kind = entry.header().entry_type();
             let size = entry.header().size().map_err(|e| decode_err(&name, e))?;
