@@ -322,12 +322,6 @@ mod tests {
     use super::super::testkit::*;
     use crate::model::{DnatFlows, KernelEvent, KernelLogLine, Protocol, SnatFlows};
 
-    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
-        f.iter()
-            .map(|f| (f.id.as_str(), f.subject.as_str()))
-            .collect()
-    }
-
     fn dnat(
         vip: &str,
         vport: u16,

@@ -286,12 +286,6 @@ fn dns003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 mod tests {
     use super::super::testkit::*;
 
-    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
-        f.iter()
-            .map(|f| (f.id.as_str(), f.subject.as_str()))
-            .collect()
-    }
-
     const CLUSTER: [&str; 3] = [
         "default.svc.cluster.local",
         "svc.cluster.local",

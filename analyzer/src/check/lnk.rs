@@ -388,12 +388,6 @@ mod tests {
     use super::super::testkit::*;
     use netsnap_schema::model::LinkState;
 
-    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
-        f.iter()
-            .map(|f| (f.id.as_str(), f.subject.as_str()))
-            .collect()
-    }
-
     #[test]
     fn healthy_has_no_link_finding() {
         assert!(healthy().run(&["LNK"]).is_empty());

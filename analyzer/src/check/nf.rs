@@ -281,12 +281,6 @@ mod tests {
     use super::super::testkit::*;
     use crate::model::{Proxier, RulesetFacts};
 
-    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
-        f.iter()
-            .map(|f| (f.id.as_str(), f.subject.as_str()))
-            .collect()
-    }
-
     fn facts(proxier: Proxier) -> RulesetFacts {
         RulesetFacts {
             path: "netfilter/iptables-nft-save.txt".into(),

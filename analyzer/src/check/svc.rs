@@ -336,12 +336,6 @@ mod tests {
     use crate::model::services::{Endpoint, RuleDefect};
     use crate::model::{Protocol, Proxier};
 
-    fn ids(f: &[crate::check::Finding]) -> Vec<(&str, &str)> {
-        f.iter()
-            .map(|f| (f.id.as_str(), f.subject.as_str()))
-            .collect()
-    }
-
     #[test]
     fn svc001_service_without_endpoints() {
         let mut k = healthy();

@@ -17,6 +17,13 @@ use std::net::IpAddr;
 pub const ROOT: &str = "root";
 pub const BRIDGE_IF: u32 = 3;
 
+/// (id, subject) of each finding, for compact assertions.
+pub fn ids(f: &[Finding]) -> Vec<(&str, &str)> {
+    f.iter()
+        .map(|f| (f.id.as_str(), f.subject.as_str()))
+        .collect()
+}
+
 pub fn ev(path: &str) -> Evidence {
     Evidence::new(path, Some(1), "test")
 }
