@@ -416,6 +416,91 @@ fn identities(ctx: &Ctx, cands: &[(String, Vec<u32>, bool)]) -> Identities {
     }
 }
 
+/// Test hooks (documented in the README, not in --help): they let the end-to-end
+/// tests change the node between discovery and the netns captures (delete pods, kill
+/// their processes, start a second collector), deterministically. Both stay inside
+/// the capture deadline.
+/// - `NETSNAP_COLLECT_TEST_PAUSE_MS=N`: sleep N ms;
+/// - `NETSNAP_COLLECT_TEST_GATE=DIR`: create `DIR/paused`, then wait until `DIR/go`
+///   exists.
+fn test_hook_pause(deadline: &Deadline) {
+    if let Some(ms) = std::env::var("NETSNAP_COLLECT_TEST_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms).min(deadline.remaining()));
+    }
+    if let Some(dir) = std::env::var_os("NETSNAP_COLLECT_TEST_GATE").map(PathBuf::from) {
+        let _ = std::fs::write(dir.join("paused"), std::process::id().to_string());
+        let go = dir.join("go");
+        while !go.exists() && !deadline.expired() {
+            std::thread::sleep(Duration::from_millis(10).min(deadline.remaining()));
+        }
+    }
+}
+
+/// What reading a netns's resolv.conf through its processes gave.
+#[derive(Debug, PartialEq, Eq)]
+enum ResolvRead {
+    Read {
+        text: String,
+        pid: u32,
+    },
+    /// Reading failed for a live process (its reason), or every process exited.
+    Failed {
+        reason: String,
+        pid: Option<u32>,
+    },
+    /// No process lived in the netns at discovery.
+    NoProcess,
+}
+
+/// Whether `pid` has exited (gone, or a zombie whose root and namespaces are gone).
+fn process_exited(proc_root: &Path, pid: u32) -> bool {
+    let stat = match std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) {
+        Ok(s) => s,
+        Err(_) => return true,
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some("Z" | "X" | "x"))
+}
+
+/// `/proc/<pid>/root/etc/resolv.conf` of the first of `pids` that can be read. A
+/// process that exits meanwhile is skipped; if all of them exited, that is a failure
+/// with that reason (the pod's data existed and could not be had), not "no process".
+fn read_netns_resolv(proc_root: &Path, pids: &[u32]) -> ResolvRead {
+    let mut first_err = None;
+    let mut exited = Vec::new();
+    for &pid in pids.iter().take(8) {
+        let p = proc_root.join(pid.to_string()).join("root/etc/resolv.conf");
+        match crate::procfs::read_capped(&p, 1 << 20) {
+            Ok(text) => return ResolvRead::Read { text, pid },
+            Err(_) if process_exited(proc_root, pid) => exited.push(pid.to_string()),
+            Err(e) => {
+                first_err.get_or_insert_with(|| {
+                    (crate::source::io_reason(&p.display().to_string(), &e), pid)
+                });
+            }
+        }
+    }
+    match (first_err, exited.is_empty()) {
+        (Some((reason, pid)), _) => ResolvRead::Failed {
+            reason,
+            pid: Some(pid),
+        },
+        (None, false) => ResolvRead::Failed {
+            reason: format!(
+                "the netns's process(es) {} exited before their resolv.conf could be read",
+                exited.join(", ")
+            ),
+            pid: None,
+        },
+        (None, true) => ResolvRead::NoProcess,
+    }
+}
+
 /// One netns job.
 struct NetnsJob {
     id: String,
@@ -607,38 +692,24 @@ fn netns_job(
     }
     // resolv.conf and hostname as one of the netns's processes sees them.
     let t = Timer::start(&ctx.deadline);
-    let mut resolv = None;
-    let mut resolv_err = None;
-    let mut host_pid = None;
-    for pid in job.pids.iter().take(8) {
-        let p = PathBuf::from(format!("/proc/{pid}/root/etc/resolv.conf"));
-        match crate::procfs::read_capped(&p, 1 << 20) {
-            Ok(s) => {
-                resolv = Some(s);
-                host_pid = Some(*pid);
-                break;
-            }
-            // The process exited since discovery: try the next one.
-            Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => {}
-            Err(e) => {
-                resolv_err
-                    .get_or_insert_with(|| crate::source::io_reason(&p.display().to_string(), &e));
-                host_pid.get_or_insert(*pid);
-            }
-        }
-    }
+    let read = read_netns_resolv(Path::new("/proc"), &job.pids);
+    let host_pid = match &read {
+        ResolvRead::Read { pid, .. } => Some(*pid),
+        ResolvRead::Failed { pid, .. } => *pid,
+        ResolvRead::NoProcess => None,
+    };
     if netns_file_wanted(ctx, NetnsFile::ResolvConf) {
         let name = NetnsFile::ResolvConf.source_name();
-        let c = match (resolv, resolv_err) {
-            (Some(s), _) => Captured::bytes(
+        let c = match read {
+            ResolvRead::Read { text, pid } => Captured::bytes(
                 name,
                 layout::netns_path(id, NetnsFile::ResolvConf),
                 SourceStatus::Ok,
-                s.into_bytes(),
+                text.into_bytes(),
             )
-            .with_note(format!("from pid {}", host_pid.unwrap_or(0))),
-            (None, Some(e)) => Captured::failed(name, e),
-            (None, None) => Captured::unavailable(name, "no process lives in this netns"),
+            .with_note(format!("from pid {pid}")),
+            ResolvRead::Failed { reason, .. } => Captured::failed(name, reason),
+            ResolvRead::NoProcess => Captured::unavailable(name, "no process lives in this netns"),
         };
         out(c, &t);
     }
@@ -857,14 +928,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
             .is_ok();
     }
 
-    // Test hook (documented in the README, not in --help): lets the end-to-end tests
-    // delete a pod netns between discovery and its capture, deterministically.
-    if let Some(ms) = std::env::var("NETSNAP_COLLECT_TEST_PAUSE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        std::thread::sleep(Duration::from_millis(ms).min(ctx.deadline.remaining()));
-    }
+    test_hook_pause(&ctx.deadline);
 
     // 5. Netns pool: the node first (largest), then the pods.
     let mut queue: std::collections::VecDeque<NetnsJob> = selected
@@ -1185,5 +1249,57 @@ fn recv(rx: &Receiver<Msg>, deadline: &Deadline) -> Option<Msg> {
     match rx.recv_timeout(left) {
         Ok(m) => Some(m),
         Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn fake_proc(root: &Path, pid: u32, state: &str, resolv: Option<&str>) {
+        let d = root.join(pid.to_string());
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join("stat"),
+            format!("{pid} (pause (x)) {state} 1 {pid} {pid} 0 -1"),
+        )
+        .unwrap();
+        if let Some(text) = resolv {
+            fs::create_dir_all(d.join("root/etc")).unwrap();
+            fs::write(d.join("root/etc/resolv.conf"), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn resolv_conf_of_a_netns_whose_processes_exit() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path();
+        fake_proc(p, 10, "S", Some("nameserver 10.96.0.10\n"));
+        fake_proc(p, 11, "Z", None); // exited, not reaped yet
+        fake_proc(p, 13, "S", None); // alive, but its root has no resolv.conf
+                                     // 12: exited and reaped (no /proc entry)
+        assert_eq!(
+            read_netns_resolv(p, &[11, 12, 10]),
+            ResolvRead::Read {
+                text: "nameserver 10.96.0.10\n".into(),
+                pid: 10
+            }
+        );
+        // Every process exited: a failure that says so, not "no process".
+        match read_netns_resolv(p, &[11, 12]) {
+            ResolvRead::Failed { reason, pid: None } => {
+                assert!(reason.contains("11, 12 exited"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match read_netns_resolv(p, &[11, 13]) {
+            ResolvRead::Failed {
+                reason,
+                pid: Some(13),
+            } => assert!(reason.contains("No such file"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(read_netns_resolv(p, &[]), ResolvRead::NoProcess);
     }
 }

@@ -420,6 +420,9 @@ pub enum CtError {
     Io(&'static str, #[source] io::Error),
     #[error("{}", io_reason("ctnetlink dump", &io::Error::from_raw_os_error(*.0)))]
     Kernel(i32),
+    /// Writing the entries out (the spool in the output directory) failed.
+    #[error("{}", io_reason("writing conntrack entries", .0))]
+    Sink(#[source] io::Error),
 }
 
 impl CtError {
@@ -427,6 +430,7 @@ impl CtError {
         match self {
             CtError::Io(_, e) => crate::source::is_permission(e),
             CtError::Kernel(c) => *c == libc::EPERM || *c == libc::EACCES,
+            CtError::Sink(_) => false,
         }
     }
 }
@@ -528,8 +532,7 @@ pub fn dump_ctnetlink<W: Write>(
                         line.clear();
                         render_entry(family, &attrs, now_ns, &mut line);
                         line.push('\n');
-                        sink.write_all(line.as_bytes())
-                            .map_err(|e| CtError::Io("writing conntrack entries", e))?;
+                        sink.write_all(line.as_bytes()).map_err(CtError::Sink)?;
                         stats.kept += 1;
                     } else {
                         stats.undecoded += 1;
@@ -558,8 +561,17 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
         drop(w);
         match (r, flushed) {
             (Ok(stats), Ok(())) => return finish(spool, path, stats, "ctnetlink"),
-            (Ok(_), Err(e)) => {
-                return Captured::failed(NAME, io_reason("writing conntrack entries", &e))
+            (Ok(_), Err(e)) | (Err(CtError::Sink(e)), _) => {
+                // Our own disk is full (or failing), not the node's conntrack: drop
+                // what was spooled so the rest of the bundle still has room.
+                drop(spool);
+                return Captured::failed(
+                    NAME,
+                    format!(
+                        "{}; the entries spooled so far were dropped to leave room for the rest of the bundle",
+                        io_reason("writing conntrack entries", &e)
+                    ),
+                );
             }
             (Err(e), _) => {
                 if !spool.is_empty() {

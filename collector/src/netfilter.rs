@@ -183,6 +183,14 @@ fn tool_result(
                 (Ok(()), None) => Captured::failed(name, "tool output lost"),
             }
         }
+        // Cut at the cap: what was kept is real output, say it is incomplete.
+        Err(e @ ToolError::TooLarge { .. }) => match spool {
+            Some(spool) if !spool.is_empty() => {
+                let kept = format!("{}; the first {} bytes are kept", e.reason(), spool.len());
+                Captured::spooled(name, path, SourceStatus::Partial, spool).with_error(kept)
+            }
+            _ => Captured::failed(name, e.reason()),
+        },
         Err(e) => Captured::failed(name, e.reason()),
     }
 }
@@ -220,8 +228,8 @@ struct TableRef {
 
 /// Tables in an `nft -j list tables` document.
 pub fn parse_table_list(json: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let doc: NftDoc =
-        serde_json::from_slice(json).map_err(|e| format!("nft -j list tables: {e}"))?;
+    let doc: NftDoc = serde_json::from_slice(json)
+        .map_err(|e| format!("nft -j list tables printed invalid JSON: {e}"))?;
     Ok(doc
         .nftables
         .iter()
@@ -233,7 +241,7 @@ pub fn parse_table_list(json: &[u8]) -> Result<Vec<(String, String)>, String> {
 /// Appends the objects of one `nft -j list table` document (all but `metainfo`),
 /// each preceded by a comma. Returns how many were appended.
 pub fn append_objects<W: Write>(json: &[u8], out: &mut W) -> Result<usize, String> {
-    let doc: NftDoc = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let doc: NftDoc = serde_json::from_slice(json).map_err(|e| format!("invalid JSON: {e}"))?;
     let mut n = 0;
     for raw in doc.nftables {
         if raw.get().trim_start().starts_with("{\"metainfo\"") {
@@ -343,6 +351,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_save_cut_at_the_cap_is_partial_and_says_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("usr/sbin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("iptables-nft-save");
+        std::fs::write(&p, "#!/bin/sh\nexec yes ':KUBE-SERVICES - [0:0]'\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tool = Tools::new(t.path()).find("iptables-nft-save").unwrap();
+        let spool = Spool::new_in(t.path());
+        let (r, spool) =
+            tool.run_capped(&["-c"], std::time::Duration::from_secs(30), spool, 1 << 20);
+        let c = tool_result(
+            "iptables-nft-save",
+            layout::IPTABLES_NFT_SAVE,
+            &tool,
+            r,
+            spool,
+        );
+        assert_eq!(
+            c.record.status,
+            SourceStatus::Partial,
+            "{:?}",
+            c.record.error
+        );
+        let e = c.record.error.unwrap();
+        assert!(
+            e.contains("printed more than 1 MiB and was killed; the first 1048576 bytes are kept"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn managed_tables() {
         assert!(managed_by_iptables_nft("ip", "nat"));
         assert!(managed_by_iptables_nft("ip6", "filter"));
@@ -374,6 +415,12 @@ mod tests {
         let arr = v["nftables"].as_array().unwrap();
         assert_eq!(arr.len(), 3);
         assert_eq!(arr[1]["table"]["name"], "kube-proxy");
-        assert!(append_objects(b"not json", &mut Vec::new()).is_err());
+        let e = append_objects(b"not json", &mut Vec::new()).unwrap_err();
+        assert!(e.starts_with("invalid JSON: "), "{e}");
+        let e = parse_table_list(b"\x00\xff garbage").unwrap_err();
+        assert!(e.contains("invalid JSON"), "{e}");
+        // Nesting far past serde_json's limit is an error, not a stack overflow.
+        let deep = format!("{{\"nftables\":{}", "[".repeat(100_000));
+        assert!(parse_table_list(deep.as_bytes()).is_err());
     }
 }

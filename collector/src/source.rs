@@ -309,6 +309,23 @@ pub fn errno_reason(context: &str, e: nix::errno::Errno) -> String {
     io_reason(context, &io::Error::from_raw_os_error(e as i32))
 }
 
+/// `s` with control characters other than newline and tab escaped (`\x1b`), for
+/// text from the node (tool stderr, names) that ends up on a terminal.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
 }
@@ -337,6 +354,13 @@ mod tests {
         for f in NetnsFile::ALL {
             assert!(def(f.source_name()).is_some(), "{}", f.source_name());
         }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("ok\tline\n"), "ok\tline\n");
+        assert_eq!(printable("\u{1b}[2Jgone\0"), "\\x1b[2Jgone\\x00");
+        assert_eq!(printable("a\u{9b}b"), "a\\x9bb");
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 fn short(s: &str, n: usize) -> String {
-    let one_line = s.replace('\n', " ");
+    // Reasons quote node data (tool stderr, netns names): no raw control characters
+    // may reach the terminal.
+    let one_line = crate::source::printable(s).replace(['\n', '\t'], " ");
     if one_line.chars().count() <= n {
         one_line
     } else {
@@ -38,7 +40,7 @@ pub fn render(m: &Manifest, netns: usize, pods: usize, written: &str) -> String 
         out,
         "netsnap-collect {}: {} — {} netns ({} pods) in {:.2}s",
         m.collector.version,
-        m.hostname,
+        crate::source::printable(&m.hostname),
         netns,
         pods,
         m.duration_ms as f64 / 1000.0
@@ -154,5 +156,21 @@ mod tests {
         assert!(s.contains("1 ok, 1 failed"));
         assert!(s.contains("p1: setns: boom"));
         assert!(s.contains("1 source(s) failed or partial"));
+    }
+
+    #[test]
+    fn node_text_cannot_drive_the_terminal() {
+        // A tool's stderr or a netns name from the node, quoted in a reason.
+        let mut m = Manifest::new("0.1.0", "node-a", "6.18", "2026-01-01T00:00:00Z", 0);
+        let r = SourceRecord::new("nft", SourceStatus::Failed)
+            .with_error("nft exited with 1: \u{1b}]0;owned\u{7}\u{1b}[2J\rgone");
+        m.sources.push(r);
+        let r = SourceRecord::new("netns/links", SourceStatus::Failed)
+            .in_netns("evil\u{1b}[31m")
+            .with_error("gone");
+        m.sources.push(r);
+        let s = render(&m, 1, 0, "wrote x");
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+        assert!(s.contains("\\x1b]0;owned"), "{s}");
     }
 }

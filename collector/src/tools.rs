@@ -17,8 +17,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where tools are looked for, in order, under the host root.
@@ -29,6 +30,15 @@ const STDERR_CAP: usize = 16 * 1024;
 
 /// After a kill (or exit), how long to wait for the output readers to see EOF.
 const READER_GRACE: Duration = Duration::from_secs(2);
+
+/// Largest output of a tool streamed into the bundle (iptables saves, ipset): the
+/// biggest real rulesets are ~100 MB; a tool printing garbage in a loop must not fill
+/// the node's disk until its timeout.
+pub const MAX_OUTPUT: u64 = 1 << 30;
+
+/// Largest output collected in memory (versions, nft JSON, crictl): bounds the
+/// collector's memory on a node that may already be short of it.
+pub const MAX_CAPTURED_OUTPUT: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
@@ -56,9 +66,15 @@ pub enum ToolError {
     Output { path: String, source: io::Error },
     #[error("{path}: output still open {secs:.1}s after the tool exited (a child of it holds it)")]
     OutputStuck { path: String, secs: f64 },
+    #[error("{path} printed more than {} MiB and was killed", .limit >> 20)]
+    TooLarge { path: String, limit: u64 },
     #[error("capture is being interrupted")]
     Terminating,
 }
+
+/// Longest stderr excerpt kept in a reason (a tool printing garbage must not put
+/// 16 KiB into every manifest record and summary line).
+const REASON_STDERR_CHARS: usize = 512;
 
 fn tail(stderr: &str) -> String {
     let s = stderr.trim();
@@ -67,7 +83,14 @@ fn tail(stderr: &str) -> String {
     }
     let last: Vec<&str> = s.lines().rev().take(3).collect();
     let joined: Vec<&str> = last.into_iter().rev().collect();
-    format!(": {}", joined.join(" / "))
+    let joined = joined.join(" / ");
+    let n = joined.chars().count();
+    if n <= REASON_STDERR_CHARS {
+        return format!(": {joined}");
+    }
+    // Keep the end: the last words of a tool usually say what went wrong.
+    let kept: String = joined.chars().skip(n - REASON_STDERR_CHARS).collect();
+    format!(": …{kept}")
 }
 
 impl ToolError {
@@ -376,31 +399,61 @@ impl Tool {
             .stderr(Stdio::piped())
             // Own process group: a timeout kills the tool and anything it started.
             .process_group(0);
-        if let Some(root) = &self.chroot {
-            let root = CString::new(root.as_os_str().as_bytes()).map_err(|_| ToolError::Spawn {
-                path: self.path.display().to_string(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "NUL in --host-root"),
-            })?;
-            // SAFETY: only async-signal-safe syscalls between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
+        let root =
+            match &self.chroot {
+                Some(root) => Some(CString::new(root.as_os_str().as_bytes()).map_err(|_| {
+                    ToolError::Spawn {
+                        path: self.path.display().to_string(),
+                        source: io::Error::new(io::ErrorKind::InvalidInput, "NUL in --host-root"),
+                    }
+                })?),
+                None => None,
+            };
+        // SAFETY: getpid(2) cannot fail.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: only async-signal-safe syscalls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // If the collector is SIGKILLed (or OOM-killed) nothing can kill the
+                // group; the kernel then kills the tool when the thread that started
+                // it dies (that thread always outlives a tool it waits for).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                if let Some(root) = &root {
                     if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
                         return Err(io::Error::last_os_error());
                     }
-                    Ok(())
-                });
-            }
+                }
+                Ok(())
+            });
         }
         Ok(cmd)
     }
 
     /// Runs the tool with `args`, streaming stdout into `sink`, killing it after
-    /// `timeout`. Returns the sink back in every case where it is still usable.
+    /// `timeout` or once it printed more than [`MAX_OUTPUT`]. Returns the sink back
+    /// in every case where it is still usable.
     pub fn run<W: Write + Send + 'static>(
         &self,
         args: &[&str],
         timeout: Duration,
         sink: W,
+    ) -> (Result<RunOutput, ToolError>, Option<W>) {
+        self.run_capped(args, timeout, sink, MAX_OUTPUT)
+    }
+
+    /// [`Tool::run`] with an output cap of `limit` bytes: what fits is written, then
+    /// the tool is killed and [`ToolError::TooLarge`] returned with the sink.
+    pub fn run_capped<W: Write + Send + 'static>(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        sink: W,
+        limit: u64,
     ) -> (Result<RunOutput, ToolError>, Option<W>) {
         let started = Instant::now();
         let display = self.path.display().to_string();
@@ -414,11 +467,16 @@ impl Tool {
         };
         let (out_tx, out_rx) = mpsc::channel();
         let (err_tx, err_rx) = mpsc::channel();
+        let over = Arc::new(AtomicBool::new(false));
         if let Some(mut stdout) = child.stdout.take() {
-            let mut sink = sink;
+            let mut sink = Capped {
+                inner: sink,
+                left: limit,
+                over: Arc::clone(&over),
+            };
             std::thread::spawn(move || {
                 let r = io::copy(&mut stdout, &mut sink).and_then(|n| sink.flush().map(|_| n));
-                let _ = out_tx.send((r, sink));
+                let _ = out_tx.send((r, sink.inner));
             });
         }
         if let Some(mut stderr) = child.stderr.take() {
@@ -434,7 +492,10 @@ impl Tool {
                         }
                     }
                 }
-                let _ = err_tx.send(String::from_utf8_lossy(&kept).into_owned());
+                // Escapes, not raw control bytes: this text reaches the manifest and
+                // the user's terminal (the summary).
+                let text = crate::source::printable(&String::from_utf8_lossy(&kept));
+                let _ = err_tx.send(text);
             });
         }
 
@@ -447,9 +508,9 @@ impl Tool {
                 Err(_) => break (None, false),
             }
             let now = Instant::now();
-            if now >= end {
+            if now >= end || over.load(Ordering::Relaxed) {
                 kill_group(&mut child);
-                break (child.wait().ok(), true);
+                break (child.wait().ok(), now >= end);
             }
             std::thread::sleep(pause.min(end - now));
             pause = (pause * 2).min(Duration::from_millis(25));
@@ -473,6 +534,15 @@ impl Tool {
                 None,
             );
         };
+        if over.load(Ordering::Relaxed) {
+            return (
+                Err(ToolError::TooLarge {
+                    path: display,
+                    limit,
+                }),
+                Some(sink),
+            );
+        }
         if timed_out {
             return (
                 Err(ToolError::Timeout {
@@ -512,15 +582,43 @@ impl Tool {
         }
     }
 
-    /// Runs the tool and collects stdout in memory (small outputs: versions, lists).
+    /// Runs the tool and collects stdout in memory (at most
+    /// [`MAX_CAPTURED_OUTPUT`]: versions, lists, JSON documents).
     pub fn run_capture(
         &self,
         args: &[&str],
         timeout: Duration,
     ) -> Result<(RunOutput, Vec<u8>), ToolError> {
-        let (r, sink) = self.run(args, timeout, Vec::new());
+        let (r, sink) = self.run_capped(args, timeout, Vec::new(), MAX_CAPTURED_OUTPUT);
         let out = r?;
         Ok((out, sink.unwrap_or_default()))
+    }
+}
+
+/// A sink that takes at most `left` more bytes, then fails and raises `over` (the
+/// runner then kills the tool instead of waiting for its timeout).
+struct Capped<W> {
+    inner: W,
+    left: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.left == 0 && !buf.is_empty() {
+            self.over.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("output cap reached"));
+        }
+        let n = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.inner.write(&buf[..n])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -602,6 +700,78 @@ mod tests {
         assert_eq!(out.stderr.trim(), "oops");
         let err = check_status(&tool, &out).unwrap_err().to_string();
         assert!(err.contains("oops"), "{err}");
+    }
+
+    #[test]
+    fn a_tool_dies_with_the_thread_that_started_it() {
+        // Stands in for a SIGKILLed collector, which cannot kill its tools' groups.
+        use std::os::unix::process::ExitStatusExt;
+        let t = tempfile::tempdir().unwrap();
+        fake_tool(t.path(), "linger", "exec sleep 300");
+        let tool = Tools::new(t.path()).find("linger").unwrap();
+        let mut child = std::thread::spawn(move || tool.command(&[]).unwrap().spawn().unwrap())
+            .join()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the tool outlived the thread that started it");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    }
+
+    #[test]
+    fn garbage_on_stderr_is_escaped_and_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        fake_tool(
+            t.path(),
+            "noisy",
+            "printf '\\033]0;owned\\007\\033[2J' >&2; head -c 20000 /dev/zero | tr '\\0' x >&2; exit 1",
+        );
+        let tool = Tools::new(t.path()).find("noisy").unwrap();
+        let (out, _) = tool.run_capture(&[], Duration::from_secs(5)).unwrap();
+        assert!(
+            !out.stderr.chars().any(|c| c.is_control()),
+            "{:?}",
+            &out.stderr[..40]
+        );
+        assert!(
+            out.stderr.starts_with("\\x1b]0;owned\\x07"),
+            "{:?}",
+            &out.stderr[..40]
+        );
+        let reason = check_status(&tool, &out).unwrap_err().reason();
+        assert!(
+            reason.chars().count() < 1024,
+            "{} chars",
+            reason.chars().count()
+        );
+        assert!(reason.ends_with("xxxx"), "{reason}");
+    }
+
+    #[test]
+    fn endless_output_is_cut_at_the_cap_without_waiting_for_the_timeout() {
+        let t = tempfile::tempdir().unwrap();
+        fake_tool(t.path(), "spew", "exec yes garbage");
+        let tool = Tools::new(t.path()).find("spew").unwrap();
+        let started = Instant::now();
+        let (r, sink) = tool.run_capped(&[], Duration::from_secs(30), Vec::new(), 1 << 20);
+        assert!(matches!(r, Err(ToolError::TooLarge { .. })), "{r:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(sink.unwrap().len(), 1 << 20);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("more than 1 MiB"), "{e}");
     }
 
     #[test]

@@ -1,98 +1,28 @@
 //! `netsnap-collect` under faults: a pod netns deleted mid-capture, a missing tool,
 //! a hanging tool, Ctrl-C, a non-root run, and an output directory that is not
 //! writable or is full. Every fault must be recorded (or reported clearly) and never
-//! leave a `.partial` file or a child process behind.
+//! leave a `.partial` file or a child process behind; every run holds its deadline
+//! and leaves the lab node as it found it. More faults: `collect_faults_more.rs`.
 
 use anyhow::{ensure, Context, Result};
 use netsnap_schema::layout::{self, NetnsFile};
 use netsnap_schema::model::{HostFacts, NetnsIndex};
 use netsnap_schema::SourceStatus;
+use netsnap_tests::collect_support::{
+    assert_deadline, host_root_with, lab_args, processes_with, refs, run_gated, run_on_tmpfs,
+    unique_marker, wait_for, with_lab, NodeState,
+};
 use netsnap_tests::collector::{self as c, RunOpts, TempDir};
-use netsnap_tests::lab::{self, assert_no_leaks, require_lab, Lab};
+use netsnap_tests::lab::{self, require_lab};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
+/// `--timeout` of the runs that do not test the deadline itself.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Lab node args for the collector.
-fn lab_args(lab: &Lab, host_root: &Path, out: &Path) -> Vec<String> {
-    vec![
-        "--node-netns".into(),
-        s(&lab.node_netns_path()),
-        "--host-root".into(),
-        s(host_root),
-        "-o".into(),
-        s(out),
-    ]
-}
-
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-/// A copy of the lab's host root with `tool` replaced by a script (or removed).
-fn host_root_with(
-    lab: &Lab,
-    dir: &Path,
-    tool: &str,
-    script: Option<&str>,
-) -> Result<std::path::PathBuf> {
-    let root = dir.join("host");
-    std::fs::create_dir(&root)?;
-    c::copy_host_root(lab.host_root(), &root)?;
-    for d in ["usr/sbin", "sbin", "usr/bin", "bin"] {
-        let _ = std::fs::remove_file(root.join(d).join(tool));
-    }
-    // A plain `iptables-save` would be picked up as a fallback for the nft saver.
-    if tool == "iptables-nft-save" {
-        for d in ["usr/sbin", "sbin", "usr/bin", "bin"] {
-            let _ = std::fs::remove_file(root.join(d).join("iptables-save"));
-        }
-    }
-    if let Some(body) = script {
-        let p = root.join("usr/sbin").join(tool);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n"))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(root)
-}
-
-/// Processes whose command line contains `needle`.
-fn processes_with(needle: &str) -> Vec<u32> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd)
-            .replace('\0', " ")
-            .contains(needle)
-        {
-            v.push(pid);
-        }
-    }
-    v
-}
-
-fn unique_marker() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("3133{}.{n}", std::process::id() % 10)
-}
-
-fn with_lab(prefix: &str, pods: usize, f: impl FnOnce(&mut Lab) -> Result<()>) -> Result<()> {
-    let mut lab = Lab::builder(prefix).pods(pods).services(4).build()?;
-    let fp = lab.footprint();
-    let r = f(&mut lab);
-    lab.teardown()?;
-    assert_no_leaks(&fp);
-    r
+fn with_timeout(mut args: Vec<String>) -> Vec<String> {
+    args.extend(["--timeout".into(), TIMEOUT.as_secs().to_string()]);
+    args
 }
 
 #[test]
@@ -103,29 +33,20 @@ fn collect_pod_netns_deleted_while_collecting() -> Result<()> {
     with_lab("collect-del", 4, |lab| {
         let dir = TempDir::new("del")?;
         let out = dir.path().join("b.tar.zst");
-        let args = lab_args(lab, lab.host_root(), &out);
+        let args = with_timeout(lab_args(lab, lab.host_root(), &out));
         let victim = 0;
         let victim_ino = lab::netns::inode(&lab.pods()[victim].netns_path)?;
-        // The collector pauses between discovery and the netns captures (test hook);
-        // the pod is deleted in that window.
-        let (run, deleted) = std::thread::scope(|sc| {
-            let h = sc.spawn(|| {
-                c::run(
-                    &refs(&args),
-                    RunOpts {
-                        env: vec![("NETSNAP_COLLECT_TEST_PAUSE_MS", "4000".into())],
-                        ..Default::default()
-                    },
-                )
-            });
-            std::thread::sleep(Duration::from_millis(800));
-            let d = lab.fault_endpoint_pod_deleted(victim);
-            (h.join(), d)
-        });
-        deleted?;
-        let run = run.map_err(|_| anyhow::anyhow!("runner panicked"))??;
+        // The collector stops at its test gate between discovery and the netns
+        // captures; the pod is deleted there. The node state to compare with is the
+        // one after the deletion.
+        let (run, before) = run_gated(&args, vec![], |_| {
+            lab.fault_endpoint_pod_deleted(victim)?;
+            NodeState::of_lab(lab)
+        })?;
         ensure!(run.status.success(), "collector failed: {}", run.stderr);
         let b = c::open_bundle(&out)?;
+        assert_deadline(&run, TIMEOUT, Some(&b.manifest))?;
+        before.ensure_same(&NodeState::of_lab(lab)?)?;
         let index: NetnsIndex = b.json(layout::NETNS_INDEX)?.context("index")?;
         let gone = index
             .netns
@@ -177,9 +98,15 @@ fn collect_missing_iptables_save_is_recorded() -> Result<()> {
         let dir = TempDir::new("miss")?;
         let root = host_root_with(lab, dir.path(), "iptables-nft-save", None)?;
         let out = dir.path().join("b.tar.zst");
-        let run = c::run(&refs(&lab_args(lab, &root, &out)), RunOpts::default())?;
+        let before = NodeState::of_lab(lab)?;
+        let run = c::run(
+            &refs(&with_timeout(lab_args(lab, &root, &out))),
+            RunOpts::default(),
+        )?;
         ensure!(run.status.success(), "collector failed: {}", run.stderr);
         let b = c::open_bundle(&out)?;
+        assert_deadline(&run, TIMEOUT, Some(&b.manifest))?;
+        before.ensure_same(&NodeState::of_lab(lab)?)?;
         let r = c::record(&b, "iptables-nft-save").context("record")?;
         ensure!(r.status == SourceStatus::Unavailable, "{r:?}");
         ensure!(
@@ -212,18 +139,16 @@ fn collect_hanging_tool_is_killed_within_the_deadline() -> Result<()> {
         let out = dir.path().join("b.tar.zst");
         let mut args = lab_args(lab, &root, &out);
         args.extend(["--timeout".into(), "6".into()]);
+        let before = NodeState::of_lab(lab)?;
         let run = c::run(&refs(&args), RunOpts::default())?;
         ensure!(run.status.success(), "collector failed: {}", run.stderr);
-        ensure!(
-            run.wall < Duration::from_millis(7000),
-            "deadline not held: {:?}",
-            run.wall
-        );
         ensure!(
             processes_with(&marker).is_empty(),
             "the hanging tool survived"
         );
         let b = c::open_bundle(&out)?;
+        assert_deadline(&run, Duration::from_secs(6), Some(&b.manifest))?;
+        before.ensure_same(&NodeState::of_lab(lab)?)?;
         let r = c::record(&b, "iptables-nft-save").context("record")?;
         ensure!(r.status == SourceStatus::Failed, "{r:?}");
         ensure!(
@@ -265,8 +190,9 @@ fn collect_sigint_leaves_no_partial_and_no_child() -> Result<()> {
         std::fs::create_dir(&outdir)?;
         let out = outdir.join("b.tar.zst");
         let m2 = marker.clone();
+        let before = NodeState::of_lab(lab)?;
         let run = c::run(
-            &refs(&lab_args(lab, &root, &out)),
+            &refs(&with_timeout(lab_args(lab, &root, &out))),
             RunOpts {
                 on_start: Some(Box::new(move |pid| {
                     std::thread::spawn(move || {
@@ -296,12 +222,12 @@ fn collect_sigint_leaves_no_partial_and_no_child() -> Result<()> {
             .map(|e| e.file_name())
             .collect();
         ensure!(left.is_empty(), "left behind: {left:?}");
-        std::thread::sleep(Duration::from_millis(200));
-        ensure!(
-            processes_with(&marker).is_empty(),
-            "the tool survived the interrupt"
-        );
-        Ok(())
+        assert_deadline(&run, TIMEOUT, None)?;
+        wait_for(Duration::from_secs(5), "the tool to be killed", || {
+            processes_with(&marker).is_empty().then_some(())
+        })
+        .context("the tool survived the interrupt")?;
+        before.ensure_same(&NodeState::of_lab(lab)?)
     })
 }
 
@@ -320,8 +246,9 @@ fn collect_non_root_gives_a_partial_bundle_with_reasons() -> Result<()> {
             "--regid=65534".into(),
             "--clear-groups".into(),
         ];
+        let before = NodeState::of_lab(lab)?;
         let run = c::run(
-            &refs(&lab_args(lab, lab.host_root(), &out)),
+            &refs(&with_timeout(lab_args(lab, lab.host_root(), &out))),
             RunOpts {
                 wrapper: nobody.clone(),
                 ..Default::default()
@@ -333,6 +260,7 @@ fn collect_non_root_gives_a_partial_bundle_with_reasons() -> Result<()> {
             run.stderr
         );
         let b = c::open_bundle(&out)?;
+        assert_deadline(&run, TIMEOUT, Some(&b.manifest))?;
         let facts: HostFacts = b.json(layout::HOST_FACTS)?.context("facts")?;
         ensure!(!facts.collected_as_root);
         let denied = b
@@ -373,37 +301,8 @@ fn collect_non_root_gives_a_partial_bundle_with_reasons() -> Result<()> {
             std::fs::read_dir(ro.path())?.next().is_none(),
             "files left in the output dir"
         );
-        Ok(())
+        before.ensure_same(&NodeState::of_lab(lab)?)
     })
-}
-
-/// Runs the collector in a private mount namespace with a tmpfs mounted (with
-/// `mount_opts`) on an empty directory; returns the run and what the tmpfs held
-/// afterwards. The host's mount table is never touched.
-fn run_on_tmpfs(lab: &Lab, mount_opts: &str) -> Result<(c::Run, String)> {
-    let dir = TempDir::new("tmpfs")?;
-    let out = dir.path().join("b.tar.zst");
-    let script = format!(
-        "mount -t tmpfs -o {mount_opts} netsnap-test \"$0\" || exit 99; \"$@\"; rc=$?; ls -A \"$0\"; exit $rc"
-    );
-    let run = c::run(
-        &refs(&lab_args(lab, lab.host_root(), &out)),
-        RunOpts {
-            wrapper: vec![
-                "unshare".into(),
-                "-m".into(),
-                "--propagation".into(),
-                "private".into(),
-                "sh".into(),
-                "-c".into(),
-                script,
-                s(dir.path()),
-            ],
-            ..Default::default()
-        },
-    )?;
-    let listing = String::from_utf8_lossy(&run.stdout).trim().to_string();
-    Ok((run, listing))
 }
 
 #[test]
@@ -412,7 +311,10 @@ fn collect_full_or_read_only_output_dir_fails_cleanly() -> Result<()> {
         return Ok(());
     };
     with_lab("collect-full", 2, |lab| {
-        let (run, left) = run_on_tmpfs(lab, "size=16k")?;
+        let before = NodeState::of_lab(lab)?;
+        let t = run_on_tmpfs(lab, "size=16k", &["--timeout", "30"])?;
+        assert_deadline(&t.run, TIMEOUT, None)?;
+        let (run, left) = (t.run, t.listing);
         ensure!(
             run.code() == Some(1),
             "full: exit {:?}: {}",
@@ -426,7 +328,9 @@ fn collect_full_or_read_only_output_dir_fails_cleanly() -> Result<()> {
         );
         ensure!(left.is_empty(), "full: left behind: {left}");
 
-        let (run, left) = run_on_tmpfs(lab, "ro,size=1m")?;
+        let t = run_on_tmpfs(lab, "ro,size=1m", &["--timeout", "30"])?;
+        assert_deadline(&t.run, TIMEOUT, None)?;
+        let (run, left) = (t.run, t.listing);
         ensure!(
             run.code() == Some(1),
             "ro: exit {:?}: {}",
@@ -440,6 +344,6 @@ fn collect_full_or_read_only_output_dir_fails_cleanly() -> Result<()> {
             run.stderr
         );
         ensure!(left.is_empty(), "ro: left behind: {left}");
-        Ok(())
+        before.ensure_same(&NodeState::of_lab(lab)?)
     })
 }

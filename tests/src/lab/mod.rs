@@ -91,7 +91,8 @@ pub mod server;
 mod traffic;
 
 pub use cleanup::{
-    assert_no_leaks, cleanup_stale, leaks, teardown_by_name, Footprint, MANUAL_PREFIX, TEST_PREFIX,
+    assert_no_leaks, cleanup_stale, lab_dir, leaks, owner_record, teardown_by_name, Footprint,
+    MANUAL_PREFIX, TEST_PREFIX,
 };
 pub use faults::{conntrack_stat, kmsg_count};
 pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
