@@ -1,8 +1,8 @@
 //! Builds the [`Model`] from parsed [`Sources`]. Independent parts (per-netns data,
-//! services of each rules file, conntrack chunks) are built in parallel; results are
-//! assembled in a fixed order so the model never depends on the thread count.
+//! services of each rules file and the per-service chains within one) are built in
+//! parallel; results are assembled in a fixed order so the model never depends on the
+//! thread count. Conntrack arrives already aggregated by the parse stage.
 
-use super::conntrack::Aggregates;
 use super::net::{parse_ip, Cidr};
 use super::netns::{Netns, Pod, PodInterface, Table};
 use super::node::{Bridge, Node, Overlay, PodCidr, Uplink};
@@ -365,17 +365,4 @@ fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
     }
     out.sort_by_key(|c| c.cidr);
     out
-}
-
-/// Aggregates conntrack chunks in parallel and merges them in file order.
-pub fn aggregate<T: Sync>(
-    chunks: &[T],
-    per_chunk: impl Fn(&T) -> Aggregates + Sync + Send,
-) -> Aggregates {
-    chunks
-        .par_iter()
-        .map(per_chunk)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold(Aggregates::default(), Aggregates::merge)
 }

@@ -1,12 +1,10 @@
-//! Model parts built from the text sources: IPVS and ipset, conntrack (entries in
-//! parallel chunks), resolv.conf files and the kernel log.
+//! Model parts built from the text sources: IPVS and ipset, conntrack (flow aggregates
+//! made while parsing), resolv.conf files and the kernel log.
 
-use super::conntrack::{Aggregates, FlowTuple};
 use super::dns::Resolv;
 use super::ipvs::IpsetMember;
 use super::services::{Endpoint, Frontend, FrontendKind, Protocol, Proxier, Service};
 use super::{Evidence, KernelEvent, KernelLogLine, Model};
-use crate::parse::conntrack::{ConntrackTable, L4Proto};
 use crate::parse::kmsg::KmsgKind;
 use crate::parse::resolv::ResolvConf;
 use crate::parse::Parsed;
@@ -92,38 +90,6 @@ fn parse_u64(s: &str) -> Option<u64> {
     s.trim().parse().ok()
 }
 
-fn flow_protocol(p: L4Proto) -> Option<Protocol> {
-    match p {
-        L4Proto::Tcp => Some(Protocol::Tcp),
-        L4Proto::Udp => Some(Protocol::Udp),
-        L4Proto::Sctp => Some(Protocol::Sctp),
-        _ => None,
-    }
-}
-
-/// Flow aggregates of one chunk of entries.
-fn aggregate_chunk(p: &Parsed<ConntrackTable>) -> Aggregates {
-    let mut agg = Aggregates::default();
-    for e in &p.model.entries {
-        let Some(protocol) = flow_protocol(e.protocol) else {
-            agg.entries += 1;
-            continue;
-        };
-        agg.add(&FlowTuple {
-            line: e.line,
-            protocol,
-            orig_src: e.original.src,
-            orig_dst: e.original.dst,
-            orig_dport: e.original.dport.unwrap_or(0),
-            reply_src: e.reply.src,
-            reply_sport: e.reply.sport.unwrap_or(0),
-            reply_dst: e.reply.dst,
-            unreplied: e.unreplied,
-        });
-    }
-    agg
-}
-
 pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
     if let Some(j) = &src.conntrack_sysctl {
         let root_id = model.root().map(|n| n.id.clone());
@@ -179,8 +145,12 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
     {
         ct.total_on_node = Some(t.total);
     }
-    let agg = super::build::aggregate(&src.conntrack, aggregate_chunk);
-    let excerpt = |l: usize| src.excerpt(layout::CONNTRACK_ENTRIES, l);
+    let agg = src.conntrack.clone().unwrap_or_default();
+    let file = src
+        .bundle
+        .file(layout::CONNTRACK_ENTRIES)
+        .unwrap_or_default();
+    let excerpt = |_: usize, at: usize| crate::sources::lines::excerpt_at(file, at);
     ct.entries = agg.entries;
     let (d, s) = agg.finish(layout::CONNTRACK_ENTRIES, &excerpt);
     ct.dnat = d;

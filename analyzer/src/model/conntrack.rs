@@ -3,8 +3,10 @@
 
 use super::services::{sockaddr, Protocol};
 use super::Evidence;
+use crate::parse::conntrack::{CtEntry, L4Proto};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -65,6 +67,8 @@ pub struct SnatFlows {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowTuple {
     pub line: usize,
+    /// Byte offset of the line in the file (for the evidence excerpt).
+    pub offset: usize,
     pub protocol: Protocol,
     pub orig_src: IpAddr,
     pub orig_dst: IpAddr,
@@ -78,12 +82,65 @@ pub struct FlowTuple {
 type DnatKey = (Protocol, IpAddr, u16, IpAddr, u16);
 type SnatKey = (Protocol, IpAddr, IpAddr, u16);
 
-/// Aggregates of one chunk of entries; merged in file order.
+/// (line, byte offset) of the first entry of an aggregate.
+type First = (usize, usize);
+
+/// FxHash (as rustc's): keys here are a few small integers and addresses, and SipHash
+/// cost more than the rest of the aggregation for a million entries.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, v: u64) {
+        self.0 = self.0.wrapping_add(v).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+    #[inline]
+    fn write_u16(&mut self, v: u16) {
+        self.add(u64::from(v));
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+
+/// Aggregates of some chunks of entries. Sums and minimums only, so merging in any
+/// order gives the same result (threads may fold chunks as they come).
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     pub entries: u64,
-    dnat: BTreeMap<DnatKey, (u64, u64, usize)>,
-    snat: BTreeMap<SnatKey, (u64, usize)>,
+    dnat: HashMap<DnatKey, (u64, u64, First), Fx>,
+    snat: HashMap<SnatKey, (u64, First), Fx>,
 }
 
 impl Aggregates {
@@ -100,23 +157,53 @@ impl Aggregates {
                     f.reply_src,
                     f.reply_sport,
                 ))
-                .or_insert((0, 0, f.line));
+                .or_insert((0, 0, (f.line, f.offset)));
             e.0 += 1;
             e.1 += u64::from(f.unreplied);
-            e.2 = e.2.min(f.line);
+            e.2 = e.2.min((f.line, f.offset));
         }
         // SNAT: the reply goes to someone other than the original source.
         if f.reply_dst != f.orig_src {
             let e = self
                 .snat
                 .entry((f.protocol, f.reply_dst, f.reply_src, f.reply_sport))
-                .or_insert((0, f.line));
+                .or_insert((0, (f.line, f.offset)));
             e.0 += 1;
-            e.1 = e.1.min(f.line);
+            e.1 = e.1.min((f.line, f.offset));
         }
     }
 
-    pub fn merge(mut self, other: Aggregates) -> Aggregates {
+    /// Adds one parsed entry (at byte `offset` of the file); flows of protocols
+    /// without ports (ICMP …) are only counted.
+    pub fn add_entry(&mut self, e: &CtEntry, offset: usize) {
+        let protocol = match e.protocol {
+            L4Proto::Tcp => Protocol::Tcp,
+            L4Proto::Udp => Protocol::Udp,
+            L4Proto::Sctp => Protocol::Sctp,
+            _ => {
+                self.entries += 1;
+                return;
+            }
+        };
+        self.add(&FlowTuple {
+            line: e.line,
+            offset,
+            protocol,
+            orig_src: e.original.src,
+            orig_dst: e.original.dst,
+            orig_dport: e.original.dport.unwrap_or(0),
+            reply_src: e.reply.src,
+            reply_sport: e.reply.sport.unwrap_or(0),
+            reply_dst: e.reply.dst,
+            unreplied: e.unreplied,
+        });
+    }
+
+    pub fn merge(mut self, mut other: Aggregates) -> Aggregates {
+        // Fold the smaller into the larger.
+        if other.dnat.len() + other.snat.len() > self.dnat.len() + self.snat.len() {
+            std::mem::swap(&mut self, &mut other);
+        }
         self.entries += other.entries;
         for (k, (n, u, l)) in other.dnat {
             let e = self.dnat.entry(k).or_insert((0, 0, l));
@@ -132,17 +219,24 @@ impl Aggregates {
         self
     }
 
-    /// Flow lists in key order; `excerpt` gives the text of a line for evidence.
+    /// Flow lists in key order; `excerpt` gives the text of a line (number, byte
+    /// offset) for evidence.
     pub fn finish(
         self,
         path: &str,
-        excerpt: &dyn Fn(usize) -> String,
+        excerpt: &dyn Fn(usize, usize) -> String,
     ) -> (Vec<DnatFlows>, Vec<SnatFlows>) {
-        let dnat = self
-            .dnat
+        let mut dnat: Vec<_> = self.dnat.into_iter().collect();
+        dnat.sort_unstable_by_key(|a| a.0);
+        let mut snat: Vec<_> = self.snat.into_iter().collect();
+        snat.sort_unstable_by_key(|a| a.0);
+        let dnat = dnat
             .into_iter()
             .map(
-                |((protocol, vip, vport, backend, backend_port), (flows, unreplied, line))| {
+                |(
+                    (protocol, vip, vport, backend, backend_port),
+                    (flows, unreplied, (line, at)),
+                )| {
                     DnatFlows {
                         protocol,
                         vip,
@@ -151,22 +245,21 @@ impl Aggregates {
                         backend_port,
                         flows,
                         unreplied,
-                        first: Evidence::new(path, Some(line), excerpt(line)),
+                        first: Evidence::new(path, Some(line), excerpt(line, at)),
                     }
                 },
             )
             .collect();
-        let snat = self
-            .snat
+        let snat = snat
             .into_iter()
             .map(
-                |((protocol, snat_ip, dst, dst_port), (flows, line))| SnatFlows {
+                |((protocol, snat_ip, dst, dst_port), (flows, (line, at)))| SnatFlows {
                     protocol,
                     snat_ip,
                     dst,
                     dst_port,
                     flows,
-                    first: Evidence::new(path, Some(line), excerpt(line)),
+                    first: Evidence::new(path, Some(line), excerpt(line, at)),
                 },
             )
             .collect();

@@ -10,6 +10,7 @@ use super::services::{
 };
 use super::Evidence;
 use crate::parse::iptables::{Chain, Match, Recent, RecentAction, Rule, Ruleset, Table, Target};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -48,7 +49,7 @@ pub fn services(
     rs: &Ruleset,
     path: &str,
     proxier: Proxier,
-    excerpt: &dyn Fn(usize) -> String,
+    excerpt: &(dyn Fn(usize) -> String + Sync),
 ) -> Vec<Service> {
     let ev = |r: &Rule| Evidence::new(path, Some(r.line), excerpt(r.line));
     let mut by_hash: BTreeMap<String, Service> = BTreeMap::new();
@@ -108,43 +109,19 @@ pub fn services(
         }
     }
 
-    // Per-service chains: policy, endpoints, affinity.
-    for (hash, svc) in by_hash.iter_mut() {
-        let svc_chain = format!("KUBE-SVC-{hash}");
-        let svl_chain = format!("KUBE-SVL-{hash}");
-        for ext in [
-            format!("KUBE-EXT-{hash}"),
-            format!("KUBE-FW-{hash}"),
-            format!("KUBE-XLB-{hash}"),
-        ] {
-            for r in ix.rules(&ext) {
-                let Some(t) = r.jump_chain() else { continue };
-                // Local external policy: EXT/FW → SVL (or the pre-1.24 XLB chain) → local SEPs.
-                if t == svl_chain
-                    || t.starts_with("KUBE-XLB-")
-                    || (ext.starts_with("KUBE-XLB-") && t.starts_with("KUBE-SEP-"))
-                {
-                    svc.external_local = true;
-                }
-                if service_chain(t).is_some() && !ix.exists(t) {
-                    svc.defects.push(RuleDefect {
-                        what: format!("{ext} jumps to {t}, which does not exist"),
-                        evidence: ev(r),
-                    });
-                }
-            }
+    // Per-service chains: policy, endpoints, affinity. Services are independent (a
+    // big node has tens of thousands), so they are walked in parallel; the names found
+    // are folded in hash order afterwards, as a serial walk would.
+    let found: Vec<(&String, Option<ServiceName>)> = by_hash
+        .iter_mut()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(hash, svc)| (hash, per_service_chains(&ix, hash, svc, &ev)))
+        .collect();
+    for (hash, n) in found {
+        if let Some(n) = n {
+            names.entry(hash.clone()).or_insert(n);
         }
-        // The cluster chain holds every endpoint; with internalTrafficPolicy Local only SVL exists.
-        let main = if ix.exists(&svc_chain) {
-            svc_chain
-        } else if ix.exists(&svl_chain) {
-            svl_chain
-        } else {
-            continue;
-        };
-        svc.internal_local = main.starts_with("KUBE-SVL-");
-        svc.key = main.clone();
-        endpoints_of(&ix, &main, svc, &ev, &mut names, hash);
     }
 
     for (hash, n) in names {
@@ -155,6 +132,53 @@ pub fn services(
     let mut out = no_endpoint_services(rs, proxier, &ev, &mut by_hash);
     out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
     out
+}
+
+/// The policy, endpoints and affinity of one service from its own chains; returns
+/// the name a chain comment gives it.
+fn per_service_chains(
+    ix: &Chains<'_>,
+    hash: &str,
+    svc: &mut Service,
+    ev: &(dyn Fn(&Rule) -> Evidence + Sync),
+) -> Option<ServiceName> {
+    let svc_chain = format!("KUBE-SVC-{hash}");
+    let svl_chain = format!("KUBE-SVL-{hash}");
+    for ext in [
+        format!("KUBE-EXT-{hash}"),
+        format!("KUBE-FW-{hash}"),
+        format!("KUBE-XLB-{hash}"),
+    ] {
+        for r in ix.rules(&ext) {
+            let Some(t) = r.jump_chain() else { continue };
+            // Local external policy: EXT/FW → SVL (or the pre-1.24 XLB chain) → local SEPs.
+            if t == svl_chain
+                || t.starts_with("KUBE-XLB-")
+                || (ext.starts_with("KUBE-XLB-") && t.starts_with("KUBE-SEP-"))
+            {
+                svc.external_local = true;
+            }
+            if service_chain(t).is_some() && !ix.exists(t) {
+                svc.defects.push(RuleDefect {
+                    what: format!("{ext} jumps to {t}, which does not exist"),
+                    evidence: ev(r),
+                });
+            }
+        }
+    }
+    // The cluster chain holds every endpoint; with internalTrafficPolicy Local only SVL exists.
+    let main = if ix.exists(&svc_chain) {
+        svc_chain
+    } else if ix.exists(&svl_chain) {
+        svl_chain
+    } else {
+        return None;
+    };
+    svc.internal_local = main.starts_with("KUBE-SVL-");
+    svc.key = main.clone();
+    let mut names = BTreeMap::new();
+    endpoints_of(ix, &main, svc, ev, &mut names, hash);
+    names.into_values().next()
 }
 
 /// A table's rules and declarations by chain name (kube-proxy tables hold tens of

@@ -224,30 +224,83 @@ pub fn parse_conntrack_lines(
         reported_count: None,
     };
     for (i, raw) in text.lines().enumerate() {
-        let no = first_line_no + i;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.bytes().all(|b| b.is_ascii_whitespace()) {
-            cov.ok();
-            continue;
-        }
-        if line.as_bytes()[0] == b'c' {
-            if let Some(n) = summary_count(line) {
-                table.reported_count = Some(n);
-                cov.ok();
-                continue;
-            }
-        }
-        match parse_entry(line, no) {
-            Ok(e) => {
-                table.entries.push(e);
-                cov.ok();
-            }
-            Err(reason) => cov.miss(no, line, reason),
+        if let Some(e) = parse_line(raw, first_line_no + i, &mut cov, &mut table.reported_count) {
+            table.entries.push(e);
         }
     }
     Parsed {
         model: table,
         coverage: cov,
+    }
+}
+
+/// Streams the entries of a chunk of raw bytes (whole lines, line `first_line_no`
+/// first) to `each` with the byte offset of their line in the chunk, without keeping
+/// them: a million-entry table is aggregated, never held. Lines are decoded one by one
+/// (invalid UTF-8 replaced), which reads exactly as [`parse_conntrack_lines`] on the
+/// lossily decoded chunk.
+pub fn parse_conntrack_stream(
+    path: &str,
+    data: &[u8],
+    first_line_no: usize,
+    mut each: impl FnMut(CtEntry, usize),
+) -> (Coverage, Option<u64>) {
+    let mut cov = Coverage::new(path);
+    let mut reported = None;
+    // Valid UTF-8 (the normal case) is checked once for the chunk, not per line.
+    let text = std::str::from_utf8(data).ok();
+    let (mut start, mut no) = (0usize, first_line_no);
+    while start < data.len() {
+        let end = data[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(data.len(), |p| start + p);
+        let decoded = match text {
+            Some(t) => std::borrow::Cow::Borrowed(&t[start..end]),
+            None => String::from_utf8_lossy(&data[start..end]),
+        };
+        // As `str::lines`: one `\r` before a `\n` goes; parse_line strips another.
+        let raw = match end < data.len() {
+            true => decoded.strip_suffix('\r').unwrap_or(&decoded),
+            false => &decoded,
+        };
+        if let Some(e) = parse_line(raw, no, &mut cov, &mut reported) {
+            each(e, start);
+        }
+        start = end + 1;
+        no += 1;
+    }
+    (cov, reported)
+}
+
+/// One line of the table: an entry, or a counted blank/summary line, or a miss.
+fn parse_line(
+    raw: &str,
+    no: usize,
+    cov: &mut Coverage,
+    reported: &mut Option<u64>,
+) -> Option<CtEntry> {
+    let line = raw.strip_suffix('\r').unwrap_or(raw);
+    if line.bytes().all(|b| b.is_ascii_whitespace()) {
+        cov.ok();
+        return None;
+    }
+    if line.as_bytes()[0] == b'c' {
+        if let Some(n) = summary_count(line) {
+            *reported = Some(n);
+            cov.ok();
+            return None;
+        }
+    }
+    match parse_entry(line, no) {
+        Ok(e) => {
+            cov.ok();
+            Some(e)
+        }
+        Err(reason) => {
+            cov.miss(no, line, reason);
+            None
+        }
     }
 }
 
@@ -826,5 +879,24 @@ mod tests {
             summary_count("conntrack v1.4.7 (conntrack-tools): oops"),
             None
         );
+    }
+
+    #[test]
+    fn stream_reads_as_the_line_parser() {
+        let raw: &[u8] = b"ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [ASSURED] mark=0 use=1\r\n\
+garbage \xff\xfe line\n\
+\n\
+ipv4     2 udp      17 29 src=10.244.0.5 dst=10.96.0.10 sport=5353 dport=53 [UNREPLIED] src=10.244.0.9 dst=10.244.0.5 sport=53 dport=5353 mark=0 use=1";
+        let whole = parse_conntrack_lines("c", &String::from_utf8_lossy(raw), 7);
+        let mut got = Vec::new();
+        let (cov, _) = parse_conntrack_stream("c", raw, 7, |e, at| got.push((e, at)));
+        assert_eq!(cov, whole.coverage);
+        assert_eq!(
+            got.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
+            whole.model.entries
+        );
+        // Offsets point at the start of each entry's line in the raw bytes.
+        assert_eq!(got[0].1, 0);
+        assert!(raw[got[1].1..].starts_with(b"ipv4     2 udp"));
     }
 }

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::{numbered_lines, Coverage, Parsed};
@@ -591,7 +592,20 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     let mut pending_comments: Vec<CommentLine> = Vec::new();
     let mut last_line = 0;
 
-    for (no, raw) in numbered_lines(text) {
+    // Rule lines do not depend on each other: parse them in parallel chunks first (a
+    // big node's save holds hundreds of thousands), then assemble in file order.
+    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
+    let mut rules: Vec<Option<Result<RuleLine, String>>> = lines
+        .par_chunks(2048)
+        .flat_map_iter(|c| {
+            c.iter().map(|(no, raw)| {
+                let line = raw.trim();
+                is_rule_line(line).then(|| parse_rule_line(line, *no))
+            })
+        })
+        .collect();
+
+    for (i, &(no, raw)) in lines.iter().enumerate() {
         last_line = no;
         let line = raw.trim();
         if line.is_empty() {
@@ -662,7 +676,8 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
             }
             continue;
         }
-        match parse_rule_line(line, no) {
+        let parsed = rules[i].take().unwrap_or_else(|| parse_rule_line(line, no));
+        match parsed {
             Ok(RuleLine::Rule(r)) => {
                 table.rules.push(*r);
                 cov.ok();
@@ -696,6 +711,15 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         model: rs,
         coverage: cov,
     }
+}
+
+/// A line the assembly loop hands to [`parse_rule_line`] (when inside a table).
+fn is_rule_line(line: &str) -> bool {
+    !(line.is_empty()
+        || line.starts_with('#')
+        || line.starts_with('*')
+        || line.starts_with(':')
+        || line == "COMMIT")
 }
 
 fn parse_chain_decl(decl: &str, no: usize) -> Result<Chain, String> {

@@ -34,39 +34,48 @@ pub enum TokenizeError {
 }
 
 /// Split one line into words.
+///
+/// Copies runs of plain characters as slices (one allocation per word) rather than
+/// char by char: a big node's save has millions of words.
 pub fn tokenize(line: &str) -> Result<Vec<Token>, TokenizeError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
     let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
         match c {
             '"' => {
                 in_word = true;
                 quoted = true;
+                rest = &rest[1..];
                 loop {
-                    match chars.next() {
-                        None => return Err(TokenizeError::UnterminatedQuote('"')),
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            None => return Err(TokenizeError::UnterminatedQuote('"')),
-                            Some(e) => cur.push(e),
-                        },
-                        Some(o) => cur.push(o),
+                    let Some(i) = rest.find(['"', '\\']) else {
+                        return Err(TokenizeError::UnterminatedQuote('"'));
+                    };
+                    cur.push_str(&rest[..i]);
+                    let closing = rest.as_bytes()[i] == b'"';
+                    rest = &rest[i + 1..];
+                    if closing {
+                        break;
                     }
+                    // A backslash takes the next character literally.
+                    let Some(e) = rest.chars().next() else {
+                        return Err(TokenizeError::UnterminatedQuote('"'));
+                    };
+                    cur.push(e);
+                    rest = &rest[e.len_utf8()..];
                 }
             }
             '\'' => {
                 in_word = true;
                 quoted = true;
-                loop {
-                    match chars.next() {
-                        None => return Err(TokenizeError::UnterminatedQuote('\'')),
-                        Some('\'') => break,
-                        Some(o) => cur.push(o),
-                    }
-                }
+                rest = &rest[1..];
+                let Some(i) = rest.find('\'') else {
+                    return Err(TokenizeError::UnterminatedQuote('\''));
+                };
+                cur.push_str(&rest[..i]);
+                rest = &rest[i + 1..];
             }
             c if c.is_whitespace() => {
                 if in_word {
@@ -77,10 +86,15 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TokenizeError> {
                     in_word = false;
                     quoted = false;
                 }
+                rest = &rest[c.len_utf8()..];
             }
-            c => {
+            _ => {
                 in_word = true;
-                cur.push(c);
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                    .unwrap_or(rest.len());
+                cur.push_str(&rest[..end]);
+                rest = &rest[end..];
             }
         }
     }

@@ -3,10 +3,12 @@
 use super::capped;
 use super::lines::{item_lines, key_lines, LineIndex};
 use super::{IptablesSource, JsonSource, Sources};
+use crate::model::conntrack::Aggregates;
 use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout::{self, NetnsFile};
 use netsnap_schema::Bundle;
+use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
@@ -94,8 +96,8 @@ pub fn plan(bundle: &Bundle) -> Vec<Job> {
 
 /// Line-aligned byte ranges of about `size` bytes, with the 1-based first line of each.
 pub fn chunks(data: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
-    let mut out = Vec::new();
-    let (mut start, mut line) = (0usize, 1usize);
+    let mut bounds = Vec::new();
+    let mut start = 0usize;
     while start < data.len() {
         let mut end = (start + size.max(1)).min(data.len());
         if end < data.len() {
@@ -104,11 +106,24 @@ pub fn chunks(data: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
                 None => data.len(),
             };
         }
-        out.push((start, end, line));
-        line += data[start..end].iter().filter(|b| **b == b'\n').count();
+        bounds.push((start, end));
         start = end;
     }
-    out
+    // Counting the lines of a 200 MB table is itself worth spreading over threads.
+    let counts: Vec<usize> = bounds
+        .par_iter()
+        .map(|&(s, e)| data[s..e].iter().filter(|b| **b == b'\n').count())
+        .collect();
+    let mut line = 1usize;
+    bounds
+        .into_iter()
+        .zip(counts)
+        .map(|((s, e), n)| {
+            let first = line;
+            line += n;
+            (s, e, first)
+        })
+        .collect()
 }
 
 /// The parsed result of one job.
@@ -126,8 +141,6 @@ pub enum Output {
     Ipset(Parsed<parse::ipset::IpsetSave>, String, LineIndex),
     Ipvs(Parsed<parse::ipvs::IpvsTable>, String, LineIndex),
     ConntrackStat(Parsed<parse::ct_stat::ConntrackStats>, String, LineIndex),
-    /// (is the first chunk, parsed chunk)
-    ConntrackChunk(bool, Parsed<parse::conntrack::ConntrackTable>),
     Nothing,
 }
 
@@ -147,7 +160,7 @@ fn text_job(
     path: &str,
     make: impl Fn(&str, &str, String, LineIndex) -> Output,
 ) -> Output {
-    let text = bundle.text(path).unwrap_or_default();
+    let text = super::decode(bundle, path).unwrap_or_default();
     make(path, &text, path.to_string(), LineIndex::new(&text))
 }
 
@@ -157,7 +170,7 @@ fn json<T: DeserializeOwned>(
     path: &str,
     indent: usize,
 ) -> Result<JsonSource<T>, Coverage> {
-    let text = bundle.text(path).unwrap_or_default();
+    let text = super::decode(bundle, path).unwrap_or_default();
     match serde_json::from_str::<T>(&text) {
         Ok(value) => Ok(JsonSource {
             path: path.to_string(),
@@ -187,7 +200,7 @@ fn netns_index(
     bundle: &Bundle,
     path: &str,
 ) -> Result<JsonSource<netsnap_schema::model::NetnsIndex>, Coverage> {
-    let text = bundle.text(path).unwrap_or_default();
+    let text = super::decode(bundle, path).unwrap_or_default();
     match capped::parse_index(&text, capped::MAX_NETNS) {
         Ok(c) => {
             let item_lines = item_lines(&text, 4);
@@ -228,7 +241,7 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
                 NetnsFile::Sockets => NetnsOutput::Sockets(json(bundle, path, 2)),
                 NetnsFile::Sysctl => NetnsOutput::Sysctl(json(bundle, path, 2)),
                 NetnsFile::ResolvConf => {
-                    let text = bundle.text(path).unwrap_or_default();
+                    let text = super::decode(bundle, path).unwrap_or_default();
                     NetnsOutput::Resolv(
                         parse::resolv::parse_resolv(path, &text),
                         LineIndex::new(&text),
@@ -238,7 +251,7 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
             Output::Netns(id.clone(), out)
         }
         JobKind::Iptables(proxier, ipv6) => {
-            let text = bundle.text(path).unwrap_or_default();
+            let text = super::decode(bundle, path).unwrap_or_default();
             let parsed = parse::iptables::parse_iptables(path, &text);
             Output::Iptables(
                 Box::new(IptablesSource {
@@ -251,11 +264,11 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
             )
         }
         JobKind::Nft => {
-            let text = bundle.text(path).unwrap_or_default();
+            let text = super::decode(bundle, path).unwrap_or_default();
             Output::Nft(parse::nft::parse_nft(path, &text))
         }
         JobKind::HostResolv | JobKind::KubeletResolv => {
-            let text = bundle.text(path).unwrap_or_default();
+            let text = super::decode(bundle, path).unwrap_or_default();
             let parsed = parse::resolv::parse_resolv(path, &text);
             Output::Resolv(
                 job.kind == JobKind::KubeletResolv,
@@ -275,20 +288,45 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
         JobKind::ConntrackStat => text_job(bundle, path, |p, t, o, ix| {
             Output::ConntrackStat(parse::ct_stat::parse_ct_stat(p, t), o, ix)
         }),
+        // Handled by [`conntrack_chunk`] (reduced, not collected).
+        JobKind::ConntrackChunk { .. } | JobKind::RawOnly => Output::Nothing,
+    }
+}
+
+/// Conntrack chunks parsed and reduced to flow aggregates.
+pub struct ConntrackPart {
+    pub coverage: Coverage,
+    pub flows: Aggregates,
+}
+
+impl ConntrackPart {
+    /// Order-free: coverage misses are kept sorted by line, flows are sums/minimums.
+    pub fn merge(mut self, other: ConntrackPart) -> ConntrackPart {
+        self.coverage.merge(other.coverage);
+        self.flows = self.flows.merge(other.flows);
+        self
+    }
+}
+
+/// Parses one conntrack chunk straight into aggregates (no entry is kept).
+pub fn conntrack_chunk(bundle: &Bundle, job: &Job) -> ConntrackPart {
+    let mut flows = Aggregates::default();
+    let coverage = match job.kind {
         JobKind::ConntrackChunk {
             start,
             end,
             first_line,
         } => {
-            let data = bundle.file(path).unwrap_or_default();
-            let chunk = String::from_utf8_lossy(data.get(*start..*end).unwrap_or_default());
-            Output::ConntrackChunk(
-                *first_line == 1,
-                parse::conntrack::parse_conntrack_lines(path, &chunk, *first_line),
-            )
+            let data = bundle.file(&job.path).unwrap_or_default();
+            let chunk = data.get(start..end).unwrap_or_default();
+            parse::conntrack::parse_conntrack_stream(&job.path, chunk, first_line, |e, at| {
+                flows.add_entry(&e, start + at)
+            })
+            .0
         }
-        JobKind::RawOnly => Output::Nothing,
-    }
+        _ => Coverage::new(&job.path),
+    };
+    ConntrackPart { coverage, flows }
 }
 
 fn keep<T>(
@@ -314,7 +352,7 @@ fn keep<T>(
 }
 
 /// Folds one output into the sources (called in job order).
-pub fn absorb(s: &mut Sources<'_>, out: Output, conntrack_cov: &mut Option<Coverage>) {
+pub fn absorb(s: &mut Sources<'_>, out: Output) {
     match out {
         Output::HostFacts(r) => s.host_facts = keep(s, r, |_| 1),
         Output::HostSysctl(r) => s.host_sysctl = keep(s, r, |v| v.len()),
@@ -380,16 +418,6 @@ pub fn absorb(s: &mut Sources<'_>, out: Output, conntrack_cov: &mut Option<Cover
             s.remember(path, ix);
             s.coverage.push(p.coverage.clone());
             s.conntrack_stat = Some(p);
-        }
-        Output::ConntrackChunk(first, p) => {
-            if first {
-                *conntrack_cov = None;
-            }
-            match conntrack_cov {
-                Some(c) => c.merge(p.coverage.clone()),
-                None => *conntrack_cov = Some(p.coverage.clone()),
-            }
-            s.conntrack.push(p);
         }
         Output::Nothing => {}
     }

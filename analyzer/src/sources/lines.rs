@@ -55,6 +55,18 @@ impl LineIndex {
     }
 }
 
+/// The excerpt of the line starting at byte `at` of raw `data`, as
+/// [`LineIndex::excerpt`] gives it on the lossily decoded text (no index needed for
+/// a file of a million lines when only a few of them are cited).
+pub fn excerpt_at(data: &[u8], at: usize) -> String {
+    let Some(rest) = data.get(at..) else {
+        return String::new();
+    };
+    let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+    let text = String::from_utf8_lossy(line);
+    excerpt(text.strip_suffix('\r').unwrap_or(&text))
+}
+
 /// 1-based lines of the items of the JSON arrays in a pretty-printed document
 /// (serde_json `to_vec_pretty`, two-space indent): every line that is exactly
 /// `indent` spaces and `{`. Arrays nested at the same depth appear in field order.
@@ -119,5 +131,16 @@ mod tests {
         let k = key_lines(&t);
         assert_eq!(k.get("net.ipv4.ip_forward"), Some(&2));
         assert_eq!(k.get("x"), Some(&3));
+    }
+
+    #[test]
+    fn excerpt_at_matches_the_line_index() {
+        let raw: &[u8] = b"a\nb\xffb\r\n\nccc";
+        let text = String::from_utf8_lossy(raw);
+        let ix = LineIndex::new(&text);
+        for (line, at) in [(1, 0), (2, 2), (3, 7), (4, 8)] {
+            assert_eq!(excerpt_at(raw, at), ix.excerpt(&text, line));
+        }
+        assert_eq!(excerpt_at(raw, 99), "");
     }
 }

@@ -17,7 +17,7 @@ use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::model::{
     Addr, ConntrackSysctl, HostFacts, Link, NeighTable, NetnsIndex, RouteTable, Socket, Sysctls,
 };
-use netsnap_schema::{layout, Bundle, Manifest};
+use netsnap_schema::{Bundle, Manifest};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -71,8 +71,9 @@ pub struct Sources<'b> {
     pub nft: Option<Parsed<parse::nft::NftRuleset>>,
     pub ipset: Option<Parsed<parse::ipset::IpsetSave>>,
     pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
-    /// Conntrack entries, one parse per chunk, in file order (lines are file lines).
-    pub conntrack: Vec<Parsed<parse::conntrack::ConntrackTable>>,
+    /// Conntrack entries, reduced to flow aggregates while parsed (a table can hold a
+    /// million entries; only aggregates and the lines of their first entries are kept).
+    pub conntrack: Option<crate::model::conntrack::Aggregates>,
     pub conntrack_stat: Option<Parsed<parse::ct_stat::ConntrackStats>>,
     pub conntrack_sysctl: Option<JsonSource<ConntrackSysctl>>,
     /// Coverage of every parsed source (conntrack chunks merged), in path order.
@@ -97,20 +98,49 @@ impl<'b> Sources<'b> {
     /// Keeps a text source's line index (and its decoded text) for excerpts.
     pub(crate) fn remember(&mut self, path: impl Into<String>, ix: LineIndex) {
         let path = path.into();
-        if let Some(text) = self.bundle.text(&path) {
+        if let Some(text) = decode(self.bundle, &path) {
             self.lines.insert(path, (text, ix));
         }
     }
 
     pub fn text(&self, path: &str) -> Option<Cow<'b, str>> {
-        self.bundle.text(path)
+        decode(self.bundle, path)
     }
+}
+
+/// [`Bundle::text`] (invalid UTF-8 replaced), but valid text, the normal case, is
+/// checked with the fast validator: `from_utf8_lossy` walks it several times slower,
+/// which shows on a 50 MB ruleset.
+pub(crate) fn decode<'b>(bundle: &'b Bundle, path: &str) -> Option<Cow<'b, str>> {
+    let data = bundle.file(path)?;
+    Some(match std::str::from_utf8(data) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(data),
+    })
 }
 
 /// Parses every source of `bundle` in parallel.
 pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
     let jobs = jobs::plan(bundle);
-    let outputs: Vec<jobs::Output> = jobs.par_iter().map(|j| jobs::run(bundle, j)).collect();
+    let (chunks, files): (Vec<&Job>, Vec<&Job>) = jobs
+        .iter()
+        .partition(|j| matches!(j.kind, JobKind::ConntrackChunk { .. }));
+    // Conntrack chunks are reduced as they come (order-free sums and minimums), so
+    // only a few partial aggregates are alive at once; the files run beside them.
+    let (outputs, conntrack) = rayon::join(
+        || {
+            files
+                .par_iter()
+                .map(|j| jobs::run(bundle, j))
+                .collect::<Vec<_>>()
+        },
+        || {
+            chunks
+                .par_iter()
+                .map(|j| jobs::conntrack_chunk(bundle, j))
+                .reduce_with(jobs::ConntrackPart::merge)
+        },
+    );
     let mut s = Sources {
         bundle,
         host_facts: None,
@@ -124,23 +154,18 @@ pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
         nft: None,
         ipset: None,
         ipvs: None,
-        conntrack: Vec::new(),
+        conntrack: None,
         conntrack_stat: None,
         conntrack_sysctl: None,
         coverage: Vec::new(),
         lines: BTreeMap::new(),
     };
-    let mut conntrack_cov: Option<Coverage> = None;
     for out in outputs {
-        jobs::absorb(&mut s, out, &mut conntrack_cov);
+        jobs::absorb(&mut s, out);
     }
-    if let Some(c) = conntrack_cov {
-        s.coverage.push(c);
-        if let Some(text) = bundle.text(layout::CONNTRACK_ENTRIES) {
-            let ix = LineIndex::new(&text);
-            s.lines
-                .insert(layout::CONNTRACK_ENTRIES.to_string(), (text, ix));
-        }
+    if let Some(ct) = conntrack {
+        s.coverage.push(ct.coverage);
+        s.conntrack = Some(ct.flows);
     }
     s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
     s
