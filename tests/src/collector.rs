@@ -152,45 +152,23 @@ fn locate_or_build(target: WorkspaceBin, force_release: bool) -> Result<PathBuf>
     Ok(bin)
 }
 
-fn unique_suffix() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
 /// A directory removed (recursively) on drop.
-pub struct TempDir(PathBuf);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> Result<TempDir> {
-        let base = std::env::temp_dir();
-        for i in 0..100u32 {
-            let p = base.join(format!(
-                "netsnap-collect-test-{tag}-{}-{}-{i}",
-                std::process::id(),
-                unique_suffix()
-            ));
-            match std::fs::create_dir(&p) {
-                Ok(()) => return Ok(TempDir(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("mkdir {}", p.display())),
-            }
-        }
-        bail!("could not create a temporary directory")
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix(&format!("netsnap-collect-test-{tag}-"))
+            // Traversable by the unprivileged collector runs, like a plain mkdir.
+            .permissions(std::fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .map(TempDir)
+            .context("creating a temporary directory")
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

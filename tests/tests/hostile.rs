@@ -70,11 +70,11 @@ fn reader_refuses_or_reads_each_case_as_expected() {
 /// working directory; returns (exit code, stdout, stderr, files left in that directory).
 fn analyze_confined(case_file: &std::path::Path) -> (Option<i32>, String, String, Vec<String>) {
     use std::os::unix::process::CommandExt;
-    let cwd = tempfile_dir();
+    let cwd = netsnap_tests::collector::TempDir::new("hostile").unwrap();
     let mut cmd = std::process::Command::new(netsnap_tests::collector::analyzer_bin().unwrap());
     cmd.args(["analyze", "--format", "json"])
         .arg(case_file)
-        .current_dir(&cwd);
+        .current_dir(cwd.path());
     // SAFETY: only async-signal-safe setrlimit between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -89,29 +89,16 @@ fn analyze_confined(case_file: &std::path::Path) -> (Option<i32>, String, String
         });
     }
     let out = cmd.output().unwrap();
-    let left: Vec<String> = std::fs::read_dir(&cwd)
+    let left: Vec<String> = std::fs::read_dir(cwd.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    std::fs::remove_dir_all(&cwd).unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
         left,
     )
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "netsnap-hostile-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir(&dir).unwrap();
-    dir
 }
 
 #[test]

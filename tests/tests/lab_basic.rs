@@ -3,22 +3,9 @@
 //! answer from their endpoints with DNAT entries in the node's conntrack,
 //! kube-proxy's rule shapes in both proxy modes, and nothing left behind.
 
-use netsnap_tests::lab::{assert_no_leaks, leaks, require_lab, Lab, Protocol, ProxyMode};
-use std::process::Output;
-
-fn text(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "command failed ({}): {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&text(o)).expect("ip -j output is JSON")
-}
+use netsnap_tests::lab::{
+    assert_no_leaks, leaks, ok_json, ok_stdout, require_lab, Lab, Protocol, ProxyMode,
+};
 
 #[test]
 fn iptables_lab_is_a_working_node() {
@@ -42,20 +29,20 @@ fn iptables_lab_is_a_working_node() {
     );
 
     // Node: bridge is the pod gateway, uplink goes to the lab's upstream netns.
-    let links = json(&lab.node(&["ip", "-j", "-d", "link", "show"]));
+    let links = ok_json(&lab.node(&["ip", "-j", "-d", "link", "show"]));
     let links = links.as_array().unwrap();
     let by_name = |n: &str| links.iter().find(|l| l["ifname"] == n).cloned();
     let br = by_name("cni0").expect("bridge cni0");
     assert_eq!(br["linkinfo"]["info_kind"], "bridge");
-    let addrs = text(&lab.node(&["ip", "-4", "-br", "addr", "show", "dev", "cni0"]));
+    let addrs = ok_stdout(&lab.node(&["ip", "-4", "-br", "addr", "show", "dev", "cni0"]));
     assert!(
         addrs.contains(&format!("{}/24", lab.gateway_ip())),
         "{addrs}"
     );
-    let route = text(&lab.node(&["ip", "route", "show", "default"]));
+    let route = ok_stdout(&lab.node(&["ip", "route", "show", "default"]));
     assert!(route.contains("via 198.51.100.1 dev eth0"), "{route}");
     assert_eq!(
-        text(&lab.node(&["cat", "/proc/sys/net/ipv4/ip_forward"])).trim(),
+        ok_stdout(&lab.node(&["cat", "/proc/sys/net/ipv4/ip_forward"])).trim(),
         "1"
     );
 
@@ -72,9 +59,9 @@ fn iptables_lab_is_a_working_node() {
         assert_eq!(l["master"], "cni0");
         assert_eq!(l["linkinfo"]["info_slave_data"]["hairpin"], true);
         // Pod side: eth0 with the pod IP and a default route via the bridge.
-        let a = text(&lab.pod_exec(i, &["ip", "-4", "-br", "addr", "show", "dev", "eth0"]));
+        let a = ok_stdout(&lab.pod_exec(i, &["ip", "-4", "-br", "addr", "show", "dev", "eth0"]));
         assert!(a.contains(&format!("{}/24", p.ip)), "{a}");
-        let r = text(&lab.pod_exec(i, &["ip", "route", "show", "default"]));
+        let r = ok_stdout(&lab.pod_exec(i, &["ip", "route", "show", "default"]));
         assert!(r.contains(&format!("via {}", lab.gateway_ip())), "{r}");
 
         // Identity discoverable as on a real node.
@@ -88,7 +75,7 @@ fn iptables_lab_is_a_working_node() {
             format!("{}_{}_{}", p.namespace, p.name, p.uid)
         );
         assert!(p.log_dir.starts_with(lab.host_root().join("var/log/pods")));
-        assert_eq!(text(&lab.pod_exec(i, &["hostname"])).trim(), p.name);
+        assert_eq!(ok_stdout(&lab.pod_exec(i, &["hostname"])).trim(), p.name);
         let resolv =
             std::fs::read_to_string(format!("/proc/{}/root/etc/resolv.conf", p.pid)).unwrap();
         assert_eq!(resolv, p.resolv_conf);
@@ -116,10 +103,10 @@ fn iptables_lab_is_a_working_node() {
     for (a, b) in [(0, 1), (1, 2), (5, 0)] {
         lab.ping(a, lab.pods()[b].ip).expect("pod to pod ping");
     }
-    let fdb = text(&lab.node(&["bridge", "fdb", "show", "br", "cni0"]));
+    let fdb = ok_stdout(&lab.node(&["bridge", "fdb", "show", "br", "cni0"]));
     for i in [0, 1, 2, 5] {
         // Not /sys: nsenter keeps the host's sysfs, which shows the root netns.
-        let l = json(&lab.pod_exec(i, &["ip", "-j", "link", "show", "dev", "eth0"]));
+        let l = ok_json(&lab.pod_exec(i, &["ip", "-j", "link", "show", "dev", "eth0"]));
         let mac = l[0]["address"].as_str().unwrap().to_string();
         let line = format!("{mac} dev {}", lab.pods()[i].host_veth);
         assert!(fdb.contains(&line), "fdb lacks {line}:\n{fdb}");
@@ -221,7 +208,7 @@ fn nftables_lab_programs_table_ip_kube_proxy() {
         .build()
         .expect("build lab");
     let fp = lab.footprint();
-    let table = text(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
+    let table = ok_stdout(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
     for m in [
         "map service-ips",
         "map no-endpoint-services",
@@ -257,7 +244,7 @@ fn nftables_lab_programs_table_ip_kube_proxy() {
     // No endpoints: the VIP moves from service-ips to no-endpoint-services and rejects.
     lab.fault_service_without_endpoints(1).unwrap();
     let s1 = lab.services()[1].clone();
-    let table = text(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
+    let table = ok_stdout(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
     let line = format!(
         "{} . tcp . 80 comment \"{}\" : goto reject-chain",
         s1.cluster_ip,

@@ -2,26 +2,11 @@
 //! conntrack, sysctls and the pods' own view. (The conntrack-table-full
 //! injector is asserted in lab_rootns.rs, the one test that pays for it.)
 
-use netsnap_tests::lab::{assert_no_leaks, require_lab, Lab, Protocol};
+use netsnap_tests::lab::{assert_no_leaks, ok_json, ok_stdout, require_lab, Lab, Protocol};
 use std::net::SocketAddrV4;
-use std::process::Output;
-
-fn text(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "command failed ({}): {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&text(o)).expect("ip -j output is JSON")
-}
 
 fn node_link(lab: &Lab, dev: &str) -> serde_json::Value {
-    json(&lab.node(&["ip", "-j", "-d", "link", "show", "dev", dev]))[0].clone()
+    ok_json(&lab.node(&["ip", "-j", "-d", "link", "show", "dev", dev]))[0].clone()
 }
 
 fn findings(lab: &Lab) -> Vec<String> {
@@ -49,7 +34,7 @@ fn link_faults() {
     let l = node_link(&lab, &veth(&lab, 2));
     assert_eq!(l["operstate"], "DOWN");
     assert!(!l["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
-    let pod_eth0 = json(&lab.pod_exec(2, &["ip", "-j", "link", "show", "dev", "eth0"]));
+    let pod_eth0 = ok_json(&lab.pod_exec(2, &["ip", "-j", "link", "show", "dev", "eth0"]));
     // The pod side loses carrier.
     assert!(
         pod_eth0[0]["flags"]
@@ -75,28 +60,28 @@ fn link_faults() {
         .any(|f| f == "PROMISC"));
 
     lab.fault_mtu_mismatch(4).unwrap();
-    let pod_eth0 = json(&lab.pod_exec(4, &["ip", "-j", "link", "show", "dev", "eth0"]));
+    let pod_eth0 = ok_json(&lab.pod_exec(4, &["ip", "-j", "link", "show", "dev", "eth0"]));
     assert_eq!(pod_eth0[0]["mtu"], 9000);
     assert_eq!(node_link(&lab, &veth(&lab, 4))["mtu"], 1500);
 
     let ip5 = lab.pods()[5].ip;
     lab.fault_duplicate_pod_ip(5, 6).unwrap();
     for i in [5, 6] {
-        let a = text(&lab.pod_exec(i, &["ip", "-4", "-br", "addr", "show", "dev", "eth0"]));
+        let a = ok_stdout(&lab.pod_exec(i, &["ip", "-4", "-br", "addr", "show", "dev", "eth0"]));
         assert!(a.contains(&format!("{ip5}/24")), "pod {i}: {a}");
     }
     assert_eq!(lab.pods()[6].ip, ip5);
 
     lab.fault_no_default_route(7).unwrap();
     assert_eq!(
-        text(&lab.pod_exec(7, &["ip", "route", "show", "default"])).trim(),
+        ok_stdout(&lab.pod_exec(7, &["ip", "route", "show", "default"])).trim(),
         ""
     );
     assert!(lab.ping(7, lab.gateway_ip()).is_ok(), "on-link still works");
 
     lab.fault_rp_filter_strict(0).unwrap();
     let key = format!("/proc/sys/net/ipv4/conf/{}/rp_filter", veth(&lab, 0));
-    assert_eq!(text(&lab.node(&["cat", &key])).trim(), "1");
+    assert_eq!(ok_stdout(&lab.node(&["cat", &key])).trim(), "1");
 
     assert_eq!(
         findings(&lab),
@@ -218,7 +203,7 @@ fn netfilter_and_sysctl_faults() {
         .expect("build lab");
     let fp = lab.footprint();
     let sysctl = |lab: &Lab, k: &str| {
-        text(&lab.node(&["cat", &format!("/proc/sys/{k}")]))
+        ok_stdout(&lab.node(&["cat", &format!("/proc/sys/{k}")]))
             .trim()
             .to_string()
     };
@@ -278,7 +263,7 @@ fn dns_faults() {
         .build()
         .expect("build lab");
     let fp = lab.footprint();
-    let resolv = |lab: &Lab, i: usize| text(&lab.pod_exec(i, &["cat", "/etc/resolv.conf"]));
+    let resolv = |lab: &Lab, i: usize| ok_stdout(&lab.pod_exec(i, &["cat", "/etc/resolv.conf"]));
     assert!(resolv(&lab, 0).contains("nameserver 10.96.0.10"));
 
     lab.fault_resolv_wrong_nameserver(0).unwrap();

@@ -208,16 +208,9 @@ fn dns005(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     );
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
-}
-
 /// A pod whose resolver is a loopback stub talks to itself: the node's stub is not in the pod.
 fn loopback_in_pod(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
-    let lo: Vec<_> = r
-        .nameserver_ips()
-        .filter(|(ip, _)| is_loopback(*ip))
-        .collect();
+    let lo = r.loopback_nameservers();
     if lo.is_empty() {
         return;
     }
@@ -242,10 +235,7 @@ fn dns004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         (None, Some(h)) => (h, Severity::Warning, "the node's resolv.conf, which kubelet hands to dnsPolicy Default pods and CoreDNS forwards to unless configured otherwise,"),
         (None, None) => return,
     };
-    let lo: Vec<_> = file
-        .nameserver_ips()
-        .filter(|(ip, _)| is_loopback(*ip))
-        .collect();
+    let lo = file.loopback_nameservers();
     if lo.is_empty() {
         return;
     }

@@ -28,4 +28,11 @@ impl Resolv {
             .iter()
             .filter_map(|(n, e)| super::net::parse_ip(n).map(|ip| (ip, e)))
     }
+
+    /// Nameservers on a loopback address (a local stub resolver).
+    pub fn loopback_nameservers(&self) -> Vec<(std::net::IpAddr, &Evidence)> {
+        self.nameserver_ips()
+            .filter(|(ip, _)| ip.is_loopback())
+            .collect()
+    }
 }

@@ -4,10 +4,10 @@
 //! --ignored` to rewrite `fixtures/analyzer/*`.
 #![allow(dead_code)]
 
+use netsnap_kube_shapes::{hash_prefix, sep_chain, svc_chain};
 use netsnap_schema::layout::{self, NetnsFile};
 use netsnap_schema::model::*;
 use netsnap_schema::{BundleWriter, Manifest, SourceRecord, SourceStatus, Truncation};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,27 +15,6 @@ use std::path::Path;
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const NODE_IP: &str = "10.0.0.10";
 pub const BRIDGE_IF: u32 = 3;
-
-fn base32(data: &[u8]) -> String {
-    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut out, mut buf, mut bits) = (String::new(), 0u32, 0u32);
-    for &b in data {
-        buf = (buf << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(A[((buf >> bits) & 31) as usize] as char);
-        }
-    }
-    out
-}
-
-/// kube-proxy's chain hash: 16 chars of base32(sha256(s)).
-pub fn hash16(s: &str) -> String {
-    let mut h = base32(&Sha256::digest(s.as_bytes()));
-    h.truncate(16);
-    h
-}
 
 #[derive(Clone)]
 pub struct Pod {
@@ -88,7 +67,7 @@ impl Pod {
         )
     }
     pub fn veth(&self) -> String {
-        format!("veth{}", &hash16(&self.name)[..8].to_ascii_lowercase())
+        format!("veth{}", hash_prefix(&self.name, 8).to_ascii_lowercase())
     }
 }
 
@@ -114,22 +93,16 @@ impl Svc {
         }
     }
     fn svc_chain(&self) -> String {
-        format!(
-            "KUBE-SVC-{}",
-            hash16(&format!("{}{}", self.name, self.proto))
-        )
+        svc_chain(&self.name, self.proto)
     }
     fn ext_chain(&self) -> String {
         format!(
             "KUBE-EXT-{}",
-            hash16(&format!("{}{}", self.name, self.proto))
+            hash_prefix(&format!("{}{}", self.name, self.proto), 16)
         )
     }
     fn sep_chain(&self, ep: &(String, u16)) -> String {
-        format!(
-            "KUBE-SEP-{}",
-            hash16(&format!("{}{}{}:{}", self.name, self.proto, ep.0, ep.1))
-        )
+        sep_chain(&self.name, self.proto, &format!("{}:{}", ep.0, ep.1))
     }
 }
 

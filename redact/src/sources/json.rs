@@ -20,6 +20,23 @@ struct Frame {
     prefix_len: Option<u8>,
 }
 
+/// Calls `f(key, string)` for every string value of a JSON document, with the key of
+/// the nearest enclosing object member (array items inherit it). Unparseable JSON
+/// yields nothing: it is rewritten as text, with nothing structured to collect.
+pub(crate) fn for_each_string(json: &[u8], mut f: impl FnMut(Option<&str>, &str)) {
+    fn walk(v: &serde_json::Value, key: Option<&str>, f: &mut impl FnMut(Option<&str>, &str)) {
+        match v {
+            serde_json::Value::String(s) => f(key, s),
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, key, f)),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, x)| walk(x, Some(k), f)),
+            _ => {}
+        }
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) {
+        walk(&value, None, &mut f);
+    }
+}
+
 /// Rewrites a JSON document into `out`; `false` (and `out` untouched) when `input` is
 /// not valid JSON, so the caller can fall back to rewriting it as text.
 pub(crate) fn rewrite(p: &mut Pseudonyms, input: &[u8], out: &mut Vec<u8>) -> bool {

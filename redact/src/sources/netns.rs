@@ -3,35 +3,25 @@
 //! runtime netns paths), the node's hostname.
 
 use crate::text::words;
-use serde_json::Value;
 
 /// Keys whose string values are names (or paths ending in one).
 const NAME_KEYS: [&str; 5] = ["id", "hostname", "namespace", "name", "path"];
 
 /// Names in `netns/index.json` (and `host/facts.json`, which has `hostname`).
 pub(crate) fn collect(json: &[u8], found: &mut Vec<String>) {
-    let Ok(value) = serde_json::from_slice::<Value>(json) else {
-        return;
-    };
-    walk(&value, None, found);
-}
-
-fn walk(v: &Value, key: Option<&str>, found: &mut Vec<String>) {
-    match v {
-        Value::String(s) if key.is_some_and(|k| NAME_KEYS.contains(&k)) => {
-            let s = match key {
-                // Only the last component of a path names something.
-                Some("path") => s.rsplit('/').next().unwrap_or(s),
-                _ => s.as_str(),
-            };
-            if !is_inode_id(s) {
-                found.extend(words(s.as_bytes()));
-            }
+    super::json::for_each_string(json, |key, s| {
+        if !key.is_some_and(|k| NAME_KEYS.contains(&k)) {
+            return;
         }
-        Value::Array(items) => items.iter().for_each(|x| walk(x, key, found)),
-        Value::Object(map) => map.iter().for_each(|(k, x)| walk(x, Some(k), found)),
-        _ => {}
-    }
+        // Only the last component of a path names something.
+        let s = match key {
+            Some("path") => s.rsplit('/').next().unwrap_or(s),
+            _ => s,
+        };
+        if !is_inode_id(s) {
+            found.extend(words(s.as_bytes()));
+        }
+    });
 }
 
 /// `ino-<inode>`: the collector's id for a netns without a name.

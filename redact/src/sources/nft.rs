@@ -4,25 +4,13 @@
 
 use crate::names::nft_chain;
 use crate::text::words;
-use serde_json::Value;
 
 pub(crate) fn collect(json: &[u8], found: &mut Vec<String>) {
-    // Unparseable JSON is rewritten as text; nothing structured to collect then.
-    let Ok(value) = serde_json::from_slice::<Value>(json) else {
-        return;
-    };
-    walk(&value, None, found);
-}
-
-fn walk(v: &Value, key: Option<&str>, found: &mut Vec<String>) {
-    match v {
-        Value::String(s) if key == Some("comment") || nft_chain(s.as_bytes()).is_some() => {
+    super::json::for_each_string(json, |key, s| {
+        if key == Some("comment") || nft_chain(s.as_bytes()).is_some() {
             found.extend(words(s.as_bytes()));
         }
-        Value::Array(items) => items.iter().for_each(|x| walk(x, key, found)),
-        Value::Object(map) => map.iter().for_each(|(k, x)| walk(x, Some(k), found)),
-        _ => {}
-    }
+    });
 }
 
 #[cfg(test)]

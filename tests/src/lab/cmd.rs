@@ -148,3 +148,19 @@ pub fn poll<T>(
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
+
+/// Stdout of a finished command, asserting it succeeded (for tests).
+pub fn ok_stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "command failed ({}): {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stdout of a finished `ip -j …`-style command as JSON, asserting success (for tests).
+pub fn ok_json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok_stdout(o)).expect("command output is JSON")
+}

@@ -94,6 +94,7 @@ pub use cleanup::{
     assert_no_leaks, cleanup_stale, lab_dir, leaks, owner_record, teardown_by_name, Footprint,
     MANUAL_PREFIX, TEST_PREFIX,
 };
+pub use cmd::{ok_json, ok_stdout};
 pub use faults::{conntrack_stat, kmsg_count};
 pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
 pub use require::{require_lab, unavailable_reason, LabEnv};
