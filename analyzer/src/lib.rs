@@ -20,3 +20,4 @@ pub mod render;
 pub mod report;
 pub mod show;
 pub mod sources;
+pub mod timings;

@@ -1,5 +1,6 @@
 //! Opening bundles with limits a user can raise from the command line.
 
+use crate::sources::Parsing;
 use clap::Args;
 use netsnap_schema::{Bundle, ReadError, ReadLimits};
 use std::path::Path;
@@ -36,4 +37,18 @@ impl LimitArgs {
 /// Opens and verifies one bundle (archive or directory).
 pub fn open(path: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
     Bundle::open(path, limits)
+}
+
+/// Opens and verifies one bundle, parsing every entry as soon as it leaves the
+/// archive (on the rayon pool), while later entries are still being decompressed and
+/// earlier ones hashed. If the bundle then fails verification, the parse results are
+/// dropped with it: nothing parsed from an unverified bundle is ever used.
+pub fn open_and_parse(path: &Path, limits: &ReadLimits) -> Result<(Bundle, Parsing), ReadError> {
+    let parsing = Parsing::default();
+    let bundle = rayon::in_place_scope(|scope| {
+        Bundle::open_with(path, limits, &mut |entry, data| {
+            parsing.start(scope, entry, data.clone())
+        })
+    })?;
+    Ok((bundle, parsing))
 }

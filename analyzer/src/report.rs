@@ -5,6 +5,7 @@ use crate::check::{self, Context, Finding, Selection, Severity, Thresholds};
 use crate::graph::NodeGraph;
 use crate::model::{Counts, Model};
 use crate::sources::{self, Sources};
+use crate::timings::stage;
 use netsnap_schema::Bundle;
 use serde::Serialize;
 
@@ -82,9 +83,13 @@ pub struct Analysis<'b> {
 
 /// Parses, models and graphs a bundle (without checks).
 pub fn prepare(bundle: &Bundle) -> (Sources<'_>, Model, NodeGraph) {
-    let sources = sources::parse_all(bundle);
-    let model = crate::model::build(&sources);
-    let graph = crate::graph::build(&model);
+    build(stage("parse", || sources::parse_all(bundle)))
+}
+
+/// Models and graphs parsed sources.
+fn build(sources: Sources<'_>) -> (Sources<'_>, Model, NodeGraph) {
+    let model = stage("model", || crate::model::build(&sources));
+    let graph = stage("graph", || crate::graph::build(&model));
     (sources, model, graph)
 }
 
@@ -93,15 +98,31 @@ pub fn analyze<'b>(
     thresholds: &Thresholds,
     selection: &Selection,
 ) -> Analysis<'b> {
-    let (sources, model, graph) = prepare(bundle);
-    let findings = check::run(
-        &Context {
-            model: &model,
-            graph: &graph,
-            thresholds,
-        },
+    analyze_sources(
+        stage("parse", || sources::parse_all(bundle)),
+        thresholds,
         selection,
-    );
+    )
+}
+
+/// [`analyze`] on sources already parsed (e.g. while the bundle was read, see
+/// [`crate::load::open_and_parse`]).
+pub fn analyze_sources<'b>(
+    sources: Sources<'b>,
+    thresholds: &Thresholds,
+    selection: &Selection,
+) -> Analysis<'b> {
+    let (sources, model, graph) = build(sources);
+    let findings = stage("check", || {
+        check::run(
+            &Context {
+                model: &model,
+                graph: &graph,
+                thresholds,
+            },
+            selection,
+        )
+    });
     Analysis {
         sources,
         model,

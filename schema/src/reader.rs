@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 
 /// Limits that bound the work and memory one bundle can cost. Defaults fit a large
 /// node (a million conntrack entries, thousands of netns) with a wide margin.
@@ -153,32 +154,55 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// Where it was read from (for messages).
     pub origin: String,
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Arc<Vec<u8>>>,
 }
+
+/// Called with each entry (path, content) as soon as it has been read, before the
+/// bundle as a whole is verified: a caller can start work on an entry while later
+/// ones are still being decompressed, but must discard that work if opening fails.
+pub type OnEntry<'f> = dyn FnMut(&str, &Arc<Vec<u8>>) + 'f;
 
 impl Bundle {
     /// Opens a `.tar.zst` file or an unpacked bundle directory.
     pub fn open(path: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
+        Bundle::open_with(path, limits, &mut |_, _| {})
+    }
+
+    /// [`Bundle::open`], handing every entry to `on_entry` as soon as it is read.
+    pub fn open_with(
+        path: &Path,
+        limits: &ReadLimits,
+        on_entry: &mut OnEntry<'_>,
+    ) -> Result<Bundle, ReadError> {
         let origin = path.display().to_string();
         let meta = fs::metadata(path).map_err(|source| ReadError::Io {
             bundle: origin.clone(),
             source,
         })?;
         if meta.is_dir() {
-            return Bundle::from_dir(path, limits);
+            return Bundle::dir_with(path, limits, on_entry);
         }
         let file = File::open(path).map_err(|source| ReadError::Io {
             bundle: origin.clone(),
             source,
         })?;
-        Bundle::from_archive(io::BufReader::new(file), &origin, limits)
+        Bundle::archive_with(io::BufReader::new(file), &origin, limits, on_entry)
     }
 
     /// Reads a `.tar.zst` stream.
     pub fn from_archive<R: Read>(
+        input: R,
+        origin: &str,
+        limits: &ReadLimits,
+    ) -> Result<Bundle, ReadError> {
+        Bundle::archive_with(input, origin, limits, &mut |_, _| {})
+    }
+
+    fn archive_with<R: Read>(
         mut input: R,
         origin: &str,
         limits: &ReadLimits,
+        on_entry: &mut OnEntry<'_>,
     ) -> Result<Bundle, ReadError> {
         let bundle = || origin.to_string();
         let mut magic = [0u8; 4];
@@ -204,7 +228,25 @@ impl Bundle {
                 source,
             })?;
 
-        let mut files = Files::new(origin, limits);
+        with_hasher(|hasher| {
+            Bundle::read_archive(
+                decoder,
+                origin,
+                limits,
+                Files::new(origin, limits, hasher),
+                on_entry,
+            )
+        })
+    }
+
+    fn read_archive<R: Read>(
+        decoder: R,
+        origin: &str,
+        limits: &ReadLimits,
+        mut files: Files<'_>,
+        on_entry: &mut OnEntry<'_>,
+    ) -> Result<Bundle, ReadError> {
+        let bundle = || origin.to_string();
         let mut archive = tar::Archive::new(decoder);
         let decode_err = |entry: &str, e: io::Error| decompress_error(origin, entry, e, limits);
         let entries = archive
@@ -249,11 +291,13 @@ impl Bundle {
                     reason: format!("entry holds {} bytes, header says {size}", data.len()),
                 });
             }
-            files.insert(path, data)?;
-            if files.files.len() == 1 && files.files.contains_key(MANIFEST_PATH) {
+            if files.files.is_empty() && path == MANIFEST_PATH {
                 // Refuse an unknown format before reading a possibly huge remainder.
-                check_format_version(origin, &files.files[MANIFEST_PATH])?;
+                check_format_version(origin, &data)?;
             }
+            let data = Arc::new(data);
+            files.insert(&path, data.clone())?;
+            on_entry(&path, &data);
         }
         // Read to the end of the zstd frame so its content checksum is verified, but
         // never further than the total limit allows (endless padding is a bomb too).
@@ -273,8 +317,27 @@ impl Bundle {
 
     /// Reads an unpacked bundle directory.
     pub fn from_dir(dir: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
+        Bundle::dir_with(dir, limits, &mut |_, _| {})
+    }
+
+    fn dir_with(
+        dir: &Path,
+        limits: &ReadLimits,
+        on_entry: &mut OnEntry<'_>,
+    ) -> Result<Bundle, ReadError> {
         let origin = dir.display().to_string();
-        let mut files = Files::new(&origin, limits);
+        with_hasher(|hasher| {
+            Bundle::read_dir(dir, &origin, Files::new(&origin, limits, hasher), on_entry)
+        })
+    }
+
+    fn read_dir(
+        dir: &Path,
+        origin: &str,
+        mut files: Files<'_>,
+        on_entry: &mut OnEntry<'_>,
+    ) -> Result<Bundle, ReadError> {
+        let origin = origin.to_string();
         let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
         while let Some((abs, rel)) = stack.pop() {
             let io_err = |source| ReadError::Io {
@@ -313,7 +376,9 @@ impl Bundle {
                             bundle: format!("{origin}: entry {entry}"),
                             source,
                         })?;
-                    files.insert(path, data)?;
+                    let data = Arc::new(data);
+                    files.insert(&path, data.clone())?;
+                    on_entry(&path, &data);
                 } else {
                     let kind = if ft.is_symlink() {
                         "symlink"
@@ -333,7 +398,12 @@ impl Bundle {
 
     /// Raw content of an entry.
     pub fn file(&self, path: &str) -> Option<&[u8]> {
-        self.files.get(path).map(Vec::as_slice)
+        self.files.get(path).map(|d| d.as_slice())
+    }
+
+    /// Raw content of an entry, shared (for work that outlives a borrow).
+    pub fn shared(&self, path: &str) -> Option<&Arc<Vec<u8>>> {
+        self.files.get(path)
     }
 
     /// Content of a text entry; invalid UTF-8 is replaced, never an error.
@@ -375,14 +445,53 @@ impl Bundle {
 struct Files<'a> {
     origin: &'a str,
     limits: &'a ReadLimits,
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Arc<Vec<u8>>>,
     dirs: BTreeSet<String>,
     total: u64,
     count: usize,
+    hasher: Hashing<'a>,
+}
+
+/// Entries go to a second thread for sha256 as they are read, so hashing overlaps
+/// decompression instead of following it; the digests come back for verification.
+struct Hashing<'a> {
+    to_hash: Option<mpsc::Sender<(String, Arc<Vec<u8>>)>>,
+    digests: Option<std::thread::ScopedJoinHandle<'a, BTreeMap<String, String>>>,
+}
+
+impl Hashing<'_> {
+    /// Every digest, once all entries are hashed.
+    fn digests(&mut self) -> BTreeMap<String, String> {
+        self.to_hash.take();
+        self.digests
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs `read` with a hashing thread beside it.
+fn with_hasher<T>(read: impl FnOnce(Hashing<'_>) -> T) -> T {
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(String, Arc<Vec<u8>>)>();
+        let handle = scope.spawn(move || {
+            rx.into_iter()
+                .map(|(path, data)| {
+                    let mut hasher = Hasher::default();
+                    hasher.update(&data);
+                    (path, hasher.finish().0)
+                })
+                .collect()
+        });
+        read(Hashing {
+            to_hash: Some(tx),
+            digests: Some(handle),
+        })
+    })
 }
 
 impl<'a> Files<'a> {
-    fn new(origin: &'a str, limits: &'a ReadLimits) -> Self {
+    fn new(origin: &'a str, limits: &'a ReadLimits, hasher: Hashing<'a>) -> Self {
         Files {
             origin,
             limits,
@@ -390,6 +499,7 @@ impl<'a> Files<'a> {
             dirs: BTreeSet::new(),
             total: 0,
             count: 0,
+            hasher,
         }
     }
 
@@ -439,14 +549,21 @@ impl<'a> Files<'a> {
         Ok(path)
     }
 
-    fn insert(&mut self, path: String, data: Vec<u8>) -> Result<(), ReadError> {
-        if self.dirs.contains(&path) {
+    fn insert(&mut self, path: &str, data: Arc<Vec<u8>>) -> Result<(), ReadError> {
+        if self.dirs.contains(path) {
             return Err(ReadError::Duplicate {
                 bundle: self.origin.into(),
-                entry: path,
+                entry: path.into(),
             });
         }
-        self.files.insert(path, data);
+        if path != MANIFEST_PATH {
+            if let Some(tx) = &self.hasher.to_hash {
+                // A send fails only if the hashing thread died; verification then
+                // finds no digest and reports a mismatch.
+                let _ = tx.send((path.to_string(), data.clone()));
+            }
+        }
+        self.files.insert(path.to_string(), data);
         Ok(())
     }
 
@@ -461,6 +578,7 @@ impl<'a> Files<'a> {
         let manifest: Manifest =
             serde_json::from_slice(raw).map_err(|e| manifest_invalid(self.origin, &e))?;
 
+        let digests = self.hasher.digests();
         let mut listed = BTreeSet::new();
         for source in &manifest.sources {
             let Some(path) = &source.path else { continue };
@@ -484,9 +602,7 @@ impl<'a> Files<'a> {
                     actual: data.len() as u64,
                 });
             }
-            let mut hasher = Hasher::default();
-            hasher.update(data);
-            let (actual, _) = hasher.finish();
+            let actual = digests.get(path).cloned().unwrap_or_default();
             let expected = source.sha256.clone().unwrap_or_default();
             if !actual.eq_ignore_ascii_case(&expected) {
                 return Err(ReadError::ChecksumMismatch {

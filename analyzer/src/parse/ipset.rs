@@ -70,7 +70,7 @@ pub fn parse_ipset(path: &str, text: &str) -> Parsed<IpsetSave> {
                 continue;
             }
         };
-        let words: Vec<&str> = toks.iter().map(|t| t.text.as_str()).collect();
+        let words: Vec<&str> = toks.iter().map(|t| t.text.as_ref()).collect();
         match words.as_slice() {
             ["create" | "-N" | "n", name, kind, rest @ ..] => {
                 let mut options = Vec::new();

@@ -784,17 +784,17 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
     if cmd.quoted {
         return Err(format!("expected a command, found {:?}", cmd.text));
     }
-    let op = match cmd.text.as_str() {
+    let op = match cmd.text.as_ref() {
         "-A" | "--append" => RuleOp::Append,
         "-I" | "--insert" => RuleOp::Insert(None),
         "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush" | "-Z" | "--zero" => {
-            let op = match cmd.text.as_str() {
+            let op = match cmd.text.as_ref() {
                 "-N" | "--new-chain" => ChainOp::New,
                 "-X" | "--delete-chain" => ChainOp::Delete,
                 "-F" | "--flush" => ChainOp::Flush,
                 _ => ChainOp::Zero,
             };
-            let chain = toks.get(i + 1).map(|t| t.text.clone());
+            let chain = toks.get(i + 1).map(|t| t.text.to_string());
             if toks.len() > i + 2 || (op == ChainOp::New && chain.is_none()) {
                 return Err(format!("unexpected arguments to {}", cmd.text));
             }
@@ -810,7 +810,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
         .get(i + 1)
         .ok_or_else(|| format!("{} without a chain", cmd.text))?
         .text
-        .clone();
+        .to_string();
     i += 2;
     let op = match op {
         RuleOp::Insert(_) => match toks.get(i) {
@@ -859,14 +859,14 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
         if !t.is_option() {
             return Err(format!("unexpected word {:?}", t.text));
         }
-        let name = t.text.as_str();
+        let name = t.text.as_ref();
         let arg = |k: usize| -> Result<&Token, String> {
             toks.get(k)
                 .ok_or_else(|| format!("{name} needs an argument"))
         };
         match name {
             "-p" | "--protocol" => {
-                rule.protocol = Some(Neg::new(neg, arg(i + 1)?.text.clone()));
+                rule.protocol = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
                 i += 2;
             }
             "-s" | "--source" | "--src" => {
@@ -878,11 +878,11 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                 i += 2;
             }
             "-i" | "--in-interface" => {
-                rule.in_iface = Some(Neg::new(neg, arg(i + 1)?.text.clone()));
+                rule.in_iface = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
                 i += 2;
             }
             "-o" | "--out-interface" => {
-                rule.out_iface = Some(Neg::new(neg, arg(i + 1)?.text.clone()));
+                rule.out_iface = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
                 i += 2;
             }
             "-f" | "--fragment" => {
@@ -903,7 +903,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                     return Err("! before -m".into());
                 }
                 pending.push(PendingMatch {
-                    module: arg(i + 1)?.text.clone(),
+                    module: arg(i + 1)?.text.to_string(),
                     opts: Vec::new(),
                     unsupported: false,
                 });
@@ -915,7 +915,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                     return Err(format!("! before {name}"));
                 }
                 rule.goto = matches!(name, "-g" | "--goto");
-                let tname = arg(i + 1)?.text.clone();
+                let tname = arg(i + 1)?.text.to_string();
                 i += 2;
                 let mut unsupported = false;
                 i = skip_unsupported(&toks, i, Some(&mut unsupported));
@@ -932,7 +932,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                         return Err(format!("unexpected word {:?} in target options", t.text));
                     }
                     if matches!(
-                        t.text.as_str(),
+                        t.text.as_ref(),
                         "-m" | "-j" | "-g" | "-p" | "-s" | "-d" | "-i" | "-o"
                     ) {
                         // Options after the target are not something iptables-save writes.
@@ -1011,14 +1011,14 @@ fn skip_unsupported(toks: &[Token], i: usize, flag: Option<&mut bool>) -> usize 
 
 /// Take `--name args…` starting at `i`; args run until the next option or `!`.
 fn take_opt(toks: &[Token], i: usize, negated: bool) -> (Opt, usize) {
-    let name = toks[i].text.clone();
+    let name = toks[i].text.to_string();
     let mut j = i + 1;
     let mut args = Vec::new();
     while let Some(t) = toks.get(j) {
         if t.is_option() || t.is_bang() {
             break;
         }
-        args.push(t.text.clone());
+        args.push(t.text.to_string());
         j += 1;
     }
     (

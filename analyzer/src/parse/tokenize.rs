@@ -9,13 +9,15 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    pub text: String,
+pub struct Token<'a> {
+    /// The word with quotes and escapes removed; borrowed from the line unless an
+    /// escape or adjacent quoted parts made a new string necessary.
+    pub text: Cow<'a, str>,
     /// Some part of the word was quoted.
     pub quoted: bool,
 }
 
-impl Token {
+impl Token<'_> {
     /// True for an unquoted word that looks like an option (`-x`, `--xyz`).
     pub fn is_option(&self) -> bool {
         !self.quoted && self.text.len() > 1 && self.text.starts_with('-')
@@ -33,27 +35,69 @@ pub enum TokenizeError {
     UnterminatedQuote(char),
 }
 
+/// A word being assembled from its pieces (plain runs and quoted parts).
+#[derive(Default)]
+struct Word<'a> {
+    started: bool,
+    quoted: bool,
+    /// The only piece so far, when it can be lent out as is.
+    single: Option<&'a str>,
+    /// The word once it needed joining or unescaping.
+    joined: Option<String>,
+}
+
+impl<'a> Word<'a> {
+    fn piece(&mut self, piece: &'a str) {
+        self.started = true;
+        match (&mut self.joined, self.single) {
+            (Some(s), _) => s.push_str(piece),
+            (None, None) => self.single = Some(piece),
+            (None, Some(first)) => self.joined = Some([first, piece].concat()),
+        }
+    }
+
+    /// An escaped character: the word can no longer be a slice of the line.
+    fn escaped(&mut self, c: char) {
+        self.started = true;
+        let single = self.single;
+        self.joined
+            .get_or_insert_with(|| single.unwrap_or_default().to_string())
+            .push(c);
+    }
+
+    fn finish(&mut self) -> Option<Token<'a>> {
+        let w = std::mem::take(self);
+        w.started.then(|| Token {
+            text: match w.joined {
+                Some(s) => Cow::Owned(s),
+                None => Cow::Borrowed(w.single.unwrap_or_default()),
+            },
+            quoted: w.quoted,
+        })
+    }
+}
+
 /// Split one line into words.
 ///
-/// Copies runs of plain characters as slices (one allocation per word) rather than
-/// char by char: a big node's save has millions of words.
-pub fn tokenize(line: &str) -> Result<Vec<Token>, TokenizeError> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut in_word = false;
+/// Words are slices of the line wherever possible (a big node's save has millions of
+/// words, and an allocation each was most of the parse time).
+pub fn tokenize(line: &str) -> Result<Vec<Token<'_>>, TokenizeError> {
+    let mut out = Vec::with_capacity(24);
+    let mut word = Word::default();
     let mut rest = line;
     while let Some(c) = rest.chars().next() {
         match c {
             '"' => {
-                in_word = true;
-                quoted = true;
+                word.quoted = true;
+                word.started = true;
                 rest = &rest[1..];
                 loop {
                     let Some(i) = rest.find(['"', '\\']) else {
                         return Err(TokenizeError::UnterminatedQuote('"'));
                     };
-                    cur.push_str(&rest[..i]);
+                    if i > 0 {
+                        word.piece(&rest[..i]);
+                    }
                     let closing = rest.as_bytes()[i] == b'"';
                     rest = &rest[i + 1..];
                     if closing {
@@ -63,44 +107,36 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TokenizeError> {
                     let Some(e) = rest.chars().next() else {
                         return Err(TokenizeError::UnterminatedQuote('"'));
                     };
-                    cur.push(e);
+                    word.escaped(e);
                     rest = &rest[e.len_utf8()..];
                 }
             }
             '\'' => {
-                in_word = true;
-                quoted = true;
+                word.quoted = true;
+                word.started = true;
                 rest = &rest[1..];
                 let Some(i) = rest.find('\'') else {
                     return Err(TokenizeError::UnterminatedQuote('\''));
                 };
-                cur.push_str(&rest[..i]);
+                if i > 0 {
+                    word.piece(&rest[..i]);
+                }
                 rest = &rest[i + 1..];
             }
             c if c.is_whitespace() => {
-                if in_word {
-                    out.push(Token {
-                        text: std::mem::take(&mut cur),
-                        quoted,
-                    });
-                    in_word = false;
-                    quoted = false;
-                }
+                out.extend(word.finish());
                 rest = &rest[c.len_utf8()..];
             }
             _ => {
-                in_word = true;
                 let end = rest
                     .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
                     .unwrap_or(rest.len());
-                cur.push_str(&rest[..end]);
+                word.piece(&rest[..end]);
                 rest = &rest[end..];
             }
         }
     }
-    if in_word {
-        out.push(Token { text: cur, quoted });
-    }
+    out.extend(word.finish());
     Ok(out)
 }
 
@@ -135,7 +171,7 @@ mod tests {
         tokenize(line)
             .unwrap_or_default()
             .into_iter()
-            .map(|t| t.text)
+            .map(|t| t.text.into_owned())
             .collect()
     }
 

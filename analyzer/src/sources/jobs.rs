@@ -2,18 +2,17 @@
 
 use super::capped;
 use super::lines::{item_lines, key_lines, LineIndex};
-use super::{IptablesSource, JsonSource, Sources};
+use super::{decode, IptablesSource, JsonSource, Sources};
 use crate::model::conntrack::Aggregates;
 use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout::{self, NetnsFile};
-use netsnap_schema::Bundle;
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
 /// Conntrack text is parsed in chunks of about this many bytes (cut at line ends).
-const CONNTRACK_CHUNK_BYTES: usize = 4 << 20;
+pub const CONNTRACK_CHUNK_BYTES: usize = 4 << 20;
 
 /// What to do with one bundle path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +28,9 @@ pub enum JobKind {
     Nft,
     Ipset,
     Ipvs,
-    /// Bytes `start..end` of the conntrack file, beginning at line `first_line`.
-    ConntrackChunk {
-        start: usize,
-        end: usize,
-        first_line: usize,
-    },
+    /// The conntrack entries: cut into [`CONNTRACK_CHUNK_BYTES`] chunks parsed side by
+    /// side (see [`conntrack_chunk`]).
+    ConntrackEntries,
     ConntrackStat,
     ConntrackSysctl,
     /// Kept raw and not analysed (ip_vs_stats, ip_vs_conn …).
@@ -47,51 +43,35 @@ pub struct Job {
     pub kind: JobKind,
 }
 
-/// One job per path (several for a large conntrack file), in path order.
-pub fn plan(bundle: &Bundle) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for path in bundle.paths() {
-        let kind = match path {
-            layout::HOST_FACTS => JobKind::HostFacts,
-            layout::HOST_SYSCTL => JobKind::HostSysctl,
-            layout::HOST_RESOLV_CONF => JobKind::HostResolv,
-            layout::HOST_KUBELET_RESOLV_CONF => JobKind::KubeletResolv,
-            layout::HOST_KMSG => JobKind::Kmsg,
-            layout::NETNS_INDEX => JobKind::NetnsIndex,
-            layout::IPTABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, false),
-            layout::IPTABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, false),
-            layout::IP6TABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, true),
-            layout::IP6TABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, true),
-            layout::NFT_JSON => JobKind::Nft,
-            layout::IPSET => JobKind::Ipset,
-            layout::IPVS => JobKind::Ipvs,
-            layout::CONNTRACK_STAT => JobKind::ConntrackStat,
-            layout::CONNTRACK_SYSCTL => JobKind::ConntrackSysctl,
-            layout::CONNTRACK_ENTRIES => {
-                let data = bundle.file(path).unwrap_or_default();
-                for (start, end, first_line) in chunks(data, CONNTRACK_CHUNK_BYTES) {
-                    jobs.push(Job {
-                        path: path.to_string(),
-                        kind: JobKind::ConntrackChunk {
-                            start,
-                            end,
-                            first_line,
-                        },
-                    });
-                }
-                continue;
-            }
-            other => match layout::parse_netns_path(other) {
-                Some((id, f)) => JobKind::Netns(id.to_string(), f),
-                None => JobKind::RawOnly,
-            },
-        };
-        jobs.push(Job {
-            path: path.to_string(),
-            kind,
-        });
-    }
-    jobs
+/// The job for one bundle path; `None` for the manifest, which the reader has read.
+pub fn plan(path: &str) -> Option<Job> {
+    let kind = match path {
+        netsnap_schema::manifest::MANIFEST_PATH => return None,
+        layout::HOST_FACTS => JobKind::HostFacts,
+        layout::HOST_SYSCTL => JobKind::HostSysctl,
+        layout::HOST_RESOLV_CONF => JobKind::HostResolv,
+        layout::HOST_KUBELET_RESOLV_CONF => JobKind::KubeletResolv,
+        layout::HOST_KMSG => JobKind::Kmsg,
+        layout::NETNS_INDEX => JobKind::NetnsIndex,
+        layout::IPTABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, false),
+        layout::IPTABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, false),
+        layout::IP6TABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, true),
+        layout::IP6TABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, true),
+        layout::NFT_JSON => JobKind::Nft,
+        layout::IPSET => JobKind::Ipset,
+        layout::IPVS => JobKind::Ipvs,
+        layout::CONNTRACK_STAT => JobKind::ConntrackStat,
+        layout::CONNTRACK_SYSCTL => JobKind::ConntrackSysctl,
+        layout::CONNTRACK_ENTRIES => JobKind::ConntrackEntries,
+        other => match layout::parse_netns_path(other) {
+            Some((id, f)) => JobKind::Netns(id.to_string(), f),
+            None => JobKind::RawOnly,
+        },
+    };
+    Some(Job {
+        path: path.to_string(),
+        kind,
+    })
 }
 
 /// Line-aligned byte ranges of about `size` bytes, with the 1-based first line of each.
@@ -156,21 +136,21 @@ pub enum NetnsOutput {
 
 /// Runs a text parser and keeps the file's line index for excerpts.
 fn text_job(
-    bundle: &Bundle,
+    data: &[u8],
     path: &str,
     make: impl Fn(&str, &str, String, LineIndex) -> Output,
 ) -> Output {
-    let text = super::decode(bundle, path).unwrap_or_default();
+    let text = decode(data);
     make(path, &text, path.to_string(), LineIndex::new(&text))
 }
 
 /// Parses a pretty JSON source; a parse error becomes an unrecognised line.
 fn json<T: DeserializeOwned>(
-    bundle: &Bundle,
+    data: &[u8],
     path: &str,
     indent: usize,
 ) -> Result<JsonSource<T>, Coverage> {
-    let text = super::decode(bundle, path).unwrap_or_default();
+    let text = decode(data);
     match serde_json::from_str::<T>(&text) {
         Ok(value) => Ok(JsonSource {
             path: path.to_string(),
@@ -197,10 +177,10 @@ fn invalid_json(path: &str, text: &str, e: &serde_json::Error) -> Coverage {
 
 /// The netns index, keeping at most [`capped::MAX_NETNS`] entries.
 fn netns_index(
-    bundle: &Bundle,
+    data: &[u8],
     path: &str,
 ) -> Result<JsonSource<netsnap_schema::model::NetnsIndex>, Coverage> {
-    let text = super::decode(bundle, path).unwrap_or_default();
+    let text = decode(data);
     match capped::parse_index(&text, capped::MAX_NETNS) {
         Ok(c) => {
             let item_lines = item_lines(&text, 4);
@@ -225,23 +205,24 @@ fn netns_index(
     }
 }
 
-pub fn run(bundle: &Bundle, job: &Job) -> Output {
+/// Parses one entry (`data`) as `job` says; conntrack entries go to [`conntrack_chunk`].
+pub fn run(data: &[u8], job: &Job) -> Output {
     let path = job.path.as_str();
     match &job.kind {
-        JobKind::HostFacts => Output::HostFacts(json(bundle, path, 2)),
-        JobKind::HostSysctl => Output::HostSysctl(json(bundle, path, 2)),
-        JobKind::NetnsIndex => Output::NetnsIndex(netns_index(bundle, path)),
-        JobKind::ConntrackSysctl => Output::ConntrackSysctl(json(bundle, path, 2)),
+        JobKind::HostFacts => Output::HostFacts(json(data, path, 2)),
+        JobKind::HostSysctl => Output::HostSysctl(json(data, path, 2)),
+        JobKind::NetnsIndex => Output::NetnsIndex(netns_index(data, path)),
+        JobKind::ConntrackSysctl => Output::ConntrackSysctl(json(data, path, 2)),
         JobKind::Netns(id, f) => {
             let out = match f {
-                NetnsFile::Links => NetnsOutput::Links(json(bundle, path, 2)),
-                NetnsFile::Addrs => NetnsOutput::Addrs(json(bundle, path, 2)),
-                NetnsFile::Routes => NetnsOutput::Routes(json(bundle, path, 4)),
-                NetnsFile::Neigh => NetnsOutput::Neigh(json(bundle, path, 4)),
-                NetnsFile::Sockets => NetnsOutput::Sockets(json(bundle, path, 2)),
-                NetnsFile::Sysctl => NetnsOutput::Sysctl(json(bundle, path, 2)),
+                NetnsFile::Links => NetnsOutput::Links(json(data, path, 2)),
+                NetnsFile::Addrs => NetnsOutput::Addrs(json(data, path, 2)),
+                NetnsFile::Routes => NetnsOutput::Routes(json(data, path, 4)),
+                NetnsFile::Neigh => NetnsOutput::Neigh(json(data, path, 4)),
+                NetnsFile::Sockets => NetnsOutput::Sockets(json(data, path, 2)),
+                NetnsFile::Sysctl => NetnsOutput::Sysctl(json(data, path, 2)),
                 NetnsFile::ResolvConf => {
-                    let text = super::decode(bundle, path).unwrap_or_default();
+                    let text = decode(data);
                     NetnsOutput::Resolv(
                         parse::resolv::parse_resolv(path, &text),
                         LineIndex::new(&text),
@@ -251,7 +232,7 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
             Output::Netns(id.clone(), out)
         }
         JobKind::Iptables(proxier, ipv6) => {
-            let text = super::decode(bundle, path).unwrap_or_default();
+            let text = decode(data);
             let parsed = parse::iptables::parse_iptables(path, &text);
             Output::Iptables(
                 Box::new(IptablesSource {
@@ -264,11 +245,11 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
             )
         }
         JobKind::Nft => {
-            let text = super::decode(bundle, path).unwrap_or_default();
+            let text = decode(data);
             Output::Nft(parse::nft::parse_nft(path, &text))
         }
         JobKind::HostResolv | JobKind::KubeletResolv => {
-            let text = super::decode(bundle, path).unwrap_or_default();
+            let text = decode(data);
             let parsed = parse::resolv::parse_resolv(path, &text);
             Output::Resolv(
                 job.kind == JobKind::KubeletResolv,
@@ -276,20 +257,20 @@ pub fn run(bundle: &Bundle, job: &Job) -> Output {
                 LineIndex::new(&text),
             )
         }
-        JobKind::Kmsg => text_job(bundle, path, |p, t, o, ix| {
+        JobKind::Kmsg => text_job(data, path, |p, t, o, ix| {
             Output::Kmsg(parse::kmsg::parse_kmsg(p, t), o, ix)
         }),
-        JobKind::Ipset => text_job(bundle, path, |p, t, o, ix| {
+        JobKind::Ipset => text_job(data, path, |p, t, o, ix| {
             Output::Ipset(parse::ipset::parse_ipset(p, t), o, ix)
         }),
-        JobKind::Ipvs => text_job(bundle, path, |p, t, o, ix| {
+        JobKind::Ipvs => text_job(data, path, |p, t, o, ix| {
             Output::Ipvs(parse::ipvs::parse_ipvs(p, t), o, ix)
         }),
-        JobKind::ConntrackStat => text_job(bundle, path, |p, t, o, ix| {
+        JobKind::ConntrackStat => text_job(data, path, |p, t, o, ix| {
             Output::ConntrackStat(parse::ct_stat::parse_ct_stat(p, t), o, ix)
         }),
         // Handled by [`conntrack_chunk`] (reduced, not collected).
-        JobKind::ConntrackChunk { .. } | JobKind::RawOnly => Output::Nothing,
+        JobKind::ConntrackEntries | JobKind::RawOnly => Output::Nothing,
     }
 }
 
@@ -308,24 +289,19 @@ impl ConntrackPart {
     }
 }
 
-/// Parses one conntrack chunk straight into aggregates (no entry is kept).
-pub fn conntrack_chunk(bundle: &Bundle, job: &Job) -> ConntrackPart {
+/// Parses bytes `start..end` of the conntrack entries (`data`, at `path`), whose
+/// first line is line `first_line`, straight into aggregates (no entry is kept).
+pub fn conntrack_chunk(
+    path: &str,
+    data: &[u8],
+    (start, end, first_line): (usize, usize, usize),
+) -> ConntrackPart {
     let mut flows = Aggregates::default();
-    let coverage = match job.kind {
-        JobKind::ConntrackChunk {
-            start,
-            end,
-            first_line,
-        } => {
-            let data = bundle.file(&job.path).unwrap_or_default();
-            let chunk = data.get(start..end).unwrap_or_default();
-            parse::conntrack::parse_conntrack_stream(&job.path, chunk, first_line, |e, at| {
-                flows.add_entry(&e, start + at)
-            })
-            .0
-        }
-        _ => Coverage::new(&job.path),
-    };
+    let chunk = data.get(start..end).unwrap_or_default();
+    let (coverage, _) =
+        parse::conntrack::parse_conntrack_stream(path, chunk, first_line, |e, at| {
+            flows.add_entry(&e, start + at)
+        });
     ConntrackPart { coverage, flows }
 }
 

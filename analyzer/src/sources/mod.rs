@@ -18,9 +18,9 @@ use netsnap_schema::model::{
     Addr, ConntrackSysctl, HostFacts, Link, NeighTable, NetnsIndex, RouteTable, Socket, Sysctls,
 };
 use netsnap_schema::{Bundle, Manifest};
-use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// A JSON source with where its items start (for evidence).
 #[derive(Debug, Clone)]
@@ -98,75 +98,123 @@ impl<'b> Sources<'b> {
     /// Keeps a text source's line index (and its decoded text) for excerpts.
     pub(crate) fn remember(&mut self, path: impl Into<String>, ix: LineIndex) {
         let path = path.into();
-        if let Some(text) = decode(self.bundle, &path) {
-            self.lines.insert(path, (text, ix));
+        if let Some(data) = self.bundle.file(&path) {
+            self.lines.insert(path, (decode(data), ix));
         }
     }
 
     pub fn text(&self, path: &str) -> Option<Cow<'b, str>> {
-        decode(self.bundle, path)
+        self.bundle.file(path).map(decode)
     }
 }
 
-/// [`Bundle::text`] (invalid UTF-8 replaced), but valid text, the normal case, is
+/// An entry's text with invalid UTF-8 replaced, but valid text, the normal case, is
 /// checked with the fast validator: `from_utf8_lossy` walks it several times slower,
 /// which shows on a 50 MB ruleset.
-pub(crate) fn decode<'b>(bundle: &'b Bundle, path: &str) -> Option<Cow<'b, str>> {
-    let data = bundle.file(path)?;
-    Some(match std::str::from_utf8(data) {
+pub(crate) fn decode(data: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(data) {
         Ok(t) => Cow::Borrowed(t),
         Err(_) => String::from_utf8_lossy(data),
-    })
+    }
 }
 
-/// Parses every source of `bundle` in parallel.
+/// Parses every source of an opened bundle in parallel.
 pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
-    let jobs = jobs::plan(bundle);
-    let (chunks, files): (Vec<&Job>, Vec<&Job>) = jobs
-        .iter()
-        .partition(|j| matches!(j.kind, JobKind::ConntrackChunk { .. }));
-    // Conntrack chunks are reduced as they come (order-free sums and minimums), so
-    // only a few partial aggregates are alive at once; the files run beside them.
-    let (outputs, conntrack) = rayon::join(
-        || {
-            files
-                .par_iter()
-                .map(|j| jobs::run(bundle, j))
-                .collect::<Vec<_>>()
-        },
-        || {
-            chunks
-                .par_iter()
-                .map(|j| jobs::conntrack_chunk(bundle, j))
-                .reduce_with(jobs::ConntrackPart::merge)
-        },
-    );
-    let mut s = Sources {
-        bundle,
-        host_facts: None,
-        host_sysctl: None,
-        host_resolv: None,
-        kubelet_resolv: None,
-        kmsg: None,
-        netns_index: None,
-        netns: BTreeMap::new(),
-        iptables: Vec::new(),
-        nft: None,
-        ipset: None,
-        ipvs: None,
-        conntrack: None,
-        conntrack_stat: None,
-        conntrack_sysctl: None,
-        coverage: Vec::new(),
-        lines: BTreeMap::new(),
-    };
-    for out in outputs {
-        jobs::absorb(&mut s, out);
+    let parsing = Parsing::default();
+    rayon::in_place_scope(|scope| {
+        for path in bundle.paths() {
+            if let Some(data) = bundle.shared(path) {
+                parsing.start(scope, path, data.clone());
+            }
+        }
+    });
+    parsing.finish(bundle)
+}
+
+/// Parses entries as they are handed over, each on the rayon pool, so parsing can run
+/// while the reader is still decompressing later entries
+/// ([`crate::load::open_and_parse`]). [`Parsing::finish`] folds the results in path
+/// order, so they do not depend on the order entries were parsed in.
+#[derive(Default)]
+pub struct Parsing {
+    outputs: Mutex<Vec<(String, jobs::Output)>>,
+    /// Conntrack chunk aggregates not yet merged (merged as chunks finish, so only
+    /// a few are alive at once).
+    conntrack: Mutex<Vec<jobs::ConntrackPart>>,
+}
+
+impl Parsing {
+    /// Starts parsing one entry on `scope`.
+    pub fn start<'s>(&'s self, scope: &rayon::Scope<'s>, path: &str, data: Arc<Vec<u8>>) {
+        let Some(job) = jobs::plan(path) else { return };
+        if job.kind != JobKind::ConntrackEntries {
+            scope.spawn(move |_| {
+                let out = jobs::run(&data, &job);
+                lock(&self.outputs).push((job.path, out));
+            });
+            return;
+        }
+        scope.spawn(move |scope| {
+            for range in jobs::chunks(&data, jobs::CONNTRACK_CHUNK_BYTES) {
+                let (data, path) = (data.clone(), job.path.clone());
+                scope.spawn(move |_| self.fold(jobs::conntrack_chunk(&path, &data, range)));
+            }
+        });
     }
-    if let Some(ct) = conntrack {
-        s.coverage.push(ct.coverage);
-        s.conntrack = Some(ct.flows);
+
+    /// Merges a chunk's aggregates into whatever is waiting (outside the lock).
+    fn fold(&self, mut part: jobs::ConntrackPart) {
+        loop {
+            let waiting = lock(&self.conntrack).pop();
+            match waiting {
+                Some(other) => part = part.merge(other),
+                None => return lock(&self.conntrack).push(part),
+            }
+        }
     }
-    s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
-    s
+
+    /// Folds every output into the sources of `bundle`.
+    pub fn finish(self, bundle: &Bundle) -> Sources<'_> {
+        let mut outputs = self.outputs.into_inner().unwrap_or_else(|e| e.into_inner());
+        outputs.sort_by(|a, b| a.0.cmp(&b.0));
+        let conntrack = self
+            .conntrack
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .reduce(jobs::ConntrackPart::merge);
+        let mut s = Sources {
+            bundle,
+            host_facts: None,
+            host_sysctl: None,
+            host_resolv: None,
+            kubelet_resolv: None,
+            kmsg: None,
+            netns_index: None,
+            netns: BTreeMap::new(),
+            iptables: Vec::new(),
+            nft: None,
+            ipset: None,
+            ipvs: None,
+            conntrack: None,
+            conntrack_stat: None,
+            conntrack_sysctl: None,
+            coverage: Vec::new(),
+            lines: BTreeMap::new(),
+        };
+        for (_, out) in outputs {
+            jobs::absorb(&mut s, out);
+        }
+        if let Some(ct) = conntrack {
+            s.coverage.push(ct.coverage);
+            s.conntrack = Some(ct.flows);
+        }
+        s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
+        s
+    }
+}
+
+/// A poisoned lock only means another parse task panicked; its data is still whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
