@@ -217,12 +217,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut reports = Vec::new();
             for (i, path) in bundles.iter().enumerate() {
                 progress(&format!("reading and parsing {}", path.display()));
-                let (bundle, parsing) = netsnap_analyzer::timings::stage("open+parse", || {
+                let (mut bundle, parsing) = netsnap_analyzer::timings::stage("open+parse", || {
                     load::open_and_parse(path, &limits)
                 })
                 .context("cannot read bundle")?;
                 progress(&format!("analyzing {}", path.display()));
-                let sources = parsing.finish(&bundle);
+                let sources = netsnap_analyzer::timings::stage("assemble", || {
+                    parsing.finish_releasing(&mut bundle)
+                });
                 let a = report::analyze_sources(sources, &thresholds, &selection);
                 reports.push(BundleReport::new(&path.display().to_string(), &a));
                 if i + 1 == bundles.len() {

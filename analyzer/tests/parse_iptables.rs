@@ -59,11 +59,11 @@ fn nft_save_is_fully_recognised_with_values() {
     assert_eq!(r.comment(), Some(r#"cali:say "hi" \ to the "host""#));
     assert_eq!(
         r.matches[1],
-        Match::Set(SetMatch {
+        Match::Set(Box::new(SetMatch {
             negated: false,
             name: "cali40all-hosts-net".into(),
             flags: vec!["src".into(), "dst".into()],
-        })
+        }))
     );
     assert_eq!(r.target, Some(Target::Accept));
 
@@ -71,13 +71,13 @@ fn nft_save_is_fully_recognised_with_values() {
     let r = rule_at(&rs, 12);
     assert_eq!(
         r.matches[0],
-        Match::Physdev(Physdev {
+        Match::Physdev(Box::new(Physdev {
             physdev_in: Some(Neg::new(false, "veth-docker0".into())),
             physdev_out: None,
             is_in: None,
             is_out: None,
             is_bridged: Some(true),
-        })
+        }))
     );
     let r = rule_at(&rs, 13);
     assert_eq!(
@@ -96,7 +96,7 @@ fn nft_save_is_fully_recognised_with_values() {
     let r = rule_at(&rs, 26);
     assert_eq!(
         r.matches[2],
-        Match::Other(GenericMatch {
+        Match::Other(Box::new(GenericMatch {
             module: "rpfilter".into(),
             options: vec![
                 Opt {
@@ -111,7 +111,7 @@ fn nft_save_is_fully_recognised_with_values() {
                 },
             ],
             unsupported_revision: false,
-        })
+        }))
     );
     let r = rule_at(&rs, 27);
     assert_eq!(
@@ -163,7 +163,7 @@ fn nft_save_is_fully_recognised_with_values() {
 
     // kube-proxy nat: masquerade mark, statistic probability, DNAT endpoint, affinity.
     let r = rule_at(&rs, 134);
-    assert_eq!(r.chain, "KUBE-MARK-MASQ");
+    assert_eq!(&*r.chain, "KUBE-MARK-MASQ");
     assert_eq!(
         r.target,
         Some(Target::Mark(MarkTarget {
@@ -175,7 +175,7 @@ fn nft_save_is_fully_recognised_with_values() {
     let r = rule_at(&rs, 139);
     assert!(matches!(&r.target, Some(Target::Masquerade(m)) if m.random_fully));
     let r = rule_at(&rs, 179);
-    assert_eq!(r.chain, "KUBE-SVC-ULMVA6XWHSNOAJN6");
+    assert_eq!(&*r.chain, "KUBE-SVC-ULMVA6XWHSNOAJN6");
     assert_eq!(r.probability(), Some(0.33333333349));
     assert_eq!(r.comment(), Some("ns1/web:http -> 10.244.1.5:8080"));
     assert_eq!(r.jump_chain(), Some("KUBE-SEP-5OJB2KTY6XLMVR4Q"));
@@ -189,7 +189,7 @@ fn nft_save_is_fully_recognised_with_values() {
     }
     assert_eq!(
         r.matches[1],
-        Match::Recent(Recent {
+        Match::Recent(Box::new(Recent {
             name: Some("KUBE-SEP-5OJB2KTY6XLMVR4Q".into()),
             action: RecentAction::Set,
             negated: false,
@@ -199,7 +199,7 @@ fn nft_save_is_fully_recognised_with_values() {
             rttl: false,
             mask: Some("255.255.255.255".into()),
             side: Some(RecentSide::Source),
-        })
+        }))
     );
     let r = rule_at(&rs, 176);
     assert!(matches!(&r.matches[1], Match::Recent(x)
@@ -548,7 +548,7 @@ fn a_match() -> impl Strategy<Value = Match> {
         )
             .prop_map(
                 |(name, action, negated, seconds, reap, hitcount, rttl, mask, side)| {
-                    Match::Recent(Recent {
+                    Match::Recent(Box::new(Recent {
                         name,
                         action,
                         negated,
@@ -558,7 +558,7 @@ fn a_match() -> impl Strategy<Value = Match> {
                         rttl,
                         mask,
                         side,
-                    })
+                    }))
                 }
             ),
         (any::<bool>(), any::<u32>(), prop::option::of(any::<u32>())).prop_map(
@@ -577,23 +577,23 @@ fn a_match() -> impl Strategy<Value = Match> {
             any::<bool>()
         )
             .prop_map(|(src_type, dst_type, limit_iface_in, limit_iface_out)| {
-                Match::AddrType(AddrType {
+                Match::AddrType(Box::new(AddrType {
                     src_type,
                     dst_type,
                     limit_iface_in,
                     limit_iface_out,
-                })
+                }))
             }),
         (
             any::<bool>(),
             word(),
             prop::collection::vec(prop::sample::select(vec!["src", "dst"]), 1..4)
         )
-            .prop_map(|(negated, name, flags)| Match::Set(SetMatch {
+            .prop_map(|(negated, name, flags)| Match::Set(Box::new(SetMatch {
                 negated,
                 name,
                 flags: flags.into_iter().map(String::from).collect()
-            })),
+            }))),
         (
             prop::option::of(neg(word())),
             prop::option::of(neg(word())),
@@ -602,13 +602,13 @@ fn a_match() -> impl Strategy<Value = Match> {
             prop::option::of(any::<bool>())
         )
             .prop_map(|(physdev_in, physdev_out, is_in, is_out, is_bridged)| {
-                Match::Physdev(Physdev {
+                Match::Physdev(Box::new(Physdev {
                     physdev_in,
                     physdev_out,
                     is_in,
                     is_out,
                     is_bridged,
-                })
+                }))
             }),
         word().prop_map(Match::Nfacct),
         (
@@ -616,13 +616,13 @@ fn a_match() -> impl Strategy<Value = Match> {
             prop::collection::vec(generic_opt(), 0..4),
             any::<bool>()
         )
-            .prop_map(|(module, options, unsupported_revision)| Match::Other(
-                GenericMatch {
+            .prop_map(
+                |(module, options, unsupported_revision)| Match::Other(Box::new(GenericMatch {
                     module,
                     options,
                     unsupported_revision
-                }
-            )),
+                }))
+            ),
     ]
 }
 
@@ -725,14 +725,14 @@ fn a_rule() -> impl Strategy<Value = Rule> {
                 (in_iface, out_iface, fragment, matches, target, goto),
             )| Rule {
                 line: 0,
-                chain,
+                chain: chain.into(),
                 op,
                 counters,
                 protocol,
                 source,
                 destination,
-                in_iface,
-                out_iface,
+                in_iface: in_iface.map(Box::new),
+                out_iface: out_iface.map(Box::new),
                 fragment,
                 matches,
                 goto: goto && target.is_some(),

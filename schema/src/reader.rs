@@ -401,6 +401,13 @@ impl Bundle {
         self.files.get(path).map(|d| d.as_slice())
     }
 
+    /// Drops an entry's content to give its memory back, for a caller that has taken
+    /// all it needs from it; the manifest still lists it, [`Bundle::file`] no longer
+    /// finds it.
+    pub fn release(&mut self, path: &str) {
+        self.files.remove(path);
+    }
+
     /// Raw content of an entry, shared (for work that outlives a borrow).
     pub fn shared(&self, path: &str) -> Option<&Arc<Vec<u8>>> {
         self.files.get(path)

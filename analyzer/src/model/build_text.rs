@@ -137,7 +137,7 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
                 .unwrap_or_default(),
         ));
     }
-    ct.entries_present = src.bundle.file(layout::CONNTRACK_ENTRIES).is_some();
+    ct.entries_present = src.conntrack_present;
     if let Some(t) = src
         .manifest()
         .source_at(layout::CONNTRACK_ENTRIES)
@@ -145,16 +145,11 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
     {
         ct.total_on_node = Some(t.total);
     }
-    let agg = src.conntrack.clone().unwrap_or_default();
-    let file = src
-        .bundle
-        .file(layout::CONNTRACK_ENTRIES)
-        .unwrap_or_default();
-    let excerpt = |_: usize, at: usize| crate::sources::lines::excerpt_at(file, at);
-    ct.entries = agg.entries;
-    let (d, s) = agg.finish(layout::CONNTRACK_ENTRIES, &excerpt);
-    ct.dnat = d;
-    ct.snat = s;
+    if let Some(flows) = &src.conntrack {
+        ct.entries = flows.entries;
+        ct.dnat = flows.dnat.clone();
+        ct.snat = flows.snat.clone();
+    }
 }
 
 fn resolv(p: &Parsed<ResolvConf>, src: &Sources<'_>) -> Resolv {

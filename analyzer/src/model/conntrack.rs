@@ -134,6 +134,16 @@ impl Hasher for FxHasher {
 
 type Fx = BuildHasherDefault<FxHasher>;
 
+/// The aggregates of a whole table, in key order, each with the text of its first
+/// entry: once these exist the table's text is no longer needed.
+#[derive(Debug, Clone, Default)]
+pub struct Flows {
+    /// Entries in the file.
+    pub entries: u64,
+    pub dnat: Vec<DnatFlows>,
+    pub snat: Vec<SnatFlows>,
+}
+
 /// Aggregates of some chunks of entries. Sums and minimums only, so merging in any
 /// order gives the same result (threads may fold chunks as they come).
 #[derive(Debug, Clone, Default)]
@@ -221,11 +231,8 @@ impl Aggregates {
 
     /// Flow lists in key order; `excerpt` gives the text of a line (number, byte
     /// offset) for evidence.
-    pub fn finish(
-        self,
-        path: &str,
-        excerpt: &dyn Fn(usize, usize) -> String,
-    ) -> (Vec<DnatFlows>, Vec<SnatFlows>) {
+    pub fn finish(self, path: &str, excerpt: &dyn Fn(usize, usize) -> String) -> Flows {
+        let entries = self.entries;
         let mut dnat: Vec<_> = self.dnat.into_iter().collect();
         dnat.sort_unstable_by_key(|a| a.0);
         let mut snat: Vec<_> = self.snat.into_iter().collect();
@@ -263,6 +270,10 @@ impl Aggregates {
                 },
             )
             .collect();
-        (dnat, snat)
+        Flows {
+            entries,
+            dnat,
+            snat,
+        }
     }
 }

@@ -81,7 +81,7 @@ pub fn services(
             .as_ref()
             .filter(|d| !d.negated)
             .map(|d| d.value.addr);
-        let kind = if r.chain == "KUBE-NODEPORTS" {
+        let kind = if &*r.chain == "KUBE-NODEPORTS" {
             FrontendKind::NodePort
         } else {
             match (comment.and_then(|(_, k)| k), prefix) {
@@ -192,7 +192,7 @@ impl<'a> Chains<'a> {
     fn new(t: &'a Table) -> Chains<'a> {
         let mut rules: HashMap<&str, Vec<&Rule>> = HashMap::new();
         for r in &t.rules {
-            rules.entry(r.chain.as_str()).or_default().push(r);
+            rules.entry(&*r.chain).or_default().push(r);
         }
         Chains {
             rules,
@@ -233,7 +233,7 @@ fn rule_protocol(r: &Rule) -> Option<Protocol> {
 
 fn recent(r: &Rule) -> Option<&Recent> {
     r.matches.iter().find_map(|m| match m {
-        Match::Recent(x) => Some(x),
+        Match::Recent(x) => Some(&**x),
         _ => None,
     })
 }
@@ -386,7 +386,7 @@ fn no_endpoint_services(
                 .as_ref()
                 .filter(|d| !d.negated)
                 .map(|d| d.value.addr);
-            let kind = match (&dst, r.chain.as_str()) {
+            let kind = match (&dst, &*r.chain) {
                 (None, _) => FrontendKind::NodePort,
                 (Some(_), "KUBE-SERVICES") => FrontendKind::ClusterIp,
                 (Some(_), _) => FrontendKind::ExternalIp,

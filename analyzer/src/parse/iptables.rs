@@ -9,8 +9,10 @@
 //! target is kept generically ([`GenericMatch`], [`GenericTarget`]) with all its
 //! options, so an unknown extension never loses a rule.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -147,15 +149,17 @@ impl fmt::Display for Cidr {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     pub line: usize,
-    pub chain: String,
+    /// Shared between the rules of a chain (interned while the save is assembled).
+    pub chain: Arc<str>,
     pub op: RuleOp,
     /// `[packets:bytes]` prefix or `-c packets bytes`.
     pub counters: Option<Counters>,
     pub protocol: Option<Neg<String>>,
     pub source: Option<Neg<Cidr>>,
     pub destination: Option<Neg<Cidr>>,
-    pub in_iface: Option<Neg<String>>,
-    pub out_iface: Option<Neg<String>>,
+    /// Boxed: rare in kube-proxy's rules, and a big save holds hundreds of thousands.
+    pub in_iface: Option<Box<Neg<String>>>,
+    pub out_iface: Option<Box<Neg<String>>>,
     /// `Some(true)` for `-f`, `Some(false)` for `! -f`.
     pub fragment: Option<bool>,
     /// `-m …` matches in order (an implicit protocol match is made explicit).
@@ -165,7 +169,8 @@ pub struct Rule {
     pub goto: bool,
 }
 
-/// A `-m module …` match.
+/// A `-m module …` match. The rarer, larger kinds are boxed: a big node's save holds
+/// hundreds of thousands of matches, nearly all comments, ports and statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Match {
     /// `-m comment --comment TEXT`
@@ -177,21 +182,21 @@ pub enum Match {
     /// `-m statistic --mode random|nth …`
     Statistic(Statistic),
     /// `-m recent …` (kube-proxy session affinity)
-    Recent(Recent),
+    Recent(Box<Recent>),
     /// `-m mark [!] --mark V[/M]`
     Mark(MarkMatch),
     /// `-m conntrack [!] --ctstate S,…`
     Conntrack(Conntrack),
     /// `-m addrtype …`
-    AddrType(AddrType),
+    AddrType(Box<AddrType>),
     /// `-m set [!] --match-set NAME FLAGS`
-    Set(SetMatch),
+    Set(Box<SetMatch>),
     /// `-m physdev …`
-    Physdev(Physdev),
+    Physdev(Box<Physdev>),
     /// `-m nfacct --nfacct-name NAME`
     Nfacct(String),
     /// Any other module, or a known one with options the typed form does not model.
-    Other(GenericMatch),
+    Other(Box<GenericMatch>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,7 +488,7 @@ impl Table {
     /// Rules of one chain, in order.
     pub fn rules_in<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a Rule> + 'a {
         let chain = chain.to_string();
-        self.rules.iter().filter(move |r| r.chain == chain)
+        self.rules.iter().filter(move |r| *r.chain == *chain)
     }
 }
 
@@ -584,6 +589,9 @@ pub fn parse_nat_to(s: &str) -> Option<(IpAddr, Option<u16>)> {
 // Parser
 // ---------------------------------------------------------------------------
 
+/// Lines parsed in parallel before they are assembled into tables.
+const RULE_WINDOW: usize = 1 << 16;
+
 /// Parse iptables-save output or iptables-restore input.
 pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     let mut cov = Coverage::new(path);
@@ -592,106 +600,111 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     let mut pending_comments: Vec<CommentLine> = Vec::new();
     let mut last_line = 0;
 
-    // Rule lines do not depend on each other: parse them in parallel chunks first (a
-    // big node's save holds hundreds of thousands), then assemble in file order.
+    // Rule lines do not depend on each other: parse them in parallel first (a big
+    // node's save holds hundreds of thousands), then assemble in file order. A window
+    // at a time, so the parsed-but-not-assembled rules never hold more than a window's
+    // memory.
     let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
-    let mut rules: Vec<Option<Result<RuleLine, String>>> = lines
-        .par_chunks(2048)
-        .flat_map_iter(|c| {
-            c.iter().map(|(no, raw)| {
+    let mut rules: Vec<Option<Result<RuleLine, String>>> = Vec::new();
+    let mut chain_names: HashSet<Arc<str>> = HashSet::new();
+    for window in lines.chunks(RULE_WINDOW) {
+        window
+            .par_iter()
+            .with_min_len(512)
+            .map(|(no, raw)| {
                 let line = raw.trim();
                 is_rule_line(line).then(|| parse_rule_line(line, *no))
             })
-        })
-        .collect();
+            .collect_into_vec(&mut rules);
 
-    for (i, &(no, raw)) in lines.iter().enumerate() {
-        last_line = no;
-        let line = raw.trim();
-        if line.is_empty() {
-            cov.ok();
-            continue;
-        }
-        if line.starts_with('#') {
-            let c = CommentLine {
-                line: no,
-                text: line.to_string(),
-            };
-            match open.as_mut() {
-                Some(t) => t.comments.push(c),
-                None => pending_comments.push(c),
-            }
-            cov.ok();
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('*') {
-            if let Some(t) = open.take() {
-                // The header was counted as recognised; it is re-classified.
-                cov.recognised = cov.recognised.saturating_sub(1);
-                cov.miss(
-                    t.line,
-                    &format!("*{}", t.name),
-                    format!("table {} has no COMMIT before *{}", t.name, name),
-                );
-                rs.tables.push(t);
-            }
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                cov.miss(no, raw, "bad table header");
+        for (i, &(no, raw)) in window.iter().enumerate() {
+            last_line = no;
+            let line = raw.trim();
+            if line.is_empty() {
+                cov.ok();
                 continue;
             }
-            open = Some(Table {
-                name: name.to_string(),
-                line: no,
-                comments: std::mem::take(&mut pending_comments),
-                chains: Vec::new(),
-                rules: Vec::new(),
-                commands: Vec::new(),
-                commit_line: None,
-            });
-            cov.ok();
-            continue;
-        }
-        if line == "COMMIT" {
-            match open.take() {
-                Some(mut t) => {
-                    t.commit_line = Some(no);
+            if line.starts_with('#') {
+                let c = CommentLine {
+                    line: no,
+                    text: line.to_string(),
+                };
+                match open.as_mut() {
+                    Some(t) => t.comments.push(c),
+                    None => pending_comments.push(c),
+                }
+                cov.ok();
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('*') {
+                if let Some(t) = open.take() {
+                    // The header was counted as recognised; it is re-classified.
+                    cov.recognised = cov.recognised.saturating_sub(1);
+                    cov.miss(
+                        t.line,
+                        &format!("*{}", t.name),
+                        format!("table {} has no COMMIT before *{}", t.name, name),
+                    );
                     rs.tables.push(t);
+                }
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    cov.miss(no, raw, "bad table header");
+                    continue;
+                }
+                open = Some(Table {
+                    name: name.to_string(),
+                    line: no,
+                    comments: std::mem::take(&mut pending_comments),
+                    chains: Vec::new(),
+                    rules: Vec::new(),
+                    commands: Vec::new(),
+                    commit_line: None,
+                });
+                cov.ok();
+                continue;
+            }
+            if line == "COMMIT" {
+                match open.take() {
+                    Some(mut t) => {
+                        t.commit_line = Some(no);
+                        rs.tables.push(t);
+                        cov.ok();
+                    }
+                    None => cov.miss(no, raw, "COMMIT outside a table"),
+                }
+                continue;
+            }
+            let Some(table) = open.as_mut() else {
+                cov.miss(no, raw, "line outside a table (no *table header before it)");
+                continue;
+            };
+            if let Some(decl) = line.strip_prefix(':') {
+                match parse_chain_decl(decl, no) {
+                    Ok(c) => {
+                        table.chains.push(c);
+                        cov.ok();
+                    }
+                    Err(e) => cov.miss(no, raw, e),
+                }
+                continue;
+            }
+            let parsed = rules[i].take().unwrap_or_else(|| parse_rule_line(line, no));
+            match parsed {
+                Ok(RuleLine::Rule(r)) => {
+                    table.rules.push(intern_chain(&mut chain_names, *r));
                     cov.ok();
                 }
-                None => cov.miss(no, raw, "COMMIT outside a table"),
-            }
-            continue;
-        }
-        let Some(table) = open.as_mut() else {
-            cov.miss(no, raw, "line outside a table (no *table header before it)");
-            continue;
-        };
-        if let Some(decl) = line.strip_prefix(':') {
-            match parse_chain_decl(decl, no) {
-                Ok(c) => {
-                    table.chains.push(c);
+                Ok(RuleLine::Command(c)) => {
+                    table.commands.push(c);
                     cov.ok();
+                }
+                Ok(RuleLine::Degraded(r, reason)) => {
+                    // Kept in the model (the chain graph needs it) but reported.
+                    table.rules.push(intern_chain(&mut chain_names, *r));
+                    cov.miss(no, raw, reason);
                 }
                 Err(e) => cov.miss(no, raw, e),
             }
-            continue;
-        }
-        let parsed = rules[i].take().unwrap_or_else(|| parse_rule_line(line, no));
-        match parsed {
-            Ok(RuleLine::Rule(r)) => {
-                table.rules.push(*r);
-                cov.ok();
-            }
-            Ok(RuleLine::Command(c)) => {
-                table.commands.push(c);
-                cov.ok();
-            }
-            Ok(RuleLine::Degraded(r, reason)) => {
-                // Kept in the model (the chain graph needs it) but reported.
-                table.rules.push(*r);
-                cov.miss(no, raw, reason);
-            }
-            Err(e) => cov.miss(no, raw, e),
         }
     }
     if let Some(t) = open.take() {
@@ -707,10 +720,26 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         rs.tables.push(t);
     }
     rs.trailing_comments = pending_comments;
+    // Doubling growth leaves up to half of a big table's rule vector unused; for a
+    // 300,000-rule save that is tens of MB held for the rest of the run.
+    for t in &mut rs.tables {
+        t.rules.shrink_to_fit();
+    }
     Parsed {
         model: rs,
         coverage: cov,
     }
+}
+
+/// The rule with its chain name shared with the other rules of its chain.
+fn intern_chain(names: &mut HashSet<Arc<str>>, mut rule: Rule) -> Rule {
+    match names.get(&rule.chain) {
+        Some(shared) => rule.chain = shared.clone(),
+        None => {
+            names.insert(rule.chain.clone());
+        }
+    }
+    rule
 }
 
 /// A line the assembly loop hands to [`parse_rule_line`] (when inside a table).
@@ -810,7 +839,8 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
         .get(i + 1)
         .ok_or_else(|| format!("{} without a chain", cmd.text))?
         .text
-        .to_string();
+        .as_ref()
+        .into();
     i += 2;
     let op = match op {
         RuleOp::Insert(_) => match toks.get(i) {
@@ -878,11 +908,11 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                 i += 2;
             }
             "-i" | "--in-interface" => {
-                rule.in_iface = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
+                rule.in_iface = Some(Box::new(Neg::new(neg, arg(i + 1)?.text.to_string())));
                 i += 2;
             }
             "-o" | "--out-interface" => {
-                rule.out_iface = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
+                rule.out_iface = Some(Box::new(Neg::new(neg, arg(i + 1)?.text.to_string())));
                 i += 2;
             }
             "-f" | "--fragment" => {
@@ -981,6 +1011,9 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
     }
 
     let mut problems: Vec<String> = Vec::new();
+    // Exact capacity: growth by push (to 4) cost a quarter of a big ruleset's memory.
+    // (Not `collect`, which would keep the larger PendingMatch buffer in place.)
+    rule.matches = Vec::with_capacity(pending.len());
     for p in pending {
         let m = build_match(p, &mut problems);
         rule.matches.push(m);
@@ -1161,11 +1194,11 @@ fn known_option(module: &str, opt: &str) -> Option<bool> {
 }
 
 fn generic_match(p: PendingMatch) -> Match {
-    Match::Other(GenericMatch {
+    Match::Other(Box::new(GenericMatch {
         module: p.module,
         options: p.opts,
         unsupported_revision: p.unsupported,
-    })
+    }))
 }
 
 /// Turn collected options into a typed match. Falls back to [`Match::Other`] for
@@ -1343,7 +1376,7 @@ fn typed_match(p: &PendingMatch) -> Result<Option<Match>, String> {
             if actions != 1 {
                 return Err("recent needs exactly one of --set/--rcheck/--update/--remove".into());
             }
-            Match::Recent(r)
+            Match::Recent(Box::new(r))
         }
         "mark" => match p.opts.as_slice() {
             [o] if o.name == "--mark" => {
@@ -1387,15 +1420,15 @@ fn typed_match(p: &PendingMatch) -> Result<Option<Match>, String> {
                     _ => return Ok(None),
                 }
             }
-            Match::AddrType(a)
+            Match::AddrType(Box::new(a))
         }
         "set" => match p.opts.as_slice() {
             [o] if o.name == "--match-set" || o.name == "--set" => match o.args.as_slice() {
-                [name, flags] => Match::Set(SetMatch {
+                [name, flags] => Match::Set(Box::new(SetMatch {
                     negated: o.negated,
                     name: name.clone(),
                     flags: flags.split(',').map(str::to_string).collect(),
-                }),
+                })),
                 _ => return Err(format!("{} takes a set name and flags", o.name)),
             },
             _ => return Ok(None),
@@ -1427,7 +1460,7 @@ fn typed_match(p: &PendingMatch) -> Result<Option<Match>, String> {
                     _ => return Ok(None),
                 }
             }
-            Match::Physdev(d)
+            Match::Physdev(Box::new(d))
         }
         "nfacct" => match p.opts.as_slice() {
             [o] if o.name == "--nfacct-name" && !o.negated => Match::Nfacct(one(o)?),

@@ -14,6 +14,7 @@ pub use lines::LineIndex;
 
 use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
+use netsnap_schema::layout;
 use netsnap_schema::model::{
     Addr, ConntrackSysctl, HostFacts, Link, NeighTable, NetnsIndex, RouteTable, Socket, Sysctls,
 };
@@ -72,8 +73,10 @@ pub struct Sources<'b> {
     pub ipset: Option<Parsed<parse::ipset::IpsetSave>>,
     pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
     /// Conntrack entries, reduced to flow aggregates while parsed (a table can hold a
-    /// million entries; only aggregates and the lines of their first entries are kept).
-    pub conntrack: Option<crate::model::conntrack::Aggregates>,
+    /// million entries; only aggregates and the text of their first entries are kept).
+    pub conntrack: Option<crate::model::conntrack::Flows>,
+    /// The bundle has a conntrack entries file (even if empty, or released).
+    pub conntrack_present: bool,
     pub conntrack_stat: Option<Parsed<parse::ct_stat::ConntrackStats>>,
     pub conntrack_sysctl: Option<JsonSource<ConntrackSysctl>>,
     /// Coverage of every parsed source (conntrack chunks merged), in path order.
@@ -173,16 +176,51 @@ impl Parsing {
         }
     }
 
+    /// Folds every output into the sources of `bundle`, then releases the raw
+    /// conntrack table from it: everything the analysis needs from it (aggregates,
+    /// the text of each aggregate's first entry, unrecognised lines) has been taken,
+    /// and on a big node it is most of the bundle's memory.
+    pub fn finish_releasing(self, bundle: &mut Bundle) -> Sources<'_> {
+        let (flows, coverage, present) = self.conntrack_flows(bundle);
+        bundle.release(layout::CONNTRACK_ENTRIES);
+        self.assemble(bundle, flows, coverage, present)
+    }
+
     /// Folds every output into the sources of `bundle`.
     pub fn finish(self, bundle: &Bundle) -> Sources<'_> {
+        let (flows, coverage, present) = self.conntrack_flows(bundle);
+        self.assemble(bundle, flows, coverage, present)
+    }
+
+    /// The merged conntrack aggregates as flow lists with their evidence text.
+    fn conntrack_flows(
+        &self,
+        bundle: &Bundle,
+    ) -> (
+        Option<crate::model::conntrack::Flows>,
+        Option<Coverage>,
+        bool,
+    ) {
+        let parts = std::mem::take(&mut *lock(&self.conntrack));
+        let present = bundle.file(layout::CONNTRACK_ENTRIES).is_some();
+        let Some(ct) = parts.into_iter().reduce(jobs::ConntrackPart::merge) else {
+            return (None, None, present);
+        };
+        let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
+        let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
+        let flows = ct.flows.finish(layout::CONNTRACK_ENTRIES, &excerpt);
+        (Some(flows), Some(ct.coverage), present)
+    }
+
+    fn assemble(
+        self,
+        bundle: &Bundle,
+        conntrack: Option<crate::model::conntrack::Flows>,
+        conntrack_coverage: Option<Coverage>,
+        conntrack_present: bool,
+    ) -> Sources<'_> {
         let mut outputs = self.outputs.into_inner().unwrap_or_else(|e| e.into_inner());
         outputs.sort_by(|a, b| a.0.cmp(&b.0));
-        let conntrack = self
-            .conntrack
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .reduce(jobs::ConntrackPart::merge);
         let mut s = Sources {
             bundle,
             host_facts: None,
@@ -196,7 +234,8 @@ impl Parsing {
             nft: None,
             ipset: None,
             ipvs: None,
-            conntrack: None,
+            conntrack,
+            conntrack_present,
             conntrack_stat: None,
             conntrack_sysctl: None,
             coverage: Vec::new(),
@@ -205,10 +244,7 @@ impl Parsing {
         for (_, out) in outputs {
             jobs::absorb(&mut s, out);
         }
-        if let Some(ct) = conntrack {
-            s.coverage.push(ct.coverage);
-            s.conntrack = Some(ct.flows);
-        }
+        s.coverage.extend(conntrack_coverage);
         s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
         s
     }
