@@ -1,12 +1,12 @@
 //! Conntrack: table size and usage, summed per-CPU statistics, and flow aggregates
 //! (DNAT flows per VIP → backend, SNAT flows per masquerade source → destination).
 
+use super::fx::Fx;
 use super::services::{sockaddr, Protocol};
 use super::Evidence;
 use crate::parse::conntrack::{CtEntry, L4Proto};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -84,55 +84,6 @@ type SnatKey = (Protocol, IpAddr, IpAddr, u16);
 
 /// (line, byte offset) of the first entry of an aggregate.
 type First = (usize, usize);
-
-/// FxHash (as rustc's): keys here are a few small integers and addresses, and SipHash
-/// cost more than the rest of the aggregation for a million entries.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, v: u64) {
-        self.0 = self.0.wrapping_add(v).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-    #[inline]
-    fn write_u16(&mut self, v: u16) {
-        self.add(u64::from(v));
-    }
-    #[inline]
-    fn write_u32(&mut self, v: u32) {
-        self.add(u64::from(v));
-    }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-    #[inline]
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
-
-type Fx = BuildHasherDefault<FxHasher>;
 
 /// The aggregates of a whole table, in key order, each with the text of its first
 /// entry: once these exist the table's text is no longer needed.

@@ -5,6 +5,7 @@
 //! table's "has no endpoints" / "has no local endpoints" rules. kube-proxy uses the
 //! same 16-character hash for every per-service chain, so the hash is the key.
 
+use super::fx::Fx;
 use super::services::{
     Endpoint, Frontend, FrontendKind, Protocol, Proxier, RuleDefect, Service, ServiceName,
 };
@@ -184,13 +185,13 @@ fn per_service_chains(
 /// A table's rules and declarations by chain name (kube-proxy tables hold tens of
 /// thousands of rules; per-service lookups must not scan them all).
 struct Chains<'a> {
-    rules: HashMap<&'a str, Vec<&'a Rule>>,
-    decls: HashMap<&'a str, &'a Chain>,
+    rules: HashMap<&'a str, Vec<&'a Rule>, Fx>,
+    decls: HashMap<&'a str, &'a Chain, Fx>,
 }
 
 impl<'a> Chains<'a> {
     fn new(t: &'a Table) -> Chains<'a> {
-        let mut rules: HashMap<&str, Vec<&Rule>> = HashMap::new();
+        let mut rules: HashMap<&str, Vec<&Rule>, Fx> = HashMap::default();
         for r in &t.rules {
             rules.entry(&*r.chain).or_default().push(r);
         }
@@ -251,8 +252,11 @@ fn endpoints_of(
     let mut unconditional: Option<Evidence> = None;
     let mut last_jump: Option<(&Rule, f64)> = None;
     for r in ix.rules(chain) {
-        if let Some((n, _)) = r.comment().and_then(parse_frontend_comment) {
-            names.entry(hash.to_string()).or_insert(n);
+        // The first name found wins; later comments (one per endpoint) are not parsed.
+        if !names.contains_key(hash) {
+            if let Some((n, _)) = r.comment().and_then(parse_frontend_comment) {
+                names.insert(hash.to_string(), n);
+            }
         }
         let Some(sep) = r.jump_chain().filter(|t| t.starts_with("KUBE-SEP-")) else {
             continue;

@@ -8,6 +8,7 @@ pub mod build;
 mod build_text;
 pub mod conntrack;
 pub mod dns;
+mod fx;
 pub mod iptables;
 pub mod ipvs;
 pub mod net;
