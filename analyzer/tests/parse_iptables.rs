@@ -216,7 +216,7 @@ fn nft_save_is_fully_recognised_with_values() {
         Some("10.96.20.20/32")
     );
     assert_eq!(r.dport().map(|d| d.value), Some(PortRange::single(80)));
-    assert_eq!(r.protocol.as_ref().map(|p| p.value.as_str()), Some("tcp"));
+    assert_eq!(r.protocol.as_ref().map(|p| &*p.value), Some("tcp"));
 }
 
 #[test]
@@ -647,7 +647,7 @@ fn a_target() -> impl Strategy<Value = Target> {
         Just(Target::Drop),
         Just(Target::Return),
         Just(Target::Queue),
-        chain_name().prop_map(Target::Chain),
+        chain_name().prop_map(|c| Target::Chain(c.into())),
         nat().prop_map(Target::Dnat),
         nat().prop_map(Target::Snat),
         (
@@ -728,7 +728,7 @@ fn a_rule() -> impl Strategy<Value = Rule> {
                 chain: chain.into(),
                 op,
                 counters,
-                protocol,
+                protocol: protocol.map(|p| Neg::new(p.negated, p.value.into())),
                 source,
                 destination,
                 in_iface: in_iface.map(Box::new),

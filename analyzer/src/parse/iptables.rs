@@ -9,6 +9,7 @@
 //! target is kept generically ([`GenericMatch`], [`GenericTarget`]) with all its
 //! options, so an unknown extension never loses a rule.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
@@ -154,7 +155,7 @@ pub struct Rule {
     pub op: RuleOp,
     /// `[packets:bytes]` prefix or `-c packets bytes`.
     pub counters: Option<Counters>,
-    pub protocol: Option<Neg<String>>,
+    pub protocol: Option<Neg<ProtocolName>>,
     pub source: Option<Neg<Cidr>>,
     pub destination: Option<Neg<Cidr>>,
     /// Boxed: rare in kube-proxy's rules, and a big save holds hundreds of thousands.
@@ -167,6 +168,22 @@ pub struct Rule {
     pub target: Option<Target>,
     /// `-g` (goto) instead of `-j` (jump).
     pub goto: bool,
+}
+
+/// A protocol or port-match module name: the common ones are not allocated per rule
+/// (a big save names `tcp` hundreds of thousands of times).
+pub type ProtocolName = Cow<'static, str>;
+
+fn protocol_name(name: &str) -> ProtocolName {
+    match name {
+        "tcp" => Cow::Borrowed("tcp"),
+        "udp" => Cow::Borrowed("udp"),
+        "sctp" => Cow::Borrowed("sctp"),
+        "icmp" => Cow::Borrowed("icmp"),
+        "ipv6-icmp" => Cow::Borrowed("ipv6-icmp"),
+        "all" => Cow::Borrowed("all"),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 /// A `-m module …` match. The rarer, larger kinds are boxed: a big node's save holds
@@ -202,7 +219,7 @@ pub enum Match {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMatch {
     /// Module name: `tcp`, `udp`, `sctp`, `udplite`, `dccp`.
-    pub protocol: String,
+    pub protocol: ProtocolName,
     pub sport: Option<Neg<PortRange>>,
     pub dport: Option<Neg<PortRange>>,
 }
@@ -354,8 +371,8 @@ pub enum Target {
     Drop,
     Return,
     Queue,
-    /// A user-defined chain.
-    Chain(String),
+    /// A user-defined chain (interned like [`Rule::chain`]).
+    Chain(Arc<str>),
     /// `DNAT --to-destination …`
     Dnat(Nat),
     /// `SNAT --to-source …`
@@ -530,7 +547,7 @@ impl Rule {
     /// Name of the user chain this rule jumps/goes to.
     pub fn jump_chain(&self) -> Option<&str> {
         match &self.target {
-            Some(Target::Chain(c)) => Some(c),
+            Some(Target::Chain(c)) => Some(&**c),
             _ => None,
         }
     }
@@ -731,15 +748,23 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     }
 }
 
-/// The rule with its chain name shared with the other rules of its chain.
+/// The rule with its chain name, and the chain it jumps to, shared with every other
+/// rule naming them (a big save names each KUBE-SEP chain several times).
 fn intern_chain(names: &mut HashSet<Arc<str>>, mut rule: Rule) -> Rule {
-    match names.get(&rule.chain) {
-        Some(shared) => rule.chain = shared.clone(),
-        None => {
-            names.insert(rule.chain.clone());
-        }
+    intern(names, &mut rule.chain);
+    if let Some(Target::Chain(c)) = &mut rule.target {
+        intern(names, c);
     }
     rule
+}
+
+fn intern(names: &mut HashSet<Arc<str>>, name: &mut Arc<str>) {
+    match names.get(name) {
+        Some(shared) => *name = shared.clone(),
+        None => {
+            names.insert(name.clone());
+        }
+    }
 }
 
 /// A line the assembly loop hands to [`parse_rule_line`] (when inside a table).
@@ -896,7 +921,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
         };
         match name {
             "-p" | "--protocol" => {
-                rule.protocol = Some(Neg::new(neg, arg(i + 1)?.text.to_string()));
+                rule.protocol = Some(Neg::new(neg, protocol_name(&arg(i + 1)?.text)));
                 i += 2;
             }
             "-s" | "--source" | "--src" => {
@@ -988,7 +1013,7 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
                             .protocol
                             .as_ref()
                             .filter(|p| !p.negated && known_option(&p.value, name) == Some(true))
-                            .map(|p| p.value.clone())
+                            .map(|p| p.value.to_string())
                             .ok_or_else(|| format!("option {name} does not belong to any match"))?;
                         pending.push(PendingMatch {
                             module: proto,
@@ -1066,7 +1091,11 @@ fn take_opt(toks: &[Token], i: usize, negated: bool) -> (Opt, usize) {
 
 /// Which pending match an option belongs to: the latest one that knows it, or the
 /// latest one if its module is unknown (its options cannot be told apart).
-fn owner_of(pending: &[PendingMatch], opt: &str, _proto: Option<&Neg<String>>) -> Option<usize> {
+fn owner_of(
+    pending: &[PendingMatch],
+    opt: &str,
+    _proto: Option<&Neg<ProtocolName>>,
+) -> Option<usize> {
     for (idx, p) in pending.iter().enumerate().rev() {
         match known_option(&p.module, opt) {
             Some(true) => return Some(idx),
@@ -1240,7 +1269,7 @@ fn typed_match(p: &PendingMatch) -> Result<Option<Match>, String> {
         },
         "tcp" | "udp" | "sctp" | "udplite" | "dccp" => {
             let mut pm = PortMatch {
-                protocol: p.module.clone(),
+                protocol: protocol_name(&p.module),
                 sport: None,
                 dport: None,
             };
@@ -1625,9 +1654,7 @@ fn typed_target(name: &str, opts: &[Opt]) -> Result<Option<Target>, String> {
             },
             _ => return Ok(None),
         },
-        _ if opts.is_empty() && !OPTIONLESS_TARGETS.contains(&name) => {
-            Target::Chain(name.to_string())
-        }
+        _ if opts.is_empty() && !OPTIONLESS_TARGETS.contains(&name) => Target::Chain(name.into()),
         _ => return Ok(None),
     };
     Ok(Some(t))
