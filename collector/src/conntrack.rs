@@ -8,25 +8,18 @@
 //! `/proc/thread-self/net/nf_conntrack` file is copied instead.
 
 use crate::deadline::Deadline;
+use crate::nldump;
 use crate::procfs::{module_present, thread_net};
 use crate::source::{io_reason, Captured};
-use netlink_packet_core::{
-    DefaultNla, NetlinkBuffer, NetlinkMessage, NetlinkPayload, Nla, NlasIterator, NLM_F_DUMP,
-    NLM_F_REQUEST,
-};
-use netlink_packet_netfilter::conntrack::{
-    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoInfo, ProtoInfoTCP, ProtoTuple, Status,
-    Tuple,
-};
-use netlink_packet_netfilter::{
-    NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
-};
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
+use netlink_packet_core::{Emitable, NetlinkBuffer, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage};
+use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
+use netlink_sys::protocols::NETLINK_NETFILTER;
 use netsnap_schema::{SourceStatus, Spool};
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::source::CONNTRACK_ENTRIES as NAME;
 
@@ -109,18 +102,6 @@ fn l4_name(proto: u8) -> &'static str {
     }
 }
 
-/// The value bytes of an attribute the crate left undecoded.
-fn nla_value(nla: &DefaultNla) -> Vec<u8> {
-    let mut v = vec![0u8; nla.value_len()];
-    nla.emit_value(&mut v);
-    v
-}
-
-fn nla_kind(nla: &DefaultNla) -> u16 {
-    // Strip NLA_F_NESTED / NLA_F_NET_BYTEORDER.
-    nla.kind() & 0x3fff
-}
-
 fn be_u16(v: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes(v.get(..2)?.try_into().ok()?))
 }
@@ -129,14 +110,6 @@ fn be_u32(v: &[u8]) -> Option<u32> {
 }
 fn be_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))
-}
-
-/// Nested attributes in raw bytes: (kind, value).
-fn nested(v: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    NlasIterator::new(v)
-        .filter_map(|n| n.ok())
-        .map(|n| (n.kind() & 0x3fff, n.value().to_vec()))
-        .collect()
 }
 
 #[derive(Default)]
@@ -151,37 +124,48 @@ struct TupleView {
     icmp_code: Option<u8>,
 }
 
-fn tuple_view(tuples: &[Tuple]) -> TupleView {
+/// A CTA_TUPLE_ORIG / CTA_TUPLE_REPLY value: nested CTA_TUPLE_IP and CTA_TUPLE_PROTO.
+fn tuple_view(raw: &[u8]) -> TupleView {
+    const TUPLE_IP: u16 = 1;
+    const TUPLE_PROTO: u16 = 2;
+    const IP_V4_SRC: u16 = 1;
+    const IP_V4_DST: u16 = 2;
+    const IP_V6_SRC: u16 = 3;
+    const IP_V6_DST: u16 = 4;
+    const PROTO_NUM: u16 = 1;
+    const PROTO_SRC_PORT: u16 = 2;
+    const PROTO_DST_PORT: u16 = 3;
+    let ip = |v: &[u8]| -> Option<IpAddr> {
+        match v.len() {
+            4 => Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?)),
+            16 => Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
+            _ => None,
+        }
+    };
     let mut t = TupleView::default();
-    for tup in tuples {
-        match tup {
-            Tuple::Ip(ips) => {
-                for ip in ips {
-                    match ip {
-                        IPTuple::SourceAddress(a) => t.src = Some(*a),
-                        IPTuple::DestinationAddress(a) => t.dst = Some(*a),
+    for (k, v) in nldump::attrs(raw) {
+        match k {
+            TUPLE_IP => {
+                for (k, v) in nldump::attrs(v) {
+                    match k {
+                        IP_V4_SRC | IP_V6_SRC => t.src = ip(v),
+                        IP_V4_DST | IP_V6_DST => t.dst = ip(v),
                         _ => {}
                     }
                 }
             }
-            Tuple::Proto(ps) => {
-                for p in ps {
-                    match p {
-                        ProtoTuple::Protocol(pr) => t.proto = Some(u8::from(*pr)),
-                        ProtoTuple::SourcePort(s) => t.sport = Some(*s),
-                        ProtoTuple::DestinationPort(d) => t.dport = Some(*d),
-                        ProtoTuple::Other(nla) => {
-                            let v = nla_value(nla);
-                            match nla_kind(nla) {
-                                cta::PROTO_ICMP_ID | cta::PROTO_ICMPV6_ID => t.icmp_id = be_u16(&v),
-                                cta::PROTO_ICMP_TYPE | cta::PROTO_ICMPV6_TYPE => {
-                                    t.icmp_type = v.first().copied()
-                                }
-                                cta::PROTO_ICMP_CODE | cta::PROTO_ICMPV6_CODE => {
-                                    t.icmp_code = v.first().copied()
-                                }
-                                _ => {}
-                            }
+            TUPLE_PROTO => {
+                for (k, v) in nldump::attrs(v) {
+                    match k {
+                        PROTO_NUM => t.proto = v.first().copied(),
+                        PROTO_SRC_PORT => t.sport = be_u16(v),
+                        PROTO_DST_PORT => t.dport = be_u16(v),
+                        cta::PROTO_ICMP_ID | cta::PROTO_ICMPV6_ID => t.icmp_id = be_u16(v),
+                        cta::PROTO_ICMP_TYPE | cta::PROTO_ICMPV6_TYPE => {
+                            t.icmp_type = v.first().copied()
+                        }
+                        cta::PROTO_ICMP_CODE | cta::PROTO_ICMPV6_CODE => {
+                            t.icmp_code = v.first().copied()
                         }
                         _ => {}
                     }
@@ -193,11 +177,31 @@ fn tuple_view(tuples: &[Tuple]) -> TupleView {
     t
 }
 
+/// Appends `v` in decimal (the hot path formats a few million numbers).
+fn push_dec(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
 /// `%pI4` / `%pI6` (the kernel prints IPv6 uncompressed in this file).
 fn fmt_ip(out: &mut String, ip: &IpAddr) {
     match ip {
         IpAddr::V4(a) => {
-            let _ = write!(out, "{a}");
+            for (i, o) in a.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_dec(out, u64::from(*o));
+            }
         }
         IpAddr::V6(a) => {
             for (i, seg) in a.segments().iter().enumerate() {
@@ -226,12 +230,11 @@ fn fmt_tuple(out: &mut String, t: &TupleView, l4: u8) {
         | libc::IPPROTO_UDPLITE
         | libc::IPPROTO_SCTP
         | libc::IPPROTO_DCCP => {
-            let _ = write!(
-                out,
-                "sport={} dport={} ",
-                t.sport.unwrap_or(0),
-                t.dport.unwrap_or(0)
-            );
+            out.push_str("sport=");
+            push_dec(out, u64::from(t.sport.unwrap_or(0)));
+            out.push_str(" dport=");
+            push_dec(out, u64::from(t.dport.unwrap_or(0)));
+            out.push(' ');
         }
         libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6 => {
             let _ = write!(
@@ -254,17 +257,17 @@ fn fmt_tuple(out: &mut String, t: &TupleView, l4: u8) {
     }
 }
 
-fn fmt_counters(out: &mut String, raw: Option<&Vec<u8>>) {
+fn fmt_counters(out: &mut String, raw: Option<&[u8]>) {
     let Some(raw) = raw else {
         return;
     };
     let (mut packets, mut bytes) = (0u64, 0u64);
-    for (k, v) in nested(raw) {
+    for (k, v) in nldump::attrs(raw) {
         match k {
-            cta::COUNTERS_PACKETS => packets = be_u64(&v).unwrap_or(0),
-            cta::COUNTERS_BYTES => bytes = be_u64(&v).unwrap_or(0),
-            cta::COUNTERS32_PACKETS => packets = u64::from(be_u32(&v).unwrap_or(0)),
-            cta::COUNTERS32_BYTES => bytes = u64::from(be_u32(&v).unwrap_or(0)),
+            cta::COUNTERS_PACKETS => packets = be_u64(v).unwrap_or(0),
+            cta::COUNTERS_BYTES => bytes = be_u64(v).unwrap_or(0),
+            cta::COUNTERS32_PACKETS => packets = u64::from(be_u32(v).unwrap_or(0)),
+            cta::COUNTERS32_BYTES => bytes = u64::from(be_u32(v).unwrap_or(0)),
             _ => {}
         }
     }
@@ -272,10 +275,21 @@ fn fmt_counters(out: &mut String, raw: Option<&Vec<u8>>) {
 }
 
 /// Renders one conntrack entry exactly as `/proc/net/nf_conntrack` prints it
-/// (`ct_seq_show` in nf_conntrack_standalone.c), without the final newline.
+/// (`ct_seq_show` in nf_conntrack_standalone.c), without the final newline, from the
+/// entry's ctnetlink attributes (`attrs`: what follows the `nfgenmsg` of an
+/// IPCTNL_MSG_CT_NEW message), read in place: no decoded copy of the message is built
+/// (that was half of the dump's CPU with 262,144 entries). Returns false, with nothing
+/// rendered, when the attributes do not parse or hold no original tuple.
 /// `now_ns` is CLOCK_REALTIME, used only for `delta-time` (conntrack timestamps on).
-pub fn render_entry(family: u8, attrs: &[ConntrackAttribute], now_ns: u64, out: &mut String) {
-    let mut orig = TupleView::default();
+pub fn render_raw(family: u8, attrs: &[u8], now_ns: u64, out: &mut String) -> bool {
+    const TUPLE_ORIG: u16 = 1;
+    const TUPLE_REPLY: u16 = 2;
+    const STATUS: u16 = 3;
+    const PROTOINFO: u16 = 4;
+    const TIMEOUT: u16 = 7;
+    const MARK: u16 = 8;
+    const PROTOINFO_TCP: u16 = 1;
+    let mut orig = None;
     let mut reply = TupleView::default();
     let mut status = 0u32;
     let mut timeout = None;
@@ -286,64 +300,47 @@ pub fn render_entry(family: u8, attrs: &[ConntrackAttribute], now_ns: u64, out: 
     let mut counters_orig = None;
     let mut counters_reply = None;
     let mut started_ns = None;
-    for a in attrs {
-        match a {
-            ConntrackAttribute::CtaTupleOrig(t) => orig = tuple_view(t),
-            ConntrackAttribute::CtaTupleReply(t) => reply = tuple_view(t),
-            ConntrackAttribute::CtaStatus(s) => status = Status::bits(s),
-            ConntrackAttribute::CtaTimeout(t) => timeout = Some(*t),
-            ConntrackAttribute::CtaMark(m) => mark = *m,
-            ConntrackAttribute::CtaProtoInfo(infos) => {
-                for info in infos {
-                    match info {
-                        ProtoInfo::TCP(tcp) => {
-                            for t in tcp {
-                                if let ProtoInfoTCP::State(s) = t {
-                                    state = Some(
-                                        TCP_STATES
-                                            .get(usize::from(*s))
-                                            .copied()
-                                            .unwrap_or("UNKNOWN"),
-                                    );
-                                }
-                            }
+    let mut seen = 0;
+    for (k, v) in nldump::attrs(attrs) {
+        seen += (v.len() + 4 + 3) & !3;
+        match k {
+            TUPLE_ORIG => orig = Some(tuple_view(v)),
+            TUPLE_REPLY => reply = tuple_view(v),
+            STATUS => status = be_u32(v).unwrap_or(0),
+            TIMEOUT => timeout = be_u32(v),
+            MARK => mark = be_u32(v).unwrap_or(0),
+            PROTOINFO => {
+                for (k, v) in nldump::attrs(v) {
+                    let names: &[&'static str; 10] = match k {
+                        PROTOINFO_TCP => &TCP_STATES,
+                        cta::PROTOINFO_SCTP => &SCTP_STATES,
+                        cta::PROTOINFO_DCCP => &DCCP_STATES,
+                        _ => continue,
+                    };
+                    for (k, v) in nldump::attrs(v) {
+                        if k == cta::PROTOINFO_STATE {
+                            let idx = usize::from(v.first().copied().unwrap_or(0));
+                            state = Some(names.get(idx).copied().unwrap_or("UNKNOWN"));
                         }
-                        ProtoInfo::Other(nla) => {
-                            let names = match nla_kind(nla) {
-                                cta::PROTOINFO_SCTP => &SCTP_STATES,
-                                cta::PROTOINFO_DCCP => &DCCP_STATES,
-                                _ => continue,
-                            };
-                            for (k, v) in nested(&nla_value(nla)) {
-                                if k == cta::PROTOINFO_STATE {
-                                    let idx = usize::from(v.first().copied().unwrap_or(0));
-                                    state = Some(names.get(idx).copied().unwrap_or("UNKNOWN"));
-                                }
-                            }
-                        }
-                        _ => {}
                     }
                 }
             }
-            ConntrackAttribute::Other(nla) => {
-                let v = nla_value(nla);
-                match nla_kind(nla) {
-                    cta::USE => use_count = be_u32(&v).unwrap_or(0),
-                    cta::ZONE => zone = be_u16(&v).unwrap_or(0),
-                    cta::COUNTERS_ORIG => counters_orig = Some(v),
-                    cta::COUNTERS_REPLY => counters_reply = Some(v),
-                    cta::TIMESTAMP => {
-                        started_ns = nested(&v)
-                            .into_iter()
-                            .find(|(k, _)| *k == cta::TIMESTAMP_START)
-                            .and_then(|(_, v)| be_u64(&v))
-                    }
-                    _ => {}
-                }
+            cta::USE => use_count = be_u32(v).unwrap_or(0),
+            cta::ZONE => zone = be_u16(v).unwrap_or(0),
+            cta::COUNTERS_ORIG => counters_orig = Some(v),
+            cta::COUNTERS_REPLY => counters_reply = Some(v),
+            cta::TIMESTAMP => {
+                started_ns = nldump::attrs(v)
+                    .find(|(k, _)| *k == cta::TIMESTAMP_START)
+                    .and_then(|(_, v)| be_u64(v))
             }
             _ => {}
         }
     }
+    // Every byte accounted for (the last attribute may lack its padding).
+    let Some(orig) = orig.filter(|_| seen >= attrs.len() && seen < attrs.len() + 4) else {
+        return false;
+    };
     let l4 = orig.proto.unwrap_or(0);
     let _ = write!(
         out,
@@ -366,12 +363,12 @@ pub fn render_entry(family: u8, attrs: &[ConntrackAttribute], now_ns: u64, out: 
         }
     }
     fmt_tuple(out, &orig, l4);
-    fmt_counters(out, counters_orig.as_ref());
+    fmt_counters(out, counters_orig);
     if status & IPS_SEEN_REPLY == 0 {
         out.push_str("[UNREPLIED] ");
     }
     fmt_tuple(out, &reply, l4);
-    fmt_counters(out, counters_reply.as_ref());
+    fmt_counters(out, counters_reply);
     if status & IPS_HW_OFFLOAD != 0 {
         out.push_str("[HW_OFFLOAD] ");
     } else if status & IPS_OFFLOAD != 0 {
@@ -393,6 +390,14 @@ pub fn render_entry(family: u8, attrs: &[ConntrackAttribute], now_ns: u64, out: 
     // The /proc reader holds a reference while printing, so the file shows one more
     // than ctnetlink reports; match the file.
     let _ = write!(out, "use={}", use_count.saturating_add(1));
+    true
+}
+
+/// [`render_raw`] of decoded attributes (emitted back to their wire form first).
+pub fn render_entry(family: u8, attrs: &[ConntrackAttribute], now_ns: u64, out: &mut String) {
+    let mut raw = vec![0u8; attrs.buffer_len()];
+    attrs.emit(&mut raw);
+    render_raw(family, &raw, now_ns, out);
 }
 
 fn realtime_ns() -> u64 {
@@ -435,13 +440,6 @@ impl CtError {
     }
 }
 
-fn set_rcv_timeout(sock: &Socket, d: Duration) {
-    use nix::sys::time::TimeValLike;
-    let tv = nix::sys::time::TimeVal::milliseconds(i64::try_from(d.as_millis()).unwrap_or(250));
-    // Best effort: without it the deadline is only checked between messages.
-    let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv);
-}
-
 /// Dumps the conntrack table of the calling thread's netns through ctnetlink into
 /// `sink`, writing at most `limit` entries and counting all of them.
 pub fn dump_ctnetlink<W: Write>(
@@ -449,12 +447,6 @@ pub fn dump_ctnetlink<W: Write>(
     limit: u64,
     until: Instant,
 ) -> Result<DumpStats, CtError> {
-    let mut sock =
-        Socket::new(NETLINK_NETFILTER).map_err(|e| CtError::Io("opening a ctnetlink socket", e))?;
-    sock.bind_auto()
-        .map_err(|e| CtError::Io("binding the ctnetlink socket", e))?;
-    set_rcv_timeout(&sock, Duration::from_millis(250));
-
     let msg = NetfilterMessage::new(
         NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, 0),
         ConntrackMessage::Get(vec![]),
@@ -465,8 +457,8 @@ pub fn dump_ctnetlink<W: Write>(
     req.finalize();
     let mut buf = vec![0u8; req.buffer_len()];
     req.serialize(&mut buf);
-    sock.send(&buf, 0)
-        .map_err(|e| CtError::Io("sending the ctnetlink dump request", e))?;
+    let sock =
+        nldump::send_request(NETLINK_NETFILTER, &buf).map_err(|(what, e)| CtError::Io(what, e))?;
 
     let mut stats = DumpStats::default();
     let mut rx: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -477,18 +469,10 @@ pub fn dump_ctnetlink<W: Write>(
             stats.timed_out = true;
             return Ok(stats);
         }
-        rx.clear();
-        match sock.recv(&mut rx, 0) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(CtError::Io("receiving the ctnetlink dump", e)),
+        if !nldump::recv_batch(&sock, &mut rx)
+            .map_err(|e| CtError::Io("receiving the ctnetlink dump", e))?
+        {
+            continue;
         }
         let mut off = 0;
         while off < rx.len() {
@@ -521,24 +505,18 @@ pub fn dump_ctnetlink<W: Write>(
                 // Over the cap: counted, not decoded.
                 continue;
             }
-            match NetlinkMessage::<NetfilterMessage>::deserialize(bytes) {
-                Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(nf),
-                    ..
-                }) => {
-                    let family = u8::from(nf.header.family);
-                    if let NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)) = nf.inner
-                    {
-                        line.clear();
-                        render_entry(family, &attrs, now_ns, &mut line);
-                        line.push('\n');
-                        sink.write_all(line.as_bytes()).map_err(CtError::Sink)?;
-                        stats.kept += 1;
-                    } else {
-                        stats.undecoded += 1;
-                    }
-                }
-                _ => stats.undecoded += 1,
+            // IPCTNL_MSG_CT_NEW of NFNL_SUBSYS_CTNETLINK: nfgenmsg, then attributes.
+            const CT_NEW: u16 = 1 << 8;
+            line.clear();
+            if ty == CT_NEW
+                && bytes.len() >= 20
+                && render_raw(bytes[16], &bytes[20..], now_ns, &mut line)
+            {
+                line.push('\n');
+                sink.write_all(line.as_bytes()).map_err(CtError::Sink)?;
+                stats.kept += 1;
+            } else {
+                stats.undecoded += 1;
             }
         }
     }
@@ -680,7 +658,10 @@ pub fn capture_stat() -> Captured {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_netfilter::conntrack::{ProtoInfoTCP, Protocol};
+    use netlink_packet_core::DefaultNla;
+    use netlink_packet_netfilter::conntrack::{
+        IPTuple, ProtoInfo, ProtoInfoTCP, ProtoTuple, Protocol, Status, Tuple,
+    };
 
     fn tuple(src: &str, dst: &str, proto: Protocol, sport: u16, dport: u16) -> Vec<Tuple> {
         vec![
@@ -804,5 +785,35 @@ mod tests {
              src=fd00:0000:0000:0000:0000:0000:0000:0002 dst=fd00:0000:0000:0000:0000:0000:0000:0001 \
              type=128 code=0 id=7 mark=0 zone=0 use=1"
         );
+    }
+
+    #[test]
+    fn raw_attributes_that_do_not_parse_render_nothing() {
+        let attrs = vec![
+            ConntrackAttribute::CtaTupleOrig(tuple("10.0.0.1", "10.0.0.2", Protocol::Tcp, 1, 2)),
+            ConntrackAttribute::CtaTimeout(5),
+        ];
+        let mut raw = vec![0u8; attrs.as_slice().buffer_len()];
+        attrs.as_slice().emit(&mut raw);
+        let mut s = String::new();
+        assert!(render_raw(2, &raw, 0, &mut s));
+        assert!(
+            s.starts_with("ipv4     2 tcp      6 5 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 "),
+            "{s}"
+        );
+        // Cut inside the last attribute, or no original tuple: not rendered.
+        let mut s = String::new();
+        assert!(!render_raw(2, &raw[..raw.len() - 2], 0, &mut s));
+        assert!(!render_raw(2, &raw[raw.len() - 8..], 0, &mut s));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn decimal() {
+        for v in [0u64, 7, 10, 65535, u64::MAX] {
+            let mut s = String::new();
+            push_dec(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
     }
 }

@@ -23,6 +23,7 @@ pub mod kmsg;
 pub mod netfilter;
 pub mod netlink;
 pub mod netns_thread;
+pub mod nldump;
 pub mod output;
 pub mod pod_identity;
 pub mod procfs;

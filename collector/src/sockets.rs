@@ -1,5 +1,10 @@
 //! Listening TCP and bound UDP sockets of the current thread's netns, from
-//! `/proc/thread-self/net/{tcp,tcp6,udp,udp6}`.
+//! `/proc/thread-self/net/{tcp,tcp6,udp,udp6}`; TCP listeners from a sock_diag dump
+//! of LISTEN sockets instead when `inet_diag` and `tcp_diag` are loaded or built in (a
+//! request would autoload them otherwise). Reading `/proc/net/tcp{,6}` walks the
+//! whole established-connection hash table, which every netns shares (~1.7 ms a read
+//! here, 75 % of a 113-netns capture's CPU); the LISTEN-only dump walks the listener
+//! hash only.
 
 use crate::procfs::thread_net;
 use netsnap_schema::model::{Socket, SocketProto};
@@ -23,12 +28,21 @@ pub fn scan_thread_netns() -> SocketScan {
         errors: Vec::new(),
         unparsed: 0,
     };
+    let diag =
+        crate::procfs::module_present("inet_diag") && crate::procfs::module_present("tcp_diag");
     for (file, proto) in [
         ("tcp", SocketProto::Tcp),
         ("tcp6", SocketProto::Tcp6),
         ("udp", SocketProto::Udp),
         ("udp6", SocketProto::Udp6),
     ] {
+        if diag && matches!(proto, SocketProto::Tcp | SocketProto::Tcp6) {
+            // Falls back to the file on any error (the file says the same, slower).
+            if let Ok(mut s) = diag_tcp_listeners(proto) {
+                scan.sockets.append(&mut s);
+                continue;
+            }
+        }
         let path = thread_net(file);
         match crate::procfs::read_capped(&path, 256 << 20) {
             Ok(text) => {
@@ -47,6 +61,70 @@ pub fn scan_thread_netns() -> SocketScan {
         (a.proto, a.port, &a.local, a.inode).cmp(&(b.proto, b.port, &b.local, b.inode))
     });
     scan
+}
+
+/// TCP sockets in LISTEN of the calling thread's netns, from one sock_diag dump
+/// (`SOCK_DIAG_BY_FAMILY`, `idiag_states` = LISTEN only).
+pub fn diag_tcp_listeners(proto: SocketProto) -> Result<Vec<Socket>, crate::nldump::DumpError> {
+    use crate::nldump::{self, DumpError};
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const TCP_LISTEN_STATE: u32 = 10;
+    let v6 = proto == SocketProto::Tcp6;
+    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET } as u8;
+    // struct inet_diag_req_v2: family, protocol, ext, pad, states, then a zero
+    // inet_diag_sockid (48 bytes): every socket.
+    let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
+    req.extend((1u32 << TCP_LISTEN_STATE).to_ne_bytes());
+    req.extend([0u8; 48]);
+    let req = nldump::request(SOCK_DIAG_BY_FAMILY, &req);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for _attempt in 0..3 {
+        let mut out = Vec::new();
+        let r = nldump::dump(
+            netlink_sys::protocols::NETLINK_SOCK_DIAG,
+            &req,
+            until,
+            |_, body| out.extend(parse_diag_msg(body, proto)),
+        );
+        match r {
+            Ok(()) => return Ok(out),
+            Err(DumpError::Interrupted) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DumpError::Interrupted)
+}
+
+/// One `struct inet_diag_msg` of a LISTEN dump as a [`Socket`] (the same fields the
+/// `/proc` table gives: local address and port, uid, inode).
+pub fn parse_diag_msg(m: &[u8], proto: SocketProto) -> Option<Socket> {
+    const TCP_LISTEN_STATE: u8 = 10;
+    // family, state, timer, retrans; id: sport(be16) dport(be16) src[16] dst[16] if
+    // cookie[8]; expires, rqueue, wqueue, uid, inode (u32 each).
+    if m.len() < 72 || m[1] != TCP_LISTEN_STATE {
+        return None;
+    }
+    let port = u16::from_be_bytes([m[4], m[5]]);
+    let local = match m[0] as i32 {
+        libc::AF_INET => Ipv4Addr::new(m[8], m[9], m[10], m[11]).to_string(),
+        libc::AF_INET6 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&m[8..24]);
+            Ipv6Addr::from(b).to_string()
+        }
+        _ => return None,
+    };
+    let word = |o: usize| u32::from_ne_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
+    if port == 0 {
+        return None;
+    }
+    Some(Socket {
+        proto,
+        local,
+        port,
+        inode: u64::from(word(68)),
+        uid: word(64),
+    })
 }
 
 /// Parses one `/proc/net/{tcp,udp}[6]` table: TCP sockets in LISTEN, UDP sockets
@@ -167,5 +245,43 @@ mod tests {
         let (s, bad) = parse_table("header\nnot a socket line\n", SocketProto::Tcp);
         assert!(s.is_empty());
         assert_eq!(bad, 1);
+    }
+
+    fn diag_msg(family: i32, state: u8, port: u16, addr: &[u8], uid: u32, inode: u32) -> Vec<u8> {
+        let mut m = vec![family as u8, state, 0, 0];
+        m.extend(port.to_be_bytes());
+        m.extend([0, 0]);
+        let mut src = [0u8; 16];
+        src[..addr.len()].copy_from_slice(addr);
+        m.extend(src);
+        m.extend([0u8; 16 + 4 + 8 + 12]);
+        m.extend(uid.to_ne_bytes());
+        m.extend(inode.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn sock_diag_listeners_match_the_proc_table() {
+        // The same sockets as the first two lines of TCP above.
+        let a = diag_msg(libc::AF_INET, 10, 8080, &[0, 0, 0, 0], 0, 12345);
+        let b = diag_msg(libc::AF_INET, 10, 53, &[127, 0, 0, 1], 101, 777);
+        let (proc_view, _) = parse_table(TCP, SocketProto::Tcp);
+        let diag: Vec<Socket> = [a, b]
+            .iter()
+            .filter_map(|m| parse_diag_msg(m, SocketProto::Tcp))
+            .collect();
+        assert_eq!(diag, proc_view);
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        let m = diag_msg(libc::AF_INET6, 10, 8081, &v6, 0, 32);
+        let s = parse_diag_msg(&m, SocketProto::Tcp6).unwrap();
+        assert_eq!((s.local.as_str(), s.port, s.inode), ("::1", 8081, 32));
+        // Not LISTEN, or short: skipped.
+        assert!(parse_diag_msg(
+            &diag_msg(libc::AF_INET, 1, 80, &[1, 2, 3, 4], 0, 1),
+            SocketProto::Tcp
+        )
+        .is_none());
+        assert!(parse_diag_msg(&[2, 10, 0], SocketProto::Tcp).is_none());
     }
 }

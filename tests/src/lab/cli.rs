@@ -10,7 +10,7 @@ use netsnap_tests::lab::{self, Lab, ProxyMode};
 const USAGE: &str = "\
 usage: lab up NAME [--pods N] [--services N] [--endpoints N] [--bridge NAME]
                    [--proxy iptables|nftables] [--no-dns] [--no-traffic] [--no-listeners]
-                   [--fault KIND[:ARG[,ARG]]]...
+                   [--conntrack N] [--fault KIND[:ARG[,ARG]]]...
        lab down NAME
        lab list
        lab show NAME
@@ -23,7 +23,11 @@ faults (ARG = pod or service index):
   rp-filter-strict:POD  kube-rules-in-both-backends  conntrack-table-full
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
-(dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
+(dangling-host-veth needs the lab process to stay alive, so it is test-only.)
+
+--conntrack N: fill the node's conntrack table to N entries (`conntrack -R`):
+  ASSURED pod → service VIP flows DNATed to the service's endpoints; N may not
+  exceed nf_conntrack_max (never raised: read-only outside the init netns).";
 
 fn main() {
     if let Err(e) = run() {
@@ -96,6 +100,7 @@ fn full_name(n: &str) -> String {
 fn up(name: String, rest: Vec<String>) -> Result<()> {
     let mut b = Lab::builder(&name).manual(true);
     let mut faults = Vec::new();
+    let mut conntrack = None;
     let mut it = rest.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -113,11 +118,18 @@ fn up(name: String, rest: Vec<String>) -> Result<()> {
             "--no-dns" => b = b.cluster_dns(false),
             "--no-traffic" => b = b.traffic(false),
             "--no-listeners" => b = b.listeners(false),
+            "--conntrack" => conntrack = Some(num(it.next(), "--conntrack")?),
             "--fault" => faults.push(it.next().context("--fault needs a kind")?),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
     let mut lab = b.build()?;
+    if let Some(n) = conntrack {
+        let have = lab
+            .conntrack_fill(n)
+            .with_context(|| format!("--conntrack {n}"))?;
+        println!("  conntrack:   {have} entries in the node table");
+    }
     for f in &faults {
         apply_fault(&mut lab, f).with_context(|| format!("fault {f}"))?;
     }

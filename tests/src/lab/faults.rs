@@ -397,42 +397,16 @@ impl Lab {
         // Counted before the fill: inserts past max may already log (rate-limited).
         let marker = "nf_conntrack: table full";
         let logged_before = kmsg_count(marker)?;
-        let max: usize = netns::sysctl_get(&node, "net/netfilter/nf_conntrack_max")?
-            .parse()
-            .context("nf_conntrack_max")?;
-        let count = || -> Result<usize> {
-            netns::sysctl_get(&node, "net/netfilter/nf_conntrack_count")?
-                .parse()
-                .context("nf_conntrack_count")
-        };
-        let mut next = 0usize;
-        for _round in 0..4 {
-            let have = count()?;
-            if have >= max {
-                break;
-            }
-            let need = max - have;
-            let mut buf = String::with_capacity(need * 130);
-            for _ in 0..need {
-                // Unique tuples from the benchmarking range 198.18.0.0/15.
-                let src = Ipv4Addr::from(
-                    u32::from(Ipv4Addr::new(198, 18, 0, 1)) + (next / 50_000) as u32,
-                );
-                let sport = 1024 + next % 50_000;
-                next += 1;
-                let _ = writeln!(
-                    buf,
-                    "-I -s {src} -d 198.19.0.1 -p tcp --sport {sport} --dport 443 --state ESTABLISHED -u SEEN_REPLY,ASSURED -t 7200"
-                );
-            }
-            // Inserts past max fail; that is the point, so the status is not checked.
-            cmd::output_with(
-                &mut netns::exec(&node, &["conntrack", "-R", "-"]),
-                Some(buf.as_bytes()),
-                Duration::from_secs(300),
-            )?;
-        }
-        let have = count()?;
+        let max = self.conntrack_max()?;
+        let have = self.conntrack_load(max, |k, buf| {
+            // Unique tuples from the benchmarking range 198.18.0.0/15.
+            let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 1)) + (k / 50_000) as u32);
+            let sport = 1024 + k % 50_000;
+            let _ = writeln!(
+                buf,
+                "-I -s {src} -d 198.19.0.1 -p tcp --sport {sport} --dport 443 --state ESTABLISHED -u SEEN_REPLY,ASSURED -t 7200"
+            );
+        })?;
         ensure!(
             have >= max,
             "conntrack count {have} did not reach max {max}"

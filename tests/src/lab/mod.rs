@@ -79,6 +79,7 @@
 
 mod cleanup;
 mod cmd;
+mod conntrack;
 mod faults;
 mod icmp;
 pub mod kube_proxy;
