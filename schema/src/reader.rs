@@ -3,7 +3,7 @@
 //! enforced while decompressing, so a small hostile file cannot make us allocate
 //! gigabytes.
 
-use crate::digest::Hasher;
+use crate::digest::sha256_hex;
 use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_PATH};
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -483,11 +483,7 @@ fn with_hasher<T>(read: impl FnOnce(Hashing<'_>) -> T) -> T {
         let (tx, rx) = mpsc::channel::<(String, Arc<Vec<u8>>)>();
         let handle = scope.spawn(move || {
             rx.into_iter()
-                .map(|(path, data)| {
-                    let mut hasher = Hasher::default();
-                    hasher.update(&data);
-                    (path, hasher.finish().0)
-                })
+                .map(|(path, data)| (path, sha256_hex(&data)))
                 .collect()
         });
         read(Hashing {

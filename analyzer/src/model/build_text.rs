@@ -137,12 +137,11 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
                 .unwrap_or_default(),
         ));
     }
-    ct.entries_present = src.conntrack_present;
-    if let Some(t) = src
-        .manifest()
-        .source_at(layout::CONNTRACK_ENTRIES)
-        .and_then(|r| r.truncated)
-    {
+    // A verified bundle holds exactly the entries its manifest lists (the raw table
+    // itself may have been released once parsed).
+    let record = src.manifest().source_at(layout::CONNTRACK_ENTRIES);
+    ct.entries_present = record.is_some();
+    if let Some(t) = record.and_then(|r| r.truncated) {
         ct.total_on_node = Some(t.total);
     }
     if let Some(flows) = &src.conntrack {

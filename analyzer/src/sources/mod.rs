@@ -12,6 +12,7 @@ pub mod lines;
 pub use jobs::{Job, JobKind};
 pub use lines::LineIndex;
 
+use crate::model::conntrack::Flows;
 use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout;
@@ -74,9 +75,7 @@ pub struct Sources<'b> {
     pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
     /// Conntrack entries, reduced to flow aggregates while parsed (a table can hold a
     /// million entries; only aggregates and the text of their first entries are kept).
-    pub conntrack: Option<crate::model::conntrack::Flows>,
-    /// The bundle has a conntrack entries file (even if empty, or released).
-    pub conntrack_present: bool,
+    pub conntrack: Option<Flows>,
     pub conntrack_stat: Option<Parsed<parse::ct_stat::ConntrackStats>>,
     pub conntrack_sysctl: Option<JsonSource<ConntrackSysctl>>,
     /// Coverage of every parsed source (conntrack chunks merged), in path order.
@@ -181,44 +180,29 @@ impl Parsing {
     /// the text of each aggregate's first entry, unrecognised lines) has been taken,
     /// and on a big node it is most of the bundle's memory.
     pub fn finish_releasing(self, bundle: &mut Bundle) -> Sources<'_> {
-        let (flows, coverage, present) = self.conntrack_flows(bundle);
+        let conntrack = self.conntrack_flows(bundle);
         bundle.release(layout::CONNTRACK_ENTRIES);
-        self.assemble(bundle, flows, coverage, present)
+        self.assemble(bundle, conntrack)
     }
 
     /// Folds every output into the sources of `bundle`.
     pub fn finish(self, bundle: &Bundle) -> Sources<'_> {
-        let (flows, coverage, present) = self.conntrack_flows(bundle);
-        self.assemble(bundle, flows, coverage, present)
+        let conntrack = self.conntrack_flows(bundle);
+        self.assemble(bundle, conntrack)
     }
 
-    /// The merged conntrack aggregates as flow lists with their evidence text.
-    fn conntrack_flows(
-        &self,
-        bundle: &Bundle,
-    ) -> (
-        Option<crate::model::conntrack::Flows>,
-        Option<Coverage>,
-        bool,
-    ) {
+    /// The merged conntrack aggregates as flow lists with their evidence text, and
+    /// the coverage of the table.
+    fn conntrack_flows(&self, bundle: &Bundle) -> Option<(Flows, Coverage)> {
         let parts = std::mem::take(&mut *lock(&self.conntrack));
-        let present = bundle.file(layout::CONNTRACK_ENTRIES).is_some();
-        let Some(ct) = parts.into_iter().reduce(jobs::ConntrackPart::merge) else {
-            return (None, None, present);
-        };
+        let ct = parts.into_iter().reduce(jobs::ConntrackPart::merge)?;
         let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
         let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
         let flows = ct.flows.finish(layout::CONNTRACK_ENTRIES, &excerpt);
-        (Some(flows), Some(ct.coverage), present)
+        Some((flows, ct.coverage))
     }
 
-    fn assemble(
-        self,
-        bundle: &Bundle,
-        conntrack: Option<crate::model::conntrack::Flows>,
-        conntrack_coverage: Option<Coverage>,
-        conntrack_present: bool,
-    ) -> Sources<'_> {
+    fn assemble(self, bundle: &Bundle, conntrack: Option<(Flows, Coverage)>) -> Sources<'_> {
         let mut outputs = self.outputs.into_inner().unwrap_or_else(|e| e.into_inner());
         outputs.sort_by(|a, b| a.0.cmp(&b.0));
         let mut s = Sources {
@@ -234,8 +218,7 @@ impl Parsing {
             nft: None,
             ipset: None,
             ipvs: None,
-            conntrack,
-            conntrack_present,
+            conntrack: None,
             conntrack_stat: None,
             conntrack_sysctl: None,
             coverage: Vec::new(),
@@ -244,7 +227,10 @@ impl Parsing {
         for (_, out) in outputs {
             jobs::absorb(&mut s, out);
         }
-        s.coverage.extend(conntrack_coverage);
+        if let Some((flows, coverage)) = conntrack {
+            s.conntrack = Some(flows);
+            s.coverage.push(coverage);
+        }
         s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
         s
     }

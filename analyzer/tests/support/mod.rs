@@ -376,22 +376,7 @@ impl Node {
             pod: None,
         });
         let mut root_links = vec![
-            Link {
-                ifindex: 1,
-                name: "lo".into(),
-                kind: None,
-                mtu: 65536,
-                state: LinkState::Unknown,
-                flags: flags(&["LOOPBACK", "UP", "LOWER_UP"]),
-                mac: Some("00:00:00:00:00:00".into()),
-                master: None,
-                link: None,
-                link_netnsid: None,
-                promiscuity: 0,
-                bridge: None,
-                bridge_port: None,
-                vxlan: None,
-            },
+            loopback(),
             Link {
                 ifindex: 2,
                 name: "eth0".into(),
@@ -607,22 +592,7 @@ impl Node {
                 }),
             });
             let links = vec![
-                Link {
-                    ifindex: 1,
-                    name: "lo".into(),
-                    kind: None,
-                    mtu: 65536,
-                    state: LinkState::Unknown,
-                    flags: flags(&["LOOPBACK", "UP", "LOWER_UP"]),
-                    mac: Some("00:00:00:00:00:00".into()),
-                    master: None,
-                    link: None,
-                    link_netnsid: None,
-                    promiscuity: 0,
-                    bridge: None,
-                    bridge_port: None,
-                    vxlan: None,
-                },
+                loopback(),
                 Link {
                     ifindex: 2,
                     name: "eth0".into(),
@@ -1161,6 +1131,26 @@ impl Node {
 
 fn flags(f: &[&str]) -> Vec<String> {
     f.iter().map(|s| s.to_string()).collect()
+}
+
+/// `lo`, as every netns of the fixtures has it.
+fn loopback() -> Link {
+    Link {
+        ifindex: 1,
+        name: "lo".into(),
+        kind: None,
+        mtu: 65536,
+        state: LinkState::Unknown,
+        flags: flags(&["LOOPBACK", "UP", "LOWER_UP"]),
+        mac: Some("00:00:00:00:00:00".into()),
+        master: None,
+        link: None,
+        link_netnsid: None,
+        promiscuity: 0,
+        bridge: None,
+        bridge_port: None,
+        vxlan: None,
+    }
 }
 
 fn route(dst: &str, gw: Option<&str>, oif: u32, proto: &str, scope: &str) -> Route {
