@@ -7,6 +7,8 @@ pub const HOST_RESOLV_CONF: &str = "host/resolv.conf";
 /// The resolv.conf kubelet hands to pods (`resolvConf:` in its config), when found.
 pub const HOST_KUBELET_RESOLV_CONF: &str = "host/kubelet-resolv.conf";
 pub const HOST_KMSG: &str = "host/kmsg.txt";
+/// The node's CNI configuration files, one entry per file: `host/cni/<file name>`.
+pub const HOST_CNI_DIR: &str = "host/cni";
 
 pub const NETNS_INDEX: &str = "netns/index.json";
 

@@ -2,13 +2,14 @@
 //!
 //! This crate owns everything both binaries must agree on: the serde types of every
 //! structured source ([`model`]), the manifest ([`manifest`]), where each source lives
-//! in a bundle ([`layout`]), the deterministic streaming [`writer`] and the defensive
+//! in a bundle ([`layout`]) and the one declaration of every source ([`registry`]), the deterministic streaming [`writer`] and the defensive
 //! [`reader`] that treats every bundle as hostile input.
 
 pub mod layout;
 pub mod manifest;
 pub mod model;
 pub mod reader;
+pub mod registry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod writer;
