@@ -1,0 +1,1215 @@
+//! Fixture bundle generator: describes small nodes (pods, services, faults) and writes
+//! them as unpacked bundles with `BundleWriter::write_dir`, so manifests and sha256s
+//! are always right. Run `cargo test -p netsnap-analyzer --test integration --
+//! --ignored regen_fixtures::regenerate` to rewrite `fixtures/analyzer/*`.
+#![allow(dead_code)]
+
+use netsnap_kube_shapes::{hash_prefix, sep_chain, svc_chain};
+use netsnap_schema::layout::{self, NetnsFile};
+use netsnap_schema::model::*;
+use netsnap_schema::{BundleWriter, Manifest, SourceRecord, SourceStatus, Truncation};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
+pub const NODE_IP: &str = "10.0.0.10";
+pub const BRIDGE_IF: u32 = 3;
+
+#[derive(Clone)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub ip: String,
+    pub tcp: Vec<u16>,
+    pub udp: Vec<u16>,
+    pub resolv: String,
+    pub mtu: u32,
+    pub hairpin: bool,
+    pub enslaved: bool,
+    pub host_up: bool,
+    pub default_route: bool,
+    /// Pod netns missing from the bundle (the host veth dangles).
+    pub gone: bool,
+    pub host_rp_filter: Option<&'static str>,
+}
+
+impl Pod {
+    pub fn new(namespace: &str, name: &str, ip: &str) -> Pod {
+        Pod {
+            namespace: namespace.into(),
+            name: name.into(),
+            ip: ip.into(),
+            tcp: vec![8080],
+            udp: vec![],
+            resolv: format!(
+                "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+            ),
+            mtu: 1450,
+            hairpin: true,
+            enslaved: true,
+            host_up: true,
+            default_route: true,
+            gone: false,
+            host_rp_filter: None,
+        }
+    }
+    pub fn id(&self) -> String {
+        format!(
+            "ino-{}",
+            4026532100
+                + self
+                    .ip
+                    .rsplit('.')
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0)
+        )
+    }
+    pub fn veth(&self) -> String {
+        format!("veth{}", hash_prefix(&self.name, 8).to_ascii_lowercase())
+    }
+}
+
+#[derive(Clone)]
+pub struct Svc {
+    pub name: String,
+    pub proto: &'static str,
+    pub vip: String,
+    pub port: u16,
+    pub endpoints: Vec<(String, u16)>,
+    pub node_port: Option<u16>,
+}
+
+impl Svc {
+    pub fn new(name: &str, proto: &'static str, vip: &str, port: u16, eps: &[(&str, u16)]) -> Svc {
+        Svc {
+            name: name.into(),
+            proto,
+            vip: vip.into(),
+            port,
+            endpoints: eps.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+            node_port: None,
+        }
+    }
+    fn svc_chain(&self) -> String {
+        svc_chain(&self.name, self.proto)
+    }
+    fn ext_chain(&self) -> String {
+        format!(
+            "KUBE-EXT-{}",
+            hash_prefix(&format!("{}{}", self.name, self.proto), 16)
+        )
+    }
+    fn sep_chain(&self, ep: &(String, u16)) -> String {
+        sep_chain(&self.name, self.proto, &format!("{}:{}", ep.0, ep.1))
+    }
+}
+
+/// Which kube-proxy shape the iptables text takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Iptables,
+    Ipvs,
+}
+
+pub struct Node {
+    pub hostname: String,
+    pub mode: Mode,
+    pub pods: Vec<Pod>,
+    pub services: Vec<Svc>,
+    pub sysctls: BTreeMap<String, String>,
+    pub root_sockets: Vec<(SocketProto, u16)>,
+    /// Extra raw files (path, content) and overrides.
+    pub files: BTreeMap<String, String>,
+    pub failed: Vec<(&'static str, &'static str)>,
+    pub unavailable: Vec<&'static str>,
+    pub conntrack: Vec<String>,
+    pub conntrack_count: u64,
+    pub conntrack_max: u64,
+    pub stat_row: BTreeMap<&'static str, u64>,
+    pub kmsg: Vec<String>,
+    pub host_resolv: String,
+    pub neigh: Vec<Neigh>,
+    /// Rules removed from the iptables-nft text (by substring), for faults.
+    pub drop_rules: Vec<&'static str>,
+    /// Extra raw lines appended to the nat table.
+    pub extra_nat: Vec<String>,
+    pub forward_policy: &'static str,
+    pub extra_root_links: Vec<Link>,
+    pub extra_root_addrs: Vec<Addr>,
+    /// A second pod netns claims an address (LNK007).
+    pub duplicate_ip: Option<(usize, String)>,
+}
+
+impl Node {
+    pub fn new(hostname: &str) -> Node {
+        let sysctls = [
+            ("net.ipv4.ip_forward", "1"),
+            ("net.bridge.bridge-nf-call-iptables", "1"),
+            ("net.bridge.bridge-nf-call-ip6tables", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+            ("net.ipv4.ip_local_port_range", "32768\t60999"),
+            ("net.ipv4.neigh.default.gc_thresh1", "128"),
+            ("net.ipv4.neigh.default.gc_thresh2", "512"),
+            ("net.ipv4.neigh.default.gc_thresh3", "1024"),
+            ("net.netfilter.nf_conntrack_max", "262144"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Node {
+            hostname: hostname.into(),
+            mode: Mode::Iptables,
+            pods: Vec::new(),
+            services: Vec::new(),
+            sysctls,
+            root_sockets: vec![
+                (SocketProto::Tcp, 6443),
+                (SocketProto::Tcp, 10250),
+                (SocketProto::Tcp, 22),
+            ],
+            files: BTreeMap::new(),
+            failed: Vec::new(),
+            unavailable: vec![
+                "iptables-legacy-save",
+                "ip6tables-legacy-save",
+                "ipvs",
+                "ipset",
+            ],
+            conntrack: Vec::new(),
+            conntrack_count: 0,
+            conntrack_max: 262144,
+            stat_row: BTreeMap::new(),
+            kmsg: vec![
+                "6,1201,5123456789,-;cni0: port 1(veth1b2c3d4e) entered forwarding state".into(),
+            ],
+            host_resolv: "nameserver 10.0.0.2\nsearch example.internal\n".into(),
+            neigh: Vec::new(),
+            drop_rules: Vec::new(),
+            extra_nat: Vec::new(),
+            forward_policy: "ACCEPT",
+            extra_root_links: Vec::new(),
+            extra_root_addrs: Vec::new(),
+            duplicate_ip: None,
+        }
+    }
+
+    /// A healthy node: web (2 endpoints), api (1), kube-dns (udp+tcp), kubernetes.
+    pub fn healthy(hostname: &str) -> Node {
+        let mut n = Node::new(hostname);
+        let mut dns = Pod::new("kube-system", "coredns-5d78c9869d-abcde", "10.244.1.10");
+        dns.tcp = vec![53, 8181];
+        dns.udp = vec![53];
+        dns.resolv = n.host_resolv.clone();
+        n.pods = vec![
+            dns,
+            Pod::new("default", "web-7f9c6b5d4-x2k8p", "10.244.1.11"),
+            Pod::new("default", "web-7f9c6b5d4-q7r2m", "10.244.1.12"),
+            Pod::new("default", "api-6d8f7c9b8-m4n5p", "10.244.1.13"),
+            Pod::new("default", "client-0", "10.244.1.20"),
+        ];
+        n.services = vec![
+            Svc::new(
+                "default/kubernetes:https",
+                "tcp",
+                "10.96.0.1",
+                443,
+                &[(NODE_IP, 6443)],
+            ),
+            Svc::new(
+                "kube-system/kube-dns:dns",
+                "udp",
+                "10.96.0.10",
+                53,
+                &[("10.244.1.10", 53)],
+            ),
+            Svc::new(
+                "kube-system/kube-dns:dns-tcp",
+                "tcp",
+                "10.96.0.10",
+                53,
+                &[("10.244.1.10", 53)],
+            ),
+            Svc::new(
+                "default/web:http",
+                "tcp",
+                "10.96.12.34",
+                80,
+                &[("10.244.1.11", 8080), ("10.244.1.12", 8080)],
+            ),
+            Svc::new(
+                "default/api:http",
+                "tcp",
+                "10.96.56.78",
+                8080,
+                &[("10.244.1.13", 8080)],
+            ),
+        ];
+        n.services[3].node_port = Some(30080);
+        n.conntrack = vec![
+            ct_udp(
+                "10.244.1.20",
+                40001,
+                "10.96.0.10",
+                53,
+                "10.244.1.10",
+                53,
+                25,
+            ),
+            ct_tcp(
+                "10.244.1.20",
+                50001,
+                "10.96.12.34",
+                80,
+                "10.244.1.11",
+                8080,
+                "ESTABLISHED",
+            ),
+            ct_tcp(
+                "10.244.1.20",
+                50002,
+                "10.96.12.34",
+                80,
+                "10.244.1.12",
+                8080,
+                "TIME_WAIT",
+            ),
+            ct_tcp(
+                "10.244.1.11",
+                41000,
+                "10.96.0.1",
+                443,
+                NODE_IP,
+                6443,
+                "ESTABLISHED",
+            ),
+        ];
+        n.conntrack_count = 4;
+        n.neigh = vec![Neigh {
+            ifindex: 2,
+            family: "inet".into(),
+            dst: "10.0.0.1".into(),
+            lladdr: Some("52:54:00:00:00:01".into()),
+            state: "REACHABLE".into(),
+        }];
+        n
+    }
+
+    fn sysctl_json(&self) -> Sysctls {
+        self.sysctls.clone()
+    }
+
+    fn pod_index(&self, i: usize) -> &Pod {
+        &self.pods[i]
+    }
+
+    /// Writes the bundle into `dir` (which must not exist).
+    pub fn write(&self, dir: &Path) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut w = BundleWriter::new(tmp.path());
+        let rec = |name: &str, path: &str| {
+            let mut r = SourceRecord::new(name, SourceStatus::Ok);
+            r.path = Some(path.to_string());
+            r.duration_ms = 1;
+            r
+        };
+        let add = |w: &mut BundleWriter, name: &str, path: &str, text: &str| {
+            w.add_bytes(rec(name, path), text.as_bytes()).expect("add");
+        };
+        let json = |w: &mut BundleWriter, name: &str, path: &str, v: &dyn erased::Ser| {
+            let mut s = v.to_pretty();
+            s.push('\n');
+            w.add_bytes(rec(name, path), s.as_bytes())
+                .expect("add json");
+        };
+
+        // Host files.
+        let facts = HostFacts {
+            hostname: self.hostname.clone(),
+            kernel_release: "6.18.0-netsnap".into(),
+            kernel_version: "#1 SMP PREEMPT_DYNAMIC".into(),
+            machine: "x86_64".into(),
+            boot_id: Some("00000000-0000-4000-8000-000000000001".into()),
+            cpus: 2,
+            memory_bytes: 4 << 30,
+            uptime_secs: 86400,
+            collected_as_root: true,
+            kube_proxy: KubeProxyHints {
+                kube_ipvs0: self.mode == Mode::Ipvs,
+                ip_vs: self.mode == Mode::Ipvs,
+                legacy_tables: Vec::new(),
+                legacy6_tables: Vec::new(),
+            },
+        };
+        json(&mut w, "host/facts", layout::HOST_FACTS, &facts);
+        json(
+            &mut w,
+            "host/sysctl",
+            layout::HOST_SYSCTL,
+            &self.sysctl_json(),
+        );
+        add(
+            &mut w,
+            "host/resolv.conf",
+            layout::HOST_RESOLV_CONF,
+            &self.host_resolv,
+        );
+        let mut kmsg = self.kmsg.join("\n");
+        kmsg.push('\n');
+        add(&mut w, "host/kmsg", layout::HOST_KMSG, &kmsg);
+
+        // Netns index and per-netns files.
+        let mut index = NetnsIndex::default();
+        index.netns.push(NetnsEntry {
+            id: "root".into(),
+            inode: 4026531840,
+            dev: 4,
+            is_root: true,
+            found_by: vec![Discovery::Node {
+                path: "/proc/1/ns/net".into(),
+            }],
+            nsid: None,
+            pids: vec![1],
+            hostname: Some(self.hostname.clone()),
+            pod: None,
+        });
+        let mut root_links = vec![
+            loopback(),
+            Link {
+                ifindex: 2,
+                name: "eth0".into(),
+                kind: None,
+                mtu: 1500,
+                state: LinkState::Up,
+                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
+                mac: Some("52:54:00:12:34:56".into()),
+                master: None,
+                link: None,
+                link_netnsid: None,
+                promiscuity: 0,
+                bridge: None,
+                bridge_port: None,
+                vxlan: None,
+            },
+            Link {
+                ifindex: BRIDGE_IF,
+                name: "cni0".into(),
+                kind: Some("bridge".into()),
+                mtu: 1450,
+                state: LinkState::Up,
+                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
+                mac: Some("0a:58:0a:f4:01:01".into()),
+                master: None,
+                link: None,
+                link_netnsid: None,
+                promiscuity: 0,
+                bridge: Some(BridgeInfo {
+                    stp_state: Some(0),
+                    vlan_filtering: Some(false),
+                }),
+                bridge_port: None,
+                vxlan: None,
+            },
+            Link {
+                ifindex: 4,
+                name: "flannel.1".into(),
+                kind: Some("vxlan".into()),
+                mtu: 1450,
+                state: LinkState::Unknown,
+                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
+                mac: Some("0a:0b:0c:0d:0e:0f".into()),
+                master: None,
+                link: None,
+                link_netnsid: None,
+                promiscuity: 0,
+                bridge: None,
+                bridge_port: None,
+                vxlan: Some(Vxlan {
+                    id: 1,
+                    local: Some(NODE_IP.into()),
+                    group: None,
+                    dev: Some(2),
+                    port: Some(8472),
+                }),
+            },
+        ];
+        let mut root_addrs = vec![
+            Addr {
+                ifindex: 1,
+                family: "inet".into(),
+                address: "127.0.0.1".into(),
+                prefix_len: 8,
+                scope: "host".into(),
+                label: Some("lo".into()),
+            },
+            Addr {
+                ifindex: 2,
+                family: "inet".into(),
+                address: NODE_IP.into(),
+                prefix_len: 24,
+                scope: "global".into(),
+                label: Some("eth0".into()),
+            },
+            Addr {
+                ifindex: BRIDGE_IF,
+                family: "inet".into(),
+                address: "10.244.1.1".into(),
+                prefix_len: 24,
+                scope: "global".into(),
+                label: Some("cni0".into()),
+            },
+            Addr {
+                ifindex: 4,
+                family: "inet".into(),
+                address: "10.244.1.0".into(),
+                prefix_len: 32,
+                scope: "global".into(),
+                label: Some("flannel.1".into()),
+            },
+        ];
+        let mut routes = RouteTable {
+            routes: vec![
+                route("default", Some("10.0.0.1"), 2, "dhcp", "universe"),
+                route("10.0.0.0/24", None, 2, "kernel", "link"),
+                route("10.244.0.0/24", Some("10.244.0.0"), 4, "boot", "universe"),
+                route("10.244.1.0/24", None, BRIDGE_IF, "kernel", "link"),
+            ],
+            rules: vec![
+                Rule {
+                    family: "inet".into(),
+                    priority: 0,
+                    src: None,
+                    dst: None,
+                    fwmark: None,
+                    iif: None,
+                    oif: None,
+                    table: 255,
+                    action: "to_tbl".into(),
+                },
+                Rule {
+                    family: "inet".into(),
+                    priority: 32766,
+                    src: None,
+                    dst: None,
+                    fwmark: None,
+                    iif: None,
+                    oif: None,
+                    table: 254,
+                    action: "to_tbl".into(),
+                },
+            ],
+        };
+        routes.routes[2].scope = "universe".into();
+        let mut root_sysctl: Sysctls = [
+            ("net.ipv4.conf.all.forwarding", "1"),
+            (
+                "net.ipv4.conf.all.rp_filter",
+                self.sysctls
+                    .get("net.ipv4.conf.all.rp_filter")
+                    .map(String::as_str)
+                    .unwrap_or("0"),
+            ),
+            (
+                "net.ipv4.ip_forward",
+                self.sysctls
+                    .get("net.ipv4.ip_forward")
+                    .map(String::as_str)
+                    .unwrap_or("1"),
+            ),
+            (
+                "net.bridge.bridge-nf-call-iptables",
+                self.sysctls
+                    .get("net.bridge.bridge-nf-call-iptables")
+                    .map(String::as_str)
+                    .unwrap_or("1"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (i, p) in self.pods.iter().enumerate() {
+            let nsid = i as i32;
+            let host_if = 10 + i as u32;
+            root_links.push(Link {
+                ifindex: host_if,
+                name: p.veth(),
+                kind: Some("veth".into()),
+                mtu: 1450,
+                state: if p.host_up {
+                    LinkState::Up
+                } else {
+                    LinkState::Down
+                },
+                flags: if p.host_up {
+                    flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"])
+                } else {
+                    flags(&["BROADCAST", "MULTICAST"])
+                },
+                mac: Some(format!("ee:ee:ee:00:00:{:02x}", host_if)),
+                master: p.enslaved.then_some(BRIDGE_IF),
+                link: Some(2),
+                link_netnsid: Some(if p.gone { 90 + nsid } else { nsid }),
+                promiscuity: u32::from(p.enslaved),
+                bridge: None,
+                bridge_port: p.enslaved.then_some(BridgePort {
+                    hairpin: p.hairpin,
+                    state: Some(3),
+                    learning: Some(true),
+                }),
+                vxlan: None,
+            });
+            root_sysctl.insert(
+                format!("net.ipv4.conf.{}.rp_filter", p.veth()),
+                p.host_rp_filter.unwrap_or("0").into(),
+            );
+            root_sysctl.insert(format!("net.ipv4.conf.{}.forwarding", p.veth()), "1".into());
+            if p.gone {
+                continue;
+            }
+            let id = p.id();
+            index.netns.push(NetnsEntry {
+                id: id.clone(),
+                inode: 4026532100 + i as u64,
+                dev: 4,
+                is_root: false,
+                found_by: vec![Discovery::Proc {
+                    pid: 1000 + i as u32,
+                }],
+                nsid: Some(nsid),
+                pids: vec![1000 + i as u32],
+                hostname: Some(p.name.clone()),
+                pod: Some(PodIdentity {
+                    namespace: Some(p.namespace.clone()),
+                    name: Some(p.name.clone()),
+                    uid: Some(format!("00000000-0000-4000-8000-{:012}", i)),
+                    source: PodIdentitySource::CgroupAndPodLogs,
+                    tried: vec![
+                        PodIdentitySource::Crictl,
+                        PodIdentitySource::CgroupAndPodLogs,
+                    ],
+                }),
+            });
+            let links = vec![
+                loopback(),
+                Link {
+                    ifindex: 2,
+                    name: "eth0".into(),
+                    kind: Some("veth".into()),
+                    mtu: p.mtu,
+                    state: if p.host_up {
+                        LinkState::Up
+                    } else {
+                        LinkState::Lowerlayerdown
+                    },
+                    flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
+                    mac: Some(format!("0a:58:0a:f4:01:{:02x}", i + 10)),
+                    master: None,
+                    link: Some(host_if),
+                    link_netnsid: Some(0),
+                    promiscuity: 0,
+                    bridge: None,
+                    bridge_port: None,
+                    vxlan: None,
+                },
+            ];
+            let ip = match &self.duplicate_ip {
+                Some((d, dup)) if *d == i => dup.clone(),
+                _ => p.ip.clone(),
+            };
+            let addrs = vec![
+                Addr {
+                    ifindex: 1,
+                    family: "inet".into(),
+                    address: "127.0.0.1".into(),
+                    prefix_len: 8,
+                    scope: "host".into(),
+                    label: Some("lo".into()),
+                },
+                Addr {
+                    ifindex: 2,
+                    family: "inet".into(),
+                    address: ip,
+                    prefix_len: 24,
+                    scope: "global".into(),
+                    label: Some("eth0".into()),
+                },
+            ];
+            let mut pr = vec![route("10.244.1.0/24", None, 2, "kernel", "link")];
+            if p.default_route {
+                pr.insert(
+                    0,
+                    route("default", Some("10.244.1.1"), 2, "boot", "universe"),
+                );
+            }
+            let sockets: Vec<Socket> = p
+                .tcp
+                .iter()
+                .map(|port| Socket {
+                    proto: SocketProto::Tcp,
+                    local: "0.0.0.0".into(),
+                    port: *port,
+                    inode: 100 + u64::from(*port),
+                    uid: 0,
+                })
+                .chain(p.udp.iter().map(|port| Socket {
+                    proto: SocketProto::Udp,
+                    local: "0.0.0.0".into(),
+                    port: *port,
+                    inode: 200 + u64::from(*port),
+                    uid: 0,
+                }))
+                .collect();
+            let nsys: Sysctls = [
+                ("net.ipv4.conf.all.rp_filter", "0"),
+                ("net.ipv4.ip_forward", "0"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let pn = |f: NetnsFile| layout::netns_path(&id, f);
+            let nrec = |f: NetnsFile| {
+                let mut r = rec(f.source_name(), &pn(f));
+                r.netns = Some(id.clone());
+                r
+            };
+            let pretty = |v: &dyn erased::Ser| {
+                let mut s = v.to_pretty();
+                s.push('\n');
+                s
+            };
+            w.add_bytes(nrec(NetnsFile::Links), pretty(&links).as_bytes())
+                .expect("links");
+            w.add_bytes(nrec(NetnsFile::Addrs), pretty(&addrs).as_bytes())
+                .expect("addrs");
+            w.add_bytes(
+                nrec(NetnsFile::Routes),
+                pretty(&RouteTable {
+                    routes: pr,
+                    rules: vec![],
+                })
+                .as_bytes(),
+            )
+            .expect("routes");
+            w.add_bytes(
+                nrec(NetnsFile::Neigh),
+                pretty(&NeighTable::default()).as_bytes(),
+            )
+            .expect("neigh");
+            w.add_bytes(nrec(NetnsFile::Sockets), pretty(&sockets).as_bytes())
+                .expect("sockets");
+            w.add_bytes(nrec(NetnsFile::Sysctl), pretty(&nsys).as_bytes())
+                .expect("sysctl");
+            w.add_bytes(nrec(NetnsFile::ResolvConf), p.resolv.as_bytes())
+                .expect("resolv");
+        }
+        root_links.extend(self.extra_root_links.iter().cloned());
+        root_addrs.extend(self.extra_root_addrs.iter().cloned());
+        let root_sockets: Vec<Socket> = self
+            .root_sockets
+            .iter()
+            .map(|(proto, port)| Socket {
+                proto: *proto,
+                local: "0.0.0.0".into(),
+                port: *port,
+                inode: 10 + u64::from(*port),
+                uid: 0,
+            })
+            .collect();
+        let rrec = |f: NetnsFile| {
+            let mut r = rec(f.source_name(), &layout::netns_path("root", f));
+            r.netns = Some("root".into());
+            r
+        };
+        let pretty = |v: &dyn erased::Ser| {
+            let mut s = v.to_pretty();
+            s.push('\n');
+            s
+        };
+        w.add_bytes(rrec(NetnsFile::Links), pretty(&root_links).as_bytes())
+            .expect("links");
+        w.add_bytes(rrec(NetnsFile::Addrs), pretty(&root_addrs).as_bytes())
+            .expect("addrs");
+        w.add_bytes(rrec(NetnsFile::Routes), pretty(&routes).as_bytes())
+            .expect("routes");
+        w.add_bytes(
+            rrec(NetnsFile::Neigh),
+            pretty(&NeighTable {
+                neighbours: self.neigh.clone(),
+                fdb: vec![],
+            })
+            .as_bytes(),
+        )
+        .expect("neigh");
+        w.add_bytes(rrec(NetnsFile::Sockets), pretty(&root_sockets).as_bytes())
+            .expect("sockets");
+        w.add_bytes(rrec(NetnsFile::Sysctl), pretty(&root_sysctl).as_bytes())
+            .expect("sysctl");
+        w.add_bytes(rrec(NetnsFile::ResolvConf), self.host_resolv.as_bytes())
+            .expect("resolv");
+        json(&mut w, "netns/index", layout::NETNS_INDEX, &index);
+
+        // Netfilter.
+        add(
+            &mut w,
+            "iptables-nft-save",
+            layout::IPTABLES_NFT_SAVE,
+            &self.iptables_save("nf_tables", &self.drop_rules),
+        );
+        add(&mut w, "ip6tables-nft-save", layout::IP6TABLES_NFT_SAVE, "# Generated by ip6tables-nft-save v1.8.9 (nf_tables) on Sat Nov 21 17:44:41 2026\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n# Completed on Sat Nov 21 17:44:41 2026\n");
+        add(&mut w, "nft", layout::NFT_JSON, "{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", \"json_schema_version\": 1}}]}\n");
+
+        // Conntrack.
+        let mut ct = self.conntrack.join("\n");
+        if !ct.is_empty() {
+            ct.push('\n');
+        }
+        add(&mut w, "conntrack", layout::CONNTRACK_ENTRIES, &ct);
+        add(
+            &mut w,
+            "conntrack-stat",
+            layout::CONNTRACK_STAT,
+            &self.stat_text(),
+        );
+        let mut node = Sysctls::new();
+        node.insert(
+            "net.netfilter.nf_conntrack_count".into(),
+            self.conntrack_count.to_string(),
+        );
+        node.insert(
+            "net.netfilter.nf_conntrack_max".into(),
+            self.conntrack_max.to_string(),
+        );
+        node.insert("net.netfilter.nf_conntrack_buckets".into(), "65536".into());
+        node.insert("net.netfilter.nf_conntrack_udp_timeout".into(), "30".into());
+        let mut count_by_netns = BTreeMap::new();
+        count_by_netns.insert("root".to_string(), self.conntrack_count);
+        json(
+            &mut w,
+            "conntrack-sysctl",
+            layout::CONNTRACK_SYSCTL,
+            &ConntrackSysctl {
+                node,
+                count_by_netns,
+            },
+        );
+
+        for (path, content) in &self.files {
+            let name = path
+                .rsplit('/')
+                .next()
+                .unwrap_or(path)
+                .trim_end_matches(".txt");
+            add(&mut w, name, path, content);
+        }
+        for (name, err) in &self.failed {
+            w.add_record(SourceRecord::new(*name, SourceStatus::Failed).with_error(*err))
+                .expect("failed record");
+        }
+        for name in &self.unavailable {
+            if self
+                .files
+                .keys()
+                .any(|p| p.contains(&name.replace("-save", "")))
+                || self.failed.iter().any(|(f, _)| f == name)
+            {
+                continue;
+            }
+            w.add_record(
+                SourceRecord::new(*name, SourceStatus::Unavailable)
+                    .with_error("not in use on this node"),
+            )
+            .expect("record");
+        }
+        let mut m = Manifest::new(
+            "0.1.0",
+            &self.hostname,
+            "6.18.0-netsnap",
+            "2026-11-21T17:44:41Z",
+            1_795_282_681,
+        );
+        m.duration_ms = 1234;
+        m.options.insert("timeout".into(), "60s".into());
+        w.write_dir(m, dir).expect("write_dir");
+    }
+
+    fn stat_text(&self) -> String {
+        let cols = [
+            "entries",
+            "clashres",
+            "found",
+            "new",
+            "invalid",
+            "ignore",
+            "delete",
+            "chainlength",
+            "insert",
+            "insert_failed",
+            "drop",
+            "early_drop",
+            "icmp_error",
+            "expect_new",
+            "expect_create",
+            "expect_delete",
+            "search_restart",
+        ];
+        let mut s = String::from("entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n");
+        for cpu in 0..2u64 {
+            let vals: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    let v = if *c == "entries" {
+                        self.conntrack_count
+                    } else {
+                        self.stat_row.get(c).copied().unwrap_or(0) * (cpu + 1)
+                    };
+                    format!("{v:08x}")
+                })
+                .collect();
+            let _ = writeln!(s, "{}", vals.join(" "));
+        }
+        s
+    }
+
+    /// iptables-save output of kube-proxy's rules for this node.
+    pub fn iptables_save(&self, backend: &str, drop: &[&str]) -> String {
+        let mut filter: Vec<(String, String)> = Vec::new();
+        let mut nat: Vec<(String, String)> = Vec::new();
+        let f = |v: &mut Vec<(String, String)>, chain: &str, rest: &str| {
+            v.push((chain.to_string(), format!("-A {chain} {rest}")))
+        };
+        f(&mut filter, "INPUT", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer firewall\" -j KUBE-PROXY-FIREWALL");
+        f(
+            &mut filter,
+            "INPUT",
+            "-m comment --comment \"kubernetes health check service ports\" -j KUBE-NODEPORTS",
+        );
+        f(&mut filter, "INPUT", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES");
+        f(&mut filter, "INPUT", "-j KUBE-FIREWALL");
+        f(&mut filter, "FORWARD", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer firewall\" -j KUBE-PROXY-FIREWALL");
+        f(
+            &mut filter,
+            "FORWARD",
+            "-m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD",
+        );
+        f(&mut filter, "FORWARD", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
+        f(&mut filter, "OUTPUT", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
+        f(&mut filter, "OUTPUT", "-j KUBE-FIREWALL");
+        f(&mut filter, "KUBE-FIREWALL", "! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP");
+        f(
+            &mut filter,
+            "KUBE-FORWARD",
+            "-m conntrack --ctstate INVALID -j DROP",
+        );
+        f(&mut filter, "KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT");
+        f(&mut filter, "KUBE-FORWARD", "-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+        f(
+            &mut nat,
+            "PREROUTING",
+            "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        );
+        f(
+            &mut nat,
+            "OUTPUT",
+            "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        );
+        f(
+            &mut nat,
+            "POSTROUTING",
+            "-m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING",
+        );
+        f(
+            &mut nat,
+            "KUBE-MARK-MASQ",
+            "-j MARK --set-xmark 0x4000/0x4000",
+        );
+        f(
+            &mut nat,
+            "KUBE-POSTROUTING",
+            "-m mark ! --mark 0x4000/0x4000 -j RETURN",
+        );
+        f(
+            &mut nat,
+            "KUBE-POSTROUTING",
+            "-j MARK --set-xmark 0x4000/0x0",
+        );
+        f(&mut nat, "KUBE-POSTROUTING", "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully");
+        let mut user_nat = vec![
+            "KUBE-MARK-MASQ",
+            "KUBE-NODEPORTS",
+            "KUBE-POSTROUTING",
+            "KUBE-PROXY-CANARY",
+            "KUBE-SERVICES",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        if self.mode == Mode::Ipvs {
+            f(&mut nat, "KUBE-SERVICES", "-m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ");
+            f(
+                &mut nat,
+                "KUBE-SERVICES",
+                "-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
+            );
+            f(
+                &mut nat,
+                "KUBE-SERVICES",
+                "-m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT",
+            );
+            user_nat.push("KUBE-NODE-PORT".into());
+        }
+        for s in self.services.iter().filter(|_| self.mode == Mode::Iptables) {
+            let p = s.proto;
+            if s.endpoints.is_empty() {
+                f(&mut filter, "KUBE-SERVICES", &format!("-d {}/32 -p {p} -m comment --comment \"{} has no endpoints\" -m {p} --dport {} -j REJECT --reject-with icmp-port-unreachable", s.vip, s.name, s.port));
+                if let Some(np) = s.node_port {
+                    f(&mut filter, "KUBE-EXTERNAL-SERVICES", &format!("-p {p} -m comment --comment \"{} has no endpoints\" -m addrtype --dst-type LOCAL -m {p} --dport {np} -j REJECT --reject-with icmp-port-unreachable", s.name));
+                }
+                continue;
+            }
+            let svc = s.svc_chain();
+            user_nat.push(svc.clone());
+            f(&mut nat, "KUBE-SERVICES", &format!("-d {}/32 -p {p} -m comment --comment \"{} cluster IP\" -m {p} --dport {} -j {svc}", s.vip, s.name, s.port));
+            if let Some(np) = s.node_port {
+                let ext = s.ext_chain();
+                user_nat.push(ext.clone());
+                f(
+                    &mut nat,
+                    "KUBE-NODEPORTS",
+                    &format!(
+                        "-p {p} -m comment --comment \"{}\" -m {p} --dport {np} -j {ext}",
+                        s.name
+                    ),
+                );
+                f(&mut nat, &ext, "-m comment --comment \"masquerade traffic for default/web:http external destinations\" -j KUBE-MARK-MASQ");
+                f(&mut nat, &ext, &format!("-j {svc}"));
+            }
+            f(&mut nat, &svc, &format!("! -s {CLUSTER_CIDR} -d {}/32 -p {p} -m comment --comment \"{} cluster IP\" -m {p} --dport {} -j KUBE-MARK-MASQ", s.vip, s.name, s.port));
+            let n = s.endpoints.len();
+            for (i, ep) in s.endpoints.iter().enumerate() {
+                let sep = s.sep_chain(ep);
+                user_nat.push(sep.clone());
+                let stat = if i + 1 < n {
+                    format!(
+                        " -m statistic --mode random --probability {:.11}",
+                        1.0 / (n - i) as f64
+                    )
+                } else {
+                    String::new()
+                };
+                f(
+                    &mut nat,
+                    &svc,
+                    &format!(
+                        "-m comment --comment \"{} -> {}:{}\"{stat} -j {sep}",
+                        s.name, ep.0, ep.1
+                    ),
+                );
+                f(
+                    &mut nat,
+                    &sep,
+                    &format!(
+                        "-s {}/32 -m comment --comment \"{}\" -j KUBE-MARK-MASQ",
+                        ep.0, s.name
+                    ),
+                );
+                f(
+                    &mut nat,
+                    &sep,
+                    &format!(
+                        "-p {p} -m comment --comment \"{}\" -m {p} -j DNAT --to-destination {}:{}",
+                        s.name, ep.0, ep.1
+                    ),
+                );
+            }
+        }
+        if self.mode == Mode::Iptables {
+            f(&mut nat, "KUBE-SERVICES", "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS");
+        }
+        for l in &self.extra_nat {
+            let chain = l
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("KUBE-SERVICES")
+                .to_string();
+            nat.push((chain, l.clone()));
+        }
+        user_nat.sort();
+        user_nat.dedup();
+        let keep = |line: &String| !drop.iter().any(|d| line.contains(d));
+        let table =
+            |name: &str, builtin: &[(&str, &str)], user: &[String], rules: &[(String, String)]| {
+                let mut t = format!("*{name}\n");
+                for (c, pol) in builtin {
+                    let _ = writeln!(t, ":{c} {pol} [0:0]");
+                }
+                for c in user {
+                    let _ = writeln!(t, ":{c} - [0:0]");
+                }
+                let order: Vec<String> = builtin
+                    .iter()
+                    .map(|(c, _)| c.to_string())
+                    .chain(user.iter().cloned())
+                    .collect();
+                for c in &order {
+                    for (_, r) in rules.iter().filter(|(rc, r)| rc == c && keep(r)) {
+                        let _ = writeln!(t, "[0:0] {r}");
+                    }
+                }
+                t.push_str("COMMIT\n");
+                t
+            };
+        let user_filter: Vec<String> = [
+            "KUBE-EXTERNAL-SERVICES",
+            "KUBE-FIREWALL",
+            "KUBE-FORWARD",
+            "KUBE-KUBELET-CANARY",
+            "KUBE-NODEPORTS",
+            "KUBE-PROXY-CANARY",
+            "KUBE-PROXY-FIREWALL",
+            "KUBE-SERVICES",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let header = format!(
+            "# Generated by iptables-{}-save v1.8.9 ({backend}) on Sat Nov 21 17:44:41 2026\n",
+            if backend == "nf_tables" {
+                "nft"
+            } else {
+                "legacy"
+            }
+        );
+        let mut out = String::new();
+        out.push_str(&header);
+        out.push_str(&table(
+            "mangle",
+            &[
+                ("PREROUTING", "ACCEPT"),
+                ("INPUT", "ACCEPT"),
+                ("FORWARD", "ACCEPT"),
+                ("OUTPUT", "ACCEPT"),
+                ("POSTROUTING", "ACCEPT"),
+            ],
+            &[
+                "KUBE-IPTABLES-HINT".into(),
+                "KUBE-KUBELET-CANARY".into(),
+                "KUBE-PROXY-CANARY".into(),
+            ],
+            &[],
+        ));
+        out.push_str("# Completed on Sat Nov 21 17:44:41 2026\n");
+        out.push_str(&header);
+        out.push_str(&table(
+            "filter",
+            &[
+                ("INPUT", "ACCEPT"),
+                ("FORWARD", self.forward_policy),
+                ("OUTPUT", "ACCEPT"),
+            ],
+            &user_filter,
+            &filter,
+        ));
+        out.push_str("# Completed on Sat Nov 21 17:44:41 2026\n");
+        out.push_str(&header);
+        out.push_str(&table(
+            "nat",
+            &[
+                ("PREROUTING", "ACCEPT"),
+                ("INPUT", "ACCEPT"),
+                ("OUTPUT", "ACCEPT"),
+                ("POSTROUTING", "ACCEPT"),
+            ],
+            &user_nat,
+            &nat,
+        ));
+        out.push_str("# Completed on Sat Nov 21 17:44:41 2026\n");
+        out
+    }
+}
+
+fn flags(f: &[&str]) -> Vec<String> {
+    f.iter().map(|s| s.to_string()).collect()
+}
+
+/// `lo`, as every netns of the fixtures has it.
+fn loopback() -> Link {
+    Link {
+        ifindex: 1,
+        name: "lo".into(),
+        kind: None,
+        mtu: 65536,
+        state: LinkState::Unknown,
+        flags: flags(&["LOOPBACK", "UP", "LOWER_UP"]),
+        mac: Some("00:00:00:00:00:00".into()),
+        master: None,
+        link: None,
+        link_netnsid: None,
+        promiscuity: 0,
+        bridge: None,
+        bridge_port: None,
+        vxlan: None,
+    }
+}
+
+fn route(dst: &str, gw: Option<&str>, oif: u32, proto: &str, scope: &str) -> Route {
+    Route {
+        family: "inet".into(),
+        table: 254,
+        dst: dst.into(),
+        gateway: gw.map(String::from),
+        oif: Some(oif),
+        prefsrc: None,
+        kind: "unicast".into(),
+        protocol: proto.into(),
+        scope: scope.into(),
+        metric: None,
+        multipath: Vec::new(),
+    }
+}
+
+pub fn ct_tcp(
+    src: &str,
+    sport: u16,
+    vip: &str,
+    vport: u16,
+    be: &str,
+    bport: u16,
+    state: &str,
+) -> String {
+    format!("ipv4     2 tcp      6 86395 {state} src={src} dst={vip} sport={sport} dport={vport} src={be} dst={src} sport={bport} dport={sport} [ASSURED] mark=0 zone=0 use=2")
+}
+
+pub fn ct_udp(
+    src: &str,
+    sport: u16,
+    vip: &str,
+    vport: u16,
+    be: &str,
+    bport: u16,
+    timeout: u32,
+) -> String {
+    format!("ipv4     2 udp      17 {timeout} src={src} dst={vip} sport={sport} dport={vport} src={be} dst={src} sport={bport} dport={sport} mark=0 zone=0 use=2")
+}
+
+/// SNATed flow: pod → remote, masqueraded to the node IP.
+pub fn ct_snat(src: &str, sport: u16, dst: &str, dport: u16, snat: &str, nport: u16) -> String {
+    format!("ipv4     2 tcp      6 431990 ESTABLISHED src={src} dst={dst} sport={sport} dport={dport} src={dst} dst={snat} sport={dport} dport={nport} [ASSURED] mark=0 zone=0 use=2")
+}
+
+/// Object-safe pretty JSON for the generator's closures.
+pub mod erased {
+    pub trait Ser {
+        fn to_pretty(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_pretty(&self) -> String {
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        }
+    }
+}
+
+pub fn truncation(kept: u64, total: u64) -> Truncation {
+    Truncation { kept, total }
+}

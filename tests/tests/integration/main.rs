@@ -1,0 +1,15 @@
+//! The integration tests of this crate, one module per concern, in one test binary
+//! (one link step instead of one per file; ripgrep keeps its tests the same way).
+
+mod analyze_lab;
+mod collect_backends;
+mod collect_faults;
+mod collect_faults_more;
+mod collect_lab;
+mod collect_memory;
+mod findings_baseline;
+mod fuzz_regressions;
+mod hostile;
+mod lab_basic;
+mod lab_faults;
+mod lab_rootns;
