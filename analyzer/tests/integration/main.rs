@@ -1,7 +1,6 @@
 //! The integration tests of this crate, one module per concern, in one test binary
 //! (one link step instead of one per file; ripgrep keeps its tests the same way).
 
-mod support;
 mod analyze_fixtures;
 mod inspect_cli;
 mod model_services;
@@ -13,3 +12,4 @@ mod parse_misc;
 mod parse_nft;
 mod regen_fixtures;
 mod roundtrip_props;
+mod support;
