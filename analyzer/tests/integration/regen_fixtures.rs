@@ -192,31 +192,16 @@ TCP  0A602121:0050 rr\n"
 add KUBE-CLUSTER-IP 10.96.0.1,tcp:443\nadd KUBE-CLUSTER-IP 10.96.12.34,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.10,udp:53\nadd KUBE-CLUSTER-IP 10.96.44.44,tcp:80\n"
             .into(),
     );
-    n.extra_root_links.push(Link {
-        ifindex: 5,
-        name: "kube-ipvs0".into(),
-        kind: Some("dummy".into()),
-        mtu: 1500,
-        state: LinkState::Down,
-        flags: vec!["BROADCAST".into(), "NOARP".into()],
-        mac: Some("aa:bb:cc:dd:ee:ff".into()),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
-    });
+    n.extra_root_links.push(
+        Link::new(5, "kube-ipvs0", 1500)
+            .with_kind("dummy")
+            .with_state(LinkState::Down)
+            .with_flags(&["BROADCAST", "NOARP"])
+            .with_mac("aa:bb:cc:dd:ee:ff"),
+    );
     for vip in ["10.96.0.1", "10.96.12.34", "10.96.0.10"] {
-        n.extra_root_addrs.push(Addr {
-            ifindex: 5,
-            family: "inet".into(),
-            address: vip.into(),
-            prefix_len: 32,
-            scope: "global".into(),
-            label: Some("kube-ipvs0".into()),
-        });
+        n.extra_root_addrs
+            .push(Addr::new(5, vip, 32).with_label("kube-ipvs0"));
     }
     n
 }

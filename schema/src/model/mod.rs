@@ -1,6 +1,7 @@
 //! Serde types of the structured (JSON) sources of a bundle. Raw kernel and tool text
 //! (iptables-save, conntrack, ip_vs …) has no type here: it is kept raw.
 
+mod build;
 mod host;
 mod link;
 mod neigh;

@@ -377,55 +377,20 @@ impl Node {
         });
         let mut root_links = vec![
             loopback(),
+            Link::new(2, "eth0", 1500)
+                .up()
+                .with_mac("52:54:00:12:34:56"),
             Link {
-                ifindex: 2,
-                name: "eth0".into(),
-                kind: None,
-                mtu: 1500,
-                state: LinkState::Up,
-                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
-                mac: Some("52:54:00:12:34:56".into()),
-                master: None,
-                link: None,
-                link_netnsid: None,
-                promiscuity: 0,
-                bridge: None,
-                bridge_port: None,
-                vxlan: None,
-            },
-            Link {
-                ifindex: BRIDGE_IF,
-                name: "cni0".into(),
-                kind: Some("bridge".into()),
-                mtu: 1450,
-                state: LinkState::Up,
-                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
-                mac: Some("0a:58:0a:f4:01:01".into()),
-                master: None,
-                link: None,
-                link_netnsid: None,
-                promiscuity: 0,
                 bridge: Some(BridgeInfo {
                     stp_state: Some(0),
                     vlan_filtering: Some(false),
                 }),
-                bridge_port: None,
-                vxlan: None,
+                ..Link::new(BRIDGE_IF, "cni0", 1450)
+                    .with_kind("bridge")
+                    .up()
+                    .with_mac("0a:58:0a:f4:01:01")
             },
             Link {
-                ifindex: 4,
-                name: "flannel.1".into(),
-                kind: Some("vxlan".into()),
-                mtu: 1450,
-                state: LinkState::Unknown,
-                flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
-                mac: Some("0a:0b:0c:0d:0e:0f".into()),
-                master: None,
-                link: None,
-                link_netnsid: None,
-                promiscuity: 0,
-                bridge: None,
-                bridge_port: None,
                 vxlan: Some(Vxlan {
                     id: 1,
                     local: Some(NODE_IP.into()),
@@ -433,41 +398,18 @@ impl Node {
                     dev: Some(2),
                     port: Some(8472),
                 }),
+                ..Link::new(4, "flannel.1", 1450)
+                    .with_kind("vxlan")
+                    .up()
+                    .with_state(LinkState::Unknown)
+                    .with_mac("0a:0b:0c:0d:0e:0f")
             },
         ];
         let mut root_addrs = vec![
-            Addr {
-                ifindex: 1,
-                family: "inet".into(),
-                address: "127.0.0.1".into(),
-                prefix_len: 8,
-                scope: "host".into(),
-                label: Some("lo".into()),
-            },
-            Addr {
-                ifindex: 2,
-                family: "inet".into(),
-                address: NODE_IP.into(),
-                prefix_len: 24,
-                scope: "global".into(),
-                label: Some("eth0".into()),
-            },
-            Addr {
-                ifindex: BRIDGE_IF,
-                family: "inet".into(),
-                address: "10.244.1.1".into(),
-                prefix_len: 24,
-                scope: "global".into(),
-                label: Some("cni0".into()),
-            },
-            Addr {
-                ifindex: 4,
-                family: "inet".into(),
-                address: "10.244.1.0".into(),
-                prefix_len: 32,
-                scope: "global".into(),
-                label: Some("flannel.1".into()),
-            },
+            loopback_addr(),
+            Addr::new(2, NODE_IP, 24).with_label("eth0"),
+            Addr::new(BRIDGE_IF, "10.244.1.1", 24).with_label("cni0"),
+            Addr::new(4, "10.244.1.0", 32).with_label("flannel.1"),
         ];
         let mut routes = RouteTable {
             routes: vec![
@@ -532,33 +474,26 @@ impl Node {
         for (i, p) in self.pods.iter().enumerate() {
             let nsid = i as i32;
             let host_if = 10 + i as u32;
+            let host_veth = Link::new(host_if, p.veth(), 1450)
+                .with_kind("veth")
+                .up()
+                .with_mac(format!("ee:ee:ee:00:00:{:02x}", host_if))
+                .with_master(p.enslaved.then_some(BRIDGE_IF))
+                .with_peer(2, if p.gone { 90 + nsid } else { nsid });
             root_links.push(Link {
-                ifindex: host_if,
-                name: p.veth(),
-                kind: Some("veth".into()),
-                mtu: 1450,
-                state: if p.host_up {
-                    LinkState::Up
-                } else {
-                    LinkState::Down
-                },
-                flags: if p.host_up {
-                    flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"])
-                } else {
-                    flags(&["BROADCAST", "MULTICAST"])
-                },
-                mac: Some(format!("ee:ee:ee:00:00:{:02x}", host_if)),
-                master: p.enslaved.then_some(BRIDGE_IF),
-                link: Some(2),
-                link_netnsid: Some(if p.gone { 90 + nsid } else { nsid }),
                 promiscuity: u32::from(p.enslaved),
-                bridge: None,
                 bridge_port: p.enslaved.then_some(BridgePort {
                     hairpin: p.hairpin,
                     state: Some(3),
                     learning: Some(true),
                 }),
-                vxlan: None,
+                ..if p.host_up {
+                    host_veth
+                } else {
+                    host_veth
+                        .with_state(LinkState::Down)
+                        .with_flags(&["BROADCAST", "MULTICAST"])
+                }
             });
             root_sysctl.insert(
                 format!("net.ipv4.conf.{}.rp_filter", p.veth()),
@@ -593,49 +528,22 @@ impl Node {
             });
             let links = vec![
                 loopback(),
-                Link {
-                    ifindex: 2,
-                    name: "eth0".into(),
-                    kind: Some("veth".into()),
-                    mtu: p.mtu,
-                    state: if p.host_up {
+                Link::new(2, "eth0", p.mtu)
+                    .with_kind("veth")
+                    .up()
+                    .with_state(if p.host_up {
                         LinkState::Up
                     } else {
                         LinkState::Lowerlayerdown
-                    },
-                    flags: flags(&["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]),
-                    mac: Some(format!("0a:58:0a:f4:01:{:02x}", i + 10)),
-                    master: None,
-                    link: Some(host_if),
-                    link_netnsid: Some(0),
-                    promiscuity: 0,
-                    bridge: None,
-                    bridge_port: None,
-                    vxlan: None,
-                },
+                    })
+                    .with_mac(format!("0a:58:0a:f4:01:{:02x}", i + 10))
+                    .with_peer(host_if, 0),
             ];
             let ip = match &self.duplicate_ip {
                 Some((d, dup)) if *d == i => dup.clone(),
                 _ => p.ip.clone(),
             };
-            let addrs = vec![
-                Addr {
-                    ifindex: 1,
-                    family: "inet".into(),
-                    address: "127.0.0.1".into(),
-                    prefix_len: 8,
-                    scope: "host".into(),
-                    label: Some("lo".into()),
-                },
-                Addr {
-                    ifindex: 2,
-                    family: "inet".into(),
-                    address: ip,
-                    prefix_len: 24,
-                    scope: "global".into(),
-                    label: Some("eth0".into()),
-                },
-            ];
+            let addrs = vec![loopback_addr(), Addr::new(2, ip, 24).with_label("eth0")];
             let mut pr = vec![route("10.244.1.0/24", None, 2, "kernel", "link")];
             if p.default_route {
                 pr.insert(
@@ -647,18 +555,12 @@ impl Node {
                 .tcp
                 .iter()
                 .map(|port| Socket {
-                    proto: SocketProto::Tcp,
-                    local: "0.0.0.0".into(),
-                    port: *port,
                     inode: 100 + u64::from(*port),
-                    uid: 0,
+                    ..Socket::new(SocketProto::Tcp, "0.0.0.0", *port)
                 })
                 .chain(p.udp.iter().map(|port| Socket {
-                    proto: SocketProto::Udp,
-                    local: "0.0.0.0".into(),
-                    port: *port,
                     inode: 200 + u64::from(*port),
-                    uid: 0,
+                    ..Socket::new(SocketProto::Udp, "0.0.0.0", *port)
                 }))
                 .collect();
             let nsys: Sysctls = [
@@ -710,11 +612,8 @@ impl Node {
             .root_sockets
             .iter()
             .map(|(proto, port)| Socket {
-                proto: *proto,
-                local: "0.0.0.0".into(),
-                port: *port,
                 inode: 10 + u64::from(*port),
-                uid: 0,
+                ..Socket::new(*proto, "0.0.0.0", *port)
             })
             .collect();
         let rrec = |f: NetnsFile| {
@@ -1135,37 +1034,22 @@ fn flags(f: &[&str]) -> Vec<String> {
 
 /// `lo`, as every netns of the fixtures has it.
 fn loopback() -> Link {
-    Link {
-        ifindex: 1,
-        name: "lo".into(),
-        kind: None,
-        mtu: 65536,
-        state: LinkState::Unknown,
-        flags: flags(&["LOOPBACK", "UP", "LOWER_UP"]),
-        mac: Some("00:00:00:00:00:00".into()),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
-    }
+    Link::loopback()
+}
+
+fn loopback_addr() -> Addr {
+    Addr::new(1, "127.0.0.1", 8)
+        .with_scope("host")
+        .with_label("lo")
 }
 
 fn route(dst: &str, gw: Option<&str>, oif: u32, proto: &str, scope: &str) -> Route {
     Route {
-        family: "inet".into(),
-        table: 254,
-        dst: dst.into(),
         gateway: gw.map(String::from),
-        oif: Some(oif),
-        prefsrc: None,
-        kind: "unicast".into(),
-        protocol: proto.into(),
-        scope: scope.into(),
-        metric: None,
-        multipath: Vec::new(),
+        ..Route::new(dst)
+            .dev(oif)
+            .with_protocol(proto)
+            .with_scope(scope)
     }
 }
 

@@ -52,47 +52,25 @@ fn netns_rec(id: &str, file: layout::NetnsFile) -> SourceRecord {
 
 fn link(ifindex: u32, name: &str, kind: Option<&str>, mac: &str) -> Link {
     Link {
-        ifindex,
-        name: name.into(),
         kind: kind.map(Into::into),
-        mtu: 1500,
-        state: LinkState::Up,
-        flags: vec!["UP".into(), "BROADCAST".into(), "LOWER_UP".into()],
-        mac: Some(mac.into()),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
+        ..Link::new(ifindex, name, 1500)
+            .with_state(LinkState::Up)
+            .with_flags(&["UP", "BROADCAST", "LOWER_UP"])
+            .with_mac(mac)
     }
 }
 
 fn addr(ifindex: u32, family: &str, address: &str, prefix_len: u8) -> Addr {
     Addr {
-        ifindex,
         family: family.into(),
-        address: address.into(),
-        prefix_len,
-        scope: "global".into(),
-        label: None,
+        ..Addr::new(ifindex, address, prefix_len)
     }
 }
 
 fn route(dst: &str, gateway: Option<&str>, oif: u32) -> Route {
     Route {
-        family: if dst.contains(':') { "inet6" } else { "inet" }.into(),
-        table: 254,
-        dst: dst.into(),
         gateway: gateway.map(Into::into),
-        oif: Some(oif),
-        prefsrc: None,
-        kind: "unicast".into(),
-        protocol: "kernel".into(),
-        scope: "universe".into(),
-        metric: None,
-        multipath: Vec::new(),
+        ..Route::new(dst).dev(oif)
     }
 }
 
@@ -277,11 +255,8 @@ pub fn build_writer(dir: &Path, nft: Nft) -> (BundleWriter, Manifest) {
     };
     w.add_json(netns_rec("root", Neigh), &neigh).unwrap();
     let sockets = vec![Socket {
-        proto: SocketProto::Tcp,
-        local: "192.168.49.2".into(),
-        port: 10250,
         inode: 1,
-        uid: 0,
+        ..Socket::new(SocketProto::Tcp, "192.168.49.2", 10250)
     }];
     w.add_json(netns_rec("root", Sockets), &sockets).unwrap();
 
@@ -305,11 +280,8 @@ pub fn build_writer(dir: &Path, nft: Nft) -> (BundleWriter, Manifest) {
     };
     w.add_json(netns_rec(id, Routes), &pod_routes).unwrap();
     let pod_sockets = vec![Socket {
-        proto: SocketProto::Tcp,
-        local: "0.0.0.0".into(),
-        port: 8080,
         inode: 2,
-        uid: 0,
+        ..Socket::new(SocketProto::Tcp, "0.0.0.0", 8080)
     }];
     w.add_json(netns_rec(id, Sockets), &pod_sockets).unwrap();
     w.add_bytes(netns_rec(id, ResolvConf), &data("resolv-pod.conf"))
