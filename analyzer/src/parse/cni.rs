@@ -183,7 +183,9 @@ fn parse_config(kind: CniFileKind, text: &str, f: &mut Fields<'_>) -> Option<Cni
             return None;
         }
         Err(e) => {
-            f.miss_at(e.line().max(1), &format!("invalid JSON: {e}"));
+            // An error at the end of the input names the line after the last one.
+            let last = text.lines().count().max(1);
+            f.miss_at(e.line().clamp(1, last), &format!("invalid JSON: {e}"));
             return None;
         }
     };
