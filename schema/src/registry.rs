@@ -540,7 +540,8 @@ mod tests {
     #[test]
     fn per_netns_sources_match_the_layout() {
         for f in layout::NetnsFile::ALL {
-            let id = SourceId::by_name(f.source_name()).expect(f.source_name());
+            let id =
+                SourceId::by_name(f.source_name()).unwrap_or_else(|| panic!("{}", f.source_name()));
             assert_eq!(id.netns_path("n").unwrap(), layout::netns_path("n", f));
         }
     }

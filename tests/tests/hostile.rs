@@ -2,8 +2,8 @@
 //! case as the corpus says: refused with the entry named, or read for the analyzer.
 //! (Regenerate with `NETSNAP_REGENERATE=1 cargo test -p netsnap-tests --test hostile`.)
 
-use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_schema::registry::{self, Format, SOURCES};
+use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::hostile::{cases, corpus_dir, generate, malformed, malformed_path, Expect};
 
 #[test]
@@ -160,7 +160,10 @@ fn corpus_has_a_malformed_file_of_every_registered_source() {
     for spec in SOURCES {
         let at = malformed_path(spec);
         let stored = b.file(&at).unwrap_or_else(|| {
-            panic!("{}: {at} not in the corpus (regenerate: NETSNAP_REGENERATE=1)", spec.name)
+            panic!(
+                "{}: {at} not in the corpus (regenerate: NETSNAP_REGENERATE=1)",
+                spec.name
+            )
         });
         assert_eq!(registry::locate(&at).map(|l| l.id), Some(spec.id), "{at}");
         assert_eq!(stored, malformed(spec.format).as_slice(), "{at}");
