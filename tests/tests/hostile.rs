@@ -179,3 +179,21 @@ fn corpus_has_a_malformed_file_of_every_registered_source() {
         assert!(!parses, "{format:?}: the malformed body is well formed");
     }
 }
+
+/// No parser takes a malformed source for a sound one: every source the analyzer
+/// parses reports the malformed file in its coverage (raw-only sources have none).
+#[test]
+fn no_parser_accepts_a_malformed_source_silently() {
+    let path = corpus_dir().join("malformed-every-source.netsnap.tar.zst");
+    let b = Bundle::open(&path, &ReadLimits::default()).unwrap();
+    let parsed = netsnap_analyzer::sources::parse_all(&b);
+    let mut reported = 0;
+    for spec in SOURCES {
+        let at = malformed_path(spec);
+        if let Some(c) = parsed.coverage.iter().find(|c| c.path == at) {
+            assert!(!c.is_complete(), "{at} parsed as sound: {c:?}");
+            reported += 1;
+        }
+    }
+    assert!(reported >= SOURCES.len() - 2, "only {reported} sources reported");
+}
