@@ -584,3 +584,42 @@ fn unregistered_paths_are_kept_raw_and_reported() {
     assert_eq!(unknown.unrecognised[0].reason, sources::UNKNOWN_SOURCE);
     assert!(b.file("host/future-source.txt").is_some());
 }
+
+#[test]
+fn netsnap_show_cni_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    bundle_of(
+        tmp.path(),
+        &[
+            (
+                "host/cni/10-flannel.conflist",
+                include_str!("data/cni-flannel.conflist"),
+            ),
+            (
+                "host/cni/10-calico.conflist",
+                include_str!("data/cni-calico.conflist"),
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netsnap"))
+        .arg("show")
+        .arg(tmp.path().join("bundle"))
+        .arg("cni")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("host/cni/10-calico.conflist  (in use)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nhost/cni/10-flannel.conflist\n"), "{text}");
+    assert!(
+        text.contains("  - calico mtu=0 ipam=[calico-ipam] (also "),
+        "{text}"
+    );
+}

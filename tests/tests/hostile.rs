@@ -195,5 +195,8 @@ fn no_parser_accepts_a_malformed_source_silently() {
             reported += 1;
         }
     }
-    assert!(reported >= SOURCES.len() - 2, "only {reported} sources reported");
+    assert!(
+        reported >= SOURCES.len() - 2,
+        "only {reported} sources reported"
+    );
 }
