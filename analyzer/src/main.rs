@@ -49,6 +49,8 @@ enum View {
     Routes,
     Conntrack,
     Sources,
+    /// The CNI configuration files and which one the runtime uses.
+    Cni,
 }
 
 #[derive(Subcommand)]
@@ -293,6 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 View::Routes => show::routes(&model, &f),
                 View::Conntrack => show::conntrack(&model, &f),
                 View::Sources => show::sources(&b.manifest, &sources.coverage, &f),
+                View::Cni => show::cni(&model.cni, &f),
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -4,6 +4,7 @@ use crate::inspect::table;
 use crate::model::netns::{link_summary, route_summary, state_name};
 use crate::model::services::sockaddr;
 use crate::model::Model;
+use crate::parse::cni::{CniConfigs, CniFile, CniFileKind, CniIpam, CniPlugin};
 use crate::parse::Coverage;
 use netsnap_schema::Manifest;
 use std::fmt::Write;
@@ -290,4 +291,98 @@ pub fn sources(manifest: &Manifest, coverage: &[Coverage], f: &Filters) -> Strin
         .map(String::from),
         &rows,
     )
+}
+
+/// The CNI configuration directory: each file in lexical order, the one the runtime
+/// uses marked, and per plugin what decides the pods' links and addresses.
+pub fn cni(configs: &CniConfigs, f: &Filters) -> String {
+    let mut out = String::new();
+    if configs.files.is_empty() {
+        out.push_str("no CNI configuration in the bundle\n");
+    }
+    for (i, file) in configs.files.iter().enumerate() {
+        let block = cni_file(file, configs.used == Some(i));
+        if f.text_ok(&block) {
+            out.push_str(&block);
+        }
+    }
+    out
+}
+
+fn cni_file(file: &CniFile, used: bool) -> String {
+    let mut block = String::new();
+    let mark = if used { "  (in use)" } else { "" };
+    let _ = writeln!(block, "{}{mark}", file.path);
+    let Some(c) = &file.config else {
+        let why = match file.kind {
+            CniFileKind::Ignored => "not a .conf/.conflist/.json file: ignored by the runtime",
+            CniFileKind::Conf | CniFileKind::Conflist => "not valid JSON (see coverage)",
+        };
+        let _ = writeln!(block, "  {why}");
+        return block;
+    };
+    let _ = writeln!(
+        block,
+        "  network {} cniVersion {}",
+        c.name.as_deref().unwrap_or("?"),
+        c.cni_version.as_deref().unwrap_or("?")
+    );
+    for p in &c.plugins {
+        cni_plugin(&mut block, p, "  - ");
+    }
+    block
+}
+
+fn cni_plugin(block: &mut String, p: &CniPlugin, lead: &str) {
+    let mut parts = vec![p.plugin_type.clone().unwrap_or_else(|| "?".into())];
+    let flag = |name: &str, v: Option<bool>| v.map(|b| format!("{name}={b}"));
+    parts.extend(p.bridge.as_ref().map(|b| format!("bridge={b}")));
+    parts.extend(p.mtu.map(|m| format!("mtu={m}")));
+    parts.extend(flag("hairpinMode", p.hairpin_mode));
+    parts.extend(flag("ipMasq", p.ip_masq));
+    parts.extend(flag("isGateway", p.is_gateway));
+    parts.extend(flag("isDefaultGateway", p.is_default_gateway));
+    if let Some(ipam) = &p.ipam {
+        parts.push(format!("ipam={}", ipam_summary(ipam)));
+    }
+    if !p.extra.is_empty() {
+        let keys: Vec<&str> = p.extra.keys().map(String::as_str).collect();
+        parts.push(format!("(also {})", keys.join(",")));
+    }
+    let _ = writeln!(block, "{lead}{}", parts.join(" "));
+    if let Some(d) = &p.delegate {
+        cni_plugin(block, d, "      delegate: ");
+    }
+}
+
+fn ipam_summary(ipam: &CniIpam) -> String {
+    let mut parts = vec![ipam.ipam_type.clone().unwrap_or_else(|| "?".into())];
+    let subnets = ipam.subnet.iter().chain(
+        ipam.ranges
+            .iter()
+            .flatten()
+            .filter_map(|r| r.subnet.as_ref()),
+    );
+    let subnets: Vec<&str> = subnets.map(String::as_str).collect();
+    if !subnets.is_empty() {
+        parts.push(format!("subnets {}", subnets.join(",")));
+    }
+    if let Some(d) = &ipam.data_dir {
+        parts.push(format!("dataDir {d}"));
+    }
+    if !ipam.routes.is_empty() {
+        let routes: Vec<String> = ipam
+            .routes
+            .iter()
+            .map(|r| {
+                let dst = r.dst.as_deref().unwrap_or("?");
+                match &r.gw {
+                    Some(gw) => format!("{dst} via {gw}"),
+                    None => dst.to_string(),
+                }
+            })
+            .collect();
+        parts.push(format!("routes {}", routes.join(",")));
+    }
+    format!("[{}]", parts.join(" "))
 }

@@ -10,7 +10,7 @@ use crate::map::RedactionMap;
 use crate::pseudonyms::Pseudonyms;
 use crate::sources;
 use crate::text;
-use netsnap_schema::layout;
+use netsnap_schema::registry::{self, Location};
 use netsnap_schema::{Bundle, BundleWriter, Manifest};
 
 /// Manifest option recording that (and with which key) a bundle was redacted.
@@ -125,16 +125,31 @@ impl Redactor {
         out
     }
 
-    /// The redacted bundle path of an entry: the netns id in `netns/<id>/…` is
-    /// rewritten, the fixed layout names are not.
+    /// The redacted bundle path of an entry: the fixed parts of a registered
+    /// source's location are kept, the netns id of a per-netns file and the file name
+    /// of a directory source (`host/cni/<name>`) are rewritten as text. A path the
+    /// registry does not know keeps the netns rule, the rest is rewritten as text.
     pub fn rewrite_path(&mut self, path: &str) -> String {
+        let Some(found) = registry::locate(path) else {
+            return self.rewrite_unknown_path(path);
+        };
+        let rewritten = match found.id.spec().location {
+            Location::File(_) => None,
+            Location::PerNetns(_) => found
+                .netns
+                .and_then(|id| found.id.netns_path(&self.rewrite_text(id))),
+            Location::Dir(_) => found
+                .file
+                .and_then(|name| found.id.dir_path(&self.rewrite_text(name))),
+        };
+        rewritten.unwrap_or_else(|| path.to_string())
+    }
+
+    fn rewrite_unknown_path(&mut self, path: &str) -> String {
         if let Some(rest) = path.strip_prefix("netns/") {
             if let Some((id, file)) = rest.split_once('/') {
                 return format!("netns/{}/{file}", self.rewrite_text(id));
             }
-        }
-        if is_layout_path(path) {
-            return path.to_string();
         }
         self.rewrite_text(path)
     }
@@ -149,28 +164,4 @@ impl Redactor {
     pub fn pseudonyms(&mut self) -> &mut Pseudonyms {
         &mut self.p
     }
-}
-
-fn is_layout_path(path: &str) -> bool {
-    [
-        layout::HOST_FACTS,
-        layout::HOST_SYSCTL,
-        layout::HOST_RESOLV_CONF,
-        layout::HOST_KUBELET_RESOLV_CONF,
-        layout::HOST_KMSG,
-        layout::NETNS_INDEX,
-        layout::IPTABLES_NFT_SAVE,
-        layout::IPTABLES_LEGACY_SAVE,
-        layout::IP6TABLES_NFT_SAVE,
-        layout::IP6TABLES_LEGACY_SAVE,
-        layout::NFT_JSON,
-        layout::IPSET,
-        layout::IPVS,
-        layout::IPVS_STATS,
-        layout::IPVS_CONN,
-        layout::CONNTRACK_ENTRIES,
-        layout::CONNTRACK_STAT,
-        layout::CONNTRACK_SYSCTL,
-    ]
-    .contains(&path)
 }

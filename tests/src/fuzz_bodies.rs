@@ -3,8 +3,13 @@
 //!
 //! Besides "never panic", the line-based parsers are held to their coverage promise:
 //! every line is either recognised or reported, exactly once.
+//!
+//! Every source of the registry is fuzzed: [`target_for`] names the target that runs
+//! its parser (a `match` without a wildcard, so a new source does not compile until
+//! it has one), and the tests hold that each such target exists.
 
 use netsnap_analyzer::parse::{self, Coverage};
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::{Bundle, ReadLimits};
 
 /// Every fuzz target, by the name used in `fuzz/fuzz_targets/<name>.rs`.
@@ -20,7 +25,40 @@ pub const TARGETS: &[&str] = &[
     "kmsg",
     "ipset",
     "netlink_json",
+    "cni",
 ];
+
+/// The fuzz target that runs the parser of a registered source. Several sources
+/// share one target when they share one parser (every per-netns JSON file is JSON of
+/// `schema` types; the three resolv.conf files are resolv.conf).
+pub fn target_for(id: SourceId) -> &'static str {
+    use SourceId as S;
+    match id {
+        S::HostFacts
+        | S::NetnsIndex
+        | S::NetnsLinks
+        | S::NetnsAddrs
+        | S::NetnsRoutes
+        | S::NetnsNeigh
+        | S::NetnsSockets
+        | S::ConntrackSysctl => "netlink_json",
+        S::HostSysctl | S::NetnsSysctl => "sysctl",
+        S::HostResolvConf | S::HostKubeletResolvConf | S::NetnsResolvConf => "resolv",
+        S::HostKmsg => "kmsg",
+        S::HostCni => "cni",
+        S::IptablesNftSave
+        | S::IptablesLegacySave
+        | S::Ip6tablesNftSave
+        | S::Ip6tablesLegacySave => "iptables",
+        S::NftJson => "nft",
+        S::Ipset => "ipset",
+        // The analyzer keeps ip_vs_stats and ip_vs_conn raw; their parsers are
+        // fuzzed with ip_vs's all the same.
+        S::Ipvs | S::IpvsStats | S::IpvsConn => "ipvs",
+        S::ConntrackEntries => "conntrack",
+        S::ConntrackStat => "ct_stat",
+    }
+}
 
 /// Runs target `name` on `data`. Panics (the fuzzer's signal) on a broken invariant.
 pub fn run(name: &str, data: &[u8]) {
@@ -67,6 +105,7 @@ pub fn run(name: &str, data: &[u8]) {
         "kmsg" => every_line_once(&parse::kmsg::parse_kmsg("fuzz", &text).coverage, lines),
         "ipset" => every_line_once(&parse::ipset::parse_ipset("fuzz", &text).coverage, lines),
         "netlink_json" => netlink_json(data),
+        "cni" => cni(&text, lines),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -103,4 +142,77 @@ fn netlink_json(data: &[u8]) {
     let _ = serde_json::from_slice::<NeighTable>(data);
     let _ = serde_json::from_slice::<Vec<Socket>>(data);
     let _ = serde_json::from_slice::<HostFacts>(data);
+    let _ = serde_json::from_slice::<ConntrackSysctl>(data);
+}
+
+/// A CNI file under every name kind: parsed exactly when it is recognised, and every
+/// miss on a line of the file.
+fn cni(text: &str, lines: usize) {
+    for name in ["10-fuzz.conflist", "10-fuzz.conf", "10-fuzz.json", "README"] {
+        let p = parse::cni::parse_cni("fuzz", name, text);
+        assert_eq!(p.model.config.is_some(), p.coverage.recognised == 1);
+        assert!(p.coverage.recognised <= 1);
+        assert!(p
+            .coverage
+            .unrecognised
+            .iter()
+            .all(|u| u.line >= 1 && u.line <= lines.max(1)));
+        let configs = parse::cni::CniConfigs::new(vec![p.model]);
+        assert_eq!(configs.in_use().is_some(), configs.files[0].is_usable());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsnap_schema::registry::SOURCES;
+    use std::path::Path;
+
+    fn fuzz_dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    }
+
+    #[test]
+    fn every_registered_source_has_a_fuzz_target() {
+        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+        for s in SOURCES {
+            let target = target_for(s.id);
+            assert!(
+                TARGETS.contains(&target),
+                "{}: {target} not in TARGETS",
+                s.name
+            );
+            let file = format!("fuzz_targets/{target}.rs");
+            assert!(
+                fuzz_dir().join(&file).is_file(),
+                "{}: {file} missing",
+                s.name
+            );
+            assert!(
+                manifest.contains(&format!("name = \"{target}\"\npath = \"{file}\"")),
+                "{}: no [[bin]] {target} in fuzz/Cargo.toml",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_target_is_a_bin_and_fuzzes_something() {
+        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+        let bins = manifest.matches("[[bin]]").count();
+        assert_eq!(bins, TARGETS.len(), "fuzz/Cargo.toml bins vs TARGETS");
+        for target in TARGETS {
+            let body =
+                std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{target}.rs")))
+                    .unwrap_or_else(|e| panic!("{target}: {e}"));
+            assert!(
+                body.contains(&format!("run(\"{target}\", data)")),
+                "{target}"
+            );
+            // The reader is the one target that is not a source's parser.
+            let used =
+                *target == "bundle_reader" || SOURCES.iter().any(|s| target_for(s.id) == *target);
+            assert!(used, "{target} fuzzes no registered source");
+        }
+    }
 }

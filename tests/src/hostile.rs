@@ -5,6 +5,7 @@
 //! message naming the entry), or analyze what is sound and report the rest as a
 //! BND/PRS finding.
 
+use netsnap_schema::registry::{Format, Location, SourceSpec, SOURCES};
 use netsnap_schema::testing::{manifest_json_for, raw_tar, zstd_bomb, zstd_compress, RawEntry};
 use netsnap_schema::{BundleWriter, Manifest, SourceRecord, SourceStatus};
 use std::io::Write;
@@ -429,12 +430,60 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "malformed-every-source",
+            what: "every registered source, malformed for its format (from the registry)",
+            expect: Expect::Reported {
+                id: "PRS001",
+                path: MALFORMED_CNI,
+            },
+            build: || {
+                let files = malformed_every_source();
+                let refs: Vec<(&str, Vec<u8>)> =
+                    files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+                written(&refs)
+            },
+        },
+        Case {
             name: "empty-file",
             what: "a zero-byte file",
             expect: Expect::Refused("bad magic"),
             build: || Ok(Vec::new()),
         },
     ]
+}
+
+/// The netns and the CNI file name the malformed case puts its per-netns and
+/// directory sources in.
+const MALFORMED_NETNS: &str = "root";
+const MALFORMED_CNI_FILE: &str = "10-malformed.conflist";
+pub const MALFORMED_CNI: &str = "host/cni/10-malformed.conflist";
+
+/// A malformed body in `format`: text with invalid UTF-8, NUL and a line no parser
+/// knows; JSON cut off inside an object with a value of the wrong type.
+pub fn malformed(format: Format) -> Vec<u8> {
+    match format {
+        Format::Text => b"\xff\xfe garbage \x00 -A\n\tnot a line any parser knows\n".to_vec(),
+        Format::SchemaJson => br#"{"netns": [{"id": 7, "ifindex": "x", "#.to_vec(),
+        Format::ToolJson => br#"{"nftables": [{"plugins": [{"type": 7}, {"mtu": "#.to_vec(),
+    }
+}
+
+/// Where the malformed case stores `spec`'s one file.
+pub fn malformed_path(spec: &SourceSpec) -> String {
+    match spec.location {
+        Location::File(path) => path.to_string(),
+        Location::PerNetns(_) => spec.id.netns_path(MALFORMED_NETNS).unwrap_or_default(),
+        Location::Dir(_) => spec.id.dir_path(MALFORMED_CNI_FILE).unwrap_or_default(),
+    }
+}
+
+/// One malformed file for every registered source: a source added to the registry
+/// is in the corpus as soon as the corpus is regenerated.
+fn malformed_every_source() -> Vec<(String, Vec<u8>)> {
+    SOURCES
+        .iter()
+        .map(|spec| (malformed_path(spec), malformed(spec.format)))
+        .collect()
 }
 
 fn truncated(percent: usize) -> anyhow::Result<Vec<u8>> {

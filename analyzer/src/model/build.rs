@@ -21,6 +21,7 @@ pub fn build(src: &Sources<'_>) -> Model {
         captured_at: m.captured_at.clone(),
         sources: m.sources.clone(),
         coverage: src.coverage.clone(),
+        cni: crate::parse::cni::CniConfigs::new(src.cni.clone()),
         ..Model::default()
     };
 

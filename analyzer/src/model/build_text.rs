@@ -146,8 +146,7 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
     }
     if let Some(flows) = &src.conntrack {
         ct.entries = flows.entries;
-        ct.dnat = flows.dnat.clone();
-        ct.snat = flows.snat.clone();
+        (ct.dnat, ct.snat) = super::conntrack::flows_from(flows, layout::CONNTRACK_ENTRIES);
     }
 }
 

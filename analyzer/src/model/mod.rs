@@ -51,6 +51,8 @@ pub struct Model {
     pub dns: Dns,
     /// Kernel log lines that matter (conntrack table full …).
     pub kernel_log: Vec<KernelLogLine>,
+    /// The node's CNI configuration files and which one the runtime uses.
+    pub cni: crate::parse::cni::CniConfigs,
     /// The manifest's source records.
     #[serde(skip)]
     pub sources: Vec<SourceRecord>,

@@ -5,26 +5,8 @@ use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
 
-/// Which proxier programmed a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Proxier {
-    IptablesNft,
-    IptablesLegacy,
-    Nftables,
-    Ipvs,
-}
-
-impl Proxier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proxier::IptablesNft => "iptables-nft",
-            Proxier::IptablesLegacy => "iptables-legacy",
-            Proxier::Nftables => "nftables",
-            Proxier::Ipvs => "ipvs",
-        }
-    }
-}
+// Defined with the parsed sources, which say which backend wrote each ruleset.
+pub use crate::sources::Proxier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

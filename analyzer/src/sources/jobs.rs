@@ -1,12 +1,19 @@
 //! Which parser runs on which bundle path, and folding the parsed outputs together.
+//!
+//! The path is looked up in the registry of sources ([`registry::locate`]) and the
+//! parser is chosen by a `match` on [`SourceId`] with no wildcard arm ([`run`]): a
+//! source registered in `schema` and not handled here does not compile. A source
+//! the analysis does not read says so in that match (kept raw). A path the registry
+//! does not know (a newer producer's source) is kept raw too, and reported in the
+//! coverage so that it is never dropped silently.
 
 use super::capped;
+use super::flows::Aggregates;
 use super::lines::{item_lines, key_lines, LineIndex};
+use super::proxier::Proxier;
 use super::{decode, IptablesSource, JsonSource, Sources};
-use crate::model::conntrack::Aggregates;
-use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
-use netsnap_schema::layout::{self, NetnsFile};
+use netsnap_schema::registry::{self, SourceId};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -17,24 +24,14 @@ pub const CONNTRACK_CHUNK_BYTES: usize = 4 << 20;
 /// What to do with one bundle path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
-    HostFacts,
-    HostSysctl,
-    HostResolv,
-    KubeletResolv,
-    Kmsg,
-    NetnsIndex,
-    Netns(String, NetnsFile),
-    Iptables(Proxier, bool),
-    Nft,
-    Ipset,
-    Ipvs,
-    /// The conntrack entries: cut into [`CONNTRACK_CHUNK_BYTES`] chunks parsed side by
-    /// side (see [`conntrack_chunk`]).
-    ConntrackEntries,
-    ConntrackStat,
-    ConntrackSysctl,
-    /// Kept raw and not analysed (ip_vs_stats, ip_vs_conn …).
-    RawOnly,
+    /// A registered source, with the netns id or the file name its location holds.
+    Source {
+        id: SourceId,
+        netns: Option<String>,
+        file: Option<String>,
+    },
+    /// A path no registry entry describes: kept raw, reported as not analysed.
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -43,30 +40,32 @@ pub struct Job {
     pub kind: JobKind,
 }
 
+impl Job {
+    /// The conntrack entries: cut into [`CONNTRACK_CHUNK_BYTES`] chunks parsed side by
+    /// side (see [`conntrack_chunk`]) instead of one job.
+    pub fn is_conntrack_entries(&self) -> bool {
+        matches!(
+            self.kind,
+            JobKind::Source {
+                id: SourceId::ConntrackEntries,
+                ..
+            }
+        )
+    }
+}
+
 /// The job for one bundle path; `None` for the manifest, which the reader has read.
 pub fn plan(path: &str) -> Option<Job> {
-    let kind = match path {
-        netsnap_schema::manifest::MANIFEST_PATH => return None,
-        layout::HOST_FACTS => JobKind::HostFacts,
-        layout::HOST_SYSCTL => JobKind::HostSysctl,
-        layout::HOST_RESOLV_CONF => JobKind::HostResolv,
-        layout::HOST_KUBELET_RESOLV_CONF => JobKind::KubeletResolv,
-        layout::HOST_KMSG => JobKind::Kmsg,
-        layout::NETNS_INDEX => JobKind::NetnsIndex,
-        layout::IPTABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, false),
-        layout::IPTABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, false),
-        layout::IP6TABLES_NFT_SAVE => JobKind::Iptables(Proxier::IptablesNft, true),
-        layout::IP6TABLES_LEGACY_SAVE => JobKind::Iptables(Proxier::IptablesLegacy, true),
-        layout::NFT_JSON => JobKind::Nft,
-        layout::IPSET => JobKind::Ipset,
-        layout::IPVS => JobKind::Ipvs,
-        layout::CONNTRACK_STAT => JobKind::ConntrackStat,
-        layout::CONNTRACK_SYSCTL => JobKind::ConntrackSysctl,
-        layout::CONNTRACK_ENTRIES => JobKind::ConntrackEntries,
-        other => match layout::parse_netns_path(other) {
-            Some((id, f)) => JobKind::Netns(id.to_string(), f),
-            None => JobKind::RawOnly,
+    if path == netsnap_schema::manifest::MANIFEST_PATH {
+        return None;
+    }
+    let kind = match registry::locate(path) {
+        Some(found) => JobKind::Source {
+            id: found.id,
+            netns: found.netns.map(str::to_string),
+            file: found.file.map(str::to_string),
         },
+        None => JobKind::Unknown,
     };
     Some(Job {
         path: path.to_string(),
@@ -121,6 +120,9 @@ pub enum Output {
     Ipset(Parsed<parse::ipset::IpsetSave>, String, LineIndex),
     Ipvs(Parsed<parse::ipvs::IpvsTable>, String, LineIndex),
     ConntrackStat(Parsed<parse::ct_stat::ConntrackStats>, String, LineIndex),
+    Cni(Parsed<parse::cni::CniFile>, LineIndex),
+    /// The coverage of a path no registry entry describes.
+    Unknown(Coverage),
     Nothing,
 }
 
@@ -208,70 +210,90 @@ fn netns_index(
 /// Parses one entry (`data`) as `job` says; conntrack entries go to [`conntrack_chunk`].
 pub fn run(data: &[u8], job: &Job) -> Output {
     let path = job.path.as_str();
-    match &job.kind {
-        JobKind::HostFacts => Output::HostFacts(json(data, path, 2)),
-        JobKind::HostSysctl => Output::HostSysctl(json(data, path, 2)),
-        JobKind::NetnsIndex => Output::NetnsIndex(netns_index(data, path)),
-        JobKind::ConntrackSysctl => Output::ConntrackSysctl(json(data, path, 2)),
-        JobKind::Netns(id, f) => {
-            let out = match f {
-                NetnsFile::Links => NetnsOutput::Links(json(data, path, 2)),
-                NetnsFile::Addrs => NetnsOutput::Addrs(json(data, path, 2)),
-                NetnsFile::Routes => NetnsOutput::Routes(json(data, path, 4)),
-                NetnsFile::Neigh => NetnsOutput::Neigh(json(data, path, 4)),
-                NetnsFile::Sockets => NetnsOutput::Sockets(json(data, path, 2)),
-                NetnsFile::Sysctl => NetnsOutput::Sysctl(json(data, path, 2)),
-                NetnsFile::ResolvConf => {
-                    let text = decode(data);
-                    NetnsOutput::Resolv(
-                        parse::resolv::parse_resolv(path, &text),
-                        LineIndex::new(&text),
-                    )
-                }
-            };
-            Output::Netns(id.clone(), out)
-        }
-        JobKind::Iptables(proxier, ipv6) => {
-            let text = decode(data);
-            let parsed = parse::iptables::parse_iptables(path, &text);
-            Output::Iptables(
-                Box::new(IptablesSource {
-                    path: path.to_string(),
-                    proxier: *proxier,
-                    ipv6: *ipv6,
-                    parsed,
-                }),
-                LineIndex::new(&text),
-            )
-        }
-        JobKind::Nft => {
-            let text = decode(data);
-            Output::Nft(parse::nft::parse_nft(path, &text))
-        }
-        JobKind::HostResolv | JobKind::KubeletResolv => {
-            let text = decode(data);
-            let parsed = parse::resolv::parse_resolv(path, &text);
-            Output::Resolv(
-                job.kind == JobKind::KubeletResolv,
-                parsed,
-                LineIndex::new(&text),
-            )
-        }
-        JobKind::Kmsg => text_job(data, path, |p, t, o, ix| {
+    let JobKind::Source { id, netns, file } = &job.kind else {
+        return Output::Unknown(unknown_source(path));
+    };
+    let netns = |out| Output::Netns(netns.clone().unwrap_or_default(), out);
+    match id {
+        SourceId::HostFacts => Output::HostFacts(json(data, path, 2)),
+        SourceId::HostSysctl => Output::HostSysctl(json(data, path, 2)),
+        SourceId::HostResolvConf => resolv(data, path, false),
+        SourceId::HostKubeletResolvConf => resolv(data, path, true),
+        SourceId::HostKmsg => text_job(data, path, |p, t, o, ix| {
             Output::Kmsg(parse::kmsg::parse_kmsg(p, t), o, ix)
         }),
-        JobKind::Ipset => text_job(data, path, |p, t, o, ix| {
+        SourceId::HostCni => {
+            let text = decode(data);
+            let name = file.as_deref().unwrap_or_default();
+            Output::Cni(
+                parse::cni::parse_cni(path, name, &text),
+                LineIndex::new(&text),
+            )
+        }
+        SourceId::NetnsIndex => Output::NetnsIndex(netns_index(data, path)),
+        SourceId::NetnsLinks => netns(NetnsOutput::Links(json(data, path, 2))),
+        SourceId::NetnsAddrs => netns(NetnsOutput::Addrs(json(data, path, 2))),
+        SourceId::NetnsRoutes => netns(NetnsOutput::Routes(json(data, path, 4))),
+        SourceId::NetnsNeigh => netns(NetnsOutput::Neigh(json(data, path, 4))),
+        SourceId::NetnsSockets => netns(NetnsOutput::Sockets(json(data, path, 2))),
+        SourceId::NetnsSysctl => netns(NetnsOutput::Sysctl(json(data, path, 2))),
+        SourceId::NetnsResolvConf => {
+            let text = decode(data);
+            netns(NetnsOutput::Resolv(
+                parse::resolv::parse_resolv(path, &text),
+                LineIndex::new(&text),
+            ))
+        }
+        SourceId::IptablesNftSave => iptables(data, path, Proxier::IptablesNft, false),
+        SourceId::IptablesLegacySave => iptables(data, path, Proxier::IptablesLegacy, false),
+        SourceId::Ip6tablesNftSave => iptables(data, path, Proxier::IptablesNft, true),
+        SourceId::Ip6tablesLegacySave => iptables(data, path, Proxier::IptablesLegacy, true),
+        SourceId::NftJson => Output::Nft(parse::nft::parse_nft(path, &decode(data))),
+        SourceId::Ipset => text_job(data, path, |p, t, o, ix| {
             Output::Ipset(parse::ipset::parse_ipset(p, t), o, ix)
         }),
-        JobKind::Ipvs => text_job(data, path, |p, t, o, ix| {
+        SourceId::Ipvs => text_job(data, path, |p, t, o, ix| {
             Output::Ipvs(parse::ipvs::parse_ipvs(p, t), o, ix)
         }),
-        JobKind::ConntrackStat => text_job(data, path, |p, t, o, ix| {
+        // Kept raw for people to read; no check needs them.
+        SourceId::IpvsStats | SourceId::IpvsConn => Output::Nothing,
+        // Reduced chunk by chunk by [`conntrack_chunk`], not collected as one output.
+        SourceId::ConntrackEntries => Output::Nothing,
+        SourceId::ConntrackStat => text_job(data, path, |p, t, o, ix| {
             Output::ConntrackStat(parse::ct_stat::parse_ct_stat(p, t), o, ix)
         }),
-        // Handled by [`conntrack_chunk`] (reduced, not collected).
-        JobKind::ConntrackEntries | JobKind::RawOnly => Output::Nothing,
+        SourceId::ConntrackSysctl => Output::ConntrackSysctl(json(data, path, 2)),
     }
+}
+
+fn resolv(data: &[u8], path: &str, kubelet: bool) -> Output {
+    let text = decode(data);
+    let parsed = parse::resolv::parse_resolv(path, &text);
+    Output::Resolv(kubelet, parsed, LineIndex::new(&text))
+}
+
+fn iptables(data: &[u8], path: &str, proxier: Proxier, ipv6: bool) -> Output {
+    let text = decode(data);
+    let parsed = parse::iptables::parse_iptables(path, &text);
+    Output::Iptables(
+        Box::new(IptablesSource {
+            path: path.to_string(),
+            proxier,
+            ipv6,
+            parsed,
+        }),
+        LineIndex::new(&text),
+    )
+}
+
+/// Why an unknown path is in the coverage: kept, never read.
+pub const UNKNOWN_SOURCE: &str =
+    "not a source this analyzer knows (written by a newer collector?): kept raw, not analysed";
+
+fn unknown_source(path: &str) -> Coverage {
+    let mut cov = Coverage::new(path);
+    cov.miss(1, "", UNKNOWN_SOURCE);
+    cov
 }
 
 /// Conntrack chunks parsed and reduced to flow aggregates.
@@ -350,7 +372,7 @@ pub fn absorb(s: &mut Sources<'_>, out: Output) {
                 NetnsOutput::Sockets(r) => entry.sockets = keep(s, r, Vec::len),
                 NetnsOutput::Sysctl(r) => entry.sysctl = keep(s, r, |v| v.len()),
                 NetnsOutput::Resolv(p, ix) => {
-                    s.remember(layout::netns_path(&id, NetnsFile::ResolvConf), ix);
+                    s.remember(p.coverage.path.clone(), ix);
                     s.coverage.push(p.coverage.clone());
                     entry.resolv = Some(p);
                 }
@@ -395,6 +417,12 @@ pub fn absorb(s: &mut Sources<'_>, out: Output) {
             s.coverage.push(p.coverage.clone());
             s.conntrack_stat = Some(p);
         }
+        Output::Cni(p, ix) => {
+            s.remember(p.coverage.path.clone(), ix);
+            s.coverage.push(p.coverage);
+            s.cni.push(p.model);
+        }
+        Output::Unknown(cov) => s.coverage.push(cov),
         Output::Nothing => {}
     }
 }

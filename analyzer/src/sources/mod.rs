@@ -6,14 +6,16 @@
 //! number of threads.
 
 mod capped;
+pub mod flows;
 mod jobs;
 pub mod lines;
+mod proxier;
 
-pub use jobs::{Job, JobKind};
+pub use flows::Flows;
+pub use jobs::{Job, JobKind, UNKNOWN_SOURCE};
 pub use lines::LineIndex;
+pub use proxier::Proxier;
 
-use crate::model::conntrack::Flows;
-use crate::model::Proxier;
 use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout;
 use netsnap_schema::model::{
@@ -78,6 +80,8 @@ pub struct Sources<'b> {
     pub conntrack: Option<Flows>,
     pub conntrack_stat: Option<Parsed<parse::ct_stat::ConntrackStats>>,
     pub conntrack_sysctl: Option<JsonSource<ConntrackSysctl>>,
+    /// Every file of the CNI configuration directory, in path (lexical) order.
+    pub cni: Vec<parse::cni::CniFile>,
     /// Coverage of every parsed source (conntrack chunks merged), in path order.
     pub coverage: Vec<Coverage>,
     /// Text and line index of every text source, for excerpts (decoded once).
@@ -149,7 +153,7 @@ impl Parsing {
     /// Starts parsing one entry on `scope`.
     pub fn start<'s>(&'s self, scope: &rayon::Scope<'s>, path: &str, data: Arc<Vec<u8>>) {
         let Some(job) = jobs::plan(path) else { return };
-        if job.kind != JobKind::ConntrackEntries {
+        if !job.is_conntrack_entries() {
             scope.spawn(move |_| {
                 let out = jobs::run(&data, &job);
                 lock(&self.outputs).push((job.path, out));
@@ -198,7 +202,7 @@ impl Parsing {
         let ct = parts.into_iter().reduce(jobs::ConntrackPart::merge)?;
         let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
         let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
-        let flows = ct.flows.finish(layout::CONNTRACK_ENTRIES, &excerpt);
+        let flows = ct.flows.finish(&excerpt);
         Some((flows, ct.coverage))
     }
 
@@ -221,6 +225,7 @@ impl Parsing {
             conntrack: None,
             conntrack_stat: None,
             conntrack_sysctl: None,
+            cni: Vec::new(),
             coverage: Vec::new(),
             lines: BTreeMap::new(),
         };

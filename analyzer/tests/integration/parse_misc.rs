@@ -1,7 +1,8 @@
-//! resolv.conf, sysctl, ipset save and kernel log parsers.
+//! resolv.conf, sysctl, ipset save, kernel log and CNI configuration parsers.
 
 use std::net::IpAddr;
 
+use netsnap_analyzer::parse::cni::{parse_cni, CniConfigs, CniFile, CniFileKind};
 use netsnap_analyzer::parse::ipset::parse_ipset;
 use netsnap_analyzer::parse::kmsg::{parse_kmsg, KmsgKind};
 use netsnap_analyzer::parse::resolv::parse_resolv;
@@ -205,6 +206,8 @@ mod fuzz {
         include_str!("data/kmsg.txt"),
         include_str!("data/resolv-node.conf"),
         include_str!("data/sysctl-a.txt"),
+        include_str!("data/cni-bridge.conflist"),
+        include_str!("data/cni-kindnet.conflist"),
     ];
 
     fn all_parsers(text: &str) {
@@ -230,6 +233,14 @@ mod fuzz {
         }
         let _ = nft::parse_nft("f", text);
         let _ = sysctl::parse_sysctl_json("f", text);
+        for name in ["f.conflist", "f.conf", "f.txt"] {
+            let c = cni::parse_cni("f", name, text).coverage;
+            assert!(c.total() <= 1 + text.matches('"').count(), "{c:?}");
+            assert!(c
+                .unrecognised
+                .iter()
+                .all(|u| u.line >= 1 && u.line <= lines.max(1)));
+        }
     }
 
     /// Real lines, each cut at a random point and shuffled with others.
@@ -273,4 +284,342 @@ mod fuzz {
             all_parsers(t);
         }
     }
+}
+
+fn cni(file: &str, text: &str) -> CniFile {
+    let p = parse_cni(&format!("host/cni/{file}"), file, text);
+    assert!(p.coverage.is_complete(), "{file}: {:?}", p.coverage);
+    assert_eq!(p.coverage.recognised, 1);
+    p.model
+}
+
+#[test]
+fn cni_bridge_conflist_with_host_local_and_portmap() {
+    let f = cni(
+        "10-containerd-net.conflist",
+        include_str!("data/cni-bridge.conflist"),
+    );
+    assert_eq!(f.kind, CniFileKind::Conflist);
+    let c = f.config.unwrap();
+    assert_eq!(c.name.as_deref(), Some("containerd-net"));
+    assert_eq!(c.cni_version.as_deref(), Some("1.0.0"));
+    let types: Vec<_> = c.plugins.iter().map(|p| p.plugin_type.as_deref()).collect();
+    assert_eq!(types, [Some("bridge"), Some("portmap")]);
+    let bridge = &c.plugins[0];
+    assert_eq!(bridge.bridge.as_deref(), Some("cni0"));
+    assert_eq!(
+        (
+            bridge.mtu,
+            bridge.hairpin_mode,
+            bridge.ip_masq,
+            bridge.is_gateway
+        ),
+        (Some(1450), Some(true), Some(true), Some(true))
+    );
+    // Unknown fields are kept as written.
+    assert_eq!(bridge.extra.get("promiscMode"), Some(&true.into()));
+    let ipam = bridge.ipam.as_ref().unwrap();
+    assert_eq!(ipam.ipam_type.as_deref(), Some("host-local"));
+    assert_eq!(ipam.data_dir.as_deref(), Some("/run/cni-ipam-state"));
+    let subnets: Vec<_> = ipam
+        .ranges
+        .iter()
+        .flatten()
+        .map(|r| r.subnet.as_deref())
+        .collect();
+    assert_eq!(subnets, [Some("10.88.0.0/16"), Some("2001:4860:4860::/64")]);
+    let dsts: Vec<_> = ipam.routes.iter().map(|r| r.dst.as_deref()).collect();
+    assert_eq!(dsts, [Some("0.0.0.0/0"), Some("::/0")]);
+    assert!(c.plugins[1].extra.contains_key("capabilities"));
+}
+
+#[test]
+fn cni_single_plugin_conf() {
+    let f = cni("10-mynet.conf", include_str!("data/cni-bridge.conf"));
+    assert_eq!(f.kind, CniFileKind::Conf);
+    let c = f.config.unwrap();
+    assert_eq!(c.name.as_deref(), Some("mynet"));
+    assert_eq!(c.cni_version.as_deref(), Some("0.2.0"));
+    assert_eq!(c.plugins.len(), 1);
+    let p = &c.plugins[0];
+    assert_eq!(p.plugin_type.as_deref(), Some("bridge"));
+    assert_eq!(p.bridge.as_deref(), Some("cni0"));
+    assert!(p.extra.is_empty(), "{:?}", p.extra);
+    let ipam = p.ipam.as_ref().unwrap();
+    assert_eq!(ipam.subnet.as_deref(), Some("10.22.0.0/16"));
+    assert_eq!(ipam.routes[0].gw.as_deref(), Some("10.22.0.1"));
+}
+
+#[test]
+fn cni_flannel_delegate() {
+    let f = cni(
+        "10-flannel.conflist",
+        include_str!("data/cni-flannel.conflist"),
+    );
+    let c = f.config.unwrap();
+    assert_eq!(c.name.as_deref(), Some("cbr0"));
+    let flannel = &c.plugins[0];
+    assert_eq!(flannel.plugin_type.as_deref(), Some("flannel"));
+    let d = flannel.delegate.as_deref().unwrap();
+    assert_eq!(d.hairpin_mode, Some(true));
+    assert_eq!(d.is_default_gateway, Some(true));
+    assert_eq!(d.plugin_type, None);
+    assert!(flannel.extra.is_empty());
+}
+
+#[test]
+fn cni_calico_cilium_and_kindnet() {
+    let calico = cni(
+        "10-calico.conflist",
+        include_str!("data/cni-calico.conflist"),
+    )
+    .config
+    .unwrap();
+    let types: Vec<_> = calico
+        .plugins
+        .iter()
+        .map(|p| p.plugin_type.as_deref())
+        .collect();
+    assert_eq!(types, [Some("calico"), Some("portmap"), Some("bandwidth")]);
+    let c = &calico.plugins[0];
+    assert_eq!(c.mtu, Some(0));
+    let ipam = c.ipam.as_ref().unwrap();
+    assert_eq!(ipam.ipam_type.as_deref(), Some("calico-ipam"));
+    assert_eq!(ipam.extra.get("assign_ipv4"), Some(&"true".into()));
+    for key in ["nodename", "policy", "kubernetes", "datastore_type"] {
+        assert!(c.extra.contains_key(key), "{key}");
+    }
+
+    let cilium = cni(
+        "05-cilium.conflist",
+        include_str!("data/cni-cilium.conflist"),
+    )
+    .config
+    .unwrap();
+    assert_eq!(cilium.plugins.len(), 1);
+    assert_eq!(cilium.plugins[0].plugin_type.as_deref(), Some("cilium-cni"));
+    assert_eq!(
+        cilium.plugins[0].extra.get("log-file"),
+        Some(&"/var/run/cilium/cilium-cni.log".into())
+    );
+
+    let kindnet = cni(
+        "10-kindnet.conflist",
+        include_str!("data/cni-kindnet.conflist"),
+    )
+    .config
+    .unwrap();
+    let ptp = &kindnet.plugins[0];
+    assert_eq!(ptp.plugin_type.as_deref(), Some("ptp"));
+    assert_eq!((ptp.ip_masq, ptp.mtu), (Some(false), Some(1500)));
+    let ipam = ptp.ipam.as_ref().unwrap();
+    assert_eq!(ipam.ranges[0][0].subnet.as_deref(), Some("10.244.0.0/24"));
+}
+
+#[test]
+fn cni_invalid_json_is_a_miss_on_its_line() {
+    let text = "{\n  \"name\": \"cbr0\",\n  \"plugins\": [\n    {\"type\": \"flannel\",}\n  ]\n}\n";
+    let p = parse_cni("host/cni/10-flannel.conflist", "10-flannel.conflist", text);
+    assert_eq!(p.model.config, None);
+    assert_eq!(p.coverage.recognised, 0);
+    assert_eq!(p.coverage.unrecognised.len(), 1);
+    let miss = &p.coverage.unrecognised[0];
+    assert_eq!(miss.line, 4);
+    assert!(miss.reason.starts_with("invalid JSON"), "{}", miss.reason);
+    assert!(miss.text.contains("flannel"), "{}", miss.text);
+    // Not even JSON, or not an object: a miss too, never a panic.
+    for bad in ["", "\u{0}\u{ff}", "[]", "42", "{\"plugins\": 3}"] {
+        let p = parse_cni("host/cni/x.conflist", "x.conflist", bad);
+        assert!(!p.coverage.is_complete(), "{bad:?}");
+    }
+}
+
+#[test]
+fn cni_runtime_uses_the_first_usable_file_in_lexical_order() {
+    let file = |name: &str, text: &str| parse_cni(&format!("host/cni/{name}"), name, text).model;
+    let flannel = include_str!("data/cni-flannel.conflist");
+    let cilium = include_str!("data/cni-cilium.conflist");
+    let configs = CniConfigs::new(vec![
+        file("10-flannel.conflist", flannel),
+        file("05-cilium.conflist", cilium),
+        // Sorted first, but the runtime skips what it cannot load or use.
+        file("00-broken.conflist", "{"),
+        file("01-empty.conflist", r#"{"name": "x", "plugins": []}"#),
+        file("02-untyped.conf", r#"{"name": "x"}"#),
+        file("00-notes.conflist.bak", flannel),
+    ]);
+    let names: Vec<&str> = configs.files.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "00-broken.conflist",
+            "00-notes.conflist.bak",
+            "01-empty.conflist",
+            "02-untyped.conf",
+            "05-cilium.conflist",
+            "10-flannel.conflist"
+        ]
+    );
+    assert_eq!(configs.files[1].kind, CniFileKind::Ignored);
+    assert_eq!(configs.files[1].config, None);
+    assert_eq!(
+        configs.in_use().map(|f| f.file.as_str()),
+        Some("05-cilium.conflist")
+    );
+    assert_eq!(CniConfigs::new(Vec::new()).in_use(), None);
+}
+
+/// A bundle directory holding `files` (each with a true manifest record).
+fn bundle_of(dir: &std::path::Path, files: &[(&str, &str)]) -> netsnap_schema::Bundle {
+    use netsnap_schema::{BundleWriter, Manifest, ReadLimits, SourceRecord, SourceStatus};
+    let mut w = BundleWriter::new(dir);
+    for (path, text) in files {
+        let mut r = SourceRecord::new(*path, SourceStatus::Ok);
+        r.path = Some((*path).into());
+        w.add_bytes(r, text.as_bytes()).unwrap();
+    }
+    let m = Manifest::new("0.0.0-test", "node-1", "6.18.0", "2026-12-04T00:00:00Z", 0);
+    let out = dir.join("bundle");
+    w.write_dir(m, &out).unwrap();
+    netsnap_schema::Bundle::open(&out, &ReadLimits::default()).unwrap()
+}
+
+#[test]
+fn cni_files_reach_the_model_and_show_cni() {
+    use netsnap_analyzer::{model, show, sources};
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bundle_of(
+        tmp.path(),
+        &[
+            (
+                "host/cni/10-flannel.conflist",
+                include_str!("data/cni-flannel.conflist"),
+            ),
+            (
+                "host/cni/05-cilium.conflist",
+                include_str!("data/cni-cilium.conflist"),
+            ),
+            (
+                "host/cni/99-kindnet.conflist",
+                include_str!("data/cni-kindnet.conflist"),
+            ),
+            ("host/cni/00-broken.conflist", "{\n  \"name\": \n"),
+        ],
+    );
+    let src = sources::parse_all(&b);
+    let m = model::build(&src);
+    let files: Vec<&str> = m.cni.files.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "00-broken.conflist",
+            "05-cilium.conflist",
+            "10-flannel.conflist",
+            "99-kindnet.conflist"
+        ]
+    );
+    assert_eq!(
+        m.cni.in_use().map(|f| f.file.as_str()),
+        Some("05-cilium.conflist")
+    );
+    // The broken file is in the coverage with its line, the others fully understood.
+    let broken = src
+        .coverage
+        .iter()
+        .find(|c| c.path == "host/cni/00-broken.conflist")
+        .unwrap();
+    assert_eq!(broken.unrecognised.len(), 1);
+    // serde_json names the line after the last; the miss names the last one.
+    assert_eq!(broken.unrecognised[0].line, 2);
+    let good = src
+        .coverage
+        .iter()
+        .filter(|c| c.path.starts_with("host/cni/"));
+    assert_eq!(good.filter(|c| c.is_complete()).count(), 3);
+
+    let text = show::cni(&m.cni, &show::Filters::default());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "host/cni/00-broken.conflist");
+    assert!(lines[1].contains("not valid JSON"), "{text}");
+    assert_eq!(lines[2], "host/cni/05-cilium.conflist  (in use)");
+    assert!(text.contains("network cbr0 cniVersion 0.3.1"), "{text}");
+    assert!(
+        text.contains("delegate: ? hairpinMode=true isDefaultGateway=true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ptp mtu=1500 ipMasq=false ipam=[host-local subnets 10.244.0.0/24 dataDir /run/cni-ipam-state routes 0.0.0.0/0]"),
+        "{text}"
+    );
+    let only = show::Filters {
+        filter: Some("kindnet".into()),
+        ..show::Filters::default()
+    };
+    let filtered = show::cni(&m.cni, &only);
+    assert!(
+        filtered.starts_with("host/cni/99-kindnet.conflist\n"),
+        "{filtered}"
+    );
+    assert!(!filtered.contains("cilium"), "{filtered}");
+}
+
+#[test]
+fn unregistered_paths_are_kept_raw_and_reported() {
+    use netsnap_analyzer::sources;
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bundle_of(
+        tmp.path(),
+        &[
+            ("host/resolv.conf", "nameserver 10.96.0.10\n"),
+            ("host/future-source.txt", "something new\n"),
+            ("ipvs/ip_vs_stats.txt", "garbage that is never parsed\n"),
+        ],
+    );
+    let src = sources::parse_all(&b);
+    let paths: Vec<&str> = src.coverage.iter().map(|c| c.path.as_str()).collect();
+    // A registered raw-only source has no coverage; an unknown path has a miss.
+    assert_eq!(paths, ["host/future-source.txt", "host/resolv.conf"]);
+    let unknown = &src.coverage[0];
+    assert_eq!(unknown.unrecognised.len(), 1);
+    assert_eq!(unknown.unrecognised[0].reason, sources::UNKNOWN_SOURCE);
+    assert!(b.file("host/future-source.txt").is_some());
+}
+
+#[test]
+fn netsnap_show_cni_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    bundle_of(
+        tmp.path(),
+        &[
+            (
+                "host/cni/10-flannel.conflist",
+                include_str!("data/cni-flannel.conflist"),
+            ),
+            (
+                "host/cni/10-calico.conflist",
+                include_str!("data/cni-calico.conflist"),
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netsnap"))
+        .arg("show")
+        .arg(tmp.path().join("bundle"))
+        .arg("cni")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("host/cni/10-calico.conflist  (in use)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nhost/cni/10-flannel.conflist\n"), "{text}");
+    assert!(
+        text.contains("  - calico mtu=0 ipam=[calico-ipam] (also "),
+        "{text}"
+    );
 }

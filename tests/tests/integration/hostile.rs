@@ -2,8 +2,9 @@
 //! case as the corpus says: refused with the entry named, or read for the analyzer.
 //! (Regenerate with `NETSNAP_REGENERATE=1 cargo test -p netsnap-tests --test integration hostile::`.)
 
+use netsnap_schema::registry::{self, Format, SOURCES};
 use netsnap_schema::{Bundle, ReadLimits};
-use netsnap_tests::hostile::{cases, corpus_dir, generate, Expect};
+use netsnap_tests::hostile::{cases, corpus_dir, generate, malformed, malformed_path, Expect};
 
 #[test]
 fn corpus_in_fixtures_is_what_the_generator_writes() {
@@ -147,4 +148,55 @@ fn analyzer_refuses_or_reports_every_case_within_512_mib_and_writes_nothing() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The corpus holds a malformed file of every registered source (so of every format
+/// and every parser), read back from the stored case, not from the generator.
+#[test]
+fn corpus_has_a_malformed_file_of_every_registered_source() {
+    let path = corpus_dir().join("malformed-every-source.netsnap.tar.zst");
+    let b = Bundle::open(&path, &ReadLimits::default()).unwrap();
+    let mut formats = Vec::new();
+    for spec in SOURCES {
+        let at = malformed_path(spec);
+        let stored = b.file(&at).unwrap_or_else(|| {
+            panic!(
+                "{}: {at} not in the corpus (regenerate: NETSNAP_REGENERATE=1)",
+                spec.name
+            )
+        });
+        assert_eq!(registry::locate(&at).map(|l| l.id), Some(spec.id), "{at}");
+        assert_eq!(stored, malformed(spec.format).as_slice(), "{at}");
+        formats.push(spec.format);
+    }
+    // Every format has its malformed body (a new format does not compile in
+    // `malformed` without one) and none of them parses.
+    for format in [Format::SchemaJson, Format::ToolJson, Format::Text] {
+        assert!(formats.contains(&format), "no source of {format:?}");
+        let body = malformed(format);
+        let parses = std::str::from_utf8(&body).is_ok()
+            && serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+        assert!(!parses, "{format:?}: the malformed body is well formed");
+    }
+}
+
+/// No parser takes a malformed source for a sound one: every source the analyzer
+/// parses reports the malformed file in its coverage (raw-only sources have none).
+#[test]
+fn no_parser_accepts_a_malformed_source_silently() {
+    let path = corpus_dir().join("malformed-every-source.netsnap.tar.zst");
+    let b = Bundle::open(&path, &ReadLimits::default()).unwrap();
+    let parsed = netsnap_analyzer::sources::parse_all(&b);
+    let mut reported = 0;
+    for spec in SOURCES {
+        let at = malformed_path(spec);
+        if let Some(c) = parsed.coverage.iter().find(|c| c.path == at) {
+            assert!(!c.is_complete(), "{at} parsed as sound: {c:?}");
+            reported += 1;
+        }
+    }
+    assert!(
+        reported >= SOURCES.len() - 2,
+        "only {reported} sources reported"
+    );
 }
