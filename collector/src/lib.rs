@@ -14,22 +14,10 @@
 
 pub mod capture;
 pub mod cli;
-pub mod conntrack;
 pub mod deadline;
-pub mod discover;
-pub mod host;
-pub mod ipvs;
-pub mod kmsg;
-pub mod netfilter;
-pub mod netlink;
-pub mod netns_thread;
-pub mod nldump;
 pub mod output;
-pub mod pod_identity;
-pub mod procfs;
-pub mod sockets;
 pub mod source;
+pub mod sources;
 pub mod summary;
-pub mod sysctl;
+pub mod sys;
 pub mod time;
-pub mod tools;

@@ -1,8 +1,8 @@
 //! Host facts, the node resolver configuration and the one kubelet hands to pods.
 
-use crate::procfs::read_small;
+use crate::sys::procfs::read_small;
 use crate::source::{io_reason, Captured, HOST_KUBELET_RESOLV_CONF, HOST_RESOLV_CONF};
-use crate::tools::host_path;
+use crate::sys::tools::host_path;
 use netsnap_schema::model::{HostFacts, KubeProxyHints};
 use netsnap_schema::{layout, SourceStatus};
 use std::io;
@@ -65,7 +65,7 @@ pub fn facts(hints: KubeProxyHints) -> HostFacts {
             .and_then(|t| meminfo_total(&t))
             .unwrap_or(0),
         uptime_secs: uptime,
-        collected_as_root: crate::procfs::is_root(),
+        collected_as_root: crate::sys::procfs::is_root(),
         kube_proxy: hints,
     }
 }
@@ -79,7 +79,7 @@ pub fn legacy_tables(v6: bool) -> io::Result<Option<Vec<String>>> {
     } else {
         "ip_tables_names"
     };
-    match crate::procfs::read_capped(&crate::procfs::thread_net(file), 64 * 1024) {
+    match crate::sys::procfs::read_capped(&crate::sys::procfs::thread_net(file), 64 * 1024) {
         Ok(s) => Ok(Some(
             s.lines()
                 .map(str::trim)
@@ -95,7 +95,7 @@ pub fn legacy_tables(v6: bool) -> io::Result<Option<Vec<String>>> {
 /// `host/resolv.conf`: the node's `/etc/resolv.conf` under the host root.
 pub fn capture_resolv_conf(host_root: &Path) -> Captured {
     let p = host_path(host_root, Path::new("/etc/resolv.conf"));
-    match crate::procfs::read_capped(&p, 1 << 20) {
+    match crate::sys::procfs::read_capped(&p, 1 << 20) {
         Ok(s) => Captured::bytes(
             HOST_RESOLV_CONF,
             layout::HOST_RESOLV_CONF,
@@ -178,7 +178,7 @@ pub fn capture_kubelet_resolv_conf(host_root: &Path) -> Captured {
         .inspect(|_| source = Some("kubelet --resolv-conf".to_string()))
         .or_else(|| {
             configs.iter().find_map(|c| {
-                let text = crate::procfs::read_capped(&host_path(host_root, c), 1 << 20).ok()?;
+                let text = crate::sys::procfs::read_capped(&host_path(host_root, c), 1 << 20).ok()?;
                 let r = resolv_conf_from_kubelet_config(&text)?;
                 source = Some(format!("resolvConf in {}", c.display()));
                 Some(r)
@@ -192,7 +192,7 @@ pub fn capture_kubelet_resolv_conf(host_root: &Path) -> Captured {
     };
     let p = host_path(host_root, Path::new(&resolv));
     let note = format!("{resolv} (from {})", source.unwrap_or_default());
-    match crate::procfs::read_capped(&p, 1 << 20) {
+    match crate::sys::procfs::read_capped(&p, 1 << 20) {
         Ok(s) => Captured::bytes(
             name,
             layout::HOST_KUBELET_RESOLV_CONF,

@@ -2,8 +2,8 @@
 //! container runtime netns directories, and every `/proc/<pid>/ns/net`, deduplicated by
 //! (dev, inode) — the only identity a netns has.
 
-use crate::netns_thread::NetnsTarget;
-use crate::tools::host_path;
+use crate::sys::netns_thread::NetnsTarget;
+use crate::sys::tools::host_path;
 use netsnap_schema::model::Discovery;
 use std::collections::BTreeMap;
 use std::fs;
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn own_netns_is_found_via_proc_and_deduplicated() {
-        let node = crate::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
+        let node = crate::sys::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
         let empty = tempfile::tempdir().unwrap();
         let d = discover(empty.path(), &node);
         let root = d.candidates.iter().find(|c| c.is_root).unwrap();
@@ -277,7 +277,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         fs::create_dir_all(root.path().join("run/netns")).unwrap();
         fs::write(root.path().join("run/netns/stale"), "").unwrap();
-        let node = crate::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
+        let node = crate::sys::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
         let d = discover_in(root.path(), &root.path().join("noproc"), &node);
         assert_eq!(d.candidates.len(), 1);
         assert!(d.candidates[0].is_root);

@@ -161,7 +161,7 @@ impl Tools {
             if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
                 continue;
             }
-            let chroot = if self.is_host_root() || !crate::procfs::is_root() {
+            let chroot = if self.is_host_root() || !crate::sys::procfs::is_root() {
                 None
             } else if interpreter_available(&self.root, &path) {
                 Some(self.root.clone())

@@ -1,7 +1,7 @@
 //! IPVS tables, raw kernel text from the node netns (`/proc/thread-self/net/ip_vs*`).
 //! Reading these files never loads `ip_vs`: they exist only when it is loaded.
 
-use crate::procfs::{copy_lines_capped, read_capped, thread_net};
+use crate::sys::procfs::{copy_lines_capped, read_capped, thread_net};
 use crate::source::{io_reason, Captured, IPVS, IPVS_CONN, IPVS_STATS};
 use netsnap_schema::{layout, SourceStatus, Spool};
 use std::io::{self, BufWriter, Write};

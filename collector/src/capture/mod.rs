@@ -18,14 +18,17 @@
 //! has not reported by the end of the capture phase is recorded as failed with the
 //! reason, and the bundle is written anyway.
 
+pub mod discover;
+pub mod pod_identity;
+
 use crate::deadline::{budgets, millis, Deadline};
-use crate::discover::{self, Candidate, Discovered};
-use crate::netlink::{self, Conn};
-use crate::netns_thread::{self, NetnsError, NetnsTarget};
-use crate::pod_identity::{self, Crictl, PodLogs};
+use discover::{Candidate, Discovered};
+use crate::sys::netlink::{self, Conn};
+use crate::sys::netns_thread::{self, NetnsError, NetnsTarget};
+use pod_identity::{Crictl, PodLogs};
 use crate::source::{self as src, Captured, Content, Selection, Timer};
-use crate::sysctl;
-use crate::tools::Tools;
+use crate::sources::sysctl;
+use crate::sys::tools::Tools;
 use netsnap_schema::layout::{self, NetnsFile};
 use netsnap_schema::model::{
     ConntrackSysctl, KubeProxyHints, NeighTable, NetnsEntry, NetnsIndex, RouteTable, Sysctls,
@@ -250,9 +253,9 @@ const LANE_HOST: &[&str] = &[
 ];
 
 fn run_save(ctx: &Ctx, tx: &Sender<Msg>, index: usize) {
-    let spec = &crate::netfilter::SAVES[index];
+    let spec = &crate::sources::netfilter::SAVES[index];
     run_source(ctx, tx, spec.source, || {
-        crate::netfilter::capture_save(&ctx.tools, spec, ctx.spool(), &ctx.deadline)
+        crate::sources::netfilter::capture_save(&ctx.tools, spec, ctx.spool(), &ctx.deadline)
     });
 }
 
@@ -266,8 +269,8 @@ fn lane_ip6t_nft(ctx: &Ctx, tx: &Sender<Msg>) {
 
 fn lane_legacy(ctx: &Ctx, tx: &Sender<Msg>) {
     let hints = NodeHints {
-        legacy4: crate::host::legacy_tables(false).ok().flatten(),
-        legacy6: crate::host::legacy_tables(true).ok().flatten(),
+        legacy4: crate::sources::host::legacy_tables(false).ok().flatten(),
+        legacy6: crate::sources::host::legacy_tables(true).ok().flatten(),
         ..Default::default()
     };
     let _ = tx.send(Msg::NodeHints(hints));
@@ -277,23 +280,23 @@ fn lane_legacy(ctx: &Ctx, tx: &Sender<Msg>) {
 
 fn lane_nft(ctx: &Ctx, tx: &Sender<Msg>) {
     run_source(ctx, tx, src::NFT, || {
-        crate::netfilter::capture_nft(&ctx.tools, ctx.spool(), &ctx.deadline)
+        crate::sources::netfilter::capture_nft(&ctx.tools, ctx.spool(), &ctx.deadline)
     });
 }
 
 fn lane_ipset_ipvs(ctx: &Ctx, tx: &Sender<Msg>) {
     let hints = NodeHints {
-        ip_vs: Some(crate::procfs::thread_net("ip_vs").exists()),
+        ip_vs: Some(crate::sys::procfs::thread_net("ip_vs").exists()),
         ..Default::default()
     };
     let _ = tx.send(Msg::NodeHints(hints));
-    run_source(ctx, tx, src::IPVS, crate::ipvs::capture_services);
-    run_source(ctx, tx, src::IPVS_STATS, crate::ipvs::capture_stats);
+    run_source(ctx, tx, src::IPVS, crate::sources::ipvs::capture_services);
+    run_source(ctx, tx, src::IPVS_STATS, crate::sources::ipvs::capture_stats);
     run_source(ctx, tx, src::IPVS_CONN, || {
-        crate::ipvs::capture_conn(ctx.spool(), ctx.cfg.conntrack_limit)
+        crate::sources::ipvs::capture_conn(ctx.spool(), ctx.cfg.conntrack_limit)
     });
     run_source(ctx, tx, src::IPSET, || {
-        crate::netfilter::capture_ipset(&ctx.tools, ctx.spool(), &ctx.deadline)
+        crate::sources::netfilter::capture_ipset(&ctx.tools, ctx.spool(), &ctx.deadline)
     });
 }
 
@@ -321,21 +324,21 @@ fn lane_conntrack(ctx: &Ctx, tx: &Sender<Msg>) {
             None => c,
         }
     });
-    run_source(ctx, tx, src::CONNTRACK_STAT, crate::conntrack::capture_stat);
+    run_source(ctx, tx, src::CONNTRACK_STAT, crate::sources::conntrack::capture_stat);
     run_source(ctx, tx, src::CONNTRACK_ENTRIES, || {
-        crate::conntrack::capture_entries(ctx.spool(), ctx.cfg.conntrack_limit, &ctx.deadline)
+        crate::sources::conntrack::capture_entries(ctx.spool(), ctx.cfg.conntrack_limit, &ctx.deadline)
     });
 }
 
 fn lane_host(ctx: &Ctx, tx: &Sender<Msg>) {
     run_source(ctx, tx, src::HOST_RESOLV_CONF, || {
-        crate::host::capture_resolv_conf(&ctx.cfg.host_root)
+        crate::sources::host::capture_resolv_conf(&ctx.cfg.host_root)
     });
     run_source(ctx, tx, src::HOST_KUBELET_RESOLV_CONF, || {
-        crate::host::capture_kubelet_resolv_conf(&ctx.cfg.host_root)
+        crate::sources::host::capture_kubelet_resolv_conf(&ctx.cfg.host_root)
     });
     run_source(ctx, tx, src::HOST_KMSG, || {
-        crate::kmsg::capture(Instant::now() + ctx.deadline.budget(budgets::KMSG))
+        crate::sources::kmsg::capture(Instant::now() + ctx.deadline.budget(budgets::KMSG))
     });
 }
 
@@ -475,7 +478,7 @@ fn read_netns_resolv(proc_root: &Path, pids: &[u32]) -> ResolvRead {
     let mut exited = Vec::new();
     for &pid in pids.iter().take(8) {
         let p = proc_root.join(pid.to_string()).join("root/etc/resolv.conf");
-        match crate::procfs::read_capped(&p, 1 << 20) {
+        match crate::sys::procfs::read_capped(&p, 1 << 20) {
             Ok(text) => return ResolvRead::Read { text, pid },
             Err(_) if process_exited(proc_root, pid) => exited.push(pid.to_string()),
             Err(e) => {
@@ -661,7 +664,7 @@ fn netns_job(
     }
     if netns_file_wanted(ctx, NetnsFile::Sockets) {
         let t = Timer::start(&ctx.deadline);
-        let scan = crate::sockets::scan_thread_netns();
+        let scan = crate::sources::sockets::scan_thread_netns();
         let mut problems = scan.errors.clone();
         if scan.unparsed > 0 {
             problems.push(format!(
@@ -729,7 +732,7 @@ fn pod_hostname(pid: u32) -> Option<String> {
             return Some(u.nodename().to_string_lossy().into_owned());
         }
     }
-    crate::procfs::read_small(Path::new(&format!("/proc/{pid}/root/etc/hostname")))
+    crate::sys::procfs::read_small(Path::new(&format!("/proc/{pid}/root/etc/hostname")))
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -782,7 +785,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
     let deadline = Deadline::new(cfg.timeout);
     let started_at = crate::time::UtcTime::now();
     let node = node_target(&cfg)?;
-    crate::procfs::set_host_root(&cfg.host_root);
+    crate::sys::procfs::set_host_root(&cfg.host_root);
     let ctx = Arc::new(Ctx {
         tools: Tools::new(cfg.host_root.clone()),
         cfg,
@@ -1020,7 +1023,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
     }
 
     // 7. Assembled sources: the netns index, conntrack sysctls, host facts.
-    let node_hostname = crate::host::hostname();
+    let node_hostname = crate::sources::host::hostname();
     let mut pod_count = 0;
     if ctx.wants(src::NETNS_INDEX) {
         let t0 = ctx.deadline.elapsed_ms();
@@ -1129,7 +1132,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
                 ct.count_by_netns.insert(id.clone(), n);
             }
         }
-        let c = if ct.node.is_empty() && !crate::procfs::module_present("nf_conntrack") {
+        let c = if ct.node.is_empty() && !crate::sys::procfs::module_present("nf_conntrack") {
             Captured::unavailable(src::CONNTRACK_SYSCTL, "nf_conntrack is not loaded")
         } else {
             let status = if problem.is_some() {
@@ -1154,7 +1157,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
             legacy_tables: state.hints.legacy4.clone().unwrap_or_default(),
             legacy6_tables: state.hints.legacy6.clone().unwrap_or_default(),
         };
-        let facts = crate::host::facts(hints);
+        let facts = crate::sources::host::facts(hints);
         let c = Captured::json(
             src::HOST_FACTS,
             layout::HOST_FACTS,
@@ -1167,7 +1170,7 @@ pub fn capture(cfg: Config) -> Result<Capture, CaptureError> {
     let mut manifest = Manifest::new(
         env!("CARGO_PKG_VERSION"),
         &node_hostname,
-        &crate::host::kernel_release(),
+        &crate::sources::host::kernel_release(),
         &started_at.rfc3339(),
         started_at.0,
     );

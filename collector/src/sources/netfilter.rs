@@ -12,9 +12,9 @@
 //! - `ipset save` when the ip_set module is loaded.
 
 use crate::deadline::{budgets, Deadline};
-use crate::procfs::module_present;
+use crate::sys::procfs::module_present;
 use crate::source::{io_reason, Captured};
-use crate::tools::{check_status, Tool, ToolError, Tools};
+use crate::sys::tools::{check_status, Tool, ToolError, Tools};
 use netsnap_schema::{layout, SourceStatus, Spool};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -111,7 +111,7 @@ pub fn capture_save(tools: &Tools, spec: &SaveSpec, spool: Spool, deadline: &Dea
                 return Captured::unavailable(name, "nf_tables is not loaded (not loading it)");
             }
         }
-        Backend::Legacy => match crate::host::legacy_tables(spec.v6) {
+        Backend::Legacy => match crate::sources::host::legacy_tables(spec.v6) {
             Ok(Some(t)) if !t.is_empty() => {}
             Ok(Some(_)) => {
                 return Captured::unavailable(
@@ -163,7 +163,7 @@ fn tool_result(
     name: &str,
     path: &str,
     tool: &Tool,
-    r: Result<crate::tools::RunOutput, ToolError>,
+    r: Result<crate::sys::tools::RunOutput, ToolError>,
     spool: Option<Spool>,
 ) -> Captured {
     match r {
@@ -295,7 +295,7 @@ pub fn table_of_message(body: &[u8]) -> Option<(String, String)> {
     const NFTA_TABLE_NAME: u16 = 1;
     let family = nft_family(*body.first()?)?;
     let (_, v) =
-        crate::nldump::attrs(body.get(NFGENMSG..)?).find(|(t, _)| *t == NFTA_TABLE_NAME)?;
+        crate::sys::nldump::attrs(body.get(NFGENMSG..)?).find(|(t, _)| *t == NFTA_TABLE_NAME)?;
     let v = v.split(|b| *b == 0).next().unwrap_or_default();
     Some((family.to_string(), String::from_utf8_lossy(v).into_owned()))
 }
@@ -303,7 +303,7 @@ pub fn table_of_message(body: &[u8]) -> Option<(String, String)> {
 /// Every nf_tables table of the calling thread's netns, from one NFT_MSG_GETTABLE
 /// netlink dump (read-only; the kernel sends names, not rules).
 fn dump_nft_tables(until: std::time::Instant) -> Result<Vec<(String, String)>, String> {
-    use crate::nldump::{self, DumpError};
+    use crate::sys::nldump::{self, DumpError};
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_GETTABLE: u16 = 1;
     // nfgenmsg: NFPROTO_UNSPEC (every family), version 0, resource id 0.

@@ -8,8 +8,8 @@
 //! `/proc/thread-self/net/nf_conntrack` file is copied instead.
 
 use crate::deadline::Deadline;
-use crate::nldump;
-use crate::procfs::{module_present, thread_net};
+use crate::sys::nldump;
+use crate::sys::procfs::{module_present, thread_net};
 use crate::source::{io_reason, Captured};
 use netlink_packet_core::{Emitable, NetlinkBuffer, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage};
@@ -568,7 +568,7 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
         Ok(f) => {
             let r = {
                 let mut w = BufWriter::with_capacity(256 * 1024, &mut spool);
-                let r = crate::procfs::copy_lines_capped(f, &mut w, 0, limit);
+                let r = crate::sys::procfs::copy_lines_capped(f, &mut w, 0, limit);
                 r.and_then(|n| w.flush().map(|_| n))
             };
             match r {
@@ -640,7 +640,7 @@ fn finish(spool: Spool, path: &str, stats: DumpStats, how: &str) -> Captured {
 pub fn capture_stat() -> Captured {
     let name = crate::source::CONNTRACK_STAT;
     let file = thread_net("stat/nf_conntrack");
-    match crate::procfs::read_capped(&file, 16 << 20) {
+    match crate::sys::procfs::read_capped(&file, 16 << 20) {
         Ok(text) => Captured::bytes(
             name,
             netsnap_schema::layout::CONNTRACK_STAT,

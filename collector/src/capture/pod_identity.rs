@@ -13,7 +13,7 @@
 //!    from the node's.
 
 use crate::deadline::{budgets, Deadline};
-use crate::tools::{host_path, Tools};
+use crate::sys::tools::{host_path, Tools};
 use netsnap_schema::model::{PodIdentity, PodIdentitySource};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -59,7 +59,7 @@ fn is_pod_uid(s: &str) -> bool {
 pub fn uid_of_pids(proc_root: &Path, pids: &[u32]) -> Option<String> {
     pids.iter().take(16).find_map(|pid| {
         let text =
-            crate::procfs::read_small(&proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+            crate::sys::procfs::read_small(&proc_root.join(pid.to_string()).join("cgroup")).ok()?;
         uid_from_cgroup(&text)
     })
 }
@@ -203,7 +203,7 @@ pub fn run_crictl(tools: &Tools, deadline: &Deadline) -> Crictl {
         let (out, stdout) = tool
             .run_capture(args, deadline.budget(budgets::CRICTL))
             .map_err(|e| e.reason())?;
-        crate::tools::check_status(&tool, &out).map_err(|e| e.reason())?;
+        crate::sys::tools::check_status(&tool, &out).map_err(|e| e.reason())?;
         Ok(stdout)
     };
     let mut pods = match run(&["pods", "-o", "json"]).and_then(|j| parse_crictl_pods(&j)) {
