@@ -119,7 +119,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         (None, std::env::temp_dir())
     } else {
-        let hostname = netsnap_collector::host::hostname();
+        let hostname = netsnap_collector::sources::host::hostname();
         let now = UtcTime::now().compact();
         let default_name = PathBuf::from(match &redact {
             Some(key) => netsnap_redact::redacted_file_name(key, &hostname, &now),
