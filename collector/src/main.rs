@@ -62,12 +62,8 @@ fn main() -> ExitCode {
 
 fn list_sources() {
     println!("{:<26} {:<10} path", "source", "group");
-    for d in SOURCES {
-        let path = match d.path {
-            Some(p) => p.to_string(),
-            None => "netns/<id>/…".to_string(),
-        };
-        println!("{:<26} {:<10} {path}", d.name, d.group);
+    for d in SOURCES.iter() {
+        println!("{:<26} {:<10} {}", d.name, d.group, d.path_display());
     }
 }
 

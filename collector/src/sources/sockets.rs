@@ -22,14 +22,13 @@ pub struct SocketScan {
     pub unparsed: u64,
 }
 
-pub fn scan_thread_netns() -> SocketScan {
+pub fn scan_thread_netns(sys: &dyn crate::sys::Sys) -> SocketScan {
     let mut scan = SocketScan {
         sockets: Vec::new(),
         errors: Vec::new(),
         unparsed: 0,
     };
-    let diag =
-        crate::sys::procfs::module_present("inet_diag") && crate::sys::procfs::module_present("tcp_diag");
+    let diag = sys.module_present("inet_diag") && sys.module_present("tcp_diag");
     for (file, proto) in [
         ("tcp", SocketProto::Tcp),
         ("tcp6", SocketProto::Tcp6),
@@ -65,7 +64,9 @@ pub fn scan_thread_netns() -> SocketScan {
 
 /// TCP sockets in LISTEN of the calling thread's netns, from one sock_diag dump
 /// (`SOCK_DIAG_BY_FAMILY`, `idiag_states` = LISTEN only).
-pub fn diag_tcp_listeners(proto: SocketProto) -> Result<Vec<Socket>, crate::sys::nldump::DumpError> {
+pub fn diag_tcp_listeners(
+    proto: SocketProto,
+) -> Result<Vec<Socket>, crate::sys::nldump::DumpError> {
     use crate::sys::nldump::{self, DumpError};
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const TCP_LISTEN_STATE: u32 = 10;
