@@ -224,3 +224,123 @@ fn run(ctx: Ctx, started_at: UtcTime) -> Capture {
         pod_count,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::fake::{FakeSys, FakeTool};
+    use netsnap_schema::{SourceRecord, SourceStatus};
+    use std::time::Instant;
+
+    /// Runs every stage against `sys` (no root: the fake enters no netns) and writes
+    /// the bundle as a directory; returns its records and the directory.
+    fn capture_fake(
+        sys: FakeSys,
+        only: &str,
+        timeout_secs: u64,
+    ) -> (Vec<SourceRecord>, tempfile::TempDir) {
+        let out = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            host_root: PathBuf::from("/fake"),
+            node_netns: None,
+            selection: Selection::new(&[only.to_string()], &[]).unwrap(),
+            conntrack_limit: 10,
+            timeout: Duration::from_secs(timeout_secs),
+            spool_dir: out.path().to_path_buf(),
+            parallelism: 2,
+        };
+        let ctx = Ctx {
+            deadline: Deadline::new(cfg.timeout),
+            cfg,
+            sys: Arc::new(sys),
+            node: netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap(),
+        };
+        let c = run(ctx, UtcTime::now());
+        let dir = out.path().join("bundle");
+        let manifest = c.writer.write_dir(c.manifest, &dir).unwrap();
+        (manifest.sources, out)
+    }
+
+    fn record<'a>(records: &'a [SourceRecord], name: &str) -> &'a SourceRecord {
+        records.iter().find(|r| r.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_tool_that_outlives_the_deadline_costs_only_its_own_source() {
+        let hangs = FakeTool {
+            runs_for: Duration::from_secs(5),
+            ignores_timeout: true,
+            ..Default::default()
+        };
+        let sys = FakeSys::default().tool("ipset", hangs).host_file(
+            "/etc/cni/net.d/10-net.conflist",
+            b"{\"cniVersion\":\"1.0.0\"}\n",
+        );
+        let started = Instant::now();
+        let (records, out) = capture_fake(sys, "ipset,host/cni", 2);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let ipset = record(&records, "ipset");
+        assert_eq!(ipset.status, SourceStatus::Failed);
+        assert_eq!(
+            ipset.error.as_deref(),
+            Some("did not finish before the capture deadline (--timeout 2s)")
+        );
+        let cni = record(&records, "host/cni");
+        assert_eq!(cni.status, SourceStatus::Ok);
+        let path = cni.path.as_deref().unwrap();
+        assert_eq!(path, "host/cni/10-net.conflist");
+        let bytes = std::fs::read(out.path().join("bundle").join(path)).unwrap();
+        assert_eq!(bytes, b"{\"cniVersion\":\"1.0.0\"}\n");
+        // Everything else is recorded as skipped, with the reason.
+        let nft = record(&records, "nft");
+        assert_eq!(nft.status, SourceStatus::Skipped);
+        assert_eq!(nft.error.as_deref(), Some("excluded by --only/--skip"));
+        assert!(records
+            .iter()
+            .filter(|r| r.name != "ipset" && r.name != "host/cni")
+            .all(|r| r.status == SourceStatus::Skipped));
+    }
+
+    #[test]
+    fn a_tool_is_stopped_at_its_budget_and_said_so() {
+        let slow = FakeTool {
+            runs_for: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let sys = FakeSys::default().tool("ipset", slow);
+        let (records, _out) = capture_fake(sys, "ipset", 2);
+        let ipset = record(&records, "ipset");
+        assert_eq!(ipset.status, SourceStatus::Failed);
+        let e = ipset.error.as_deref().unwrap();
+        assert!(e.starts_with("/fake/usr/sbin/ipset timed out after"), "{e}");
+    }
+
+    #[test]
+    fn output_failures_and_absent_modules() {
+        let fails = FakeTool {
+            stdout: b"create KUBE-X hash:ip\n".to_vec(),
+            stderr: "ipset v7.1: Kernel error\n".into(),
+            exit_code: 1,
+            ..Default::default()
+        };
+        let sys = FakeSys::default().tool("ipset", fails);
+        let (records, _out) = capture_fake(sys, "ipset", 5);
+        let ipset = record(&records, "ipset");
+        // Output before the failure is kept, and the source says it is incomplete.
+        assert_eq!(ipset.status, SourceStatus::Partial);
+        assert!(ipset.error.as_deref().unwrap().contains("Kernel error"));
+        assert_eq!(ipset.bytes, 22);
+        let sys = FakeSys::default()
+            .tool("ipset", FakeTool::default())
+            .module_absent("ip_set");
+        let (records, _out) = capture_fake(sys, "ipset,host/cni", 5);
+        assert_eq!(record(&records, "ipset").status, SourceStatus::Unavailable);
+        let cni = record(&records, "host/cni");
+        assert_eq!(cni.status, SourceStatus::Unavailable);
+        assert_eq!(cni.error.as_deref(), Some("/etc/cni/net.d does not exist"));
+    }
+}

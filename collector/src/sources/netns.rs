@@ -235,8 +235,8 @@ fn dump_record<T: serde::Serialize>(
 mod tests {
     use super::*;
     use crate::sys::fake::{FakeDump, FakeSys};
-    use std::time::Instant;
     use std::fs;
+    use std::time::Instant;
 
     fn fake_proc(root: &Path, pid: u32, state: &str, resolv: Option<&str>) {
         let d = root.join(pid.to_string());
