@@ -638,29 +638,30 @@ fn check_cni(lab: &Lab) -> Result<()> {
         .iter()
         .filter(|r| r.name == "host/cni")
         .collect();
-    let paths: Vec<Option<&str>> = cni.iter().map(|r| r.path.as_deref()).collect();
+    let kept: Vec<&str> = cni.iter().filter_map(|r| r.path.as_deref()).collect();
     ensure!(
-        paths
-            == [
-                None,
-                Some("host/cni/05-a.conf"),
-                Some("host/cni/10-kindnet.conflist"),
-                Some("host/cni/20-link.conf"),
-            ],
-        "host/cni records: {paths:?}"
+        kept == [
+            "host/cni/05-a.conf",
+            "host/cni/10-kindnet.conflist",
+            "host/cni/20-link.conf",
+        ],
+        "host/cni files: {kept:?}"
     );
-    let escape = cni[0];
     ensure!(
-        escape.status == SourceStatus::Partial
-            && escape
+        cni.iter()
+            .filter(|r| r.path.is_some())
+            .all(|r| r.status == SourceStatus::Ok),
+        "{cni:?}"
+    );
+    let refused: Vec<_> = cni.iter().filter(|r| r.path.is_none()).collect();
+    ensure!(
+        refused.len() == 1
+            && refused[0].status == SourceStatus::Partial
+            && refused[0]
                 .error
                 .as_deref()
                 .is_some_and(|e| e.contains("30-escape.conf")),
-        "{escape:?}"
-    );
-    ensure!(
-        cni[1..].iter().all(|r| r.status == SourceStatus::Ok),
-        "{cni:?}"
+        "{refused:?}"
     );
     ensure!(
         !b.manifest
