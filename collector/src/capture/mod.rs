@@ -9,7 +9,7 @@
 //!   │    netfilter: iptables-{nft,legacy}-save, ip6tables-…
 //!   │    nft+ipset+ipvs
 //!   │    conntrack: entries (ctnetlink, streamed), stat, sysctls, host sysctls
-//!   │    host: resolv.conf, kubelet resolv.conf, kmsg
+//!   │    host: resolv.conf, kubelet resolv.conf, kmsg, CNI configuration
 //!   ├─ discovery (main thread), then a survey thread in the node netns: node links and
 //!   │  the nsid of every candidate (RTM_GETNSID with its fd) → which netns are pods
 //!   ├─ identity thread: cgroup UIDs, /var/log/pods, crictl when needed
