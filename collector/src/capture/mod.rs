@@ -232,6 +232,24 @@ mod tests {
     use netsnap_schema::{SourceRecord, SourceStatus};
     use std::time::Instant;
 
+    fn fake_ctx(sys: FakeSys, only: &str, timeout_secs: u64, spool: &Path) -> Ctx {
+        let cfg = Config {
+            host_root: PathBuf::from("/fake"),
+            node_netns: None,
+            selection: Selection::new(&[only.to_string()], &[]).unwrap(),
+            conntrack_limit: 10,
+            timeout: Duration::from_secs(timeout_secs),
+            spool_dir: spool.to_path_buf(),
+            parallelism: 2,
+        };
+        Ctx {
+            deadline: Deadline::new(cfg.timeout),
+            cfg,
+            sys: Arc::new(sys),
+            node: netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap(),
+        }
+    }
+
     /// Runs every stage against `sys` (no root: the fake enters no netns) and writes
     /// the bundle as a directory; returns its records and the directory.
     fn capture_fake(
@@ -240,21 +258,7 @@ mod tests {
         timeout_secs: u64,
     ) -> (Vec<SourceRecord>, tempfile::TempDir) {
         let out = tempfile::tempdir().unwrap();
-        let cfg = Config {
-            host_root: PathBuf::from("/fake"),
-            node_netns: None,
-            selection: Selection::new(&[only.to_string()], &[]).unwrap(),
-            conntrack_limit: 10,
-            timeout: Duration::from_secs(timeout_secs),
-            spool_dir: out.path().to_path_buf(),
-            parallelism: 2,
-        };
-        let ctx = Ctx {
-            deadline: Deadline::new(cfg.timeout),
-            cfg,
-            sys: Arc::new(sys),
-            node: netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap(),
-        };
+        let ctx = fake_ctx(sys, only, timeout_secs, out.path());
         let c = run(ctx, UtcTime::now());
         let dir = out.path().join("bundle");
         let manifest = c.writer.write_dir(c.manifest, &dir).unwrap();
@@ -342,5 +346,55 @@ mod tests {
         let cni = record(&records, "host/cni");
         assert_eq!(cni.status, SourceStatus::Unavailable);
         assert_eq!(cni.error.as_deref(), Some("/etc/cni/net.d does not exist"));
+    }
+
+    #[test]
+    fn the_netns_pool_records_each_source_in_its_netns() {
+        use crate::sys::fake::FakeDump;
+        let out = tempfile::tempdir().unwrap();
+        let sys = FakeSys::default().dump("rules", FakeDump::Kernel(libc::EPERM));
+        let ctx = Arc::new(fake_ctx(sys, "netns/links,netns/routes", 5, out.path()));
+        let pod = |id: &str| discover::Candidate {
+            id: id.into(),
+            target: ctx.node.clone(),
+            is_root: false,
+            found_by: Vec::new(),
+            pids: Vec::new(),
+        };
+        let (a, b) = (pod("pod-a"), pod("pod-b"));
+        let (tx, rx) = mpsc::channel();
+        let mut results = results::Results::new(out.path());
+        results.record_skipped(&ctx);
+        let pooled = pool::run(&ctx, &[&a, &b], (&tx, &rx), &mut results, false);
+        assert_eq!(pooled.netns_done.len(), 2);
+        results.fail_pending(&ctx);
+        let manifest = assemble::manifest(&ctx, &UtcTime::now());
+        let dir = out.path().join("bundle");
+        let records = results
+            .into_writer()
+            .write_dir(manifest, &dir)
+            .unwrap()
+            .sources;
+        for id in ["pod-a", "pod-b"] {
+            let in_ns = |name: &str| {
+                records
+                    .iter()
+                    .find(|r| r.name == name && r.netns.as_deref() == Some(id))
+                    .unwrap()
+            };
+            assert_eq!(in_ns("netns/links").status, SourceStatus::Ok);
+            let routes = in_ns("netns/routes");
+            assert_eq!(routes.status, SourceStatus::Partial);
+            assert_eq!(
+                routes.path.as_deref(),
+                Some(format!("netns/{id}/routes.json").as_str())
+            );
+            assert!(routes.error.as_deref().unwrap().starts_with("rules: "));
+        }
+        // Per-netns sources not selected: one skipped record each, no netns.
+        let addrs: Vec<_> = records.iter().filter(|r| r.name == "netns/addrs").collect();
+        assert_eq!(addrs.len(), 1);
+        assert_eq!(addrs[0].status, SourceStatus::Skipped);
+        assert!(addrs[0].netns.is_none());
     }
 }
