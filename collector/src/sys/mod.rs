@@ -66,7 +66,8 @@ pub trait Sys: Send + Sync {
         args: &[&str],
         timeout: Duration,
     ) -> Result<(RunOutput, Vec<u8>), ToolError>;
-    /// At most `cap` bytes of a host file (path inside the host root).
+    /// At most `cap` bytes of a host file (path inside the host root; symlinks are
+    /// resolved inside it, never out of it).
     fn read_host_file(&self, inner: &Path, cap: u64) -> io::Result<Vec<u8>>;
     /// The entries of a host directory (path inside the host root), sorted by name.
     fn read_host_dir(&self, inner: &Path) -> io::Result<Vec<HostDirEntry>>;
@@ -146,9 +147,17 @@ impl Sys for RealSys {
 
     fn read_host_file(&self, inner: &Path, cap: u64) -> io::Result<Vec<u8>> {
         use std::io::Read;
-        let path = tools::host_path(&self.host_root, inner);
+        use std::os::unix::fs::OpenOptionsExt;
+        // Strictly inside the host root (no fallback to a plain join), and a symlink
+        // swapped in after the resolution is not followed.
+        let path = tools::resolve_in_root(&self.host_root, inner)?;
         let mut buf = Vec::new();
-        std::fs::File::open(path)?.take(cap).read_to_end(&mut buf)?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?
+            .take(cap)
+            .read_to_end(&mut buf)?;
         Ok(buf)
     }
 
@@ -231,5 +240,53 @@ impl Rtnl for RealRtnl {
         self.rt
             .block_on(netlink::nsid::nsid_of(&mut self.conn, &f, timeout))
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn host_directories_follow_symlinks_only_inside_the_host_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("host");
+        let dir = root.join("etc/cni/net.d");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("10-a.conf"), b"a").unwrap();
+        std::fs::write(root.join("etc/shared.conf"), b"shared").unwrap();
+        let outside = t.path().join("outside.conf");
+        std::fs::write(&outside, b"secret").unwrap();
+        symlink("/etc/shared.conf", dir.join("20-abs.conf")).unwrap();
+        symlink("../../shared.conf", dir.join("30-rel.conf")).unwrap();
+        symlink(&outside, dir.join("40-out.conf")).unwrap();
+        let sys = RealSys::new(root.clone());
+        let entries = sys.read_host_dir(Path::new("/etc/cni/net.d")).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "10-a.conf",
+                "20-abs.conf",
+                "30-rel.conf",
+                "40-out.conf",
+                "sub"
+            ]
+        );
+        let by = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        assert!(by("10-a.conf").is_file && by("10-a.conf").refused.is_none());
+        for link in ["20-abs.conf", "30-rel.conf"] {
+            assert!(by(link).is_file, "{link}");
+            assert_eq!(by(link).path, root.join("etc/shared.conf"));
+        }
+        // An absolute target is read inside the host root, where it does not exist.
+        assert!(!by("40-out.conf").is_file);
+        assert!(by("40-out.conf").refused.is_some());
+        assert!(!by("sub").is_file);
+        let read = sys.read_host_file(Path::new("/etc/cni/net.d/20-abs.conf"), 3);
+        assert_eq!(read.unwrap(), b"sha");
+        let out = sys.read_host_file(Path::new("/etc/cni/net.d/40-out.conf"), 100);
+        assert_eq!(out.unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }
