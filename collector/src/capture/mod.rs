@@ -1,7 +1,7 @@
 //! Orchestration: what runs where, in which order, and within which time. One module
-//! per stage, in the order they start: [`discover`] → [`lanes`] → [`survey`] →
-//! [`identity`] → [`pool`] (the netns pool) → [`assemble`]; [`results`] is the main
-//! thread's side (the bundle writer, pending records, messages).
+//! per stage, in the order they start: `discover` → `lanes` → `survey` → `identity`
+//! → `pool` (the netns pool) → `assemble`; `results` is the main thread's side (the
+//! bundle writer, pending records, messages).
 //!
 //! ```text
 //! main thread ── owns the BundleWriter, receives every result over one channel
