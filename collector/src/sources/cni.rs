@@ -7,7 +7,7 @@
 //! makes one `unavailable` record; a file that cannot be read is a `partial` record
 //! of the source, without content, with the reason.
 
-use crate::source::{io_reason, Captured};
+use crate::source::{io_reason, printable, Captured};
 use crate::sys::{HostDirEntry, Sys};
 use netsnap_schema::registry::SourceId;
 use netsnap_schema::SourceStatus;
@@ -59,7 +59,18 @@ pub fn capture(sys: &dyn Sys) -> Vec<Captured> {
 
 fn file(sys: &dyn Sys, entry: &HostDirEntry) -> Captured {
     let name = SourceId::HostCni.name();
-    let shown = format!("{CNI_DIR}/{}", entry.name);
+    let shown = format!("{CNI_DIR}/{}", printable(&entry.name));
+    // The name becomes a bundle path and reaches terminals: keep it plain.
+    if entry
+        .name
+        .chars()
+        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+    {
+        return Captured::new_partial(
+            name,
+            format!("{shown}: file name not kept (control characters or not UTF-8)"),
+        );
+    }
     if let Some(reason) = &entry.refused {
         return Captured::new_partial(name, format!("{shown}: {reason}"));
     }
@@ -130,11 +141,12 @@ mod tests {
                 "/etc/cni/net.d/30-escape.conf",
                 "symlink leaves the host root",
             )
-            .host_file("/etc/cni/net.d/40-big.conf", &big);
+            .host_file("/etc/cni/net.d/40-big.conf", &big)
+            .host_file("/etc/cni/net.d/50-\x1b[2J.conf", b"{}");
         let got = capture(&sys);
         let status: Vec<_> = got.iter().map(|c| c.record.status).collect();
         use SourceStatus::{Ok, Partial};
-        assert_eq!(status, [Ok, Partial, Partial, Partial]);
+        assert_eq!(status, [Ok, Partial, Partial, Partial, Partial]);
         let err = |i: usize| got[i].record.error.clone().unwrap_or_default();
         assert!(err(1).starts_with("permission denied: /etc/cni/net.d/20-secret.conf"));
         assert!(got[1].record.path.is_none() && got[2].record.path.is_none());
@@ -144,5 +156,11 @@ mod tests {
             Some(MAX_FILE as usize)
         );
         assert!(err(3).contains("larger than"));
+        assert!(got[4].record.path.is_none());
+        assert!(
+            err(4).contains("50-\\x1b[2J.conf: file name not kept"),
+            "{}",
+            err(4)
+        );
     }
 }
