@@ -5,31 +5,24 @@
 //! and prints the summary; everything else lives here so that the pure parts can be
 //! unit-tested without root.
 //!
+//! Layout: [`capture`] runs the stages (discover, lanes, survey, identity, netns pool,
+//! assemble), [`sources`] holds what each source reads, [`sys`] everything that
+//! touches the system, behind the narrow [`sys::Sys`] trait; [`source`] is the catalog
+//! (the schema's registry) and the records on their way to the bundle.
+//!
 //! Threading model: every network namespace is read from its own short-lived OS
-//! thread that `setns`es first and exits afterwards ([`netns_thread`]); nothing that
-//! switched namespaces is ever reused. Node-wide sources run on a few such threads
+//! thread that `setns`es first and exits afterwards ([`sys::netns_thread`]); nothing
+//! that switched namespaces is ever reused. Node-wide sources run on a few such threads
 //! switched into the node netns, each source with its own timeout inside one global
 //! deadline ([`deadline`]). Results flow back over a channel to the thread that owns
 //! the bundle writer ([`capture`]).
 
 pub mod capture;
 pub mod cli;
-pub mod conntrack;
 pub mod deadline;
-pub mod discover;
-pub mod host;
-pub mod ipvs;
-pub mod kmsg;
-pub mod netfilter;
-pub mod netlink;
-pub mod netns_thread;
-pub mod nldump;
 pub mod output;
-pub mod pod_identity;
-pub mod procfs;
-pub mod sockets;
 pub mod source;
+pub mod sources;
 pub mod summary;
-pub mod sysctl;
+pub mod sys;
 pub mod time;
-pub mod tools;

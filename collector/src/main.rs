@@ -62,20 +62,13 @@ fn main() -> ExitCode {
 
 fn list_sources() {
     println!("{:<26} {:<10} path", "source", "group");
-    for d in SOURCES {
-        let path = match d.path {
-            Some(p) => p.to_string(),
-            None => "netns/<id>/…".to_string(),
-        };
-        println!("{:<26} {:<10} {path}", d.name, d.group);
+    for d in SOURCES.iter() {
+        println!("{:<26} {:<10} {}", d.name, d.group, d.path_display());
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
-    if cli.only.iter().any(|o| o == "list") {
-        list_sources();
-        return Ok(());
-    }
+/// Usage errors found before anything runs; whether the bundle goes to stdout.
+fn check_usage(cli: &Cli) -> Result<bool, Failure> {
     cli.selection().map_err(|e| Failure::Usage(e.into()))?;
     if let Some(p) = &cli.node_netns {
         if !p.exists() {
@@ -97,18 +90,18 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             "refusing to write a binary bundle to a terminal (redirect stdout or use -o FILE)"
         )));
     }
+    Ok(to_stdout)
+}
 
-    // With --redact the key and the map's place are settled before the capture, so a
-    // bad --redact-map fails now; the default file name carries no real hostname.
-    let redact = if cli.redact {
-        Some(redaction_key(cli).map_err(Failure::Usage)?)
-    } else {
-        None
-    };
-
+/// The output: `<out>.partial` created and locked, and where large sources spill.
+fn prepare_output(
+    cli: &Cli,
+    to_stdout: bool,
+    redact: Option<&netsnap_redact::RedactKey>,
+) -> Result<(Option<PartialOutput>, PathBuf), Failure> {
     // The output file is created first: an unwritable or missing directory fails now,
     // not after the capture. Large sources spill next to it.
-    let (partial, spool_dir) = if to_stdout {
+    let prepared = if to_stdout {
         if redact.is_some() {
             if cli.redact_map.is_none() {
                 return Err(Failure::Usage(anyhow::anyhow!(
@@ -119,9 +112,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         (None, std::env::temp_dir())
     } else {
-        let hostname = netsnap_collector::host::hostname();
+        let hostname = netsnap_collector::sources::host::hostname();
         let now = UtcTime::now().compact();
-        let default_name = PathBuf::from(match &redact {
+        let default_name = PathBuf::from(match redact {
             Some(key) => netsnap_redact::redacted_file_name(key, &hostname, &now),
             None => netsnap_schema::layout::bundle_file_name(&hostname, &now),
         });
@@ -141,6 +134,25 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         };
         (Some(partial), dir)
     };
+    Ok(prepared)
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    if cli.only.iter().any(|o| o == "list") {
+        list_sources();
+        return Ok(());
+    }
+    let to_stdout = check_usage(cli)?;
+
+    // With --redact the key and the map's place are settled before the capture, so a
+    // bad --redact-map fails now; the default file name carries no real hostname.
+    let redact = if cli.redact {
+        Some(redaction_key(cli).map_err(Failure::Usage)?)
+    } else {
+        None
+    };
+
+    let (partial, spool_dir) = prepare_output(cli, to_stdout, redact.as_ref())?;
 
     let redact_spool = spool_dir.clone();
     let cfg = cli

@@ -274,7 +274,7 @@ pub fn write_stdout(
 pub fn terminate(signal: i32) -> ! {
     let mut st = state();
     st.terminating = true;
-    crate::tools::kill_all_children();
+    crate::sys::tools::kill_all_children();
     if let Some(p) = st.partial.take() {
         let _ = fs::remove_file(&p);
     }

@@ -2,114 +2,59 @@
 //! looks like on its way to the bundle writer.
 
 use crate::deadline::{millis, Deadline};
-use netsnap_schema::layout::{self, NetnsFile};
+use netsnap_schema::layout::NetnsFile;
+use netsnap_schema::registry::{self, Location, Producer, SourceId};
 use netsnap_schema::{SourceRecord, SourceStatus, Spool};
 use serde::Serialize;
 use std::io;
+use std::sync::LazyLock;
 use std::time::Instant;
 
-/// Node-wide and per-netns sources, by stable name, with their group and path.
+/// The collector's view of a registry entry: the sources it captures, by stable name,
+/// with their group and where they go in a bundle.
+#[derive(Debug, Clone, Copy)]
 pub struct SourceDef {
+    pub id: SourceId,
     pub name: &'static str,
     pub group: &'static str,
-    /// Bundle path (`None` for per-netns sources: one path per netns).
-    pub path: Option<&'static str>,
+    pub location: Location,
 }
 
-pub const HOST_FACTS: &str = "host/facts";
-pub const HOST_SYSCTL: &str = "host/sysctl";
-pub const HOST_RESOLV_CONF: &str = "host/resolv.conf";
-pub const HOST_KUBELET_RESOLV_CONF: &str = "host/kubelet-resolv.conf";
-pub const HOST_KMSG: &str = "host/kmsg";
-pub const NETNS_INDEX: &str = "netns/index";
-pub const IPTABLES_NFT_SAVE: &str = "iptables-nft-save";
-pub const IP6TABLES_NFT_SAVE: &str = "ip6tables-nft-save";
-pub const IPTABLES_LEGACY_SAVE: &str = "iptables-legacy-save";
-pub const IP6TABLES_LEGACY_SAVE: &str = "ip6tables-legacy-save";
-pub const NFT: &str = "nft";
-pub const IPSET: &str = "ipset";
-pub const IPVS: &str = "ipvs";
-pub const IPVS_STATS: &str = "ipvs/stats";
-pub const IPVS_CONN: &str = "ipvs/conn";
-pub const CONNTRACK_ENTRIES: &str = "conntrack/entries";
-pub const CONNTRACK_STAT: &str = "conntrack/stat";
-pub const CONNTRACK_SYSCTL: &str = "conntrack/sysctl";
+impl SourceDef {
+    /// One file per netns (`netns/<id>/<file>`), captured by the netns pool.
+    pub fn is_per_netns(&self) -> bool {
+        matches!(self.location, Location::PerNetns(_))
+    }
 
-pub const GROUPS: [&str; 5] = ["host", "netns", "netfilter", "ipvs", "conntrack"];
-
-macro_rules! def {
-    ($name:expr, $group:expr, $path:expr) => {
-        SourceDef {
-            name: $name,
-            group: $group,
-            path: $path,
+    /// Where the source goes, as `--only list` shows it.
+    pub fn path_display(&self) -> String {
+        match self.location {
+            Location::File(p) => p.to_string(),
+            Location::PerNetns(_) => "netns/<id>/…".to_string(),
+            Location::Dir(d) => format!("{d}/<file name>"),
         }
-    };
+    }
 }
 
-pub const SOURCES: &[SourceDef] = &[
-    def!(HOST_FACTS, "host", Some(layout::HOST_FACTS)),
-    def!(HOST_SYSCTL, "host", Some(layout::HOST_SYSCTL)),
-    def!(HOST_RESOLV_CONF, "host", Some(layout::HOST_RESOLV_CONF)),
-    def!(
-        HOST_KUBELET_RESOLV_CONF,
-        "host",
-        Some(layout::HOST_KUBELET_RESOLV_CONF)
-    ),
-    def!(HOST_KMSG, "host", Some(layout::HOST_KMSG)),
-    def!(NETNS_INDEX, "netns", Some(layout::NETNS_INDEX)),
-    def!("netns/links", "netns", None),
-    def!("netns/addrs", "netns", None),
-    def!("netns/routes", "netns", None),
-    def!("netns/neigh", "netns", None),
-    def!("netns/sockets", "netns", None),
-    def!("netns/sysctl", "netns", None),
-    def!("netns/resolv.conf", "netns", None),
-    def!(
-        IPTABLES_NFT_SAVE,
-        "netfilter",
-        Some(layout::IPTABLES_NFT_SAVE)
-    ),
-    def!(
-        IP6TABLES_NFT_SAVE,
-        "netfilter",
-        Some(layout::IP6TABLES_NFT_SAVE)
-    ),
-    def!(
-        IPTABLES_LEGACY_SAVE,
-        "netfilter",
-        Some(layout::IPTABLES_LEGACY_SAVE)
-    ),
-    def!(
-        IP6TABLES_LEGACY_SAVE,
-        "netfilter",
-        Some(layout::IP6TABLES_LEGACY_SAVE)
-    ),
-    def!(NFT, "netfilter", Some(layout::NFT_JSON)),
-    def!(IPSET, "netfilter", Some(layout::IPSET)),
-    def!(IPVS, "ipvs", Some(layout::IPVS)),
-    def!(IPVS_STATS, "ipvs", Some(layout::IPVS_STATS)),
-    def!(IPVS_CONN, "ipvs", Some(layout::IPVS_CONN)),
-    def!(
-        CONNTRACK_ENTRIES,
-        "conntrack",
-        Some(layout::CONNTRACK_ENTRIES)
-    ),
-    def!(CONNTRACK_STAT, "conntrack", Some(layout::CONNTRACK_STAT)),
-    def!(
-        CONNTRACK_SYSCTL,
-        "conntrack",
-        Some(layout::CONNTRACK_SYSCTL)
-    ),
-];
+/// `--only/--skip` groups, in capture order: the registry's.
+pub const GROUPS: [&str; 5] = registry::GROUPS;
+
+/// Every source the collector writes, in the registry's order.
+pub static SOURCES: LazyLock<Vec<SourceDef>> = LazyLock::new(|| {
+    registry::SOURCES
+        .iter()
+        .filter(|s| s.producers.contains(&Producer::Collector))
+        .map(|s| SourceDef {
+            id: s.id,
+            name: s.name,
+            group: s.group,
+            location: s.location,
+        })
+        .collect()
+});
 
 pub fn def(name: &str) -> Option<&'static SourceDef> {
     SOURCES.iter().find(|d| d.name == name)
-}
-
-/// Bundle path of a node-wide source.
-pub fn path_of(name: &str) -> Option<&'static str> {
-    def(name).and_then(|d| d.path)
 }
 
 /// `--only` / `--skip`: each pattern is a source name or a group name.
@@ -165,7 +110,8 @@ impl Selection {
 
     /// Whether any per-netns source (or the index) is wanted, i.e. discovery is needed.
     pub fn wants_netns(&self) -> bool {
-        self.wants(NETNS_INDEX) || NetnsFile::ALL.iter().any(|f| self.wants(f.source_name()))
+        self.wants(SourceId::NetnsIndex.name())
+            || NetnsFile::ALL.iter().any(|f| self.wants(f.source_name()))
     }
 
     pub fn describe(&self) -> (String, String) {
@@ -240,6 +186,22 @@ impl Captured {
         let mut c = Captured::new(name, SourceStatus::Unavailable);
         c.record.error = Some(reason.into());
         c
+    }
+
+    /// Part of a source that could not be had (no content), the rest being there.
+    pub fn new_partial(name: &str, error: impl Into<String>) -> Self {
+        let mut c = Captured::new(name, SourceStatus::Partial);
+        c.record.error = Some(error.into());
+        c
+    }
+
+    /// The content held in memory (tests).
+    #[cfg(test)]
+    pub fn content_bytes(&self) -> Option<&[u8]> {
+        match &self.content {
+            Some(Content::Bytes(b)) => Some(b),
+            _ => None,
+        }
     }
 
     pub fn skipped(name: &str) -> Self {
@@ -337,12 +299,12 @@ mod tests {
     #[test]
     fn selection_by_name_and_group() {
         let s = Selection::new(&["netfilter".into()], &["nft".into()]).unwrap();
-        assert!(s.wants(IPTABLES_NFT_SAVE));
-        assert!(!s.wants(NFT));
-        assert!(!s.wants(HOST_FACTS));
+        assert!(s.wants("iptables-nft-save"));
+        assert!(!s.wants("nft"));
+        assert!(!s.wants("host/facts"));
         assert!(!s.wants_netns());
         let s = Selection::new(&[], &["conntrack,netns/sockets".into()]).unwrap();
-        assert!(!s.wants(CONNTRACK_ENTRIES));
+        assert!(!s.wants("conntrack/entries"));
         assert!(!s.wants("netns/sockets"));
         assert!(s.wants("netns/links"));
         assert!(s.wants_netns());
@@ -354,6 +316,27 @@ mod tests {
         for f in NetnsFile::ALL {
             assert!(def(f.source_name()).is_some(), "{}", f.source_name());
         }
+    }
+
+    #[test]
+    fn the_catalog_is_the_registry_of_collector_sources() {
+        let from_registry: Vec<&str> = registry::SOURCES
+            .iter()
+            .filter(|s| s.producers.contains(&Producer::Collector))
+            .map(|s| s.name)
+            .collect();
+        let names: Vec<&str> = SOURCES.iter().map(|d| d.name).collect();
+        assert_eq!(names, from_registry);
+        for d in SOURCES.iter() {
+            assert_eq!(SourceId::by_name(d.name), Some(d.id));
+            assert!(GROUPS.contains(&d.group), "{}", d.name);
+        }
+        assert_eq!(
+            def("host/cni").map(|d| d.path_display()).as_deref(),
+            Some("host/cni/<file name>")
+        );
+        let s = Selection::new(&["host".into()], &[]).unwrap();
+        assert!(s.wants("host/cni"));
     }
 
     #[test]

@@ -15,6 +15,12 @@
 //!
 //! [`collector_bin_release`] does the same with `--release` (the memory test measures
 //! the binary users run; `$NETSNAP_COLLECT_BIN` takes precedence there too).
+//!
+//! The collector is built with its `test-hooks` feature (both profiles, so that one
+//! path never alternates between two builds): the gated tests
+//! ([`crate::collect_support::Gate`]) stop it between discovery and the netns
+//! captures. A binary given in `$NETSNAP_COLLECT_BIN` needs that feature for those
+//! tests. Builds for users (`cargo build`, `scripts/build-static`) have no hooks.
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -30,18 +36,22 @@ pub struct WorkspaceBin {
     pub package: &'static str,
     pub bin: &'static str,
     pub env: &'static str,
+    /// Cargo features of the build the tests run.
+    pub test_features: &'static str,
 }
 
 pub const COLLECTOR: WorkspaceBin = WorkspaceBin {
     package: "netsnap-collector",
     bin: "netsnap-collect",
     env: "NETSNAP_COLLECT_BIN",
+    test_features: "test-hooks",
 };
 
 pub const ANALYZER: WorkspaceBin = WorkspaceBin {
     package: "netsnap-analyzer",
     bin: "netsnap",
     env: "NETSNAP_BIN",
+    test_features: "",
 };
 
 /// Path of the `netsnap-collect` binary under test (built on first use).
@@ -123,6 +133,9 @@ fn locate_or_build(target: WorkspaceBin, force_release: bool) -> Result<PathBuf>
             "--bin",
             target.bin,
         ]);
+    if !target.test_features.is_empty() {
+        cmd.args(["--features", target.test_features]);
+    }
     match profile.as_str() {
         "debug" => {}
         "release" => {

@@ -558,3 +558,136 @@ fn check_lab(lab: &Lab) -> Result<()> {
     ensure!(c::record(&s, "iptables-nft-save").map(|r| r.status) == Some(SourceStatus::Skipped));
     Ok(())
 }
+
+/// `host/cni`: every regular file of `<host-root>/etc/cni/net.d` kept byte-identical,
+/// a symlink followed inside the host root only, a subdirectory ignored.
+#[test]
+fn collect_cni_configuration_from_the_host_root() -> Result<()> {
+    let Some(_env) = require_lab() else {
+        return Ok(());
+    };
+    let lab = Lab::builder("cni")
+        .pods(1)
+        .services(1)
+        .endpoints_per_service(1)
+        .build()?;
+    let fp = lab.footprint();
+    let result = check_cni(&lab);
+    lab.teardown()?;
+    assert_no_leaks(&fp);
+    result
+}
+
+fn check_cni(lab: &Lab) -> Result<()> {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("cni")?;
+    let root = dir.path().join("host");
+    std::fs::create_dir(&root)?;
+    c::copy_host_root(lab.host_root(), &root)?;
+    let net_d = root.join("etc/cni/net.d");
+    std::fs::create_dir_all(net_d.join("multus.d"))?;
+    let plain: &[u8] = b"{\"cniVersion\":\"0.4.0\",\"name\":\"a\"}\xff";
+    let list: &[u8] = b"{\n  \"cniVersion\": \"1.0.0\",\n  \"name\": \"kindnet\",\n  \"plugins\": [{\"type\": \"ptp\"}]\n}\n";
+    std::fs::write(net_d.join("05-a.conf"), plain)?;
+    std::fs::write(net_d.join("10-kindnet.conflist"), list)?;
+    std::fs::write(net_d.join("multus.d/00-inner.conf"), b"{}")?;
+    // Absolute: resolved inside the host root, to the file beside it.
+    symlink(
+        "/etc/cni/net.d/10-kindnet.conflist",
+        net_d.join("20-link.conf"),
+    )?;
+    // Points at a real file outside the host root: never read through.
+    let outside = dir.path().join("outside.conf");
+    std::fs::write(&outside, b"{\"secret\":true}")?;
+    symlink(&outside, net_d.join("30-escape.conf"))?;
+
+    let out = dir.path().join("cni.netsnap.tar.zst");
+    let node_path = lab.node_netns_path();
+    let args = [
+        "--node-netns",
+        node_path.to_str().context("path")?,
+        "--host-root",
+        root.to_str().context("path")?,
+        "--only",
+        "host/cni",
+        "-o",
+        out.to_str().context("path")?,
+    ];
+    let run = c::run(&args, RunOpts::default())?;
+    ensure!(run.status.success(), "collector failed: {}", run.stderr);
+    let b = c::open_bundle(&out)?;
+    ensure!(
+        b.file("host/cni/05-a.conf") == Some(plain),
+        "05-a.conf differs"
+    );
+    ensure!(
+        b.file("host/cni/10-kindnet.conflist") == Some(list),
+        "conflist differs"
+    );
+    ensure!(
+        b.file("host/cni/20-link.conf") == Some(list),
+        "symlink not followed"
+    );
+    ensure!(
+        b.file("host/cni/30-escape.conf").is_none(),
+        "symlink left the host root"
+    );
+    let cni: Vec<_> = b
+        .manifest
+        .sources
+        .iter()
+        .filter(|r| r.name == "host/cni")
+        .collect();
+    let kept: Vec<&str> = cni.iter().filter_map(|r| r.path.as_deref()).collect();
+    ensure!(
+        kept == [
+            "host/cni/05-a.conf",
+            "host/cni/10-kindnet.conflist",
+            "host/cni/20-link.conf",
+        ],
+        "host/cni files: {kept:?}"
+    );
+    ensure!(
+        cni.iter()
+            .filter(|r| r.path.is_some())
+            .all(|r| r.status == SourceStatus::Ok),
+        "{cni:?}"
+    );
+    let refused: Vec<_> = cni.iter().filter(|r| r.path.is_none()).collect();
+    ensure!(
+        refused.len() == 1
+            && refused[0].status == SourceStatus::Partial
+            && refused[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("30-escape.conf")),
+        "{refused:?}"
+    );
+    ensure!(
+        !b.manifest
+            .sources
+            .iter()
+            .any(|r| r.path.as_deref().is_some_and(|p| p.contains("multus"))),
+        "a subdirectory was captured"
+    );
+    ensure!(
+        run.stderr.contains("host/cni"),
+        "no host/cni in the summary"
+    );
+
+    // No directory: one record that says so.
+    std::fs::remove_dir_all(root.join("etc/cni"))?;
+    let out2 = dir.path().join("none.netsnap.tar.zst");
+    let mut args2 = args;
+    args2[7] = out2.to_str().context("path")?;
+    let run = c::run(&args2, RunOpts::default())?;
+    ensure!(run.status.success(), "collector failed: {}", run.stderr);
+    let b = c::open_bundle(&out2)?;
+    let r = c::record(&b, "host/cni").context("no host/cni record")?;
+    ensure!(
+        r.status == SourceStatus::Unavailable
+            && r.error.as_deref() == Some("/etc/cni/net.d does not exist"),
+        "{r:?}"
+    );
+    Ok(())
+}

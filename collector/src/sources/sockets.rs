@@ -6,7 +6,7 @@
 //! here, 75 % of a 113-netns capture's CPU); the LISTEN-only dump walks the listener
 //! hash only.
 
-use crate::procfs::thread_net;
+use crate::sys::procfs::thread_net;
 use netsnap_schema::model::{Socket, SocketProto};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -22,14 +22,13 @@ pub struct SocketScan {
     pub unparsed: u64,
 }
 
-pub fn scan_thread_netns() -> SocketScan {
+pub fn scan_thread_netns(sys: &dyn crate::sys::Sys) -> SocketScan {
     let mut scan = SocketScan {
         sockets: Vec::new(),
         errors: Vec::new(),
         unparsed: 0,
     };
-    let diag =
-        crate::procfs::module_present("inet_diag") && crate::procfs::module_present("tcp_diag");
+    let diag = sys.module_present("inet_diag") && sys.module_present("tcp_diag");
     for (file, proto) in [
         ("tcp", SocketProto::Tcp),
         ("tcp6", SocketProto::Tcp6),
@@ -44,7 +43,7 @@ pub fn scan_thread_netns() -> SocketScan {
             }
         }
         let path = thread_net(file);
-        match crate::procfs::read_capped(&path, 256 << 20) {
+        match crate::sys::procfs::read_capped(&path, 256 << 20) {
             Ok(text) => {
                 let (mut s, bad) = parse_table(&text, proto);
                 scan.sockets.append(&mut s);
@@ -65,8 +64,10 @@ pub fn scan_thread_netns() -> SocketScan {
 
 /// TCP sockets in LISTEN of the calling thread's netns, from one sock_diag dump
 /// (`SOCK_DIAG_BY_FAMILY`, `idiag_states` = LISTEN only).
-pub fn diag_tcp_listeners(proto: SocketProto) -> Result<Vec<Socket>, crate::nldump::DumpError> {
-    use crate::nldump::{self, DumpError};
+pub fn diag_tcp_listeners(
+    proto: SocketProto,
+) -> Result<Vec<Socket>, crate::sys::nldump::DumpError> {
+    use crate::sys::nldump::{self, DumpError};
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const TCP_LISTEN_STATE: u32 = 10;
     let v6 = proto == SocketProto::Tcp6;

@@ -1,9 +1,10 @@
 //! Host facts, the node resolver configuration and the one kubelet hands to pods.
 
-use crate::procfs::read_small;
-use crate::source::{io_reason, Captured, HOST_KUBELET_RESOLV_CONF, HOST_RESOLV_CONF};
-use crate::tools::host_path;
+use crate::source::{io_reason, Captured};
+use crate::sys::procfs::read_small;
+use crate::sys::tools::host_path;
 use netsnap_schema::model::{HostFacts, KubeProxyHints};
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::{layout, SourceStatus};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,7 @@ pub fn facts(hints: KubeProxyHints) -> HostFacts {
             .and_then(|t| meminfo_total(&t))
             .unwrap_or(0),
         uptime_secs: uptime,
-        collected_as_root: crate::procfs::is_root(),
+        collected_as_root: crate::sys::procfs::is_root(),
         kube_proxy: hints,
     }
 }
@@ -79,7 +80,7 @@ pub fn legacy_tables(v6: bool) -> io::Result<Option<Vec<String>>> {
     } else {
         "ip_tables_names"
     };
-    match crate::procfs::read_capped(&crate::procfs::thread_net(file), 64 * 1024) {
+    match crate::sys::procfs::read_capped(&crate::sys::procfs::thread_net(file), 64 * 1024) {
         Ok(s) => Ok(Some(
             s.lines()
                 .map(str::trim)
@@ -94,18 +95,19 @@ pub fn legacy_tables(v6: bool) -> io::Result<Option<Vec<String>>> {
 
 /// `host/resolv.conf`: the node's `/etc/resolv.conf` under the host root.
 pub fn capture_resolv_conf(host_root: &Path) -> Captured {
+    let name = SourceId::HostResolvConf.name();
     let p = host_path(host_root, Path::new("/etc/resolv.conf"));
-    match crate::procfs::read_capped(&p, 1 << 20) {
+    match crate::sys::procfs::read_capped(&p, 1 << 20) {
         Ok(s) => Captured::bytes(
-            HOST_RESOLV_CONF,
+            name,
             layout::HOST_RESOLV_CONF,
             SourceStatus::Ok,
             s.into_bytes(),
         ),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Captured::unavailable(HOST_RESOLV_CONF, format!("{} does not exist", p.display()))
+            Captured::unavailable(name, format!("{} does not exist", p.display()))
         }
-        Err(e) => Captured::failed(HOST_RESOLV_CONF, io_reason(&p.display().to_string(), &e)),
+        Err(e) => Captured::failed(name, io_reason(&p.display().to_string(), &e)),
     }
 }
 
@@ -167,7 +169,7 @@ fn kubelet_cmdline() -> Option<Vec<u8>> {
 /// `host/kubelet-resolv.conf`: the file kubelet is configured to hand to pods
 /// (`--resolv-conf`, or `resolvConf:` in its config file), when it can be found.
 pub fn capture_kubelet_resolv_conf(host_root: &Path) -> Captured {
-    let name = HOST_KUBELET_RESOLV_CONF;
+    let name = SourceId::HostKubeletResolvConf.name();
     let (flag_resolv, flag_config) = kubelet_cmdline()
         .map(|c| kubelet_flags(&c))
         .unwrap_or((None, None));
@@ -178,7 +180,8 @@ pub fn capture_kubelet_resolv_conf(host_root: &Path) -> Captured {
         .inspect(|_| source = Some("kubelet --resolv-conf".to_string()))
         .or_else(|| {
             configs.iter().find_map(|c| {
-                let text = crate::procfs::read_capped(&host_path(host_root, c), 1 << 20).ok()?;
+                let text =
+                    crate::sys::procfs::read_capped(&host_path(host_root, c), 1 << 20).ok()?;
                 let r = resolv_conf_from_kubelet_config(&text)?;
                 source = Some(format!("resolvConf in {}", c.display()));
                 Some(r)
@@ -192,7 +195,7 @@ pub fn capture_kubelet_resolv_conf(host_root: &Path) -> Captured {
     };
     let p = host_path(host_root, Path::new(&resolv));
     let note = format!("{resolv} (from {})", source.unwrap_or_default());
-    match crate::procfs::read_capped(&p, 1 << 20) {
+    match crate::sys::procfs::read_capped(&p, 1 << 20) {
         Ok(s) => Captured::bytes(
             name,
             layout::HOST_KUBELET_RESOLV_CONF,

@@ -4,7 +4,8 @@
 //! buffer; each `read` returns one record and `EAGAIN` marks the end. Reading it
 //! consumes nothing (every opener has its own position).
 
-use crate::source::{io_reason, Captured, HOST_KMSG};
+use crate::source::{io_reason, Captured};
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::{layout, SourceStatus};
 use std::fs::OpenOptions;
 use std::io::{self, Read};
@@ -78,9 +79,9 @@ pub fn capture(until: Instant) -> Captured {
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Captured::unavailable(HOST_KMSG, "no /dev/kmsg")
+            return Captured::unavailable(SourceId::HostKmsg.name(), "no /dev/kmsg")
         }
-        Err(e) => return Captured::failed(HOST_KMSG, io_reason(path, &e)),
+        Err(e) => return Captured::failed(SourceId::HostKmsg.name(), io_reason(path, &e)),
     };
     let mut lines = std::collections::VecDeque::new();
     let mut dropped_old = 0u64;
@@ -115,7 +116,7 @@ pub fn capture(until: Instant) -> Captured {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 if seen == 0 {
-                    return Captured::failed(HOST_KMSG, io_reason(path, &e));
+                    return Captured::failed(SourceId::HostKmsg.name(), io_reason(path, &e));
                 }
                 status = SourceStatus::Partial;
                 error = Some(io_reason(path, &e));
@@ -129,8 +130,13 @@ pub fn capture(until: Instant) -> Captured {
         text.push('\n');
     }
     let kept = lines.len() as u64;
-    let mut c = Captured::bytes(HOST_KMSG, layout::HOST_KMSG, status, text.into_bytes())
-        .with_note(format!("{kept} relevant of {seen} kernel log records"));
+    let mut c = Captured::bytes(
+        SourceId::HostKmsg.name(),
+        layout::HOST_KMSG,
+        status,
+        text.into_bytes(),
+    )
+    .with_note(format!("{kept} relevant of {seen} kernel log records"));
     if let Some(e) = error {
         c = c.with_error(e);
     }

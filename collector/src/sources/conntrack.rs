@@ -8,9 +8,10 @@
 //! `/proc/thread-self/net/nf_conntrack` file is copied instead.
 
 use crate::deadline::Deadline;
-use crate::nldump;
-use crate::procfs::{module_present, thread_net};
 use crate::source::{io_reason, Captured};
+use crate::sys::nldump;
+use crate::sys::procfs::thread_net;
+use crate::sys::Sys;
 use netlink_packet_core::{Emitable, NetlinkBuffer, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
@@ -21,7 +22,7 @@ use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::source::CONNTRACK_ENTRIES as NAME;
+use netsnap_schema::registry::SourceId;
 
 /// ctnetlink attribute types this module reads beyond what the crate decodes.
 mod cta {
@@ -523,16 +524,21 @@ pub fn dump_ctnetlink<W: Write>(
 }
 
 /// Captures `conntrack/nf_conntrack.txt` from the calling thread's netns.
-pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Captured {
+pub fn capture_entries(
+    sys: &dyn Sys,
+    mut spool: Spool,
+    limit: u64,
+    deadline: &Deadline,
+) -> Captured {
     let path = netsnap_schema::layout::CONNTRACK_ENTRIES;
-    if !module_present("nf_conntrack") {
+    if !sys.module_present("nf_conntrack") {
         return Captured::unavailable(
-            NAME,
+            SourceId::ConntrackEntries.name(),
             "nf_conntrack is not loaded (no connection tracking on this node)",
         );
     }
     let mut ct_error = None;
-    if module_present("nf_conntrack_netlink") {
+    if sys.module_present("nf_conntrack_netlink") {
         let mut w = BufWriter::with_capacity(256 * 1024, &mut spool);
         let r = dump_ctnetlink(&mut w, limit, deadline.capture_end());
         let flushed = w.flush();
@@ -544,7 +550,7 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
                 // what was spooled so the rest of the bundle still has room.
                 drop(spool);
                 return Captured::failed(
-                    NAME,
+                    SourceId::ConntrackEntries.name(),
                     format!(
                         "{}; the entries spooled so far were dropped to leave room for the rest of the bundle",
                         io_reason("writing conntrack entries", &e)
@@ -554,8 +560,13 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
             (Err(e), _) => {
                 if !spool.is_empty() {
                     // Some entries were written before the error: keep them.
-                    return Captured::spooled(NAME, path, SourceStatus::Partial, spool)
-                        .with_error(e.to_string());
+                    return Captured::spooled(
+                        SourceId::ConntrackEntries.name(),
+                        path,
+                        SourceStatus::Partial,
+                        spool,
+                    )
+                    .with_error(e.to_string());
                 }
                 ct_error = Some(e);
             }
@@ -568,7 +579,7 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
         Ok(f) => {
             let r = {
                 let mut w = BufWriter::with_capacity(256 * 1024, &mut spool);
-                let r = crate::procfs::copy_lines_capped(f, &mut w, 0, limit);
+                let r = crate::sys::procfs::copy_lines_capped(f, &mut w, 0, limit);
                 r.and_then(|n| w.flush().map(|_| n))
             };
             match r {
@@ -590,7 +601,10 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
                     };
                     finish(spool, path, stats, &how)
                 }
-                Err(e) => Captured::failed(NAME, io_reason(&file.display().to_string(), &e)),
+                Err(e) => Captured::failed(
+                    SourceId::ConntrackEntries.name(),
+                    io_reason(&file.display().to_string(), &e),
+                ),
             }
         }
         Err(e) => {
@@ -602,7 +616,7 @@ pub fn capture_entries(mut spool: Spool, limit: u64, deadline: &Deadline) -> Cap
                 (Some(ct), _) => format!("{ct}; fallback {proc_reason}"),
                 (None, _) => proc_reason,
             };
-            Captured::failed(NAME, reason)
+            Captured::failed(SourceId::ConntrackEntries.name(), reason)
         }
     }
 }
@@ -623,7 +637,8 @@ fn finish(spool: Spool, path: &str, stats: DumpStats, how: &str) -> Captured {
     } else {
         SourceStatus::Partial
     };
-    let mut c = Captured::spooled(NAME, path, status, spool).with_note(format!("via {how}"));
+    let mut c = Captured::spooled(SourceId::ConntrackEntries.name(), path, status, spool)
+        .with_note(format!("via {how}"));
     if !problems.is_empty() {
         c = c.with_error(problems.join("; "));
     }
@@ -638,9 +653,9 @@ fn finish(spool: Spool, path: &str, stats: DumpStats, how: &str) -> Captured {
 
 /// `conntrack/stat.txt`: `/proc/thread-self/net/stat/nf_conntrack`, raw.
 pub fn capture_stat() -> Captured {
-    let name = crate::source::CONNTRACK_STAT;
+    let name = SourceId::ConntrackStat.name();
     let file = thread_net("stat/nf_conntrack");
-    match crate::procfs::read_capped(&file, 16 << 20) {
+    match crate::sys::procfs::read_capped(&file, 16 << 20) {
         Ok(text) => Captured::bytes(
             name,
             netsnap_schema::layout::CONNTRACK_STAT,

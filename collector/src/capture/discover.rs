@@ -2,8 +2,8 @@
 //! container runtime netns directories, and every `/proc/<pid>/ns/net`, deduplicated by
 //! (dev, inode) — the only identity a netns has.
 
-use crate::netns_thread::NetnsTarget;
-use crate::tools::host_path;
+use crate::sys::netns_thread::NetnsTarget;
+use crate::sys::tools::host_path;
 use netsnap_schema::model::Discovery;
 use std::collections::BTreeMap;
 use std::fs;
@@ -67,46 +67,68 @@ pub fn discover(host_root: &Path, node: &NetnsTarget) -> Discovered {
 
 pub fn discover_in(host_root: &Path, proc_root: &Path, node: &NetnsTarget) -> Discovered {
     let mut out = Discovered::default();
-    let mut by_id: BTreeMap<(u64, u64), Entry> = BTreeMap::new();
-    let mut add = |dev: u64,
-                   ino: u64,
-                   how: Discovery,
-                   pref: u8,
-                   path: PathBuf,
-                   pid: Option<u32>,
-                   name: Option<String>| {
-        let e = by_id.entry((dev, ino)).or_insert_with(|| Entry {
-            dev,
-            ino,
+    let mut seen = Seen::default();
+    seen.add(Sighting {
+        dev: node.dev,
+        ino: node.ino,
+        how: Discovery::Node {
+            path: node.path.display().to_string(),
+        },
+        pref: 0,
+        path: node.path.clone(),
+        pid: None,
+        name: None,
+    });
+    scan_netns_dirs(host_root, &mut seen, &mut out);
+    scan_proc(proc_root, &mut seen, &mut out);
+    out.candidates = candidates(seen, node);
+    out
+}
+
+/// One way a netns was found.
+struct Sighting {
+    dev: u64,
+    ino: u64,
+    how: Discovery,
+    /// Preference of `path` for opening the netns: lower is better.
+    pref: u8,
+    path: PathBuf,
+    pid: Option<u32>,
+    /// Name under /run/netns.
+    name: Option<String>,
+}
+
+/// Every netns seen so far, by (dev, inode).
+#[derive(Default)]
+struct Seen {
+    by_id: BTreeMap<(u64, u64), Entry>,
+}
+
+impl Seen {
+    fn add(&mut self, s: Sighting) {
+        let e = self.by_id.entry((s.dev, s.ino)).or_insert_with(|| Entry {
+            dev: s.dev,
+            ino: s.ino,
             found_by: Vec::new(),
             paths: Vec::new(),
             pids: Vec::new(),
             run_name: None,
         });
-        if !e.found_by.contains(&how) {
-            e.found_by.push(how);
+        if !e.found_by.contains(&s.how) {
+            e.found_by.push(s.how);
         }
-        e.paths.push((pref, path));
-        if let Some(p) = pid {
+        e.paths.push((s.pref, s.path));
+        if let Some(p) = s.pid {
             e.pids.push(p);
         }
         if e.run_name.is_none() {
-            e.run_name = name;
+            e.run_name = s.name;
         }
-    };
+    }
+}
 
-    add(
-        node.dev,
-        node.ino,
-        Discovery::Node {
-            path: node.path.display().to_string(),
-        },
-        0,
-        node.path.clone(),
-        None,
-        None,
-    );
-
+/// Named netns (`/run/netns` …) and the container runtimes' directories.
+fn scan_netns_dirs(host_root: &Path, seen: &mut Seen, out: &mut Discovered) {
     for (dirs, runtime) in [(RUN_NETNS_DIRS, false), (RUNTIME_NETNS_DIRS, true)] {
         for dir in dirs {
             let full = host_path(host_root, Path::new(dir));
@@ -134,42 +156,59 @@ pub fn discover_in(host_root: &Path, proc_root: &Path, node: &NetnsTarget) -> Di
                     (Discovery::RunNetns { path: shown }, 1)
                 };
                 let name = (!runtime).then(|| ent.file_name().to_string_lossy().into_owned());
-                add(meta.dev(), meta.ino(), how, pref, path, None, name);
+                seen.add(Sighting {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    how,
+                    pref,
+                    path,
+                    pid: None,
+                    name,
+                });
             }
         }
     }
+}
 
-    match fs::read_dir(proc_root) {
-        Ok(rd) => {
-            for ent in rd.flatten() {
-                let Some(pid) = ent.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let path = proc_root.join(pid.to_string()).join("ns/net");
-                match fs::metadata(&path) {
-                    Ok(meta) => add(
-                        meta.dev(),
-                        meta.ino(),
-                        Discovery::Proc { pid },
-                        3,
-                        path,
-                        Some(pid),
-                        None,
-                    ),
-                    Err(e) if crate::source::is_permission(&e) => out.inaccessible_pids += 1,
-                    // Kernel threads have no netns link; processes exit while we look.
-                    Err(_) => {}
-                }
-            }
+/// The netns of every process.
+fn scan_proc(proc_root: &Path, seen: &mut Seen, out: &mut Discovered) {
+    let rd = match fs::read_dir(proc_root) {
+        Ok(rd) => rd,
+        Err(e) => {
+            out.errors
+                .push(crate::source::io_reason("listing /proc", &e));
+            return;
         }
-        Err(e) => out
-            .errors
-            .push(crate::source::io_reason("listing /proc", &e)),
+    };
+    for ent in rd.flatten() {
+        let Some(pid) = ent.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let path = proc_root.join(pid.to_string()).join("ns/net");
+        match fs::metadata(&path) {
+            Ok(meta) => seen.add(Sighting {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                how: Discovery::Proc { pid },
+                pref: 3,
+                path,
+                pid: Some(pid),
+                name: None,
+            }),
+            Err(e) if crate::source::is_permission(&e) => out.inaccessible_pids += 1,
+            // Kernel threads have no netns link; processes exit while we look.
+            Err(_) => {}
+        }
     }
+}
 
+/// One candidate per netns seen: the node first, then by id (deterministic order for
+/// the index).
+fn candidates(seen: Seen, node: &NetnsTarget) -> Vec<Candidate> {
+    let mut out = Vec::new();
     let mut used = std::collections::BTreeSet::new();
     used.insert("root".to_string());
-    for (_, mut e) in by_id {
+    for (_, mut e) in seen.by_id {
         let is_root = (e.dev, e.ino) == (node.dev, node.ino);
         e.paths.sort();
         e.pids.sort_unstable();
@@ -202,7 +241,7 @@ pub fn discover_in(host_root: &Path, proc_root: &Path, node: &NetnsTarget) -> Di
         let Some((_, path)) = e.paths.into_iter().next() else {
             continue;
         };
-        out.candidates.push(Candidate {
+        out.push(Candidate {
             id,
             target: NetnsTarget {
                 path,
@@ -214,9 +253,7 @@ pub fn discover_in(host_root: &Path, proc_root: &Path, node: &NetnsTarget) -> Di
             pids: e.pids,
         });
     }
-    // The node first, then by id: deterministic order for the index.
-    out.candidates
-        .sort_by(|a, b| (!a.is_root, &a.id).cmp(&(!b.is_root, &b.id)));
+    out.sort_by(|a, b| (!a.is_root, &a.id).cmp(&(!b.is_root, &b.id)));
     out
 }
 
@@ -249,7 +286,7 @@ mod tests {
 
     #[test]
     fn own_netns_is_found_via_proc_and_deduplicated() {
-        let node = crate::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
+        let node = crate::sys::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
         let empty = tempfile::tempdir().unwrap();
         let d = discover(empty.path(), &node);
         let root = d.candidates.iter().find(|c| c.is_root).unwrap();
@@ -277,7 +314,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         fs::create_dir_all(root.path().join("run/netns")).unwrap();
         fs::write(root.path().join("run/netns/stale"), "").unwrap();
-        let node = crate::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
+        let node = crate::sys::netns_thread::target_for(Path::new("/proc/self/ns/net")).unwrap();
         let d = discover_in(root.path(), &root.path().join("noproc"), &node);
         assert_eq!(d.candidates.len(), 1);
         assert!(d.candidates[0].is_root);

@@ -161,7 +161,7 @@ impl Tools {
             if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
                 continue;
             }
-            let chroot = if self.is_host_root() || !crate::procfs::is_root() {
+            let chroot = if self.is_host_root() || !crate::sys::procfs::is_root() {
                 None
             } else if interpreter_available(&self.root, &path) {
                 Some(self.root.clone())
@@ -479,42 +479,12 @@ impl Tool {
                 let _ = out_tx.send((r, sink.inner));
             });
         }
-        if let Some(mut stderr) = child.stderr.take() {
+        if let Some(stderr) = child.stderr.take() {
             std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    match stderr.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let room = STDERR_CAP.saturating_sub(kept.len());
-                            kept.extend_from_slice(&buf[..n.min(room)]);
-                        }
-                    }
-                }
-                // Escapes, not raw control bytes: this text reaches the manifest and
-                // the user's terminal (the summary).
-                let text = crate::source::printable(&String::from_utf8_lossy(&kept));
-                let _ = err_tx.send(text);
+                let _ = err_tx.send(read_stderr(stderr));
             });
         }
-
-        let end = started + timeout;
-        let mut pause = Duration::from_millis(2);
-        let (status, timed_out) = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break (Some(st), false),
-                Ok(None) => {}
-                Err(_) => break (None, false),
-            }
-            let now = Instant::now();
-            if now >= end || over.load(Ordering::Relaxed) {
-                kill_group(&mut child);
-                break (child.wait().ok(), now >= end);
-            }
-            std::thread::sleep(pause.min(end - now));
-            pause = (pause * 2).min(Duration::from_millis(25));
-        };
+        let (status, timed_out) = wait_or_kill(&mut child, started + timeout, &over);
         // Whatever happened, nothing of the group may outlive this call.
         if !timed_out {
             kill_group(&mut child);
@@ -592,6 +562,43 @@ impl Tool {
         let (r, sink) = self.run_capped(args, timeout, Vec::new(), MAX_CAPTURED_OUTPUT);
         let out = r?;
         Ok((out, sink.unwrap_or_default()))
+    }
+}
+
+/// At most [`STDERR_CAP`] bytes of a tool's stderr (the rest is drained), with
+/// control characters escaped: this text reaches the manifest and the user's terminal.
+fn read_stderr(mut stderr: impl Read) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = STDERR_CAP.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    crate::source::printable(&String::from_utf8_lossy(&kept))
+}
+
+/// Waits for the child until `end`, or until its output went over the cap (`over`);
+/// kills its group then. Returns its exit status and whether it timed out.
+fn wait_or_kill(child: &mut Child, end: Instant, over: &AtomicBool) -> (Option<ExitStatus>, bool) {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return (Some(st), false),
+            Ok(None) => {}
+            Err(_) => return (None, false),
+        }
+        let now = Instant::now();
+        if now >= end || over.load(Ordering::Relaxed) {
+            kill_group(child);
+            return (child.wait().ok(), now >= end);
+        }
+        std::thread::sleep(pause.min(end - now));
+        pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
 

@@ -13,7 +13,8 @@
 //!    from the node's.
 
 use crate::deadline::{budgets, Deadline};
-use crate::tools::{host_path, Tools};
+use crate::sys::tools::host_path;
+use crate::sys::Sys;
 use netsnap_schema::model::{PodIdentity, PodIdentitySource};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ fn is_pod_uid(s: &str) -> bool {
 pub fn uid_of_pids(proc_root: &Path, pids: &[u32]) -> Option<String> {
     pids.iter().take(16).find_map(|pid| {
         let text =
-            crate::procfs::read_small(&proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+            crate::sys::procfs::read_small(&proc_root.join(pid.to_string()).join("cgroup")).ok()?;
         uid_from_cgroup(&text)
     })
 }
@@ -194,16 +195,16 @@ pub fn apply_crictl_inspect(pods: &mut [CrictlPod], json: &[u8]) {
 }
 
 /// Runs crictl (from the host root) and returns the ready sandboxes.
-pub fn run_crictl(tools: &Tools, deadline: &Deadline) -> Crictl {
-    let tool = match tools.find("crictl") {
+pub fn run_crictl(sys: &dyn Sys, deadline: &Deadline) -> Crictl {
+    let tool = match sys.find_tool("crictl") {
         Ok(t) => t,
         Err(e) => return Crictl::NotRun(e.to_string()),
     };
     let run = |args: &[&str]| -> Result<Vec<u8>, String> {
-        let (out, stdout) = tool
-            .run_capture(args, deadline.budget(budgets::CRICTL))
+        let (out, stdout) = sys
+            .run_tool_capture(&tool, args, deadline.budget(budgets::CRICTL))
             .map_err(|e| e.reason())?;
-        crate::tools::check_status(&tool, &out).map_err(|e| e.reason())?;
+        crate::sys::tools::check_status(&tool, &out).map_err(|e| e.reason())?;
         Ok(stdout)
     };
     let mut pods = match run(&["pods", "-o", "json"]).and_then(|j| parse_crictl_pods(&j)) {
@@ -501,13 +502,13 @@ esac
         fs::write(bin.join("crictl"), script).unwrap();
         fs::set_permissions(bin.join("crictl"), fs::Permissions::from_mode(0o755)).unwrap();
         let d = Deadline::new(std::time::Duration::from_secs(10));
-        match run_crictl(&Tools::new(root.path()), &d) {
+        match run_crictl(&crate::sys::RealSys::new(root.path().into()), &d) {
             Crictl::Pods(p) => assert_eq!((p[0].name.as_str(), p[0].pid), ("p", Some(7))),
             other => panic!("{other:?}"),
         }
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
-            run_crictl(&Tools::new(empty.path()), &d),
+            run_crictl(&crate::sys::RealSys::new(empty.path().into()), &d),
             Crictl::NotRun(_)
         ));
     }

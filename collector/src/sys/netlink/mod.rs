@@ -8,6 +8,17 @@
 //!
 //! Route dumps use a connection without `NETLINK_GET_STRICT_CHK`: with strict checking
 //! the kernel filters a dump to the main table.
+//!
+//! Why rtnetlink only as a transport, under a `current_thread` runtime per netns thread:
+//! its high-level API (`Handle::link().get()` …) decodes with the stock codec (the
+//! silent drops above) and returns its own types, so the dumps build the request
+//! messages themselves and read netlink-packet-route messages off the connection.
+//! The runtime is one per netns thread (a thread that `setns`ed must not share a
+//! reactor with others) and costs one epoll instance per netns. A small synchronous
+//! socket like netavark's (`src/network/netlink.rs`) would drop tokio from the
+//! collector; it is what [`super::nldump`] already does for the raw dumps, and moving
+//! these dumps there is a rewrite of the dump loop, sequence checks and timeouts this
+//! change did not take on.
 
 pub mod addrs;
 pub mod links;

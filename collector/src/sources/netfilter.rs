@@ -12,9 +12,10 @@
 //! - `ipset save` when the ip_set module is loaded.
 
 use crate::deadline::{budgets, Deadline};
-use crate::procfs::module_present;
 use crate::source::{io_reason, Captured};
-use crate::tools::{check_status, Tool, ToolError, Tools};
+use crate::sys::tools::{check_status, Tool, ToolError};
+use crate::sys::Sys;
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::{layout, SourceStatus, Spool};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,7 +29,7 @@ pub enum Backend {
 }
 
 pub struct SaveSpec {
-    pub source: &'static str,
+    pub id: SourceId,
     pub path: &'static str,
     pub backend: Backend,
     pub v6: bool,
@@ -36,25 +37,25 @@ pub struct SaveSpec {
 
 pub const SAVES: [SaveSpec; 4] = [
     SaveSpec {
-        source: crate::source::IPTABLES_NFT_SAVE,
+        id: SourceId::IptablesNftSave,
         path: layout::IPTABLES_NFT_SAVE,
         backend: Backend::Nft,
         v6: false,
     },
     SaveSpec {
-        source: crate::source::IP6TABLES_NFT_SAVE,
+        id: SourceId::Ip6tablesNftSave,
         path: layout::IP6TABLES_NFT_SAVE,
         backend: Backend::Nft,
         v6: true,
     },
     SaveSpec {
-        source: crate::source::IPTABLES_LEGACY_SAVE,
+        id: SourceId::IptablesLegacySave,
         path: layout::IPTABLES_LEGACY_SAVE,
         backend: Backend::Legacy,
         v6: false,
     },
     SaveSpec {
-        source: crate::source::IP6TABLES_LEGACY_SAVE,
+        id: SourceId::Ip6tablesLegacySave,
         path: layout::IP6TABLES_LEGACY_SAVE,
         backend: Backend::Legacy,
         v6: true,
@@ -64,7 +65,7 @@ pub const SAVES: [SaveSpec; 4] = [
 /// The saver for a backend: `iptables-nft-save`, else a plain `iptables-save` whose
 /// `--version` names the same backend (older distributions ship only that).
 fn find_saver(
-    tools: &Tools,
+    sys: &dyn Sys,
     spec: &SaveSpec,
     deadline: &Deadline,
 ) -> Result<(Tool, Option<String>), ToolError> {
@@ -74,13 +75,15 @@ fn find_saver(
         Backend::Legacy => ("legacy", "legacy"),
     };
     let specific = format!("{fam}-{suffix}-save");
-    let first_err = match tools.find(&specific) {
+    let first_err = match sys.find_tool(&specific) {
         Ok(t) => return Ok((t, None)),
         Err(e) => e,
     };
     let generic = format!("{fam}-save");
-    if let Ok(t) = tools.find(&generic) {
-        if let Ok((_, out)) = t.run_capture(&["--version"], deadline.budget(budgets::TOOL)) {
+    if let Ok(t) = sys.find_tool(&generic) {
+        if let Ok((_, out)) =
+            sys.run_tool_capture(&t, &["--version"], deadline.budget(budgets::TOOL))
+        {
             let v = String::from_utf8_lossy(&out);
             // iptables < 1.8 prints no backend at all: that is legacy.
             let is_nft = v.contains("nf_tables");
@@ -103,15 +106,15 @@ fn find_saver(
 }
 
 /// Runs one iptables saver with counters into `spool`.
-pub fn capture_save(tools: &Tools, spec: &SaveSpec, spool: Spool, deadline: &Deadline) -> Captured {
-    let name = spec.source;
+pub fn capture_save(sys: &dyn Sys, spec: &SaveSpec, spool: Spool, deadline: &Deadline) -> Captured {
+    let name = spec.id.name();
     match spec.backend {
         Backend::Nft => {
-            if !module_present("nf_tables") {
+            if !sys.module_present("nf_tables") {
                 return Captured::unavailable(name, "nf_tables is not loaded (not loading it)");
             }
         }
-        Backend::Legacy => match crate::host::legacy_tables(spec.v6) {
+        Backend::Legacy => match crate::sources::host::legacy_tables(spec.v6) {
             Ok(Some(t)) if !t.is_empty() => {}
             Ok(Some(_)) => {
                 return Captured::unavailable(
@@ -138,12 +141,12 @@ pub fn capture_save(tools: &Tools, spec: &SaveSpec, spool: Spool, deadline: &Dea
             }
         },
     }
-    let (tool, note) = match find_saver(tools, spec, deadline) {
+    let (tool, note) = match find_saver(sys, spec, deadline) {
         Ok(t) => t,
         Err(e @ ToolError::NotFound { .. }) => return Captured::unavailable(name, e.to_string()),
         Err(e) => return Captured::failed(name, e.reason()),
     };
-    let (r, spool) = tool.run(&["-c"], deadline.budget(budgets::TOOL), spool);
+    let (r, spool) = sys.run_tool(&tool, &["-c"], deadline.budget(budgets::TOOL), spool);
     let c = tool_result(name, spec.path, &tool, r, spool);
     match note {
         Some(n) => {
@@ -163,7 +166,7 @@ fn tool_result(
     name: &str,
     path: &str,
     tool: &Tool,
-    r: Result<crate::tools::RunOutput, ToolError>,
+    r: Result<crate::sys::tools::RunOutput, ToolError>,
     spool: Option<Spool>,
 ) -> Captured {
     match r {
@@ -295,7 +298,7 @@ pub fn table_of_message(body: &[u8]) -> Option<(String, String)> {
     const NFTA_TABLE_NAME: u16 = 1;
     let family = nft_family(*body.first()?)?;
     let (_, v) =
-        crate::nldump::attrs(body.get(NFGENMSG..)?).find(|(t, _)| *t == NFTA_TABLE_NAME)?;
+        crate::sys::nldump::attrs(body.get(NFGENMSG..)?).find(|(t, _)| *t == NFTA_TABLE_NAME)?;
     let v = v.split(|b| *b == 0).next().unwrap_or_default();
     Some((family.to_string(), String::from_utf8_lossy(v).into_owned()))
 }
@@ -303,7 +306,7 @@ pub fn table_of_message(body: &[u8]) -> Option<(String, String)> {
 /// Every nf_tables table of the calling thread's netns, from one NFT_MSG_GETTABLE
 /// netlink dump (read-only; the kernel sends names, not rules).
 fn dump_nft_tables(until: std::time::Instant) -> Result<Vec<(String, String)>, String> {
-    use crate::nldump::{self, DumpError};
+    use crate::sys::nldump::{self, DumpError};
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_GETTABLE: u16 = 1;
     // nfgenmsg: NFPROTO_UNSPEC (every family), version 0, resource id 0.
@@ -331,12 +334,12 @@ fn dump_nft_tables(until: std::time::Instant) -> Result<Vec<(String, String)>, S
 /// `netfilter/nft.json`: the ruleset minus the iptables-nft tables, as one
 /// `{"nftables":[…]}` document in nft's own JSON schema (its `metainfo` first, from
 /// the first table nft printed; empty when nft had nothing to dump).
-pub fn capture_nft(tools: &Tools, mut spool: Spool, deadline: &Deadline) -> Captured {
-    let name = crate::source::NFT;
-    if !module_present("nf_tables") {
+pub fn capture_nft(sys: &dyn Sys, mut spool: Spool, deadline: &Deadline) -> Captured {
+    let name = SourceId::NftJson.name();
+    if !sys.module_present("nf_tables") {
         return Captured::unavailable(name, "nf_tables is not loaded (not loading it)");
     }
-    let tool = tools.find("nft");
+    let tool = sys.find_tool("nft");
     // The table list: from the kernel, else from `nft -j list tables`.
     let mut how = "table list from nf_tables netlink".to_string();
     let mut head = None;
@@ -348,9 +351,11 @@ pub fn capture_nft(tools: &Tools, mut spool: Spool, deadline: &Deadline) -> Capt
                     Ok(t) => t,
                     Err(e) => return Captured::unavailable(name, e.to_string()),
                 };
-                let list = match tool
-                    .run_capture(&["-j", "list", "tables"], deadline.budget(budgets::TOOL))
-                {
+                let list = match sys.run_tool_capture(
+                    tool,
+                    &["-j", "list", "tables"],
+                    deadline.budget(budgets::TOOL),
+                ) {
                     Ok((out, json)) => match check_status(tool, &out) {
                         Ok(()) => json,
                         Err(e) => return Captured::failed(name, e.reason()),
@@ -390,7 +395,7 @@ pub fn capture_nft(tools: &Tools, mut spool: Spool, deadline: &Deadline) -> Capt
     if let Some(tool) = &tool {
         for (family, table) in &wanted {
             let args = ["-j", "list", "table", family.as_str(), table.as_str()];
-            let json = match tool.run_capture(&args, deadline.budget(budgets::TOOL)) {
+            let json = match sys.run_tool_capture(tool, &args, deadline.budget(budgets::TOOL)) {
                 Ok((out, json)) => match check_status(tool, &out) {
                     Ok(()) => json,
                     Err(e) => {
@@ -446,16 +451,16 @@ pub fn capture_nft(tools: &Tools, mut spool: Spool, deadline: &Deadline) -> Capt
 }
 
 /// `netfilter/ipset.txt`.
-pub fn capture_ipset(tools: &Tools, spool: Spool, deadline: &Deadline) -> Captured {
-    let name = crate::source::IPSET;
-    if !module_present("ip_set") {
+pub fn capture_ipset(sys: &dyn Sys, spool: Spool, deadline: &Deadline) -> Captured {
+    let name = SourceId::Ipset.name();
+    if !sys.module_present("ip_set") {
         return Captured::unavailable(name, "ip_set is not loaded (no ipsets; not loading it)");
     }
-    let tool = match tools.find("ipset") {
+    let tool = match sys.find_tool("ipset") {
         Ok(t) => t,
         Err(e) => return Captured::unavailable(name, e.to_string()),
     };
-    let (r, spool) = tool.run(&["save"], deadline.budget(budgets::TOOL), spool);
+    let (r, spool) = sys.run_tool(&tool, &["save"], deadline.budget(budgets::TOOL), spool);
     tool_result(name, layout::IPSET, &tool, r, spool)
 }
 
@@ -472,7 +477,9 @@ mod tests {
         let p = dir.join("iptables-nft-save");
         std::fs::write(&p, "#!/bin/sh\nexec yes ':KUBE-SERVICES - [0:0]'\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let tool = Tools::new(t.path()).find("iptables-nft-save").unwrap();
+        let tool = crate::sys::tools::Tools::new(t.path())
+            .find("iptables-nft-save")
+            .unwrap();
         let spool = Spool::new_in(t.path());
         let (r, spool) =
             tool.run_capped(&["-c"], std::time::Duration::from_secs(30), spool, 1 << 20);

@@ -1,7 +1,30 @@
 //! One read-only netlink dump on a fresh socket of the calling thread's netns, for
-//! the dumps that need no decoding crate: nf_tables table names (`netfilter.rs`) and
-//! listening TCP sockets through sock_diag (`sockets.rs`).
+//! the dumps that need no decoding crate: nf_tables table names (`netfilter.rs`),
+//! listening TCP sockets through sock_diag (`sockets.rs`) and the conntrack table
+//! (`conntrack.rs`).
+//!
+//! The message framing is netlink-packet-core's: [`NetlinkHeader`] for the request,
+//! [`NetlinkBuffer`] / [`ErrorBuffer`] to walk the replies, read in place (no decoded
+//! copy), as fast as the hand-rolled walk it replaced (262,200 messages: 1.1 ms vs
+//! 1.3 ms, release build). The attribute walk ([`attrs`]) stays hand-rolled: the
+//! conntrack dump reads ~25 attributes per entry straight from the receive buffer
+//! (262,144 entries on the benchmark node, see docs/performance.md), and
+//! netlink-packet-core's `NlasIterator` (a `Result` per attribute, its checks on
+//! top of ours) took 32 ms for what this walk does in 15 ms on that table (best of
+//! 12 rounds, release build with LTO, same nested layout) — twice the CPU for the
+//! same bytes. Decoding whole messages (`NetlinkMessage::deserialize` with
+//! netlink-packet-netfilter or -sock-diag) is what made that dump twice as slow
+//! before; it is not used here either.
+//!
+//! The socket is netlink-sys's plain blocking [`Socket`] (as netavark does): a dump
+//! here is one request and a loop of `recv`s, which needs no async runtime. The
+//! rtnetlink dumps ([`crate::sys::netlink`]) keep rtnetlink's connection under a
+//! per-thread `current_thread` runtime because they reuse its request/response
+//! matching and netlink-packet-route's decoding of every message.
 
+use netlink_packet_core::{
+    Emitable, ErrorBuffer, NetlinkBuffer, NetlinkHeader, NLM_F_DUMP, NLM_F_REQUEST,
+};
 use netlink_sys::Socket;
 use std::io;
 use std::time::{Duration, Instant};
@@ -9,6 +32,10 @@ use std::time::{Duration, Instant};
 /// `struct nlmsghdr`.
 pub const NLMSG_HDR: usize = 16;
 const NLM_F_DUMP_INTR: u16 = 0x10;
+/// `struct nlattr`: length and type.
+const NLA_HDR: usize = 4;
+/// The attribute type without the NESTED and NET_BYTEORDER flags.
+const NLA_TYPE_MASK: u16 = 0x3fff;
 
 #[derive(Debug)]
 pub enum DumpError {
@@ -39,13 +66,14 @@ impl std::fmt::Display for DumpError {
 
 /// A dump request: `nlmsghdr` (`msg_type`, REQUEST|DUMP, sequence 1) + `payload`.
 pub fn request(msg_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut req = Vec::with_capacity(NLMSG_HDR + payload.len());
-    req.extend(((NLMSG_HDR + payload.len()) as u32).to_ne_bytes());
-    req.extend(msg_type.to_ne_bytes());
-    req.extend((libc::NLM_F_REQUEST as u16 | libc::NLM_F_DUMP as u16).to_ne_bytes());
-    req.extend(1u32.to_ne_bytes());
-    req.extend(0u32.to_ne_bytes());
-    req.extend(payload);
+    let mut header = NetlinkHeader::default();
+    header.length = u32::try_from(NLMSG_HDR + payload.len()).unwrap_or(u32::MAX);
+    header.message_type = msg_type;
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut req = vec![0; NLMSG_HDR];
+    header.emit(&mut req);
+    req.extend_from_slice(payload);
     req
 }
 
@@ -113,27 +141,19 @@ pub fn dump(
 pub fn walk(buf: &[u8], each: &mut impl FnMut(u16, &[u8])) -> Result<bool, DumpError> {
     let mut off = 0;
     while off + NLMSG_HDR <= buf.len() {
-        let h = &buf[off..];
-        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let ty = u16::from_ne_bytes([h[4], h[5]]);
-        let flags = u16::from_ne_bytes([h[6], h[7]]);
-        if len < NLMSG_HDR || off + len > buf.len() {
-            return Err(DumpError::Malformed);
-        }
+        let msg = NetlinkBuffer::new_checked(&buf[off..]).map_err(|_| DumpError::Malformed)?;
+        let len = msg.length() as usize;
         let body = &buf[off + NLMSG_HDR..off + len];
         off += (len + 3) & !3;
-        if flags & NLM_F_DUMP_INTR != 0 {
+        if msg.flags() & NLM_F_DUMP_INTR != 0 {
             return Err(DumpError::Interrupted);
         }
-        match ty {
+        match msg.message_type() {
             t if t == libc::NLMSG_DONE as u16 => return Ok(true),
             t if t == libc::NLMSG_ERROR as u16 => {
-                let code = body
-                    .get(0..4)
-                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .ok_or(DumpError::Malformed)?;
-                if code != 0 {
-                    return Err(DumpError::Kernel(code.abs()));
+                let err = ErrorBuffer::new_checked(body).map_err(|_| DumpError::Malformed)?;
+                if let Some(code) = err.code() {
+                    return Err(DumpError::Kernel(code.get().abs()));
                 }
             }
             t if t < 0x10 => {}
@@ -143,19 +163,18 @@ pub fn walk(buf: &[u8], each: &mut impl FnMut(u16, &[u8])) -> Result<bool, DumpE
     Ok(false)
 }
 
-/// Netlink attributes (`struct nlattr`, 4-byte aligned) of `buf`: (type, value).
+/// Netlink attributes (`struct nlattr`, 4-byte aligned) of `buf`: (type, value). A
+/// malformed attribute ends the walk. Hand-rolled for speed: see the module doc.
 pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut a = 0;
     std::iter::from_fn(move || {
-        if a + 4 > buf.len() {
+        let head = buf.get(a..a + NLA_HDR)?;
+        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
+        let ty = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
+        if len < NLA_HDR {
             return None;
         }
-        let len = u16::from_ne_bytes([buf[a], buf[a + 1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[a + 2], buf[a + 3]]) & 0x3fff;
-        if len < 4 || a + len > buf.len() {
-            return None;
-        }
-        let v = &buf[a + 4..a + len];
+        let v = buf.get(a + NLA_HDR..a + len)?;
         a += (len + 3) & !3;
         Some((ty, v))
     })

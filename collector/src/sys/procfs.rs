@@ -64,20 +64,14 @@ pub fn copy_lines_capped<R: Read, W: Write>(
     })
 }
 
-static HOST_ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-
-/// The host root, for lookups of host files by modules that have no config at hand.
-pub fn set_host_root(root: &Path) {
-    let _ = HOST_ROOT.set(root.to_path_buf());
-}
-
 /// Whether the kernel feature of module `name` can be used without making the kernel
 /// load a module: it is loaded (`/sys/module/<name>`), or built in (listed in
 /// `/lib/modules/<release>/modules.builtin`; built-ins without parameters have no
 /// /sys/module entry), or the kernel cannot load modules at all (no /proc/modules),
 /// so a request can only find the feature or fail. Checked before any request that
 /// could trigger an autoload (nfnetlink subsystems, ctnetlink, ip_set).
-pub fn module_present(name: &str) -> bool {
+/// `modules.builtin` is looked for in `/` and in `host_root`.
+pub fn module_present(name: &str, host_root: &Path) -> bool {
     if Path::new("/sys/module").join(name).exists() || !Path::new("/proc/modules").exists() {
         return true;
     }
@@ -85,11 +79,8 @@ pub fn module_present(name: &str) -> bool {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
     let rel = format!("lib/modules/{release}/modules.builtin");
-    let mut roots = vec![PathBuf::from("/")];
-    if let Some(r) = HOST_ROOT.get() {
-        roots.push(r.clone());
-    }
-    roots.iter().any(|root| {
+    let extra = (host_root != Path::new("/")).then_some(host_root);
+    std::iter::once(Path::new("/")).chain(extra).any(|root| {
         read_capped(&root.join(&rel), 4 << 20)
             .map(|list| builtin_lists(&list, name))
             .unwrap_or(false)

@@ -20,7 +20,7 @@ fn path_of(parts: &[&str]) -> PathBuf {
 /// One sysctl by components (an interface name may contain dots, so names are
 /// never split on `.`), trimmed of its final newline.
 pub fn read(parts: &[&str]) -> io::Result<String> {
-    let s = crate::procfs::read_small(&path_of(parts))?;
+    let s = crate::sys::procfs::read_small(&path_of(parts))?;
     Ok(s.trim().to_string())
 }
 

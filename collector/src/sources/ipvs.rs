@@ -1,8 +1,9 @@
 //! IPVS tables, raw kernel text from the node netns (`/proc/thread-self/net/ip_vs*`).
 //! Reading these files never loads `ip_vs`: they exist only when it is loaded.
 
-use crate::procfs::{copy_lines_capped, read_capped, thread_net};
-use crate::source::{io_reason, Captured, IPVS, IPVS_CONN, IPVS_STATS};
+use crate::source::{io_reason, Captured};
+use crate::sys::procfs::{copy_lines_capped, read_capped, thread_net};
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::{layout, SourceStatus, Spool};
 use std::io::{self, BufWriter, Write};
 
@@ -18,11 +19,15 @@ fn read_small(name: &str, file: &str, path: &str) -> Captured {
 }
 
 pub fn capture_services() -> Captured {
-    read_small(IPVS, "ip_vs", layout::IPVS)
+    read_small(SourceId::Ipvs.name(), "ip_vs", layout::IPVS)
 }
 
 pub fn capture_stats() -> Captured {
-    read_small(IPVS_STATS, "ip_vs_stats", layout::IPVS_STATS)
+    read_small(
+        SourceId::IpvsStats.name(),
+        "ip_vs_stats",
+        layout::IPVS_STATS,
+    )
 }
 
 /// The connection table can be as large as conntrack: capped like it.
@@ -31,9 +36,14 @@ pub fn capture_conn(mut spool: Spool, limit: u64) -> Captured {
     let f = match std::fs::File::open(&p) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Captured::unavailable(IPVS_CONN, NOT_LOADED)
+            return Captured::unavailable(SourceId::IpvsConn.name(), NOT_LOADED)
         }
-        Err(e) => return Captured::failed(IPVS_CONN, io_reason(&p.display().to_string(), &e)),
+        Err(e) => {
+            return Captured::failed(
+                SourceId::IpvsConn.name(),
+                io_reason(&p.display().to_string(), &e),
+            )
+        }
     };
     let r = {
         let mut w = BufWriter::with_capacity(256 * 1024, &mut spool);
@@ -41,13 +51,21 @@ pub fn capture_conn(mut spool: Spool, limit: u64) -> Captured {
     };
     match r {
         Ok(n) => {
-            let c = Captured::spooled(IPVS_CONN, layout::IPVS_CONN, SourceStatus::Ok, spool);
+            let c = Captured::spooled(
+                SourceId::IpvsConn.name(),
+                layout::IPVS_CONN,
+                SourceStatus::Ok,
+                spool,
+            );
             if n.kept < n.total {
                 c.truncated(n.kept, n.total)
             } else {
                 c
             }
         }
-        Err(e) => Captured::failed(IPVS_CONN, io_reason(&p.display().to_string(), &e)),
+        Err(e) => Captured::failed(
+            SourceId::IpvsConn.name(),
+            io_reason(&p.display().to_string(), &e),
+        ),
     }
 }
