@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use netsnap_analyzer::check::{catalog, Selection, Severity, Thresholds};
+use netsnap_analyzer::check::{self, Selection, Severity, Thresholds};
 use netsnap_analyzer::render::{self, Format};
 use netsnap_analyzer::report::{self, BundleReport, Report};
 use netsnap_analyzer::{inspect, load, show};
@@ -39,6 +39,13 @@ enum ColorChoice {
 enum GraphFormat {
     Dot,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CatalogFormat {
+    Text,
+    /// `docs/findings.md`.
+    Markdown,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,8 +109,11 @@ enum Command {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
         bundle: PathBuf,
     },
-    /// List the check catalog.
-    Checks,
+    /// List the check catalog (`--format markdown` writes docs/findings.md).
+    Checks {
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Text)]
+        format: CatalogFormat,
+    },
     /// Pseudonymise a bundle for a ticket that leaves the company: every address,
     /// MAC, hostname, pod/namespace/service name, UID and rule comment becomes a
     /// consistent pseudonym; the map (original → pseudonym) is written beside OUTPUT.
@@ -305,12 +315,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checks => {
-            let rows: Vec<[String; 2]> = catalog::CATALOG
-                .iter()
-                .map(|e| [e.id.to_string(), e.title.to_string()])
-                .collect();
-            write_out(&inspect::table(&["ID", "TITLE"].map(String::from), &rows))?;
+        Command::Checks { format } => {
+            write_out(&match format {
+                CatalogFormat::Text => inspect::table(
+                    &["ID", "SEVERITY", "TITLE"].map(String::from),
+                    &check::docs::rows(),
+                ),
+                CatalogFormat::Markdown => check::docs::markdown(),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Redact {

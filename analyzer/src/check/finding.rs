@@ -2,6 +2,8 @@
 //! message, evidence (bundle path + line), remedy and references.
 
 pub use crate::evidence::Evidence;
+
+use super::unit::CheckId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -50,8 +52,8 @@ impl FromStr for Severity {
 /// One thing the analyzer found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Catalog id, e.g. `SVC001`.
-    pub id: String,
+    /// Catalog id, serialised as its text, e.g. `SVC001`.
+    pub id: CheckId,
     pub severity: Severity,
     /// The catalog title of the id.
     pub title: String,
@@ -64,25 +66,23 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding for a catalog id, with title and refs from the catalog.
+    /// A finding of the check `id`, with the title, remedy and refs of its unit.
     pub fn new(
-        id: &'static str,
+        id: CheckId,
         severity: Severity,
         subject: impl Into<String>,
         message: impl Into<String>,
     ) -> Finding {
-        let entry = super::catalog::entry(id);
+        let unit = id.unit();
         Finding {
-            id: id.to_string(),
+            id,
             severity,
-            title: entry.map(|e| e.title).unwrap_or(id).to_string(),
+            title: unit.title.to_string(),
             subject: subject.into(),
             message: message.into(),
             evidence: Vec::new(),
-            remedy: entry.map(|e| e.remedy).unwrap_or_default().to_string(),
-            refs: entry
-                .map(|e| e.refs.iter().map(|r| r.to_string()).collect())
-                .unwrap_or_default(),
+            remedy: unit.remedy.to_string(),
+            refs: unit.refs.iter().map(|r| r.to_string()).collect(),
         }
     }
 

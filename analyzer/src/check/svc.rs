@@ -1,22 +1,50 @@
 //! SVC: services and their endpoints.
 
-use super::{Context, Finding, Severity};
+use super::{CheckId, Context, Finding, Severity};
 use crate::model::services::sockaddr;
 use crate::model::{FrontendKind, Protocol, Proxier, Service};
 use netsnap_schema::model::SocketProto;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+/// Runs `check` on every service.
+fn each_service(ctx: &Context<'_>, check: impl Fn(&Service, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in &ctx.model.services {
-        svc001(s, &mut out);
-        svc002(ctx, s, &mut out);
-        svc003(ctx, s, &mut out);
-        svc004(s, &mut out);
-        svc005(s, &mut out);
+        check(s, &mut out);
     }
-    svc006(ctx, &mut out);
+    out
+}
+
+/// SVC001.
+pub fn services_without_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, no_endpoints)
+}
+
+/// SVC002.
+pub fn stale_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, |s, out| endpoints_owned_by_no_netns(ctx, s, out))
+}
+
+/// SVC003.
+pub fn endpoints_not_listening(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, |s, out| endpoints_without_listener(ctx, s, out))
+}
+
+/// SVC004.
+pub fn local_policy_without_local_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, no_local_endpoints)
+}
+
+/// SVC005.
+pub fn partial_service_rules(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, rule_defects)
+}
+
+/// SVC006.
+pub fn ipvs_inconsistencies(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    ipvs_state(ctx, &mut out);
     out
 }
 
@@ -31,7 +59,7 @@ pub fn is_cluster_dns(s: &Service) -> bool {
     })
 }
 
-fn svc001(s: &Service, out: &mut Vec<Finding>) {
+fn no_endpoints(s: &Service, out: &mut Vec<Finding>) {
     if !s.endpoints.is_empty() || !s.defects.is_empty() || is_cluster_dns(s) {
         return;
     }
@@ -44,7 +72,7 @@ fn svc001(s: &Service, out: &mut Vec<Finding>) {
         })
         .collect();
     let mut f = Finding::new(
-        "SVC001",
+        CheckId::Svc001,
         Severity::Warning,
         s.subject(),
         format!(
@@ -66,7 +94,7 @@ fn svc001(s: &Service, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
-fn svc002(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+fn endpoints_owned_by_no_netns(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     let model = ctx.model;
     // Without every netns' addresses, "owned by no netns" cannot be told.
     if model.netns.values().any(|n| !n.addrs.present) || model.node.pod_cidrs.is_empty() {
@@ -81,7 +109,7 @@ fn svc002(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
         }
         out.push(
             Finding::new(
-                "SVC002",
+ CheckId::Svc002,
                 Severity::Critical,
                 s.subject(),
                 format!(
@@ -125,7 +153,7 @@ fn listens(
     })
 }
 
-fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+fn endpoints_without_listener(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     for e in &s.endpoints {
         let owners = ctx.graph.owners(e.ip);
         let [owner] = owners else { continue };
@@ -141,7 +169,7 @@ fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
             None => format!("netns {owner}"),
         };
         let mut f = Finding::new(
-            "SVC003",
+ CheckId::Svc003,
             Severity::Warning,
             s.subject(),
             format!(
@@ -167,13 +195,13 @@ fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     }
 }
 
-fn svc004(s: &Service, out: &mut Vec<Finding>) {
+fn no_local_endpoints(s: &Service, out: &mut Vec<Finding>) {
     if s.no_local_endpoints.is_empty() {
         return;
     }
     out.push(
         Finding::new(
-            "SVC004",
+ CheckId::Svc004,
             Severity::Info,
             s.subject(),
             format!(
@@ -185,7 +213,7 @@ fn svc004(s: &Service, out: &mut Vec<Finding>) {
     );
 }
 
-fn svc005(s: &Service, out: &mut Vec<Finding>) {
+fn rule_defects(s: &Service, out: &mut Vec<Finding>) {
     if s.defects.is_empty() {
         return;
     }
@@ -193,7 +221,7 @@ fn svc005(s: &Service, out: &mut Vec<Finding>) {
     let what: Vec<&str> = s.defects.iter().map(|d| d.what.as_str()).collect();
     out.push(
         Finding::new(
-            "SVC005",
+            CheckId::Svc005,
             if missing_chain {
                 Severity::Critical
             } else {
@@ -211,7 +239,7 @@ fn svc005(s: &Service, out: &mut Vec<Finding>) {
     );
 }
 
-fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let model = ctx.model;
     let ipvs: Vec<&Service> = model
         .services
@@ -229,7 +257,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "SVC006",
+ CheckId::Svc006,
                     Severity::Warning,
                     s.subject(),
                     format!(
@@ -259,7 +287,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                         if !bound.contains(&ip) {
                             out.push(
                                 Finding::new(
-                                    "SVC006",
+ CheckId::Svc006,
                                     Severity::Critical,
                                     s.subject(),
                                     format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
@@ -273,7 +301,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             }
             None if root.links.present => out.push(
                 Finding::new(
-                    "SVC006",
+ CheckId::Svc006,
                     Severity::Critical,
                     "node",
                     format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
@@ -292,7 +320,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             if !served {
                 out.push(
                     Finding::new(
-                        "SVC006",
+                        CheckId::Svc006,
                         Severity::Warning,
                         format!("service {}/{}", sockaddr(m.ip, m.port), m.protocol),
                         format!(
@@ -317,7 +345,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 {
                     out.push(
                         Finding::new(
-                            "SVC006",
+ CheckId::Svc006,
                             Severity::Warning,
                             s.subject(),
                             format!("IPVS virtual server {} is missing from ipset KUBE-CLUSTER-IP: kube-proxy's iptables rules do not treat it as a service.", sockaddr(ip, f.port)),
