@@ -46,7 +46,9 @@ pub fn dangling_host_veths(ctx: &Context<'_>) -> Vec<Finding> {
 
 /// LNK002.
 pub fn pods_without_host_link(ctx: &Context<'_>) -> Vec<Finding> {
-    each_pod(ctx, |_, pod, ns, out| no_host_link(pod, ns, out))
+    each_pod(ctx, |root, pod, ns, out| {
+        no_host_link(ctx, root, pod, ns, out)
+    })
 }
 
 /// LNK003.
@@ -110,7 +112,7 @@ fn veths_without_peer(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
             ),
             Some(Peer::MissingIfindex { netns, ifindex }) => format!(
                 "its peer should be ifindex {ifindex} in {}, which has no such link",
-                netns_subject(ctx.model, netns)
+                netns_subject(ctx.model, &netns)
             ),
             _ => continue,
         };
@@ -134,8 +136,8 @@ fn pod_links(ns: &Netns) -> impl Iterator<Item = (usize, &Link)> {
     ns.links.iter().filter(|(_, l)| l.name != "lo")
 }
 
-fn no_host_link(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
-    if !ns.links.present || pod.interfaces.iter().any(|i| i.host_ifindex.is_some()) {
+fn no_host_link(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    if !ns.links.present || !ctx.graph.veths_to(&ns.id, &root.id).is_empty() {
         return;
     }
     // Pods of ipvlan/macvlan-style CNIs reach the host without a veth.
@@ -375,7 +377,8 @@ fn pod_mtu_too_large(
 }
 
 fn ips_in_several_netns(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (ip, owners) in &ctx.graph.ip_owners {
+    for ip in ctx.graph.addresses() {
+        let owners = ctx.graph.owners(ip);
         if owners.len() < 2 {
             continue;
         }
@@ -388,10 +391,10 @@ fn ips_in_several_netns(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             format!("ip {ip} in {}", subjects.join(" and ")),
             format!("{ip} is assigned in {} network namespaces ({}): replies go to whichever answers ARP first.", owners.len(), subjects.join(", ")),
         );
-        for o in owners {
+        for o in &owners {
             if let Some(ns) = ctx.model.netns.get(o) {
                 for (i, a) in ns.global_ips() {
-                    if a == *ip {
+                    if a == ip {
                         f.evidence.push(ns.addr_evidence(i));
                     }
                 }

@@ -156,7 +156,9 @@ fn listens(
 fn endpoints_without_listener(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     for e in &s.endpoints {
         let owners = ctx.graph.owners(e.ip);
-        let [owner] = owners else { continue };
+        let [owner] = owners.as_slice() else {
+            continue;
+        };
         let Some(ns) = ctx.model.netns.get(owner) else {
             continue;
         };
