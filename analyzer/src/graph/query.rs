@@ -144,3 +144,103 @@ impl NodeGraph {
             .filter(|i| matches!(self.graph[*i], GNode::ServiceVip { .. }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testkit::{healthy, ip, ROOT};
+
+    fn host_ifindex(k: &mut crate::check::testkit::Kit, name: &str) -> u32 {
+        let l = k.root().links.items.iter().find(|l| l.name == name);
+        l.map(|l| l.ifindex).unwrap_or(0)
+    }
+
+    #[test]
+    fn veth_peers_and_netns_are_edges() {
+        let mut k = healthy();
+        let host = host_ifindex(&mut k, "vethweb-1");
+        let (_, g) = k.build();
+        let veth = g.iface(ROOT, host).expect("host veth");
+        let peer = g.peer_of(veth).expect("peer");
+        assert_eq!(g.netns_of(peer), Some("pod-web-1"));
+        assert_eq!(g.peer_of(peer), Some(veth));
+        assert_eq!(g.veths_to("pod-web-1", ROOT), vec![peer]);
+        assert!(g.veths_to("pod-web-1", "pod-web-2").is_empty());
+        let bridge = g.master_of(veth).expect("enslaved");
+        assert!(matches!(&g.graph[bridge], GNode::Bridge { name, .. } if name == "cni0"));
+        // The node routes its pod subnet into cni0, each pod its default route into eth0.
+        let routes_into = |ns: &str, to: NodeIndex| {
+            g.graph
+                .edges_connecting(g.netns[ns], to)
+                .any(|e| matches!(e.weight(), GEdge::Route { .. }))
+        };
+        assert!(routes_into(ROOT, bridge));
+        assert!(routes_into("pod-web-1", peer));
+    }
+
+    #[test]
+    fn dangling_veth_points_at_a_missing_peer() {
+        let mut k = healthy();
+        let host = host_ifindex(&mut k, "vethweb-2");
+        k.model.netns.remove("pod-web-2");
+        let (_, g) = k.build();
+        let nsid = match g.peer(ROOT, host) {
+            Some(Peer::MissingNetns { nsid }) => nsid,
+            other => panic!("{other:?}"),
+        };
+        let missing = g.peer_of(g.iface(ROOT, host).expect("veth")).expect("edge");
+        assert!(matches!(g.graph[missing], GNode::MissingPeer { nsid: Some(n), .. } if n == nsid));
+        // Peer netns present, its ifindex gone.
+        let mut k = healthy();
+        k.ns("pod-web-2").links.items.retain(|l| l.name != "eth0");
+        let (_, g) = k.build();
+        assert_eq!(
+            g.peer(ROOT, host),
+            Some(Peer::MissingIfindex {
+                netns: "pod-web-2".into(),
+                ifindex: 2
+            })
+        );
+    }
+
+    #[test]
+    fn owners_of_an_address() {
+        let mut k = healthy();
+        let (_, g) = k.build();
+        assert_eq!(g.owners(ip("10.244.1.11")), vec!["pod-web-1".to_string()]);
+        assert_eq!(g.owners(ip("10.244.1.1")), vec![ROOT.to_string()]);
+        assert!(g.owners(ip("10.244.1.99")).is_empty());
+        assert!(g.addresses().any(|a| a == ip("10.0.0.10")));
+        // Loopback addresses are not global: no node.
+        assert!(g.addresses().all(|a| !a.is_loopback()));
+        k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+        let (_, g) = k.build();
+        assert_eq!(
+            g.owners(ip("10.244.1.11")),
+            vec!["pod-client".to_string(), "pod-web-1".to_string()]
+        );
+    }
+
+    #[test]
+    fn endpoints_of_a_vip() {
+        let mut k = healthy();
+        let (_, g) = k.build();
+        let vip = g
+            .vips()
+            .find(|v| matches!(&g.graph[*v], GNode::ServiceVip { ip: Some(i), .. } if *i == ip("10.96.1.1")))
+            .expect("web VIP");
+        let eps: Vec<(GNode, Option<f64>)> = g
+            .endpoints_of(vip)
+            .into_iter()
+            .map(|b| (g.graph[b.endpoint].clone(), b.share))
+            .collect();
+        let want = |a: &str| GNode::Endpoint {
+            ip: ip(a),
+            port: 8080,
+        };
+        assert_eq!(eps.len(), 2, "{eps:?}");
+        assert_eq!(eps[0].0, want("10.244.1.11"));
+        assert_eq!(eps[1].0, want("10.244.1.12"));
+        assert!(eps.iter().all(|(_, s)| s.is_some()));
+    }
+}
