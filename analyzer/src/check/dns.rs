@@ -317,6 +317,7 @@ fn cluster_dns_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
 
     const CLUSTER: [&str; 3] = [
@@ -393,7 +394,7 @@ mod tests {
     #[test]
     fn dns003_cluster_dns_without_endpoints() {
         let mut k = healthy();
-        k.service_mut("kube-system/kube-dns:dns").endpoints.clear();
+        faults::cluster_dns_down(&mut k);
         let f = k.run(&["DNS", "SVC001"]);
         assert_eq!(
             ids(&f),
@@ -425,11 +426,7 @@ mod tests {
     #[test]
     fn dns005_too_many_nameservers() {
         let mut k = healthy();
-        k.ns("pod-web-1").resolv = Some(resolv(
-            "r",
-            &["10.96.0.10", "1.1.1.1", "8.8.8.8", "9.9.9.9"],
-            &CLUSTER,
-        ));
+        faults::too_many_nameservers(&mut k);
         assert_eq!(ids(&k.run(&["DNS"])), vec![("DNS005", "pod default/web-1")]);
     }
 }

@@ -479,6 +479,7 @@ fn no_usable_default_route(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
     use netsnap_schema::model::LinkState;
 
@@ -490,7 +491,7 @@ mod tests {
     #[test]
     fn lnk001_dangling_veth() {
         let mut k = healthy();
-        k.model.netns.remove("pod-web-2");
+        faults::dangling_veth(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK001", "link vethweb-2")]);
         // Peer netns present but the peer ifindex gone.
         let mut k = healthy();
@@ -502,7 +503,7 @@ mod tests {
     #[test]
     fn lnk002_pod_without_host_link() {
         let mut k = healthy();
-        k.root().links.items.retain(|l| l.name != "vethweb-2");
+        faults::pod_without_host_veth(&mut k);
         let f = k.run(&["LNK"]);
         assert_eq!(ids(&f), vec![("LNK002", "pod default/web-2")]);
     }
@@ -510,24 +511,14 @@ mod tests {
     #[test]
     fn lnk003_detached_veth() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                l.master = None;
-                l.bridge_port = None;
-            }
-        }
+        faults::detached_veth(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK003", "pod default/web-1")]);
     }
 
     #[test]
     fn lnk004_link_down() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                l.state = LinkState::Down;
-                l.flags.clear();
-            }
-        }
+        faults::veth_down(&mut k);
         for l in &mut k.ns("pod-web-1").links.items {
             if l.name == "eth0" {
                 l.state = LinkState::Lowerlayerdown;
@@ -546,13 +537,7 @@ mod tests {
     #[test]
     fn lnk005_hairpin_off() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                if let Some(bp) = &mut l.bridge_port {
-                    bp.hairpin = false;
-                }
-            }
-        }
+        faults::hairpin_off(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK005", "pod default/web-1")]);
         // A promiscuous bridge hairpins every port.
         k.root().links.items[2].promiscuity = 1;
@@ -562,7 +547,7 @@ mod tests {
     #[test]
     fn lnk006_mtu_mismatch() {
         let mut k = healthy();
-        k.ns("pod-web-1").links.items[1].mtu = 9000;
+        faults::pod_mtu_too_large(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK006", "pod default/web-1")]);
         // Overlay: pod MTU must fit in the underlay minus VXLAN overhead.
         let mut k = healthy();
@@ -583,7 +568,7 @@ mod tests {
     #[test]
     fn lnk007_duplicate_ip() {
         let mut k = healthy();
-        k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+        faults::duplicate_pod_ip(&mut k);
         assert_eq!(
             ids(&k.run(&["LNK007"])),
             vec![(
@@ -596,10 +581,7 @@ mod tests {
     #[test]
     fn lnk008_default_route() {
         let mut k = healthy();
-        k.ns("pod-web-1")
-            .routes
-            .items
-            .retain(|r| r.dst != "default");
+        faults::no_default_route(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
         // A gateway that is not on-link.
         let mut k = healthy();

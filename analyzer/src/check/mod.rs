@@ -94,6 +94,10 @@ pub fn summary(findings: &[Finding]) -> [(Severity, usize); 3] {
 }
 
 #[cfg(test)]
+mod coverage;
+#[cfg(test)]
+pub(crate) mod faults;
+#[cfg(test)]
 pub(crate) mod testkit;
 
 #[cfg(test)]

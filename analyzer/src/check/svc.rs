@@ -362,8 +362,9 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
-    use crate::model::services::{Endpoint, RuleDefect};
+    use crate::model::services::Endpoint;
     use crate::model::{Protocol, Proxier};
 
     #[test]
@@ -379,7 +380,7 @@ mod tests {
     #[test]
     fn svc002_endpoint_owned_by_no_pod() {
         let mut k = healthy();
-        k.service_mut("default/web:http").endpoints[1].ip = ip("10.244.1.99");
+        faults::stale_endpoint(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC002", "service default/web:http")]);
         assert!(f[0].message.contains("10.244.1.99:8080"));
@@ -392,7 +393,7 @@ mod tests {
     #[test]
     fn svc003_nothing_listening() {
         let mut k = healthy();
-        k.ns("pod-web-2").sockets.items.clear();
+        faults::nothing_listening(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC003", "service default/web:http")]);
         assert!(f[0].message.contains("pod default/web-2"));
@@ -410,10 +411,7 @@ mod tests {
     #[test]
     fn svc004_no_local_endpoints_is_info() {
         let mut k = healthy();
-        let s = k.service_mut("default/web:http");
-        s.external_local = true;
-        s.no_local_endpoints
-            .push(ev("netfilter/iptables-nft-save.txt"));
+        faults::no_local_endpoint(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC004", "service default/web:http")]);
         assert_eq!(f[0].severity, crate::check::Severity::Info);
@@ -422,10 +420,7 @@ mod tests {
     #[test]
     fn svc005_partial_rules() {
         let mut k = healthy();
-        k.service_mut("default/web:http").defects.push(RuleDefect {
-            what: "KUBE-SVC-X jumps to KUBE-SEP-Y, which does not exist".into(),
-            evidence: ev("netfilter/iptables-nft-save.txt"),
-        });
+        faults::partial_rules(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC005", "service default/web:http")]);
         assert_eq!(f[0].severity, crate::check::Severity::Critical);
