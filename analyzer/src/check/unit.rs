@@ -37,126 +37,66 @@ impl fmt::Debug for Check {
     }
 }
 
-/// Every check id, in catalog order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CheckId {
-    Svc001,
-    Svc002,
-    Svc003,
-    Svc004,
-    Svc005,
-    Svc006,
-    Lnk001,
-    Lnk002,
-    Lnk003,
-    Lnk004,
-    Lnk005,
-    Lnk006,
-    Lnk007,
-    Lnk008,
-    Nf001,
-    Nf002,
-    Nf003,
-    Nf004,
-    Nf005,
-    Nf006,
-    Ct001,
-    Ct002,
-    Ct003,
-    Ct004,
-    Ct005,
-    Ct006,
-    Ct007,
-    Dns001,
-    Dns002,
-    Dns003,
-    Dns004,
-    Dns005,
-    Nb001,
-    Bnd001,
-    Prs001,
+/// Declares `CheckId` with `ALL` and `as_str` from one list, so a variant cannot miss
+/// either (and the assertion below makes it miss no unit).
+macro_rules! check_ids {
+    ($($variant:ident => $text:literal,)+) => {
+        /// Every check id, in catalog order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum CheckId {
+            $($variant,)+
+        }
+
+        impl CheckId {
+            /// Every id, in catalog order.
+            pub const ALL: &'static [CheckId] = &[$(CheckId::$variant,)+];
+
+            /// The stable id as printed and serialised, e.g. `SVC001`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(CheckId::$variant => $text,)+
+                }
+            }
+        }
+    };
 }
 
-impl CheckId {
-    /// Every id, in catalog order.
-    pub const ALL: [CheckId; 35] = [
-        CheckId::Svc001,
-        CheckId::Svc002,
-        CheckId::Svc003,
-        CheckId::Svc004,
-        CheckId::Svc005,
-        CheckId::Svc006,
-        CheckId::Lnk001,
-        CheckId::Lnk002,
-        CheckId::Lnk003,
-        CheckId::Lnk004,
-        CheckId::Lnk005,
-        CheckId::Lnk006,
-        CheckId::Lnk007,
-        CheckId::Lnk008,
-        CheckId::Nf001,
-        CheckId::Nf002,
-        CheckId::Nf003,
-        CheckId::Nf004,
-        CheckId::Nf005,
-        CheckId::Nf006,
-        CheckId::Ct001,
-        CheckId::Ct002,
-        CheckId::Ct003,
-        CheckId::Ct004,
-        CheckId::Ct005,
-        CheckId::Ct006,
-        CheckId::Ct007,
-        CheckId::Dns001,
-        CheckId::Dns002,
-        CheckId::Dns003,
-        CheckId::Dns004,
-        CheckId::Dns005,
-        CheckId::Nb001,
-        CheckId::Bnd001,
-        CheckId::Prs001,
-    ];
-
-    /// The stable id as printed and serialised, e.g. `SVC001`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckId::Svc001 => "SVC001",
-            CheckId::Svc002 => "SVC002",
-            CheckId::Svc003 => "SVC003",
-            CheckId::Svc004 => "SVC004",
-            CheckId::Svc005 => "SVC005",
-            CheckId::Svc006 => "SVC006",
-            CheckId::Lnk001 => "LNK001",
-            CheckId::Lnk002 => "LNK002",
-            CheckId::Lnk003 => "LNK003",
-            CheckId::Lnk004 => "LNK004",
-            CheckId::Lnk005 => "LNK005",
-            CheckId::Lnk006 => "LNK006",
-            CheckId::Lnk007 => "LNK007",
-            CheckId::Lnk008 => "LNK008",
-            CheckId::Nf001 => "NF001",
-            CheckId::Nf002 => "NF002",
-            CheckId::Nf003 => "NF003",
-            CheckId::Nf004 => "NF004",
-            CheckId::Nf005 => "NF005",
-            CheckId::Nf006 => "NF006",
-            CheckId::Ct001 => "CT001",
-            CheckId::Ct002 => "CT002",
-            CheckId::Ct003 => "CT003",
-            CheckId::Ct004 => "CT004",
-            CheckId::Ct005 => "CT005",
-            CheckId::Ct006 => "CT006",
-            CheckId::Ct007 => "CT007",
-            CheckId::Dns001 => "DNS001",
-            CheckId::Dns002 => "DNS002",
-            CheckId::Dns003 => "DNS003",
-            CheckId::Dns004 => "DNS004",
-            CheckId::Dns005 => "DNS005",
-            CheckId::Nb001 => "NB001",
-            CheckId::Bnd001 => "BND001",
-            CheckId::Prs001 => "PRS001",
-        }
-    }
+check_ids! {
+    Svc001 => "SVC001",
+    Svc002 => "SVC002",
+    Svc003 => "SVC003",
+    Svc004 => "SVC004",
+    Svc005 => "SVC005",
+    Svc006 => "SVC006",
+    Lnk001 => "LNK001",
+    Lnk002 => "LNK002",
+    Lnk003 => "LNK003",
+    Lnk004 => "LNK004",
+    Lnk005 => "LNK005",
+    Lnk006 => "LNK006",
+    Lnk007 => "LNK007",
+    Lnk008 => "LNK008",
+    Nf001 => "NF001",
+    Nf002 => "NF002",
+    Nf003 => "NF003",
+    Nf004 => "NF004",
+    Nf005 => "NF005",
+    Nf006 => "NF006",
+    Ct001 => "CT001",
+    Ct002 => "CT002",
+    Ct003 => "CT003",
+    Ct004 => "CT004",
+    Ct005 => "CT005",
+    Ct006 => "CT006",
+    Ct007 => "CT007",
+    Dns001 => "DNS001",
+    Dns002 => "DNS002",
+    Dns003 => "DNS003",
+    Dns004 => "DNS004",
+    Dns005 => "DNS005",
+    Nb001 => "NB001",
+    Bnd001 => "BND001",
+    Prs001 => "PRS001",
 }
 
 // `CHECKS` holds one unit per id, in the order of `CheckId`, so `unit()` is an index.
@@ -210,7 +150,8 @@ impl FromStr for CheckId {
     type Err = UnknownCheckId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CheckId::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|id| id.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownCheckId(s.to_string()))
     }
