@@ -3,7 +3,7 @@
 //! as nodes; membership, veth peers, bridge ports, address assignment, routes into
 //! other netns, IP ownership of endpoints, VIP → endpoint (share/weight) and conntrack
 //! flow aggregates as edges. Connectivity checks (and the trace engine) walk it through
-//! the queries of [`query`].
+//! the queries of `query.rs`.
 //!
 //! Per-netns subgraphs are built in parallel and appended in netns id order, then the
 //! cross-netns edges are added in a fixed order: node and edge indices, and so every
