@@ -41,7 +41,12 @@ pub fn markdown() -> String {
     for c in CHECKS {
         let _ = write!(out, "\n### {} — {}\n\n{}\n\n", c.id, c.title, c.remedy);
         for r in c.refs {
-            let _ = writeln!(out, "- <{r}>");
+            // URLs as autolinks; repository paths as code (they are relative to the root).
+            let _ = if r.starts_with("https://") {
+                writeln!(out, "- <{r}>")
+            } else {
+                writeln!(out, "- `{r}`")
+            };
         }
     }
     out
