@@ -49,7 +49,7 @@ pub fn source_gaps(ctx: &Context<'_>) -> Vec<Finding> {
         if let Some(t) = s.truncated {
             out.push(
                 Finding::new(
- CheckId::Bnd001,
+                    CheckId::Bnd001,
                     Severity::Warning,
                     format!("source {}", s.name),
                     format!(
@@ -68,7 +68,7 @@ pub fn source_gaps(ctx: &Context<'_>) -> Vec<Finding> {
     if !absent.is_empty() {
         out.push(
             Finding::new(
- CheckId::Bnd001,
+                CheckId::Bnd001,
                 Severity::Info,
                 "bundle",
                 format!(

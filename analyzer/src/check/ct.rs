@@ -66,7 +66,7 @@ fn table_usage(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     };
     out.push(
         Finding::new(
- CheckId::Ct001,
+            CheckId::Ct001,
             severity,
             "node conntrack table",
             format!(
@@ -105,7 +105,7 @@ fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if drop > 0 || early > 0 {
         out.push(
             Finding::new(
- CheckId::Ct002,
+                CheckId::Ct002,
                 if drop > 0 { Severity::Critical } else { Severity::Warning },
                 "node conntrack stats",
                 format!(
@@ -126,7 +126,7 @@ fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if failed > 0 || chain > 0 {
         out.push(
             Finding::new(
- CheckId::Ct003,
+                CheckId::Ct003,
                 Severity::Warning,
                 "node conntrack stats",
                 format!(
@@ -138,7 +138,7 @@ fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     } else if clash > 0 {
         out.push(
             Finding::new(
- CheckId::Ct003,
+                CheckId::Ct003,
                 Severity::Info,
                 "node conntrack stats",
                 format!("conntrack clash_resolve={clash}: parallel inserts of the same flow (typically A/AAAA DNS over UDP) clashed and were resolved; no packet was lost."),
@@ -172,7 +172,7 @@ fn table_full_log(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let n = lines.len();
     out.push(
         Finding::new(
- CheckId::Ct004,
+            CheckId::Ct004,
             Severity::Critical,
             "kernel log",
             format!("the kernel logged `nf_conntrack: table full` {n} time(s): packets were dropped for lack of conntrack entries."),
@@ -216,7 +216,7 @@ fn dnat_to_removed_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         let udp = d.protocol == Protocol::Udp;
         out.push(
             Finding::new(
- CheckId::Ct005,
+                CheckId::Ct005,
                 if udp { Severity::Warning } else { Severity::Info },
                 format!("{} -> {}", s.subject(), d.backend),
                 format!(
@@ -250,7 +250,7 @@ fn flows_per_snat_tuple(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for s in ct.snat.iter().filter(|s| s.flows >= limit.max(1)) {
         out.push(
             Finding::new(
- CheckId::Ct006,
+                CheckId::Ct006,
                 Severity::Warning,
                 format!("snat {} -> {}", s.snat_ip, sockaddr(s.dst, s.dst_port)),
                 format!(
@@ -334,7 +334,7 @@ fn flows_per_endpoint(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             .collect();
         out.push(
             Finding::new(
- CheckId::Ct007,
+                CheckId::Ct007,
                 if s.affinity_seconds.is_some() { Severity::Info } else { Severity::Warning },
                 s.subject(),
                 format!(

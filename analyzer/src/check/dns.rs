@@ -155,7 +155,7 @@ fn nameserver_not_cluster_dns(
     if is_cluster_first(r) {
         out.push(
             Finding::new(
- CheckId::Dns001,
+                CheckId::Dns001,
                 Severity::Warning,
                 subject,
                 format!(
@@ -171,7 +171,7 @@ fn nameserver_not_cluster_dns(
         // Neither ClusterFirst nor the node's resolvers (dnsPolicy Default): a custom dnsConfig.
         out.push(
             Finding::new(
- CheckId::Dns001,
+                CheckId::Dns001,
                 Severity::Info,
                 subject,
                 format!(
@@ -242,7 +242,7 @@ fn nameserver_count(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     let ignored: Vec<&str> = r.nameservers[3..].iter().map(|(n, _)| n.as_str()).collect();
     out.push(
         Finding::new(
- CheckId::Dns005,
+            CheckId::Dns005,
             Severity::Warning,
             subject,
             format!("{subject} lists {} nameservers; the resolver uses only the first 3 and ignores {}.", r.nameservers.len(), ignored.join(", ")),
@@ -259,7 +259,7 @@ fn loopback_in_pod(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
- CheckId::Dns004,
+            CheckId::Dns004,
             Severity::Critical,
             subject,
             format!(
@@ -284,7 +284,7 @@ fn node_stub(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
- CheckId::Dns004,
+            CheckId::Dns004,
             severity,
             "node",
             format!(
@@ -302,7 +302,7 @@ fn cluster_dns_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let mut f = Finding::new(
- CheckId::Dns003,
+            CheckId::Dns003,
             Severity::Critical,
             s.subject(),
             format!("the cluster DNS service {} ({}) has no endpoints: name resolution fails in every pod.", s.display_name(), s.protocol),

@@ -214,7 +214,7 @@ fn not_enslaved(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mu
                 .collect();
             out.push(
                 Finding::new(
- CheckId::Lnk003,
+                    CheckId::Lnk003,
                     Severity::Critical,
                     pod.subject(),
                     format!(
@@ -271,7 +271,7 @@ fn port_without_hairpin(root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Findi
             if !bp.hairpin && !promiscuous && m.kind.as_deref() == Some("bridge") {
                 out.push(
                     Finding::new(
- CheckId::Lnk005,
+                        CheckId::Lnk005,
                         Severity::Warning,
                         pod.subject(),
                         format!(
@@ -340,7 +340,7 @@ fn pod_mtu_too_large(
         if pl.mtu > host.mtu {
             out.push(
                 Finding::new(
- CheckId::Lnk006,
+                    CheckId::Lnk006,
                     Severity::Warning,
                     pod.subject(),
                     format!(
@@ -355,7 +355,7 @@ fn pod_mtu_too_large(
             if pl.mtu > limit {
                 out.push(
                     Finding::new(
- CheckId::Lnk006,
+                        CheckId::Lnk006,
                         Severity::Warning,
                         pod.subject(),
                         format!(
@@ -386,7 +386,7 @@ fn ips_in_several_netns(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             owners.iter().map(|o| netns_subject(ctx.model, o)).collect();
         subjects.sort();
         let mut f = Finding::new(
- CheckId::Lnk007,
+            CheckId::Lnk007,
             Severity::Critical,
             format!("ip {ip} in {}", subjects.join(" and ")),
             format!("{ip} is assigned in {} network namespaces ({}): replies go to whichever answers ARP first.", owners.len(), subjects.join(", ")),
@@ -436,7 +436,7 @@ fn no_usable_default_route(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
             .collect();
         if defaults.is_empty() {
             let mut f = Finding::new(
- CheckId::Lnk008,
+                CheckId::Lnk008,
                 Severity::Critical,
                 pod.subject(),
                 format!("{} has no {} default route: it cannot reach anything outside its own subnet (services, other nodes, DNS).", pod.subject(), if family == "inet" { "IPv4" } else { "IPv6" }),
@@ -466,7 +466,7 @@ fn no_usable_default_route(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
         if !usable {
             out.push(
                 Finding::new(
- CheckId::Lnk008,
+                    CheckId::Lnk008,
                     Severity::Critical,
                     pod.subject(),
                     format!("the default route of {} points at a gateway that is not reachable on any of its links.", pod.subject()),

@@ -33,7 +33,7 @@ pub fn neighbour_table_near_limit(ctx: &Context<'_>) -> Vec<Finding> {
             continue;
         }
         let mut f = Finding::new(
- CheckId::Nb001,
+            CheckId::Nb001,
             if count >= limit { Severity::Critical } else { Severity::Warning },
             format!("node neighbour table ({label})"),
             format!(

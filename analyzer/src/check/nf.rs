@@ -55,7 +55,7 @@ fn both_backends(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         ) {
             out.push(
                 Finding::new(
- CheckId::Nf001,
+                    CheckId::Nf001,
                     Severity::Warning,
                     "node",
                     format!(
@@ -91,7 +91,7 @@ fn bridge_nf_call(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     match ctx.model.node_sysctl(key) {
         Some((v, ev)) if v.trim() == "0" => out.push(
             Finding::new(
- CheckId::Nf002,
+                CheckId::Nf002,
                 Severity::Critical,
                 "node",
                 format!(
@@ -109,7 +109,7 @@ fn bridge_nf_call(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             if have_sysctls && any_net {
                 out.push(
                     Finding::new(
- CheckId::Nf002,
+                        CheckId::Nf002,
                         Severity::Warning,
                         "node",
                         format!("{key} is absent (br_netfilter not loaded?) while pods hang off bridge {}: bridged pod traffic bypasses iptables.", names.join(", ")),
@@ -134,7 +134,7 @@ fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if v.trim() == "0" {
             out.push(
                 Finding::new(
- CheckId::Nf003,
+                    CheckId::Nf003,
                     Severity::Critical,
                     "node",
                     "net.ipv4.ip_forward = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets).",
@@ -152,7 +152,7 @@ fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 if v.trim() == "0" {
                     out.push(
                         Finding::new(
- CheckId::Nf003,
+                            CheckId::Nf003,
                             Severity::Critical,
                             pod.subject(),
                             format!("forwarding is off on host veth {name} of {}: the node does not route its traffic.", pod.subject()),
@@ -178,7 +178,7 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         }
         out.push(
             Finding::new(
- CheckId::Nf004,
+                CheckId::Nf004,
                 Severity::Critical,
                 "node",
                 format!(
@@ -210,7 +210,7 @@ fn masquerade_path(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let mut f = Finding::new(
- CheckId::Nf005,
+            CheckId::Nf005,
             Severity::Warning,
             "node",
             format!(
@@ -232,7 +232,7 @@ fn masquerade_path(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     ) {
         out.push(
             Finding::new(
- CheckId::Nf005,
+                CheckId::Nf005,
                 Severity::Warning,
                 "node",
                 "the kube-proxy nftables table has no masquerade rule: service traffic that needs SNAT gets no reply.",
@@ -261,7 +261,7 @@ fn rp_filter(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if let Some((1, ev)) = value("net.ipv4.conf.all.rp_filter") {
         out.push(
             Finding::new(
- CheckId::Nf006,
+                CheckId::Nf006,
                 Severity::Warning,
                 "node",
                 "net.ipv4.conf.all.rp_filter = 1 (strict) applies to every pod-facing link: asymmetric pod traffic (multiple uplinks, overlay return paths) is dropped.",
@@ -291,7 +291,7 @@ fn rp_filter(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if let Some((1, ev)) = value(&format!("net.ipv4.conf.{name}.rp_filter")) {
             out.push(
                 Finding::new(
- CheckId::Nf006,
+                    CheckId::Nf006,
                     Severity::Warning,
                     subject.clone(),
                     format!("strict reverse-path filtering (rp_filter = 1) on {name} ({subject}): packets whose return route leaves by another link are dropped."),

@@ -109,7 +109,7 @@ fn endpoints_owned_by_no_netns(ctx: &Context<'_>, s: &Service, out: &mut Vec<Fin
         }
         out.push(
             Finding::new(
- CheckId::Svc002,
+                CheckId::Svc002,
                 Severity::Critical,
                 s.subject(),
                 format!(
@@ -171,7 +171,7 @@ fn endpoints_without_listener(ctx: &Context<'_>, s: &Service, out: &mut Vec<Find
             None => format!("netns {owner}"),
         };
         let mut f = Finding::new(
- CheckId::Svc003,
+            CheckId::Svc003,
             Severity::Warning,
             s.subject(),
             format!(
@@ -203,7 +203,7 @@ fn no_local_endpoints(s: &Service, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
- CheckId::Svc004,
+            CheckId::Svc004,
             Severity::Info,
             s.subject(),
             format!(
@@ -251,7 +251,16 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ipvs.is_empty() {
         return;
     }
-    for s in &ipvs {
+    draining_real_servers(&ipvs, out);
+    if let Some(root) = model.root() {
+        vips_off_kube_ipvs0(root, &ipvs, out);
+    }
+    ipset_without_virtual_server(ctx, &ipvs, out);
+}
+
+/// Real servers with weight 0 that still hold connections.
+fn draining_real_servers(ipvs: &[&Service], out: &mut Vec<Finding>) {
+    for s in ipvs {
         for e in s
             .endpoints
             .iter()
@@ -259,7 +268,7 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
- CheckId::Svc006,
+                    CheckId::Svc006,
                     Severity::Warning,
                     s.subject(),
                     format!(
@@ -272,48 +281,53 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
-    // VIPs must be bound to kube-ipvs0 so that the node accepts packets for them.
-    if let Some(root) = model.root() {
-        match root.link_named("kube-ipvs0") {
-            Some((li, _)) => {
-                // NodePort virtual servers sit on the node's own addresses: any local address counts.
-                let bound: BTreeSet<IpAddr> = root
-                    .addrs
-                    .items
-                    .iter()
-                    .filter_map(|a| crate::model::net::parse_ip(&a.address))
-                    .collect();
-                for s in &ipvs {
-                    for f in s.frontends.iter().filter(|f| f.kind != FrontendKind::NodePort) {
-                        let Some(ip) = f.ip else { continue };
-                        if !bound.contains(&ip) {
-                            out.push(
-                                Finding::new(
- CheckId::Svc006,
-                                    Severity::Critical,
-                                    s.subject(),
-                                    format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
-                                )
-                                .evidence(f.evidence.clone())
-                                .evidence(root.link_evidence(li)),
-                            );
-                        }
+}
+
+/// VIPs must be bound to kube-ipvs0 so that the node accepts packets for them.
+fn vips_off_kube_ipvs0(root: &crate::model::Netns, ipvs: &[&Service], out: &mut Vec<Finding>) {
+    match root.link_named("kube-ipvs0") {
+        Some((li, _)) => {
+            // NodePort virtual servers sit on the node's own addresses: any local address counts.
+            let bound: BTreeSet<IpAddr> = root
+                .addrs
+                .items
+                .iter()
+                .filter_map(|a| crate::model::net::parse_ip(&a.address))
+                .collect();
+            for s in ipvs {
+                for f in s.frontends.iter().filter(|f| f.kind != FrontendKind::NodePort) {
+                    let Some(ip) = f.ip else { continue };
+                    if !bound.contains(&ip) {
+                        out.push(
+                            Finding::new(
+                                CheckId::Svc006,
+                                Severity::Critical,
+                                s.subject(),
+                                format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
+                            )
+                            .evidence(f.evidence.clone())
+                            .evidence(root.link_evidence(li)),
+                        );
                     }
                 }
             }
-            None if root.links.present => out.push(
-                Finding::new(
- CheckId::Svc006,
-                    Severity::Critical,
-                    "node",
-                    format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
-                )
-                .with_evidence(ipvs.first().and_then(|s| s.anchor()).cloned()),
-            ),
-            None => {}
         }
+        None if root.links.present => out.push(
+            Finding::new(
+                CheckId::Svc006,
+                Severity::Critical,
+                "node",
+                format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
+            )
+            .with_evidence(ipvs.first().and_then(|s| s.anchor()).cloned()),
+        ),
+        None => {}
     }
-    // kube-proxy's KUBE-CLUSTER-IP ipset and the virtual servers must agree.
+}
+
+/// kube-proxy's KUBE-CLUSTER-IP ipset and the virtual servers must agree.
+fn ipset_without_virtual_server(ctx: &Context<'_>, ipvs: &[&Service], out: &mut Vec<Finding>) {
+    let model = ctx.model;
     if let Some(set) = &model.ipvs.cluster_ip_set {
         for m in set {
             let served = ipvs
@@ -334,7 +348,7 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 );
             }
         }
-        for s in &ipvs {
+        for s in ipvs {
             for f in s
                 .frontends
                 .iter()
@@ -347,7 +361,7 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 {
                     out.push(
                         Finding::new(
- CheckId::Svc006,
+                            CheckId::Svc006,
                             Severity::Warning,
                             s.subject(),
                             format!("IPVS virtual server {} is missing from ipset KUBE-CLUSTER-IP: kube-proxy's iptables rules do not treat it as a service.", sockaddr(ip, f.port)),
