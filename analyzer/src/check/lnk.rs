@@ -1,7 +1,7 @@
 //! LNK: links, veth pairs, bridges, addresses and routes.
 
 use super::{CheckId, Context, Evidence, Finding, Severity};
-use crate::graph::Peer;
+use crate::graph::{GNode, NodeGraph, Peer};
 use crate::model::net::{parse_ip, Cidr};
 use crate::model::{Model, Netns, Pod};
 use netsnap_schema::model::Link;
@@ -60,7 +60,9 @@ pub fn veths_off_the_pod_bridge(ctx: &Context<'_>) -> Vec<Finding> {
 
 /// LNK004: pod veth ends down, then pod bridges down.
 pub fn pod_links_down(ctx: &Context<'_>) -> Vec<Finding> {
-    let mut out = each_pod(ctx, veth_ends_down);
+    let mut out = each_pod(ctx, |root, pod, ns, out| {
+        veth_ends_down(ctx, root, pod, ns, out)
+    });
     if let Some(root) = node_links(ctx) {
         bridge_down(ctx, root, &mut out);
     }
@@ -70,7 +72,7 @@ pub fn pod_links_down(ctx: &Context<'_>) -> Vec<Finding> {
 /// LNK005.
 pub fn hairpin_off(ctx: &Context<'_>) -> Vec<Finding> {
     each_pod(ctx, |root, pod, ns, out| {
-        port_without_hairpin(root, pod, ns, out)
+        port_without_hairpin(ctx, root, pod, ns, out)
     })
 }
 
@@ -175,15 +177,28 @@ fn no_host_link(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mu
     out.push(f);
 }
 
+/// The node-side peer (its ifindex) of a pod interface, walked on the graph.
+fn host_peer(graph: &NodeGraph, root: &Netns, ns: &Netns, ifindex: u32) -> Option<u32> {
+    let peer = graph.peer_of(graph.iface(&ns.id, ifindex)?)?;
+    if graph.netns_of(peer) != Some(root.id.as_str()) {
+        return None;
+    }
+    match &graph.graph[peer] {
+        GNode::Interface { ifindex, .. } | GNode::Bridge { ifindex, .. } => Some(*ifindex),
+        _ => None,
+    }
+}
+
 /// The host veths of a pod's interfaces: (position in the node's links, host link,
 /// the pod's own end).
 fn host_veths<'a>(
+    graph: &'a NodeGraph,
     root: &'a Netns,
     pod: &'a Pod,
     ns: &'a Netns,
 ) -> impl Iterator<Item = (usize, &'a Link, Option<(usize, &'a Link)>)> {
     pod.interfaces.iter().filter_map(move |iface| {
-        let (hi, host) = root.link(iface.host_ifindex?)?;
+        let (hi, host) = root.link(host_peer(graph, root, ns, iface.ifindex)?)?;
         Some((hi, host, ns.link(iface.ifindex)))
     })
 }
@@ -200,7 +215,7 @@ fn not_enslaved(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mu
         .bridges
         .iter()
         .any(|b| !b.pod_ports.is_empty());
-    for (hi, host, _) in host_veths(root, pod, ns) {
+    for (hi, host, _) in host_veths(ctx.graph, root, pod, ns) {
         // Bridge CNIs enslave every pod veth to the bridge.
         let master = master_of(root, host);
         if bridge_cni && master.is_none_or(|(_, m)| m.kind.as_deref() != Some("bridge")) {
@@ -230,8 +245,8 @@ fn not_enslaved(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mu
     }
 }
 
-fn veth_ends_down(root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
-    for (hi, host, pod_link) in host_veths(root, pod, ns) {
+fn veth_ends_down(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    for (hi, host, pod_link) in host_veths(ctx.graph, root, pod, ns) {
         // Both ends (and the bridge, see bridge_down) must be up.
         let mut down = Vec::new();
         if !Netns::link_is_up(host) {
@@ -262,8 +277,14 @@ fn veth_ends_down(root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
     }
 }
 
-fn port_without_hairpin(root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
-    for (hi, host, _) in host_veths(root, pod, ns) {
+fn port_without_hairpin(
+    ctx: &Context<'_>,
+    root: &Netns,
+    pod: &Pod,
+    ns: &Netns,
+    out: &mut Vec<Finding>,
+) {
+    for (hi, host, _) in host_veths(ctx.graph, root, pod, ns) {
         let master = master_of(root, host);
         // Hairpin lets a pod reach itself through a service VIP.
         if let (Some((_, m)), Some(bp)) = (master, &host.bridge_port) {
@@ -334,7 +355,9 @@ fn pod_mtu_too_large(
         let Some((pi, pl)) = ns.link(iface.ifindex) else {
             continue;
         };
-        let Some((hi, host)) = iface.host_ifindex.and_then(|h| root.link(h)) else {
+        let Some((hi, host)) =
+            host_peer(ctx.graph, root, ns, iface.ifindex).and_then(|h| root.link(h))
+        else {
             continue;
         };
         if pl.mtu > host.mtu {
