@@ -181,3 +181,28 @@ impl<'de> Deserialize<'de> for CheckId {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_serialise_parse_and_sort_as_their_text() {
+        for id in CheckId::ALL {
+            let json = serde_json::to_string(id).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", id.as_str()));
+            assert_eq!(serde_json::from_str::<CheckId>(&json).ok(), Some(*id));
+            assert_eq!(id.unit().id, *id);
+            assert!(id.as_str().starts_with(id.family()));
+        }
+        assert!(serde_json::from_str::<CheckId>("\"XYZ001\"").is_err());
+        assert_eq!("lnk001".parse::<CheckId>(), Ok(CheckId::Lnk001));
+        let mut sorted = CheckId::ALL.to_vec();
+        sorted.sort();
+        let text: Vec<&str> = sorted.iter().map(|i| i.as_str()).collect();
+        let mut want = text.clone();
+        want.sort();
+        assert_eq!(text, want);
+        assert_eq!(format!("[{:<6}]", CheckId::Ct001), "[CT001 ]");
+    }
+}
