@@ -2,6 +2,8 @@
 //! and flags what is broken. The pipeline is load → parse → model → graph → check →
 //! render, one module per arrow:
 //!
+//! - [`evidence`]: where a fact comes from (bundle path, line, excerpt), cited by the
+//!   model and the findings;
 //! - [`load`]: open and verify a bundle (archive or directory);
 //! - [`sources`]: run every parser ([`parse`]) in parallel, collect coverage;
 //! - [`model`]: services, pods, the node, netfilter facts, conntrack aggregates;
@@ -11,6 +13,7 @@
 //! - [`show`] and [`inspect`]: offline views of a bundle.
 
 pub mod check;
+pub mod evidence;
 pub mod graph;
 pub mod inspect;
 pub mod load;

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use netsnap_analyzer::check::{catalog, Selection, Severity, Thresholds};
+use netsnap_analyzer::check::{self, Selection, Severity, Thresholds};
 use netsnap_analyzer::render::{self, Format};
 use netsnap_analyzer::report::{self, BundleReport, Report};
 use netsnap_analyzer::{inspect, load, show};
@@ -42,6 +42,13 @@ enum GraphFormat {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CatalogFormat {
+    Text,
+    /// `docs/findings.md`.
+    Markdown,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum View {
     Pods,
     Services,
@@ -53,34 +60,37 @@ enum View {
     Cni,
 }
 
+#[derive(clap::Args)]
+struct AnalyzeArgs {
+    /// `.netsnap.tar.zst` files or unpacked bundle directories.
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit 1 when a finding at or above this severity exists (info, warning, critical).
+    #[arg(long, default_value = "warning", value_name = "SEV")]
+    fail_on: Severity,
+    /// Only these check ids or families (repeatable, e.g. `--only SVC --only CT004`).
+    #[arg(long, value_name = "ID")]
+    only: Vec<String>,
+    /// Skip these check ids or families (repeatable).
+    #[arg(long, value_name = "ID")]
+    skip: Vec<String>,
+    /// Thresholds file (TOML, or JSON when named *.json).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one threshold, e.g. `--threshold conntrack_warning=0.7` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    threshold: Vec<String>,
+    /// Colour the text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse every source, build the node graph and report what is broken.
-    Analyze {
-        /// `.netsnap.tar.zst` files or unpacked bundle directories.
-        #[arg(required = true)]
-        bundles: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Exit 1 when a finding at or above this severity exists (info, warning, critical).
-        #[arg(long, default_value = "warning", value_name = "SEV")]
-        fail_on: Severity,
-        /// Only these check ids or families (repeatable, e.g. `--only SVC --only CT004`).
-        #[arg(long, value_name = "ID")]
-        only: Vec<String>,
-        /// Skip these check ids or families (repeatable).
-        #[arg(long, value_name = "ID")]
-        skip: Vec<String>,
-        /// Thresholds file (TOML, or JSON when named *.json).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Override one threshold, e.g. `--threshold conntrack_warning=0.7` (repeatable).
-        #[arg(long, value_name = "KEY=VALUE")]
-        threshold: Vec<String>,
-        /// Colour the text output.
-        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-        color: ColorChoice,
-    },
+    Analyze(AnalyzeArgs),
     /// Print the node graph (netns, pods, links, VIPs, endpoints).
     Graph {
         bundle: PathBuf,
@@ -104,8 +114,11 @@ enum Command {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
         bundle: PathBuf,
     },
-    /// List the check catalog.
-    Checks,
+    /// List the check catalog (`--format markdown` writes docs/findings.md).
+    Checks {
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Text)]
+        format: CatalogFormat,
+    },
     /// Pseudonymise a bundle for a ticket that leaves the company: every address,
     /// MAC, hostname, pod/namespace/service name, UID and rule comment becomes a
     /// consistent pseudonym; the map (original → pseudonym) is written beside OUTPUT.
@@ -193,74 +206,7 @@ fn write_out(s: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let limits = cli.limits.limits();
     match cli.command {
-        Command::Analyze {
-            bundles,
-            format,
-            fail_on,
-            only,
-            skip,
-            config,
-            threshold,
-            color,
-        } => {
-            let selection = Selection { only, skip };
-            let unknown = selection.unknown();
-            if !unknown.is_empty() {
-                bail!(
-                    "--only/--skip: unknown check id(s) {} (see `netsnap checks`)",
-                    unknown.join(", ")
-                );
-            }
-            let thresholds = match &config {
-                Some(p) => Thresholds::load(p)?,
-                None => Thresholds::default(),
-            };
-            let thresholds = apply_overrides(thresholds, &threshold)?;
-            let mut reports = Vec::new();
-            for (i, path) in bundles.iter().enumerate() {
-                progress(&format!("reading and parsing {}", path.display()));
-                let (mut bundle, parsing) = netsnap_analyzer::timings::stage("open+parse", || {
-                    load::open_and_parse(path, &limits)
-                })
-                .context("cannot read bundle")?;
-                progress(&format!("analyzing {}", path.display()));
-                let sources = netsnap_analyzer::timings::stage("assemble", || {
-                    parsing.finish_releasing(&mut bundle)
-                });
-                let a = report::analyze_sources(sources, &thresholds, &selection);
-                reports.push(BundleReport::new(&path.display().to_string(), &a));
-                if i + 1 == bundles.len() {
-                    // The process ends after the report: freeing a large bundle's
-                    // millions of small allocations one by one would cost several
-                    // percent of the run for nothing. Earlier bundles are freed, so
-                    // many bundles in one run still use the memory of one.
-                    std::mem::forget(a);
-                    std::mem::forget(bundle);
-                }
-            }
-            let report = Report::new(reports);
-            let text = netsnap_analyzer::timings::stage("render", || match format {
-                Format::Text => {
-                    let colored = match color {
-                        ColorChoice::Always => true,
-                        ColorChoice::Never => false,
-                        ColorChoice::Auto => {
-                            std::io::stdout().is_terminal()
-                                && std::env::var_os("NO_COLOR").is_none()
-                        }
-                    };
-                    render::text::render(&report, colored)
-                }
-                Format::Json => render::json::render(&report),
-                Format::Markdown => render::markdown::render(&report),
-            });
-            write_out(&text)?;
-            Ok(if report.summary().at_or_above(fail_on) > 0 {
-                ExitCode::from(EXIT_FINDINGS)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        Command::Analyze(args) => analyze(args, &limits),
         Command::Graph { bundle, format } => {
             let b = open(&bundle, &limits)?;
             let (_, _, graph) = report::prepare(&b);
@@ -308,12 +254,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checks => {
-            let rows: Vec<[String; 2]> = catalog::CATALOG
-                .iter()
-                .map(|e| [e.id.to_string(), e.title.to_string()])
-                .collect();
-            write_out(&inspect::table(&["ID", "TITLE"].map(String::from), &rows))?;
+        Command::Checks { format } => {
+            write_out(&match format {
+                CatalogFormat::Text => inspect::table(
+                    &["ID", "SEVERITY", "TITLE"].map(String::from),
+                    &check::docs::rows(),
+                ),
+                CatalogFormat::Markdown => check::docs::markdown(),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Redact {
@@ -323,6 +271,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             map,
         } => redact(&input, &output, key.as_deref(), map, &limits),
     }
+}
+
+/// `netsnap analyze`: every bundle analysed and rendered in one report.
+fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
+    let AnalyzeArgs {
+        bundles,
+        format,
+        fail_on,
+        only,
+        skip,
+        config,
+        threshold,
+        color,
+    } = args;
+    let selection = Selection { only, skip };
+    let unknown = selection.unknown();
+    if !unknown.is_empty() {
+        bail!(
+            "--only/--skip: unknown check id(s) {} (see `netsnap checks`)",
+            unknown.join(", ")
+        );
+    }
+    let thresholds = match &config {
+        Some(p) => Thresholds::load(p)?,
+        None => Thresholds::default(),
+    };
+    let thresholds = apply_overrides(thresholds, &threshold)?;
+    let mut reports = Vec::new();
+    for (i, path) in bundles.iter().enumerate() {
+        progress(&format!("reading and parsing {}", path.display()));
+        let (mut bundle, parsing) =
+            netsnap_analyzer::timings::stage("open+parse", || load::open_and_parse(path, limits))
+                .context("cannot read bundle")?;
+        progress(&format!("analyzing {}", path.display()));
+        let sources =
+            netsnap_analyzer::timings::stage("assemble", || parsing.finish_releasing(&mut bundle));
+        let a = report::analyze_sources(sources, &thresholds, &selection);
+        reports.push(BundleReport::new(&path.display().to_string(), &a));
+        if i + 1 == bundles.len() {
+            // The process ends after the report: freeing a large bundle's
+            // millions of small allocations one by one would cost several
+            // percent of the run for nothing. Earlier bundles are freed, so
+            // many bundles in one run still use the memory of one.
+            std::mem::forget(a);
+            std::mem::forget(bundle);
+        }
+    }
+    let report = Report::new(reports);
+    let text = netsnap_analyzer::timings::stage("render", || match format {
+        Format::Text => {
+            let colored = match color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            render::text::render(&report, colored)
+        }
+        Format::Json => render::json::render(&report),
+        Format::Markdown => render::markdown::render(&report),
+    });
+    write_out(&text)?;
+    Ok(if report.summary().at_or_above(fail_on) > 0 {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `netsnap redact`: the file rules (map beside, never inside a bundle; nothing

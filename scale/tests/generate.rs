@@ -288,7 +288,7 @@ fn analyzer_sees_exactly_the_planted_faults(proxy: ProxyMode) {
         .findings
         .iter()
         .filter(|f| f.severity != Severity::Info)
-        .map(|f| (f.id.clone(), f.subject.clone()))
+        .map(|f| (f.id.to_string(), f.subject.clone()))
         .collect();
     let planted: BTreeSet<(String, String)> = w
         .planted

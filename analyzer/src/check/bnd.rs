@@ -1,9 +1,9 @@
 //! BND: the bundle's own coverage — sources that failed, are missing or truncated.
 
-use super::{Context, Evidence, Finding, Severity};
+use super::{CheckId, Context, Evidence, Finding, Severity};
 use netsnap_schema::SourceStatus;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn source_gaps(ctx: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut absent = Vec::new();
     for s in &ctx.model.sources {
@@ -27,7 +27,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
         match s.status {
             SourceStatus::Failed | SourceStatus::Partial => out.push(
                 Finding::new(
-                    "BND001",
+                    CheckId::Bnd001,
                     Severity::Warning,
                     who,
                     format!(
@@ -49,7 +49,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
         if let Some(t) = s.truncated {
             out.push(
                 Finding::new(
-                    "BND001",
+                    CheckId::Bnd001,
                     Severity::Warning,
                     format!("source {}", s.name),
                     format!(
@@ -68,7 +68,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
     if !absent.is_empty() {
         out.push(
             Finding::new(
-                "BND001",
+                CheckId::Bnd001,
                 Severity::Info,
                 "bundle",
                 format!(

@@ -1,14 +1,12 @@
-//! The catalog of check ids (design.md): stable ids, their titles, a default remedy
-//! and references. An id is never reused; a check may be added.
+//! The catalog: one [`Check`] unit per stable id (design.md), registered in [`CHECKS`].
+//! A unit says what it checks, which severities it may report, its default remedy and
+//! references, and how it runs on the model and graph. `docs/findings.md` and
+//! `netsnap checks` are generated from this list. An id is never reused; a check may be
+//! added.
 
-/// One catalog entry.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub remedy: &'static str,
-    pub refs: &'static [&'static str],
-}
+use super::unit::{Check, CheckId};
+use super::Severity::{Critical, Info, Warning};
+use super::{bnd, ct, dns, lnk, nb, nf, prs, svc};
 
 const K8S_SVC: &str = "https://kubernetes.io/docs/concepts/services-networking/service/";
 const K8S_DEBUG_SVC: &str =
@@ -21,228 +19,356 @@ const KERNEL_IP_SYSCTL: &str = "https://docs.kernel.org/networking/ip-sysctl.htm
 const KERNEL_CT_SYSCTL: &str = "https://docs.kernel.org/networking/nf_conntrack-sysctl.html";
 const K8S_IPVS: &str = "https://kubernetes.io/docs/reference/networking/virtual-ips/";
 
-/// Every id, in catalog order.
-pub const CATALOG: &[Entry] = &[
-    Entry {
-        id: "SVC001",
+/// Every check, in catalog order (the order of [`CheckId`]).
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: CheckId::Svc001,
         title: "service has no endpoints",
+        what: "service has no endpoints",
+        evidence: "filter `\"ns/svc:port has no endpoints\" -j REJECT`; KUBE-SVC chain with no SEP; nft `no-endpoint-services`; IPVS virtual server with no real server",
+        severities: &[Warning],
         remedy: "Check that the service selector matches ready pods (`kubectl get endpointslices -l kubernetes.io/service-name=NAME`); connections to it are rejected until one is ready.",
         refs: &[K8S_DEBUG_SVC],
+        run: svc::services_without_endpoints,
     },
-    Entry {
-        id: "SVC002",
+    Check {
+        id: CheckId::Svc002,
         title: "stale endpoint: endpoint IP in this node's pod CIDR is owned by no pod",
+        what: "endpoint IP inside this node's pod CIDR is owned by no pod netns (stale endpoint)",
+        evidence: "DNAT target / real server vs addresses of all netns",
+        severities: &[Critical],
         remedy: "The endpoint's pod is gone but kube-proxy still sends traffic to it: check kube-proxy's logs and sync (`kubectl -n kube-system logs ds/kube-proxy`), and the EndpointSlice of the service.",
         refs: &[K8S_DEBUG_SVC],
+        run: svc::stale_endpoints,
     },
-    Entry {
-        id: "SVC003",
+    Check {
+        id: CheckId::Svc003,
         title: "endpoint pod has nothing listening on the target port",
+        what: "endpoint pod has nothing listening on the target port",
+        evidence: "pod netns sockets",
+        severities: &[Warning],
         remedy: "Check the service's targetPort against the port the container really listens on, and the container's readiness probe.",
         refs: &[K8S_DEBUG_SVC],
+        run: svc::endpoints_not_listening,
     },
-    Entry {
-        id: "SVC004",
+    Check {
+        id: CheckId::Svc004,
         title: "externalTrafficPolicy Local with no local endpoints",
+        what: "externalTrafficPolicy Local with no local endpoints",
+        evidence: "`has no local endpoints` DROP",
+        severities: &[Info],
         remedy: "Traffic for this service that reaches this node from outside is dropped by design; make sure the load balancer health check (healthCheckNodePort) steers traffic away, or use externalTrafficPolicy Cluster.",
         refs: &["https://kubernetes.io/docs/tasks/access-application-cluster/create-external-load-balancer/#preserving-the-client-source-ip"],
+        run: svc::local_policy_without_local_endpoints,
     },
-    Entry {
-        id: "SVC005",
+    Check {
+        id: CheckId::Svc005,
         title: "partial service rules",
+        what: "partial rules: KUBE-SVC/KUBE-EXT jumps to a missing chain, unreachable endpoints (probability chain wrong)",
+        evidence: "chain graph",
+        severities: &[Critical, Warning],
         remedy: "kube-proxy's rules are inconsistent: restart kube-proxy on this node so that it resyncs the whole ruleset, and check its logs for iptables-restore errors.",
         refs: &[K8S_IPVS],
+        run: svc::partial_service_rules,
     },
-    Entry {
-        id: "SVC006",
+    Check {
+        id: CheckId::Svc006,
         title: "IPVS state inconsistent",
+        what: "IPVS real server weight 0 still taking connections; IPVS vs iptables/ipset disagree; VIP not on kube-ipvs0",
+        evidence: "ip_vs, ipset, links",
+        severities: &[Critical, Warning],
         remedy: "Restart kube-proxy (IPVS mode) on this node so it resyncs virtual servers, ipsets and kube-ipvs0 addresses; check its logs.",
         refs: &[K8S_IPVS],
+        run: svc::ipvs_inconsistencies,
     },
-    Entry {
-        id: "LNK001",
+    Check {
+        id: CheckId::Lnk001,
         title: "dangling host veth",
+        what: "host veth whose peer netns/ifindex does not exist (dangling veth)",
+        evidence: "links + netns index",
+        severities: &[Warning],
         remedy: "The pod side of this veth is gone: the CNI did not clean up (check the CNI plugin and kubelet logs); delete the leftover link with `ip link del NAME`.",
         refs: &[K8S_NET_PLUGINS],
+        run: lnk::dangling_host_veths,
     },
-    Entry {
-        id: "LNK002",
+    Check {
+        id: CheckId::Lnk002,
         title: "pod netns has no link to the host",
+        what: "pod netns with no link to the host (eth0 peer missing)",
+        evidence: "links",
+        severities: &[Critical],
         remedy: "The pod's eth0 has no veth peer on the node: the CNI ADD failed or the host end was deleted; recreate the pod and check CNI plugin logs.",
         refs: &[K8S_NET_PLUGINS],
+        run: lnk::pods_without_host_link,
     },
-    Entry {
-        id: "LNK003",
+    Check {
+        id: CheckId::Lnk003,
         title: "pod veth not enslaved to the pod bridge",
+        what: "pod veth not enslaved to the pod bridge (bridge CNIs)",
+        evidence: "master",
+        severities: &[Critical],
         remedy: "Attach the host veth to the bridge (`ip link set VETH master BRIDGE`) or recreate the pod; check the bridge CNI plugin.",
         refs: &["https://www.cni.dev/plugins/current/main/bridge/"],
+        run: lnk::veths_off_the_pod_bridge,
     },
-    Entry {
-        id: "LNK004",
+    Check {
+        id: CheckId::Lnk004,
         title: "pod link down",
+        what: "pod eth0, its veth, or the bridge is down",
+        evidence: "oper state",
+        severities: &[Critical],
         remedy: "Bring the link up (`ip link set NAME up`) and find out what took it down (CNI, NetworkManager, udev).",
         refs: &[K8S_NET_PLUGINS],
+        run: lnk::pod_links_down,
     },
-    Entry {
-        id: "LNK005",
+    Check {
+        id: CheckId::Lnk005,
         title: "hairpin off on bridge port",
+        what: "hairpin off on bridge ports while the bridge is not promiscuous",
+        evidence: "bridge-port data",
+        severities: &[Warning],
         remedy: "A pod cannot reach itself through its own service: enable hairpin mode on the port (`ip link set VETH type bridge_slave hairpin on`) or make the bridge promiscuous (kubelet --hairpin-mode=promiscuous-bridge); the bridge CNI's hairpinMode option sets it.",
         refs: &["https://kubernetes.io/docs/tasks/debug/debug-application/debug-service/#a-pod-fails-to-reach-itself-via-the-service-ip"],
+        run: lnk::hairpin_off,
     },
-    Entry {
-        id: "LNK006",
+    Check {
+        id: CheckId::Lnk006,
         title: "MTU mismatch",
+        what: "MTU mismatch: pod eth0 > host veth, or > uplink minus overlay overhead",
+        evidence: "mtu, vxlan",
+        severities: &[Warning],
         remedy: "Set the pod MTU (CNI config `mtu`) to the uplink MTU minus the overlay overhead (50 bytes for VXLAN), and at most the host veth's MTU.",
         refs: &["https://docs.tigera.io/calico/latest/networking/configuring/mtu"],
+        run: lnk::mtu_mismatches,
     },
-    Entry {
-        id: "LNK007",
+    Check {
+        id: CheckId::Lnk007,
         title: "duplicate IP address",
+        what: "the same IP assigned in two netns",
+        evidence: "addrs",
+        severities: &[Critical],
         remedy: "Two namespaces hold the same address: IPAM handed it out twice or a stale pod kept it; delete the stale pod and check the IPAM store (e.g. /var/lib/cni/networks).",
         refs: &[K8S_NET_PLUGINS],
+        run: lnk::duplicate_ips,
     },
-    Entry {
-        id: "LNK008",
+    Check {
+        id: CheckId::Lnk008,
         title: "pod netns without a usable default route",
+        what: "pod netns without a default route, or a route via a gateway it cannot reach",
+        evidence: "routes",
+        severities: &[Critical],
         remedy: "The pod cannot reach anything off its subnet: the CNI did not install the default route, or its gateway is not reachable on-link; recreate the pod and check the CNI plugin.",
         refs: &[K8S_NET_PLUGINS],
+        run: lnk::pods_without_default_route,
     },
-    Entry {
-        id: "NF001",
+    Check {
+        id: CheckId::Nf001,
         title: "kube rules in both iptables-legacy and iptables-nft",
+        what: "KUBE-* rules in both iptables-legacy and iptables-nft",
+        evidence: "both saves",
+        severities: &[Warning],
         remedy: "Two iptables backends are in use: the node's iptables and kube-proxy/CNI disagree. Flush the KUBE-* chains of the unused backend and make every component use the same one.",
         refs: &["https://kubernetes.io/blog/2022/09/07/iptables-chains-not-api/"],
+        run: nf::kube_rules_in_both_backends,
     },
-    Entry {
-        id: "NF002",
+    Check {
+        id: CheckId::Nf002,
         title: "bridge-nf-call-iptables disabled while pods use a Linux bridge",
+        what: "bridge-nf-call-iptables=0 while pods hang off a Linux bridge",
+        evidence: "sysctl",
+        severities: &[Critical, Warning],
         remedy: "Load br_netfilter and set `net.bridge.bridge-nf-call-iptables=1` (persist it in /etc/sysctl.d): without it pod-to-service traffic between pods on the same bridge skips kube-proxy's DNAT reply path.",
         refs: &[K8S_NET_PLUGINS],
+        run: nf::bridge_nf_call_iptables_off,
     },
-    Entry {
-        id: "NF003",
+    Check {
+        id: CheckId::Nf003,
         title: "IP forwarding disabled",
+        what: "ip_forward=0 (or forwarding=0 on pod-facing links)",
+        evidence: "sysctl",
+        severities: &[Critical],
         remedy: "Set `net.ipv4.ip_forward=1` (and forwarding on the pod-facing links) and persist it in /etc/sysctl.d; pods cannot reach anything beyond the node without it.",
         refs: &[KERNEL_IP_SYSCTL],
+        run: nf::forwarding_off,
     },
-    Entry {
-        id: "NF004",
+    Check {
+        id: CheckId::Nf004,
         title: "FORWARD policy DROP without an accept for pod traffic",
+        what: "FORWARD policy DROP with no KUBE-FORWARD/CNI accept",
+        evidence: "filter table",
+        severities: &[Critical],
         remedy: "Add the CNI's forward accept rules or KUBE-FORWARD, or set the FORWARD policy to ACCEPT (Docker sets it to DROP).",
         refs: &["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
+        run: nf::forward_drop_without_accept,
     },
-    Entry {
-        id: "NF005",
+    Check {
+        id: CheckId::Nf005,
         title: "masquerade path missing",
+        what: "masquerade path missing (POSTROUTING→KUBE-POSTROUTING, mark 0x4000 MASQUERADE)",
+        evidence: "nat table",
+        severities: &[Warning],
         remedy: "kube-proxy's masquerade rules are incomplete: restart kube-proxy so it re-creates KUBE-POSTROUTING and KUBE-MARK-MASQ.",
         refs: &[K8S_IPVS],
+        run: nf::masquerade_path_missing,
     },
-    Entry {
-        id: "NF006",
+    Check {
+        id: CheckId::Nf006,
         title: "strict rp_filter on pod-facing interfaces",
+        what: "strict rp_filter on pod-facing interfaces",
+        evidence: "sysctl",
+        severities: &[Warning],
         remedy: "Use loose reverse-path filtering (`net.ipv4.conf.all.rp_filter=2`) or disable it on pod-facing links; strict mode drops asymmetric pod traffic.",
         refs: &[KERNEL_IP_SYSCTL],
+        run: nf::strict_rp_filter,
     },
-    Entry {
-        id: "CT001",
+    Check {
+        id: CheckId::Ct001,
         title: "conntrack table nearly full",
+        what: "conntrack table usage ≥ 80 % (warning) / ≥ 95 % (critical)",
+        evidence: "count, max",
+        severities: &[Critical, Warning],
         remedy: "Raise `net.netfilter.nf_conntrack_max` (and nf_conntrack_buckets), or find who opens so many connections (`netsnap show BUNDLE conntrack`).",
         refs: &[KERNEL_CT_SYSCTL],
+        run: ct::table_nearly_full,
     },
-    Entry {
-        id: "CT002",
+    Check {
+        id: CheckId::Ct002,
         title: "conntrack dropped packets",
+        what: "conntrack drop / early_drop > 0",
+        evidence: "stat",
+        severities: &[Critical, Warning],
         remedy: "The table was full: raise `net.netfilter.nf_conntrack_max` and look for connection leaks.",
         refs: &[KERNEL_CT_SYSCTL],
+        run: ct::conntrack_drops,
     },
-    Entry {
-        id: "CT003",
+    Check {
+        id: CheckId::Ct003,
         title: "conntrack insert failures or clashes",
+        what: "insert_failed / clash_resolve / chaintoolong > 0 (DNS 5 s race, too few buckets)",
+        evidence: "stat",
+        severities: &[Warning, Info],
         remedy: "insert_failed/clash_resolve are the DNS 5-second race (parallel A/AAAA over UDP): use `options single-request-reopen` or NodeLocal DNSCache; chaintoolong means too few buckets: raise nf_conntrack_buckets.",
         refs: &["https://www.weave.works/blog/racy-conntrack-and-dns-lookup-timeouts", KERNEL_CT_SYSCTL],
+        run: ct::insert_failures,
     },
-    Entry {
-        id: "CT004",
+    Check {
+        id: CheckId::Ct004,
         title: "kernel logged conntrack table full",
+        what: "kernel logged `nf_conntrack: table full`",
+        evidence: "kmsg",
+        severities: &[Critical],
         remedy: "Raise `net.netfilter.nf_conntrack_max` and look for connection leaks; packets were dropped when this was logged.",
         refs: &[KERNEL_CT_SYSCTL],
+        run: ct::kernel_logged_table_full,
     },
-    Entry {
-        id: "CT005",
+    Check {
+        id: CheckId::Ct005,
         title: "conntrack entries DNAT to a removed endpoint",
+        what: "conntrack entries DNATed to an IP that is no longer an endpoint of that VIP (stale, esp. UDP)",
+        evidence: "entries vs services",
+        severities: &[Warning, Info],
         remedy: "Delete the stale entries (`conntrack -D -p udp --orig-dst VIP --reply-src OLD_IP`); kube-proxy normally clears UDP entries when an endpoint goes away.",
         refs: &["https://github.com/kubernetes/kubernetes/issues/59368"],
+        run: ct::stale_dnat_entries,
     },
-    Entry {
-        id: "CT006",
+    Check {
+        id: CheckId::Ct006,
         title: "SNAT source-port exhaustion risk",
+        what: "SNAT source-port exhaustion risk: flows per (masquerade src, dst ip:port) near ip_local_port_range",
+        evidence: "entries, sysctl",
+        severities: &[Warning],
         remedy: "Too many concurrent flows share one (masquerade source, destination): widen net.ipv4.ip_local_port_range, use more destination IPs or reuse connections.",
         refs: &["https://github.com/kubernetes/kubernetes/issues/76699"],
+        run: ct::snat_port_exhaustion,
     },
-    Entry {
-        id: "CT007",
+    Check {
+        id: CheckId::Ct007,
         title: "service traffic skewed across endpoints",
+        what: "flows per endpoint of one service badly skewed",
+        evidence: "entries",
+        severities: &[Warning, Info],
         remedy: "Long-lived connections or session affinity pin traffic to few endpoints; consider client-side balancing or connection recycling.",
         refs: &[K8S_SVC],
+        run: ct::skewed_endpoint_traffic,
     },
-    Entry {
-        id: "DNS001",
+    Check {
+        id: CheckId::Dns001,
         title: "pod nameserver is not the cluster DNS",
+        what: "pod nameserver is not the cluster DNS service IP",
+        evidence: "resolv.conf, services",
+        severities: &[Warning, Info],
         remedy: "Check the pod's dnsPolicy/dnsConfig and kubelet's --cluster-dns; pods normally resolve through the kube-dns service IP.",
         refs: &[K8S_DNS],
+        run: dns::pods_not_on_cluster_dns,
     },
-    Entry {
-        id: "DNS002",
+    Check {
+        id: CheckId::Dns002,
         title: "DNS search list too long or duplicated",
+        what: "search list too long (> 6 domains or > 256 chars for old glibc/musl; > 32 / 2048 kubelet) or duplicated",
+        evidence: "resolv.conf",
+        severities: &[Critical, Warning, Info],
         remedy: "Shorten the search list (node resolv.conf search domains are appended to every pod's); old glibc and musl use only 6 domains / 256 characters.",
         refs: &["https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/#dns-search-domain-list-limits"],
+        run: dns::long_search_lists,
     },
-    Entry {
-        id: "DNS003",
+    Check {
+        id: CheckId::Dns003,
         title: "cluster DNS service has no endpoints",
+        what: "cluster DNS service has no endpoints (every pod's DNS is down)",
+        evidence: "services",
+        severities: &[Critical],
         remedy: "Every pod's DNS is down: check the CoreDNS pods (`kubectl -n kube-system get pods -l k8s-app=kube-dns`).",
         refs: &[K8S_DNS],
+        run: dns::cluster_dns_without_endpoints,
     },
-    Entry {
-        id: "DNS004",
+    Check {
+        id: CheckId::Dns004,
         title: "local DNS stub handed to pods (forwarding loop)",
+        what: "node resolv.conf points at a local stub (127.0.0.53) that kubelet hands to pods: forwarding loop",
+        evidence: "host resolv.conf",
+        severities: &[Critical, Warning],
         remedy: "Point kubelet's resolvConf at the real upstream file (/run/systemd/resolve/resolv.conf) instead of the 127.0.0.53 stub.",
         refs: &["https://coredns.io/plugins/loop/#troubleshooting-loops-in-kubernetes-clusters"],
+        run: dns::local_stub_loops,
     },
-    Entry {
-        id: "DNS005",
+    Check {
+        id: CheckId::Dns005,
         title: "more than 3 nameservers",
+        what: "more than 3 nameservers (the rest are ignored)",
+        evidence: "resolv.conf",
+        severities: &[Warning],
         remedy: "The resolver uses only the first 3 nameservers; remove the rest.",
         refs: &[K8S_DNS],
+        run: dns::too_many_nameservers,
     },
-    Entry {
-        id: "NB001",
+    Check {
+        id: CheckId::Nb001,
         title: "neighbour table near gc_thresh3",
+        what: "neighbour table near gc_thresh3",
+        evidence: "neigh count, sysctl",
+        severities: &[Critical, Warning],
         remedy: "Raise net.ipv4.neigh.default.gc_thresh1/2/3 (and ipv6); past gc_thresh3 the kernel logs `neighbour table overflow` and drops.",
         refs: &[KERNEL_IP_SYSCTL],
+        run: nb::neighbour_table_near_limit,
     },
-    Entry {
-        id: "BND001",
+    Check {
+        id: CheckId::Bnd001,
         title: "source failed, unavailable or truncated",
+        what: "a source failed, was unavailable or truncated (coverage)",
+        evidence: "manifest",
+        severities: &[Warning, Info],
         remedy: "The analysis is incomplete where this source is needed: see the error, fix it and collect again (`netsnap inspect BUNDLE` lists every source).",
         refs: &["docs/bundle-format.md"],
+        run: bnd::source_gaps,
     },
-    Entry {
-        id: "PRS001",
+    Check {
+        id: CheckId::Prs001,
         title: "lines the parser did not recognise",
+        what: "lines a parser did not recognise (never dropped silently; file:line listed)",
+        evidence: "parse coverage",
+        severities: &[Warning],
         remedy: "These lines were not analysed; please report them (with the bundle) so the parser learns them.",
         refs: &["docs/analyzer-json.md"],
+        run: prs::unrecognised_lines,
     },
 ];
-
-/// The catalog entry of an id.
-pub fn entry(id: &str) -> Option<&'static Entry> {
-    CATALOG.iter().find(|e| e.id == id)
-}
-
-/// True when `id` is a catalog id or a family prefix (`SVC`, `LNK` …) of some id.
-pub fn is_known_selector(id: &str) -> bool {
-    CATALOG
-        .iter()
-        .any(|e| e.id.eq_ignore_ascii_case(id) || e.id.starts_with(&id.to_ascii_uppercase()))
-}

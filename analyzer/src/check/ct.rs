@@ -1,22 +1,53 @@
 //! CT: conntrack saturation, drops, races, stale and skewed flows.
 
-use super::{Context, Evidence, Finding, Severity};
+use super::{CheckId, Context, Evidence, Finding, Severity};
 use crate::model::services::sockaddr;
 use crate::model::{FrontendKind, KernelEvent, Protocol, Service};
 use std::collections::BTreeMap;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+/// Collects what `check` pushes.
+fn collect(ctx: &Context<'_>, check: fn(&Context<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
-    ct001(ctx, &mut out);
-    ct002_003(ctx, &mut out);
-    ct004(ctx, &mut out);
-    ct005(ctx, &mut out);
-    ct006(ctx, &mut out);
-    ct007(ctx, &mut out);
+    check(ctx, &mut out);
     out
 }
 
-fn ct001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+/// CT001.
+pub fn table_nearly_full(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, table_usage)
+}
+
+/// CT002.
+pub fn conntrack_drops(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, drop_counters)
+}
+
+/// CT003.
+pub fn insert_failures(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, insert_counters)
+}
+
+/// CT004.
+pub fn kernel_logged_table_full(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, table_full_log)
+}
+
+/// CT005.
+pub fn stale_dnat_entries(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, dnat_to_removed_endpoints)
+}
+
+/// CT006.
+pub fn snat_port_exhaustion(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, flows_per_snat_tuple)
+}
+
+/// CT007.
+pub fn skewed_endpoint_traffic(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, flows_per_endpoint)
+}
+
+fn table_usage(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let ct = &ctx.model.conntrack;
     let (Some((count, cev)), Some((max, mev))) = (&ct.count, &ct.max) else {
         return;
@@ -35,7 +66,7 @@ fn ct001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     };
     out.push(
         Finding::new(
-            "CT001",
+            CheckId::Ct001,
             severity,
             "node conntrack table",
             format!(
@@ -69,12 +100,12 @@ fn stat_evidence(ctx: &Context<'_>, keys: &[(&str, u64)]) -> Evidence {
     )
 }
 
-fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let (drop, early) = (stat(ctx, "drop"), stat(ctx, "early_drop"));
     if drop > 0 || early > 0 {
         out.push(
             Finding::new(
-                "CT002",
+                CheckId::Ct002,
                 if drop > 0 { Severity::Critical } else { Severity::Warning },
                 "node conntrack stats",
                 format!(
@@ -84,6 +115,9 @@ fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
         );
     }
+}
+
+fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let (failed, chain, clash) = (
         stat(ctx, "insert_failed"),
         stat(ctx, "chaintoolong"),
@@ -92,7 +126,7 @@ fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if failed > 0 || chain > 0 {
         out.push(
             Finding::new(
-                "CT003",
+                CheckId::Ct003,
                 Severity::Warning,
                 "node conntrack stats",
                 format!(
@@ -104,7 +138,7 @@ fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     } else if clash > 0 {
         out.push(
             Finding::new(
-                "CT003",
+                CheckId::Ct003,
                 Severity::Info,
                 "node conntrack stats",
                 format!("conntrack clash_resolve={clash}: parallel inserts of the same flow (typically A/AAAA DNS over UDP) clashed and were resolved; no packet was lost."),
@@ -114,7 +148,7 @@ fn ct002_003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn ct004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn table_full_log(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let root_inode = ctx.model.root().map(|r| r.inode).filter(|i| *i != 0);
     let lines: Vec<Evidence> = ctx
         .model
@@ -138,7 +172,7 @@ fn ct004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let n = lines.len();
     out.push(
         Finding::new(
-            "CT004",
+            CheckId::Ct004,
             Severity::Critical,
             "kernel log",
             format!("the kernel logged `nf_conntrack: table full` {n} time(s): packets were dropped for lack of conntrack entries."),
@@ -166,7 +200,7 @@ fn services_at<'a>(
     m
 }
 
-fn ct005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn dnat_to_removed_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let at = services_at(ctx);
     for d in &ctx.model.conntrack.dnat {
         let Some(svcs) = at.get(&(d.vip, d.vport, d.protocol)) else {
@@ -182,7 +216,7 @@ fn ct005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         let udp = d.protocol == Protocol::Udp;
         out.push(
             Finding::new(
-                "CT005",
+                CheckId::Ct005,
                 if udp { Severity::Warning } else { Severity::Info },
                 format!("{} -> {}", s.subject(), d.backend),
                 format!(
@@ -206,7 +240,7 @@ fn ct005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn ct006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn flows_per_snat_tuple(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let ct = &ctx.model.conntrack;
     let Some((lo, hi, rev)) = &ct.port_range else {
         return;
@@ -216,7 +250,7 @@ fn ct006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for s in ct.snat.iter().filter(|s| s.flows >= limit.max(1)) {
         out.push(
             Finding::new(
-                "CT006",
+                CheckId::Ct006,
                 Severity::Warning,
                 format!("snat {} -> {}", s.snat_ip, sockaddr(s.dst, s.dst_port)),
                 format!(
@@ -234,7 +268,7 @@ fn ct006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn ct007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn flows_per_endpoint(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
     let mut by_backend: BTreeMap<(Protocol, std::net::IpAddr, u16), Vec<&crate::model::DnatFlows>> =
         BTreeMap::new();
@@ -300,7 +334,7 @@ fn ct007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             .collect();
         out.push(
             Finding::new(
-                "CT007",
+                CheckId::Ct007,
                 if s.affinity_seconds.is_some() { Severity::Info } else { Severity::Warning },
                 s.subject(),
                 format!(

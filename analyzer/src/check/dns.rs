@@ -1,32 +1,40 @@
 //! DNS: pods' and the node's resolver configuration against the cluster DNS service.
 
 use super::svc::is_cluster_dns;
-use super::{Context, Finding, Severity};
+use super::{CheckId, Context, Finding, Severity};
 use crate::model::{FrontendKind, Protocol, Resolv};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    dns003(ctx, &mut out);
-    let cluster_dns = cluster_dns_ips(ctx);
-    let node_local = node_addresses(ctx);
-    let node_servers: BTreeSet<IpAddr> = [&ctx.model.dns.host, &ctx.model.dns.kubelet]
+/// Each pod with a resolv.conf: (subject, resolver config).
+fn pod_resolvers<'a>(ctx: &Context<'a>) -> Vec<(String, &'a Resolv)> {
+    ctx.model
+        .pods
+        .iter()
+        .filter_map(|pod| {
+            let r = ctx.model.netns.get(&pod.netns)?.resolv.as_ref()?;
+            Some((pod.subject(), r))
+        })
+        .collect()
+}
+
+/// The node's resolver configs (its own, and the one kubelet hands to pods).
+fn node_resolvers<'a>(ctx: &Context<'a>) -> impl Iterator<Item = &'a Resolv> {
+    [&ctx.model.dns.host, &ctx.model.dns.kubelet]
         .into_iter()
         .flatten()
+}
+
+/// DNS001.
+pub fn pods_not_on_cluster_dns(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let cluster_dns = cluster_dns_ips(ctx);
+    let node_local = node_addresses(ctx);
+    let node_servers: BTreeSet<IpAddr> = node_resolvers(ctx)
         .flat_map(|r| r.nameserver_ips().map(|(ip, _)| ip).collect::<Vec<_>>())
         .collect();
-    for pod in &ctx.model.pods {
-        let Some(r) = ctx
-            .model
-            .netns
-            .get(&pod.netns)
-            .and_then(|n| n.resolv.as_ref())
-        else {
-            continue;
-        };
-        let subject = pod.subject();
-        dns001(
+    for (subject, r) in pod_resolvers(ctx) {
+        nameserver_not_cluster_dns(
             &subject,
             r,
             &cluster_dns,
@@ -34,18 +42,48 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
             &node_servers,
             &mut out,
         );
-        dns002(ctx, &subject, r, &mut out);
-        dns005(&subject, r, &mut out);
+    }
+    out
+}
+
+/// DNS002.
+pub fn long_search_lists(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (subject, r) in pod_resolvers(ctx) {
+        search_list_limits(ctx, &subject, r, &mut out);
+    }
+    for r in node_resolvers(ctx) {
+        search_list_limits(ctx, "node", r, &mut out);
+    }
+    out
+}
+
+/// DNS003.
+pub fn cluster_dns_without_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    cluster_dns_endpoints(ctx, &mut out);
+    out
+}
+
+/// DNS004: pods given a loopback stub, and the node's stub that kubelet hands out.
+pub fn local_stub_loops(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (subject, r) in pod_resolvers(ctx) {
         loopback_in_pod(&subject, r, &mut out);
     }
-    for r in [&ctx.model.dns.host, &ctx.model.dns.kubelet]
-        .into_iter()
-        .flatten()
-    {
-        dns002(ctx, "node", r, &mut out);
-        dns005("node", r, &mut out);
+    node_stub(ctx, &mut out);
+    out
+}
+
+/// DNS005.
+pub fn too_many_nameservers(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (subject, r) in pod_resolvers(ctx) {
+        nameserver_count(&subject, r, &mut out);
     }
-    dns004(ctx, &mut out);
+    for r in node_resolvers(ctx) {
+        nameserver_count("node", r, &mut out);
+    }
     out
 }
 
@@ -94,7 +132,7 @@ fn is_cluster_first(r: &Resolv) -> bool {
         .any(|d| d.starts_with("svc.") || d.contains(".svc."))
 }
 
-fn dns001(
+fn nameserver_not_cluster_dns(
     subject: &str,
     r: &Resolv,
     cluster_dns: &BTreeSet<IpAddr>,
@@ -117,7 +155,7 @@ fn dns001(
     if is_cluster_first(r) {
         out.push(
             Finding::new(
-                "DNS001",
+                CheckId::Dns001,
                 Severity::Warning,
                 subject,
                 format!(
@@ -133,7 +171,7 @@ fn dns001(
         // Neither ClusterFirst nor the node's resolvers (dnsPolicy Default): a custom dnsConfig.
         out.push(
             Finding::new(
-                "DNS001",
+                CheckId::Dns001,
                 Severity::Info,
                 subject,
                 format!(
@@ -147,7 +185,7 @@ fn dns001(
     }
 }
 
-fn dns002(ctx: &Context<'_>, subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
+fn search_list_limits(ctx: &Context<'_>, subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
     let n = r.search.len();
     let chars: usize = r.search.iter().map(|d| d.len()).sum::<usize>() + n.saturating_sub(1);
@@ -187,19 +225,24 @@ fn dns002(ctx: &Context<'_>, subject: &str, r: &Resolv, out: &mut Vec<Finding>) 
         return;
     };
     out.push(
-        Finding::new("DNS002", severity, subject, format!("{subject}: {why}."))
-            .with_evidence(r.search_evidence.clone()),
+        Finding::new(
+            CheckId::Dns002,
+            severity,
+            subject,
+            format!("{subject}: {why}."),
+        )
+        .with_evidence(r.search_evidence.clone()),
     );
 }
 
-fn dns005(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
+fn nameserver_count(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     if r.nameservers.len() <= 3 {
         return;
     }
     let ignored: Vec<&str> = r.nameservers[3..].iter().map(|(n, _)| n.as_str()).collect();
     out.push(
         Finding::new(
-            "DNS005",
+            CheckId::Dns005,
             Severity::Warning,
             subject,
             format!("{subject} lists {} nameservers; the resolver uses only the first 3 and ignores {}.", r.nameservers.len(), ignored.join(", ")),
@@ -216,7 +259,7 @@ fn loopback_in_pod(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
-            "DNS004",
+            CheckId::Dns004,
             Severity::Critical,
             subject,
             format!(
@@ -228,7 +271,7 @@ fn loopback_in_pod(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     );
 }
 
-fn dns004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn node_stub(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let dns = &ctx.model.dns;
     let (file, severity, how) = match (&dns.kubelet, &dns.host) {
         (Some(k), _) => (k, Severity::Critical, "kubelet's resolvConf"),
@@ -241,7 +284,7 @@ fn dns004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
-            "DNS004",
+            CheckId::Dns004,
             severity,
             "node",
             format!(
@@ -253,13 +296,13 @@ fn dns004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     );
 }
 
-fn dns003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn cluster_dns_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for s in ctx.model.services.iter().filter(|s| is_cluster_dns(s)) {
         if !s.endpoints.is_empty() {
             continue;
         }
         let mut f = Finding::new(
-            "DNS003",
+            CheckId::Dns003,
             Severity::Critical,
             s.subject(),
             format!("the cluster DNS service {} ({}) has no endpoints: name resolution fails in every pod.", s.display_name(), s.protocol),
@@ -274,6 +317,7 @@ fn dns003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
 
     const CLUSTER: [&str; 3] = [
@@ -350,7 +394,7 @@ mod tests {
     #[test]
     fn dns003_cluster_dns_without_endpoints() {
         let mut k = healthy();
-        k.service_mut("kube-system/kube-dns:dns").endpoints.clear();
+        faults::cluster_dns_down(&mut k);
         let f = k.run(&["DNS", "SVC001"]);
         assert_eq!(
             ids(&f),
@@ -382,11 +426,7 @@ mod tests {
     #[test]
     fn dns005_too_many_nameservers() {
         let mut k = healthy();
-        k.ns("pod-web-1").resolv = Some(resolv(
-            "r",
-            &["10.96.0.10", "1.1.1.1", "8.8.8.8", "9.9.9.9"],
-            &CLUSTER,
-        ));
+        faults::too_many_nameservers(&mut k);
         assert_eq!(ids(&k.run(&["DNS"])), vec![("DNS005", "pod default/web-1")]);
     }
 }

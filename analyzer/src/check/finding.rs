@@ -1,6 +1,9 @@
 //! The shape of a finding, as the design fixes it: id, severity, title, subject,
 //! message, evidence (bundle path + line), remedy and references.
 
+pub use crate::evidence::Evidence;
+
+use super::unit::CheckId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -46,41 +49,11 @@ impl FromStr for Severity {
     }
 }
 
-/// Where in the bundle a finding comes from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Evidence {
-    /// Bundle path, e.g. `netfilter/iptables-nft-save.txt`.
-    pub path: String,
-    /// 1-based line in that file, when the evidence is one line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// The line itself, or a one-line summary of the JSON object it points at.
-    pub excerpt: String,
-}
-
-impl Evidence {
-    pub fn new(path: impl Into<String>, line: Option<usize>, excerpt: impl Into<String>) -> Self {
-        Evidence {
-            path: path.into(),
-            line,
-            excerpt: excerpt.into(),
-        }
-    }
-
-    /// `path:line` or just `path`.
-    pub fn location(&self) -> String {
-        match self.line {
-            Some(l) => format!("{}:{l}", self.path),
-            None => self.path.clone(),
-        }
-    }
-}
-
 /// One thing the analyzer found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Catalog id, e.g. `SVC001`.
-    pub id: String,
+    /// Catalog id, serialised as its text, e.g. `SVC001`.
+    pub id: CheckId,
     pub severity: Severity,
     /// The catalog title of the id.
     pub title: String,
@@ -93,25 +66,23 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding for a catalog id, with title and refs from the catalog.
+    /// A finding of the check `id`, with the title, remedy and refs of its unit.
     pub fn new(
-        id: &'static str,
+        id: CheckId,
         severity: Severity,
         subject: impl Into<String>,
         message: impl Into<String>,
     ) -> Finding {
-        let entry = super::catalog::entry(id);
+        let unit = id.unit();
         Finding {
-            id: id.to_string(),
+            id,
             severity,
-            title: entry.map(|e| e.title).unwrap_or(id).to_string(),
+            title: unit.title.to_string(),
             subject: subject.into(),
             message: message.into(),
             evidence: Vec::new(),
-            remedy: entry.map(|e| e.remedy).unwrap_or_default().to_string(),
-            refs: entry
-                .map(|e| e.refs.iter().map(|r| r.to_string()).collect())
-                .unwrap_or_default(),
+            remedy: unit.remedy.to_string(),
+            refs: unit.refs.iter().map(|r| r.to_string()).collect(),
         }
     }
 

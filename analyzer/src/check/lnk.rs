@@ -1,33 +1,100 @@
 //! LNK: links, veth pairs, bridges, addresses and routes.
 
-use super::{Context, Evidence, Finding, Severity};
-use crate::graph::Peer;
+use super::{CheckId, Context, Evidence, Finding, Severity};
+use crate::graph::{GNode, NodeGraph, Peer};
 use crate::model::net::{parse_ip, Cidr};
 use crate::model::{Model, Netns, Pod};
 use netsnap_schema::model::Link;
 use std::net::IpAddr;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+/// The node netns, when its links were captured: every LNK check needs them.
+fn node_links<'a>(ctx: &Context<'a>) -> Option<&'a Netns> {
+    ctx.model.root().filter(|root| root.links.present)
+}
+
+/// Every pod with its netns.
+fn pods_with_netns<'a>(ctx: &Context<'a>) -> impl Iterator<Item = (&'a Pod, &'a Netns)> {
+    let model = ctx.model;
+    model
+        .pods
+        .iter()
+        .filter_map(move |pod| Some((pod, model.netns.get(&pod.netns)?)))
+}
+
+/// Runs `check` on every pod, when the node's links are known.
+fn each_pod(
+    ctx: &Context<'_>,
+    check: impl Fn(&Netns, &Pod, &Netns, &mut Vec<Finding>),
+) -> Vec<Finding> {
     let mut out = Vec::new();
-    let Some(root) = ctx.model.root() else {
-        return out;
-    };
-    if !root.links.present {
-        return out;
+    if let Some(root) = node_links(ctx) {
+        for (pod, ns) in pods_with_netns(ctx) {
+            check(root, pod, ns, &mut out);
+        }
     }
-    lnk001(ctx, root, &mut out);
-    for pod in &ctx.model.pods {
-        let Some(ns) = ctx.model.netns.get(&pod.netns) else {
-            continue;
-        };
-        lnk002(pod, ns, &mut out);
-        lnk003_004_005(ctx, root, pod, ns, &mut out);
-        lnk006(ctx, root, pod, ns, &mut out);
-        lnk008(pod, ns, &mut out);
-    }
-    bridge_down(ctx, root, &mut out);
-    lnk007(ctx, &mut out);
     out
+}
+
+/// LNK001.
+pub fn dangling_host_veths(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(root) = node_links(ctx) {
+        veths_without_peer(ctx, root, &mut out);
+    }
+    out
+}
+
+/// LNK002.
+pub fn pods_without_host_link(ctx: &Context<'_>) -> Vec<Finding> {
+    each_pod(ctx, |root, pod, ns, out| {
+        no_host_link(ctx, root, pod, ns, out)
+    })
+}
+
+/// LNK003.
+pub fn veths_off_the_pod_bridge(ctx: &Context<'_>) -> Vec<Finding> {
+    each_pod(ctx, |root, pod, ns, out| {
+        not_enslaved(ctx, root, pod, ns, out)
+    })
+}
+
+/// LNK004: pod veth ends down, then pod bridges down.
+pub fn pod_links_down(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = each_pod(ctx, |root, pod, ns, out| {
+        veth_ends_down(ctx, root, pod, ns, out)
+    });
+    if let Some(root) = node_links(ctx) {
+        bridge_down(ctx, root, &mut out);
+    }
+    out
+}
+
+/// LNK005.
+pub fn hairpin_off(ctx: &Context<'_>) -> Vec<Finding> {
+    each_pod(ctx, |root, pod, ns, out| {
+        port_without_hairpin(ctx, root, pod, ns, out)
+    })
+}
+
+/// LNK006.
+pub fn mtu_mismatches(ctx: &Context<'_>) -> Vec<Finding> {
+    each_pod(ctx, |root, pod, ns, out| {
+        pod_mtu_too_large(ctx, root, pod, ns, out)
+    })
+}
+
+/// LNK007.
+pub fn duplicate_ips(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if node_links(ctx).is_some() {
+        ips_in_several_netns(ctx, &mut out);
+    }
+    out
+}
+
+/// LNK008.
+pub fn pods_without_default_route(ctx: &Context<'_>) -> Vec<Finding> {
+    each_pod(ctx, |_, pod, ns, out| no_usable_default_route(pod, ns, out))
 }
 
 /// The subject for things about a netns: its pod, the node, or the netns.
@@ -39,7 +106,7 @@ pub fn netns_subject(model: &Model, id: &str) -> String {
     }
 }
 
-fn lnk001(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
+fn veths_without_peer(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
     for (i, l) in root.links.iter() {
         let why = match ctx.graph.peer(&root.id, l.ifindex) {
             Some(Peer::MissingNetns { nsid }) => format!(
@@ -47,13 +114,13 @@ fn lnk001(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
             ),
             Some(Peer::MissingIfindex { netns, ifindex }) => format!(
                 "its peer should be ifindex {ifindex} in {}, which has no such link",
-                netns_subject(ctx.model, netns)
+                netns_subject(ctx.model, &netns)
             ),
             _ => continue,
         };
         out.push(
             Finding::new(
-                "LNK001",
+                CheckId::Lnk001,
                 Severity::Warning,
                 format!("link {}", l.name),
                 format!(
@@ -71,8 +138,8 @@ fn pod_links(ns: &Netns) -> impl Iterator<Item = (usize, &Link)> {
     ns.links.iter().filter(|(_, l)| l.name != "lo")
 }
 
-fn lnk002(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
-    if !ns.links.present || pod.interfaces.iter().any(|i| i.host_ifindex.is_some()) {
+fn no_host_link(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    if !ns.links.present || !ctx.graph.veths_to(&ns.id, &root.id).is_empty() {
         return;
     }
     // Pods of ipvlan/macvlan-style CNIs reach the host without a veth.
@@ -80,7 +147,7 @@ fn lnk002(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
         return;
     }
     let mut f = Finding::new(
-        "LNK002",
+        CheckId::Lnk002,
         Severity::Critical,
         pod.subject(),
         format!(
@@ -110,23 +177,47 @@ fn lnk002(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
-fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+/// The node-side peer (its ifindex) of a pod interface, walked on the graph.
+fn host_peer(graph: &NodeGraph, root: &Netns, ns: &Netns, ifindex: u32) -> Option<u32> {
+    let peer = graph.peer_of(graph.iface(&ns.id, ifindex)?)?;
+    if graph.netns_of(peer) != Some(root.id.as_str()) {
+        return None;
+    }
+    match &graph.graph[peer] {
+        GNode::Interface { ifindex, .. } | GNode::Bridge { ifindex, .. } => Some(*ifindex),
+        _ => None,
+    }
+}
+
+/// The host veths of a pod's interfaces: (position in the node's links, host link,
+/// the pod's own end).
+fn host_veths<'a>(
+    graph: &'a NodeGraph,
+    root: &'a Netns,
+    pod: &'a Pod,
+    ns: &'a Netns,
+) -> impl Iterator<Item = (usize, &'a Link, Option<(usize, &'a Link)>)> {
+    pod.interfaces.iter().filter_map(move |iface| {
+        let (hi, host) = root.link(host_peer(graph, root, ns, iface.ifindex)?)?;
+        Some((hi, host, ns.link(iface.ifindex)))
+    })
+}
+
+/// The bridge a host veth is enslaved to, if any.
+fn master_of<'a>(root: &'a Netns, host: &Link) -> Option<(usize, &'a Link)> {
+    host.master.and_then(|m| root.link(m))
+}
+
+fn not_enslaved(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
     let bridge_cni = ctx
         .model
         .node
         .bridges
         .iter()
         .any(|b| !b.pod_ports.is_empty());
-    for iface in &pod.interfaces {
-        let Some(host_if) = iface.host_ifindex else {
-            continue;
-        };
-        let Some((hi, host)) = root.link(host_if) else {
-            continue;
-        };
-        let pod_link = ns.link(iface.ifindex);
-        // LNK003: bridge CNIs enslave every pod veth to the bridge.
-        let master = host.master.and_then(|m| root.link(m));
+    for (hi, host, _) in host_veths(ctx.graph, root, pod, ns) {
+        // Bridge CNIs enslave every pod veth to the bridge.
+        let master = master_of(root, host);
         if bridge_cni && master.is_none_or(|(_, m)| m.kind.as_deref() != Some("bridge")) {
             let bridges: Vec<&str> = ctx
                 .model
@@ -138,7 +229,7 @@ fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &
                 .collect();
             out.push(
                 Finding::new(
-                    "LNK003",
+                    CheckId::Lnk003,
                     Severity::Critical,
                     pod.subject(),
                     format!(
@@ -151,7 +242,12 @@ fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &
                 .evidence(root.link_evidence(hi)),
             );
         }
-        // LNK004: both ends (and the bridge) must be up.
+    }
+}
+
+fn veth_ends_down(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+    for (hi, host, pod_link) in host_veths(ctx.graph, root, pod, ns) {
+        // Both ends (and the bridge, see bridge_down) must be up.
         let mut down = Vec::new();
         if !Netns::link_is_up(host) {
             down.push((format!("host veth {}", host.name), root.link_evidence(hi)));
@@ -165,7 +261,7 @@ fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &
             let what: Vec<&str> = down.iter().map(|(w, _)| w.as_str()).collect();
             out.push(
                 Finding::new(
-                    "LNK004",
+                    CheckId::Lnk004,
                     Severity::Critical,
                     pod.subject(),
                     format!(
@@ -178,13 +274,25 @@ fn lnk003_004_005(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &
                 .with_evidence(down.into_iter().map(|(_, e)| e)),
             );
         }
-        // LNK005: hairpin lets a pod reach itself through a service VIP.
+    }
+}
+
+fn port_without_hairpin(
+    ctx: &Context<'_>,
+    root: &Netns,
+    pod: &Pod,
+    ns: &Netns,
+    out: &mut Vec<Finding>,
+) {
+    for (hi, host, _) in host_veths(ctx.graph, root, pod, ns) {
+        let master = master_of(root, host);
+        // Hairpin lets a pod reach itself through a service VIP.
         if let (Some((_, m)), Some(bp)) = (master, &host.bridge_port) {
             let promiscuous = m.promiscuity > 0 || m.flags.iter().any(|f| f == "PROMISC");
             if !bp.hairpin && !promiscuous && m.kind.as_deref() == Some("bridge") {
                 out.push(
                     Finding::new(
-                        "LNK005",
+                        CheckId::Lnk005,
                         Severity::Warning,
                         pod.subject(),
                         format!(
@@ -214,7 +322,7 @@ fn bridge_down(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
         if !admin_up {
             out.push(
                 Finding::new(
-                    "LNK004",
+                    CheckId::Lnk004,
                     Severity::Critical,
                     format!("bridge {}", b.name),
                     format!(
@@ -229,7 +337,13 @@ fn bridge_down(ctx: &Context<'_>, root: &Netns, out: &mut Vec<Finding>) {
     }
 }
 
-fn lnk006(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+fn pod_mtu_too_large(
+    ctx: &Context<'_>,
+    root: &Netns,
+    pod: &Pod,
+    ns: &Netns,
+    out: &mut Vec<Finding>,
+) {
     let overlay_limit = ctx
         .model
         .node
@@ -241,13 +355,15 @@ fn lnk006(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<
         let Some((pi, pl)) = ns.link(iface.ifindex) else {
             continue;
         };
-        let Some((hi, host)) = iface.host_ifindex.and_then(|h| root.link(h)) else {
+        let Some((hi, host)) =
+            host_peer(ctx.graph, root, ns, iface.ifindex).and_then(|h| root.link(h))
+        else {
             continue;
         };
         if pl.mtu > host.mtu {
             out.push(
                 Finding::new(
-                    "LNK006",
+                    CheckId::Lnk006,
                     Severity::Warning,
                     pod.subject(),
                     format!(
@@ -262,7 +378,7 @@ fn lnk006(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<
             if pl.mtu > limit {
                 out.push(
                     Finding::new(
-                        "LNK006",
+                        CheckId::Lnk006,
                         Severity::Warning,
                         pod.subject(),
                         format!(
@@ -283,8 +399,9 @@ fn lnk006(ctx: &Context<'_>, root: &Netns, pod: &Pod, ns: &Netns, out: &mut Vec<
     }
 }
 
-fn lnk007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (ip, owners) in &ctx.graph.ip_owners {
+fn ips_in_several_netns(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for ip in ctx.graph.addresses() {
+        let owners = ctx.graph.owners(ip);
         if owners.len() < 2 {
             continue;
         }
@@ -292,15 +409,15 @@ fn lnk007(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             owners.iter().map(|o| netns_subject(ctx.model, o)).collect();
         subjects.sort();
         let mut f = Finding::new(
-            "LNK007",
+            CheckId::Lnk007,
             Severity::Critical,
             format!("ip {ip} in {}", subjects.join(" and ")),
             format!("{ip} is assigned in {} network namespaces ({}): replies go to whichever answers ARP first.", owners.len(), subjects.join(", ")),
         );
-        for o in owners {
+        for o in &owners {
             if let Some(ns) = ctx.model.netns.get(o) {
                 for (i, a) in ns.global_ips() {
-                    if a == *ip {
+                    if a == ip {
                         f.evidence.push(ns.addr_evidence(i));
                     }
                 }
@@ -320,7 +437,7 @@ fn on_link(ns: &Netns, gw: IpAddr) -> bool {
         })
 }
 
-fn lnk008(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
+fn no_usable_default_route(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
     if !ns.routes.present || !ns.addrs.present {
         return;
     }
@@ -342,7 +459,7 @@ fn lnk008(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
             .collect();
         if defaults.is_empty() {
             let mut f = Finding::new(
-                "LNK008",
+                CheckId::Lnk008,
                 Severity::Critical,
                 pod.subject(),
                 format!("{} has no {} default route: it cannot reach anything outside its own subnet (services, other nodes, DNS).", pod.subject(), if family == "inet" { "IPv4" } else { "IPv6" }),
@@ -372,7 +489,7 @@ fn lnk008(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
         if !usable {
             out.push(
                 Finding::new(
-                    "LNK008",
+                    CheckId::Lnk008,
                     Severity::Critical,
                     pod.subject(),
                     format!("the default route of {} points at a gateway that is not reachable on any of its links.", pod.subject()),
@@ -385,6 +502,7 @@ fn lnk008(pod: &Pod, ns: &Netns, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
     use netsnap_schema::model::LinkState;
 
@@ -396,7 +514,7 @@ mod tests {
     #[test]
     fn lnk001_dangling_veth() {
         let mut k = healthy();
-        k.model.netns.remove("pod-web-2");
+        faults::dangling_veth(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK001", "link vethweb-2")]);
         // Peer netns present but the peer ifindex gone.
         let mut k = healthy();
@@ -408,7 +526,7 @@ mod tests {
     #[test]
     fn lnk002_pod_without_host_link() {
         let mut k = healthy();
-        k.root().links.items.retain(|l| l.name != "vethweb-2");
+        faults::pod_without_host_veth(&mut k);
         let f = k.run(&["LNK"]);
         assert_eq!(ids(&f), vec![("LNK002", "pod default/web-2")]);
     }
@@ -416,24 +534,14 @@ mod tests {
     #[test]
     fn lnk003_detached_veth() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                l.master = None;
-                l.bridge_port = None;
-            }
-        }
+        faults::detached_veth(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK003", "pod default/web-1")]);
     }
 
     #[test]
     fn lnk004_link_down() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                l.state = LinkState::Down;
-                l.flags.clear();
-            }
-        }
+        faults::veth_down(&mut k);
         for l in &mut k.ns("pod-web-1").links.items {
             if l.name == "eth0" {
                 l.state = LinkState::Lowerlayerdown;
@@ -452,13 +560,7 @@ mod tests {
     #[test]
     fn lnk005_hairpin_off() {
         let mut k = healthy();
-        for l in &mut k.root().links.items {
-            if l.name == "vethweb-1" {
-                if let Some(bp) = &mut l.bridge_port {
-                    bp.hairpin = false;
-                }
-            }
-        }
+        faults::hairpin_off(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK005", "pod default/web-1")]);
         // A promiscuous bridge hairpins every port.
         k.root().links.items[2].promiscuity = 1;
@@ -468,7 +570,7 @@ mod tests {
     #[test]
     fn lnk006_mtu_mismatch() {
         let mut k = healthy();
-        k.ns("pod-web-1").links.items[1].mtu = 9000;
+        faults::pod_mtu_too_large(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK006", "pod default/web-1")]);
         // Overlay: pod MTU must fit in the underlay minus VXLAN overhead.
         let mut k = healthy();
@@ -489,7 +591,7 @@ mod tests {
     #[test]
     fn lnk007_duplicate_ip() {
         let mut k = healthy();
-        k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+        faults::duplicate_pod_ip(&mut k);
         assert_eq!(
             ids(&k.run(&["LNK007"])),
             vec![(
@@ -502,10 +604,7 @@ mod tests {
     #[test]
     fn lnk008_default_route() {
         let mut k = healthy();
-        k.ns("pod-web-1")
-            .routes
-            .items
-            .retain(|r| r.dst != "default");
+        faults::no_default_route(&mut k);
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
         // A gateway that is not on-link.
         let mut k = healthy();

@@ -1,9 +1,12 @@
-//! Checks: one module per family of the catalog. Checks read only the model and the
-//! graph, never bundle files; each returns findings with evidence.
+//! Checks: one unit per catalog id ([`unit::Check`]), registered in
+//! [`catalog::CHECKS`]; one module per family holds the units' logic. Checks read only
+//! the model and the graph, never bundle files; each returns findings with evidence.
 
 pub mod catalog;
+pub mod docs;
 mod finding;
 pub mod thresholds;
+pub mod unit;
 
 mod bnd;
 mod ct;
@@ -16,6 +19,7 @@ mod svc;
 
 pub use finding::{Evidence, Finding, Severity};
 pub use thresholds::Thresholds;
+pub use unit::{Check, CheckId};
 
 use crate::graph::NodeGraph;
 use crate::model::Model;
@@ -50,29 +54,19 @@ impl Selection {
         self.only
             .iter()
             .chain(&self.skip)
-            .filter(|p| !catalog::CATALOG.iter().any(|e| Self::matches(p, e.id)))
+            .filter(|p| !CheckId::ALL.iter().any(|id| Self::matches(p, id.as_str())))
             .cloned()
             .collect()
     }
 }
 
-/// Runs every check family and returns the selected findings, merged per
-/// (id, subject) and sorted by severity (worst first), id and subject.
+/// Runs every selected check and returns its findings, merged per (id, subject) and
+/// sorted by severity (worst first), id and subject.
 pub fn run(ctx: &Context<'_>, selection: &Selection) -> Vec<Finding> {
-    let families: [fn(&Context<'_>) -> Vec<Finding>; 8] = [
-        svc::check,
-        lnk::check,
-        nf::check,
-        ct::check,
-        dns::check,
-        nb::check,
-        bnd::check,
-        prs::check,
-    ];
-    let mut all: Vec<Finding> = families
+    let mut all: Vec<Finding> = catalog::CHECKS
         .iter()
-        .flat_map(|f| f(ctx))
-        .filter(|f| selection.wants(&f.id))
+        .filter(|c| selection.wants(c.id.as_str()))
+        .flat_map(|c| (c.run)(ctx))
         .collect();
     all.sort_by(|a, b| (b.severity, &a.id, &a.subject).cmp(&(a.severity, &b.id, &b.subject)));
     let mut merged: Vec<Finding> = Vec::with_capacity(all.len());
@@ -99,6 +93,10 @@ pub fn summary(findings: &[Finding]) -> [(Severity, usize); 3] {
     Severity::ALL.map(|s| (s, findings.iter().filter(|f| f.severity == s).count()))
 }
 
+#[cfg(test)]
+mod coverage;
+#[cfg(test)]
+pub(crate) mod faults;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -133,13 +131,19 @@ mod tests {
     }
 
     #[test]
-    fn every_catalog_entry_is_complete() {
-        for e in catalog::CATALOG {
+    fn every_unit_is_complete() {
+        for c in catalog::CHECKS {
             assert!(
-                !e.title.is_empty() && !e.remedy.is_empty() && !e.refs.is_empty(),
+                !c.title.is_empty()
+                    && !c.what.is_empty()
+                    && !c.evidence.is_empty()
+                    && !c.severities.is_empty()
+                    && !c.remedy.is_empty()
+                    && !c.refs.is_empty(),
                 "{}",
-                e.id
+                c.id
             );
+            assert_eq!(c.id.as_str().parse::<CheckId>(), Ok(c.id));
         }
     }
 }

@@ -1,9 +1,9 @@
 //! NB: the neighbour (ARP/NDP) table.
 
-use super::{Context, Finding, Severity};
+use super::{CheckId, Context, Finding, Severity};
 use crate::model::KernelEvent;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn neighbour_table_near_limit(ctx: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     // The kernel's neighbour tables are shared by every netns: gc_thresh3 bounds the sum.
     for (family, key, label) in [
@@ -33,7 +33,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
             continue;
         }
         let mut f = Finding::new(
-            "NB001",
+            CheckId::Nb001,
             if count >= limit { Severity::Critical } else { Severity::Warning },
             format!("node neighbour table ({label})"),
             format!(
@@ -63,7 +63,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
     if !overflow.is_empty() {
         out.push(
             Finding::new(
-                "NB001",
+                CheckId::Nb001,
                 Severity::Critical,
                 "kernel log",
                 format!(

@@ -1,20 +1,46 @@
 //! NF: netfilter rules and the sysctls that make pod traffic flow through them.
 
-use super::{Context, Evidence, Finding, Severity};
+use super::{CheckId, Context, Evidence, Finding, Severity};
 use crate::model::Proxier;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+/// Collects what `check` pushes.
+fn collect(ctx: &Context<'_>, check: fn(&Context<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
-    nf001(ctx, &mut out);
-    nf002(ctx, &mut out);
-    nf003(ctx, &mut out);
-    nf004(ctx, &mut out);
-    nf005(ctx, &mut out);
-    nf006(ctx, &mut out);
+    check(ctx, &mut out);
     out
 }
 
-fn nf001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+/// NF001.
+pub fn kube_rules_in_both_backends(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, both_backends)
+}
+
+/// NF002.
+pub fn bridge_nf_call_iptables_off(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, bridge_nf_call)
+}
+
+/// NF003.
+pub fn forwarding_off(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, forwarding)
+}
+
+/// NF004.
+pub fn forward_drop_without_accept(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, forward_policy)
+}
+
+/// NF005.
+pub fn masquerade_path_missing(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, masquerade_path)
+}
+
+/// NF006.
+pub fn strict_rp_filter(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, rp_filter)
+}
+
+fn both_backends(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for ipv6 in [false, true] {
         let with_kube = |p: Proxier| {
             ctx.model
@@ -29,7 +55,7 @@ fn nf001(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         ) {
             out.push(
                 Finding::new(
-                    "NF001",
+                    CheckId::Nf001,
                     Severity::Warning,
                     "node",
                     format!(
@@ -55,7 +81,7 @@ fn pods_on_bridges<'a>(ctx: &Context<'a>) -> Vec<&'a crate::model::node::Bridge>
         .collect()
 }
 
-fn nf002(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn bridge_nf_call(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let bridges = pods_on_bridges(ctx);
     if bridges.is_empty() {
         return;
@@ -65,7 +91,7 @@ fn nf002(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     match ctx.model.node_sysctl(key) {
         Some((v, ev)) if v.trim() == "0" => out.push(
             Finding::new(
-                "NF002",
+                CheckId::Nf002,
                 Severity::Critical,
                 "node",
                 format!(
@@ -83,7 +109,7 @@ fn nf002(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             if have_sysctls && any_net {
                 out.push(
                     Finding::new(
-                        "NF002",
+                        CheckId::Nf002,
                         Severity::Warning,
                         "node",
                         format!("{key} is absent (br_netfilter not loaded?) while pods hang off bridge {}: bridged pod traffic bypasses iptables.", names.join(", ")),
@@ -100,7 +126,7 @@ fn nf002(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn nf003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ctx.model.pods.is_empty() {
         return;
     }
@@ -108,7 +134,7 @@ fn nf003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if v.trim() == "0" {
             out.push(
                 Finding::new(
-                    "NF003",
+                    CheckId::Nf003,
                     Severity::Critical,
                     "node",
                     "net.ipv4.ip_forward = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets).",
@@ -126,7 +152,7 @@ fn nf003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 if v.trim() == "0" {
                     out.push(
                         Finding::new(
-                            "NF003",
+                            CheckId::Nf003,
                             Severity::Critical,
                             pod.subject(),
                             format!("forwarding is off on host veth {name} of {}: the node does not route its traffic.", pod.subject()),
@@ -139,7 +165,7 @@ fn nf003(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn nf004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ctx.model.pods.is_empty() {
         return;
     }
@@ -152,7 +178,7 @@ fn nf004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         }
         out.push(
             Finding::new(
-                "NF004",
+                CheckId::Nf004,
                 Severity::Critical,
                 "node",
                 format!(
@@ -165,7 +191,7 @@ fn nf004(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn nf005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn masquerade_path(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for r in &ctx.model.netfilter.rulesets {
         let Some(anchor) = &r.kube_services_nat else {
             continue;
@@ -184,7 +210,7 @@ fn nf005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let mut f = Finding::new(
-            "NF005",
+            CheckId::Nf005,
             Severity::Warning,
             "node",
             format!(
@@ -206,7 +232,7 @@ fn nf005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     ) {
         out.push(
             Finding::new(
-                "NF005",
+                CheckId::Nf005,
                 Severity::Warning,
                 "node",
                 "the kube-proxy nftables table has no masquerade rule: service traffic that needs SNAT gets no reply.",
@@ -216,7 +242,7 @@ fn nf005(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn nf006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn rp_filter(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(root) = ctx.model.root() else { return };
     if ctx.model.pods.is_empty() {
         return;
@@ -235,7 +261,7 @@ fn nf006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if let Some((1, ev)) = value("net.ipv4.conf.all.rp_filter") {
         out.push(
             Finding::new(
-                "NF006",
+                CheckId::Nf006,
                 Severity::Warning,
                 "node",
                 "net.ipv4.conf.all.rp_filter = 1 (strict) applies to every pod-facing link: asymmetric pod traffic (multiple uplinks, overlay return paths) is dropped.",
@@ -265,7 +291,7 @@ fn nf006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if let Some((1, ev)) = value(&format!("net.ipv4.conf.{name}.rp_filter")) {
             out.push(
                 Finding::new(
-                    "NF006",
+                    CheckId::Nf006,
                     Severity::Warning,
                     subject.clone(),
                     format!("strict reverse-path filtering (rp_filter = 1) on {name} ({subject}): packets whose return route leaves by another link are dropped."),

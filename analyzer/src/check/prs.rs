@@ -1,8 +1,8 @@
 //! PRS: what the parsers did not understand (never dropped silently).
 
-use super::{Context, Evidence, Finding, Severity};
+use super::{CheckId, Context, Evidence, Finding, Severity};
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn unrecognised_lines(ctx: &Context<'_>) -> Vec<Finding> {
     let max = ctx.thresholds.max_evidence_lines;
     ctx.model
         .coverage
@@ -17,7 +17,7 @@ pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
                 .map(|u| format!("line {}: {}", u.line, u.reason))
                 .collect();
             Finding::new(
-                "PRS001",
+                CheckId::Prs001,
                 Severity::Warning,
                 format!("file {}", c.path),
                 format!(

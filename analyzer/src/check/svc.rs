@@ -1,22 +1,50 @@
 //! SVC: services and their endpoints.
 
-use super::{Context, Finding, Severity};
+use super::{CheckId, Context, Finding, Severity};
 use crate::model::services::sockaddr;
 use crate::model::{FrontendKind, Protocol, Proxier, Service};
 use netsnap_schema::model::SocketProto;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-pub fn check(ctx: &Context<'_>) -> Vec<Finding> {
+/// Runs `check` on every service.
+fn each_service(ctx: &Context<'_>, check: impl Fn(&Service, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in &ctx.model.services {
-        svc001(s, &mut out);
-        svc002(ctx, s, &mut out);
-        svc003(ctx, s, &mut out);
-        svc004(s, &mut out);
-        svc005(s, &mut out);
+        check(s, &mut out);
     }
-    svc006(ctx, &mut out);
+    out
+}
+
+/// SVC001.
+pub fn services_without_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, no_endpoints)
+}
+
+/// SVC002.
+pub fn stale_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, |s, out| endpoints_owned_by_no_netns(ctx, s, out))
+}
+
+/// SVC003.
+pub fn endpoints_not_listening(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, |s, out| endpoints_without_listener(ctx, s, out))
+}
+
+/// SVC004.
+pub fn local_policy_without_local_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, no_local_endpoints)
+}
+
+/// SVC005.
+pub fn partial_service_rules(ctx: &Context<'_>) -> Vec<Finding> {
+    each_service(ctx, rule_defects)
+}
+
+/// SVC006.
+pub fn ipvs_inconsistencies(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    ipvs_state(ctx, &mut out);
     out
 }
 
@@ -31,7 +59,7 @@ pub fn is_cluster_dns(s: &Service) -> bool {
     })
 }
 
-fn svc001(s: &Service, out: &mut Vec<Finding>) {
+fn no_endpoints(s: &Service, out: &mut Vec<Finding>) {
     if !s.endpoints.is_empty() || !s.defects.is_empty() || is_cluster_dns(s) {
         return;
     }
@@ -44,7 +72,7 @@ fn svc001(s: &Service, out: &mut Vec<Finding>) {
         })
         .collect();
     let mut f = Finding::new(
-        "SVC001",
+        CheckId::Svc001,
         Severity::Warning,
         s.subject(),
         format!(
@@ -66,7 +94,7 @@ fn svc001(s: &Service, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
-fn svc002(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+fn endpoints_owned_by_no_netns(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     let model = ctx.model;
     // Without every netns' addresses, "owned by no netns" cannot be told.
     if model.netns.values().any(|n| !n.addrs.present) || model.node.pod_cidrs.is_empty() {
@@ -81,7 +109,7 @@ fn svc002(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
         }
         out.push(
             Finding::new(
-                "SVC002",
+                CheckId::Svc002,
                 Severity::Critical,
                 s.subject(),
                 format!(
@@ -125,10 +153,12 @@ fn listens(
     })
 }
 
-fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+fn endpoints_without_listener(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     for e in &s.endpoints {
         let owners = ctx.graph.owners(e.ip);
-        let [owner] = owners else { continue };
+        let [owner] = owners.as_slice() else {
+            continue;
+        };
         let Some(ns) = ctx.model.netns.get(owner) else {
             continue;
         };
@@ -141,7 +171,7 @@ fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
             None => format!("netns {owner}"),
         };
         let mut f = Finding::new(
-            "SVC003",
+            CheckId::Svc003,
             Severity::Warning,
             s.subject(),
             format!(
@@ -167,13 +197,13 @@ fn svc003(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     }
 }
 
-fn svc004(s: &Service, out: &mut Vec<Finding>) {
+fn no_local_endpoints(s: &Service, out: &mut Vec<Finding>) {
     if s.no_local_endpoints.is_empty() {
         return;
     }
     out.push(
         Finding::new(
-            "SVC004",
+            CheckId::Svc004,
             Severity::Info,
             s.subject(),
             format!(
@@ -185,7 +215,7 @@ fn svc004(s: &Service, out: &mut Vec<Finding>) {
     );
 }
 
-fn svc005(s: &Service, out: &mut Vec<Finding>) {
+fn rule_defects(s: &Service, out: &mut Vec<Finding>) {
     if s.defects.is_empty() {
         return;
     }
@@ -193,7 +223,7 @@ fn svc005(s: &Service, out: &mut Vec<Finding>) {
     let what: Vec<&str> = s.defects.iter().map(|d| d.what.as_str()).collect();
     out.push(
         Finding::new(
-            "SVC005",
+            CheckId::Svc005,
             if missing_chain {
                 Severity::Critical
             } else {
@@ -211,7 +241,7 @@ fn svc005(s: &Service, out: &mut Vec<Finding>) {
     );
 }
 
-fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let model = ctx.model;
     let ipvs: Vec<&Service> = model
         .services
@@ -221,7 +251,16 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ipvs.is_empty() {
         return;
     }
-    for s in &ipvs {
+    draining_real_servers(&ipvs, out);
+    if let Some(root) = model.root() {
+        vips_off_kube_ipvs0(root, &ipvs, out);
+    }
+    ipset_without_virtual_server(ctx, &ipvs, out);
+}
+
+/// Real servers with weight 0 that still hold connections.
+fn draining_real_servers(ipvs: &[&Service], out: &mut Vec<Finding>) {
+    for s in ipvs {
         for e in s
             .endpoints
             .iter()
@@ -229,7 +268,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "SVC006",
+                    CheckId::Svc006,
                     Severity::Warning,
                     s.subject(),
                     format!(
@@ -242,48 +281,53 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
-    // VIPs must be bound to kube-ipvs0 so that the node accepts packets for them.
-    if let Some(root) = model.root() {
-        match root.link_named("kube-ipvs0") {
-            Some((li, _)) => {
-                // NodePort virtual servers sit on the node's own addresses: any local address counts.
-                let bound: BTreeSet<IpAddr> = root
-                    .addrs
-                    .items
-                    .iter()
-                    .filter_map(|a| crate::model::net::parse_ip(&a.address))
-                    .collect();
-                for s in &ipvs {
-                    for f in s.frontends.iter().filter(|f| f.kind != FrontendKind::NodePort) {
-                        let Some(ip) = f.ip else { continue };
-                        if !bound.contains(&ip) {
-                            out.push(
-                                Finding::new(
-                                    "SVC006",
-                                    Severity::Critical,
-                                    s.subject(),
-                                    format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
-                                )
-                                .evidence(f.evidence.clone())
-                                .evidence(root.link_evidence(li)),
-                            );
-                        }
+}
+
+/// VIPs must be bound to kube-ipvs0 so that the node accepts packets for them.
+fn vips_off_kube_ipvs0(root: &crate::model::Netns, ipvs: &[&Service], out: &mut Vec<Finding>) {
+    match root.link_named("kube-ipvs0") {
+        Some((li, _)) => {
+            // NodePort virtual servers sit on the node's own addresses: any local address counts.
+            let bound: BTreeSet<IpAddr> = root
+                .addrs
+                .items
+                .iter()
+                .filter_map(|a| crate::model::net::parse_ip(&a.address))
+                .collect();
+            for s in ipvs {
+                for f in s.frontends.iter().filter(|f| f.kind != FrontendKind::NodePort) {
+                    let Some(ip) = f.ip else { continue };
+                    if !bound.contains(&ip) {
+                        out.push(
+                            Finding::new(
+                                CheckId::Svc006,
+                                Severity::Critical,
+                                s.subject(),
+                                format!("IPVS virtual server {} is not bound to kube-ipvs0: the node does not accept packets for it.", sockaddr(ip, f.port)),
+                            )
+                            .evidence(f.evidence.clone())
+                            .evidence(root.link_evidence(li)),
+                        );
                     }
                 }
             }
-            None if root.links.present => out.push(
-                Finding::new(
-                    "SVC006",
-                    Severity::Critical,
-                    "node",
-                    format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
-                )
-                .with_evidence(ipvs.first().and_then(|s| s.anchor()).cloned()),
-            ),
-            None => {}
         }
+        None if root.links.present => out.push(
+            Finding::new(
+                CheckId::Svc006,
+                Severity::Critical,
+                "node",
+                format!("{} IPVS virtual servers but no kube-ipvs0 link in the node netns: no service VIP is accepted locally.", ipvs.len()),
+            )
+            .with_evidence(ipvs.first().and_then(|s| s.anchor()).cloned()),
+        ),
+        None => {}
     }
-    // kube-proxy's KUBE-CLUSTER-IP ipset and the virtual servers must agree.
+}
+
+/// kube-proxy's KUBE-CLUSTER-IP ipset and the virtual servers must agree.
+fn ipset_without_virtual_server(ctx: &Context<'_>, ipvs: &[&Service], out: &mut Vec<Finding>) {
+    let model = ctx.model;
     if let Some(set) = &model.ipvs.cluster_ip_set {
         for m in set {
             let served = ipvs
@@ -292,7 +336,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             if !served {
                 out.push(
                     Finding::new(
-                        "SVC006",
+                        CheckId::Svc006,
                         Severity::Warning,
                         format!("service {}/{}", sockaddr(m.ip, m.port), m.protocol),
                         format!(
@@ -304,7 +348,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 );
             }
         }
-        for s in &ipvs {
+        for s in ipvs {
             for f in s
                 .frontends
                 .iter()
@@ -317,7 +361,7 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 {
                     out.push(
                         Finding::new(
-                            "SVC006",
+                            CheckId::Svc006,
                             Severity::Warning,
                             s.subject(),
                             format!("IPVS virtual server {} is missing from ipset KUBE-CLUSTER-IP: kube-proxy's iptables rules do not treat it as a service.", sockaddr(ip, f.port)),
@@ -332,8 +376,9 @@ fn svc006(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::faults;
     use super::super::testkit::*;
-    use crate::model::services::{Endpoint, RuleDefect};
+    use crate::model::services::Endpoint;
     use crate::model::{Protocol, Proxier};
 
     #[test]
@@ -349,7 +394,7 @@ mod tests {
     #[test]
     fn svc002_endpoint_owned_by_no_pod() {
         let mut k = healthy();
-        k.service_mut("default/web:http").endpoints[1].ip = ip("10.244.1.99");
+        faults::stale_endpoint(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC002", "service default/web:http")]);
         assert!(f[0].message.contains("10.244.1.99:8080"));
@@ -362,7 +407,7 @@ mod tests {
     #[test]
     fn svc003_nothing_listening() {
         let mut k = healthy();
-        k.ns("pod-web-2").sockets.items.clear();
+        faults::nothing_listening(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC003", "service default/web:http")]);
         assert!(f[0].message.contains("pod default/web-2"));
@@ -380,10 +425,7 @@ mod tests {
     #[test]
     fn svc004_no_local_endpoints_is_info() {
         let mut k = healthy();
-        let s = k.service_mut("default/web:http");
-        s.external_local = true;
-        s.no_local_endpoints
-            .push(ev("netfilter/iptables-nft-save.txt"));
+        faults::no_local_endpoint(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC004", "service default/web:http")]);
         assert_eq!(f[0].severity, crate::check::Severity::Info);
@@ -392,10 +434,7 @@ mod tests {
     #[test]
     fn svc005_partial_rules() {
         let mut k = healthy();
-        k.service_mut("default/web:http").defects.push(RuleDefect {
-            what: "KUBE-SVC-X jumps to KUBE-SEP-Y, which does not exist".into(),
-            evidence: ev("netfilter/iptables-nft-save.txt"),
-        });
+        faults::partial_rules(&mut k);
         let f = k.run(&["SVC"]);
         assert_eq!(ids(&f), vec![("SVC005", "service default/web:http")]);
         assert_eq!(f[0].severity, crate::check::Severity::Critical);

@@ -372,7 +372,7 @@ pub fn resolv(path: &str, servers: &[&str], search: &[&str]) -> Resolv {
 pub fn alarms(f: &[Finding]) -> Vec<(String, String)> {
     f.iter()
         .filter(|f| f.severity >= super::Severity::Warning)
-        .map(|f| (f.id.clone(), f.subject.clone()))
+        .map(|f| (f.id.to_string(), f.subject.clone()))
         .collect()
 }
 

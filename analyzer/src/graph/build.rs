@@ -2,8 +2,10 @@
 
 use super::{GEdge, GNode, NodeGraph, Peer};
 use crate::model::{Model, Netns};
+use netsnap_schema::model::Link;
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 /// Nodes and edges of one netns, with edges between local positions.
@@ -70,6 +72,23 @@ fn subgraph(model: &Model, ns: &Netns) -> Subgraph {
             g.ips.push((ip, p));
         }
     }
+    // Routes that leave through a veth or a bridge lead into other netns.
+    for r in ns.routes.items.iter().filter(|r| r.kind == "unicast") {
+        let Some((p, l)) = r.oif.and_then(|oif| Some((pos(oif)?, ns.link(oif)?.1))) else {
+            continue;
+        };
+        if matches!(l.kind.as_deref(), Some("veth" | "bridge")) {
+            g.edges.push((
+                0,
+                p,
+                GEdge::Route {
+                    dst: r.dst.clone(),
+                    gateway: r.gateway.clone(),
+                    table: r.table,
+                },
+            ));
+        }
+    }
     g
 }
 
@@ -83,7 +102,18 @@ pub fn build(model: &Model) -> NodeGraph {
         .map(|ns| subgraph(model, ns))
         .collect();
     let mut ng = NodeGraph::default();
-    let mut ip_iface: Vec<(IpAddr, NodeIndex)> = Vec::new();
+    let ip_iface = append_subgraphs(&mut ng, subs);
+    veth_peers(&mut ng, model);
+    addresses(&mut ng, &ip_iface);
+    let vip_index = services(&mut ng, model);
+    endpoint_owners(&mut ng, &ip_iface);
+    conntrack_flows(&mut ng, model, &vip_index);
+    ng
+}
+
+/// Appends the per-netns subgraphs in netns order; returns (ip, interface) pairs.
+fn append_subgraphs(ng: &mut NodeGraph, subs: Vec<Subgraph>) -> Vec<(IpAddr, NodeIndex)> {
+    let mut ip_iface = Vec::new();
     for sub in subs {
         let idx: Vec<NodeIndex> = sub
             .nodes
@@ -108,81 +138,110 @@ pub fn build(model: &Model) -> NodeGraph {
             }
         }
     }
+    ip_iface
+}
 
-    // Veth peers, resolved from the node netns (nsids are relative to it).
-    if let Some(root) = model.root() {
-        for l in root
-            .links
-            .items
-            .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth"))
-        {
-            let key = (root.id.clone(), l.ifindex);
-            let peer = match (
-                crate::model::build::veth_peer(model, root, l),
-                l.link_netnsid,
-            ) {
-                (Some((ns, ifindex)), _) => {
-                    let has_ns = model.netns.get(ns).is_some_and(|n| n.links.present);
-                    match ng.ifaces.get(&(ns.to_string(), ifindex)) {
-                        Some(_) => Peer::Found {
-                            netns: ns.to_string(),
-                            ifindex,
-                        },
-                        None if has_ns => Peer::MissingIfindex {
-                            netns: ns.to_string(),
-                            ifindex,
-                        },
-                        None => Peer::Unknown,
-                    }
-                }
-                (None, Some(nsid)) => Peer::MissingNetns { nsid },
-                (None, None) => Peer::Unknown,
-            };
-            if let Peer::Found { netns, ifindex } = &peer {
-                if let (Some(&a), Some(&b)) = (
-                    ng.ifaces.get(&key),
-                    ng.ifaces.get(&(netns.clone(), *ifindex)),
-                ) {
-                    ng.graph.add_edge(a, b, GEdge::VethPeer);
-                    ng.graph.add_edge(b, a, GEdge::VethPeer);
-                }
-            }
-            ng.peers.insert(key, peer);
-        }
-    }
-
-    // IP ownership.
-    for (ip, iface) in &ip_iface {
-        if let GNode::Interface { netns, .. } | GNode::Bridge { netns, .. } = &ng.graph[*iface] {
-            let owners = ng.ip_owners.entry(*ip).or_default();
-            if !owners.contains(netns) {
-                owners.push(netns.clone());
-                owners.sort();
+/// What the veth `l` of `root` points at.
+fn resolve_peer(ng: &NodeGraph, model: &Model, root: &Netns, l: &Link) -> Peer {
+    match (
+        crate::model::build::veth_peer(model, root, l),
+        l.link_netnsid,
+    ) {
+        (Some((ns, ifindex)), _) => {
+            let has_ns = model.netns.get(ns).is_some_and(|n| n.links.present);
+            match ng.ifaces.get(&(ns.to_string(), ifindex)) {
+                Some(_) => Peer::Found {
+                    netns: ns.to_string(),
+                    ifindex,
+                },
+                None if has_ns => Peer::MissingIfindex {
+                    netns: ns.to_string(),
+                    ifindex,
+                },
+                None => Peer::Unknown,
             }
         }
+        (None, Some(nsid)) => Peer::MissingNetns { nsid },
+        (None, None) => Peer::Unknown,
     }
+}
 
-    // Services: one VIP node per frontend, one node per endpoint address.
-    let mut vip_index: std::collections::HashMap<(IpAddr, u16, &str), NodeIndex> =
-        std::collections::HashMap::new();
+/// Veth peers, resolved from the node netns (nsids are relative to it): an edge each
+/// way to a peer the bundle has, one edge to a missing-peer node for a dangling veth.
+fn veth_peers(ng: &mut NodeGraph, model: &Model) {
+    let Some(root) = model.root() else {
+        return;
+    };
+    for l in root
+        .links
+        .items
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("veth"))
+    {
+        let Some(host) = ng.iface(&root.id, l.ifindex) else {
+            continue;
+        };
+        let (netns, nsid, ifindex) = match resolve_peer(ng, model, root, l) {
+            Peer::Found { netns, ifindex } => {
+                if let Some(peer) = ng.iface(&netns, ifindex) {
+                    ng.graph.add_edge(host, peer, GEdge::VethPeer);
+                    ng.graph.add_edge(peer, host, GEdge::VethPeer);
+                }
+                continue;
+            }
+            Peer::MissingIfindex { netns, ifindex } => (Some(netns), None, Some(ifindex)),
+            Peer::MissingNetns { nsid } => (None, Some(nsid), l.link),
+            Peer::Unknown => continue,
+        };
+        let missing = ng.graph.add_node(GNode::MissingPeer {
+            host_netns: root.id.clone(),
+            host_ifindex: l.ifindex,
+            netns,
+            nsid,
+            ifindex,
+        });
+        ng.graph.add_edge(host, missing, GEdge::VethPeer);
+    }
+}
+
+/// One node per assigned global address (in address order), an edge from each
+/// interface that holds it.
+fn addresses(ng: &mut NodeGraph, ip_iface: &[(IpAddr, NodeIndex)]) {
+    let mut holders: BTreeMap<IpAddr, Vec<NodeIndex>> = BTreeMap::new();
+    for (ip, iface) in ip_iface {
+        holders.entry(*ip).or_default().push(*iface);
+    }
+    for (ip, ifaces) in holders {
+        let addr = ng.graph.add_node(GNode::Address { ip });
+        ng.addresses.insert(ip, addr);
+        for iface in ifaces {
+            ng.graph.add_edge(iface, addr, GEdge::Assigned);
+        }
+    }
+}
+
+type VipIndex = HashMap<(IpAddr, u16, &'static str), NodeIndex>;
+
+/// Services: one VIP node per frontend, one node per endpoint address.
+fn services(ng: &mut NodeGraph, model: &Model) -> VipIndex {
+    let mut vip_index = VipIndex::new();
     for s in &model.services {
         let name = s.display_name();
         let mut vips = Vec::new();
         for f in &s.frontends {
-            let at = ng.graph.node_count();
-            if let Some(ip) = f.ip {
-                vip_index
-                    .entry((ip, f.port, s.protocol.as_str()))
-                    .or_insert(NodeIndex::new(at));
-            }
-            vips.push(ng.graph.add_node(GNode::ServiceVip {
+            let vip = ng.graph.add_node(GNode::ServiceVip {
                 service: name.clone(),
                 ip: f.ip,
                 port: f.port,
                 protocol: s.protocol.to_string(),
                 frontend: f.kind.as_str().to_string(),
-            }));
+            });
+            if let Some(ip) = f.ip {
+                vip_index
+                    .entry((ip, f.port, s.protocol.as_str()))
+                    .or_insert(vip);
+            }
+            vips.push(vip);
         }
         for e in &s.endpoints {
             let ep = *ng.endpoints.entry((e.ip, e.port)).or_insert_with(|| {
@@ -203,7 +262,12 @@ pub fn build(model: &Model) -> NodeGraph {
             }
         }
     }
-    for (ip, iface) in &ip_iface {
+    vip_index
+}
+
+/// Interface → endpoint whose address it holds.
+fn endpoint_owners(ng: &mut NodeGraph, ip_iface: &[(IpAddr, NodeIndex)]) {
+    for (ip, iface) in ip_iface {
         let eps: Vec<NodeIndex> = ng
             .endpoints
             .range((*ip, 0)..=(*ip, u16::MAX))
@@ -213,8 +277,10 @@ pub fn build(model: &Model) -> NodeGraph {
             ng.graph.add_edge(*iface, ep, GEdge::OwnsIp { ip: *ip });
         }
     }
+}
 
-    // Conntrack flow aggregates between VIPs and backends.
+/// Conntrack flow aggregates between VIPs and backends.
+fn conntrack_flows(ng: &mut NodeGraph, model: &Model, vip_index: &VipIndex) {
     for d in &model.conntrack.dnat {
         let vip = vip_index
             .get(&(d.vip, d.vport, d.protocol.as_str()))
@@ -224,5 +290,4 @@ pub fn build(model: &Model) -> NodeGraph {
             ng.graph.add_edge(v, e, GEdge::Flows { flows: d.flows });
         }
     }
-    ng
 }

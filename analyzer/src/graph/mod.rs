@@ -1,12 +1,16 @@
-//! The node graph (petgraph): netns, pods, interfaces, bridges, service VIPs and
-//! endpoints as nodes; membership, veth peers, bridge ports, IP ownership,
-//! VIP → endpoint (share/weight) and conntrack flow aggregates as edges.
+//! The node graph (petgraph), the model of connectivity: netns, pods, interfaces,
+//! bridges, addresses, the missing peers of dangling veths, service VIPs and endpoints
+//! as nodes; membership, veth peers, bridge ports, address assignment, routes into
+//! other netns, IP ownership of endpoints, VIP → endpoint (share/weight) and conntrack
+//! flow aggregates as edges. Connectivity checks (and the trace engine) walk it through
+//! the queries of `query.rs`.
 //!
 //! Per-netns subgraphs are built in parallel and appended in netns id order, then the
 //! cross-netns edges are added in a fixed order: node and edge indices, and so every
 //! output, are the same for any thread count.
 
 mod build;
+mod query;
 
 pub use build::build;
 
@@ -51,6 +55,19 @@ pub enum GNode {
         ip: IpAddr,
         port: u16,
     },
+    /// A global address assigned in some netns.
+    Address {
+        ip: IpAddr,
+    },
+    /// The peer a node veth points at, which the bundle does not have: in netns
+    /// `netns` (known, without that ifindex), or behind an nsid no captured netns has.
+    MissingPeer {
+        host_netns: String,
+        host_ifindex: u32,
+        netns: Option<String>,
+        nsid: Option<i32>,
+        ifindex: Option<u32>,
+    },
 }
 
 impl GNode {
@@ -78,6 +95,12 @@ impl GNode {
             GNode::Endpoint { ip, port } => {
                 format!("ep:{}", crate::model::services::sockaddr(*ip, *port))
             }
+            GNode::Address { ip } => format!("ip:{ip}"),
+            GNode::MissingPeer {
+                host_netns,
+                host_ifindex,
+                ..
+            } => format!("missing-peer:{host_netns}/{host_ifindex}"),
         }
     }
 
@@ -104,6 +127,18 @@ impl GNode {
                 None => format!("{service}\\n{frontend} :{port}/{protocol}"),
             },
             GNode::Endpoint { ip, port } => crate::model::services::sockaddr(*ip, *port),
+            GNode::Address { ip } => ip.to_string(),
+            GNode::MissingPeer {
+                netns: Some(netns),
+                ifindex: Some(ifindex),
+                ..
+            } => format!("missing peer\\n{netns} ifindex {ifindex}"),
+            GNode::MissingPeer {
+                nsid: Some(nsid), ..
+            } => {
+                format!("missing peer\\nnsid {nsid}")
+            }
+            GNode::MissingPeer { .. } => "missing peer".to_string(),
         }
     }
 }
@@ -115,10 +150,18 @@ pub enum GEdge {
     InNetns,
     /// Pod → its netns.
     PodNetns,
-    /// Host veth → pod veth (and back).
+    /// Veth → its peer (both ways), or a dangling veth → its missing peer.
     VethPeer,
     /// Port → bridge.
     BridgePort,
+    /// Interface → address assigned to it.
+    Assigned,
+    /// Netns → the veth or bridge a route of it leaves through (towards other netns).
+    Route {
+        dst: String,
+        gateway: Option<String>,
+        table: u32,
+    },
     /// Interface → endpoint it owns the address of.
     OwnsIp { ip: IpAddr },
     /// VIP → endpoint.
@@ -143,36 +186,13 @@ pub enum Peer {
     Unknown,
 }
 
+/// The graph and indices from keys to its nodes (lookups only: every relation is an
+/// edge).
 #[derive(Debug, Default)]
 pub struct NodeGraph {
     pub graph: DiGraph<GNode, GEdge>,
     pub ifaces: BTreeMap<(String, u32), NodeIndex>,
     pub netns: BTreeMap<String, NodeIndex>,
     pub endpoints: BTreeMap<(IpAddr, u16), NodeIndex>,
-    /// Peer of every veth of the node netns, by (netns, ifindex).
-    pub peers: BTreeMap<(String, u32), Peer>,
-    /// Netns owning each global address (sorted, deduplicated).
-    pub ip_owners: BTreeMap<IpAddr, Vec<String>>,
-}
-
-impl NodeGraph {
-    pub fn peer(&self, netns: &str, ifindex: u32) -> Option<&Peer> {
-        self.peers.get(&(netns.to_string(), ifindex))
-    }
-
-    /// Netns that own `ip` (empty when none does).
-    pub fn owners(&self, ip: IpAddr) -> &[String] {
-        self.ip_owners.get(&ip).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// Host-side (node netns) veths whose peer is (`netns`, any ifindex).
-    pub fn host_peers_of(&self, netns: &str) -> Vec<(u32, u32)> {
-        self.peers
-            .iter()
-            .filter_map(|((_, host_if), p)| match p {
-                Peer::Found { netns: n, ifindex } if n == netns => Some((*host_if, *ifindex)),
-                _ => None,
-            })
-            .collect()
-    }
+    pub addresses: BTreeMap<IpAddr, NodeIndex>,
 }

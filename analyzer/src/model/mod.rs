@@ -18,7 +18,7 @@ pub mod nft;
 pub mod node;
 pub mod services;
 
-pub use crate::check::Evidence;
+pub use crate::evidence::Evidence;
 pub use build::build;
 pub use conntrack::{Conntrack, DnatFlows, SnatFlows};
 pub use dns::{Dns, Resolv};

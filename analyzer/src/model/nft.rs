@@ -191,10 +191,43 @@ impl<'a> TableIndex<'a> {
     }
 }
 
+/// Services keyed by the `service-…`/`local-…` chain's name after the kind
+/// (HASH-ns/svc/proto/port).
+type ByChain = BTreeMap<String, Service>;
+
 fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
     let ix = TableIndex::new(rs, fam);
-    // Keyed by the `service-…`/`local-…` chain's name after the kind (HASH-ns/svc/proto/port).
-    let mut by_chain: BTreeMap<String, Service> = BTreeMap::new();
+    let mut by_chain = ByChain::new();
+    frontends_from_maps(rs, &ix, path, fam, &mut by_chain);
+    endpoints_from_chains(rs, &ix, path, fam, &mut by_chain);
+    affinity_from_sets(rs, fam, &mut by_chain);
+    services_without_endpoints(rs, path, fam, &mut by_chain);
+    // A service with frontends and nothing behind them has no endpoints.
+    for s in by_chain.values_mut() {
+        if s.endpoints.is_empty()
+            && s.no_endpoints.is_empty()
+            && !s.frontends.is_empty()
+            && s.defects.is_empty()
+        {
+            if let Some(f) = s.frontends.first() {
+                let ev = f.evidence.clone();
+                s.no_endpoints.push(ev);
+            }
+        }
+    }
+    let mut out: Vec<Service> = by_chain.into_values().collect();
+    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    out
+}
+
+/// Frontends from the service maps (ClusterIP, NodePort, load balancer, external IPs).
+fn frontends_from_maps(
+    rs: &NftRuleset,
+    ix: &TableIndex<'_>,
+    path: &str,
+    fam: &str,
+    by_chain: &mut ByChain,
+) {
     let cluster_ips: Vec<IpAddr> = rs
         .set(fam, TABLE, "cluster-ips")
         .map(|s| {
@@ -205,7 +238,6 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
         })
         .unwrap_or_default();
 
-    // Frontends from the service maps.
     for (map, nodeport) in [
         ("service-ips", false),
         ("service-nodeports", true),
@@ -231,7 +263,7 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
                 FrontendKind::ExternalIp
             };
             let excerpt = format!("{} : {}", show(k), verdict(v));
-            if let Some(svc) = service_for(&mut by_chain, target, proto) {
+            if let Some(svc) = service_for(by_chain, target, proto) {
                 svc.frontends.push(Frontend {
                     kind,
                     ip: if nodeport { None } else { ip },
@@ -247,8 +279,16 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
             }
         }
     }
+}
 
-    // Every service/local/external chain, even one no map points at.
+/// Endpoints of every service/local/external chain, even one no map points at.
+fn endpoints_from_chains(
+    rs: &NftRuleset,
+    ix: &TableIndex<'_>,
+    path: &str,
+    fam: &str,
+    by_chain: &mut ByChain,
+) {
     for c in rs
         .chains
         .iter()
@@ -260,7 +300,7 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
         if kp.endpoint.is_some() || !matches!(kp.kind.as_str(), "service" | "local" | "external") {
             continue;
         }
-        let Some(svc) = service_for(&mut by_chain, &c.name, None) else {
+        let Some(svc) = service_for(by_chain, &c.name, None) else {
             continue;
         };
         for r in ix.rules(&c.name) {
@@ -276,11 +316,13 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
             if kp.kind == "local" {
                 svc.external_local = true;
             }
-            endpoints_from_rule(&ix, path, r, svc);
+            endpoints_from_rule(ix, path, r, svc);
         }
     }
+}
 
-    // Session affinity: one `affinity-…` set per endpoint, with the affinity timeout.
+/// Session affinity: one `affinity-…` set per endpoint, with the affinity timeout.
+fn affinity_from_sets(rs: &NftRuleset, fam: &str, by_chain: &mut ByChain) {
     for set in rs
         .sets
         .iter()
@@ -304,8 +346,10 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
             svc.affinity_seconds = set.timeout.and_then(|t| u32::try_from(t).ok());
         }
     }
+}
 
-    // Services without endpoints.
+/// Services the no-endpoint maps name.
+fn services_without_endpoints(rs: &NftRuleset, path: &str, fam: &str, by_chain: &mut ByChain) {
     for map in ["no-endpoint-services", "no-endpoint-nodeports"] {
         let Some(set) = rs.set(fam, TABLE, map) else {
             continue;
@@ -359,22 +403,6 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
             }
         }
     }
-
-    for s in by_chain.values_mut() {
-        if s.endpoints.is_empty()
-            && s.no_endpoints.is_empty()
-            && !s.frontends.is_empty()
-            && s.defects.is_empty()
-        {
-            if let Some(f) = s.frontends.first() {
-                let ev = f.evidence.clone();
-                s.no_endpoints.push(ev);
-            }
-        }
-    }
-    let mut out: Vec<Service> = by_chain.into_values().collect();
-    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
-    out
 }
 
 /// Endpoints reached from one rule of a service chain (vmap to endpoint chains or a

@@ -16,6 +16,8 @@ fn edge_label(e: &GEdge) -> String {
         GEdge::InNetns | GEdge::PodNetns => String::new(),
         GEdge::VethPeer => "veth".into(),
         GEdge::BridgePort => "port".into(),
+        GEdge::Assigned => String::new(),
+        GEdge::Route { dst, .. } => format!("route {dst}"),
         GEdge::OwnsIp { ip } => ip.to_string(),
         GEdge::Balances { share: Some(p), .. } => format!("{:.0}%", p * 100.0),
         GEdge::Balances {
@@ -43,6 +45,8 @@ pub fn render_dot(g: &NodeGraph) -> String {
             GNode::Bridge { .. } => ("hexagon", ""),
             GNode::ServiceVip { .. } => ("diamond", ""),
             GNode::Endpoint { .. } => ("circle", ""),
+            GNode::Address { .. } => ("note", ""),
+            GNode::MissingPeer { .. } => ("ellipse", ", style=dashed, color=red"),
         };
         let _ = writeln!(
             out,
@@ -55,6 +59,7 @@ pub fn render_dot(g: &NodeGraph) -> String {
         let style = match e.weight() {
             GEdge::InNetns | GEdge::PodNetns => ", style=dotted, arrowhead=none",
             GEdge::Flows { .. } => ", style=dashed, color=blue",
+            GEdge::Route { .. } => ", color=gray",
             _ => "",
         };
         let _ = writeln!(

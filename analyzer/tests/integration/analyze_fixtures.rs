@@ -32,7 +32,7 @@ fn ids(r: &Report, min: Severity) -> BTreeSet<String> {
         .findings
         .iter()
         .filter(|f| f.severity >= min)
-        .map(|f| f.id.clone())
+        .map(|f| f.id.to_string())
         .collect()
 }
 

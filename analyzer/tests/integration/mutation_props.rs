@@ -118,7 +118,7 @@ fn unmutated_demo_round_trips_through_the_resealing() {
     let ids = |a: &report::Analysis<'_>| {
         a.findings
             .iter()
-            .map(|f| (f.id.clone(), f.subject.clone()))
+            .map(|f| (f.id, f.subject.clone()))
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&original), ids(&again));

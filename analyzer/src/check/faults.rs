@@ -1,0 +1,162 @@
+//! Faults the testkit can inject into its healthy node, one knob each: the unit tests
+//! break the node with them, and the coverage test runs them all to learn which check
+//! ids the testkit really produces.
+
+use super::testkit::{ev, ip, Kit};
+use crate::model::services::RuleDefect;
+use netsnap_schema::model::LinkState;
+
+/// A named way of breaking the testkit's healthy node.
+pub struct Fault {
+    pub name: &'static str,
+    pub apply: fn(&mut Kit),
+}
+
+/// Every fault knob.
+pub const FAULTS: &[Fault] = &[
+    Fault {
+        name: "pod netns gone, host veth left",
+        apply: dangling_veth,
+    },
+    Fault {
+        name: "host veth of a pod deleted",
+        apply: pod_without_host_veth,
+    },
+    Fault {
+        name: "pod veth detached from cni0",
+        apply: detached_veth,
+    },
+    Fault {
+        name: "pod veth down",
+        apply: veth_down,
+    },
+    Fault {
+        name: "hairpin off on a pod port",
+        apply: hairpin_off,
+    },
+    Fault {
+        name: "pod MTU above its host veth's",
+        apply: pod_mtu_too_large,
+    },
+    Fault {
+        name: "two pods with one IP",
+        apply: duplicate_pod_ip,
+    },
+    Fault {
+        name: "pod without default route",
+        apply: no_default_route,
+    },
+    Fault {
+        name: "endpoint IP owned by no pod",
+        apply: stale_endpoint,
+    },
+    Fault {
+        name: "endpoint pod not listening",
+        apply: nothing_listening,
+    },
+    Fault {
+        name: "externalTrafficPolicy Local without local endpoint",
+        apply: no_local_endpoint,
+    },
+    Fault {
+        name: "service chain jumps to a missing chain",
+        apply: partial_rules,
+    },
+    Fault {
+        name: "cluster DNS without endpoints",
+        apply: cluster_dns_down,
+    },
+    Fault {
+        name: "pod with four nameservers",
+        apply: too_many_nameservers,
+    },
+];
+
+pub fn dangling_veth(k: &mut Kit) {
+    k.model.netns.remove("pod-web-2");
+}
+
+pub fn pod_without_host_veth(k: &mut Kit) {
+    k.root().links.items.retain(|l| l.name != "vethweb-2");
+}
+
+pub fn detached_veth(k: &mut Kit) {
+    for l in &mut k.root().links.items {
+        if l.name == "vethweb-1" {
+            l.master = None;
+            l.bridge_port = None;
+        }
+    }
+}
+
+pub fn veth_down(k: &mut Kit) {
+    for l in &mut k.root().links.items {
+        if l.name == "vethweb-1" {
+            l.state = LinkState::Down;
+            l.flags.clear();
+        }
+    }
+}
+
+pub fn hairpin_off(k: &mut Kit) {
+    for l in &mut k.root().links.items {
+        if l.name == "vethweb-1" {
+            if let Some(bp) = &mut l.bridge_port {
+                bp.hairpin = false;
+            }
+        }
+    }
+}
+
+pub fn pod_mtu_too_large(k: &mut Kit) {
+    k.ns("pod-web-1").links.items[1].mtu = 9000;
+}
+
+pub fn duplicate_pod_ip(k: &mut Kit) {
+    k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+}
+
+pub fn no_default_route(k: &mut Kit) {
+    k.ns("pod-web-1")
+        .routes
+        .items
+        .retain(|r| r.dst != "default");
+}
+
+pub fn stale_endpoint(k: &mut Kit) {
+    k.service_mut("default/web:http").endpoints[1].ip = ip("10.244.1.99");
+}
+
+pub fn nothing_listening(k: &mut Kit) {
+    k.ns("pod-web-2").sockets.items.clear();
+}
+
+pub fn no_local_endpoint(k: &mut Kit) {
+    let s = k.service_mut("default/web:http");
+    s.external_local = true;
+    s.no_local_endpoints
+        .push(ev("netfilter/iptables-nft-save.txt"));
+}
+
+pub fn partial_rules(k: &mut Kit) {
+    k.service_mut("default/web:http").defects.push(RuleDefect {
+        what: "KUBE-SVC-X jumps to KUBE-SEP-Y, which does not exist".into(),
+        evidence: ev("netfilter/iptables-nft-save.txt"),
+    });
+}
+
+pub fn cluster_dns_down(k: &mut Kit) {
+    k.service_mut("kube-system/kube-dns:dns").endpoints.clear();
+}
+
+pub fn too_many_nameservers(k: &mut Kit) {
+    k.ns("pod-web-1").resolv = Some(super::testkit::resolv(
+        "r",
+        &["10.96.0.10", "1.1.1.1", "8.8.8.8", "9.9.9.9"],
+        &[
+            "default.svc.cluster.local",
+            "svc.cluster.local",
+            "cluster.local",
+        ],
+    ));
+}
