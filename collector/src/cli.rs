@@ -68,7 +68,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", requires = "redact")]
     pub redact_key: Option<PathBuf>,
 
-    /// Where --redact writes the map [default: <output>.map.json]; needed with `-o -`.
+    /// Where --redact writes the map [default: OUTPUT.map.json]; needed with `-o -`.
     #[arg(long, value_name = "FILE", requires = "redact")]
     pub redact_map: Option<PathBuf>,
 }

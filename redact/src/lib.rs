@@ -15,7 +15,7 @@
 //! Modules: [`key`] (the secret), [`ip`], [`mac`], [`names`] (the pseudonym schemes),
 //! [`allowlist`] (what is never pseudonymised), `scan`/`text` (finding and rewriting
 //! values in any text), `sources` (per-format collection and rewriting), [`map`],
-//! [`redact`] (the two-phase transform) and [`files`] (key, map and output files, as
+//! [`redact()`] (the two-phase transform) and [`files`] (key, map and output files, as
 //! both command lines use them).
 
 pub mod allowlist;

@@ -1,7 +1,7 @@
 //! Services from kube-proxy's iptables mode (either backend, either family).
 //!
 //! Walks the nat table's chain graph: KUBE-SERVICES / KUBE-NODEPORTS → KUBE-SVC-,
-//! KUBE-EXT-, KUBE-FW-, KUBE-SVL-<hash> → KUBE-SEP-<hash> → DNAT, and the filter
+//! KUBE-EXT-, KUBE-FW-, KUBE-SVL-`<hash>` → KUBE-SEP-`<hash>` → DNAT, and the filter
 //! table's "has no endpoints" / "has no local endpoints" rules. kube-proxy uses the
 //! same 16-character hash for every per-service chain, so the hash is the key.
 

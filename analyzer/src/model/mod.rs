@@ -1,7 +1,7 @@
 //! The node model: what the bundle says the node looks like, in the analyzer's own
 //! terms (netns, pods, node, services, netfilter facts, conntrack, DNS, kernel log).
 //!
-//! Built from the parsed sources ([`crate::sources`]) by [`build`]; checks read only
+//! Built from the parsed sources ([`crate::sources`]) by [`build()`]; checks read only
 //! this and the graph. Every fact that a finding may cite keeps its [`Evidence`].
 
 pub mod build;

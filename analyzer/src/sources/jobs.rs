@@ -41,8 +41,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// The conntrack entries: cut into [`CONNTRACK_CHUNK_BYTES`] chunks parsed side by
-    /// side (see [`conntrack_chunk`]) instead of one job.
+    /// The conntrack entries: cut into `CONNTRACK_CHUNK_BYTES` chunks parsed side by
+    /// side (see `conntrack_chunk`) instead of one job.
     pub fn is_conntrack_entries(&self) -> bool {
         matches!(
             self.kind,
