@@ -22,7 +22,6 @@ const KNOWN_OFFENDERS: &[&str] = &[
     "analyzer/src/graph/build.rs build",
     "analyzer/src/main.rs run",
     "analyzer/src/model/nft.rs services_of",
-    "analyzer/src/parse/conntrack.rs parse_entry",
     "collector/src/capture.rs netns_job",
     "collector/src/capture.rs capture",
     "collector/src/discover.rs discover_in",
