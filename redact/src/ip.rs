@@ -331,6 +331,17 @@ impl IpMapper {
 mod tests {
     use super::*;
 
+    #[test]
+    fn network_addresses_have_no_host_bits() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(is_network_address(ip("10.0.0.0"), 8));
+        assert!(!is_network_address(ip("10.0.0.1"), 8));
+        assert!(is_network_address(ip("10.0.0.1"), 32));
+        assert!(is_network_address(ip("fd00::"), 64));
+        assert!(!is_network_address(ip("fd00::1"), 64));
+        assert!(is_network_address(ip("0.0.0.0"), 0));
+    }
+
     fn mapper() -> IpMapper {
         IpMapper::new(&RedactKey::from_bytes([3u8; 32]))
     }

@@ -99,3 +99,17 @@ fn nat_to_forms() {
     assert_eq!(parse_nat_to("fd00::2").map(|x| x.1), Some(None));
     assert_eq!(parse_nat_to("garbage"), None);
 }
+
+#[test]
+fn cidr_keeps_host_bits_as_written() {
+    let c = parse_cidr("10.1.2.3/8").unwrap_or(Cidr::from(IpAddr::from([0, 0, 0, 0])));
+    assert_eq!(c.to_string(), "10.1.2.3/8");
+    assert!(c.contains(&IpAddr::from([10, 200, 0, 1])));
+    assert!(!c.contains(&IpAddr::from([11, 0, 0, 1])));
+    assert_eq!(
+        parse_cidr("fd00::1").map(|c| c.to_string()),
+        Ok("fd00::1/128".into())
+    );
+    assert!(parse_cidr("10.0.0.0/33").is_err());
+    assert!(parse_cidr("fd00::/255.0.0.0").is_err());
+}
