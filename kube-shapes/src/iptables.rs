@@ -857,7 +857,7 @@ mod tests {
         String::from_utf8(out).expect("utf-8")
     }
 
-    /// Lines copied from a real `iptables-nft-save -c` (analyzer/tests/data).
+    /// Lines copied from a real `iptables-nft-save -c` (analyzer/tests/integration/data).
     #[test]
     fn save_lines_match_real_output() {
         let dns = eps(&["10.244.0.2:53", "10.244.0.3:53"]);

@@ -122,7 +122,7 @@ mod tests {
     fn probabilities() {
         assert_eq!(probability(0, 3), "0.3333333333");
         assert_eq!(probability(1, 3), "0.5000000000");
-        // As iptables-nft-save printed them on a real node (analyzer/tests/data).
+        // As iptables-nft-save printed them on a real node (analyzer/tests/integration/data).
         assert_eq!(saved_probability(0, 3), "0.33333333349");
         assert_eq!(saved_probability(1, 3), "0.50000000000");
         assert_eq!(saved_probability(0, 10), "0.10000000009");

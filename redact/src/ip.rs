@@ -22,6 +22,7 @@
 //! private, and no two addresses ever share a pseudonym.
 
 use crate::key::{Prf, RedactKey};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -47,81 +48,84 @@ pub enum IpClass {
     Public,
 }
 
+/// A class's range; checked when the tables are compiled.
+const fn v4net(addr: Ipv4Addr, len: u8) -> Ipv4Net {
+    Ipv4Net::new_assert(addr, len)
+}
+
+const fn v6net(addr: Ipv6Addr, len: u8) -> Ipv6Net {
+    Ipv6Net::new_assert(addr, len)
+}
+
 /// IPv4 classes, first match wins (so single addresses come before their range).
-pub const V4_CLASSES: &[(Ipv4Addr, u8, Rule)] = &[
-    (Ipv4Addr::new(0, 0, 0, 0), 8, Rule::Keep),
-    (Ipv4Addr::new(127, 0, 0, 0), 8, Rule::Keep),
-    (Ipv4Addr::new(224, 0, 0, 0), 4, Rule::Keep),
-    (Ipv4Addr::new(240, 0, 0, 0), 4, Rule::Keep),
-    (Ipv4Addr::new(192, 0, 0, 0), 24, Rule::Keep),
-    (Ipv4Addr::new(192, 0, 2, 0), 24, Rule::Keep),
-    (Ipv4Addr::new(198, 51, 100, 0), 24, Rule::Keep),
-    (Ipv4Addr::new(203, 0, 113, 0), 24, Rule::Keep),
+pub const V4_CLASSES: &[(Ipv4Net, Rule)] = &[
+    (v4net(Ipv4Addr::new(0, 0, 0, 0), 8), Rule::Keep),
+    (v4net(Ipv4Addr::new(127, 0, 0, 0), 8), Rule::Keep),
+    (v4net(Ipv4Addr::new(224, 0, 0, 0), 4), Rule::Keep),
+    (v4net(Ipv4Addr::new(240, 0, 0, 0), 4), Rule::Keep),
+    (v4net(Ipv4Addr::new(192, 0, 0, 0), 24), Rule::Keep),
+    (v4net(Ipv4Addr::new(192, 0, 2, 0), 24), Rule::Keep),
+    (v4net(Ipv4Addr::new(198, 51, 100, 0), 24), Rule::Keep),
+    (v4net(Ipv4Addr::new(203, 0, 113, 0), 24), Rule::Keep),
     // Cloud metadata and NodeLocal DNSCache: well known, not identifying.
-    (Ipv4Addr::new(169, 254, 169, 254), 32, Rule::Keep),
-    (Ipv4Addr::new(169, 254, 20, 10), 32, Rule::Keep),
+    (v4net(Ipv4Addr::new(169, 254, 169, 254), 32), Rule::Keep),
+    (v4net(Ipv4Addr::new(169, 254, 20, 10), 32), Rule::Keep),
     // The only public address that is also a netmask (/1).
-    (Ipv4Addr::new(128, 0, 0, 0), 32, Rule::Keep),
-    (Ipv4Addr::new(10, 0, 0, 0), 8, Rule::Prefix(8)),
-    (Ipv4Addr::new(172, 16, 0, 0), 12, Rule::Prefix(12)),
-    (Ipv4Addr::new(192, 168, 0, 0), 16, Rule::Prefix(16)),
-    (Ipv4Addr::new(100, 64, 0, 0), 10, Rule::Prefix(10)),
-    (Ipv4Addr::new(169, 254, 0, 0), 16, Rule::Prefix(16)),
-    (Ipv4Addr::new(198, 18, 0, 0), 15, Rule::Prefix(15)),
-    (Ipv4Addr::new(0, 0, 0, 0), 0, Rule::Prefix(0)),
+    (v4net(Ipv4Addr::new(128, 0, 0, 0), 32), Rule::Keep),
+    (v4net(Ipv4Addr::new(10, 0, 0, 0), 8), Rule::Prefix(8)),
+    (v4net(Ipv4Addr::new(172, 16, 0, 0), 12), Rule::Prefix(12)),
+    (v4net(Ipv4Addr::new(192, 168, 0, 0), 16), Rule::Prefix(16)),
+    (v4net(Ipv4Addr::new(100, 64, 0, 0), 10), Rule::Prefix(10)),
+    (v4net(Ipv4Addr::new(169, 254, 0, 0), 16), Rule::Prefix(16)),
+    (v4net(Ipv4Addr::new(198, 18, 0, 0), 15), Rule::Prefix(15)),
+    (v4net(Ipv4Addr::new(0, 0, 0, 0), 0), Rule::Prefix(0)),
 ];
 
 /// IPv6 classes, first match wins.
-pub const V6_CLASSES: &[(Ipv6Addr, u8, Rule)] = &[
-    (Ipv6Addr::UNSPECIFIED, 128, Rule::Keep),
-    (Ipv6Addr::LOCALHOST, 128, Rule::Keep),
-    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, Rule::Keep),
+pub const V6_CLASSES: &[(Ipv6Net, Rule)] = &[
+    (v6net(Ipv6Addr::UNSPECIFIED, 128), Rule::Keep),
+    (v6net(Ipv6Addr::LOCALHOST, 128), Rule::Keep),
     (
-        Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
-        96,
+        v6net(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),
+        Rule::Keep,
+    ),
+    (
+        v6net(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96),
         Rule::Embedded,
     ),
     (
-        Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0),
-        96,
+        v6net(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96),
         Rule::Embedded,
     ),
     (
-        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
-        10,
+        v6net(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
         Rule::Prefix(64),
     ),
     (
-        Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
-        7,
+        v6net(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),
         Rule::Prefix(8),
     ),
     (
-        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
-        32,
+        v6net(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32),
         Rule::Prefix(32),
     ),
     (
-        Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
-        32,
+        v6net(Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32),
         Rule::Prefix(32),
     ),
     (
-        Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0),
-        16,
+        v6net(Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16),
         Rule::Prefix(16),
     ),
     (
-        Ipv6Addr::new(0x0100, 0, 0, 0, 0, 0, 0, 0),
-        64,
+        v6net(Ipv6Addr::new(0x0100, 0, 0, 0, 0, 0, 0, 0), 64),
         Rule::Prefix(64),
     ),
     (
-        Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0),
-        3,
+        v6net(Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3),
         Rule::Prefix(3),
     ),
-    (Ipv6Addr::UNSPECIFIED, 0, Rule::Prefix(8)),
+    (v6net(Ipv6Addr::UNSPECIFIED, 0), Rule::Prefix(8)),
 ];
 
 /// Bits that are permuted end here: the last octet / last 16 bits are kept.
@@ -136,38 +140,38 @@ const V6_MAX_WALK: usize = 1 << 16;
 const FLIP_CACHE_MAX: usize = 1 << 20;
 
 fn v4_class(a: u32) -> usize {
+    let a = Ipv4Addr::from(a);
     V4_CLASSES
         .iter()
-        .position(|(net, len, _)| in_prefix(u128::from(a), u128::from(u32::from(*net)), *len, 32))
+        .position(|(net, _)| net.contains(&a))
         .unwrap_or(V4_CLASSES.len() - 1)
 }
 
 fn v6_class(a: u128) -> usize {
+    let a = Ipv6Addr::from(a);
     V6_CLASSES
         .iter()
-        .position(|(net, len, _)| in_prefix(a, u128::from(*net), *len, 128))
+        .position(|(net, _)| net.contains(&a))
         .unwrap_or(V6_CLASSES.len() - 1)
 }
 
-fn in_prefix(a: u128, net: u128, len: u8, width: u32) -> bool {
-    if len == 0 {
-        return true;
-    }
-    let shift = width - u32::from(len);
-    (a >> shift) == (net >> shift)
+/// `ip/len` names a network: its host bits are zero (`10.0.0.0/8`, not `10.0.0.1/8`).
+/// A prefix longer than the address has no host bits.
+pub fn is_network_address(ip: IpAddr, len: u8) -> bool {
+    IpNet::new(ip, len).map_or(true, |n| n.network() == ip)
 }
 
 /// The class of an address.
 pub fn class(ip: IpAddr) -> IpClass {
     match ip {
-        IpAddr::V4(a) => match V4_CLASSES[v4_class(u32::from(a))].2 {
+        IpAddr::V4(a) => match V4_CLASSES[v4_class(u32::from(a))].1 {
             Rule::Keep => IpClass::Unchanged,
             Rule::Prefix(0) => IpClass::Public,
             _ => IpClass::Special,
         },
         IpAddr::V6(a) => {
             let i = v6_class(u128::from(a));
-            match V6_CLASSES[i].2 {
+            match V6_CLASSES[i].1 {
                 Rule::Keep => IpClass::Unchanged,
                 Rule::Embedded => match class(IpAddr::V4(v4_tail(a))) {
                     IpClass::Public => IpClass::Public,
@@ -214,22 +218,9 @@ impl IpMapper {
     /// The pseudonym of network `ip/len`: the mapped address with host bits cleared,
     /// which is the common prefix of every mapped member of the network.
     pub fn map_network(&mut self, ip: IpAddr, len: u8) -> IpAddr {
-        match self.map(ip) {
-            IpAddr::V4(a) => {
-                let len = u32::from(len.min(32));
-                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
-            }
-            IpAddr::V6(a) => {
-                let len = u32::from(len.min(128));
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len)
-                };
-                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-            }
-        }
+        let mapped = self.map(ip);
+        let len = len.min(IpNet::from(mapped).max_prefix_len());
+        IpNet::new(mapped, len).map_or(mapped, |n| n.network())
     }
 
     pub fn map_v4(&mut self, a: Ipv4Addr) -> Ipv4Addr {
@@ -238,7 +229,7 @@ impl IpMapper {
         }
         let x = u32::from(a);
         let class = v4_class(x);
-        let out = match V4_CLASSES[class].2 {
+        let out = match V4_CLASSES[class].1 {
             Rule::Keep | Rule::Embedded => x,
             Rule::Prefix(keep) => {
                 let mut y = x;
@@ -262,7 +253,7 @@ impl IpMapper {
         }
         let x = u128::from(a);
         let class = v6_class(x);
-        let out = match V6_CLASSES[class].2 {
+        let out = match V6_CLASSES[class].1 {
             Rule::Keep => x,
             Rule::Embedded => {
                 let tail = self.map_v4(v4_tail(a));
@@ -339,6 +330,17 @@ impl IpMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_addresses_have_no_host_bits() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(is_network_address(ip("10.0.0.0"), 8));
+        assert!(!is_network_address(ip("10.0.0.1"), 8));
+        assert!(is_network_address(ip("10.0.0.1"), 32));
+        assert!(is_network_address(ip("fd00::"), 64));
+        assert!(!is_network_address(ip("fd00::1"), 64));
+        assert!(is_network_address(ip("0.0.0.0"), 0));
+    }
 
     fn mapper() -> IpMapper {
         IpMapper::new(&RedactKey::from_bytes([3u8; 32]))

@@ -8,6 +8,7 @@
 //! zero is one piece (so its pseudonym can be the mapped network); any other
 //! `/number` (a port in an nft chain name, an interface address's prefix) is not.
 
+use crate::ip::is_network_address;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +198,7 @@ fn v6_at(s: &[u8], i: usize, r: usize, cut: bool) -> Option<(Piece<'static>, usi
         let expanded = cand.len() == 39 && !cand.windows(2).any(|w| w == b"::");
         let upper = cand.iter().any(|b| b.is_ascii_uppercase());
         let (prefix, extra) = match prefix_at(s, end, 128) {
-            Some((len, n)) if host_bits_zero(u128::from(addr), len, 128) => (Some(len), n),
+            Some((len, n)) if is_network_address(addr.into(), len) => (Some(len), n),
             _ => (None, 0),
         };
         let piece = Piece::V6 {
@@ -243,7 +244,7 @@ fn v4_at(s: &[u8], i: usize) -> Option<(Piece<'static>, usize)> {
     }
     let addr = Ipv4Addr::from(octets);
     let (prefix, extra) = match prefix_at(s, k, 32) {
-        Some((len, n)) if host_bits_zero(u128::from(u32::from(addr)), len, 32) => (Some(len), n),
+        Some((len, n)) if is_network_address(addr.into(), len) => (Some(len), n),
         _ => (None, 0),
     };
     Some((Piece::V4 { addr, prefix }, k - i + extra))
@@ -274,19 +275,6 @@ fn prefix_at(s: &[u8], k: usize, max: u8) -> Option<(u8, usize)> {
     }
     let len = u8::try_from(v).ok().filter(|l| *l <= max)?;
     Some((len, 1 + digits))
-}
-
-fn host_bits_zero(a: u128, len: u8, width: u32) -> bool {
-    let len = u32::from(len);
-    if len >= width {
-        return true;
-    }
-    let host = if width - len >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << (width - len)) - 1
-    };
-    a & host == 0
 }
 
 /// `aa:bb:cc:dd:ee:ff` and longer colon-separated byte strings (6 to 32 bytes).

@@ -5,6 +5,7 @@
 use crate::rng::Rng;
 use crate::spec::Spec;
 use crate::ScaleError;
+use ipnet::Ipv4Net;
 use netsnap_kube_shapes::{self as shapes, Protocol, ServicePort};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -174,7 +175,7 @@ pub struct Pod {
     pub pids: Vec<u32>,
     /// dnsPolicy Default (CoreDNS itself): gets the node's resolv.conf.
     pub dns_default: bool,
-    /// Planted DNS001: resolves through [`WRONG_DNS`].
+    /// Planted DNS001: resolves through `WRONG_DNS`.
     pub wrong_dns: bool,
 }
 
@@ -212,7 +213,7 @@ pub struct PlantedFault {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub spec: Spec,
-    pub pod_cidr: (Ipv4Addr, u8),
+    pub pod_cidr: Ipv4Net,
     pub services: Vec<Service>,
     pub pods: Vec<Pod>,
     pub dangling: Option<DanglingVeth>,
@@ -229,8 +230,8 @@ struct RemotePool {
 }
 
 impl RemotePool {
-    fn new(pod_cidr: (Ipv4Addr, u8)) -> RemotePool {
-        let node_size = 1u32 << (32 - u32::from(pod_cidr.1));
+    fn new(pod_cidr: Ipv4Net) -> RemotePool {
+        let node_size = addresses(&pod_cidr);
         let first_block = node_size.div_ceil(256);
         RemotePool {
             first_block,
@@ -247,6 +248,11 @@ impl RemotePool {
     fn draw(&self, rng: &mut Rng) -> Ipv4Addr {
         self.ip(rng.below(self.size))
     }
+}
+
+/// How many addresses `net` spans.
+fn addresses(net: &Ipv4Net) -> u32 {
+    u32::from(net.broadcast()) - u32::from(net.network()) + 1
 }
 
 /// (port name, protocol, port, target port) of the `i`th ordinary service.
@@ -271,12 +277,14 @@ impl Plan {
         let mut rng = root.fork("plan");
         // The smallest block ≥ /24 that leaves room for the pods, the gateway and a
         // few unused addresses (the stale endpoint is one of them).
-        let mut prefix = 24u8;
-        while (1usize << (32 - prefix)) < spec.pods + 8 {
-            prefix -= 1;
+        let mut pod_cidr = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 24);
+        while (addresses(&pod_cidr) as usize) < spec.pods + 8 {
+            let Some(wider) = pod_cidr.supernet() else {
+                break;
+            };
+            pod_cidr = wider;
         }
-        let pod_cidr = (Ipv4Addr::new(10, 244, 0, 0), prefix);
-        let base = u32::from(pod_cidr.0);
+        let base = u32::from(pod_cidr.network());
         let pool = RemotePool::new(pod_cidr);
 
         // Pods: 0 is CoreDNS, the rest are application pods.
@@ -487,8 +495,7 @@ impl Plan {
 
         // SVC002: an endpoint inside the node's pod CIDR that no pod owns.
         if self.services.len() > 4 {
-            let size = 1u32 << (32 - u32::from(self.pod_cidr.1));
-            let stale = Ipv4Addr::from(u32::from(self.pod_cidr.0) + size - 2);
+            let stale = Ipv4Addr::from(u32::from(self.pod_cidr.broadcast()) - 1);
             let s = &mut self.services[4];
             let port = s.target_port;
             s.endpoints[0] = SocketAddrV4::new(stale, port);
@@ -591,12 +598,11 @@ impl Plan {
 
     /// The gateway (bridge) address of the pod CIDR.
     pub fn bridge_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.pod_cidr.0) + 1)
+        Ipv4Addr::from(u32::from(self.pod_cidr.network()) + 1)
     }
 
     pub fn pod_broadcast(&self) -> Ipv4Addr {
-        let size = 1u32 << (32 - u32::from(self.pod_cidr.1));
-        Ipv4Addr::from(u32::from(self.pod_cidr.0) + size - 1)
+        self.pod_cidr.broadcast()
     }
 
     /// A stream for one output file, independent of every other.

@@ -2,7 +2,7 @@
 
 use super::{CheckId, Context, Evidence, Finding, Severity};
 use crate::graph::{GNode, NodeGraph, Peer};
-use crate::model::net::{parse_ip, Cidr};
+use crate::model::net::{parse_cidr, parse_ip};
 use crate::model::{Model, Netns, Pod};
 use netsnap_schema::model::Link;
 use std::net::IpAddr;
@@ -429,11 +429,11 @@ fn ips_in_several_netns(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 /// Whether `gw` is reachable on-link from `ns` (a connected prefix or a link route).
 fn on_link(ns: &Netns, gw: IpAddr) -> bool {
-    ns.connected().iter().any(|c| c.contains(gw))
+    ns.connected().iter().any(|c| c.contains(&gw))
         || ns.routes.items.iter().any(|r| {
             r.gateway.is_none()
                 && r.kind == "unicast"
-                && (r.dst.parse::<Cidr>().is_ok_and(|c| c.contains(gw)))
+                && (parse_cidr(&r.dst).is_ok_and(|c| c.contains(&gw)))
         })
 }
 

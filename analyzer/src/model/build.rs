@@ -3,7 +3,7 @@
 //! parallel; results are assembled in a fixed order so the model never depends on the
 //! thread count. Conntrack arrives already aggregated by the parse stage.
 
-use super::net::{parse_ip, Cidr};
+use super::net::{cidr, parse_cidr, parse_ip, Cidr};
 use super::netns::{Netns, Pod, PodInterface, Table};
 use super::node::{Bridge, Node, Overlay, PodCidr, Uplink};
 use super::{iptables, netfilter, nft, Evidence, Model};
@@ -348,8 +348,8 @@ fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
         .filter(|b| !b.pod_ports.is_empty())
     {
         for a in root.addrs.items.iter().filter(|a| a.ifindex == b.ifindex) {
-            if let Some(c) = parse_ip(&a.address).and_then(|ip| Cidr::new(ip, a.prefix_len)) {
-                if !super::net::is_local_only(c.addr) {
+            if let Some(c) = parse_ip(&a.address).and_then(|ip| cidr(ip, a.prefix_len)) {
+                if !super::net::is_local_only(c.addr()) {
                     push(c, format!("address of bridge {}", b.name));
                 }
             }
@@ -357,8 +357,8 @@ fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
     }
     for r in &root.routes.items {
         if r.kind == "blackhole" {
-            if let Ok(c) = r.dst.parse::<Cidr>() {
-                if c.len > 0 && !super::net::is_local_only(c.addr) {
+            if let Ok(c) = parse_cidr(&r.dst) {
+                if c.prefix_len() > 0 && !super::net::is_local_only(c.addr()) {
                     push(c, format!("blackhole route {}", r.dst));
                 }
             }

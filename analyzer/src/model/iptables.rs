@@ -81,7 +81,7 @@ pub fn services(
             .destination
             .as_ref()
             .filter(|d| !d.negated)
-            .map(|d| d.value.addr);
+            .map(|d| d.value.addr());
         let kind = if &*r.chain == "KUBE-NODEPORTS" {
             FrontendKind::NodePort
         } else {
@@ -389,7 +389,7 @@ fn no_endpoint_services(
                 .destination
                 .as_ref()
                 .filter(|d| !d.negated)
-                .map(|d| d.value.addr);
+                .map(|d| d.value.addr());
             let kind = match (&dst, &*r.chain) {
                 (None, _) => FrontendKind::NodePort,
                 (Some(_), "KUBE-SERVICES") => FrontendKind::ClusterIp,

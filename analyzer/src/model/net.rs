@@ -1,95 +1,35 @@
-//! Small address helpers: prefixes and their membership, without an extra crate.
+//! Address helpers: prefixes (`ipnet`) as the analyzer reads them from a bundle, and
+//! which addresses can identify a pod.
 
-use serde::Serialize;
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
-/// An IP prefix such as `10.244.1.0/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub len: u8,
+/// An IP prefix such as `10.244.1.0/24`, always masked to its network (see [`cidr`]).
+pub type Cidr = ipnet::IpNet;
+
+/// `addr/len` masked to its network (`10.244.1.7/24` is `10.244.1.0/24`); `None` when
+/// `len` is longer than the address.
+pub fn cidr(addr: IpAddr, len: u8) -> Option<Cidr> {
+    Cidr::new(addr, len).ok().map(|c| c.trunc())
 }
 
-impl Cidr {
-    pub fn new(addr: IpAddr, len: u8) -> Option<Cidr> {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (len <= max).then(|| Cidr {
-            addr: mask(addr, len),
-            len,
-        })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.len) == self.addr
-    }
-
-    /// True when every address of `other` is in `self`.
-    pub fn covers(&self, other: &Cidr) -> bool {
-        other.len >= self.len && self.contains(other.addr)
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl Serialize for Cidr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    /// `addr/len`, or a bare address (a host prefix).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, l) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a.parse().map_err(|_| format!("bad address {a:?}"))?;
-        let len = match l {
-            Some(l) => l.parse::<u8>().map_err(|_| format!("bad prefix {l:?}"))?,
-            None => host_len(addr),
-        };
-        Cidr::new(addr, len).ok_or_else(|| format!("prefix /{len} too long"))
-    }
+/// `addr/len`, or a bare address (a host prefix), masked to its network: a route's
+/// destination as `ip route` prints it.
+pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| format!("bad address {a:?}"))?;
+    let len = match l {
+        Some(l) => l.parse::<u8>().map_err(|_| format!("bad prefix {l:?}"))?,
+        None => host_len(addr),
+    };
+    cidr(addr, len).ok_or_else(|| format!("prefix /{len} too long"))
 }
 
 /// 32 for IPv4, 128 for IPv6.
 pub fn host_len(ip: IpAddr) -> u8 {
-    if ip.is_ipv4() {
-        32
-    } else {
-        128
-    }
-}
-
-fn mask(ip: IpAddr, len: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let m = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len.min(32)))
-            };
-            IpAddr::V4((bits & m).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len.min(128)))
-            };
-            IpAddr::V6((bits & m).into())
-        }
-    }
+    Cidr::from(ip).max_prefix_len()
 }
 
 /// Loopback, link-local and unspecified addresses: never a pod's identity.
@@ -113,20 +53,42 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
+    fn parsed(s: &str) -> Cidr {
+        match parse_cidr(s) {
+            Ok(c) => c,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
     #[test]
     fn contains_and_covers() {
-        let c: Cidr = "10.244.1.7/24".parse().unwrap();
+        let c = parsed("10.244.1.7/24");
         assert_eq!(c.to_string(), "10.244.1.0/24");
-        assert!(c.contains("10.244.1.200".parse().unwrap()));
-        assert!(!c.contains("10.244.2.1".parse().unwrap()));
-        assert!(!c.contains("::1".parse().unwrap()));
-        let wide: Cidr = "10.244.0.0/16".parse().unwrap();
-        assert!(wide.covers(&c));
-        assert!(!c.covers(&wide));
-        let all: Cidr = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains("1.2.3.4".parse().unwrap()));
-        let v6: Cidr = "fd00:10:244::/64".parse().unwrap();
-        assert!(v6.contains("fd00:10:244::3".parse().unwrap()));
+        assert!(c.contains(&"10.244.1.200".parse::<IpAddr>().unwrap()));
+        assert!(!c.contains(&"10.244.2.1".parse::<IpAddr>().unwrap()));
+        assert!(!c.contains(&"::1".parse::<IpAddr>().unwrap()));
+        let wide = parsed("10.244.0.0/16");
+        assert!(wide.contains(&c));
+        assert!(!c.contains(&wide));
+        let all = parsed("0.0.0.0/0");
+        assert!(all.contains(&"1.2.3.4".parse::<IpAddr>().unwrap()));
+        let v6 = parsed("fd00:10:244::/64");
+        assert!(v6.contains(&"fd00:10:244::3".parse::<IpAddr>().unwrap()));
+    }
+
+    #[test]
+    fn bare_addresses_and_bad_prefixes() {
+        assert_eq!(parsed("10.0.0.1").to_string(), "10.0.0.1/32");
+        assert_eq!(parsed("fd00::1").prefix_len(), 128);
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("default").is_err());
+        let ip: IpAddr = "fd00::1:2".parse().unwrap();
+        assert_eq!(
+            cidr(ip, 112).map(|c| c.to_string()),
+            Some("fd00::1:0/112".into())
+        );
+        assert_eq!(cidr(ip, 129), None);
+        assert_eq!(host_len("10.0.0.1".parse().unwrap()), 32);
     }
 
     #[test]

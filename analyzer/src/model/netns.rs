@@ -1,6 +1,6 @@
 //! Network namespaces and pods.
 
-use super::net::{parse_ip, Cidr};
+use super::net::{cidr, parse_ip, Cidr};
 use super::{Evidence, Resolv};
 use netsnap_schema::model::{Addr, Link, LinkState, Neigh, PodIdentity, Route, Rule, Socket};
 use serde::Serialize;
@@ -140,7 +140,7 @@ impl Netns {
         self.addrs
             .items
             .iter()
-            .filter_map(|a| Cidr::new(parse_ip(&a.address)?, a.prefix_len))
+            .filter_map(|a| cidr(parse_ip(&a.address)?, a.prefix_len))
             .collect()
     }
 

@@ -63,6 +63,6 @@ pub struct PodCidr {
 
 impl Node {
     pub fn in_pod_cidr(&self, ip: std::net::IpAddr) -> Option<&PodCidr> {
-        self.pod_cidrs.iter().find(|c| c.cidr.contains(ip))
+        self.pod_cidrs.iter().find(|c| c.cidr.contains(&ip))
     }
 }

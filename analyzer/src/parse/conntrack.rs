@@ -418,8 +418,15 @@ impl TupleBuilder {
     }
 }
 
-fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
-    let mut it = line.split_ascii_whitespace();
+/// `[ipv4|ipv6 L3NUM] PROTO PROTONUM TIMEOUT`: the words before the state and tuples.
+struct EntryHead {
+    l3num: Option<u8>,
+    protocol: L4Proto,
+    protonum: u8,
+    timeout: u32,
+}
+
+fn parse_head<'a>(it: &mut impl Iterator<Item = &'a str>) -> Result<EntryHead, String> {
     let mut first = it.next().ok_or("empty line")?;
     let mut l3num = None;
     if first == "ipv4" || first == "ipv6" {
@@ -435,7 +442,39 @@ fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
     let protonum: u8 = dec(n).ok_or_else(|| format!("bad l4 protocol number {n:?}"))?;
     let t = it.next().ok_or("missing timeout")?;
     let timeout: u32 = dec(t).ok_or_else(|| format!("bad timeout {t:?}"))?;
+    Ok(EntryHead {
+        l3num,
+        protocol,
+        protonum,
+        timeout,
+    })
+}
 
+/// The key of a `key=value` word.
+#[inline]
+fn key_of(k: &[u8]) -> Key {
+    // Dispatch on (length, first byte) first: cheaper than comparing every key.
+    match (k.len(), k.first().copied().unwrap_or(0)) {
+        (3, b's') if k == b"src" => Key::Src,
+        (3, b'd') if k == b"dst" => Key::Dst,
+        (5, b's') if k == b"sport" => Key::Sport,
+        (5, b'd') if k == b"dport" => Key::Dport,
+        (7, b'p') if k == b"packets" => Key::Packets,
+        (5, b'b') if k == b"bytes" => Key::Bytes,
+        (4, b'm') if k == b"mark" => Key::Mark,
+        (4, b'z') if k == b"zone" => Key::Zone,
+        (3, b'u') if k == b"use" => Key::Use,
+        (4, b't') if k == b"type" => Key::Type,
+        (4, b'c') if k == b"code" => Key::Code,
+        (2, b'i') if k == b"id" => Key::Id,
+        (6, b's') if k == b"secctx" => Key::Secctx,
+        _ => Key::Other,
+    }
+}
+
+fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
+    let mut it = line.split_ascii_whitespace();
+    let head = parse_head(&mut it)?;
     let mut state = None;
     let mut tuples = [TupleBuilder::EMPTY; 2];
     let mut cur = 0usize; // 0 = original, 1 = reply; the second `src=` switches
@@ -479,25 +518,8 @@ fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
         };
         let (k, v) = (&b[..eq], &tok[eq + 1..]);
         let bad = || format!("bad {tok:?}");
-        // Dispatch on (length, first byte) first: cheaper than comparing every key.
-        let key = match (k.len(), k.first().copied().unwrap_or(0)) {
-            (3, b's') if k == b"src" => Key::Src,
-            (3, b'd') if k == b"dst" => Key::Dst,
-            (5, b's') if k == b"sport" => Key::Sport,
-            (5, b'd') if k == b"dport" => Key::Dport,
-            (7, b'p') if k == b"packets" => Key::Packets,
-            (5, b'b') if k == b"bytes" => Key::Bytes,
-            (4, b'm') if k == b"mark" => Key::Mark,
-            (4, b'z') if k == b"zone" => Key::Zone,
-            (3, b'u') if k == b"use" => Key::Use,
-            (4, b't') if k == b"type" => Key::Type,
-            (4, b'c') if k == b"code" => Key::Code,
-            (2, b'i') if k == b"id" => Key::Id,
-            (6, b's') if k == b"secctx" => Key::Secctx,
-            _ => Key::Other,
-        };
         let tb = &mut tuples[cur];
-        match key {
+        match key_of(k) {
             Key::Src => {
                 seen_src += 1;
                 if seen_src > 2 {
@@ -529,10 +551,10 @@ fn parse_entry(line: &str, no: usize) -> Result<CtEntry, String> {
     }
     Ok(CtEntry {
         line: no,
-        l3num,
-        protocol,
-        protonum,
-        timeout,
+        l3num: head.l3num,
+        protocol: head.protocol,
+        protonum: head.protonum,
+        timeout: head.timeout,
         state,
         original: tuples[0].build("original")?,
         reply: tuples[1].build("reply")?,

@@ -115,7 +115,7 @@ fn nft_save_is_fully_recognised_with_values() {
     );
     let r = rule_at(&rs, 27);
     assert_eq!(
-        r.destination.as_ref().map(|d| d.value.addr),
+        r.destination.as_ref().map(|d| d.value.addr()),
         Some(ip("169.254.20.10"))
     );
     assert_eq!(r.target_name(), Some("CT"));
@@ -336,8 +336,8 @@ fn ipv6_save_and_restore() {
         .and_then(|r| r.source.clone())
         .expect("source");
     assert!(masq.negated);
-    assert_eq!(masq.value.prefix, 56);
-    assert_eq!(masq.value.addr, ip("fd00:10:244::"));
+    assert_eq!(masq.value.prefix_len(), 56);
+    assert_eq!(masq.value.addr(), ip("fd00:10:244::"));
     let filter = rs.table("filter").expect("filter");
     assert_eq!(
         filter.rules[1].target,
@@ -456,14 +456,10 @@ fn neg<T: std::fmt::Debug + Clone>(s: impl Strategy<Value = T>) -> impl Strategy
 
 fn cidr() -> impl Strategy<Value = Cidr> {
     prop_oneof![
-        (any::<[u8; 4]>(), 0u8..=32).prop_map(|(a, p)| Cidr {
-            addr: IpAddr::from(a),
-            prefix: p
-        }),
-        (any::<[u16; 8]>(), 0u8..=128).prop_map(|(a, p)| Cidr {
-            addr: IpAddr::from(a),
-            prefix: p
-        }),
+        (any::<[u8; 4]>(), 0u8..=32)
+            .prop_map(|(a, p)| Cidr::new(IpAddr::from(a), p).expect("prefix in range")),
+        (any::<[u16; 8]>(), 0u8..=128)
+            .prop_map(|(a, p)| Cidr::new(IpAddr::from(a), p).expect("prefix in range")),
     ]
 }
 

@@ -173,7 +173,7 @@ pub fn root_addrs(plan: &Plan, macs: &NodeMacs) -> Vec<Addr> {
         v4(
             BRIDGE_IFINDEX,
             plan.bridge_ip(),
-            plan.pod_cidr.1,
+            plan.pod_cidr.prefix_len(),
             "global",
             BRIDGE,
         ),
@@ -202,7 +202,13 @@ pub fn root_addrs(plan: &Plan, macs: &NodeMacs) -> Vec<Addr> {
 pub fn pod_addrs(plan: &Plan, p: &Pod) -> Vec<Addr> {
     vec![
         v4(1, Ipv4Addr::LOCALHOST, 8, "host", "lo"),
-        v4(POD_ETH0_IFINDEX, p.ip, plan.pod_cidr.1, "global", "eth0"),
+        v4(
+            POD_ETH0_IFINDEX,
+            p.ip,
+            plan.pod_cidr.prefix_len(),
+            "global",
+            "eth0",
+        ),
         addr(1, "inet6", "::1".into(), 128, "host"),
         addr(POD_ETH0_IFINDEX, "inet6", link_local(&p.mac), 64, "link"),
     ]
@@ -391,7 +397,6 @@ fn default_rules() -> Vec<Rule> {
 }
 
 pub fn root_routes(plan: &Plan, macs: &NodeMacs) -> RouteTable {
-    let (net, prefix) = plan.pod_cidr;
     let mut routes = vec![
         R {
             family: "inet",
@@ -409,7 +414,7 @@ pub fn root_routes(plan: &Plan, macs: &NodeMacs) -> RouteTable {
         R {
             family: "inet",
             table: 254,
-            dst: format!("{net}/{prefix}"),
+            dst: plan.pod_cidr.to_string(),
             gateway: None,
             oif: BRIDGE_IFINDEX,
             prefsrc: Some(plan.bridge_ip().to_string()),
@@ -465,7 +470,6 @@ pub fn root_routes(plan: &Plan, macs: &NodeMacs) -> RouteTable {
 }
 
 pub fn pod_routes(plan: &Plan, p: &Pod) -> RouteTable {
-    let (net, prefix) = plan.pod_cidr;
     let mut routes = vec![
         R {
             family: "inet",
@@ -483,7 +487,7 @@ pub fn pod_routes(plan: &Plan, p: &Pod) -> RouteTable {
         R {
             family: "inet",
             table: 254,
-            dst: format!("{net}/{prefix}"),
+            dst: plan.pod_cidr.to_string(),
             gateway: None,
             oif: POD_ETH0_IFINDEX,
             prefsrc: Some(p.ip.to_string()),

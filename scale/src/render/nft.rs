@@ -4,7 +4,7 @@
 //!
 //! In nftables proxy mode that is kube-proxy's `table ip kube-proxy` in its vmap
 //! form (service chains `numgen random mod N vmap { i : goto endpoint-… }`), as
-//! captured in analyzer/tests/data/nft-kube-proxy-vmap.json.
+//! captured in analyzer/tests/integration/data/nft-kube-proxy-vmap.json.
 
 use crate::plan::{Plan, Service, CLUSTER_CIDR, NODE_IP, SERVICE_CIDR};
 use std::io::{self, Write};

@@ -5,16 +5,10 @@
 //! against it and poke at it with `ip`. See `src/lab/README.md`.
 
 use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use netsnap_tests::lab::{self, Lab, ProxyMode};
 
-const USAGE: &str = "\
-usage: lab up NAME [--pods N] [--services N] [--endpoints N] [--bridge NAME]
-                   [--proxy iptables|nftables] [--no-dns] [--no-traffic] [--no-listeners]
-                   [--conntrack N] [--fault KIND[:ARG[,ARG]]]...
-       lab down NAME
-       lab list
-       lab show NAME
-
+const FAULTS: &str = "\
 faults (ARG = pod or service index):
   service-without-endpoints:SVC  dns-without-endpoints  endpoint-pod-deleted:POD
   target-port-not-listening:SVC  veth-detached:POD  link-down:POD
@@ -23,43 +17,100 @@ faults (ARG = pod or service index):
   rp-filter-strict:POD  kube-rules-in-both-backends  conntrack-table-full
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
-(dangling-host-veth needs the lab process to stay alive, so it is test-only.)
+(dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
 
---conntrack N: fill the node's conntrack table to N entries (`conntrack -R`):
-  ASSURED pod → service VIP flows DNATed to the service's endpoints; N may not
-  exceed nf_conntrack_max (never raised: read-only outside the init netns).";
+/// A simulated Kubernetes node built from network namespaces, by hand.
+#[derive(Parser)]
+#[command(name = "lab", after_help = FAULTS)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a lab and leave it running.
+    #[command(after_help = FAULTS)]
+    Up(UpArgs),
+    /// Remove a lab (processes, netns, cgroups, dirs).
+    Down { name: String },
+    /// The labs on this machine.
+    List,
+    /// A lab's lab.json: pods, services, chains, injected faults.
+    Show { name: String },
+    /// Internal: the listener the lab runs inside endpoint pods.
+    #[command(hide = true)]
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct UpArgs {
+    /// `demo` becomes `nsm-demo`.
+    name: String,
+    /// Pod network namespaces.
+    #[arg(long, value_name = "N")]
+    pods: Option<usize>,
+    /// Service ports.
+    #[arg(long, value_name = "N")]
+    services: Option<usize>,
+    /// Endpoints per service.
+    #[arg(long, value_name = "N")]
+    endpoints: Option<usize>,
+    /// The pods' bridge.
+    #[arg(long, value_name = "NAME")]
+    bridge: Option<String>,
+    /// How kube-proxy's rules are programmed.
+    #[arg(long)]
+    proxy: Option<Proxy>,
+    /// No kube-dns service and coredns pod.
+    #[arg(long)]
+    no_dns: bool,
+    /// No request through every service VIP (no DNAT entries in conntrack).
+    #[arg(long)]
+    no_traffic: bool,
+    /// No listeners in endpoint pods (also turns traffic off).
+    #[arg(long)]
+    no_listeners: bool,
+    /// Fill the node's conntrack table to N entries (`conntrack -R`): ASSURED pod →
+    /// service VIP flows DNATed to the service's endpoints; N may not exceed
+    /// nf_conntrack_max (never raised: read-only outside the init netns).
+    #[arg(long, value_name = "N")]
+    conntrack: Option<usize>,
+    /// A fault to inject (see the list below); repeatable.
+    #[arg(long = "fault", value_name = "KIND[:ARG[,ARG]]")]
+    faults: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Proxy {
+    Iptables,
+    Nftables,
+}
 
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Cli::parse()) {
         eprintln!("lab: {e:#}");
         std::process::exit(2);
     }
 }
 
-fn num(v: Option<String>, what: &str) -> Result<usize> {
-    v.with_context(|| format!("{what} needs a value"))?
-        .parse()
-        .with_context(|| format!("{what} must be a number"))
-}
-
-fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let cmd = args.next().unwrap_or_default();
-    match cmd.as_str() {
-        "up" => up(args.next().context(USAGE)?, args.collect()),
-        // Internal: the listener the lab runs inside endpoint pods.
-        "serve" => {
-            let rest: Vec<String> = args.collect();
-            let (proto, port, reply) = lab::server::parse_args(&rest)?;
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Up(args) => up(args),
+        Cmd::Serve { args } => {
+            let (proto, port, reply) = lab::server::parse_args(&args)?;
             lab::server::serve(proto, port, reply)
         }
-        "down" => {
-            let name = full_name(&args.next().context(USAGE)?);
+        Cmd::Down { name } => {
+            let name = full_name(&name);
             lab::teardown_by_name(&name)?;
             println!("lab {name} is down");
             Ok(())
         }
-        "list" => {
+        Cmd::List => {
             for e in std::fs::read_dir("/run")?.flatten() {
                 let f = e.file_name().to_string_lossy().into_owned();
                 if let Some(n) = f.strip_prefix("netsnap-lab-") {
@@ -68,22 +119,13 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        "show" => {
-            let name = full_name(&args.next().context(USAGE)?);
-            let p = format!("/run/netsnap-lab-{name}/lab.json");
+        Cmd::Show { name } => {
+            let p = format!("/run/netsnap-lab-{}/lab.json", full_name(&name));
             print!(
                 "{}",
                 std::fs::read_to_string(&p).with_context(|| format!("read {p}"))?
             );
             Ok(())
-        }
-        _ => {
-            println!("{USAGE}");
-            if cmd.is_empty() || cmd == "-h" || cmd == "--help" {
-                Ok(())
-            } else {
-                bail!("unknown command {cmd:?}")
-            }
         }
     }
 }
@@ -97,32 +139,36 @@ fn full_name(n: &str) -> String {
     }
 }
 
-fn up(name: String, rest: Vec<String>) -> Result<()> {
-    let mut b = Lab::builder(&name).manual(true);
-    let mut faults = Vec::new();
-    let mut conntrack = None;
-    let mut it = rest.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--pods" => b = b.pods(num(it.next(), "--pods")?),
-            "--services" => b = b.services(num(it.next(), "--services")?),
-            "--endpoints" => b = b.endpoints_per_service(num(it.next(), "--endpoints")?),
-            "--bridge" => b = b.bridge_name(&it.next().context("--bridge needs a name")?),
-            "--proxy" => {
-                b = b.proxy_mode(match it.next().as_deref() {
-                    Some("iptables") => ProxyMode::Iptables,
-                    Some("nftables") => ProxyMode::Nftables,
-                    other => bail!("--proxy iptables|nftables, not {other:?}"),
-                })
-            }
-            "--no-dns" => b = b.cluster_dns(false),
-            "--no-traffic" => b = b.traffic(false),
-            "--no-listeners" => b = b.listeners(false),
-            "--conntrack" => conntrack = Some(num(it.next(), "--conntrack")?),
-            "--fault" => faults.push(it.next().context("--fault needs a kind")?),
-            other => bail!("unknown option {other:?}\n{USAGE}"),
-        }
+fn up(args: UpArgs) -> Result<()> {
+    let mut b = Lab::builder(&args.name).manual(true);
+    if let Some(n) = args.pods {
+        b = b.pods(n);
     }
+    if let Some(n) = args.services {
+        b = b.services(n);
+    }
+    if let Some(n) = args.endpoints {
+        b = b.endpoints_per_service(n);
+    }
+    if let Some(name) = &args.bridge {
+        b = b.bridge_name(name);
+    }
+    if let Some(p) = args.proxy {
+        b = b.proxy_mode(match p {
+            Proxy::Iptables => ProxyMode::Iptables,
+            Proxy::Nftables => ProxyMode::Nftables,
+        });
+    }
+    if args.no_dns {
+        b = b.cluster_dns(false);
+    }
+    if args.no_traffic {
+        b = b.traffic(false);
+    }
+    if args.no_listeners {
+        b = b.listeners(false);
+    }
+    let (conntrack, faults) = (args.conntrack, args.faults);
     let mut lab = b.build()?;
     if let Some(n) = conntrack {
         let have = lab
@@ -188,6 +234,6 @@ fn apply_fault(lab: &mut Lab, spec: &str) -> Result<()> {
         "resolv-too-many-search" => lab.fault_resolv_too_many_search(one()?),
         "resolv-too-many-nameservers" => lab.fault_resolv_too_many_nameservers(one()?),
         "node-resolv-local-stub" => lab.fault_node_resolv_local_stub(),
-        _ => bail!("unknown fault {kind:?}\n{USAGE}"),
+        _ => bail!("unknown fault {kind:?}\n{FAULTS}"),
     }
 }

@@ -299,8 +299,8 @@ impl Lab {
         ensure!(a != b, "pick two different pods");
         let ip = self.live_pod(a)?.ip;
         let ns = self.live_pod(b)?.netns_name.clone();
-        let gw = self.net.gateway.to_string();
-        let cidr = format!("{ip}/{}", self.net.prefix_len);
+        let gw = self.net.gateway().to_string();
+        let cidr = format!("{ip}/{}", self.net.prefix_len());
         cmd::run(&mut netns::ip(&ns, &["addr", "flush", "dev", "eth0"]))?;
         cmd::run(&mut netns::ip(&ns, &["addr", "add", &cidr, "dev", "eth0"]))?;
         cmd::run(&mut netns::ip(
@@ -417,7 +417,7 @@ impl Lab {
             .find(|&i| !self.pods[i].deleted)
             .context("no live pod")?;
         let ns_path = self.pods[client].netns_path.clone();
-        let to = SocketAddrV4::new(self.net.gateway, 9);
+        let to = SocketAddrV4::new(self.net.gateway(), 9);
         cmd::poll(
             Duration::from_secs(20),
             "a conntrack drop and a `table full` kernel log line",

@@ -101,6 +101,7 @@ pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
 pub use require::{require_lab, unavailable_reason, LabEnv};
 
 use anyhow::{bail, ensure, Context, Result};
+use ipnet::Ipv4Net;
 use pod::Cgroups;
 use serde::{Deserialize, Serialize};
 use server::Reply;
@@ -276,37 +277,33 @@ fn validate(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Pod addressing.
+/// Pod addressing: the bridge's address within the pod subnet (`10.244.1.1/24`).
 #[derive(Clone, Debug)]
 struct Net {
-    prefix_len: u8,
-    gateway: Ipv4Addr,
+    bridge: Ipv4Net,
 }
 
 impl Net {
     fn new(total_pods: usize) -> Net {
-        if total_pods <= 250 {
-            Net {
-                prefix_len: 24,
-                gateway: Ipv4Addr::new(10, 244, 1, 1),
-            }
+        let bridge = if total_pods <= 250 {
+            Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 1, 1), 24)
         } else {
-            Net {
-                prefix_len: 16,
-                gateway: Ipv4Addr::new(10, 244, 0, 1),
-            }
-        }
+            Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 1), 16)
+        };
+        Net { bridge }
     }
+    fn gateway(&self) -> Ipv4Addr {
+        self.bridge.addr()
+    }
+    fn prefix_len(&self) -> u8 {
+        self.bridge.prefix_len()
+    }
+    /// Pods are numbered from the address after the gateway.
     fn pod_ip(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.gateway) + 1 + i as u32)
+        Ipv4Addr::from(u32::from(self.gateway()) + 1 + i as u32)
     }
     fn pod_cidr(&self) -> String {
-        let mask = u32::MAX << (32 - self.prefix_len);
-        format!(
-            "{}/{}",
-            Ipv4Addr::from(u32::from(self.gateway) & mask),
-            self.prefix_len
-        )
+        self.bridge.trunc().to_string()
     }
 }
 
@@ -426,7 +423,7 @@ impl Lab {
         self.cfg.proxy_mode
     }
     pub fn gateway_ip(&self) -> Ipv4Addr {
-        self.net.gateway
+        self.net.gateway()
     }
     pub fn pod_cidr(&self) -> String {
         self.net.pod_cidr()
@@ -621,7 +618,8 @@ impl Lab {
                  route add default via {UPSTREAM_IP}\n\
                  link add {br} type bridge\nlink set {br} mtu 1500\n\
                  addr add {}/{} dev {br}\nlink set {br} up\n",
-                self.net.gateway, self.net.prefix_len
+                self.net.gateway(),
+                self.net.prefix_len()
             ),
         )?;
         netns::sysctl_set(node, "net/ipv4/ip_forward", "1")?;
@@ -698,7 +696,9 @@ impl Lab {
                 &format!(
                     "link set lo up\naddr add {}/{} dev eth0\nlink set eth0 up\n\
                      route add default via {} dev eth0\n",
-                    p.ip, self.net.prefix_len, self.net.gateway
+                    p.ip,
+                    self.net.prefix_len(),
+                    self.net.gateway()
                 ),
             )?;
         }

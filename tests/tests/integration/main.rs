@@ -2,6 +2,7 @@
 //! (one link step instead of one per file; ripgrep keeps its tests the same way).
 
 mod analyze_lab;
+mod code_shape;
 mod collect_backends;
 mod collect_faults;
 mod collect_faults_more;

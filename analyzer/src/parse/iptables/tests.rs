@@ -1,0 +1,115 @@
+//! Unit tests of the iptables parser internals.
+
+use std::net::IpAddr;
+
+use super::super::coverage::Coverage;
+use super::*;
+
+fn one_rule(line: &str) -> (Rule, Coverage) {
+    let text = format!("*nat\n{line}\nCOMMIT\n");
+    let p = parse_iptables("t", &text);
+    let r = p.model.tables[0].rules.first().cloned();
+    match r {
+        Some(r) => (r, p.coverage),
+        None => panic!("no rule parsed from {line:?}: {:?}", p.coverage),
+    }
+}
+
+#[test]
+fn implicit_protocol_match() {
+    let (r, c) = one_rule("-A X -p tcp --dport 80 -j ACCEPT");
+    assert!(c.is_complete(), "{c:?}");
+    assert_eq!(r.dport().map(|d| d.value), Some(PortRange::single(80)));
+}
+
+#[test]
+fn restore_order_options() {
+    let (r, c) = one_rule(
+        "-A KUBE-SERVICES -m comment --comment \"a/b:c cluster IP\" -m tcp -p tcp -d 10.0.0.1 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+    );
+    assert!(c.is_complete(), "{c:?}");
+    assert_eq!(r.comment(), Some("a/b:c cluster IP"));
+    assert_eq!(r.dport().map(|d| d.value.first), Some(80));
+    let src = r.source.clone().map(|s| (s.negated, s.value.to_string()));
+    assert_eq!(src, Some((true, "10.244.0.0/16".to_string())));
+    assert_eq!(r.destination.map(|d| d.value.prefix_len()), Some(32));
+    assert_eq!(r.target, Some(Target::Chain("KUBE-MARK-MASQ".into())));
+}
+
+#[test]
+fn dport_of_a_generic_tcp_match() {
+    let (r, c) = one_rule("-A X -p tcp -m tcp --dport 443 --tcp-flags SYN,ACK SYN -j ACCEPT");
+    assert!(c.is_complete(), "{c:?}");
+    assert!(matches!(&r.matches[0], Match::Other(g) if g.module == "tcp"));
+    assert_eq!(r.dport().map(|d| d.value), Some(PortRange::single(443)));
+}
+
+#[test]
+fn unsupported_revision_is_kept() {
+    let (r, c) = one_rule("-A X -p tcp -m tcp --dport 80 -j DNAT [unsupported revision]");
+    assert!(c.is_complete(), "{c:?}");
+    match r.target {
+        Some(Target::Other(g)) => {
+            assert_eq!(g.name, "DNAT");
+            assert!(g.unsupported_revision);
+        }
+        t => panic!("{t:?}"),
+    }
+}
+
+#[test]
+fn bad_probability_is_reported_but_rule_kept() {
+    let p = parse_iptables(
+        "t",
+        "*nat\n-A X -m statistic --mode random --probability abc -j Y\nCOMMIT\n",
+    );
+    assert_eq!(p.model.tables[0].rules.len(), 1);
+    assert_eq!(p.coverage.unrecognised.len(), 1);
+    assert_eq!(p.coverage.unrecognised[0].line, 2);
+}
+
+#[test]
+fn cidr_forms() {
+    assert_eq!(
+        parse_cidr("10.0.0.0/255.0.0.0").map(|c| c.prefix_len()),
+        Ok(8)
+    );
+    assert!(parse_cidr("10.0.0.0/255.0.255.0").is_err());
+    assert!(parse_cidr("example.com").is_err());
+    assert_eq!(parse_cidr("fd00::/56").map(|c| c.prefix_len()), Ok(56));
+    let c = parse_cidr("10.244.0.0/16").unwrap_or(Cidr::from(IpAddr::from([0, 0, 0, 0])));
+    assert!(c.contains(&"10.244.3.4".parse().unwrap_or(c.addr())));
+}
+
+#[test]
+fn nat_to_forms() {
+    let ip = |s: &str| s.parse::<IpAddr>().ok();
+    assert_eq!(
+        parse_nat_to("10.0.0.1:80").map(|x| (Some(x.0), x.1)),
+        Some((ip("10.0.0.1"), Some(80)))
+    );
+    assert_eq!(
+        parse_nat_to("[fd00::2]:53").map(|x| (Some(x.0), x.1)),
+        Some((ip("fd00::2"), Some(53)))
+    );
+    assert_eq!(
+        parse_nat_to("10.0.0.1-10.0.0.9:80-90").map(|x| x.1),
+        Some(Some(80))
+    );
+    assert_eq!(parse_nat_to("fd00::2").map(|x| x.1), Some(None));
+    assert_eq!(parse_nat_to("garbage"), None);
+}
+
+#[test]
+fn cidr_keeps_host_bits_as_written() {
+    let c = parse_cidr("10.1.2.3/8").unwrap_or(Cidr::from(IpAddr::from([0, 0, 0, 0])));
+    assert_eq!(c.to_string(), "10.1.2.3/8");
+    assert!(c.contains(&IpAddr::from([10, 200, 0, 1])));
+    assert!(!c.contains(&IpAddr::from([11, 0, 0, 1])));
+    assert_eq!(
+        parse_cidr("fd00::1").map(|c| c.to_string()),
+        Ok("fd00::1/128".into())
+    );
+    assert!(parse_cidr("10.0.0.0/33").is_err());
+    assert!(parse_cidr("fd00::/255.0.0.0").is_err());
+}
