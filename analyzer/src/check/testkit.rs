@@ -30,52 +30,32 @@ pub fn ev(path: &str) -> Evidence {
 
 pub fn link(ifindex: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
-        ifindex,
-        name: name.into(),
         kind: kind.map(String::from),
-        mtu: 1500,
-        state: LinkState::Up,
-        flags: vec!["UP".into(), "LOWER_UP".into()],
-        mac: None,
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
+        ..Link::new(ifindex, name, 1500)
+            .with_state(LinkState::Up)
+            .with_flags(&["UP", "LOWER_UP"])
     }
 }
 
 pub fn addr(ifindex: u32, ip: &str, len: u8) -> Addr {
-    Addr {
-        ifindex,
-        family: if ip.contains(':') { "inet6" } else { "inet" }.into(),
-        address: ip.into(),
-        prefix_len: len,
-        scope: if ip.starts_with("127.") {
-            "host"
-        } else {
-            "global"
-        }
-        .into(),
-        label: None,
+    let a = Addr::new(ifindex, ip, len);
+    if ip.starts_with("127.") {
+        a.with_scope("host")
+    } else {
+        a
     }
 }
 
 pub fn route(dst: &str, gw: Option<&str>, oif: u32) -> Route {
-    Route {
+    let r = Route {
         family: "inet".into(),
-        table: 254,
-        dst: dst.into(),
         gateway: gw.map(String::from),
-        oif: Some(oif),
-        prefsrc: None,
-        kind: "unicast".into(),
-        protocol: "boot".into(),
-        scope: if gw.is_some() { "universe" } else { "link" }.into(),
-        metric: None,
-        multipath: Vec::new(),
+        ..Route::new(dst).dev(oif).with_protocol("boot")
+    };
+    if gw.is_some() {
+        r
+    } else {
+        r.with_scope("link")
     }
 }
 

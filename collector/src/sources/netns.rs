@@ -326,21 +326,9 @@ mod tests {
 
     #[test]
     fn kube_ipvs0_is_noticed() {
-        let link = |name: &str| netsnap_schema::model::Link {
-            ifindex: 1,
-            name: name.into(),
-            kind: None,
-            mtu: 1500,
-            state: netsnap_schema::model::LinkState::Up,
-            flags: Vec::new(),
-            mac: None,
-            master: None,
-            link: None,
-            link_netnsid: None,
-            promiscuity: 0,
-            bridge: None,
-            bridge_port: None,
-            vxlan: None,
+        let link = |name: &str| {
+            netsnap_schema::model::Link::new(1, name, 1500)
+                .with_state(netsnap_schema::model::LinkState::Up)
         };
         let sys = FakeSys::default().links(vec![link("lo"), link("kube-ipvs0")]);
         let (c, ipvs0) = links(&mut *rtnl(&sys), "root", BUDGET);

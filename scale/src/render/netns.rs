@@ -21,41 +21,20 @@ fn flags(list: &[&str]) -> Vec<String> {
 }
 
 fn lo() -> Link {
-    Link {
-        ifindex: 1,
-        name: "lo".into(),
-        kind: None,
-        mtu: 65536,
-        state: LinkState::Unknown,
-        flags: flags(&["UP", "LOOPBACK", "RUNNING", "LOWER_UP"]),
-        mac: Some("00:00:00:00:00:00".into()),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
-    }
+    Link::new(1, "lo", 65536)
+        .with_flags(&["UP", "LOOPBACK", "RUNNING", "LOWER_UP"])
+        .with_mac("00:00:00:00:00:00")
 }
 
 fn veth(ifindex: u32, name: &str, mac: &[u8; 6], peer: u32, nsid: i32) -> Link {
-    Link {
-        ifindex,
-        name: name.into(),
-        kind: Some("veth".into()),
-        mtu: MTU,
-        state: LinkState::Up,
-        flags: flags(&UP_FLAGS),
-        mac: Some(mac_string(mac)),
-        master: None,
-        link: Some(peer),
-        link_netnsid: Some(nsid),
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
-    }
+    up(Link::new(ifindex, name, MTU).with_kind("veth"), mac).with_peer(peer, nsid)
+}
+
+/// Up with this node's flag order and the MAC.
+fn up(link: Link, mac: &[u8; 6]) -> Link {
+    link.with_state(LinkState::Up)
+        .with_flags(&UP_FLAGS)
+        .with_mac(mac_string(mac))
 }
 
 fn host_port(mut l: Link) -> Link {
@@ -87,40 +66,16 @@ pub fn node_macs(plan: &Plan) -> NodeMacs {
 
 pub fn root_links(plan: &Plan, macs: &NodeMacs) -> Vec<Link> {
     let mut links = vec![lo()];
+    links.push(up(Link::new(UPLINK_IFINDEX, "eth0", MTU), &macs.eth0));
     links.push(Link {
-        ifindex: UPLINK_IFINDEX,
-        name: "eth0".into(),
-        kind: None,
-        mtu: MTU,
-        state: LinkState::Up,
-        flags: flags(&UP_FLAGS),
-        mac: Some(mac_string(&macs.eth0)),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
-    });
-    links.push(Link {
-        ifindex: BRIDGE_IFINDEX,
-        name: BRIDGE.into(),
-        kind: Some("bridge".into()),
-        mtu: MTU,
-        state: LinkState::Up,
-        flags: flags(&UP_FLAGS),
-        mac: Some(mac_string(&macs.bridge)),
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
         bridge: Some(BridgeInfo {
             stp_state: Some(0),
             vlan_filtering: Some(false),
         }),
-        bridge_port: None,
-        vxlan: None,
+        ..up(
+            Link::new(BRIDGE_IFINDEX, BRIDGE, MTU).with_kind("bridge"),
+            &macs.bridge,
+        )
     });
     for p in &plan.pods {
         links.push(host_port(veth(

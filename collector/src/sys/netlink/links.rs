@@ -74,20 +74,8 @@ fn state(s: State) -> LinkState {
 
 pub fn link_from_msg(msg: &LinkMessage) -> Link {
     let mut link = Link {
-        ifindex: msg.header.index,
-        name: String::new(),
-        kind: None,
-        mtu: 0,
-        state: LinkState::Unknown,
         flags: flag_names(msg.header.flags),
-        mac: None,
-        master: None,
-        link: None,
-        link_netnsid: None,
-        promiscuity: 0,
-        bridge: None,
-        bridge_port: None,
-        vxlan: None,
+        ..Link::new(msg.header.index, String::new(), 0)
     };
     for attr in &msg.attributes {
         match attr {
