@@ -7,6 +7,9 @@
 //! `netsnap_schema::BundleWriter`, with `<name>.planted.json` beside the bundle.
 //! Same spec → byte-identical bundle.
 //!
+//! [`fixture`] builds the small hand-sized nodes the analyzer's tests and committed
+//! fixtures use, with a knob per fault; so every fixture bundle comes from this crate.
+//!
 //! ```no_run
 //! use netsnap_scale::{write_bundle, Output, Plan, Size, Spec};
 //! let plan = Plan::new(&Spec::preset(Size::Medium)).unwrap();
@@ -16,6 +19,7 @@
 //! ```
 
 mod bundle;
+pub mod fixture;
 mod plan;
 mod render;
 mod rng;

@@ -2,7 +2,7 @@
 //! every output format, the exact set of findings, exit codes, determinism across
 //! thread counts, and the other subcommands.
 
-use crate::support;
+use netsnap_scale::fixture;
 
 use netsnap_analyzer::check::{Selection, Severity, Thresholds};
 use netsnap_analyzer::render;
@@ -216,10 +216,10 @@ fn thresholds_from_flags_and_config() {
 
 /// A node with 30 000 conntrack entries (several parse chunks) and many netns.
 fn big_bundle(dir: &Path) -> PathBuf {
-    let mut n = support::Node::healthy("node-big");
+    let mut n = fixture::Node::healthy("node-big");
     for i in 0..30_000u32 {
         let (a, b) = ((i / 250) % 250, i % 250);
-        n.conntrack.push(support::ct_tcp(
+        n.conntrack.push(fixture::ct_tcp(
             &format!("10.244.{a}.{b}"),
             10_000 + (i % 50_000) as u16,
             "10.96.12.34",
@@ -235,14 +235,14 @@ fn big_bundle(dir: &Path) -> PathBuf {
     }
     n.conntrack_count = 30_004;
     for i in 0..40 {
-        n.pods.push(support::Pod::new(
+        n.pods.push(fixture::Pod::new(
             "load",
             &format!("pod-{i}"),
             &format!("10.244.1.{}", 100 + i),
         ));
     }
     let p = dir.join("big");
-    n.write(&p);
+    n.write(&p).expect("fixture node writes");
     p
 }
 

@@ -12,4 +12,3 @@ mod parse_misc;
 mod parse_nft;
 mod regen_fixtures;
 mod roundtrip_props;
-mod support;

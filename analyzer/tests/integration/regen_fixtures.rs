@@ -2,12 +2,12 @@
 //! `cargo test -p netsnap-analyzer --test integration -- --ignored regen_fixtures::regenerate` regenerates them
 //! (review the diff). Every fault is described next to the line that makes it.
 
-use crate::support;
+use netsnap_scale::fixture;
 
+use fixture::*;
 use netsnap_schema::layout;
 use netsnap_schema::model::{Addr, Link, LinkState, Neigh};
 use std::path::{Path, PathBuf};
-use support::*;
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/analyzer")
@@ -19,7 +19,7 @@ fn write(name: &str, node: &Node) {
         std::fs::remove_dir_all(&dir).expect("remove old fixture");
     }
     std::fs::create_dir_all(fixtures_dir()).expect("fixtures dir");
-    node.write(&dir);
+    node.write(&dir).expect("fixture node writes");
 }
 
 /// Every catalog fault that a hand-made iptables-mode node can show.

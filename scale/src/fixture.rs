@@ -1,8 +1,11 @@
-//! Fixture bundle generator: describes small nodes (pods, services, faults) and writes
-//! them as unpacked bundles with `BundleWriter::write_dir`, so manifests and sha256s
-//! are always right. Run `cargo test -p netsnap-analyzer --test integration --
-//! --ignored regen_fixtures::regenerate` to rewrite `fixtures/analyzer/*`.
-#![allow(dead_code)]
+//! Hand-sized fixture nodes: a [`Node`] describes a small node (pods, services, and a
+//! knob for each fault the analyzer's checks look for: a detached or down veth, hairpin
+//! off, an MTU mismatch, a duplicate IP, a failed source …) and [`Node::write`] writes it
+//! as an unpacked bundle with `BundleWriter::write_dir`, so manifests and sha256s are
+//! always right. The committed `fixtures/analyzer/*` come from here
+//! (`cargo test -p netsnap-analyzer --test integration -- --ignored
+//! regen_fixtures::regenerate` rewrites them); the large synthetic nodes come from
+//! [`crate::Plan`]. Both are the scale crate's, so one crate builds every fixture bundle.
 
 use netsnap_kube_shapes::{hash_prefix, sep_chain, svc_chain};
 use netsnap_schema::layout::{self, NetnsFile};
@@ -11,6 +14,8 @@ use netsnap_schema::{BundleWriter, Manifest, SourceRecord, SourceStatus, Truncat
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use crate::ScaleError;
 
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const NODE_IP: &str = "10.0.0.10";
@@ -301,13 +306,13 @@ impl Node {
         self.sysctls.clone()
     }
 
-    fn pod_index(&self, i: usize) -> &Pod {
-        &self.pods[i]
-    }
-
     /// Writes the bundle into `dir` (which must not exist).
-    pub fn write(&self, dir: &Path) {
-        let tmp = tempfile::tempdir().expect("tempdir");
+    pub fn write(&self, dir: &Path) -> Result<(), ScaleError> {
+        // The writer's spools live here; the bundle itself goes to `dir`.
+        let tmp = tempfile::tempdir().map_err(|source| ScaleError::Io {
+            path: "temporary directory".into(),
+            source,
+        })?;
         let mut w = BundleWriter::new(tmp.path());
         let rec = |name: &str, path: &str| {
             let mut r = SourceRecord::new(name, SourceStatus::Ok);
@@ -316,13 +321,12 @@ impl Node {
             r
         };
         let add = |w: &mut BundleWriter, name: &str, path: &str, text: &str| {
-            w.add_bytes(rec(name, path), text.as_bytes()).expect("add");
+            w.add_bytes(rec(name, path), text.as_bytes())
         };
         let json = |w: &mut BundleWriter, name: &str, path: &str, v: &dyn erased::Ser| {
             let mut s = v.to_pretty();
             s.push('\n');
             w.add_bytes(rec(name, path), s.as_bytes())
-                .expect("add json");
         };
 
         // Host files.
@@ -343,22 +347,22 @@ impl Node {
                 legacy6_tables: Vec::new(),
             },
         };
-        json(&mut w, "host/facts", layout::HOST_FACTS, &facts);
+        json(&mut w, "host/facts", layout::HOST_FACTS, &facts)?;
         json(
             &mut w,
             "host/sysctl",
             layout::HOST_SYSCTL,
             &self.sysctl_json(),
-        );
+        )?;
         add(
             &mut w,
             "host/resolv.conf",
             layout::HOST_RESOLV_CONF,
             &self.host_resolv,
-        );
+        )?;
         let mut kmsg = self.kmsg.join("\n");
         kmsg.push('\n');
-        add(&mut w, "host/kmsg", layout::HOST_KMSG, &kmsg);
+        add(&mut w, "host/kmsg", layout::HOST_KMSG, &kmsg)?;
 
         // Netns index and per-netns files.
         let mut index = NetnsIndex::default();
@@ -581,10 +585,8 @@ impl Node {
                 s.push('\n');
                 s
             };
-            w.add_bytes(nrec(NetnsFile::Links), pretty(&links).as_bytes())
-                .expect("links");
-            w.add_bytes(nrec(NetnsFile::Addrs), pretty(&addrs).as_bytes())
-                .expect("addrs");
+            w.add_bytes(nrec(NetnsFile::Links), pretty(&links).as_bytes())?;
+            w.add_bytes(nrec(NetnsFile::Addrs), pretty(&addrs).as_bytes())?;
             w.add_bytes(
                 nrec(NetnsFile::Routes),
                 pretty(&RouteTable {
@@ -592,19 +594,14 @@ impl Node {
                     rules: vec![],
                 })
                 .as_bytes(),
-            )
-            .expect("routes");
+            )?;
             w.add_bytes(
                 nrec(NetnsFile::Neigh),
                 pretty(&NeighTable::default()).as_bytes(),
-            )
-            .expect("neigh");
-            w.add_bytes(nrec(NetnsFile::Sockets), pretty(&sockets).as_bytes())
-                .expect("sockets");
-            w.add_bytes(nrec(NetnsFile::Sysctl), pretty(&nsys).as_bytes())
-                .expect("sysctl");
-            w.add_bytes(nrec(NetnsFile::ResolvConf), p.resolv.as_bytes())
-                .expect("resolv");
+            )?;
+            w.add_bytes(nrec(NetnsFile::Sockets), pretty(&sockets).as_bytes())?;
+            w.add_bytes(nrec(NetnsFile::Sysctl), pretty(&nsys).as_bytes())?;
+            w.add_bytes(nrec(NetnsFile::ResolvConf), p.resolv.as_bytes())?;
         }
         root_links.extend(self.extra_root_links.iter().cloned());
         root_addrs.extend(self.extra_root_addrs.iter().cloned());
@@ -626,12 +623,9 @@ impl Node {
             s.push('\n');
             s
         };
-        w.add_bytes(rrec(NetnsFile::Links), pretty(&root_links).as_bytes())
-            .expect("links");
-        w.add_bytes(rrec(NetnsFile::Addrs), pretty(&root_addrs).as_bytes())
-            .expect("addrs");
-        w.add_bytes(rrec(NetnsFile::Routes), pretty(&routes).as_bytes())
-            .expect("routes");
+        w.add_bytes(rrec(NetnsFile::Links), pretty(&root_links).as_bytes())?;
+        w.add_bytes(rrec(NetnsFile::Addrs), pretty(&root_addrs).as_bytes())?;
+        w.add_bytes(rrec(NetnsFile::Routes), pretty(&routes).as_bytes())?;
         w.add_bytes(
             rrec(NetnsFile::Neigh),
             pretty(&NeighTable {
@@ -639,15 +633,11 @@ impl Node {
                 fdb: vec![],
             })
             .as_bytes(),
-        )
-        .expect("neigh");
-        w.add_bytes(rrec(NetnsFile::Sockets), pretty(&root_sockets).as_bytes())
-            .expect("sockets");
-        w.add_bytes(rrec(NetnsFile::Sysctl), pretty(&root_sysctl).as_bytes())
-            .expect("sysctl");
-        w.add_bytes(rrec(NetnsFile::ResolvConf), self.host_resolv.as_bytes())
-            .expect("resolv");
-        json(&mut w, "netns/index", layout::NETNS_INDEX, &index);
+        )?;
+        w.add_bytes(rrec(NetnsFile::Sockets), pretty(&root_sockets).as_bytes())?;
+        w.add_bytes(rrec(NetnsFile::Sysctl), pretty(&root_sysctl).as_bytes())?;
+        w.add_bytes(rrec(NetnsFile::ResolvConf), self.host_resolv.as_bytes())?;
+        json(&mut w, "netns/index", layout::NETNS_INDEX, &index)?;
 
         // Netfilter.
         add(
@@ -655,22 +645,22 @@ impl Node {
             "iptables-nft-save",
             layout::IPTABLES_NFT_SAVE,
             &self.iptables_save("nf_tables", &self.drop_rules),
-        );
-        add(&mut w, "ip6tables-nft-save", layout::IP6TABLES_NFT_SAVE, "# Generated by ip6tables-nft-save v1.8.9 (nf_tables) on Sat Nov 21 17:44:41 2026\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n# Completed on Sat Nov 21 17:44:41 2026\n");
-        add(&mut w, "nft", layout::NFT_JSON, "{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", \"json_schema_version\": 1}}]}\n");
+        )?;
+        add(&mut w, "ip6tables-nft-save", layout::IP6TABLES_NFT_SAVE, "# Generated by ip6tables-nft-save v1.8.9 (nf_tables) on Sat Nov 21 17:44:41 2026\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n# Completed on Sat Nov 21 17:44:41 2026\n")?;
+        add(&mut w, "nft", layout::NFT_JSON, "{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", \"json_schema_version\": 1}}]}\n")?;
 
         // Conntrack.
         let mut ct = self.conntrack.join("\n");
         if !ct.is_empty() {
             ct.push('\n');
         }
-        add(&mut w, "conntrack", layout::CONNTRACK_ENTRIES, &ct);
+        add(&mut w, "conntrack", layout::CONNTRACK_ENTRIES, &ct)?;
         add(
             &mut w,
             "conntrack-stat",
             layout::CONNTRACK_STAT,
             &self.stat_text(),
-        );
+        )?;
         let mut node = Sysctls::new();
         node.insert(
             "net.netfilter.nf_conntrack_count".into(),
@@ -692,7 +682,7 @@ impl Node {
                 node,
                 count_by_netns,
             },
-        );
+        )?;
 
         for (path, content) in &self.files {
             let name = path
@@ -700,11 +690,10 @@ impl Node {
                 .next()
                 .unwrap_or(path)
                 .trim_end_matches(".txt");
-            add(&mut w, name, path, content);
+            add(&mut w, name, path, content)?;
         }
         for (name, err) in &self.failed {
-            w.add_record(SourceRecord::new(*name, SourceStatus::Failed).with_error(*err))
-                .expect("failed record");
+            w.add_record(SourceRecord::new(*name, SourceStatus::Failed).with_error(*err))?;
         }
         for name in &self.unavailable {
             if self
@@ -718,8 +707,7 @@ impl Node {
             w.add_record(
                 SourceRecord::new(*name, SourceStatus::Unavailable)
                     .with_error("not in use on this node"),
-            )
-            .expect("record");
+            )?;
         }
         let mut m = Manifest::new(
             "0.1.0",
@@ -730,7 +718,8 @@ impl Node {
         );
         m.duration_ms = 1234;
         m.options.insert("timeout".into(), "60s".into());
-        w.write_dir(m, dir).expect("write_dir");
+        w.write_dir(m, dir)?;
+        Ok(())
     }
 
     fn stat_text(&self) -> String {
@@ -1026,10 +1015,6 @@ impl Node {
         out.push_str("# Completed on Sat Nov 21 17:44:41 2026\n");
         out
     }
-}
-
-fn flags(f: &[&str]) -> Vec<String> {
-    f.iter().map(|s| s.to_string()).collect()
 }
 
 /// `lo`, as every netns of the fixtures has it.
