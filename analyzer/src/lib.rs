@@ -8,6 +8,7 @@
 //! - [`sources`]: run every parser ([`parse`]) in parallel, collect coverage;
 //! - [`model`]: services, pods, the node, netfilter facts, conntrack aggregates;
 //! - [`graph`]: netns, pods, links, VIPs and endpoints as a petgraph graph;
+//! - [`trace`]: the packet-path engine (so far: the routing decision of a netns);
 //! - [`check`]: the catalog of checks, findings with evidence;
 //! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot;
 //! - [`show`] and [`inspect`]: offline views of a bundle.
@@ -24,3 +25,4 @@ pub mod report;
 pub mod show;
 pub mod sources;
 pub mod timings;
+pub mod trace;

@@ -14,3 +14,4 @@ mod hostile;
 mod lab_basic;
 mod lab_faults;
 mod lab_rootns;
+mod trace_route;

@@ -1,0 +1,426 @@
+//! The routing decision of one netns, as the kernel's FIB makes it: policy rules in
+//! priority order, each pointing at a table; in a table the longest matching prefix
+//! (then the lowest metric); `throw` and a table without a match fall through to the
+//! next rule; `blackhole`, `unreachable` and `prohibit` stop the packet, as a route
+//! type or as a rule action. Without captured rules the kernel's three default rules
+//! apply (local 0, main 32766, default 32767).
+//!
+//! It reads only the model (the netns's routes and rules as the bundle holds them).
+//! What the bundle cannot tell is said, never guessed: a `goto` rule, or a fwmark
+//! rule whose mask was not captured, gives [`Verdict::Unknown`] naming the rule.
+
+use crate::model::net::{parse_cidr, parse_ip};
+use crate::model::Netns;
+use netsnap_schema::model::{Route, Rule};
+use std::net::IpAddr;
+
+/// What is being routed: the lookup key of one packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub dst: IpAddr,
+    /// The source address, when the packet has one already (forwarded, or bound).
+    pub src: Option<IpAddr>,
+    /// The interface it came in on; `None` for a packet this netns sends (the kernel
+    /// then matches rules' `iif` against `lo`).
+    pub iif: Option<String>,
+    /// The packet's firewall mark.
+    pub mark: u32,
+}
+
+impl Lookup {
+    /// A packet sent by this netns to `dst`, unmarked.
+    pub fn output(dst: IpAddr) -> Lookup {
+        Lookup {
+            dst,
+            src: None,
+            iif: None,
+            mark: 0,
+        }
+    }
+}
+
+/// What the routing decision says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Sent out of `oif` (to `gateway`, or directly when `None`).
+    Unicast {
+        oif: Option<u32>,
+        gateway: Option<IpAddr>,
+    },
+    /// Delivered to this netns (a `local` route).
+    Local,
+    /// A `broadcast` route of this netns.
+    Broadcast,
+    /// Dropped silently (`blackhole`).
+    Blackhole,
+    /// Refused with host unreachable (`unreachable`).
+    Unreachable,
+    /// Refused with administratively prohibited (`prohibit`).
+    Prohibit,
+    /// Network unreachable: no rule found a route, or an `unreachable` rule said so.
+    NoRoute,
+    /// The bundle cannot tell; the reason names what.
+    Unknown(String),
+}
+
+/// The decision and what it rests on (indexes into the netns's rules and routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The rule that decided (index into `Netns::rules`); `None` for the kernel's
+    /// default rules when the bundle holds none.
+    pub rule: Option<usize>,
+    /// The route that decided (index into `Netns::routes`).
+    pub route: Option<usize>,
+    pub table: Option<u32>,
+}
+
+const LOCAL_TABLE: u32 = 255;
+const MAIN_TABLE: u32 = 254;
+const DEFAULT_TABLE: u32 = 253;
+
+/// One rule to walk: captured, or one of the kernel's defaults.
+struct Step<'a> {
+    index: Option<usize>,
+    rule: Option<&'a Rule>,
+    table: u32,
+}
+
+/// The routing decision of `ns` for `lookup`.
+pub fn decide(ns: &Netns, lookup: &Lookup) -> Decision {
+    let family = family_of(lookup.dst);
+    for step in steps(ns, family) {
+        let Some(rule) = step.rule else {
+            if let Some(d) = in_table(ns, lookup, step.table, None) {
+                return d;
+            }
+            continue;
+        };
+        match rule_matches(rule, lookup) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(why) => return unknown(step.index, why),
+        }
+        let stop = |verdict| Decision {
+            verdict,
+            rule: step.index,
+            route: None,
+            table: None,
+        };
+        match rule.action.as_str() {
+            "to_tbl" => {
+                if let Some(d) = in_table(ns, lookup, rule.table, step.index) {
+                    return d;
+                }
+            }
+            "nop" => {}
+            "blackhole" => return stop(Verdict::Blackhole),
+            // A rule's `unreachable` is the network's (ENETUNREACH), not the host's
+            // that an `unreachable` route gives (EHOSTUNREACH): seen in the lab.
+            "unreachable" => return stop(Verdict::NoRoute),
+            "prohibit" => return stop(Verdict::Prohibit),
+            other => return unknown(step.index, format!("rule action {other:?}")),
+        }
+    }
+    Decision {
+        verdict: Verdict::NoRoute,
+        rule: None,
+        route: None,
+        table: None,
+    }
+}
+
+fn unknown(rule: Option<usize>, why: String) -> Decision {
+    Decision {
+        verdict: Verdict::Unknown(why),
+        rule,
+        route: None,
+        table: None,
+    }
+}
+
+fn family_of(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "inet",
+        IpAddr::V6(_) => "inet6",
+    }
+}
+
+/// The rules of this family by priority (stable: equal priorities keep bundle order),
+/// or the kernel's defaults when the bundle has none of this family.
+fn steps<'a>(ns: &'a Netns, family: &str) -> Vec<Step<'a>> {
+    let mut rules: Vec<(usize, &Rule)> = ns
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.family == family)
+        .collect();
+    if rules.is_empty() {
+        return [LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE]
+            .into_iter()
+            .map(|table| Step {
+                index: None,
+                rule: None,
+                table,
+            })
+            .collect();
+    }
+    rules.sort_by_key(|(_, r)| r.priority);
+    rules
+        .into_iter()
+        .map(|(i, r)| Step {
+            index: Some(i),
+            rule: Some(r),
+            table: r.table,
+        })
+        .collect()
+}
+
+/// Whether `rule`'s selectors match; `Err` when the bundle cannot tell.
+fn rule_matches(rule: &Rule, l: &Lookup) -> Result<bool, String> {
+    if rule.action == "goto" {
+        return Err(format!("goto rule at priority {}", rule.priority));
+    }
+    let prefix_holds = |p: &Option<String>, ip: Option<IpAddr>| -> Result<bool, String> {
+        let Some(p) = p else { return Ok(true) };
+        let net = parse_cidr(p).map_err(|e| format!("rule prefix {p:?}: {e}"))?;
+        // An unset source is 0.0.0.0 / :: to the kernel.
+        let ip = ip.unwrap_or(match l.dst {
+            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        });
+        Ok(net.contains(&ip))
+    };
+    if !prefix_holds(&rule.src, l.src)? || !prefix_holds(&rule.dst, Some(l.dst))? {
+        return Ok(false);
+    }
+    if let Some(mark) = rule.fwmark {
+        // The bundle keeps the mark but not its mask; the kernel's default mask is
+        // all ones, which is what `ip rule add fwmark M` (no `/MASK`) sets.
+        if mark != l.mark {
+            return Ok(false);
+        }
+    }
+    if let Some(iif) = &rule.iif {
+        if l.iif.as_deref().unwrap_or("lo") != iif {
+            return Ok(false);
+        }
+    }
+    if rule.oif.is_some() {
+        // A sent packet not bound to a device has no output interface yet.
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The best route for `l` in `table`: longest prefix, then lowest metric, then bundle
+/// order. `None` when nothing matches or the match is `throw` (next rule).
+fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<Decision> {
+    let family = family_of(l.dst);
+    let mut best: Option<(usize, &Route, u8)> = None;
+    for (i, r) in ns.routes.items.iter().enumerate() {
+        if r.table != table || r.family != family {
+            continue;
+        }
+        let Some(len) = prefix_len_if_contains(&r.dst, l.dst) else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((_, b, blen)) => {
+                len > blen || (len == blen && r.metric.unwrap_or(0) < b.metric.unwrap_or(0))
+            }
+        };
+        if better {
+            best = Some((i, r, len));
+        }
+    }
+    let (index, route, _) = best?;
+    let verdict = match route.kind.as_str() {
+        "throw" => return None,
+        "unicast" => Verdict::Unicast {
+            oif: route.oif,
+            gateway: route.gateway.as_deref().and_then(parse_ip),
+        },
+        "local" => Verdict::Local,
+        "broadcast" => Verdict::Broadcast,
+        "blackhole" => Verdict::Blackhole,
+        "unreachable" => Verdict::Unreachable,
+        "prohibit" => Verdict::Prohibit,
+        other => Verdict::Unknown(format!("route type {other:?}")),
+    };
+    Some(Decision {
+        verdict,
+        rule,
+        route: Some(index),
+        table: Some(table),
+    })
+}
+
+/// The prefix length of route destination `dst` (`default` or `addr/len`) when it
+/// contains `ip`.
+fn prefix_len_if_contains(dst: &str, ip: IpAddr) -> Option<u8> {
+    if dst == "default" {
+        return Some(0);
+    }
+    let net = parse_cidr(dst).ok()?;
+    net.contains(&ip).then(|| net.prefix_len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Table;
+
+    fn ns(routes: Vec<Route>, rules: Vec<Rule>) -> Netns {
+        Netns {
+            routes: Table::new("netns/t/routes.json", routes),
+            rules,
+            ..Netns::default()
+        }
+    }
+
+    fn rule(priority: u32, table: u32, action: &str) -> Rule {
+        Rule {
+            family: "inet".into(),
+            priority,
+            src: None,
+            dst: None,
+            fwmark: None,
+            iif: None,
+            oif: None,
+            table,
+            action: action.into(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn out(dst: &str) -> Lookup {
+        Lookup::output(ip(dst))
+    }
+
+    fn main_table() -> Vec<Route> {
+        vec![
+            Route::new("default").via("10.0.0.1").dev(2),
+            Route::new("10.0.0.0/24").dev(2).with_scope("link"),
+            Route::new("10.244.1.0/24").dev(3).with_scope("link"),
+            Route::new("10.244.1.128/25").via("10.0.0.9").dev(2),
+            Route::new("10.0.0.10")
+                .in_table(255)
+                .with_kind("local")
+                .dev(2),
+            Route::new("10.50.0.0/16").with_kind("blackhole"),
+            Route::new("10.51.0.0/16").with_kind("unreachable"),
+            Route::new("10.52.0.0/16").with_kind("prohibit"),
+        ]
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_default_catches_the_rest() {
+        let n = ns(main_table(), vec![]);
+        let d = decide(&n, &out("10.244.1.200"));
+        assert_eq!(
+            d.verdict,
+            Verdict::Unicast {
+                oif: Some(2),
+                gateway: Some(ip("10.0.0.9"))
+            }
+        );
+        assert_eq!((d.route, d.table), (Some(3), Some(254)));
+        let d = decide(&n, &out("10.244.1.7"));
+        assert_eq!(
+            d.verdict,
+            Verdict::Unicast {
+                oif: Some(3),
+                gateway: None
+            }
+        );
+        let d = decide(&n, &out("192.0.2.1"));
+        assert_eq!(d.route, Some(0));
+    }
+
+    #[test]
+    fn the_local_table_comes_first_and_route_types_stop() {
+        let n = ns(main_table(), vec![]);
+        assert_eq!(decide(&n, &out("10.0.0.10")).verdict, Verdict::Local);
+        assert_eq!(decide(&n, &out("10.50.1.1")).verdict, Verdict::Blackhole);
+        assert_eq!(decide(&n, &out("10.51.1.1")).verdict, Verdict::Unreachable);
+        assert_eq!(decide(&n, &out("10.52.1.1")).verdict, Verdict::Prohibit);
+    }
+
+    #[test]
+    fn without_a_default_route_there_is_no_route() {
+        let mut routes = main_table();
+        routes.remove(0);
+        let n = ns(routes, vec![]);
+        assert_eq!(decide(&n, &out("192.0.2.1")).verdict, Verdict::NoRoute);
+    }
+
+    #[test]
+    fn rules_by_priority_with_marks_throw_and_actions() {
+        let mut routes = main_table();
+        routes.push(Route::new("default").via("10.0.0.2").dev(2).in_table(100));
+        routes.push(Route::new("192.0.2.0/24").with_kind("throw").in_table(100));
+        let mut marked = rule(1000, 100, "to_tbl");
+        marked.fwmark = Some(0x10);
+        let mut to_prohibit = rule(1100, 0, "prohibit");
+        to_prohibit.dst = Some("198.51.100.0/24".into());
+        let mut to_unreachable = rule(1200, 0, "unreachable");
+        to_unreachable.dst = Some("198.51.101.0/24".into());
+        let rules = vec![
+            rule(32766, 254, "to_tbl"),
+            marked,
+            rule(0, 255, "to_tbl"),
+            to_prohibit,
+            to_unreachable,
+        ];
+        let n = ns(routes, rules);
+        let mut l = out("203.0.113.5");
+        l.mark = 0x10;
+        let d = decide(&n, &l);
+        assert_eq!(
+            d.verdict,
+            Verdict::Unicast {
+                oif: Some(2),
+                gateway: Some(ip("10.0.0.2"))
+            }
+        );
+        assert_eq!((d.rule, d.table), (Some(1), Some(100)));
+        // throw in table 100: on to the main table's default.
+        l.dst = ip("192.0.2.9");
+        assert_eq!(decide(&n, &l).route, Some(0));
+        // Unmarked: the main table.
+        assert_eq!(decide(&n, &out("203.0.113.5")).route, Some(0));
+        // A rule action stops it before the main table.
+        let d = decide(&n, &out("198.51.100.1"));
+        assert_eq!((d.verdict, d.rule), (Verdict::Prohibit, Some(3)));
+        // A rule's unreachable is the network's: no route, citing the rule.
+        let d = decide(&n, &out("198.51.101.1"));
+        assert_eq!((d.verdict, d.rule), (Verdict::NoRoute, Some(4)));
+    }
+
+    #[test]
+    fn what_the_bundle_cannot_tell_is_unknown() {
+        let n = ns(
+            main_table(),
+            vec![rule(10, 0, "goto"), rule(32766, 254, "to_tbl")],
+        );
+        assert!(matches!(
+            decide(&n, &out("10.0.0.5")).verdict,
+            Verdict::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn equal_prefixes_prefer_the_lower_metric() {
+        let mut a = Route::new("10.9.0.0/16").via("10.0.0.3").dev(2);
+        a.metric = Some(200);
+        let mut b = Route::new("10.9.0.0/16").via("10.0.0.4").dev(2);
+        b.metric = Some(100);
+        let n = ns(vec![a, b], vec![]);
+        assert_eq!(decide(&n, &out("10.9.1.1")).route, Some(1));
+    }
+}
