@@ -4,6 +4,7 @@
 //! a second table behind a fwmark rule, rule actions, a rule to an empty table), is
 //! captured with the real collector, and for every sampled (destination, mark) the
 //! engine's decision on the bundle is compared with `ip route get` in the node netns
+//! and in every pod netns
 //! (a kernel FIB lookup; no packet is sent). The agreement is printed; it must be 100 %.
 
 use netsnap_analyzer::model::{self, Netns};
@@ -133,9 +134,20 @@ enum Outcome {
     Other(String),
 }
 
-fn kernel(lab: &Lab, dst: IpAddr, mark: u32) -> Outcome {
+/// Where a lookup runs: the node netns, or pod `i`'s.
+#[derive(Clone, Copy)]
+enum Place {
+    Node,
+    Pod(usize),
+}
+
+fn kernel(lab: &Lab, place: Place, dst: IpAddr, mark: u32) -> Outcome {
     let (dst, mark) = (dst.to_string(), mark.to_string());
-    let out = lab.node(&["ip", "-j", "route", "get", &dst, "mark", &mark]);
+    let args = ["ip", "-j", "route", "get", &dst, "mark", &mark];
+    let out = match place {
+        Place::Node => lab.node(&args),
+        Place::Pod(i) => lab.pod_exec(i, &args),
+    };
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return match () {
@@ -244,6 +256,15 @@ fn routing_decisions_agree_with_the_kernel() {
     let parsed = sources::parse_all(&b);
     let m = model::build(&parsed);
     let node = m.netns.values().find(|n| n.is_root).expect("node netns");
+    // Each pod's netns, found in the model by the pod's address.
+    let mut places = vec![(Place::Node, node)];
+    for (i, p) in lab.pods().iter().enumerate() {
+        let owner = m
+            .netns
+            .values()
+            .find(|n| !n.is_root && n.global_ips().any(|(_, ip)| ip == IpAddr::V4(p.ip)));
+        places.push((Place::Pod(i), owner.expect("pod netns in the bundle")));
+    }
 
     let mut agree = 0;
     let mut disagree = Vec::new();
@@ -251,20 +272,26 @@ fn routing_decisions_agree_with_the_kernel() {
         .into_iter()
         .flat_map(|d| [(d, 0), (d, 0x10)])
         .collect();
-    for &(dst, mark) in &samples {
-        let (k, e) = (kernel(&lab, dst, mark), engine(node, dst, mark));
-        if k == e {
-            agree += 1;
-        } else {
-            disagree.push(format!("{dst} mark {mark:#x}: kernel {k:?}, engine {e:?}"));
+    for (place, ns) in &places {
+        for &(dst, mark) in &samples {
+            let (k, e) = (kernel(&lab, *place, dst, mark), engine(ns, dst, mark));
+            if k == e {
+                agree += 1;
+            } else {
+                disagree.push(format!(
+                    "netns {} {dst} mark {mark:#x}: kernel {k:?}, engine {e:?}",
+                    ns.id
+                ));
+            }
         }
     }
+    let total = samples.len() * places.len();
     eprintln!(
-        "trace_route: {agree}/{} routing decisions agree with the kernel ({:.1} %): {} destinations × marks 0 and 0x10 in a lab node with {} extra routes and rules",
-        samples.len(),
-        100.0 * agree as f64 / samples.len() as f64,
+        "trace_route: {agree}/{total} routing decisions agree with the kernel ({:.1} %): {} destinations × marks 0 and 0x10, in the node netns ({} extra routes and rules) and {} pod netns",
+        100.0 * agree as f64 / total as f64,
         samples.len() / 2,
-        SETUP.len()
+        SETUP.len(),
+        places.len() - 1
     );
     assert!(
         disagree.is_empty(),
