@@ -6,8 +6,8 @@
 //! apply (local 0, main 32766, default 32767).
 //!
 //! It reads only the model (the netns's routes and rules as the bundle holds them).
-//! What the bundle cannot tell is said, never guessed: a `goto` rule, or a fwmark
-//! rule whose mask was not captured, gives [`Verdict::Unknown`] naming the rule.
+//! What the bundle cannot tell is said, never guessed: a `goto` rule, or a route type
+//! it does not model, gives [`Verdict::Unknown`] naming the rule.
 
 use crate::model::net::{parse_cidr, parse_ip};
 use crate::model::Netns;
@@ -195,9 +195,10 @@ fn rule_matches(rule: &Rule, l: &Lookup) -> Result<bool, String> {
         return Ok(false);
     }
     if let Some(mark) = rule.fwmark {
-        // The bundle keeps the mark but not its mask; the kernel's default mask is
-        // all ones, which is what `ip rule add fwmark M` (no `/MASK`) sets.
-        if mark != l.mark {
+        // As the kernel compares: the bits under the mask. Bundles of collectors that
+        // did not record the mask get the default, all ones (`fwmark M` without `/MASK`).
+        let mask = rule.fwmask.unwrap_or(u32::MAX);
+        if (mark ^ l.mark) & mask != 0 {
             return Ok(false);
         }
     }
@@ -287,6 +288,7 @@ mod tests {
             src: None,
             dst: None,
             fwmark: None,
+            fwmask: None,
             iif: None,
             oif: None,
             table,
@@ -366,6 +368,7 @@ mod tests {
         routes.push(Route::new("192.0.2.0/24").with_kind("throw").in_table(100));
         let mut marked = rule(1000, 100, "to_tbl");
         marked.fwmark = Some(0x10);
+        marked.fwmask = Some(0xf0);
         let mut to_prohibit = rule(1100, 0, "prohibit");
         to_prohibit.dst = Some("198.51.100.0/24".into());
         let mut to_unreachable = rule(1200, 0, "unreachable");
@@ -389,6 +392,12 @@ mod tests {
             }
         );
         assert_eq!((d.rule, d.table), (Some(1), Some(100)));
+        // Only the bits under the mask count.
+        l.mark = 0x1f;
+        assert_eq!(decide(&n, &l).table, Some(100));
+        l.mark = 0x20;
+        assert_eq!(decide(&n, &l).table, Some(254));
+        l.mark = 0x10;
         // throw in table 100: on to the main table's default.
         l.dst = ip("192.0.2.9");
         assert_eq!(decide(&n, &l).route, Some(0));

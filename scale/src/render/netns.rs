@@ -337,6 +337,7 @@ fn default_rules() -> Vec<Rule> {
         src: None,
         dst: None,
         fwmark: None,
+        fwmask: None,
         iif: None,
         oif: None,
         table,

@@ -54,6 +54,10 @@ pub struct Rule {
     pub dst: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
+    /// The mask the mark is compared under (`fwmark M/MASK`); the kernel reports it
+    /// whenever a mark is set (all ones for a plain `fwmark M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmask: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iif: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

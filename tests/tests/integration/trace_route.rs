@@ -1,7 +1,7 @@
 //! Differential test of the trace engine's routing decision against the kernel: a lab
 //! node gets extra routes and policy rules of every kind the engine models (route
 //! types blackhole/unreachable/prohibit/throw, equal prefixes with different metrics,
-//! a second table behind a fwmark rule, rule actions, a rule to an empty table), is
+//! a second table behind a plain and a masked fwmark rule, rule actions, a rule to an empty table), is
 //! captured with the real collector, and for every sampled (destination, mark) the
 //! engine's decision on the bundle is compared with `ip route get` in the node netns
 //! and in every pod netns
@@ -17,108 +17,38 @@ use serde_json::Value;
 use std::net::IpAddr;
 use std::process::Command;
 
-/// Extra routing state, applied in the lab's node netns.
-const SETUP: &[&[&str]] = &[
-    &["ip", "route", "add", "blackhole", "10.50.0.0/16"],
-    &["ip", "route", "add", "unreachable", "10.51.0.0/16"],
-    &["ip", "route", "add", "prohibit", "10.52.0.0/16"],
-    &[
-        "ip",
-        "route",
-        "add",
-        "10.53.0.0/16",
-        "via",
-        "198.51.100.1",
-        "metric",
-        "50",
-    ],
-    &[
-        "ip",
-        "route",
-        "add",
-        "10.53.0.0/16",
-        "dev",
-        "cni0",
-        "metric",
-        "10",
-    ],
-    &["ip", "route", "add", "10.53.1.0/24", "via", "198.51.100.1"],
-    &[
-        "ip", "route", "add", "table", "100", "default", "dev", "cni0",
-    ],
-    &[
-        "ip",
-        "route",
-        "add",
-        "table",
-        "100",
-        "10.54.0.0/16",
-        "via",
-        "198.51.100.1",
-    ],
-    &[
-        "ip",
-        "route",
-        "add",
-        "table",
-        "100",
-        "throw",
-        "10.55.0.0/16",
-    ],
-    &[
-        "ip",
-        "route",
-        "add",
-        "table",
-        "100",
-        "blackhole",
-        "10.56.0.0/16",
-    ],
-    &[
-        "ip", "rule", "add", "fwmark", "0x10", "lookup", "100", "pref", "1000",
-    ],
-    &[
-        "ip",
-        "rule",
-        "add",
-        "to",
-        "10.57.0.0/16",
-        "prohibit",
-        "pref",
-        "1100",
-    ],
-    &[
-        "ip",
-        "rule",
-        "add",
-        "to",
-        "10.58.0.0/16",
-        "lookup",
-        "200",
-        "pref",
-        "1200",
-    ],
-    &[
-        "ip",
-        "rule",
-        "add",
-        "to",
-        "10.59.0.0/16",
-        "unreachable",
-        "pref",
-        "1300",
-    ],
-    &[
-        "ip",
-        "rule",
-        "add",
-        "to",
-        "10.60.0.0/16",
-        "blackhole",
-        "pref",
-        "1400",
-    ],
+/// Extra routing state, applied in the lab's node netns (one `ip` command a line).
+const SETUP: &[&str] = &[
+    "ip route add blackhole 10.50.0.0/16",
+    "ip route add unreachable 10.51.0.0/16",
+    "ip route add prohibit 10.52.0.0/16",
+    "ip route add 10.53.0.0/16 via 198.51.100.1 metric 50",
+    "ip route add 10.53.0.0/16 dev cni0 metric 10",
+    "ip route add 10.53.1.0/24 via 198.51.100.1",
+    "ip route add table 100 default dev cni0",
+    "ip route add table 100 10.54.0.0/16 via 198.51.100.1",
+    "ip route add table 100 throw 10.55.0.0/16",
+    "ip route add table 100 blackhole 10.56.0.0/16",
+    "ip rule add fwmark 0x10 lookup 100 pref 1000",
+    "ip rule add fwmark 0x20/0xf0 lookup 100 pref 900",
+    "ip rule add to 10.57.0.0/16 prohibit pref 1100",
+    "ip rule add to 10.58.0.0/16 lookup 200 pref 1200",
+    "ip rule add to 10.59.0.0/16 unreachable pref 1300",
+    "ip rule add to 10.60.0.0/16 blackhole pref 1400",
+    // IPv6: the same kinds, so the engine is held to both families.
+    "ip -6 addr add fd00:10::1/64 dev cni0 nodad",
+    "ip -6 route add fd00:20::/48 via fd00:10::2 dev cni0",
+    "ip -6 route add blackhole fd00:50::/32",
+    "ip -6 route add unreachable fd00:51::/32",
+    "ip -6 route add prohibit fd00:52::/32",
+    "ip -6 route add table 100 default via fd00:10::3 dev cni0",
+    "ip -6 rule add fwmark 0x10 lookup 100 pref 1000",
+    "ip -6 rule add to fd00:60::/32 unreachable pref 1300",
 ];
+
+/// Marks every destination is looked up with: none, the plain fwmark rule's, and one
+/// that only the masked rule (`0x20/0xf0`) matches.
+const MARKS: [u32; 3] = [0, 0x10, 0x25];
 
 /// What the kernel said, in the engine's terms: the verdict kind, and for unicast the
 /// output device and gateway.
@@ -193,7 +123,7 @@ fn engine(ns: &Netns, dst: IpAddr, mark: u32) -> Outcome {
 }
 
 /// Destinations: every pod, the node's own addresses, its gateway, an address inside
-/// and at the edge of every extra range, and outside addresses.
+/// and at the edge of every extra range, and outside addresses, IPv4 and IPv6.
 fn destinations(lab: &Lab) -> Vec<IpAddr> {
     let mut d: Vec<IpAddr> = lab.pods().iter().map(|p| IpAddr::V4(p.ip)).collect();
     d.push(IpAddr::V4(lab.gateway_ip()));
@@ -216,6 +146,15 @@ fn destinations(lab: &Lab) -> Vec<IpAddr> {
         "10.60.0.1",
         "192.0.2.77",
         "203.0.113.200",
+        "::1",
+        "fd00:10::1",
+        "fd00:10::5",
+        "fd00:20::1",
+        "fd00:50::1",
+        "fd00:51::1",
+        "fd00:52::1",
+        "fd00:60::1",
+        "2001:db8::1",
     ] {
         d.push(s.parse().expect("literal address"));
     }
@@ -232,8 +171,9 @@ fn routing_decisions_agree_with_the_kernel() {
         .proxy_mode(ProxyMode::Iptables)
         .build()
         .expect("build lab");
-    for cmd in SETUP {
-        let out = lab.node(cmd);
+    for line in SETUP {
+        let cmd: Vec<&str> = line.split_whitespace().collect();
+        let out = lab.node(&cmd);
         assert!(
             out.status.success(),
             "{cmd:?}: {}",
@@ -270,7 +210,7 @@ fn routing_decisions_agree_with_the_kernel() {
     let mut disagree = Vec::new();
     let samples: Vec<(IpAddr, u32)> = destinations(&lab)
         .into_iter()
-        .flat_map(|d| [(d, 0), (d, 0x10)])
+        .flat_map(|d| MARKS.map(|m| (d, m)))
         .collect();
     for (place, ns) in &places {
         for &(dst, mark) in &samples {
@@ -287,9 +227,9 @@ fn routing_decisions_agree_with_the_kernel() {
     }
     let total = samples.len() * places.len();
     eprintln!(
-        "trace_route: {agree}/{total} routing decisions agree with the kernel ({:.1} %): {} destinations × marks 0 and 0x10, in the node netns ({} extra routes and rules) and {} pod netns",
+        "trace_route: {agree}/{total} routing decisions agree with the kernel ({:.1} %): {} destinations × marks {MARKS:#x?}, in the node netns ({} extra routes and rules) and {} pod netns",
         100.0 * agree as f64 / total as f64,
-        samples.len() / 2,
+        samples.len() / MARKS.len(),
         SETUP.len(),
         places.len() - 1
     );

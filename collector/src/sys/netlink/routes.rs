@@ -202,6 +202,7 @@ pub fn rule_from_msg(msg: &RuleMessage) -> Rule {
         src: None,
         dst: None,
         fwmark: None,
+        fwmask: None,
         iif: None,
         oif: None,
         table: u32::from(h.table),
@@ -213,6 +214,7 @@ pub fn rule_from_msg(msg: &RuleMessage) -> Rule {
             RuleAttribute::Source(ip) => rule.src = Some(prefix(ip, h.src_len)),
             RuleAttribute::Destination(ip) => rule.dst = Some(prefix(ip, h.dst_len)),
             RuleAttribute::FwMark(m) => rule.fwmark = Some(*m),
+            RuleAttribute::FwMask(m) => rule.fwmask = Some(*m),
             RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
             RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
             RuleAttribute::Table(t) => rule.table = *t,
@@ -283,14 +285,15 @@ mod tests {
             RuleAttribute::Priority(32766),
             RuleAttribute::Source("10.244.0.0".parse().unwrap()),
             RuleAttribute::FwMark(0x4000),
+            RuleAttribute::FwMask(0xc000),
             RuleAttribute::Table(254),
         ];
         let r = rule_from_msg(&m);
         assert_eq!(r.priority, 32766);
         assert_eq!(r.src.as_deref(), Some("10.244.0.0/16"));
         assert_eq!(
-            (r.fwmark, r.table, r.action.as_str()),
-            (Some(0x4000), 254, "to_tbl")
+            (r.fwmark, r.fwmask, r.table, r.action.as_str()),
+            (Some(0x4000), Some(0xc000), 254, "to_tbl")
         );
     }
 }
