@@ -423,30 +423,8 @@ impl Node {
                 route("10.244.1.0/24", None, BRIDGE_IF, "kernel", "link"),
             ],
             rules: vec![
-                Rule {
-                    family: "inet".into(),
-                    priority: 0,
-                    src: None,
-                    dst: None,
-                    fwmark: None,
-                    fwmask: None,
-                    iif: None,
-                    oif: None,
-                    table: 255,
-                    action: "to_tbl".into(),
-                },
-                Rule {
-                    family: "inet".into(),
-                    priority: 32766,
-                    src: None,
-                    dst: None,
-                    fwmark: None,
-                    fwmask: None,
-                    iif: None,
-                    oif: None,
-                    table: 254,
-                    action: "to_tbl".into(),
-                },
+                Rule::lookup("inet", 0, 255),
+                Rule::lookup("inet", 32766, 254),
             ],
         };
         routes.routes[2].scope = "universe".into();

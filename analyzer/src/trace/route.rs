@@ -283,16 +283,8 @@ mod tests {
 
     fn rule(priority: u32, table: u32, action: &str) -> Rule {
         Rule {
-            family: "inet".into(),
-            priority,
-            src: None,
-            dst: None,
-            fwmark: None,
-            fwmask: None,
-            iif: None,
-            oif: None,
-            table,
             action: action.into(),
+            ..Rule::lookup("inet", priority, table)
         }
     }
 

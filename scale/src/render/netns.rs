@@ -331,24 +331,12 @@ fn v6_link_routes(out: &mut Vec<Route>, oifs: &[u32], locals: &[(u32, String)]) 
 }
 
 fn default_rules() -> Vec<Rule> {
-    let rule = |family: &str, priority: u32, table: u32| Rule {
-        family: family.into(),
-        priority,
-        src: None,
-        dst: None,
-        fwmark: None,
-        fwmask: None,
-        iif: None,
-        oif: None,
-        table,
-        action: "to_tbl".into(),
-    };
     vec![
-        rule("inet", 0, 255),
-        rule("inet", 32766, 254),
-        rule("inet", 32767, 253),
-        rule("inet6", 0, 255),
-        rule("inet6", 32766, 254),
+        Rule::lookup("inet", 0, 255),
+        Rule::lookup("inet", 32766, 254),
+        Rule::lookup("inet", 32767, 253),
+        Rule::lookup("inet6", 0, 255),
+        Rule::lookup("inet6", 32766, 254),
     ]
 }
 

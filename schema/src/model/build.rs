@@ -2,7 +2,7 @@
 //! (the scale generator, test fixtures) say what a link or route *is* instead of
 //! spelling every field. Each returns a plain value; fields stay public.
 
-use super::{Addr, BridgePort, Link, LinkState, Route, Socket, SocketProto};
+use super::{Addr, BridgePort, Link, LinkState, Route, Rule, Socket, SocketProto};
 
 const BROADCAST_UP: [&str; 4] = ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"];
 
@@ -170,6 +170,25 @@ impl Route {
     pub fn with_prefsrc(mut self, src: impl Into<String>) -> Route {
         self.prefsrc = Some(src.into());
         self
+    }
+}
+
+impl Rule {
+    /// A rule that matches everything of `family` and looks up `table` (`ip rule add
+    /// pref PRIORITY lookup TABLE`); selectors are set on the value.
+    pub fn lookup(family: &str, priority: u32, table: u32) -> Rule {
+        Rule {
+            family: family.into(),
+            priority,
+            src: None,
+            dst: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            table,
+            action: "to_tbl".into(),
+        }
     }
 }
 

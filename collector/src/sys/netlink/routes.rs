@@ -197,16 +197,8 @@ fn prefix(ip: &IpAddr, len: u8) -> String {
 pub fn rule_from_msg(msg: &RuleMessage) -> Rule {
     let h = &msg.header;
     let mut rule = Rule {
-        family: family_name(u8::from(h.family)),
-        priority: 0,
-        src: None,
-        dst: None,
-        fwmark: None,
-        fwmask: None,
-        iif: None,
-        oif: None,
-        table: u32::from(h.table),
         action: action_name(h.action),
+        ..Rule::lookup(&family_name(u8::from(h.family)), 0, u32::from(h.table))
     };
     for attr in &msg.attributes {
         match attr {
