@@ -9,3 +9,11 @@ pub mod collector;
 pub mod fuzz_bodies;
 pub mod hostile;
 pub mod lab;
+
+/// Prints a line that shows in the test output even when the test passes: the
+/// harness captures `eprintln!`, not a direct write to stderr. For the figures a test
+/// reports (agreement with the kernel, what it sampled).
+pub fn notice(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}

@@ -24,8 +24,8 @@ use netsnap_tests::collect_support::{
 };
 use netsnap_tests::collector::{self as c, Run, RunOpts, TempDir};
 use netsnap_tests::lab::{self, assert_no_leaks, require_lab, Lab};
+use netsnap_tests::notice;
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -41,10 +41,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     HEAVY.write().unwrap_or_else(|p| p.into_inner())
-}
-
-fn notice(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -11,6 +11,7 @@
 use anyhow::{bail, Context, Result};
 use netsnap_scale::{write_bundle, Output, Plan, ProxyMode, Size, Spec};
 use netsnap_tests::collector::{analyzer_bin, TempDir};
+use netsnap_tests::notice;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -66,10 +67,10 @@ fn compare(name: &str, bundle: &Path) -> Result<()> {
             file.display()
         );
     }
-    eprintln!(
+    notice(&format!(
         "findings_baseline: {name}: {} findings identical",
         got.lines().count()
-    );
+    ));
     Ok(())
 }
 

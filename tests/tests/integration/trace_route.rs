@@ -13,6 +13,7 @@ use netsnap_analyzer::trace::route::{decide, Lookup, Verdict};
 use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::collector::collector_bin;
 use netsnap_tests::lab::{require_lab, Lab, ProxyMode};
+use netsnap_tests::notice;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::process::Command;
@@ -226,13 +227,14 @@ fn routing_decisions_agree_with_the_kernel() {
         }
     }
     let total = samples.len() * places.len();
-    eprintln!(
-        "trace_route: {agree}/{total} routing decisions agree with the kernel ({:.1} %): {} destinations × marks {MARKS:#x?}, in the node netns ({} extra routes and rules) and {} pod netns",
+    notice(&format!(
+        "trace_route: {agree}/{total} routing decisions agree with the kernel ({:.1} %): {} destinations × marks {}, in the node netns ({} extra routes and rules) and {} pod netns",
         100.0 * agree as f64 / total as f64,
         samples.len() / MARKS.len(),
+        MARKS.map(|m| format!("{m:#x}")).join("/"),
         SETUP.len(),
         places.len() - 1
-    );
+    ));
     assert!(
         disagree.is_empty(),
         "disagreements:\n{}",
