@@ -539,7 +539,8 @@ fn has_endpoints(s: &&ServicePort<'_>) -> bool {
     !s.endpoints.is_empty()
 }
 
-const FILTER_CHAINS: [&str; 8] = [
+/// kube-proxy's user chains of the filter table, as `iptables-save` sorts them.
+pub const FILTER_CHAINS: [&str; 8] = [
     "KUBE-EXTERNAL-SERVICES",
     "KUBE-FIREWALL",
     "KUBE-FORWARD",

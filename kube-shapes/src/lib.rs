@@ -12,6 +12,7 @@ mod names;
 
 pub use iptables::{
     render_restore, write_save, CounterSlot, Protocol, SaveContent, SaveOptions, ServicePort,
+    FILTER_CHAINS,
 };
 pub use names::{
     base32, hash_prefix, nft_endpoint_chain, nft_service_chain, probability, saved_probability,
