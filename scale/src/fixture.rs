@@ -37,6 +37,11 @@ pub struct Pod {
     /// Pod netns missing from the bundle (the host veth dangles).
     pub gone: bool,
     pub host_rp_filter: Option<&'static str>,
+    /// The netns id when the runtime named it (`/run/netns/<name>`); by default the
+    /// collector's inode id.
+    pub netns_name: Option<String>,
+    /// How else discovery found the netns (besides its process).
+    pub extra_found_by: Vec<Discovery>,
 }
 
 impl Pod {
@@ -57,9 +62,14 @@ impl Pod {
             default_route: true,
             gone: false,
             host_rp_filter: None,
+            netns_name: None,
+            extra_found_by: Vec::new(),
         }
     }
     pub fn id(&self) -> String {
+        if let Some(name) = &self.netns_name {
+            return name.clone();
+        }
         format!(
             "ino-{}",
             4026532100
@@ -125,8 +135,15 @@ pub struct Node {
     pub services: Vec<Svc>,
     pub sysctls: BTreeMap<String, String>,
     pub root_sockets: Vec<(SocketProto, u16)>,
-    /// Extra raw files (path, content) and overrides.
+    /// Extra raw files (path, content); a host or node-level file given here replaces
+    /// the one the description would generate.
     pub files: BTreeMap<String, String>,
+    /// Extra manifest records (a failed or skipped source as the collector records it).
+    pub records: Vec<SourceRecord>,
+    /// The collector options the manifest records.
+    pub options: BTreeMap<String, String>,
+    /// Bridge FDB entries of the node netns.
+    pub fdb: Vec<FdbEntry>,
     pub failed: Vec<(&'static str, &'static str)>,
     pub unavailable: Vec<&'static str>,
     pub conntrack: Vec<String>,
@@ -176,6 +193,9 @@ impl Node {
                 (SocketProto::Tcp, 22),
             ],
             files: BTreeMap::new(),
+            records: Vec::new(),
+            options: [("timeout".to_string(), "60s".to_string())].into(),
+            fdb: Vec::new(),
             failed: Vec::new(),
             unavailable: vec![
                 "iptables-legacy-save",
@@ -313,17 +333,32 @@ impl Node {
             path: "temporary directory".into(),
             source,
         })?;
-        let mut w = BundleWriter::new(tmp.path());
+        let (w, manifest) = self.writer(tmp.path())?;
+        w.write_dir(manifest, dir)?;
+        Ok(())
+    }
+
+    /// Every source of the bundle in a writer spooling under `spool`, as the collector
+    /// holds them before writing, and the manifest to write them with.
+    pub fn writer(&self, spool: &Path) -> Result<(BundleWriter, Manifest), ScaleError> {
+        let mut w = BundleWriter::new(spool);
         let rec = |name: &str, path: &str| {
             let mut r = SourceRecord::new(name, SourceStatus::Ok);
             r.path = Some(path.to_string());
             r.duration_ms = 1;
             r
         };
+        // A file given in `files` replaces the generated one.
         let add = |w: &mut BundleWriter, name: &str, path: &str, text: &str| {
+            if self.files.contains_key(path) {
+                return Ok(());
+            }
             w.add_bytes(rec(name, path), text.as_bytes())
         };
         let json = |w: &mut BundleWriter, name: &str, path: &str, v: &dyn erased::Ser| {
+            if self.files.contains_key(path) {
+                return Ok(());
+            }
             let mut s = v.to_pretty();
             s.push('\n');
             w.add_bytes(rec(name, path), s.as_bytes())
@@ -493,9 +528,11 @@ impl Node {
                 inode: 4026532100 + i as u64,
                 dev: 4,
                 is_root: false,
-                found_by: vec![Discovery::Proc {
+                found_by: std::iter::once(Discovery::Proc {
                     pid: 1000 + i as u32,
-                }],
+                })
+                .chain(p.extra_found_by.iter().cloned())
+                .collect(),
                 nsid: Some(nsid),
                 pids: vec![1000 + i as u32],
                 hostname: Some(p.name.clone()),
@@ -610,7 +647,7 @@ impl Node {
             rrec(NetnsFile::Neigh),
             pretty(&NeighTable {
                 neighbours: self.neigh.clone(),
-                fdb: vec![],
+                fdb: self.fdb.clone(),
             })
             .as_bytes(),
         )?;
@@ -670,7 +707,10 @@ impl Node {
                 .next()
                 .unwrap_or(path)
                 .trim_end_matches(".txt");
-            add(&mut w, name, path, content)?;
+            w.add_bytes(rec(name, path), content.as_bytes())?;
+        }
+        for r in &self.records {
+            w.add_record(r.clone())?;
         }
         for (name, err) in &self.failed {
             w.add_record(SourceRecord::new(*name, SourceStatus::Failed).with_error(*err))?;
@@ -697,9 +737,8 @@ impl Node {
             1_795_282_681,
         );
         m.duration_ms = 1234;
-        m.options.insert("timeout".into(), "60s".into());
-        w.write_dir(m, dir)?;
-        Ok(())
+        m.options.extend(self.options.clone());
+        Ok((w, m))
     }
 
     fn stat_text(&self) -> String {

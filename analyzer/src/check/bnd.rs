@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn bnd001_failed_truncated_unavailable() {
         let mut k = healthy();
-        k.model.sources = vec![
+        k.model().sources = vec![
             SourceRecord::new("iptables-nft-save", SourceStatus::Ok),
             SourceRecord::new("nft", SourceStatus::Failed).with_error("timed out after 10 s"),
             SourceRecord::new("ipvs", SourceStatus::Unavailable),

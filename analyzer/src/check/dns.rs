@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn dns001_wrong_nameserver() {
         let mut k = healthy();
-        k.ns("pod-web-1").resolv = Some(resolv(
+        k.pod_ns("web-1").resolv = Some(resolv(
             "netns/pod-web-1/resolv.conf",
             &["198.51.100.53"],
             &CLUSTER,
@@ -337,12 +337,12 @@ mod tests {
         assert_eq!(ids(&k.run(&["DNS"])), vec![("DNS001", "pod default/web-1")]);
         // dnsPolicy Default: the node's resolv.conf, no cluster search domains.
         let mut k = healthy();
-        k.model.dns.host = Some(resolv(
+        k.model().dns.host = Some(resolv(
             "host/resolv.conf",
             &["198.51.100.53"],
             &["lab.internal"],
         ));
-        k.ns("pod-coredns").resolv = Some(resolv(
+        k.pod_ns("coredns").resolv = Some(resolv(
             "netns/pod-coredns/resolv.conf",
             &["198.51.100.53"],
             &["lab.internal"],
@@ -351,7 +351,7 @@ mod tests {
         // NodeLocal DNSCache on a node address.
         let mut k = healthy();
         k.root().addrs.items.push(addr(1, "169.254.20.10", 32));
-        k.ns("pod-web-1").resolv = Some(resolv(
+        k.pod_ns("web-1").resolv = Some(resolv(
             "netns/pod-web-1/resolv.conf",
             &["169.254.20.10"],
             &CLUSTER,
@@ -372,18 +372,18 @@ mod tests {
             "d.example",
             "e.example",
         ];
-        k.ns("pod-web-1").resolv = Some(resolv("r", &["10.96.0.10"], &eight));
+        k.pod_ns("web-1").resolv = Some(resolv("r", &["10.96.0.10"], &eight));
         let f = k.run(&["DNS"]);
         assert_eq!(ids(&f), vec![("DNS002", "pod default/web-1")]);
         assert_eq!(f[0].severity, crate::check::Severity::Warning);
         let long: Vec<String> = (0..40).map(|i| format!("d{i}.example")).collect();
         let long: Vec<&str> = long.iter().map(String::as_str).collect();
-        k.ns("pod-web-1").resolv = Some(resolv("r", &["10.96.0.10"], &long));
+        k.pod_ns("web-1").resolv = Some(resolv("r", &["10.96.0.10"], &long));
         assert_eq!(
             k.run(&["DNS"])[0].severity,
             crate::check::Severity::Critical
         );
-        k.ns("pod-web-1").resolv = Some(resolv(
+        k.pod_ns("web-1").resolv = Some(resolv(
             "r",
             &["10.96.0.10"],
             &["svc.cluster.local", "svc.cluster.local"],
@@ -405,21 +405,21 @@ mod tests {
     #[test]
     fn dns004_local_stub() {
         let mut k = healthy();
-        k.model.dns.host = Some(resolv("host/resolv.conf", &["127.0.0.53"], &[]));
+        k.model().dns.host = Some(resolv("host/resolv.conf", &["127.0.0.53"], &[]));
         let f = k.run(&["DNS"]);
         assert_eq!(ids(&f), vec![("DNS004", "node")]);
         assert_eq!(f[0].severity, crate::check::Severity::Warning);
         // kubelet's own file is what pods get: critical; a sane kubelet file overrides the host's.
-        k.model.dns.kubelet = Some(resolv("host/kubelet-resolv.conf", &["10.0.0.2"], &[]));
+        k.model().dns.kubelet = Some(resolv("host/kubelet-resolv.conf", &["10.0.0.2"], &[]));
         assert!(k.run(&["DNS"]).is_empty());
-        k.model.dns.kubelet = Some(resolv("host/kubelet-resolv.conf", &["127.0.0.53"], &[]));
+        k.model().dns.kubelet = Some(resolv("host/kubelet-resolv.conf", &["127.0.0.53"], &[]));
         assert_eq!(
             k.run(&["DNS"])[0].severity,
             crate::check::Severity::Critical
         );
         // A pod handed the stub.
         let mut k = healthy();
-        k.ns("pod-web-1").resolv = Some(resolv("r", &["127.0.0.53"], &[]));
+        k.pod_ns("web-1").resolv = Some(resolv("r", &["127.0.0.53"], &[]));
         assert!(ids(&k.run(&["DNS004"])).contains(&("DNS004", "pod default/web-1")));
     }
 

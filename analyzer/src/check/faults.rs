@@ -4,7 +4,6 @@
 
 use super::testkit::{ev, ip, Kit};
 use crate::model::services::RuleDefect;
-use netsnap_schema::model::LinkState;
 
 /// A named way of breaking the testkit's healthy node.
 pub struct Fault {
@@ -73,54 +72,37 @@ pub const FAULTS: &[Fault] = &[
 ];
 
 pub fn dangling_veth(k: &mut Kit) {
-    k.model.netns.remove("pod-web-2");
+    k.describe_pod("web-2", |p| p.gone = true);
 }
 
 pub fn pod_without_host_veth(k: &mut Kit) {
-    k.root().links.items.retain(|l| l.name != "vethweb-2");
+    let veth = k.host_veth("web-2");
+    k.root().links.items.retain(|l| l.name != veth);
 }
 
 pub fn detached_veth(k: &mut Kit) {
-    for l in &mut k.root().links.items {
-        if l.name == "vethweb-1" {
-            l.master = None;
-            l.bridge_port = None;
-        }
-    }
+    k.describe_pod("web-1", |p| p.enslaved = false);
 }
 
 pub fn veth_down(k: &mut Kit) {
-    for l in &mut k.root().links.items {
-        if l.name == "vethweb-1" {
-            l.state = LinkState::Down;
-            l.flags.clear();
-        }
-    }
+    k.describe_pod("web-1", |p| p.host_up = false);
 }
 
 pub fn hairpin_off(k: &mut Kit) {
-    for l in &mut k.root().links.items {
-        if l.name == "vethweb-1" {
-            if let Some(bp) = &mut l.bridge_port {
-                bp.hairpin = false;
-            }
-        }
-    }
+    k.describe_pod("web-1", |p| p.hairpin = false);
 }
 
 pub fn pod_mtu_too_large(k: &mut Kit) {
-    k.ns("pod-web-1").links.items[1].mtu = 9000;
+    k.describe_pod("web-1", |p| p.mtu = 9000);
 }
 
 pub fn duplicate_pod_ip(k: &mut Kit) {
-    k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+    let client = k.pod_index("client");
+    k.describe(|n| n.duplicate_ip = Some((client, "10.244.1.11".into())));
 }
 
 pub fn no_default_route(k: &mut Kit) {
-    k.ns("pod-web-1")
-        .routes
-        .items
-        .retain(|r| r.dst != "default");
+    k.describe_pod("web-1", |p| p.default_route = false);
 }
 
 pub fn stale_endpoint(k: &mut Kit) {
@@ -128,7 +110,7 @@ pub fn stale_endpoint(k: &mut Kit) {
 }
 
 pub fn nothing_listening(k: &mut Kit) {
-    k.ns("pod-web-2").sockets.items.clear();
+    k.pod_ns("web-2").sockets.items.clear();
 }
 
 pub fn no_local_endpoint(k: &mut Kit) {
@@ -150,7 +132,7 @@ pub fn cluster_dns_down(k: &mut Kit) {
 }
 
 pub fn too_many_nameservers(k: &mut Kit) {
-    k.ns("pod-web-1").resolv = Some(super::testkit::resolv(
+    k.pod_ns("web-1").resolv = Some(super::testkit::resolv(
         "r",
         &["10.96.0.10", "1.1.1.1", "8.8.8.8", "9.9.9.9"],
         &[

@@ -515,12 +515,13 @@ mod tests {
     fn lnk001_dangling_veth() {
         let mut k = healthy();
         faults::dangling_veth(&mut k);
-        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK001", "link vethweb-2")]);
+        let subject = format!("link {}", k.host_veth("web-2"));
+        assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK001", subject.as_str())]);
         // Peer netns present but the peer ifindex gone.
         let mut k = healthy();
-        k.ns("pod-web-2").links.items.retain(|l| l.name != "eth0");
+        k.pod_ns("web-2").links.items.retain(|l| l.name != "eth0");
         let f = k.run(&["LNK001"]);
-        assert_eq!(ids(&f), vec![("LNK001", "link vethweb-2")]);
+        assert_eq!(ids(&f), vec![("LNK001", subject.as_str())]);
     }
 
     #[test]
@@ -542,7 +543,7 @@ mod tests {
     fn lnk004_link_down() {
         let mut k = healthy();
         faults::veth_down(&mut k);
-        for l in &mut k.ns("pod-web-1").links.items {
+        for l in &mut k.pod_ns("web-1").links.items {
             if l.name == "eth0" {
                 l.state = LinkState::Lowerlayerdown;
             }
@@ -608,11 +609,11 @@ mod tests {
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
         // A gateway that is not on-link.
         let mut k = healthy();
-        k.ns("pod-web-1").routes.items[0].gateway = Some("192.0.2.1".into());
+        k.pod_ns("web-1").routes.items[0].gateway = Some("192.0.2.1".into());
         assert_eq!(ids(&k.run(&["LNK"])), vec![("LNK008", "pod default/web-1")]);
         // Calico style: gateway 169.254.1.1 reachable through a link route.
         let mut k = healthy();
-        k.ns("pod-web-1").routes.items = vec![
+        k.pod_ns("web-1").routes.items = vec![
             route("default", Some("169.254.1.1"), 2),
             route("169.254.1.1", None, 2),
         ];
@@ -651,7 +652,7 @@ mod upstream_tests {
             ),
             ..Netns::default()
         };
-        k.model.netns.insert("upstream".into(), up);
+        k.model().netns.insert("upstream".into(), up);
         let (m, _) = k.build();
         assert!(m.pods.iter().all(|p| p.netns != "upstream"));
         assert!(k.run(&["LNK"]).is_empty());

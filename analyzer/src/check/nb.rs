@@ -85,11 +85,10 @@ mod tests {
     #[test]
     fn nb001_near_gc_thresh3() {
         let mut k = healthy();
-        k.root()
-            .sysctls
-            .get_mut("net.ipv4.neigh.default.gc_thresh3")
-            .unwrap()
-            .0 = "10".into();
+        k.describe(|n| {
+            n.sysctls
+                .insert("net.ipv4.neigh.default.gc_thresh3".into(), "10".into());
+        });
         for i in 0..8 {
             k.root().neigh.items.push(Neigh {
                 ifindex: 2,

@@ -323,9 +323,16 @@ mod tests {
         }
     }
 
+    /// Facts of the node's IPv4 iptables-nft save.
+    fn ipv4(k: &mut Kit) -> &mut RulesetFacts {
+        let rulesets = &mut k.model().netfilter.rulesets;
+        rulesets.iter_mut().find(|r| !r.ipv6).expect("IPv4 rules")
+    }
+
+    /// The healthy node, whose iptables-nft save kube-proxy wrote (rulesets[0]).
     fn kit() -> Kit {
         let mut k = healthy();
-        k.model.netfilter.rulesets.push(facts(Proxier::IptablesNft));
+        assert_eq!(ipv4(&mut k).proxier, Proxier::IptablesNft);
         k
     }
 
@@ -337,7 +344,7 @@ mod tests {
     #[test]
     fn nf001_both_backends() {
         let mut k = kit();
-        k.model
+        k.model()
             .netfilter
             .rulesets
             .push(facts(Proxier::IptablesLegacy));
@@ -346,7 +353,7 @@ mod tests {
         let mut k = kit();
         let mut l = facts(Proxier::IptablesLegacy);
         l.kube_rules = 0;
-        k.model.netfilter.rulesets.push(l);
+        k.model().netfilter.rulesets.push(l);
         assert!(k.run(&["NF"]).is_empty());
     }
 
@@ -361,10 +368,13 @@ mod tests {
         let f = k.run(&["NF"]);
         assert_eq!(ids(&f), vec![("NF002", "node")]);
         assert_eq!(f[0].severity, crate::check::Severity::Critical);
-        let mut k = kit();
-        k.root()
-            .sysctls
-            .remove("net.bridge.bridge-nf-call-iptables");
+        // br_netfilter not loaded: the key is absent from the node and its netns.
+        let key = "net.bridge.bridge-nf-call-iptables";
+        let mut k = healthy();
+        k.describe(|n| {
+            n.sysctls.remove(key);
+        });
+        k.root().sysctls.remove(key);
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF002", "node")]);
     }
 
@@ -378,24 +388,24 @@ mod tests {
     #[test]
     fn nf004_forward_drop() {
         let mut k = kit();
-        k.model.netfilter.rulesets[0].forward_policy = Some(("DROP".into(), ev("x")));
+        ipv4(&mut k).forward_policy = Some(("DROP".into(), ev("x")));
         assert!(
             k.run(&["NF"]).is_empty(),
             "DROP with KUBE-FORWARD accept is fine"
         );
-        k.model.netfilter.rulesets[0].forward_accepts.clear();
+        ipv4(&mut k).forward_accepts.clear();
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF004", "node")]);
     }
 
     #[test]
     fn nf005_masquerade() {
         let mut k = kit();
-        k.model.netfilter.rulesets[0].postrouting_jump = None;
+        ipv4(&mut k).postrouting_jump = None;
         let f = k.run(&["NF"]);
         assert_eq!(ids(&f), vec![("NF005", "node")]);
         assert!(f[0].message.contains("POSTROUTING"));
         let mut k = healthy();
-        k.model.netfilter.nft_kube_proxy = Some(ev("netfilter/nft.json"));
+        k.model().netfilter.nft_kube_proxy = Some(ev("netfilter/nft.json"));
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF005", "node")]);
     }
 
@@ -403,13 +413,14 @@ mod tests {
     fn nf006_rp_filter() {
         let mut k = kit();
         let e = ev("netns/root/sysctl.json");
+        let (web1, web2) = (k.host_veth("web-1"), k.host_veth("web-2"));
         k.root().sysctls.insert(
-            "net.ipv4.conf.vethweb-1.rp_filter".into(),
+            format!("net.ipv4.conf.{web1}.rp_filter"),
             ("1".into(), e.clone()),
         );
         k.root()
             .sysctls
-            .insert("net.ipv4.conf.vethweb-2.rp_filter".into(), ("2".into(), e));
+            .insert(format!("net.ipv4.conf.{web2}.rp_filter"), ("2".into(), e));
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "pod default/web-1")]);
         let mut k = kit();
         k.root()

@@ -49,7 +49,7 @@ mod tests {
         let mut c = Coverage::new("netfilter/iptables-nft-save.txt");
         c.ok();
         c.miss(7, "-A X --frobnicate", "unknown option --frobnicate");
-        k.model.coverage = vec![c, Coverage::new("ipvs/ip_vs.txt")];
+        k.model().coverage = vec![c, Coverage::new("ipvs/ip_vs.txt")];
         let f = k.run(&["PRS"]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject, "file netfilter/iptables-nft-save.txt");

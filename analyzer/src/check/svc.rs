@@ -413,12 +413,12 @@ mod tests {
         assert!(f[0].message.contains("pod default/web-2"));
         // A listener bound to the pod IP (not the wildcard) counts.
         let mut k = healthy();
-        k.ns("pod-web-2").sockets.items[0].local = "10.244.1.12".into();
+        k.pod_ns("web-2").sockets.items[0].local = "10.244.1.12".into();
         assert!(k.run(&["SVC"]).is_empty());
         // Without the sockets source nothing is claimed.
         let mut k = healthy();
-        k.ns("pod-web-2").sockets.present = false;
-        k.ns("pod-web-2").sockets.items.clear();
+        k.pod_ns("web-2").sockets.present = false;
+        k.pod_ns("web-2").sockets.items.clear();
         assert!(k.run(&["SVC"]).is_empty());
     }
 
@@ -441,17 +441,8 @@ mod tests {
     }
 
     fn ipvs_node() -> Kit {
+        // The healthy node's web service, as IPVS programs it.
         let mut k = healthy();
-        k.model
-            .services
-            .retain(|s| s.name.as_ref().is_none_or(|n| n.name != "web"));
-        k.service(
-            "default/web:http",
-            "10.96.1.1",
-            80,
-            Protocol::Tcp,
-            &[("10.244.1.11", 8080), ("10.244.1.12", 8080)],
-        );
         let s = k.service_mut("default/web:http");
         s.proxier = Proxier::Ipvs;
         for e in &mut s.endpoints {
@@ -486,7 +477,7 @@ mod tests {
         assert_eq!(f[0].severity, crate::check::Severity::Critical);
         // ipset and virtual servers disagree
         let mut k = ipvs_node();
-        k.model.ipvs.cluster_ip_set = Some(vec![crate::model::ipvs::IpsetMember {
+        k.model().ipvs.cluster_ip_set = Some(vec![crate::model::ipvs::IpsetMember {
             ip: ip("10.96.9.9"),
             protocol: Protocol::Tcp,
             port: 80,

@@ -1,21 +1,19 @@
-//! Hand-built node models for the checks' unit tests: a node netns with an uplink and
-//! a `cni0` bridge, pods joined by veths, kube-proxy services — healthy by default,
-//! so each test breaks exactly one thing.
+//! Node models for the checks' unit tests, built from the scale crate's fixture
+//! description (the one every committed fixture bundle comes from) through the real
+//! write → parse → model path: a node netns with an uplink and a `cni0` bridge, pods
+//! joined by veths, kube-proxy services — healthy by default, so each test breaks
+//! exactly one thing, with a fixture knob where one exists ([`super::faults`]).
 
 use super::{Context, Evidence, Finding, Selection, Thresholds};
 use crate::graph::{self, NodeGraph};
-use crate::model::netns::Table;
-use crate::model::services::{
-    Endpoint, Frontend, FrontendKind, Protocol, Proxier, Service, ServiceName,
-};
+use crate::model::services::{Protocol, Service};
 use crate::model::{Model, Netns, Resolv};
-use netsnap_schema::model::{
-    Addr, BridgePort, Link, LinkState, PodIdentity, PodIdentitySource, Route, Socket, SocketProto,
-};
+use netsnap_scale::fixture;
+use netsnap_schema::model::{Addr, Link, LinkState, Route};
+use netsnap_schema::{Bundle, ReadLimits};
 use std::net::IpAddr;
 
 pub const ROOT: &str = "root";
-pub const BRIDGE_IF: u32 = 3;
 
 /// (id, subject) of each finding, for compact assertions.
 pub fn ids(f: &[Finding]) -> Vec<(&str, &str)> {
@@ -59,87 +57,56 @@ pub fn route(dst: &str, gw: Option<&str>, oif: u32) -> Route {
     }
 }
 
-fn sysctls(
-    pairs: &[(&str, &str)],
-    path: &str,
-) -> std::collections::BTreeMap<String, (String, Evidence)> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                (
-                    v.to_string(),
-                    Evidence::new(path, None, format!("{k} = {v}")),
-                ),
-            )
-        })
-        .collect()
-}
-
+/// A node described by the scale crate's [`fixture::Node`] (the same description every
+/// committed fixture bundle comes from) and modelled through the real path: written as
+/// a bundle, parsed and built. Describe first (`pod`, `service`, `describe`), then
+/// poke the model (`root`, `ns`, `model`) to break exactly one thing.
 pub struct Kit {
-    pub model: Model,
+    node: fixture::Node,
+    model: Option<Model>,
     pub thresholds: Thresholds,
-    next_if: u32,
-    next_nsid: i32,
 }
 
 impl Kit {
-    /// A healthy node: lo, eth0 10.0.0.10/24 (default via 10.0.0.1), cni0 10.244.1.1/24.
+    /// A healthy node with no pods: lo, eth0 10.0.0.10/24 (default via 10.0.0.1),
+    /// cni0 10.244.1.1/24, flannel.1, kube-proxy's iptables rules.
     pub fn node() -> Kit {
-        let mut root = Netns {
-            id: ROOT.into(),
-            is_root: true,
-            inode: 4026531840,
-            ..Netns::default()
-        };
-        let mut lo = link(1, "lo", None);
-        lo.state = LinkState::Unknown;
-        let mut cni0 = link(BRIDGE_IF, "cni0", Some("bridge"));
-        cni0.mtu = 1500;
-        root.links = Table::new(
-            "netns/root/links.json",
-            vec![lo, link(2, "eth0", None), cni0],
-        );
-        root.addrs = Table::new(
-            "netns/root/addrs.json",
-            vec![
-                addr(1, "127.0.0.1", 8),
-                addr(2, "10.0.0.10", 24),
-                addr(BRIDGE_IF, "10.244.1.1", 24),
-            ],
-        );
-        root.routes = Table::new(
-            "netns/root/routes.json",
-            vec![
-                route("default", Some("10.0.0.1"), 2),
-                route("10.0.0.0/24", None, 2),
-                route("10.244.1.0/24", None, BRIDGE_IF),
-            ],
-        );
-        root.sockets = Table::new("netns/root/sockets.json", Vec::new());
-        root.neigh = Table::new("netns/root/neigh.json", Vec::new());
-        root.sysctls = sysctls(
-            &[
-                ("net.ipv4.ip_forward", "1"),
-                ("net.bridge.bridge-nf-call-iptables", "1"),
-                ("net.ipv4.conf.all.rp_filter", "0"),
-                ("net.ipv4.neigh.default.gc_thresh3", "1024"),
-                ("net.ipv4.ip_local_port_range", "32768\t60999"),
-            ],
-            "netns/root/sysctl.json",
-        );
-        let mut model = Model {
-            hostname: "node-1".into(),
-            ..Model::default()
-        };
-        model.netns.insert(ROOT.into(), root);
         Kit {
-            model,
+            node: fixture::Node::new("node-1"),
+            model: None,
             thresholds: Thresholds::default(),
-            next_if: 10,
-            next_nsid: 0,
         }
+    }
+
+    /// Changes the description with any of the fixture's knobs.
+    pub fn describe(&mut self, change: impl FnOnce(&mut fixture::Node)) -> &mut Kit {
+        assert!(
+            self.model.is_none(),
+            "describe the node before poking its model"
+        );
+        change(&mut self.node);
+        self
+    }
+
+    /// Changes pod `<name>`'s description (its fault knobs).
+    pub fn describe_pod(&mut self, name: &str, change: impl FnOnce(&mut fixture::Pod)) -> &mut Kit {
+        let i = self.pod_index(name);
+        self.describe(|n| change(&mut n.pods[i]))
+    }
+
+    /// Position of pod `<name>` in the description.
+    pub fn pod_index(&self, name: &str) -> usize {
+        self.node
+            .pods
+            .iter()
+            .position(|p| p.name == name)
+            .expect("pod in test description")
+    }
+
+    /// The model, built from the description on first use.
+    pub fn model(&mut self) -> &mut Model {
+        let node = &self.node;
+        self.model.get_or_insert_with(|| model_of(node))
     }
 
     pub fn root(&mut self) -> &mut Netns {
@@ -147,94 +114,42 @@ impl Kit {
     }
 
     pub fn ns(&mut self, id: &str) -> &mut Netns {
-        self.model.netns.get_mut(id).expect("netns in test model")
+        self.model().netns.get_mut(id).expect("netns in test model")
     }
 
-    /// A pod `default/<name>` in netns `pod-<name>` with eth0 `ip`/24, a host veth
-    /// enslaved to cni0 (hairpin on), a default route via 10.244.1.1, a TCP
-    /// listener on 8080, a UDP socket on 53 and a ClusterFirst resolv.conf.
+    /// The netns of pod `default/<name>`.
+    pub fn pod_ns(&mut self, name: &str) -> &mut Netns {
+        let id = self.pod_netns_id(name);
+        self.ns(&id)
+    }
+
+    /// The netns id of pod `<name>` (the fixture names a pod's netns by its inode).
+    pub fn pod_netns_id(&self, name: &str) -> String {
+        self.node
+            .pods
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.id())
+            .expect("pod in test description")
+    }
+
+    /// The host-side veth of pod `<name>`.
+    pub fn host_veth(&self, name: &str) -> String {
+        self.node
+            .pods
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.veth())
+            .expect("pod in test description")
+    }
+
+    /// A pod `default/<name>` with eth0 `ip`/24, a host veth enslaved to cni0
+    /// (hairpin on), a default route via 10.244.1.1, a TCP listener on 8080, a UDP
+    /// socket on 53 and a ClusterFirst resolv.conf.
     pub fn pod(&mut self, name: &str, ip: &str) -> &mut Kit {
-        let id = format!("pod-{name}");
-        let host_if = self.next_if;
-        self.next_if += 1;
-        let nsid = self.next_nsid;
-        self.next_nsid += 1;
-        let mut veth = link(host_if, &format!("veth{name}"), Some("veth"));
-        veth.master = Some(BRIDGE_IF);
-        veth.link = Some(2);
-        veth.link_netnsid = Some(nsid);
-        veth.bridge_port = Some(BridgePort {
-            hairpin: true,
-            state: Some(3),
-            learning: Some(true),
-        });
-        self.root().links.items.push(veth);
-        self.root().links.lines.push(None);
-        let mut eth0 = link(2, "eth0", Some("veth"));
-        eth0.link = Some(host_if);
-        eth0.link_netnsid = Some(0);
-        let mut lo = link(1, "lo", None);
-        lo.state = LinkState::Unknown;
-        let path = |f: &str| format!("netns/{id}/{f}");
-        let ns = Netns {
-            id: id.clone(),
-            is_root: false,
-            inode: 4026532000 + nsid as u64,
-            nsid: Some(nsid),
-            hostname: Some(name.into()),
-            pod: Some(PodIdentity {
-                namespace: Some("default".into()),
-                name: Some(name.into()),
-                uid: None,
-                source: PodIdentitySource::CgroupAndPodLogs,
-                tried: Vec::new(),
-            }),
-            links: Table::new(path("links.json"), vec![lo, eth0]),
-            addrs: Table::new(
-                path("addrs.json"),
-                vec![addr(1, "127.0.0.1", 8), addr(2, ip, 24)],
-            ),
-            routes: Table::new(
-                path("routes.json"),
-                vec![
-                    route("default", Some("10.244.1.1"), 2),
-                    route("10.244.1.0/24", None, 2),
-                ],
-            ),
-            rules: Vec::new(),
-            neigh: Table::new(path("neigh.json"), Vec::new()),
-            sockets: Table::new(
-                path("sockets.json"),
-                vec![
-                    Socket {
-                        proto: SocketProto::Tcp,
-                        local: "0.0.0.0".into(),
-                        port: 8080,
-                        inode: 1,
-                        uid: 0,
-                    },
-                    Socket {
-                        proto: SocketProto::Udp,
-                        local: "0.0.0.0".into(),
-                        port: 53,
-                        inode: 2,
-                        uid: 0,
-                    },
-                ],
-            ),
-            sysctls: Default::default(),
-            resolv: Some(resolv(
-                &path("resolv.conf"),
-                &["10.96.0.10"],
-                &[
-                    "default.svc.cluster.local",
-                    "svc.cluster.local",
-                    "cluster.local",
-                ],
-            )),
-        };
-        self.model.netns.insert(id, ns);
-        self
+        let mut pod = fixture::Pod::new("default", name, ip);
+        pod.udp = vec![53];
+        self.describe(|n| n.pods.push(pod))
     }
 
     /// A kube-proxy iptables-mode ClusterIP service with endpoints (equal shares).
@@ -246,48 +161,24 @@ impl Kit {
         protocol: Protocol,
         endpoints: &[(&str, u16)],
     ) -> &mut Kit {
-        let n = ServiceName::parse(name).expect("service name");
-        let mut s = Service::new(
-            format!("KUBE-SVC-{}", name.len()),
-            protocol,
-            Proxier::IptablesNft,
-        );
-        s.name = Some(n);
-        s.frontends.push(Frontend {
-            kind: FrontendKind::ClusterIp,
-            ip: Some(vip.parse().expect("vip")),
-            port,
-            evidence: ev("netfilter/iptables-nft-save.txt"),
-        });
-        let k = endpoints.len();
-        for (ip, p) in endpoints {
-            s.endpoints.push(Endpoint {
-                ip: ip.parse().expect("endpoint ip"),
-                port: *p,
-                chain: None,
-                share: Some(1.0 / k as f64),
-                weight: None,
-                active_conns: None,
-                inactive_conns: None,
-                evidence: ev("netfilter/iptables-nft-save.txt"),
-            });
-        }
-        if endpoints.is_empty() {
-            s.no_endpoints.push(ev("netfilter/iptables-nft-save.txt"));
-        }
-        self.model.services.push(s);
-        self
+        let proto = match protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        };
+        let svc = fixture::Svc::new(name, proto, vip, port, endpoints);
+        self.describe(|n| n.services.push(svc))
     }
 
     pub fn service_mut(&mut self, name: &str) -> &mut Service {
-        self.model
+        self.model()
             .services
             .iter_mut()
             .find(|s| s.name.as_ref().is_some_and(|n| n.to_string() == name))
             .expect("service in test model")
     }
 
-    /// The cluster DNS service with one endpoint in pod `dns` (10.244.1.53).
+    /// The cluster DNS service with one endpoint in pod `coredns` (10.244.1.53).
     pub fn with_dns(&mut self) -> &mut Kit {
         self.pod("coredns", "10.244.1.53");
         self.service(
@@ -301,7 +192,7 @@ impl Kit {
 
     /// Model with derived topology, and its graph.
     pub fn build(&mut self) -> (Model, NodeGraph) {
-        let mut m = self.model.clone();
+        let mut m = self.model().clone();
         crate::model::build::derive_topology(&mut m);
         let g = graph::build(&m);
         (m, g)
@@ -323,6 +214,16 @@ impl Kit {
             },
         )
     }
+}
+
+/// Writes `node` as a bundle and models it as `netsnap analyze` would.
+fn model_of(node: &fixture::Node) -> Model {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join("bundle");
+    node.write(&dir).expect("fixture bundle writes");
+    let bundle = Bundle::open(&dir, &ReadLimits::default()).expect("fixture bundle opens");
+    let parsed = crate::sources::parse_all(&bundle);
+    crate::model::build(&parsed)
 }
 
 pub fn resolv(path: &str, servers: &[&str], search: &[&str]) -> Resolv {

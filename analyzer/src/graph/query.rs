@@ -158,14 +158,16 @@ mod tests {
     #[test]
     fn veth_peers_and_netns_are_edges() {
         let mut k = healthy();
-        let host = host_ifindex(&mut k, "vethweb-1");
+        let veth = k.host_veth("web-1");
+        let host = host_ifindex(&mut k, &veth);
+        let (web1, web2) = (k.pod_netns_id("web-1"), k.pod_netns_id("web-2"));
         let (_, g) = k.build();
         let veth = g.iface(ROOT, host).expect("host veth");
         let peer = g.peer_of(veth).expect("peer");
-        assert_eq!(g.netns_of(peer), Some("pod-web-1"));
+        assert_eq!(g.netns_of(peer), Some(web1.as_str()));
         assert_eq!(g.peer_of(peer), Some(veth));
-        assert_eq!(g.veths_to("pod-web-1", ROOT), vec![peer]);
-        assert!(g.veths_to("pod-web-1", "pod-web-2").is_empty());
+        assert_eq!(g.veths_to(&web1, ROOT), vec![peer]);
+        assert!(g.veths_to(&web1, &web2).is_empty());
         let bridge = g.master_of(veth).expect("enslaved");
         assert!(matches!(&g.graph[bridge], GNode::Bridge { name, .. } if name == "cni0"));
         // The node routes its pod subnet into cni0, each pod its default route into eth0.
@@ -175,14 +177,16 @@ mod tests {
                 .any(|e| matches!(e.weight(), GEdge::Route { .. }))
         };
         assert!(routes_into(ROOT, bridge));
-        assert!(routes_into("pod-web-1", peer));
+        assert!(routes_into(&web1, peer));
     }
 
     #[test]
     fn dangling_veth_points_at_a_missing_peer() {
         let mut k = healthy();
-        let host = host_ifindex(&mut k, "vethweb-2");
-        k.model.netns.remove("pod-web-2");
+        let veth = k.host_veth("web-2");
+        let host = host_ifindex(&mut k, &veth);
+        let web2 = k.pod_netns_id("web-2");
+        k.model().netns.remove(&web2);
         let (_, g) = k.build();
         let nsid = match g.peer(ROOT, host) {
             Some(Peer::MissingNetns { nsid }) => nsid,
@@ -192,12 +196,12 @@ mod tests {
         assert!(matches!(g.graph[missing], GNode::MissingPeer { nsid: Some(n), .. } if n == nsid));
         // Peer netns present, its ifindex gone.
         let mut k = healthy();
-        k.ns("pod-web-2").links.items.retain(|l| l.name != "eth0");
+        k.pod_ns("web-2").links.items.retain(|l| l.name != "eth0");
         let (_, g) = k.build();
         assert_eq!(
             g.peer(ROOT, host),
             Some(Peer::MissingIfindex {
-                netns: "pod-web-2".into(),
+                netns: web2.clone(),
                 ifindex: 2
             })
         );
@@ -207,17 +211,17 @@ mod tests {
     fn owners_of_an_address() {
         let mut k = healthy();
         let (_, g) = k.build();
-        assert_eq!(g.owners(ip("10.244.1.11")), vec!["pod-web-1".to_string()]);
+        assert_eq!(g.owners(ip("10.244.1.11")), vec![k.pod_netns_id("web-1")]);
         assert_eq!(g.owners(ip("10.244.1.1")), vec![ROOT.to_string()]);
         assert!(g.owners(ip("10.244.1.99")).is_empty());
         assert!(g.addresses().any(|a| a == ip("10.0.0.10")));
         // Loopback addresses are not global: no node.
         assert!(g.addresses().all(|a| !a.is_loopback()));
-        k.ns("pod-client").addrs.items[1].address = "10.244.1.11".into();
+        k.pod_ns("client").addrs.items[1].address = "10.244.1.11".into();
         let (_, g) = k.build();
         assert_eq!(
             g.owners(ip("10.244.1.11")),
-            vec!["pod-client".to_string(), "pod-web-1".to_string()]
+            vec![k.pod_netns_id("web-1"), k.pod_netns_id("client")]
         );
     }
 

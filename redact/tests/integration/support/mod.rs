@@ -1,26 +1,22 @@
-//! Test bundles in real formats: the analyzer's captured parser inputs (iptables-save
-//! of both backends, nft JSON of kube-proxy, ip_vs hex, conntrack, resolv.conf, ipset,
+//! Test bundles in real formats, described with the scale crate's fixture node (the one
+//! builder of fixture bundles): the analyzer's captured parser inputs (iptables-save of
+//! both backends, nft JSON of kube-proxy, ip_vs hex, conntrack, resolv.conf, ipset,
 //! kmsg) plus netlink JSON and a netns index with pod identities, written with the
 //! schema's BundleWriter exactly as the collector would.
 
 #![allow(dead_code)]
 
 use netsnap_redact::{redact, RedactKey, RedactionMap};
+use netsnap_scale::fixture;
 use netsnap_schema::model::*;
 use netsnap_schema::Bundle;
 use netsnap_schema::{layout, BundleWriter, Manifest, ReadLimits, SourceRecord, SourceStatus};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const NODE_HOSTNAME: &str = "node-7.corp.example";
-pub const WEB_UID: &str = "5f3c8a21-9b7e-4d2a-8c61-0e4f2a9b7c13";
-pub const DNS_UID: &str = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d";
-pub const BOOT_ID: &str = "838350a9-e83c-4a98-bc11-fa85b1dcefde";
 pub const WEB_POD: &str = "web-5d9c7-x2b4k";
 pub const LOCAL_POD: &str = "webshop-local-7f9b";
-pub const NODE_MAC: &str = "52:54:00:ab:cd:ef";
-pub const POD_MAC: &str = "5e:4a:3b:2e:13:a3";
-pub const VETH_MAC: &str = "ae:12:34:56:78:9a";
+pub const NODE_ADDRESS: &str = "192.168.49.2";
 pub const GW_MAC: &str = "00:1b:21:3c:4d:5e";
 pub const PUBLIC_IP: &str = "34.117.59.81";
 pub const PUBLIC_IP2: &str = "34.117.59.200";
@@ -38,67 +34,6 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn rec(path: &str) -> SourceRecord {
-    let mut r = SourceRecord::new(path, SourceStatus::Ok);
-    r.path = Some(path.into());
-    r
-}
-
-fn netns_rec(id: &str, file: layout::NetnsFile) -> SourceRecord {
-    let mut r = SourceRecord::new(file.source_name(), SourceStatus::Ok).in_netns(id);
-    r.path = Some(layout::netns_path(id, file));
-    r
-}
-
-fn link(ifindex: u32, name: &str, kind: Option<&str>, mac: &str) -> Link {
-    Link {
-        kind: kind.map(Into::into),
-        ..Link::new(ifindex, name, 1500)
-            .with_state(LinkState::Up)
-            .with_flags(&["UP", "BROADCAST", "LOWER_UP"])
-            .with_mac(mac)
-    }
-}
-
-fn addr(ifindex: u32, family: &str, address: &str, prefix_len: u8) -> Addr {
-    Addr {
-        family: family.into(),
-        ..Addr::new(ifindex, address, prefix_len)
-    }
-}
-
-fn route(dst: &str, gateway: Option<&str>, oif: u32) -> Route {
-    Route {
-        gateway: gateway.map(Into::into),
-        ..Route::new(dst).dev(oif)
-    }
-}
-
-fn pod_entry(id: &str, inode: u64, nsid: i32, ns: &str, name: &str, uid: &str) -> NetnsEntry {
-    NetnsEntry {
-        id: id.into(),
-        inode,
-        dev: 4,
-        is_root: false,
-        found_by: vec![
-            Discovery::RunNetns {
-                path: format!("/run/netns/{id}"),
-            },
-            Discovery::Proc { pid: 4242 },
-        ],
-        nsid: Some(nsid),
-        pids: vec![4242],
-        hostname: Some(name.into()),
-        pod: Some(PodIdentity {
-            namespace: Some(ns.into()),
-            name: Some(name.into()),
-            uid: Some(uid.into()),
-            source: PodIdentitySource::CgroupAndPodLogs,
-            tried: vec![PodIdentitySource::CgroupAndPodLogs],
-        }),
-    }
-}
-
 /// Which nft ruleset a test bundle carries (kube-proxy's two nftables forms).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nft {
@@ -106,7 +41,109 @@ pub enum Nft {
     Direct,
 }
 
-/// Writes a bundle directory at `dir` and returns its path.
+fn text(name: &str) -> String {
+    String::from_utf8(data(name)).expect("test data is UTF-8")
+}
+
+/// The test node, described with the scale crate's fixture knobs: a pod in a netns
+/// the runtime named, a pod found through its log directory, public and IPv6
+/// addresses, MACs in neighbour and FDB entries, a failed source naming a pod, and
+/// every parser's captured input (iptables of both backends, kube-proxy's nft JSON,
+/// ipset, ip_vs hex, conntrack, kmsg, resolv.conf).
+pub fn node(nft: Nft) -> fixture::Node {
+    let mut n = fixture::Node::new(NODE_HOSTNAME);
+    n.options
+        .insert("node_netns".into(), "/run/netns/cni-podnet".into());
+    n.host_resolv = text("resolv-node.conf");
+
+    let mut web = fixture::Pod::new("ns1", WEB_POD, "10.244.1.5");
+    web.netns_name = Some("cni-podnet".into());
+    web.resolv = text("resolv-pod.conf");
+    let mut dns = fixture::Pod::new("kube-system", "coredns-5d78c9869d-abcde", "10.244.1.10");
+    dns.udp = vec![53];
+    let mut shop = fixture::Pod::new("ns2", LOCAL_POD, "10.244.2.9");
+    shop.netns_name = Some("shopnet".into());
+    shop.resolv = format!(
+        "# pod ns2/{LOCAL_POD}\nsearch ns2.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+    );
+    // The fixture gives pod i the uid 00000000-0000-4000-8000-<i>.
+    shop.extra_found_by.push(Discovery::Runtime {
+        path: format!("/var/log/pods/ns2_{LOCAL_POD}_00000000-0000-4000-8000-000000000002"),
+    });
+    n.sysctls.insert(
+        format!("net.ipv4.conf.{}.rp_filter", web.veth()),
+        "2".into(),
+    );
+    n.pods = vec![web, dns, shop];
+
+    // The node address the captured parser inputs name (their kubernetes endpoint).
+    n.extra_root_addrs.extend([
+        Addr::new(2, NODE_ADDRESS, 24).with_label("eth0"),
+        Addr {
+            family: "inet6".into(),
+            ..Addr::new(2, "2a00:1450:4001:82a::2", 64)
+        },
+        Addr {
+            family: "inet6".into(),
+            ..Addr::new(fixture::BRIDGE_IF, "fe80::858:aff:fef4:101", 64).with_scope("link")
+        },
+    ]);
+    n.neigh = vec![Neigh {
+        ifindex: 2,
+        family: "inet".into(),
+        dst: "10.0.0.1".into(),
+        lladdr: Some(GW_MAC.into()),
+        state: "REACHABLE".into(),
+    }];
+    // The web pod's MAC (the fixture's, pod 0) learnt on its host veth (ifindex 10).
+    n.fdb = vec![FdbEntry {
+        ifindex: 10,
+        mac: "0a:58:0a:f4:01:0a".into(),
+        master: Some(fixture::BRIDGE_IF),
+        vlan: None,
+        state: "REACHABLE".into(),
+    }];
+
+    n.kmsg = text("kmsg.txt").lines().map(String::from).collect();
+    n.kmsg.push(format!(
+        "4,1200,5300000000,-;IN=eth0 OUT= MAC=52:54:00:12:34:56:{GW_MAC}:08:00 SRC={PUBLIC_IP} DST={NODE_ADDRESS} LEN=60"
+    ));
+    let mut iptables = text("iptables-nft-save.txt");
+    iptables.push_str(&format!("# Generated by iptables-nft-save v1.8.9 (nf_tables) on Sat Nov 21 17:44:41 2026\n*filter\n:INPUT ACCEPT [0:0]\n[0:0] -A INPUT -s {PUBLIC_IP}/32 -m comment --comment \"ns2/webshop:https allow partner\" -j ACCEPT\nCOMMIT\n"));
+    let mut conntrack = text("proc-nf_conntrack.txt");
+    conntrack.push_str(&format!("ipv4     2 tcp      6 431998 ESTABLISHED src={PUBLIC_IP2} dst={NODE_ADDRESS} sport=40000 dport=30080 packets=3 bytes=180 src=10.244.1.5 dst={PUBLIC_IP2} sport=8080 dport=40000 packets=2 bytes=120 [ASSURED] mark=0 zone=0 use=2\n"));
+    n.conntrack_count = 12;
+    let nft_file = match nft {
+        Nft::Vmap => "nft-kube-proxy-vmap.json",
+        Nft::Direct => "nft-kube-proxy-direct.json",
+    };
+    n.files = [
+        (layout::IPTABLES_NFT_SAVE, iptables),
+        (
+            layout::IPTABLES_LEGACY_SAVE,
+            text("iptables-legacy-save.txt"),
+        ),
+        (layout::IP6TABLES_NFT_SAVE, text("ip6tables-nft-save.txt")),
+        (layout::NFT_JSON, text(nft_file)),
+        (layout::IPSET, text("ipset-save.txt")),
+        (layout::IPVS, text("ip_vs.txt")),
+        (layout::IPVS_STATS, text("ip_vs_stats.txt")),
+        (layout::IPVS_CONN, text("ip_vs_conn.txt")),
+        (layout::CONNTRACK_ENTRIES, conntrack),
+        (layout::CONNTRACK_STAT, text("stat-nf_conntrack.txt")),
+    ]
+    .into_iter()
+    .map(|(p, t)| (p.to_string(), t))
+    .collect();
+    let mut failed = SourceRecord::new("netns/sockets", SourceStatus::Failed)
+        .in_netns("shopnet")
+        .with_error("permission denied reading /proc/4242/net/tcp in shopnet (webshop-local-7f9b)");
+    failed.note = Some(format!("pod ns2/{LOCAL_POD} at 10.244.2.9"));
+    n.records.push(failed);
+    n
+}
+
+/// Writes a bundle directory under `dir` and returns its path.
 pub fn build_bundle(dir: &Path, nft: Nft) -> PathBuf {
     let out = dir.join(match nft {
         Nft::Vmap => "a",
@@ -117,241 +154,10 @@ pub fn build_bundle(dir: &Path, nft: Nft) -> PathBuf {
     out
 }
 
-/// The sources of a test bundle in a writer, as the collector holds them before
-/// writing, and the manifest to write them with.
+/// The sources of a test bundle in a writer spooling under `dir`, as the collector
+/// holds them before writing, and the manifest to write them with.
 pub fn build_writer(dir: &Path, nft: Nft) -> (BundleWriter, Manifest) {
-    let mut w = BundleWriter::new(dir);
-    let mut manifest = Manifest::new(
-        "0.0.0-test",
-        NODE_HOSTNAME,
-        "6.18.0",
-        "2026-11-21T00:00:00Z",
-        1_795_219_200,
-    );
-    manifest
-        .options
-        .insert("node_netns".into(), "/run/netns/cni-podnet".into());
-
-    let facts = HostFacts {
-        hostname: NODE_HOSTNAME.into(),
-        kernel_release: "6.18.0".into(),
-        kernel_version: "#1 SMP PREEMPT_DYNAMIC".into(),
-        machine: "x86_64".into(),
-        boot_id: Some(BOOT_ID.into()),
-        cpus: 2,
-        memory_bytes: 1 << 33,
-        uptime_secs: 1000,
-        collected_as_root: true,
-        kube_proxy: KubeProxyHints {
-            kube_ipvs0: false,
-            ip_vs: true,
-            legacy_tables: vec!["filter".into(), "nat".into()],
-            legacy6_tables: vec![],
-        },
-    };
-    w.add_json(rec(layout::HOST_FACTS), &facts).unwrap();
-    let mut sysctl = BTreeMap::new();
-    sysctl.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
-    sysctl.insert("net.ipv4.conf.eth0.rp_filter".to_string(), "0".to_string());
-    sysctl.insert(
-        "net.ipv4.conf.vethweb01.rp_filter".to_string(),
-        "2".to_string(),
-    );
-    w.add_json(rec(layout::HOST_SYSCTL), &sysctl).unwrap();
-    w.add_bytes(rec(layout::HOST_RESOLV_CONF), &data("resolv-node.conf"))
-        .unwrap();
-    let mut kmsg = data("kmsg.txt");
-    kmsg.extend_from_slice(
-        format!(
-            "4,1200,5300000000,-;IN=eth0 OUT= MAC=52:54:00:ab:cd:ef:{GW_MAC}:08:00 SRC={PUBLIC_IP} DST=192.168.49.2 LEN=60\n"
-        )
-        .as_bytes(),
-    );
-    w.add_bytes(rec(layout::HOST_KMSG), &kmsg).unwrap();
-
-    let index = NetnsIndex {
-        netns: vec![
-            NetnsEntry {
-                id: "root".into(),
-                inode: 4_026_531_840,
-                dev: 4,
-                is_root: true,
-                found_by: vec![Discovery::Node {
-                    path: "/proc/1/ns/net".into(),
-                }],
-                nsid: None,
-                pids: vec![1],
-                hostname: Some(NODE_HOSTNAME.into()),
-                pod: None,
-            },
-            pod_entry("cni-podnet", 4_026_532_245, 1, "ns1", WEB_POD, WEB_UID),
-            pod_entry(
-                "ino-4026532300",
-                4_026_532_300,
-                2,
-                "kube-system",
-                "coredns-5d78c9869d-abcde",
-                DNS_UID,
-            ),
-            {
-                let mut e = pod_entry("shopnet", 4_026_532_301, 3, "ns2", LOCAL_POD, WEB_UID);
-                e.pod = e.pod.map(|mut p| {
-                    p.uid = Some("0f1e2d3c-4b5a-4968-8776-655443322110".into());
-                    p
-                });
-                e.found_by.push(Discovery::Runtime {
-                    path: format!(
-                        "/var/log/pods/ns2_{LOCAL_POD}_0f1e2d3c-4b5a-4968-8776-655443322110"
-                    ),
-                });
-                e
-            },
-        ],
-    };
-    w.add_json(rec(layout::NETNS_INDEX), &index).unwrap();
-
-    // Node netns.
-    use layout::NetnsFile::*;
-    let mut bridge = link(3, "cni0", Some("bridge"), "0a:58:0a:f4:01:01");
-    bridge.flags.push("PROMISC".into());
-    let mut veth = link(4, "vethweb01", Some("veth"), VETH_MAC);
-    veth.master = Some(3);
-    veth.link = Some(2);
-    veth.link_netnsid = Some(1);
-    let links = vec![link(2, "eth0", None, NODE_MAC), bridge, veth];
-    w.add_json(netns_rec("root", Links), &links).unwrap();
-    let addrs = vec![
-        addr(2, "inet", "192.168.49.2", 24),
-        addr(2, "inet6", "2a00:1450:4001:82a::2", 64),
-        addr(3, "inet", "10.244.1.1", 24),
-        addr(3, "inet6", "fe80::858:aff:fef4:101", 64),
-    ];
-    w.add_json(netns_rec("root", Addrs), &addrs).unwrap();
-    let routes = RouteTable {
-        routes: vec![
-            route("default", Some("192.168.49.1"), 2),
-            route("10.244.1.0/24", None, 3),
-            route("10.244.2.0/24", Some("192.168.49.3"), 2),
-            route("2a00:1450:4001:82a::/64", None, 2),
-        ],
-        rules: vec![],
-    };
-    w.add_json(netns_rec("root", Routes), &routes).unwrap();
-    let neigh = NeighTable {
-        neighbours: vec![netsnap_schema::model::Neigh {
-            ifindex: 2,
-            family: "inet".into(),
-            dst: "192.168.49.1".into(),
-            lladdr: Some(GW_MAC.into()),
-            state: "REACHABLE".into(),
-        }],
-        fdb: vec![FdbEntry {
-            ifindex: 4,
-            mac: POD_MAC.into(),
-            master: Some(3),
-            vlan: None,
-            state: "REACHABLE".into(),
-        }],
-    };
-    w.add_json(netns_rec("root", Neigh), &neigh).unwrap();
-    let sockets = vec![Socket {
-        inode: 1,
-        ..Socket::new(SocketProto::Tcp, "192.168.49.2", 10250)
-    }];
-    w.add_json(netns_rec("root", Sockets), &sockets).unwrap();
-
-    // Pod netns.
-    let id = "cni-podnet";
-    let mut eth0 = link(2, "eth0", Some("veth"), POD_MAC);
-    eth0.link = Some(4);
-    eth0.link_netnsid = Some(0);
-    w.add_json(netns_rec(id, Links), &vec![eth0]).unwrap();
-    w.add_json(
-        netns_rec(id, Addrs),
-        &vec![addr(2, "inet", "10.244.1.5", 24)],
-    )
-    .unwrap();
-    let pod_routes = RouteTable {
-        routes: vec![
-            route("default", Some("10.244.1.1"), 2),
-            route("10.244.1.0/24", None, 2),
-        ],
-        rules: vec![],
-    };
-    w.add_json(netns_rec(id, Routes), &pod_routes).unwrap();
-    let pod_sockets = vec![Socket {
-        inode: 2,
-        ..Socket::new(SocketProto::Tcp, "0.0.0.0", 8080)
-    }];
-    w.add_json(netns_rec(id, Sockets), &pod_sockets).unwrap();
-    w.add_bytes(netns_rec(id, ResolvConf), &data("resolv-pod.conf"))
-        .unwrap();
-    let shop_resolv = format!(
-        "# pod ns2/{LOCAL_POD}\nsearch ns2.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
-    );
-    w.add_bytes(netns_rec("shopnet", ResolvConf), shop_resolv.as_bytes())
-        .unwrap();
-
-    // Netfilter, IPVS, conntrack.
-    let mut iptables = data("iptables-nft-save.txt");
-    iptables.extend_from_slice(
-        format!("# Generated by iptables-nft-save v1.8.9 (nf_tables) on Sat Nov 21 17:44:41 2026\n*filter\n:INPUT ACCEPT [0:0]\n[0:0] -A INPUT -s {PUBLIC_IP}/32 -m comment --comment \"ns2/webshop:https allow partner\" -j ACCEPT\nCOMMIT\n").as_bytes(),
-    );
-    w.add_bytes(rec(layout::IPTABLES_NFT_SAVE), &iptables)
-        .unwrap();
-    w.add_bytes(
-        rec(layout::IPTABLES_LEGACY_SAVE),
-        &data("iptables-legacy-save.txt"),
-    )
-    .unwrap();
-    w.add_bytes(
-        rec(layout::IP6TABLES_NFT_SAVE),
-        &data("ip6tables-nft-save.txt"),
-    )
-    .unwrap();
-    let nft_file = match nft {
-        Nft::Vmap => "nft-kube-proxy-vmap.json",
-        Nft::Direct => "nft-kube-proxy-direct.json",
-    };
-    w.add_bytes(rec(layout::NFT_JSON), &data(nft_file)).unwrap();
-    w.add_bytes(rec(layout::IPSET), &data("ipset-save.txt"))
-        .unwrap();
-    w.add_bytes(rec(layout::IPVS), &data("ip_vs.txt")).unwrap();
-    w.add_bytes(rec(layout::IPVS_STATS), &data("ip_vs_stats.txt"))
-        .unwrap();
-    w.add_bytes(rec(layout::IPVS_CONN), &data("ip_vs_conn.txt"))
-        .unwrap();
-    let mut ct = data("proc-nf_conntrack.txt");
-    ct.extend_from_slice(format!("ipv4     2 tcp      6 431998 ESTABLISHED src={PUBLIC_IP2} dst=192.168.49.2 sport=40000 dport=30080 packets=3 bytes=180 src=10.244.1.5 dst={PUBLIC_IP2} sport=8080 dport=40000 packets=2 bytes=120 [ASSURED] mark=0 zone=0 use=2\n").as_bytes());
-    w.add_bytes(rec(layout::CONNTRACK_ENTRIES), &ct).unwrap();
-    w.add_bytes(rec(layout::CONNTRACK_STAT), &data("stat-nf_conntrack.txt"))
-        .unwrap();
-    let mut count_by_netns = BTreeMap::new();
-    count_by_netns.insert("root".to_string(), 11u64);
-    count_by_netns.insert("cni-podnet".to_string(), 2u64);
-    let mut node = BTreeMap::new();
-    node.insert(
-        "net.netfilter.nf_conntrack_max".to_string(),
-        "262144".to_string(),
-    );
-    node.insert(
-        "net.netfilter.nf_conntrack_count".to_string(),
-        "12".to_string(),
-    );
-    w.add_json(
-        rec(layout::CONNTRACK_SYSCTL),
-        &ConntrackSysctl {
-            node,
-            count_by_netns,
-        },
-    )
-    .unwrap();
-    let mut failed = SourceRecord::new("netns/sockets", SourceStatus::Failed)
-        .in_netns("shopnet")
-        .with_error("permission denied reading /proc/4242/net/tcp in shopnet (webshop-local-7f9b)");
-    failed.note = Some(format!("pod ns2/{LOCAL_POD} at 10.244.2.9"));
-    w.add_record(failed).unwrap();
-    (w, manifest)
+    node(nft).writer(dir).expect("test bundle")
 }
 
 pub fn open(path: &Path) -> Bundle {
