@@ -52,6 +52,8 @@ pub struct NftChain {
     /// `filter`, `nat`, `route` for base chains.
     pub chain_type: Option<String>,
     pub hook: Option<String>,
+    /// The hook priority. `nft -j` prints it as a number; a hand-written or older
+    /// dump may name it (`"dstnat"`, `"filter + 10"`), resolved by [`chain_priority`].
     pub prio: Option<i64>,
     pub policy: Option<String>,
     pub comment: Option<String>,
@@ -556,10 +558,48 @@ fn parse_chain(v: &Value, index: usize) -> Result<NftChain, String> {
         handle: u64_field(v, "handle"),
         chain_type: str_field(v, "type"),
         hook: str_field(v, "hook"),
-        prio: v.get("prio").and_then(Value::as_i64),
+        prio: v.get("prio").and_then(|p| {
+            let family = str_field(v, "family").unwrap_or_default();
+            chain_priority(p, &family)
+        }),
         policy: str_field(v, "policy"),
         comment: str_field(v, "comment"),
     })
+}
+
+/// A chain priority: a number, or a standard name with an optional `+ N` / `- N`
+/// (nft(8) "PRIORITY"; the bridge family has its own values). `None` for a name nft
+/// does not define.
+pub fn chain_priority(v: &Value, family: &str) -> Option<i64> {
+    if let Some(n) = v.as_i64() {
+        return Some(n);
+    }
+    let s = v.as_str()?.trim();
+    if let Ok(n) = s.parse() {
+        return Some(n);
+    }
+    let (name, offset) = match s.find(['+', '-']) {
+        Some(i) if i > 0 => {
+            let n: i64 = s[i + 1..].trim().parse().ok()?;
+            let n = if &s[i..=i] == "-" { -n } else { n };
+            (s[..i].trim(), n)
+        }
+        _ => (s, 0),
+    };
+    let base = match (family == "bridge", name) {
+        (false, "raw") => -300,
+        (false, "mangle") => -150,
+        (false, "dstnat") => -100,
+        (false, "filter") => 0,
+        (false, "security") => 50,
+        (false, "srcnat") => 100,
+        (true, "dstnat") => -300,
+        (true, "filter") => -200,
+        (true, "out") => 100,
+        (true, "srcnat") => 300,
+        _ => return None,
+    };
+    Some(base + offset)
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
@@ -924,6 +964,22 @@ mod tests {
         );
         assert_eq!(parse_kube_proxy_chain("nat-prerouting"), None);
         assert_eq!(parse_kube_proxy_chain("mark-for-masquerade"), None);
+    }
+
+    #[test]
+    fn chain_priorities_by_number_or_name() {
+        use serde_json::json;
+        assert_eq!(chain_priority(&json!(-110), "ip"), Some(-110));
+        assert_eq!(chain_priority(&json!("-110"), "ip"), Some(-110));
+        assert_eq!(chain_priority(&json!("dstnat"), "ip"), Some(-100));
+        assert_eq!(chain_priority(&json!("filter + 10"), "inet"), Some(10));
+        assert_eq!(chain_priority(&json!("mangle - 5"), "ip6"), Some(-155));
+        assert_eq!(chain_priority(&json!("srcnat"), "bridge"), Some(300));
+        assert_eq!(chain_priority(&json!("raw"), "bridge"), None);
+        assert_eq!(chain_priority(&json!("nonsense"), "ip"), None);
+        let text = r#"{"nftables": [{"chain": {"family": "inet", "table": "t", "name": "c",
+            "type": "filter", "hook": "input", "prio": "security + 1", "policy": "drop"}}]}"#;
+        assert_eq!(parse_nft("n.json", text).model.chains[0].prio, Some(51));
     }
 
     #[test]
