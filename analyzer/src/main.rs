@@ -42,6 +42,48 @@ enum GraphFormat {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceFormat {
+    Text,
+    /// Versioned JSON (docs/trace-json.md).
+    Json,
+    Dot,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceProto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
+    bundle: PathBuf,
+    /// Where the packet starts: a pod (`ns/name` or a unique name), a netns id,
+    /// `node`, or an IP (one outside the node arrives on the uplink).
+    #[arg(long, value_name = "SRC")]
+    from: String,
+    /// Where it goes: a service (`ns/svc[:port]`), `IP:PORT`, a pod, or an IP.
+    #[arg(long, value_name = "DST")]
+    to: String,
+    /// Destination port (for a pod or a bare IP; picks one port of a service).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Protocol [default: the service's, else tcp].
+    #[arg(long, value_enum)]
+    proto: Option<TraceProto>,
+    /// Packet size in bytes (checked against every MTU on the way).
+    #[arg(long, value_name = "BYTES")]
+    size: Option<u32>,
+    /// Trace a packet of an established connection instead of the first one.
+    #[arg(long)]
+    established: bool,
+    #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+    format: TraceFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum CatalogFormat {
     Text,
     /// `docs/findings.md`.
@@ -109,6 +151,10 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         filter: Option<String>,
     },
+    /// Follow a packet through the node, hop by hop, as the kernel would: routing,
+    /// every netfilter backend, bridges and veths, to a socket or what stops it.
+    /// Exits 0 when every branch is delivered, 1 otherwise.
+    Trace(TraceArgs),
     /// Print a bundle's manifest, the status of every source and parse coverage.
     Inspect {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
@@ -245,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Trace(args) => trace(args, &limits),
         Command::Inspect { bundle } => {
             let b = open(&bundle, &limits)?;
             let sources = netsnap_analyzer::sources::parse_all(&b);
@@ -274,6 +321,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `netsnap analyze`: every bundle analysed and rendered in one report.
+fn trace(args: TraceArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
+    use netsnap_analyzer::trace::{packet::Proto, path::Verdict, request::Ask, Prepared};
+    let b = open(&args.bundle, limits)?;
+    let prepared = Prepared::new(&b);
+    let ask = Ask {
+        from: args.from,
+        to: args.to,
+        port: args.port,
+        proto: args.proto.map(|p| match p {
+            TraceProto::Tcp => Proto::Tcp,
+            TraceProto::Udp => Proto::Udp,
+            TraceProto::Icmp => Proto::Icmp,
+        }),
+        size: args.size,
+        established: args.established,
+    };
+    let traces = prepared.trace(&ask)?;
+    write_out(&match args.format {
+        TraceFormat::Text => render::trace::render_text(&traces),
+        TraceFormat::Json => render::trace::render_json(&traces),
+        TraceFormat::Dot => render::trace::render_dot(&traces),
+    })?;
+    let all_delivered = traces
+        .iter()
+        .flat_map(|t| &t.verdicts)
+        .all(|b| b.verdict == Verdict::Delivered);
+    Ok(if all_delivered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FINDINGS)
+    })
+}
+
 fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
     let AnalyzeArgs {
         bundles,

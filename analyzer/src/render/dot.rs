@@ -5,7 +5,7 @@ use petgraph::visit::EdgeRef;
 use serde::Serialize;
 use std::fmt::Write;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace("\\\\n", "\\n")

@@ -5,6 +5,7 @@ pub mod dot;
 pub mod json;
 pub mod markdown;
 pub mod text;
+pub mod trace;
 
 /// Output formats of `netsnap analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -3,11 +3,15 @@
 //! moved out of the parsed sources once the model is built (no copy of a ruleset that
 //! can hold hundreds of thousands of rules).
 
+use super::iptables::IptablesRuleset;
+use super::nft::NftEval;
+use super::packet::{Hook, HookBranch, HookChain, NetnsFacts, Packet, Ruleset};
 use crate::model::services::Proxier;
 use crate::parse::ipset::IpsetSave;
 use crate::parse::iptables;
 use crate::parse::nft::NftRuleset;
 use crate::sources::Sources;
+use std::collections::BTreeSet;
 
 /// One iptables save file.
 #[derive(Debug, Clone)]
@@ -57,5 +61,65 @@ impl Firewall {
             nft,
             ipsets,
         }
+    }
+}
+
+impl Firewall {
+    /// The rulesets the engine runs, in a fixed order: iptables saves by path, then
+    /// native nft. The nft dump also lists iptables-nft's own tables (`ip filter`,
+    /// `ip6 nat` …); those run once, from the iptables save, not again from nft.
+    pub fn rulesets(&self) -> Vec<Box<dyn Ruleset + Sync + '_>> {
+        let mut files: Vec<&IptablesFile> = self.iptables.iter().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut out: Vec<Box<dyn Ruleset + Sync + '_>> = Vec::new();
+        let mut owned: BTreeSet<String> = BTreeSet::new();
+        for f in files {
+            if f.backend == Proxier::IptablesNft {
+                let family = if f.ipv6 { "ip6" } else { "ip" };
+                owned.extend(
+                    f.ruleset
+                        .tables
+                        .iter()
+                        .map(|t| format!("{family} {}", t.name)),
+                );
+            }
+            let index = out.len();
+            out.push(Box::new(IptablesRuleset::new(
+                f,
+                self.ipsets.as_ref(),
+                index,
+            )));
+        }
+        if let Some(nft) = &self.nft {
+            let index = out.len();
+            out.push(Box::new(WithoutTables {
+                inner: NftEval::new(nft, index),
+                skip: owned,
+            }));
+        }
+        out
+    }
+}
+
+/// A ruleset minus some tables (another backend runs them).
+struct WithoutTables<R> {
+    inner: R,
+    /// `<family> <table>`.
+    skip: BTreeSet<String>,
+}
+
+impl<R: Ruleset> Ruleset for WithoutTables<R> {
+    fn label(&self) -> String {
+        self.inner.label()
+    }
+
+    fn hook_chains(&self, hook: Hook, v6: bool) -> Vec<HookChain> {
+        let mut chains = self.inner.hook_chains(hook, v6);
+        chains.retain(|c| !self.skip.contains(&c.table));
+        chains
+    }
+
+    fn run(&self, chain: &HookChain, packet: &Packet, facts: &NetnsFacts) -> Vec<HookBranch> {
+        self.inner.run(chain, packet, facts)
     }
 }

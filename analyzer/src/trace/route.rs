@@ -214,6 +214,29 @@ fn rule_matches(rule: &Rule, l: &Lookup) -> Result<bool, String> {
     Ok(true)
 }
 
+/// Whether the bundle holds the netns's local table (collectors before the table dump,
+/// and hand-made fixtures, hold only the main one).
+fn has_local_table(ns: &Netns) -> bool {
+    ns.routes.items.iter().any(|r| r.table == LOCAL_TABLE)
+}
+
+/// The local table the kernel derives from the netns's addresses, for a bundle that
+/// does not hold it: an address of the netns (or loopback) is local.
+fn derived_local(ns: &Netns, dst: IpAddr, rule: Option<usize>) -> Option<Decision> {
+    let own = dst.is_loopback()
+        || ns
+            .addrs
+            .items
+            .iter()
+            .any(|a| parse_ip(&a.address) == Some(dst));
+    own.then_some(Decision {
+        verdict: Verdict::Local,
+        rule,
+        route: None,
+        table: Some(LOCAL_TABLE),
+    })
+}
+
 /// The best route for `l` in `table`: longest prefix, then lowest metric, then bundle
 /// order. `None` when nothing matches or the match is `throw` (next rule).
 fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<Decision> {
@@ -235,6 +258,9 @@ fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<D
         if better {
             best = Some((i, r, len));
         }
+    }
+    if best.is_none() && table == LOCAL_TABLE && !has_local_table(ns) {
+        return derived_local(ns, l.dst, rule);
     }
     let (index, route, _) = best?;
     let verdict = match route.kind.as_str() {

@@ -87,6 +87,7 @@ mod model;
 pub mod netns;
 pub mod nft;
 mod pod;
+pub mod probe;
 mod require;
 pub mod server;
 mod traffic;
@@ -937,7 +938,7 @@ impl Lab {
 
     /// What a request to service `svc` carries: a DNS query for kube-dns
     /// (length-prefixed over TCP), nothing over TCP otherwise, a probe over UDP.
-    fn payload_for(&self, svc: usize) -> Vec<u8> {
+    pub fn payload_for(&self, svc: usize) -> Vec<u8> {
         let s = &self.services[svc];
         if svc >= self.cfg.services {
             let q = dns_query("kubernetes.default.svc.cluster.local");

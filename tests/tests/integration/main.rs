@@ -14,4 +14,5 @@ mod hostile;
 mod lab_basic;
 mod lab_faults;
 mod lab_rootns;
+mod trace_lab;
 mod trace_route;

@@ -1,0 +1,156 @@
+//! `netsnap trace` output: text that reads like traceroute for netfilter (one line per
+//! hop, then the verdict of each branch with its probability), versioned JSON
+//! (docs/trace-json.md) and dot (one cluster per branch, coloured by verdict).
+
+use crate::trace::path::{Branch, Verdict};
+use crate::trace::request::Trace;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Version of the trace JSON; bumped on any incompatible change.
+pub const TRACE_JSON_VERSION: u32 = 1;
+
+fn title(t: &Trace) -> String {
+    let r = &t.request;
+    let dst = crate::model::services::sockaddr(r.dst, r.dport);
+    let to = if r.to == dst || r.to == r.dst.to_string() {
+        format!("{dst}/{}", r.proto.name())
+    } else {
+        format!("{} {dst}/{}", r.to, r.proto.name())
+    };
+    let arrives = r
+        .arrives_on
+        .as_ref()
+        .map(|i| format!(", arriving on {i}"))
+        .unwrap_or_default();
+    let state = if r.established { " (established)" } else { "" };
+    format!("trace {} ({}{arrives}) → {to}{state}", t.from, r.src)
+}
+
+/// The share of each verdict, e.g. `delivered 66.7 %, refused 33.3 %`.
+pub fn summary(verdicts: &[Branch]) -> String {
+    let mut by: std::collections::BTreeMap<Verdict, f64> = Default::default();
+    for b in verdicts {
+        *by.entry(b.verdict).or_default() += b.probability;
+    }
+    by.iter()
+        .map(|(v, p)| format!("{} {:.1} %", v.as_str(), p * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn render_text(traces: &[Trace]) -> String {
+    let mut s = String::new();
+    for t in traces {
+        let _ = writeln!(s, "{}", title(t));
+        let _ = writeln!(s, "  {}", summary(&t.verdicts));
+        let n = t.verdicts.len();
+        for (i, b) in t.verdicts.iter().enumerate() {
+            let endpoint = b
+                .endpoint
+                .as_deref()
+                .map(|e| format!(" {e}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "\n  branch {} of {n}: {}{endpoint} (p = {:.3})",
+                i + 1,
+                b.verdict.as_str(),
+                b.probability
+            );
+            for (k, h) in b.hops.iter().enumerate() {
+                let iface = h
+                    .iface
+                    .as_deref()
+                    .map(|i| format!(" {i}"))
+                    .unwrap_or_default();
+                let at = h
+                    .evidence
+                    .as_ref()
+                    .map(|e| format!("  [{}]", e.location()))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "  {:>3}  {}{iface}  {}: {}{at}",
+                    k + 1,
+                    h.netns,
+                    h.at,
+                    h.what
+                );
+            }
+            let _ = writeln!(s, "       → {}: {}", b.verdict.as_str(), b.reason);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format: &'static str,
+    version: u32,
+    traces: &'a [Trace],
+}
+
+pub fn render_json(traces: &[Trace]) -> String {
+    let doc = Document {
+        format: "netsnap-trace",
+        version: TRACE_JSON_VERSION,
+        traces,
+    };
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The colour of a verdict in dot output.
+pub fn colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Delivered => "forestgreen",
+        Verdict::Refused => "orange",
+        Verdict::Rejected => "orangered",
+        Verdict::Dropped => "red",
+        Verdict::NoRoute => "purple",
+        Verdict::LeftNode => "steelblue",
+        Verdict::Unknown => "gray50",
+    }
+}
+
+pub fn render_dot(traces: &[Trace]) -> String {
+    let mut s = String::from("digraph trace {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+    for (ti, t) in traces.iter().enumerate() {
+        let start = format!("t{ti}");
+        let _ = writeln!(
+            s,
+            "  {start} [label=\"{}\", shape=oval];",
+            super::dot::esc(&title(t))
+        );
+        for (bi, b) in t.verdicts.iter().enumerate() {
+            let c = colour(b.verdict);
+            let _ = writeln!(
+                s,
+                "  subgraph cluster_{ti}_{bi} {{\n    label=\"{} p={:.3}\"; color={c};",
+                b.verdict.as_str(),
+                b.probability
+            );
+            let mut prev = start.clone();
+            for (hi, h) in b.hops.iter().enumerate() {
+                let id = format!("t{ti}b{bi}h{hi}");
+                let label = format!("{}\\n{}: {}", h.netns, h.at, h.what);
+                let _ = writeln!(s, "    {id} [label=\"{}\"];", super::dot::esc(&label));
+                let _ = writeln!(s, "    {prev} -> {id};");
+                prev = id;
+            }
+            let end = format!("t{ti}b{bi}end");
+            let _ = writeln!(
+                s,
+                "    {end} [label=\"{}\", shape=octagon, color={c}, fontcolor={c}];",
+                super::dot::esc(&format!("{}: {}", b.verdict.as_str(), b.reason))
+            );
+            let _ = writeln!(s, "    {prev} -> {end} [color={c}];\n  }}");
+        }
+    }
+    s.push_str("}\n");
+    s
+}

@@ -1,0 +1,410 @@
+//! The walk: a packet moves through the node's netns as a set of [`State`]s (one per
+//! branch), each at a [`Stage`] of a netns's stack. Stages hand the packet on until a
+//! verdict ends its branch. Netfilter runs only in the node netns: the bundle holds
+//! the node's rulesets, not those of pods (a pod netns is traversed as having none,
+//! and its hops say so once).
+//!
+//! Replies: a request delivered to a socket is followed back (the reply of a TCP
+//! connect or a UDP request), with conntrack reversing the NAT the request got, so a
+//! connection that reaches its endpoint but whose reply is lost (br_netfilter off, a
+//! FORWARD drop of established traffic, a missing masquerade on hairpin) is not
+//! called delivered.
+
+use super::packet::{CtState, Hook, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset, Step};
+use super::path::{Branch, Hop, Verdict};
+use crate::graph::NodeGraph;
+use crate::model::{Model, Netns};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// How many interface crossings a branch may make before it is called a loop.
+pub(super) const MAX_CROSSINGS: usize = 24;
+
+/// Where a packet is in a netns's stack.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Stage {
+    /// Sent by a socket of this netns.
+    Output,
+    /// Arrived on `iif`; `prerouted` when br_netfilter already ran PREROUTING.
+    Receive { iif: String, prerouted: bool },
+    /// Entered bridge `bridge` (ifindex) on `port`, addressed (at L2) to the owner of
+    /// `l2_dst`.
+    Bridge {
+        bridge: u32,
+        port: String,
+        l2_dst: IpAddr,
+    },
+}
+
+/// The request a reply answers: what the client expects back and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ReplyOf {
+    /// The client's 5-tuple as sent (before any NAT).
+    pub orig: Tuple,
+    pub endpoint: String,
+    pub ended_in: Option<String>,
+    /// The netns whose conntrack NATed the request, if any.
+    pub nat_netns: Option<String>,
+    pub reversed: bool,
+    /// The destination refused the request: this is its reset or ICMP error.
+    pub refusal: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tuple {
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+}
+
+impl Tuple {
+    pub fn of(p: &Packet) -> Tuple {
+        Tuple {
+            src: p.src,
+            sport: p.sport,
+            dst: p.dst,
+            dport: p.dport,
+        }
+    }
+}
+
+/// One branch in flight.
+#[derive(Debug, Clone)]
+pub(super) struct State {
+    pub netns: String,
+    pub packet: Packet,
+    pub stage: Stage,
+    pub probability: f64,
+    pub hops: Vec<Hop>,
+    pub crossings: usize,
+    /// The client's tuple as sent, for the reply.
+    pub orig: Tuple,
+    /// The netns whose conntrack NATed this connection.
+    pub nat_netns: Option<String>,
+    /// NAT of this connection is bound at the destination (resp. source) hooks.
+    pub dnat_bound: bool,
+    pub snat_bound: bool,
+    pub reply: Option<Box<ReplyOf>>,
+    /// A note that a pod netns's rules are not in the bundle was made.
+    pub noted_no_rules: bool,
+}
+
+/// What the walk may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Follow the reply of a delivered request back to the sender.
+    pub replies: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { replies: true }
+    }
+}
+
+/// The engine over one node's model, graph and rulesets.
+pub struct Engine<'a> {
+    pub(super) model: &'a Model,
+    pub(super) graph: &'a NodeGraph,
+    rulesets: Vec<Box<dyn Ruleset + Sync + 'a>>,
+    /// Base chains per (hook, IPv6), in priority order.
+    chains: BTreeMap<(Hook, bool), Vec<HookChain>>,
+    facts: BTreeMap<String, NetnsFacts>,
+    pub(super) root: String,
+    pub(super) options: Options,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        model: &'a Model,
+        graph: &'a NodeGraph,
+        rulesets: Vec<Box<dyn Ruleset + Sync + 'a>>,
+        options: Options,
+    ) -> Engine<'a> {
+        let mut chains = BTreeMap::new();
+        for hook in [
+            Hook::Prerouting,
+            Hook::Input,
+            Hook::Forward,
+            Hook::Output,
+            Hook::Postrouting,
+        ] {
+            for v6 in [false, true] {
+                let mut list: Vec<HookChain> = rulesets
+                    .iter()
+                    .flat_map(|r| r.hook_chains(hook, v6))
+                    .collect();
+                // Stable: equal priorities keep backend order (see `hooks`).
+                list.sort_by_key(|c| c.priority);
+                chains.insert((hook, v6), list);
+            }
+        }
+        let facts = model
+            .netns
+            .values()
+            .map(|n| (n.id.clone(), netns_facts(n)))
+            .collect();
+        let root = model.root().map(|n| n.id.clone()).unwrap_or_default();
+        Engine {
+            model,
+            graph,
+            rulesets,
+            chains,
+            facts,
+            root,
+            options,
+        }
+    }
+
+    pub(super) fn netns(&self, id: &str) -> Option<&'a Netns> {
+        self.model.netns.get(id)
+    }
+
+    /// Moves `st` on until every branch has a verdict.
+    pub(super) fn run(&self, st: State, out: &mut Vec<Branch>) {
+        if st.probability <= 0.0 {
+            return;
+        }
+        match st.stage.clone() {
+            Stage::Output => self.output(st, out),
+            Stage::Receive { iif, prerouted } => self.receive(st, iif, prerouted, out),
+            Stage::Bridge {
+                bridge,
+                port,
+                l2_dst,
+            } => self.bridge_in(st, bridge, port, l2_dst, out),
+        }
+    }
+
+    /// Runs every base chain of `hook` in the netns of `st`, in priority order; returns
+    /// the branches that passed (ended ones go to `out`).
+    pub(super) fn hooks(&self, mut st: State, hook: Hook, out: &mut Vec<Branch>) -> Vec<State> {
+        if st.netns != self.root || self.rulesets.is_empty() {
+            if st.netns != self.root && !st.noted_no_rules {
+                st.noted_no_rules = true;
+                let ns = st.netns.clone();
+                self.hop(&mut st, &ns, None, "netfilter", "no rules in the bundle for this netns (the collector captures the node's): passed as if it had none", None);
+            }
+            return vec![st];
+        }
+        self.reverse_nat(&mut st);
+        let chains = &self.chains[&(hook, st.packet.is_v6())];
+        let facts = self.facts.get(&st.netns).cloned().unwrap_or_default();
+        let mut live = vec![st];
+        let mut previous: Option<&HookChain> = None;
+        for chain in chains {
+            let ambiguous = previous
+                .is_some_and(|p| p.priority == chain.priority && p.ruleset != chain.ruleset);
+            previous = Some(chain);
+            let mut next = Vec::new();
+            for s in live {
+                let bound = if is_dnat_hook(hook) {
+                    s.dnat_bound
+                } else {
+                    s.snat_bound
+                };
+                if chain.nat && (s.packet.ct != CtState::New || bound) {
+                    next.push(s);
+                    continue;
+                }
+                self.run_chain(s, chain, hook, &facts, ambiguous, &mut next, out);
+            }
+            live = next;
+        }
+        live
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_chain(
+        &self,
+        s: State,
+        chain: &HookChain,
+        hook: Hook,
+        facts: &NetnsFacts,
+        ambiguous: bool,
+        next: &mut Vec<State>,
+        out: &mut Vec<Branch>,
+    ) {
+        let ruleset = &self.rulesets[chain.ruleset];
+        let label = ruleset.label();
+        for b in ruleset.run(chain, &s.packet, facts) {
+            let mut s2 = s.clone();
+            s2.probability *= b.probability;
+            let iface = s.packet.iif.clone().or(s.packet.oif.clone());
+            if ambiguous {
+                let what = format!(
+                    "{label} {}/{} runs at priority {} like the previous backend's chain: their order is registration order, which a bundle cannot show",
+                    chain.table, chain.chain, chain.priority
+                );
+                self.hop(&mut s2, &s.netns, iface.clone(), "netfilter", &what, None);
+            }
+            for step in b.steps {
+                push_step(&mut s2, &self.place(&s.netns), iface.clone(), step);
+            }
+            if chain.nat && nat_changed(&s.packet, &b.packet) {
+                s2.nat_netns = Some(s.netns.clone());
+                if is_dnat_hook(hook) {
+                    s2.dnat_bound = true;
+                } else {
+                    s2.snat_bound = true;
+                }
+            }
+            s2.packet = b.packet;
+            match b.outcome {
+                HookOutcome::Accept => next.push(s2),
+                HookOutcome::Drop => {
+                    let why = format!("dropped by {label} {}/{}", chain.table, chain.chain);
+                    out.push(self.end(s2, Verdict::Dropped, why, None));
+                }
+                HookOutcome::Reject { with } => {
+                    let why = format!(
+                        "rejected ({with}) by {label} {}/{}",
+                        chain.table, chain.chain
+                    );
+                    out.push(self.end(s2, Verdict::Rejected, why, None));
+                }
+                HookOutcome::Unknown { reason } => {
+                    out.push(self.end(s2, Verdict::Unknown, reason, None));
+                }
+            }
+        }
+    }
+
+    /// Conntrack reverses the request's NAT on its reply at the first hook of the netns
+    /// that NATed it.
+    fn reverse_nat(&self, st: &mut State) {
+        let Some(r) = st.reply.as_mut() else { return };
+        if r.reversed || r.nat_netns.as_deref() != Some(st.netns.as_str()) {
+            return;
+        }
+        r.reversed = true;
+        let (o, before) = (r.orig, Tuple::of(&st.packet));
+        st.packet.src = o.dst;
+        st.packet.sport = o.dport;
+        st.packet.dst = o.src;
+        st.packet.dport = o.sport;
+        let what = format!(
+            "conntrack reverses the request's NAT: {}:{} → {}:{} becomes {}:{} → {}:{}",
+            before.src, before.sport, before.dst, before.dport, o.dst, o.dport, o.src, o.sport
+        );
+        let ns = st.netns.clone();
+        self.hop(st, &ns, None, "conntrack", &what, None);
+    }
+
+    pub(super) fn hop(
+        &self,
+        st: &mut State,
+        netns: &str,
+        iface: Option<String>,
+        at: &str,
+        what: &str,
+        evidence: Option<crate::evidence::Evidence>,
+    ) {
+        let at = if st.reply.is_some() {
+            format!("reply {at}")
+        } else {
+            at.to_string()
+        };
+        st.hops.push(Hop {
+            netns: self.place(netns),
+            iface,
+            at,
+            what: what.to_string(),
+            evidence,
+        });
+    }
+
+    /// Ends a branch. A reply's end decides its request's verdict.
+    pub(super) fn end(
+        &self,
+        st: State,
+        verdict: Verdict,
+        reason: String,
+        endpoint: Option<String>,
+    ) -> Branch {
+        let ended_in = Some(self.place(&st.netns));
+        match st.reply {
+            None => Branch {
+                probability: st.probability,
+                verdict,
+                reason,
+                endpoint,
+                ended_in,
+                hops: st.hops,
+            },
+            Some(r) => {
+                let verdict = match verdict {
+                    Verdict::Unknown => Verdict::Unknown,
+                    _ => Verdict::Dropped,
+                };
+                let what = if r.refusal {
+                    "refused it, but the reset (or ICMP error)"
+                } else {
+                    "answered, but its reply"
+                };
+                Branch {
+                    probability: st.probability,
+                    verdict,
+                    reason: format!("{} {what} never reaches the client: {reason}", r.endpoint),
+                    endpoint: Some(r.endpoint),
+                    ended_in: r.ended_in,
+                    hops: st.hops,
+                }
+            }
+        }
+    }
+
+    /// A netns as people name it: the pod `ns/name`, else its id.
+    pub fn place(&self, netns: &str) -> String {
+        match self.model.pod_in(netns) {
+            Some(p) if p.name.is_some() => p.display_name(),
+            _ => netns.to_string(),
+        }
+    }
+}
+
+fn is_dnat_hook(hook: Hook) -> bool {
+    matches!(hook, Hook::Prerouting | Hook::Output)
+}
+
+fn nat_changed(a: &Packet, b: &Packet) -> bool {
+    a.src != b.src || a.dst != b.dst || a.sport != b.sport || a.dport != b.dport
+}
+
+fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step) {
+    let at = if st.reply.is_some() {
+        format!("reply {}", step.at)
+    } else {
+        step.at
+    };
+    st.hops.push(Hop {
+        netns: netns.to_string(),
+        iface,
+        at,
+        what: step.what,
+        evidence: step.evidence,
+    });
+}
+
+/// Addresses by interface name and broadcast addresses of one netns.
+fn netns_facts(ns: &Netns) -> NetnsFacts {
+    let mut f = NetnsFacts::default();
+    for a in &ns.addrs.items {
+        let Some(ip) = crate::model::net::parse_ip(&a.address) else {
+            continue;
+        };
+        let name = ns
+            .link(a.ifindex)
+            .map(|(_, l)| l.name.clone())
+            .unwrap_or_else(|| a.ifindex.to_string());
+        f.iface_addrs.entry(name).or_default().push(ip);
+        // The kernel adds the subnet's broadcast address to the local table.
+        if let (IpAddr::V4(_), Ok(net)) = (ip, ipnet::IpNet::new(ip, a.prefix_len)) {
+            if a.prefix_len < 31 {
+                f.broadcast.push(net.broadcast());
+            }
+        }
+    }
+    f
+}

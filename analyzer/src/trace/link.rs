@@ -1,0 +1,452 @@
+//! Crossing interfaces: a veth to its peer's netns, a Linux bridge to the port whose
+//! far end owns the frame's next hop (with br_netfilter handing bridged IPv4/IPv6 to
+//! the node's iptables when `bridge-nf-call-ip(6)tables` is 1), loopback, and the
+//! uplink or an overlay device, where the packet leaves the node.
+
+use super::engine::{Engine, Stage, State};
+use super::packet::Hook;
+use super::path::{Branch, Verdict};
+use crate::graph::Peer;
+use crate::model::Netns;
+use netsnap_schema::model::Link;
+use std::net::IpAddr;
+
+/// Overlay and tunnel kinds: the packet leaves the node encapsulated.
+const OVERLAY_KINDS: &[&str] = &[
+    "vxlan",
+    "ipip",
+    "geneve",
+    "gre",
+    "wireguard",
+    "sit",
+    "ip6tnl",
+];
+
+impl<'a> Engine<'a> {
+    /// Leaves this netns by interface `oif` towards `nexthop`.
+    pub(super) fn transmit(&self, mut st: State, oif: u32, nexthop: IpAddr, out: &mut Vec<Branch>) {
+        st.crossings += 1;
+        if st.crossings > super::engine::MAX_CROSSINGS {
+            let why = "the packet loops between interfaces".to_string();
+            return out.push(self.end(st, Verdict::Unknown, why, None));
+        }
+        let Some(ns) = self.netns(&st.netns) else {
+            return;
+        };
+        let Some((i, link)) = ns.link(oif) else {
+            let why = format!("interface {oif} of {} is not in the bundle", st.netns);
+            return out.push(self.end(st, Verdict::Unknown, why, None));
+        };
+        if !Netns::link_is_up(link) {
+            let netns = st.netns.clone();
+            self.hop(
+                &mut st,
+                &netns,
+                Some(link.name.clone()),
+                "link",
+                "down",
+                Some(ns.link_evidence(i)),
+            );
+            let why = format!("{} of {} is down", link.name, self.place(&st.netns));
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
+        let kind = link.kind.as_deref().unwrap_or("");
+        if link.name == "lo" {
+            let next = State {
+                stage: Stage::Receive {
+                    iif: "lo".into(),
+                    prerouted: false,
+                },
+                ..st
+            };
+            return self.run(next, out);
+        }
+        match kind {
+            "bridge" => self.bridge_out(st, link, nexthop, out),
+            "veth" => self.cross_veth(st, link, nexthop, out),
+            k if OVERLAY_KINDS.contains(&k) => {
+                let why = format!(
+                    "leaves the node through {k} device {} towards {nexthop}",
+                    link.name
+                );
+                let netns = st.netns.clone();
+                self.hop(
+                    &mut st,
+                    &netns,
+                    Some(link.name.clone()),
+                    "link",
+                    &why,
+                    Some(ns.link_evidence(i)),
+                );
+                out.push(self.end(st, Verdict::LeftNode, why, None));
+            }
+            _ => {
+                let why = format!("leaves the node on {} towards {nexthop}", link.name);
+                let netns = st.netns.clone();
+                self.hop(
+                    &mut st,
+                    &netns,
+                    Some(link.name.clone()),
+                    "link",
+                    &why,
+                    Some(ns.link_evidence(i)),
+                );
+                out.push(self.end(st, Verdict::LeftNode, why, None));
+            }
+        }
+    }
+
+    /// Through veth `link` of this netns to its peer; `l2_dst` is the next hop the
+    /// frame is addressed to (a bridge on the far side forwards by it).
+    fn cross_veth(&self, mut st: State, link: &Link, l2_dst: IpAddr, out: &mut Vec<Branch>) {
+        let netns = st.netns.clone();
+        let (peer_netns, peer_ifindex) = match self.graph.peer(&netns, link.ifindex) {
+            Some(Peer::Found { netns, ifindex }) => (netns, ifindex),
+            Some(Peer::MissingIfindex { .. }) | Some(Peer::MissingNetns { .. }) => {
+                let why = format!(
+                    "the peer of {} is gone (its netns or interface is not there)",
+                    link.name
+                );
+                return out.push(self.end(st, Verdict::Dropped, why, None));
+            }
+            _ => {
+                let why = format!("the bundle does not say where the peer of {} is", link.name);
+                return out.push(self.end(st, Verdict::Unknown, why, None));
+            }
+        };
+        let Some((pi, peer)) = self.netns(&peer_netns).and_then(|n| n.link(peer_ifindex)) else {
+            return out.push(self.end(
+                st,
+                Verdict::Unknown,
+                "veth peer not in the bundle".into(),
+                None,
+            ));
+        };
+        let peer_ns = self.netns(&peer_netns).expect("peer netns");
+        let what = format!(
+            "veth {} → {} in {}",
+            link.name,
+            peer.name,
+            self.place(&peer_netns)
+        );
+        self.hop(
+            &mut st,
+            &netns,
+            Some(link.name.clone()),
+            "veth",
+            &what,
+            Some(peer_ns.link_evidence(pi)),
+        );
+        if !Netns::link_is_up(peer) {
+            let why = format!("{} (the peer of {}) is down", peer.name, link.name);
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
+        if st.packet.size > peer.mtu {
+            let why = format!(
+                "{} bytes exceed the MTU {} of {}: the veth drops it",
+                st.packet.size, peer.mtu, peer.name
+            );
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
+        st.netns = peer_netns;
+        st.stage = match peer.master {
+            Some(bridge) => Stage::Bridge {
+                bridge,
+                port: peer.name.clone(),
+                l2_dst,
+            },
+            None => Stage::Receive {
+                iif: peer.name.clone(),
+                prerouted: false,
+            },
+        };
+        self.run(st, out);
+    }
+
+    /// Routing chose bridge `bridge` itself: the bridge sends the frame out of the port
+    /// behind which `nexthop` lives.
+    fn bridge_out(&self, mut st: State, bridge: &Link, nexthop: IpAddr, out: &mut Vec<Branch>) {
+        let Some(ns) = self.netns(&st.netns) else {
+            return;
+        };
+        let port = match self.port_towards(ns, bridge.ifindex, nexthop) {
+            Toward::Port(p) => p,
+            other => return self.no_port(st, bridge, nexthop, other, out),
+        };
+        let netns = st.netns.clone();
+        let what = format!("out of port {} towards {nexthop}", port.name);
+        self.hop(
+            &mut st,
+            &netns,
+            Some(bridge.name.clone()),
+            &format!("bridge {}", bridge.name),
+            &what,
+            None,
+        );
+        if !Netns::link_is_up(port) {
+            let why = format!("bridge port {} is down", port.name);
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
+        self.cross_veth(st, port, nexthop, out);
+    }
+
+    /// A frame entered bridge `bridge` on `port`, addressed to the owner of `l2_dst`.
+    pub(super) fn bridge_in(
+        &self,
+        mut st: State,
+        bridge: u32,
+        port: String,
+        l2_dst: IpAddr,
+        out: &mut Vec<Branch>,
+    ) {
+        let Some(ns) = self.netns(&st.netns) else {
+            return;
+        };
+        let Some((_, br)) = ns.link(bridge) else {
+            return out.push(self.end(
+                st,
+                Verdict::Unknown,
+                format!("bridge {bridge} is not in the bundle"),
+                None,
+            ));
+        };
+        let br_nf = self.br_netfilter(st.packet.is_v6());
+        let to_bridge = owns_on(ns, bridge, l2_dst);
+        let netns = st.netns.clone();
+        let what = if to_bridge {
+            format!("frame for {} itself ({l2_dst}) in on port {port}", br.name)
+        } else {
+            format!("frame for {l2_dst} in on port {port}")
+        };
+        self.hop(
+            &mut st,
+            &netns,
+            Some(port.clone()),
+            &format!("bridge {}", br.name),
+            &what,
+            None,
+        );
+        if !br_nf {
+            return match to_bridge {
+                true => self.run(
+                    State {
+                        stage: Stage::Receive {
+                            iif: br.name.clone(),
+                            prerouted: false,
+                        },
+                        ..st
+                    },
+                    out,
+                ),
+                false => self.bridge_forward(st, br, &port, l2_dst, false, out),
+            };
+        }
+        // br_netfilter: PREROUTING sees the frame before the bridge decides.
+        st.packet.iif = Some(br.name.clone());
+        st.packet.physdev_in = Some(port.clone());
+        st.packet.bridged = false;
+        let dst_before = st.packet.dst;
+        for mut s in self.hooks(st, Hook::Prerouting, out) {
+            let rewritten = s.packet.dst != dst_before;
+            if !rewritten && !to_bridge {
+                self.bridge_forward(s, br, &port, l2_dst, true, out);
+                continue;
+            }
+            // For the bridge's own address, or NATed: the kernel looks the route up;
+            // a route back out of the same bridge is bridged, anything else routed.
+            let egress = self.netns(&s.netns).map(|n| {
+                super::route::decide(
+                    n,
+                    &super::route::Lookup {
+                        dst: s.packet.dst,
+                        src: Some(s.packet.src),
+                        iif: Some(br.name.clone()),
+                        mark: s.packet.mark,
+                    },
+                )
+            });
+            match egress.map(|d| d.verdict) {
+                Some(super::route::Verdict::Unicast {
+                    oif: Some(o),
+                    gateway,
+                }) if o == bridge && rewritten => {
+                    // The kernel's input route lookup for the rewritten packet fails
+                    // when the bridge does not forward: dropped, not bridged.
+                    if let Some(why) = self.forwarding_off(&s, &br.name) {
+                        out.push(self.end(s, Verdict::Dropped, why, None));
+                        continue;
+                    }
+                    let l2 = gateway.unwrap_or(s.packet.dst);
+                    let netns = s.netns.clone();
+                    let what = format!(
+                        "{} is behind {} again: bridged, not routed",
+                        s.packet.dst, br.name
+                    );
+                    self.hop(
+                        &mut s,
+                        &netns,
+                        Some(br.name.clone()),
+                        "br_netfilter",
+                        &what,
+                        None,
+                    );
+                    self.bridge_forward(s, br, &port, l2, true, out);
+                }
+                _ => self.run(
+                    State {
+                        stage: Stage::Receive {
+                            iif: br.name.clone(),
+                            prerouted: true,
+                        },
+                        ..s
+                    },
+                    out,
+                ),
+            }
+        }
+    }
+
+    /// The bridge forwards the frame from `in_port` to the port behind which `l2_dst`
+    /// lives (through FORWARD and POSTROUTING when br_netfilter is on).
+    fn bridge_forward(
+        &self,
+        mut st: State,
+        br: &Link,
+        in_port: &str,
+        l2_dst: IpAddr,
+        br_nf: bool,
+        out: &mut Vec<Branch>,
+    ) {
+        let Some(ns) = self.netns(&st.netns) else {
+            return;
+        };
+        let port = match self.port_towards(ns, br.ifindex, l2_dst) {
+            Toward::Port(p) => p,
+            other => return self.no_port(st, br, l2_dst, other, out),
+        };
+        if port.name == in_port && !hairpin(port) && br.promiscuity == 0 {
+            let netns = st.netns.clone();
+            let what = format!("would go back out of {in_port}, where it came in: hairpin is off");
+            let ev = ns.link_named(in_port).map(|(i, _)| ns.link_evidence(i));
+            self.hop(
+                &mut st,
+                &netns,
+                Some(in_port.to_string()),
+                &format!("bridge {}", br.name),
+                &what,
+                ev,
+            );
+            let why = format!(
+                "bridge {} does not send a frame back out of {in_port} (hairpin off)",
+                br.name
+            );
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
+        if !br_nf {
+            let netns = st.netns.clone();
+            let what = format!(
+                "bridged to port {} (bridge-nf-call-iptables off: no iptables)",
+                port.name
+            );
+            self.hop(
+                &mut st,
+                &netns,
+                Some(port.name.clone()),
+                &format!("bridge {}", br.name),
+                &what,
+                None,
+            );
+            return self.cross_veth(st, port, l2_dst, out);
+        }
+        st.packet.iif = Some(br.name.clone());
+        st.packet.oif = Some(br.name.clone());
+        st.packet.physdev_in = Some(in_port.to_string());
+        st.packet.physdev_out = Some(port.name.clone());
+        st.packet.bridged = true;
+        for s in self.hooks(st, Hook::Forward, out) {
+            for mut s2 in self.hooks(s, Hook::Postrouting, out) {
+                s2.packet.physdev_in = None;
+                s2.packet.physdev_out = None;
+                s2.packet.bridged = false;
+                self.cross_veth(s2, port, l2_dst, out);
+            }
+        }
+    }
+
+    /// The port of bridge `bridge` whose far end owns `ip`; when none does but a port
+    /// leads into a netns the bundle does not hold, what is there cannot be known.
+    fn port_towards(&self, ns: &'a Netns, bridge: u32, ip: IpAddr) -> Toward<'a> {
+        let ports = || {
+            ns.links
+                .items
+                .iter()
+                .filter(move |l| l.master == Some(bridge))
+        };
+        let found = ports().find(|l| match self.graph.peer(&ns.id, l.ifindex) {
+            Some(Peer::Found { netns, .. }) => self
+                .netns(&netns)
+                .is_some_and(|n| n.global_ips().any(|(_, a)| a == ip)),
+            _ => false,
+        });
+        if let Some(port) = found {
+            return Toward::Port(port);
+        }
+        let hidden = ports()
+            .find(|l| !matches!(self.graph.peer(&ns.id, l.ifindex), Some(Peer::Found { .. })));
+        match hidden {
+            Some(l) => Toward::Hidden(l),
+            None => Toward::Nowhere,
+        }
+    }
+
+    /// Ends a branch whose next hop is not behind any port the bundle can follow.
+    fn no_port(&self, st: State, br: &Link, ip: IpAddr, toward: Toward<'_>, out: &mut Vec<Branch>) {
+        let (verdict, why) = match toward {
+            Toward::Hidden(l) => (
+                Verdict::Unknown,
+                format!(
+                    "no port of {} leads to {ip} in the bundle, but {} leads into a netns the bundle does not hold: {ip} may be there",
+                    br.name, l.name
+                ),
+            ),
+            _ => (
+                Verdict::Dropped,
+                format!("no port of {} leads to {ip}: its neighbour lookup fails", br.name),
+            ),
+        };
+        out.push(self.end(st, verdict, why, None));
+    }
+
+    /// Whether bridged frames of this family go through the node's iptables.
+    fn br_netfilter(&self, v6: bool) -> bool {
+        let key = if v6 {
+            "net.bridge.bridge-nf-call-ip6tables"
+        } else {
+            "net.bridge.bridge-nf-call-iptables"
+        };
+        // Absent: br_netfilter is not loaded, so nothing is called.
+        self.model
+            .node_sysctl(key)
+            .is_some_and(|(v, _)| v.trim() == "1")
+    }
+}
+
+/// Where a bridge sends a frame for an address.
+enum Toward<'a> {
+    Port(&'a Link),
+    /// Not behind a known port, but behind this one into a netns not in the bundle.
+    Hidden(&'a Link),
+    Nowhere,
+}
+
+fn hairpin(port: &Link) -> bool {
+    port.bridge_port.as_ref().is_some_and(|b| b.hairpin)
+}
+
+/// Whether `ip` is an address of interface `ifindex` of `ns`.
+fn owns_on(ns: &Netns, ifindex: u32, ip: IpAddr) -> bool {
+    ns.addrs
+        .items
+        .iter()
+        .any(|a| a.ifindex == ifindex && crate::model::net::parse_ip(&a.address) == Some(ip))
+}

@@ -1,0 +1,321 @@
+//! Differential test of the trace engine against the kernel, packet by packet. A lab
+//! node (iptables and nftables kube-proxy modes) is captured with the real collector,
+//! healthy and then under each fault injector (a fresh lab each); for every (pod,
+//! service port) pair and a sample of pod-to-pod pairs (a listening and a closed
+//! port), the engine traces the request on the bundle and the lab sends the same
+//! request for real (TCP connect or UDP request/response, 1.5 s timeout, all probes of
+//! a case at once). The kernel's outcome must be one the trace's branches predict:
+//! the endpoint that answered, refused, unreachable or silence (see `predicts`).
+//! The agreement figure is printed; it must be 100 %.
+
+use netsnap_analyzer::trace::path::{Branch, Verdict};
+use netsnap_analyzer::trace::request::{self, Ask};
+use netsnap_analyzer::trace::{packet::Proto, Prepared};
+use netsnap_schema::{Bundle, ReadLimits};
+use netsnap_tests::collector::collector_bin;
+use netsnap_tests::lab::probe::{self, Observed, Probe};
+use netsnap_tests::lab::{require_lab, Lab, Protocol, ProxyMode};
+use netsnap_tests::notice;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::Duration;
+
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// A port nothing in the lab listens on.
+const CLOSED_PORT: u16 = 9;
+
+#[derive(Default)]
+struct Tally {
+    scenarios: usize,
+    agree: usize,
+    total: usize,
+    disagreements: Vec<String>,
+    /// Cases the trace calls unknown (what happened is outside the bundle), by label.
+    unknown: Vec<String>,
+}
+
+/// Scenarios where the bundle cannot see where packets go: the dangling veth's peer
+/// netns is held by no process, so no collector can find it; traces into it must say
+/// `unknown`, and do.
+const BUNDLE_CANNOT_SEE: &[&str] = &["dangling-host-veth"];
+
+/// What the kernel may do with a request the trace gave `b` for.
+fn predicts(b: &Branch, proto: Protocol, observed: &Observed, lab: &Lab) -> bool {
+    let udp = proto == Protocol::Udp;
+    let silent = matches!(observed, Observed::TimedOut);
+    let unreachable = matches!(observed, Observed::Unreachable(_));
+    match b.verdict {
+        Verdict::Delivered => match observed {
+            Observed::Answered(reply) => answered_by(b, reply, lab),
+            Observed::Connected => true,
+            _ => false,
+        },
+        // An unconnected UDP socket is not told of ICMP errors: it hears nothing.
+        Verdict::Refused => {
+            if udp {
+                silent
+            } else {
+                *observed == Observed::Refused
+            }
+        }
+        Verdict::Rejected => {
+            let port_unreachable = ["port-unreach", "tcp-reset", "tcp reset"]
+                .iter()
+                .any(|w| b.reason.contains(w));
+            match (udp, port_unreachable) {
+                (true, _) => silent,
+                (false, true) => *observed == Observed::Refused,
+                (false, false) => unreachable || silent,
+            }
+        }
+        Verdict::Dropped => silent || (!udp && unreachable),
+        Verdict::NoRoute => unreachable || silent,
+        Verdict::LeftNode | Verdict::Unknown => false,
+    }
+}
+
+/// Whether `reply` came from the endpoint the branch names: the lab's listeners
+/// answer with their pod's name; the DNS stub echoes the query.
+fn answered_by(b: &Branch, reply: &str, lab: &Lab) -> bool {
+    let Some(ip) = b
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.parse::<SocketAddr>().ok())
+        .map(|s| s.ip())
+    else {
+        return false;
+    };
+    let Some(pod) = lab.pods().iter().find(|p| IpAddr::V4(p.ip) == ip) else {
+        return false;
+    };
+    pod.name == reply || pod.name.starts_with("coredns")
+}
+
+struct Case {
+    what: String,
+    ask: Ask,
+    probe: Probe,
+    proto: Protocol,
+}
+
+/// Every (pod, service port) pair and each pod to the next two pods' first port and
+/// a closed one.
+fn cases(lab: &Lab) -> Vec<Case> {
+    let live: Vec<usize> = (0..lab.pods().len())
+        .filter(|&i| !lab.pods()[i].deleted)
+        .collect();
+    let mut out = Vec::new();
+    let proto_of = |p: Protocol| match p {
+        Protocol::Tcp => Proto::Tcp,
+        Protocol::Udp => Proto::Udp,
+    };
+    for &i in &live {
+        let pod = &lab.pods()[i];
+        let from = format!("{}/{}", pod.namespace, pod.name);
+        for (si, s) in lab.services().iter().enumerate() {
+            let to = SocketAddr::new(IpAddr::V4(s.cluster_ip), s.port);
+            out.push(Case {
+                what: format!(
+                    "{from} → service {}/{}:{} {to}",
+                    s.namespace, s.name, s.port_name
+                ),
+                ask: Ask {
+                    from: from.clone(),
+                    to: to.to_string(),
+                    proto: Some(proto_of(s.protocol)),
+                    ..Ask::default()
+                },
+                probe: Probe {
+                    netns: pod.netns_path.clone(),
+                    proto: s.protocol,
+                    to,
+                    payload: lab.payload_for(si),
+                },
+                proto: s.protocol,
+            });
+        }
+        for step in 1..=2 {
+            let j = live[(live.iter().position(|&x| x == i).unwrap_or(0) + step) % live.len()];
+            if j == i {
+                continue;
+            }
+            let peer = &lab.pods()[j];
+            let ports = peer
+                .listen_ports
+                .first()
+                .copied()
+                .into_iter()
+                .chain([CLOSED_PORT]);
+            // The DNS stub answers a query; the other listeners answer anything.
+            let dns_tcp = lab
+                .dns_service_indices()
+                .into_iter()
+                .find(|&si| lab.services()[si].protocol == Protocol::Tcp);
+            for port in ports {
+                let payload = match dns_tcp {
+                    Some(si) if port == 53 => lab.payload_for(si),
+                    _ => Vec::new(),
+                };
+                let to = SocketAddr::new(IpAddr::V4(peer.ip), port);
+                out.push(Case {
+                    what: format!("{from} → pod {}/{} {to}", peer.namespace, peer.name),
+                    ask: Ask {
+                        from: from.clone(),
+                        to: to.to_string(),
+                        proto: Some(Proto::Tcp),
+                        ..Ask::default()
+                    },
+                    probe: Probe {
+                        netns: pod.netns_path.clone(),
+                        proto: Protocol::Tcp,
+                        to,
+                        payload,
+                    },
+                    proto: Protocol::Tcp,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Captures the lab, traces every case on the bundle, sends every case for real.
+fn check(lab: &Lab, label: &str, tally: &mut Tally) {
+    let bundle = lab.dir().join(format!("{label}.netsnap.tar.zst"));
+    let out = Command::new(collector_bin().expect("netsnap-collect"))
+        .arg("--node-netns")
+        .arg(lab.node_netns_path())
+        .arg("--host-root")
+        .arg(lab.host_root())
+        .args(["-q", "-o"])
+        .arg(&bundle)
+        .output()
+        .expect("run netsnap-collect");
+    assert!(
+        bundle.is_file(),
+        "{label}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
+    let prepared = Prepared::new(&b);
+    let engine = prepared.engine(Default::default());
+    let cases = cases(lab);
+    let probes: Vec<Probe> = cases.iter().map(|c| c.probe.clone()).collect();
+    let observed = probe::run_all(&probes, PROBE_TIMEOUT);
+    for (c, seen) in cases.iter().zip(&observed) {
+        let requests = request::resolve(&prepared.model, &c.ask).expect("request resolves");
+        let trace = engine.trace(&requests[0]);
+        let live: Vec<&Branch> = trace
+            .verdicts
+            .iter()
+            .filter(|b| b.probability > 0.0)
+            .collect();
+        if live.iter().any(|b| predicts(b, c.proto, seen, lab)) {
+            tally.agree += 1;
+            tally.total += 1;
+        } else if live.iter().any(|b| b.verdict == Verdict::Unknown) {
+            tally
+                .unknown
+                .push(format!("[{label}] {}: kernel {seen:?}", c.what));
+        } else {
+            tally.total += 1;
+            let text = netsnap_analyzer::render::trace::render_text(std::slice::from_ref(&trace));
+            tally
+                .disagreements
+                .push(format!("[{label}] {}: kernel {seen:?}\n{text}", c.what));
+        }
+    }
+}
+
+/// One fresh lab per scenario: healthy, then each fault injector alone.
+type Fault = fn(&mut Lab) -> anyhow::Result<()>;
+
+/// Faults whose injector exists only for kube-proxy's iptables mode.
+const IPTABLES_ONLY: &[&str] = &["forward-policy-drop", "masquerade-missing"];
+
+fn scenarios() -> Vec<(&'static str, Fault)> {
+    vec![
+        ("healthy", |_| Ok(())),
+        ("service-without-endpoints", |l| {
+            l.fault_service_without_endpoints(0)
+        }),
+        ("target-port-not-listening", |l| {
+            l.fault_target_port_not_listening(1)
+        }),
+        ("endpoint-pod-deleted", |l| l.fault_endpoint_pod_deleted(2)),
+        ("hairpin-off", |l| l.fault_hairpin_off(0)),
+        ("link-down", |l| l.fault_link_down(1)),
+        ("veth-detached", |l| l.fault_veth_detached(3)),
+        ("dangling-host-veth", |l| l.fault_dangling_host_veth(4)),
+        ("no-default-route", |l| l.fault_no_default_route(2)),
+        ("mtu-mismatch", |l| l.fault_mtu_mismatch(3)),
+        ("bridge-nf-call-off", |l| {
+            l.fault_bridge_nf_call_iptables_off()
+        }),
+        ("ip-forward-off", |l| l.fault_ip_forward_off()),
+        ("forward-policy-drop", |l| l.fault_forward_policy_drop()),
+        ("masquerade-missing", |l| l.fault_masquerade_missing()),
+        ("rp-filter-strict", |l| l.fault_rp_filter_strict(1)),
+        ("dns-without-endpoints", |l| l.fault_dns_without_endpoints()),
+    ]
+}
+
+/// `NETSNAP_TRACE_SCENARIO=name` runs only that scenario (for debugging a disagreement).
+fn differential(mode: ProxyMode, tally: &mut Tally) {
+    let only = std::env::var("NETSNAP_TRACE_SCENARIO").ok();
+    for (name, fault) in scenarios() {
+        if only.as_deref().is_some_and(|o| o != name)
+            || (mode != ProxyMode::Iptables && IPTABLES_ONLY.contains(&name))
+        {
+            continue;
+        }
+        tally.scenarios += 1;
+        let mut lab = Lab::builder("trc")
+            .pods(5)
+            .services(5)
+            .endpoints_per_service(2)
+            .proxy_mode(mode)
+            .build()
+            .expect("build lab");
+        fault(&mut lab).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        check(&lab, &format!("{mode:?}-{name}"), tally);
+        lab.teardown().expect("teardown");
+    }
+}
+
+#[test]
+fn traces_agree_with_the_kernel() {
+    let Some(_env) = require_lab() else { return };
+    let mut tally = Tally::default();
+    for mode in [ProxyMode::Iptables, ProxyMode::Nftables] {
+        differential(mode, &mut tally);
+    }
+    notice(&format!(
+        "trace vs kernel: {}/{} requests agree ({:.1} %) over {} labs (healthy and one per fault injector, iptables and nftables kube-proxy); {} more the trace calls unknown (a netns the bundle cannot hold)",
+        tally.agree,
+        tally.total,
+        100.0 * tally.agree as f64 / tally.total.max(1) as f64,
+        tally.scenarios,
+        tally.unknown.len()
+    ));
+    let unexpected: Vec<&String> = tally
+        .unknown
+        .iter()
+        .filter(|u| {
+            !BUNDLE_CANNOT_SEE
+                .iter()
+                .any(|s| u.contains(&format!("-{s}]")))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "unknown where the bundle can see: {unexpected:#?}"
+    );
+    assert!(
+        tally.disagreements.is_empty(),
+        "{} of {} disagree:\n{}",
+        tally.disagreements.len(),
+        tally.total,
+        tally.disagreements.join("\n")
+    );
+}
