@@ -127,6 +127,10 @@ struct AnalyzeArgs {
     /// Colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Do not trace every pod to every service port (faster on huge nodes; NF004 and
+    /// TRC001, which rest on those traces, are then not reported).
+    #[arg(long)]
+    no_reach: bool,
 }
 
 #[derive(Subcommand)]
@@ -364,8 +368,13 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
         config,
         threshold,
         color,
+        no_reach,
     } = args;
-    let selection = Selection { only, skip };
+    let selection = Selection {
+        only,
+        skip,
+        no_reach,
+    };
     let unknown = selection.unknown();
     if !unknown.is_empty() {
         bail!(

@@ -78,6 +78,8 @@ pub struct Analysis<'b> {
     pub sources: Sources<'b>,
     pub model: Model,
     pub graph: NodeGraph,
+    /// Pods × service ports as the trace engine sees them (`None` with `--no-reach`).
+    pub reach: Option<crate::trace::reach::Reachability>,
     pub findings: Vec<Finding>,
 }
 
@@ -112,14 +114,16 @@ pub fn analyze_sources<'b>(
     thresholds: &Thresholds,
     selection: &Selection,
 ) -> Analysis<'b> {
-    let (sources, model, graph) = build(sources);
+    let (mut sources, model, graph) = build(sources);
+    let reach = selection.wants_reach().then(|| {
+        let firewall = crate::trace::firewall::Firewall::take(&mut sources);
+        stage("reach", || {
+            crate::trace::reach::compute(&model, &graph, &firewall)
+        })
+    });
     let findings = stage("check", || {
         check::run(
-            &Context {
-                model: &model,
-                graph: &graph,
-                thresholds,
-            },
+            &Context::new(&model, &graph, thresholds).with_reach(reach.as_ref()),
             selection,
         )
     });
@@ -127,6 +131,7 @@ pub fn analyze_sources<'b>(
         sources,
         model,
         graph,
+        reach,
         findings,
     }
 }

@@ -157,6 +157,9 @@ pub struct Node {
     pub drop_rules: Vec<&'static str>,
     /// Extra raw lines appended to the nat table.
     pub extra_nat: Vec<String>,
+    /// Extra raw lines appended to the filter table (`-A CHAIN …`: a CNI's accept, a
+    /// firewall's drop).
+    pub extra_filter: Vec<String>,
     pub forward_policy: &'static str,
     pub extra_root_links: Vec<Link>,
     pub extra_root_addrs: Vec<Addr>,
@@ -214,6 +217,7 @@ impl Node {
             neigh: Vec::new(),
             drop_rules: Vec::new(),
             extra_nat: Vec::new(),
+            extra_filter: Vec::new(),
             forward_policy: "ACCEPT",
             extra_root_links: Vec::new(),
             extra_root_addrs: Vec::new(),
@@ -933,6 +937,10 @@ impl Node {
         }
         if self.mode == Mode::Iptables {
             f(&mut nat, "KUBE-SERVICES", "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS");
+        }
+        for l in &self.extra_filter {
+            let chain = l.split_whitespace().nth(1).unwrap_or("FORWARD").to_string();
+            filter.push((chain, l.clone()));
         }
         for l in &self.extra_nat {
             let chain = l

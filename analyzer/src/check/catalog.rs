@@ -6,7 +6,7 @@
 
 use super::unit::{Check, CheckId};
 use super::Severity::{Critical, Info, Warning};
-use super::{bnd, ct, dns, lnk, nb, nf, prs, svc};
+use super::{bnd, ct, dns, lnk, nb, nf, prs, svc, trc};
 
 const K8S_SVC: &str = "https://kubernetes.io/docs/concepts/services-networking/service/";
 const K8S_DEBUG_SVC: &str =
@@ -195,7 +195,7 @@ pub const CHECKS: &[Check] = &[
         id: CheckId::Nf004,
         title: "FORWARD policy DROP without an accept for pod traffic",
         what: "FORWARD policy DROP with no KUBE-FORWARD/CNI accept",
-        evidence: "filter table",
+        evidence: "the trace engine's pod → service paths that end at the FORWARD policy (not the mere absence of KUBE-FORWARD)",
         severities: &[Critical],
         remedy: "Add the CNI's forward accept rules or KUBE-FORWARD, or set the FORWARD policy to ACCEPT (Docker sets it to DROP).",
         refs: &["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
@@ -370,5 +370,15 @@ pub const CHECKS: &[Check] = &[
         remedy: "These lines were not analysed; please report them (with the bundle) so the parser learns them.",
         refs: &["docs/analyzer-json.md"],
         run: prs::unrecognised_lines,
+    },
+    Check {
+        id: CheckId::Trc001,
+        title: "a pod cannot reach a service port",
+        what: "a simulated packet from a pod to a service port (or the cluster DNS) does not reach a listener, and no more specific ID explains it",
+        evidence: "the trace's deciding hop (rule, route, link or socket)",
+        severities: &[Critical, Warning],
+        remedy: "Run the `netsnap trace` command in the finding: it shows every hop and the rule, route or link that stops the packet. Fix that rule (or the CNI/kube-proxy that wrote it).",
+        refs: &["docs/trace-json.md", K8S_DEBUG_SVC],
+        run: trc::unreachable_services,
     },
 ];

@@ -49,22 +49,16 @@ fn every_check_is_produced_by_a_fixture_or_a_testkit_fault() {
         let bundle =
             Bundle::open(&path, &ReadLimits::default()).unwrap_or_else(|e| panic!("{origin}: {e}"));
         let a = crate::report::analyze(&bundle, &Thresholds::default(), &Selection::default());
-        let ctx = Context {
-            model: &a.model,
-            graph: &a.graph,
-            thresholds: &Thresholds::default(),
-        };
+        let thresholds = Thresholds::default();
+        let ctx = Context::new(&a.model, &a.graph, &thresholds).with_reach(a.reach.as_ref());
         run_units(&ctx, &origin, &mut produced);
     }
     for fault in FAULTS {
         let mut k = healthy();
         (fault.apply)(&mut k);
         let (model, graph) = k.build();
-        let ctx = Context {
-            model: &model,
-            graph: &graph,
-            thresholds: &k.thresholds,
-        };
+        let reach = k.reach(&model, &graph);
+        let ctx = Context::new(&model, &graph, &k.thresholds).with_reach(Some(&reach));
         let before = produced.values().map(Vec::len).sum::<usize>();
         run_units(&ctx, fault.name, &mut produced);
         let after = produced.values().map(Vec::len).sum::<usize>();

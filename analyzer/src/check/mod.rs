@@ -16,6 +16,7 @@ mod nb;
 mod nf;
 mod prs;
 mod svc;
+mod trc;
 
 pub use finding::{Evidence, Finding, Severity};
 pub use thresholds::Thresholds;
@@ -29,19 +30,53 @@ pub struct Context<'a> {
     pub model: &'a Model,
     pub graph: &'a NodeGraph,
     pub thresholds: &'a Thresholds,
+    /// The pods × service ports reachability the trace engine computed (`None` with
+    /// `--no-reach`: the checks that rest on it, NF004 and TRC001, then stay silent).
+    pub reach: Option<&'a crate::trace::reach::Reachability>,
+    /// Findings of the other checks, for the units that run after them
+    /// ([`AFTER_OTHERS`]); empty for the rest.
+    pub prior: &'a [Finding],
 }
+
+impl<'a> Context<'a> {
+    pub fn new(model: &'a Model, graph: &'a NodeGraph, thresholds: &'a Thresholds) -> Self {
+        Context {
+            model,
+            graph,
+            thresholds,
+            reach: None,
+            prior: &[],
+        }
+    }
+
+    pub fn with_reach(self, reach: Option<&'a crate::trace::reach::Reachability>) -> Self {
+        Context { reach, ..self }
+    }
+}
+
+/// Units that need the others' findings: TRC001 reports only the failures no more
+/// specific id explains.
+pub const AFTER_OTHERS: &[CheckId] = &[CheckId::Trc001];
 
 /// `--only` / `--skip`: ids or family prefixes (`SVC`, `CT004`).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub only: Vec<String>,
     pub skip: Vec<String>,
+    /// `--no-reach`: do not trace pods to services (NF004 and TRC001 stay silent).
+    pub no_reach: bool,
 }
 
 impl Selection {
     fn matches(pattern: &str, id: &str) -> bool {
         let p = pattern.to_ascii_uppercase();
         id == p || (id.starts_with(&p) && p.chars().all(|c| c.is_ascii_alphabetic()))
+    }
+
+    /// Whether the pods × services reachability is needed (a check that rests on it is
+    /// selected and `--no-reach` is not given).
+    pub fn wants_reach(&self) -> bool {
+        !self.no_reach && (self.wants("NF004") || self.wants("TRC001"))
     }
 
     pub fn wants(&self, id: &str) -> bool {
@@ -63,11 +98,24 @@ impl Selection {
 /// Runs every selected check and returns its findings, merged per (id, subject) and
 /// sorted by severity (worst first), id and subject.
 pub fn run(ctx: &Context<'_>, selection: &Selection) -> Vec<Finding> {
+    let wanted = |c: &&Check| selection.wants(c.id.as_str());
     let mut all: Vec<Finding> = catalog::CHECKS
         .iter()
-        .filter(|c| selection.wants(c.id.as_str()))
+        .filter(wanted)
+        .filter(|c| !AFTER_OTHERS.contains(&c.id))
         .flat_map(|c| (c.run)(ctx))
         .collect();
+    let after = Context {
+        prior: &all,
+        ..Context::new(ctx.model, ctx.graph, ctx.thresholds).with_reach(ctx.reach)
+    };
+    let later: Vec<Finding> = catalog::CHECKS
+        .iter()
+        .filter(wanted)
+        .filter(|c| AFTER_OTHERS.contains(&c.id))
+        .flat_map(|c| (c.run)(&after))
+        .collect();
+    all.extend(later);
     all.sort_by(|a, b| (b.severity, &a.id, &a.subject).cmp(&(a.severity, &b.id, &b.subject)));
     let mut merged: Vec<Finding> = Vec::with_capacity(all.len());
     for f in all {
@@ -116,6 +164,7 @@ mod tests {
         let s = Selection {
             only: vec!["svc".into(), "CT004".into()],
             skip: vec!["SVC002".into()],
+            ..Selection::default()
         };
         assert!(s.wants("SVC001"));
         assert!(!s.wants("SVC002"));
@@ -125,7 +174,7 @@ mod tests {
         // "CT00" is neither an id nor a family.
         let bad = Selection {
             only: vec!["CT00".into(), "XYZ".into()],
-            skip: vec![],
+            ..Selection::default()
         };
         assert_eq!(bad.unknown(), vec!["CT00".to_string(), "XYZ".to_string()]);
     }

@@ -2,6 +2,7 @@
 
 use super::{CheckId, Context, Evidence, Finding, Severity};
 use crate::model::Proxier;
+use crate::trace::path::Verdict;
 
 /// Collects what `check` pushes.
 fn collect(ctx: &Context<'_>, check: fn(&Context<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
@@ -165,28 +166,48 @@ fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// From the trace engine's pod → service paths: those dropped by the policy of a
+/// FORWARD chain (the policy line decides, not whether KUBE-FORWARD exists).
 fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    if ctx.model.pods.is_empty() {
-        return;
-    }
-    for r in ctx.model.netfilter.rulesets.iter().filter(|r| !r.ipv6) {
-        let Some((policy, ev)) = &r.forward_policy else {
-            continue;
-        };
-        if policy != "DROP" || !r.forward_accepts.is_empty() {
-            continue;
+    let Some(reach) = ctx.reach else { return };
+    // Policy line → (backend label, pods, cells).
+    let mut by_policy: std::collections::BTreeMap<
+        Evidence,
+        (String, std::collections::BTreeSet<&str>, usize),
+    > = Default::default();
+    for c in &reach.cells {
+        for f in &c.failures {
+            let Some(h) = &f.deciding else { continue };
+            let Some(ev) = &h.evidence else { continue };
+            let forward =
+                h.at.rsplit('/')
+                    .next()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("forward"));
+            if f.verdict == Verdict::Dropped
+                && forward
+                && h.what.to_ascii_lowercase().starts_with("policy drop")
+            {
+                let backend = h.at.split(' ').next().unwrap_or("").to_string();
+                let e = by_policy
+                    .entry(ev.clone())
+                    .or_insert((backend, Default::default(), 0));
+                e.1.insert(c.pod.as_str());
+                e.2 += 1;
+            }
         }
+    }
+    for (ev, (backend, pods, cells)) in by_policy {
         out.push(
             Finding::new(
                 CheckId::Nf004,
                 Severity::Critical,
                 "node",
                 format!(
-                    "the {} filter FORWARD policy is DROP and no FORWARD rule accepts pod traffic (no KUBE-FORWARD or CNI jump): forwarded pod traffic is dropped.",
-                    r.proxier.as_str()
+                    "the {backend} FORWARD policy is DROP and nothing before it accepts pod traffic: {cells} pod → service paths from {} pods end there (the trace engine followed them).",
+                    pods.len()
                 ),
             )
-            .evidence(ev.clone()),
+            .evidence(ev),
         );
     }
 }
@@ -387,14 +408,21 @@ mod tests {
 
     #[test]
     fn nf004_forward_drop() {
-        let mut k = kit();
-        ipv4(&mut k).forward_policy = Some(("DROP".into(), ev("x")));
-        assert!(
-            k.run(&["NF"]).is_empty(),
-            "DROP with KUBE-FORWARD accept is fine"
-        );
-        ipv4(&mut k).forward_accepts.clear();
-        assert_eq!(ids(&k.run(&["NF"])), vec![("NF004", "node")]);
+        // DROP with the CNI's accept for the pod CIDR: pod traffic passes.
+        let mut k = healthy();
+        k.describe(|n| {
+            n.forward_policy = "DROP";
+            n.extra_filter
+                .push("-A FORWARD -s 10.244.0.0/16 -j ACCEPT".into());
+        });
+        assert!(k.run(&["NF004"]).is_empty());
+        // Without it, KUBE-FORWARD alone accepts only marked and established traffic:
+        // the traced pod → service connections end at the policy.
+        let mut k = healthy();
+        k.describe(|n| n.forward_policy = "DROP");
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF004", "node")]);
+        assert!(f[0].evidence[0].excerpt.contains(":FORWARD DROP"), "{f:#?}");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use super::{Context, Evidence, Finding, Selection, Thresholds};
 use crate::graph::{self, NodeGraph};
 use crate::model::services::{Protocol, Service};
 use crate::model::{Model, Netns, Resolv};
+use crate::trace::firewall::Firewall;
+use crate::trace::reach::Reachability;
 use netsnap_scale::fixture;
 use netsnap_schema::model::{Addr, Link, LinkState, Route};
 use netsnap_schema::{Bundle, ReadLimits};
@@ -64,6 +66,8 @@ pub fn route(dst: &str, gw: Option<&str>, oif: u32) -> Route {
 pub struct Kit {
     node: fixture::Node,
     model: Option<Model>,
+    /// The node's rulesets, for the trace engine (built with the model).
+    firewall: Option<Firewall>,
     pub thresholds: Thresholds,
 }
 
@@ -74,6 +78,7 @@ impl Kit {
         Kit {
             node: fixture::Node::new("node-1"),
             model: None,
+            firewall: None,
             thresholds: Thresholds::default(),
         }
     }
@@ -105,8 +110,12 @@ impl Kit {
 
     /// The model, built from the description on first use.
     pub fn model(&mut self) -> &mut Model {
-        let node = &self.node;
-        self.model.get_or_insert_with(|| model_of(node))
+        if self.model.is_none() {
+            let (model, firewall) = model_of(&self.node);
+            self.model = Some(model);
+            self.firewall = Some(firewall);
+        }
+        self.model.as_mut().expect("built above")
     }
 
     pub fn root(&mut self) -> &mut Netns {
@@ -198,32 +207,37 @@ impl Kit {
         (m, g)
     }
 
+    /// The trace engine's pods × service ports on the (poked) model.
+    pub fn reach(&mut self, m: &Model, g: &NodeGraph) -> Reachability {
+        self.model();
+        let firewall = self.firewall.as_ref().expect("built with the model");
+        crate::trace::reach::compute(m, g, firewall)
+    }
+
     /// Findings of the checks selected by `only` (ids or families).
     pub fn run(&mut self, only: &[&str]) -> Vec<Finding> {
         let (m, g) = self.build();
-        let ctx = Context {
-            model: &m,
-            graph: &g,
-            thresholds: &self.thresholds,
-        };
+        let reach = self.reach(&m, &g);
+        let ctx = Context::new(&m, &g, &self.thresholds).with_reach(Some(&reach));
         super::run(
             &ctx,
             &Selection {
                 only: only.iter().map(|s| s.to_string()).collect(),
-                skip: Vec::new(),
+                ..Selection::default()
             },
         )
     }
 }
 
 /// Writes `node` as a bundle and models it as `netsnap analyze` would.
-fn model_of(node: &fixture::Node) -> Model {
+fn model_of(node: &fixture::Node) -> (Model, Firewall) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().join("bundle");
     node.write(&dir).expect("fixture bundle writes");
     let bundle = Bundle::open(&dir, &ReadLimits::default()).expect("fixture bundle opens");
-    let parsed = crate::sources::parse_all(&bundle);
-    crate::model::build(&parsed)
+    let mut parsed = crate::sources::parse_all(&bundle);
+    let model = crate::model::build(&parsed);
+    (model, Firewall::take(&mut parsed))
 }
 
 pub fn resolv(path: &str, servers: &[&str], search: &[&str]) -> Resolv {

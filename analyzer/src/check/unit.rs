@@ -97,6 +97,7 @@ check_ids! {
     Nb001 => "NB001",
     Bnd001 => "BND001",
     Prs001 => "PRS001",
+    Trc001 => "TRC001",
 }
 
 // `CHECKS` holds one unit per id, in the order of `CheckId`, so `unit()` is an index.

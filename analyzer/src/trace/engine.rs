@@ -69,6 +69,48 @@ impl Tuple {
     }
 }
 
+/// The hops of a branch so far: a shared list, so that a branch splitting (every rule
+/// that can match both ways, every chain run) does not copy its history.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Hops(Option<std::sync::Arc<HopNode>>);
+
+#[derive(Debug)]
+pub(super) struct HopNode {
+    hop: Hop,
+    prev: Option<std::sync::Arc<HopNode>>,
+}
+
+impl Hops {
+    pub fn push(&mut self, hop: Hop) {
+        let prev = self.0.take();
+        self.0 = Some(std::sync::Arc::new(HopNode { hop, prev }));
+    }
+
+    /// The last hop with evidence.
+    pub fn deciding(&self) -> Option<Hop> {
+        let mut at = self.0.as_deref();
+        while let Some(n) = at {
+            if n.hop.evidence.is_some() {
+                return Some(n.hop.clone());
+            }
+            at = n.prev.as_deref();
+        }
+        None
+    }
+
+    /// The hops in order.
+    pub fn to_vec(&self) -> Vec<Hop> {
+        let mut out = Vec::new();
+        let mut at = self.0.as_deref();
+        while let Some(n) = at {
+            out.push(n.hop.clone());
+            at = n.prev.as_deref();
+        }
+        out.reverse();
+        out
+    }
+}
+
 /// One branch in flight.
 #[derive(Debug, Clone)]
 pub(super) struct State {
@@ -76,7 +118,7 @@ pub(super) struct State {
     pub packet: Packet,
     pub stage: Stage,
     pub probability: f64,
-    pub hops: Vec<Hop>,
+    pub hops: Hops,
     pub crossings: usize,
     /// The client's tuple as sent, for the reply.
     pub orig: Tuple,
@@ -95,11 +137,17 @@ pub(super) struct State {
 pub struct Options {
     /// Follow the reply of a delivered request back to the sender.
     pub replies: bool,
+    /// Keep every hop of a branch; otherwise only the deciding one (the last with
+    /// evidence), which is all the reachability matrix needs.
+    pub all_hops: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { replies: true }
+        Options {
+            replies: true,
+            all_hops: true,
+        }
     }
 }
 
@@ -111,6 +159,10 @@ pub struct Engine<'a> {
     /// Base chains per (hook, IPv6), in priority order.
     chains: BTreeMap<(Hook, bool), Vec<HookChain>>,
     facts: BTreeMap<String, NetnsFacts>,
+    /// How each netns is named in hops: its pod, else its id.
+    places: BTreeMap<String, String>,
+    /// Every address of each netns, parsed once: (ifindex, address, global).
+    addrs: BTreeMap<String, Vec<(u32, IpAddr, bool)>>,
     pub(super) root: String,
     pub(super) options: Options,
 }
@@ -146,7 +198,33 @@ impl<'a> Engine<'a> {
             .map(|n| (n.id.clone(), netns_facts(n)))
             .collect();
         let root = model.root().map(|n| n.id.clone()).unwrap_or_default();
+        let places = model
+            .pods
+            .iter()
+            .filter(|p| p.name.is_some())
+            .map(|p| (p.netns.clone(), p.display_name()))
+            .collect();
+        let addrs = model
+            .netns
+            .values()
+            .map(|n| {
+                let global: Vec<usize> = n.global_ips().map(|(i, _)| i).collect();
+                let list = n
+                    .addrs
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| {
+                        let ip = crate::model::net::parse_ip(&a.address)?;
+                        Some((a.ifindex, ip, global.contains(&i)))
+                    })
+                    .collect();
+                (n.id.clone(), list)
+            })
+            .collect();
         Engine {
+            places,
+            addrs,
             model,
             graph,
             rulesets,
@@ -190,7 +268,8 @@ impl<'a> Engine<'a> {
         }
         self.reverse_nat(&mut st);
         let chains = &self.chains[&(hook, st.packet.is_v6())];
-        let facts = self.facts.get(&st.netns).cloned().unwrap_or_default();
+        let empty = NetnsFacts::default();
+        let facts = self.facts.get(&st.netns).unwrap_or(&empty);
         let mut live = vec![st];
         let mut previous: Option<&HookChain> = None;
         for chain in chains {
@@ -208,7 +287,7 @@ impl<'a> Engine<'a> {
                     next.push(s);
                     continue;
                 }
-                self.run_chain(s, chain, hook, &facts, ambiguous, &mut next, out);
+                self.run_chain(s, chain, hook, facts, ambiguous, &mut next, out);
             }
             live = next;
         }
@@ -331,7 +410,7 @@ impl<'a> Engine<'a> {
                 reason,
                 endpoint,
                 ended_in,
-                hops: st.hops,
+                hops: self.kept(&st.hops),
             },
             Some(r) => {
                 let verdict = match verdict {
@@ -349,18 +428,40 @@ impl<'a> Engine<'a> {
                     reason: format!("{} {what} never reaches the client: {reason}", r.endpoint),
                     endpoint: Some(r.endpoint),
                     ended_in: r.ended_in,
-                    hops: st.hops,
+                    hops: self.kept(&st.hops),
                 }
             }
         }
     }
 
+    fn kept(&self, hops: &Hops) -> Vec<Hop> {
+        if self.options.all_hops {
+            hops.to_vec()
+        } else {
+            hops.deciding().into_iter().collect()
+        }
+    }
+
+    /// Whether `ip` is an address of `netns` (any scope with `any`, else global only).
+    pub(super) fn owns(&self, netns: &str, ip: IpAddr, any: bool) -> bool {
+        self.addrs
+            .get(netns)
+            .is_some_and(|l| l.iter().any(|(_, a, g)| *a == ip && (any || *g)))
+    }
+
+    /// Whether `ip` is an address of interface `ifindex` of `netns`.
+    pub(super) fn owns_on(&self, netns: &str, ifindex: u32, ip: IpAddr) -> bool {
+        self.addrs
+            .get(netns)
+            .is_some_and(|l| l.iter().any(|(i, a, _)| *i == ifindex && *a == ip))
+    }
+
     /// A netns as people name it: the pod `ns/name`, else its id.
     pub fn place(&self, netns: &str) -> String {
-        match self.model.pod_in(netns) {
-            Some(p) if p.name.is_some() => p.display_name(),
-            _ => netns.to_string(),
-        }
+        self.places
+            .get(netns)
+            .cloned()
+            .unwrap_or_else(|| netns.to_string())
     }
 }
 

@@ -211,7 +211,7 @@ impl<'a> Engine<'a> {
             ));
         };
         let br_nf = self.br_netfilter(st.packet.is_v6());
-        let to_bridge = owns_on(ns, bridge, l2_dst);
+        let to_bridge = self.owns_on(&ns.id, bridge, l2_dst);
         let netns = st.netns.clone();
         let what = if to_bridge {
             format!("frame for {} itself ({l2_dst}) in on port {port}", br.name)
@@ -272,7 +272,16 @@ impl<'a> Engine<'a> {
                 }) if o == bridge && rewritten => {
                     // The kernel's input route lookup for the rewritten packet fails
                     // when the bridge does not forward: dropped, not bridged.
-                    if let Some(why) = self.forwarding_off(&s, &br.name) {
+                    if let Some((why, ev)) = self.forwarding_off(&s, &br.name) {
+                        let netns = s.netns.clone();
+                        self.hop(
+                            &mut s,
+                            &netns,
+                            Some(br.name.clone()),
+                            "sysctl",
+                            &why,
+                            Some(ev),
+                        );
                         out.push(self.end(s, Verdict::Dropped, why, None));
                         continue;
                     }
@@ -383,9 +392,7 @@ impl<'a> Engine<'a> {
                 .filter(move |l| l.master == Some(bridge))
         };
         let found = ports().find(|l| match self.graph.peer(&ns.id, l.ifindex) {
-            Some(Peer::Found { netns, .. }) => self
-                .netns(&netns)
-                .is_some_and(|n| n.global_ips().any(|(_, a)| a == ip)),
+            Some(Peer::Found { netns, .. }) => self.owns(&netns, ip, false),
             _ => false,
         });
         if let Some(port) = found {
@@ -441,12 +448,4 @@ enum Toward<'a> {
 
 fn hairpin(port: &Link) -> bool {
     port.bridge_port.as_ref().is_some_and(|b| b.hairpin)
-}
-
-/// Whether `ip` is an address of interface `ifindex` of `ns`.
-fn owns_on(ns: &Netns, ifindex: u32, ip: IpAddr) -> bool {
-    ns.addrs
-        .items
-        .iter()
-        .any(|a| a.ifindex == ifindex && crate::model::net::parse_ip(&a.address) == Some(ip))
 }

@@ -14,6 +14,7 @@ mod link;
 pub mod nft;
 pub mod packet;
 pub mod path;
+pub mod reach;
 pub mod request;
 pub mod route;
 mod stack;

@@ -313,7 +313,7 @@ impl<'a> Engine<'a> {
             packet,
             stage,
             probability: 1.0,
-            hops: Vec::new(),
+            hops: Default::default(),
             crossings: 0,
             nat_netns: None,
             dnat_bound: false,

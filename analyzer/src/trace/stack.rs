@@ -6,6 +6,7 @@ use super::engine::{Engine, ReplyOf, Stage, State, Tuple};
 use super::packet::{CtState, Hook, Packet, Proto};
 use super::path::{Branch, Verdict};
 use super::route::{self, Decision, Lookup, Verdict as Route};
+use crate::evidence::Evidence;
 use crate::model::net::parse_ip;
 use crate::model::Netns;
 use netsnap_schema::model::SocketProto;
@@ -143,7 +144,9 @@ impl<'a> Engine<'a> {
                 }
                 continue;
             };
-            if let Some(why) = self.forwarding_off(&s, &iif) {
+            if let Some((why, ev)) = self.forwarding_off(&s, &iif) {
+                let netns = s.netns.clone();
+                self.hop(&mut s, &netns, Some(iif.clone()), "sysctl", &why, Some(ev));
                 out.push(self.end(s, Verdict::Dropped, why, None));
                 continue;
             }
@@ -158,8 +161,8 @@ impl<'a> Engine<'a> {
 
     /// Why this netns does not forward a packet that came in on `iif`, if it does not
     /// (the kernel asks the input device: `conf.<iif>.forwarding`, which
-    /// `ip_forward` sets for every device).
-    pub(super) fn forwarding_off(&self, st: &State, iif: &str) -> Option<String> {
+    /// `ip_forward` sets for every device), and the sysctl line that says so.
+    pub(super) fn forwarding_off(&self, st: &State, iif: &str) -> Option<(String, Evidence)> {
         let family = if st.packet.is_v6() { "ipv6" } else { "ipv4" };
         let keys = [
             format!("net.{family}.conf.{iif}.forwarding"),
@@ -169,26 +172,31 @@ impl<'a> Engine<'a> {
                 "net.ipv4.ip_forward".to_string()
             },
         ];
-        let (key, value) = keys
+        let (key, (value, evidence)) = keys
             .iter()
-            .find_map(|k| self.sysctl(&st.netns, k).map(|v| (k, v)))?;
+            .find_map(|k| self.sysctl_with_evidence(&st.netns, k).map(|v| (k, v)))?;
         (value == "0").then(|| {
-            format!(
+            let why = format!(
                 "{key} = 0 in {}: the packet is not forwarded",
                 self.place(&st.netns)
-            )
+            );
+            (why, evidence)
         })
     }
 
     /// A sysctl of a netns (the node's falls back to the host file).
     pub(super) fn sysctl(&self, netns: &str, key: &str) -> Option<String> {
+        self.sysctl_with_evidence(netns, key).map(|(v, _)| v)
+    }
+
+    fn sysctl_with_evidence(&self, netns: &str, key: &str) -> Option<(String, Evidence)> {
         let ns = self.netns(netns)?;
         match ns.sysctl(key) {
-            Some((v, _)) => Some(v.trim().to_string()),
+            Some((v, ev)) => Some((v.trim().to_string(), ev)),
             None if ns.is_root => self
                 .model
                 .node_sysctl(key)
-                .map(|(v, _)| v.trim().to_string()),
+                .map(|(v, ev)| (v.trim().to_string(), ev)),
             None => None,
         }
     }
@@ -199,12 +207,7 @@ impl<'a> Engine<'a> {
         if iif == "lo" || st.packet.is_v6() {
             return None;
         }
-        let ns = self.netns(&st.netns)?;
-        let own = ns
-            .addrs
-            .items
-            .iter()
-            .any(|a| parse_ip(&a.address) == Some(st.packet.src));
+        let own = self.owns(&st.netns, st.packet.src, true);
         let accept = [
             format!("net.ipv4.conf.{iif}.accept_local"),
             "net.ipv4.conf.all.accept_local".into(),

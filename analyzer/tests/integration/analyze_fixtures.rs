@@ -138,7 +138,9 @@ fn exit_codes() {
             "--skip",
             "BND",
             "--skip",
-            "PRS"
+            "PRS",
+            "--skip",
+            "TRC"
         ]),
         Some(0)
     );

@@ -84,6 +84,9 @@ struct TableIndex<'a> {
     by_name: HashMap<&'a str, u32, Fx>,
     /// Per rule of `table.rules`: the chain its `-j`/`-g` names, or [`NONE`].
     jumps: Vec<u32>,
+    /// Per rule of `table.rules`: its save line, rendered the first time a step cites
+    /// it (a node's reachability cites the same few rules thousands of times).
+    rendered: Vec<std::sync::OnceLock<String>>,
 }
 
 struct ChainIndex<'a> {
@@ -147,6 +150,7 @@ impl<'a> TableIndex<'a> {
             chains: Vec::with_capacity(table.chains.len()),
             by_name: HashMap::with_capacity_and_hasher(table.chains.len(), Fx::default()),
             jumps: Vec::new(),
+            rendered: (0..table.rules.len()).map(|_| Default::default()).collect(),
         };
         for c in &table.chains {
             let id = t.chain_id(&c.name);

@@ -212,7 +212,13 @@ impl<'r, 'a> Runner<'r, 'a> {
     }
 
     fn evidence(&self, rule: &Rule) -> Evidence {
-        Evidence::new(&self.rs.file.path, Some(rule.line), render_rule(rule))
+        // Rules are in file order, so a rule's line finds its slot.
+        let rules = &self.t.table.rules;
+        let text = match rules.binary_search_by_key(&rule.line, |r| r.line) {
+            Ok(i) => self.t.rendered[i].get_or_init(|| render_rule(rule)).clone(),
+            Err(_) => render_rule(rule),
+        };
+        Evidence::new(&self.rs.file.path, Some(rule.line), text)
     }
 
     /// Records what `rule` (in the branch's current chain) did.

@@ -52,7 +52,7 @@ mod exec;
 mod expr;
 mod fields;
 mod nat;
-mod render;
+pub(crate) mod render;
 #[cfg(test)]
 mod tests;
 

@@ -68,7 +68,7 @@ fn nat(name: &str, n: &NatStmt) -> String {
 }
 
 /// One statement as nft text.
-pub(super) fn stmt(s: &Stmt) -> String {
+pub(crate) fn stmt(s: &Stmt) -> String {
     match s {
         Stmt::Match { op, left, right } => match op.as_str() {
             "==" | "in" => format!("{} {}", val(left), val(right)),
