@@ -163,6 +163,8 @@ pub struct Node {
     pub forward_policy: &'static str,
     pub extra_root_links: Vec<Link>,
     pub extra_root_addrs: Vec<Addr>,
+    /// Routes appended to the node netns's main table (an overlay's, a CNI's).
+    pub extra_root_routes: Vec<Route>,
     /// A second pod netns claims an address (LNK007).
     pub duplicate_ip: Option<(usize, String)>,
 }
@@ -221,6 +223,7 @@ impl Node {
             forward_policy: "ACCEPT",
             extra_root_links: Vec::new(),
             extra_root_addrs: Vec::new(),
+            extra_root_routes: Vec::new(),
             duplicate_ip: None,
         }
     }
@@ -626,6 +629,7 @@ impl Node {
         }
         root_links.extend(self.extra_root_links.iter().cloned());
         root_addrs.extend(self.extra_root_addrs.iter().cloned());
+        routes.routes.extend(self.extra_root_routes.iter().cloned());
         let root_sockets: Vec<Socket> = self
             .root_sockets
             .iter()
@@ -1043,7 +1047,8 @@ fn loopback_addr() -> Addr {
         .with_label("lo")
 }
 
-fn route(dst: &str, gw: Option<&str>, oif: u32, proto: &str, scope: &str) -> Route {
+/// A main-table route `dst [via gw] dev oif proto … scope …`.
+pub fn route(dst: &str, gw: Option<&str>, oif: u32, proto: &str, scope: &str) -> Route {
     Route {
         gateway: gw.map(String::from),
         ..Route::new(dst)

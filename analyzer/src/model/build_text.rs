@@ -2,7 +2,7 @@
 //! made while parsing), resolv.conf files and the kernel log.
 
 use super::dns::Resolv;
-use super::ipvs::IpsetMember;
+use super::ipvs::{IpsetMember, RealServer, VirtualServer};
 use super::services::{Endpoint, Frontend, FrontendKind, Protocol, Proxier, Service};
 use super::{Evidence, KernelEvent, KernelLogLine, Model};
 use crate::parse::kmsg::KmsgKind;
@@ -36,7 +36,23 @@ pub fn services_ipvs(model: &mut Model, src: &Sources<'_>) {
                 evidence: ev.clone(),
             });
             s.affinity_seconds = vs.persistent;
+            let mut virtual_server = VirtualServer {
+                protocol,
+                ip,
+                port,
+                scheduler: vs.scheduler.clone(),
+                persistent: vs.persistent,
+                evidence: ev.clone(),
+                real_servers: Vec::new(),
+            };
             for d in &vs.destinations {
+                virtual_server.real_servers.push(RealServer {
+                    ip: d.addr,
+                    port: d.port,
+                    forward: d.forward.clone(),
+                    weight: u32::try_from(d.weight).unwrap_or(0),
+                    evidence: Evidence::new(path, Some(d.line), src.excerpt(path, d.line)),
+                });
                 s.endpoints.push(Endpoint {
                     ip: d.addr,
                     port: d.port,
@@ -58,6 +74,7 @@ pub fn services_ipvs(model: &mut Model, src: &Sources<'_>) {
                 .find(|o| o.protocol == protocol && o.answers_on(ip, port) && o.name.is_some())
                 .and_then(|o| o.name.clone());
             model.services.push(s);
+            model.ipvs.virtual_servers.push(virtual_server);
         }
     }
     if let Some(p) = &src.ipset {

@@ -45,7 +45,11 @@ pub(super) struct ReplyOf {
     pub ended_in: Option<String>,
     /// The netns whose conntrack NATed the request, if any.
     pub nat_netns: Option<String>,
-    pub reversed: bool,
+    /// Conntrack gave the reply back the client's address as destination (undoing a
+    /// source NAT of the request) …
+    pub dst_restored: bool,
+    /// … and the address the client called as source (undoing a destination NAT).
+    pub src_restored: bool,
     /// The destination refused the request: this is its reset or ICMP error.
     pub refusal: bool,
 }
@@ -266,42 +270,94 @@ impl<'a> Engine<'a> {
             }
             return vec![st];
         }
-        self.reverse_nat(&mut st);
+        self.reverse_nat(&mut st, hook);
         let chains = &self.chains[&(hook, st.packet.is_v6())];
         let empty = NetnsFacts::default();
         let facts = self.facts.get(&st.netns).unwrap_or(&empty);
+        let bound_on_entry = nat_bound(&st, hook);
         let mut live = vec![st];
         let mut previous: Option<&HookChain> = None;
         for chain in chains {
-            let ambiguous = previous
-                .is_some_and(|p| p.priority == chain.priority && p.ruleset != chain.ruleset);
+            // Base chains of several backends at one priority run in registration
+            // order, which no bundle shows: said once, before the first of them runs,
+            // so that it is in the branches any of them ends too.
+            let shared = chains
+                .iter()
+                .any(|c| c.priority == chain.priority && c.ruleset != chain.ruleset);
+            let first_of_group = previous.is_none_or(|p| p.priority != chain.priority);
             previous = Some(chain);
+            if shared && first_of_group {
+                let what = self.equal_priority(chains, chain.priority);
+                let group: Vec<&HookChain> = chains
+                    .iter()
+                    .filter(|c| c.priority == chain.priority)
+                    .collect();
+                for s in &mut live {
+                    // NAT chains only see a connection's first packet, until bound.
+                    let any_runs = group
+                        .iter()
+                        .any(|c| !c.nat || (s.packet.ct == CtState::New && !nat_bound(s, hook)));
+                    if !any_runs {
+                        continue;
+                    }
+                    let iface = s.packet.iif.clone().or(s.packet.oif.clone());
+                    let ns = s.netns.clone();
+                    self.hop(s, &ns, iface, "netfilter", &what, None);
+                }
+            }
             let mut next = Vec::new();
-            for s in live {
-                let bound = if is_dnat_hook(hook) {
-                    s.dnat_bound
-                } else {
-                    s.snat_bound
-                };
+            for mut s in live {
+                let bound = nat_bound(&s, hook);
                 if chain.nat && (s.packet.ct != CtState::New || bound) {
+                    if shared && bound && !bound_on_entry && s.packet.ct == CtState::New {
+                        // Another backend's NAT chain at this priority bound it first.
+                        let what = format!(
+                            "{} {}/{} is not consulted: this connection's NAT is already bound by the chain that ran before it at priority {} (the first to NAT binds; had this one run first, its rules would have decided)",
+                            self.rulesets[chain.ruleset].label(),
+                            chain.table,
+                            chain.chain,
+                            chain.priority
+                        );
+                        let iface = s.packet.iif.clone().or(s.packet.oif.clone());
+                        let ns = s.netns.clone();
+                        self.hop(&mut s, &ns, iface, "netfilter", &what, None);
+                    }
                     next.push(s);
                     continue;
                 }
-                self.run_chain(s, chain, hook, facts, ambiguous, &mut next, out);
+                self.run_chain(s, chain, hook, facts, &mut next, out);
             }
             live = next;
         }
         live
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// What a trace says of the base chains of several backends at one priority.
+    fn equal_priority(&self, chains: &[HookChain], priority: i32) -> String {
+        let names: Vec<String> = chains
+            .iter()
+            .filter(|c| c.priority == priority)
+            .map(|c| {
+                format!(
+                    "{} {}/{}",
+                    self.rulesets[c.ruleset].label(),
+                    c.table,
+                    c.chain
+                )
+            })
+            .collect();
+        format!(
+            "{} run at the same priority {priority}: their order is registration order, which a bundle cannot show; taken in this order, so whichever runs first decides (a drop, or the NAT of the connection)",
+            names.join(", ")
+        )
+    }
+
     fn run_chain(
         &self,
         s: State,
         chain: &HookChain,
         hook: Hook,
         facts: &NetnsFacts,
-        ambiguous: bool,
         next: &mut Vec<State>,
         out: &mut Vec<Branch>,
     ) {
@@ -311,13 +367,6 @@ impl<'a> Engine<'a> {
             let mut s2 = s.clone();
             s2.probability *= b.probability;
             let iface = s.packet.iif.clone().or(s.packet.oif.clone());
-            if ambiguous {
-                let what = format!(
-                    "{label} {}/{} runs at priority {} like the previous backend's chain: their order is registration order, which a bundle cannot show",
-                    chain.table, chain.chain, chain.priority
-                );
-                self.hop(&mut s2, &s.netns, iface.clone(), "netfilter", &what, None);
-            }
             for step in b.steps {
                 push_step(&mut s2, &self.place(&s.netns), iface.clone(), step);
             }
@@ -350,22 +399,50 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Conntrack reverses the request's NAT on its reply at the first hook of the netns
-    /// that NATed it.
-    fn reverse_nat(&self, st: &mut State) {
+    /// Conntrack reverses the request's NAT on its reply in the netns that NATed it,
+    /// as the kernel's NAT hooks do: the hooks that rewrite destinations (PREROUTING,
+    /// OUTPUT) undo the request's source NAT, those that rewrite sources (INPUT,
+    /// POSTROUTING) its destination NAT. So the routing decision and FORWARD see the
+    /// reply still coming from the real endpoint (not from the VIP or node address it
+    /// gets back at the end, which a martian check would take for the node's own).
+    fn reverse_nat(&self, st: &mut State, hook: Hook) {
         let Some(r) = st.reply.as_mut() else { return };
-        if r.reversed || r.nat_netns.as_deref() != Some(st.netns.as_str()) {
+        if r.nat_netns.as_deref() != Some(st.netns.as_str()) {
             return;
         }
-        r.reversed = true;
         let (o, before) = (r.orig, Tuple::of(&st.packet));
-        st.packet.src = o.dst;
-        st.packet.sport = o.dport;
-        st.packet.dst = o.src;
-        st.packet.dport = o.sport;
+        let mut undone = Vec::new();
+        if !r.dst_restored && hook != Hook::Forward {
+            r.dst_restored = true;
+            if (st.packet.dst, st.packet.dport) != (o.src, o.sport) {
+                st.packet.dst = o.src;
+                st.packet.dport = o.sport;
+                undone.push("source");
+            }
+        }
+        if !r.src_restored && matches!(hook, Hook::Input | Hook::Postrouting) {
+            r.src_restored = true;
+            if (st.packet.src, st.packet.sport) != (o.dst, o.dport) {
+                st.packet.src = o.dst;
+                st.packet.sport = o.dport;
+                undone.push("destination");
+            }
+        }
+        if undone.is_empty() {
+            return;
+        }
+        let after = Tuple::of(&st.packet);
         let what = format!(
-            "conntrack reverses the request's NAT: {}:{} → {}:{} becomes {}:{} → {}:{}",
-            before.src, before.sport, before.dst, before.dport, o.dst, o.dport, o.src, o.sport
+            "conntrack reverses the request's {} NAT: {}:{} → {}:{} becomes {}:{} → {}:{}",
+            undone.join(" and "),
+            before.src,
+            before.sport,
+            before.dst,
+            before.dport,
+            after.src,
+            after.sport,
+            after.dst,
+            after.dport
         );
         let ns = st.netns.clone();
         self.hop(st, &ns, None, "conntrack", &what, None);
@@ -413,6 +490,27 @@ impl<'a> Engine<'a> {
                 hops: self.kept(&st.hops),
             },
             Some(r) => {
+                // A reply that leaves the node for a client outside it (`--from` an
+                // outside address) goes where it should: the rest is in no bundle.
+                let client_outside = !self
+                    .model
+                    .netns
+                    .values()
+                    .any(|n| n.global_ips().any(|(_, ip)| ip == r.orig.src));
+                if verdict == Verdict::LeftNode && client_outside {
+                    let what = if r.refusal { "refused it" } else { "answered" };
+                    return Branch {
+                        probability: st.probability,
+                        verdict,
+                        reason: format!(
+                            "{} {what}, and the reply leaves the node towards the client {}, outside it: {reason}",
+                            r.endpoint, r.orig.src
+                        ),
+                        endpoint: Some(r.endpoint),
+                        ended_in: r.ended_in,
+                        hops: self.kept(&st.hops),
+                    };
+                }
                 let verdict = match verdict {
                     Verdict::Unknown => Verdict::Unknown,
                     _ => Verdict::Dropped,
@@ -467,6 +565,15 @@ impl<'a> Engine<'a> {
 
 fn is_dnat_hook(hook: Hook) -> bool {
     matches!(hook, Hook::Prerouting | Hook::Output)
+}
+
+/// Whether the NAT this hook's NAT chains would set is already bound for `st`.
+fn nat_bound(st: &State, hook: Hook) -> bool {
+    if is_dnat_hook(hook) {
+        st.dnat_bound
+    } else {
+        st.snat_bound
+    }
 }
 
 fn nat_changed(a: &Packet, b: &Packet) -> bool {

@@ -3,13 +3,15 @@
 //! would. Stages: the routing decision ([`route`]); the packet and what netfilter makes
 //! of it ([`packet`]); the rulesets ([`firewall`]): the iptables saves, run as x_tables
 //! would ([`iptables`]), and the native nft ruleset ([`nft`]); the walk through the
-//! node's netns ([`engine`]: the stack, veths and bridges), what a trace answers
-//! ([`path`]) and what is asked ([`request`]). Every decision names the rule and route
-//! it rests on, so a trace can be checked by hand and against the lab's kernel.
+//! node's netns ([`engine`]: the stack, veths and bridges, IPVS at LOCAL_IN and
+//! LOCAL_OUT), what a trace answers ([`path`]) and what is asked ([`request`]). Every
+//! decision names the rule and route it rests on, so a trace can be checked by hand and
+//! against the lab's kernel.
 
 pub mod engine;
 pub mod firewall;
 pub mod iptables;
+mod ipvs;
 mod link;
 pub mod nft;
 pub mod packet;

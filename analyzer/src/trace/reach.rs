@@ -111,12 +111,21 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
                 .collect()
         })
         .collect();
-    let own = |pi: usize, ti: usize| {
+    // A pod is special for a service when it is one of its endpoints or a rule of its
+    // endpoint chains names it: traced on its own.
+    let special = |pi: usize, ti: usize| {
         let t = &targets[ti];
-        class[pi] == pi
-            || t.endpoints.contains(&pods[pi].ips[0])
-            || named_in[pi].iter().any(|c| t.chains.contains(c))
+        t.endpoints.contains(&pods[pi].ips[0]) || named_in[pi].iter().any(|c| t.chains.contains(c))
     };
+    // Per (class, service): the first member that is not special stands for the rest.
+    let mut stands_for: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    for &(pi, ti) in &jobs {
+        if !special(pi, ti) {
+            stands_for.entry((class[pi], ti)).or_insert(pi);
+        }
+    }
+    let own =
+        |pi: usize, ti: usize| special(pi, ti) || stands_for.get(&(class[pi], ti)) == Some(&pi);
     // Trace what must be traced, in parallel; then fill in the classes.
     let traced: std::collections::HashMap<(usize, usize), Cell> = jobs
         .par_iter()
@@ -135,7 +144,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
             }
             None => {
                 out.reused += 1;
-                let c = &traced[&(class[pi], ti)];
+                let c = &traced[&(stands_for[&(class[pi], ti)], ti)];
                 out.cells.push(Cell {
                     pod: pods[pi].display_name(),
                     netns: pods[pi].netns.clone(),

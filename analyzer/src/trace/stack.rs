@@ -13,16 +13,16 @@ use netsnap_schema::model::SocketProto;
 use std::net::IpAddr;
 
 /// Where routing sends a packet.
-struct Egress {
-    oif: u32,
-    nexthop: IpAddr,
+pub(super) struct Egress {
+    pub oif: u32,
+    pub nexthop: IpAddr,
 }
 
 impl<'a> Engine<'a> {
     /// Routes `st` from this netns; records the decision; ends the branch when routing
     /// does not send it anywhere. `forwarded`: the packet came in (so a failed lookup
     /// sends an ICMP error back instead of failing the sender's call).
-    fn route(
+    pub(super) fn route(
         &self,
         st: &mut State,
         iif: Option<&str>,
@@ -73,7 +73,11 @@ impl<'a> Engine<'a> {
             Err((v, why)) => return out.push(self.end(st, v, why, None)),
         };
         st.packet.oif = Some(self.oif_name(&st.netns, egress.as_ref()));
-        for mut s in self.hooks(st, Hook::Output, out) {
+        for s in self.hooks(st, Hook::Output, out) {
+            // IPVS takes what the node sends to its virtual services (trace/ipvs.rs).
+            let Some(mut s) = self.ipvs_local_out(s, out) else {
+                continue;
+            };
             // NAT in OUTPUT changed the destination: the kernel routes again.
             let egress = if s.packet.dst != s.orig.dst && s.reply.is_none() {
                 match self.route(&mut s, None, false) {
@@ -140,10 +144,15 @@ impl<'a> Engine<'a> {
             };
             let Some(e) = egress else {
                 for s2 in self.hooks(s, Hook::Input, out) {
-                    self.deliver(s2, out);
+                    // IPVS takes its virtual services here (trace/ipvs.rs).
+                    if let Some(s3) = self.ipvs_local_in(s2, out) {
+                        self.deliver(s3, out);
+                    }
                 }
                 continue;
             };
+            // A virtual service whose VIP is not local is routed (trace/ipvs.rs).
+            self.ipvs_not_local(&mut s);
             if let Some((why, ev)) = self.forwarding_off(&s, &iif) {
                 let netns = s.netns.clone();
                 self.hop(&mut s, &netns, Some(iif.clone()), "sysctl", &why, Some(ev));
@@ -222,7 +231,7 @@ impl<'a> Engine<'a> {
         })
     }
 
-    fn oif_name(&self, netns: &str, egress: Option<&Egress>) -> String {
+    pub(super) fn oif_name(&self, netns: &str, egress: Option<&Egress>) -> String {
         let Some(e) = egress else { return "lo".into() };
         self.netns(netns)
             .and_then(|n| n.link(e.oif))
@@ -325,7 +334,8 @@ impl<'a> Engine<'a> {
             endpoint,
             ended_in: Some(self.place(&st.netns)),
             nat_netns: st.nat_netns.clone(),
-            reversed: false,
+            dst_restored: false,
+            src_restored: false,
             refusal,
         };
         let next = State {

@@ -12,3 +12,4 @@ mod parse_misc;
 mod parse_nft;
 mod regen_fixtures;
 mod roundtrip_props;
+mod trace_fixtures;
