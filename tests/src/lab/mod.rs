@@ -76,6 +76,13 @@
 //! One `fault_*` method each, usable alone or together; each records an
 //! [`InjectedFault`] (with the finding ID the analyzer should raise) in
 //! [`Lab::faults`] and `lab.json`. See `faults.rs` for the list.
+//!
+//! # Mutations
+//!
+//! [`mutate`]: random, seeded, revertible changes of the node's rules, links and
+//! routes ([`Lab::random_mutation`], [`mutate::Mutation::apply`] / `revert`,
+//! [`Lab::mutable_state`] to check a revert), for the trace engine's differential
+//! test under mutations.
 
 mod cleanup;
 mod cmd;
@@ -84,6 +91,7 @@ mod faults;
 mod icmp;
 pub mod kube_proxy;
 mod model;
+pub mod mutate;
 pub mod netns;
 pub mod nft;
 mod pod;
