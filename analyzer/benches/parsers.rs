@@ -144,11 +144,7 @@ fn pipeline(c: &mut Criterion) {
     let gr = graph::build(&m);
     g.bench_function("checks", |b| {
         b.iter(|| {
-            let ctx = Context {
-                model: &m,
-                graph: &gr,
-                thresholds: &thresholds,
-            };
+            let ctx = Context::new(&m, &gr, &thresholds);
             black_box(check::run(&ctx, &selection).len())
         })
     });

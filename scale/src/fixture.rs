@@ -839,6 +839,10 @@ impl Node {
             "KUBE-MARK-MASQ",
             "-j MARK --set-xmark 0x4000/0x4000",
         );
+        if self.mode == Mode::Ipvs {
+            // IPVS mode masquerades a pod's connection to a service that lands on itself.
+            f(&mut nat, "KUBE-POSTROUTING", "-m comment --comment \"Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose\" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE");
+        }
         f(
             &mut nat,
             "KUBE-POSTROUTING",

@@ -390,7 +390,20 @@ impl<'a> Engine<'a> {
                         "rejected ({with}) by {label} {}/{}",
                         chain.table, chain.chain
                     );
-                    out.push(self.end(s2, Verdict::Rejected, why, None));
+                    // A reset for a bridged frame leaves by the bridge port at once
+                    // (nf_send_reset → dev_queue_xmit), past the NAT hooks: for a
+                    // DNATed connection it comes from the endpoint's address, which
+                    // the client, who called the service address, ignores.
+                    let reset = with.contains("tcp-reset") || with.contains("tcp reset");
+                    if reset && s2.packet.physdev_in.is_some() && s2.dnat_bound {
+                        let why = format!(
+                            "{why}: the reset of a bridged, DNATed packet skips NAT, so it comes from {}:{} and the client, which called {}:{}, ignores it",
+                            s2.packet.dst, s2.packet.dport, s2.orig.dst, s2.orig.dport
+                        );
+                        out.push(self.end(s2, Verdict::Dropped, why, None));
+                    } else {
+                        out.push(self.end(s2, Verdict::Rejected, why, None));
+                    }
                 }
                 HookOutcome::Unknown { reason } => {
                     out.push(self.end(s2, Verdict::Unknown, reason, None));

@@ -187,6 +187,9 @@ impl<'a> Engine<'a> {
             let why = format!("bridge port {} is down", port.name);
             return out.push(self.end(st, Verdict::Dropped, why, None));
         }
+        if let Some(why) = port_blocked(ns, bridge, &port.name) {
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
         self.cross_veth(st, port, nexthop, out);
     }
 
@@ -210,6 +213,9 @@ impl<'a> Engine<'a> {
                 None,
             ));
         };
+        if let Some(why) = port_blocked(ns, br, &port) {
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
         let br_nf = self.br_netfilter(st.packet.is_v6());
         let to_bridge = self.owns_on(&ns.id, bridge, l2_dst);
         let netns = st.netns.clone();
@@ -333,6 +339,9 @@ impl<'a> Engine<'a> {
             Toward::Port(p) => p,
             other => return self.no_port(st, br, l2_dst, other, out),
         };
+        if let Some(why) = port_blocked(ns, br, &port.name) {
+            return out.push(self.end(st, Verdict::Dropped, why, None));
+        }
         if port.name == in_port && !hairpin(port) && br.promiscuity == 0 {
             let netns = st.netns.clone();
             let what = format!("would go back out of {in_port}, where it came in: hairpin is off");
@@ -444,6 +453,28 @@ enum Toward<'a> {
     /// Not behind a known port, but behind this one into a netns not in the bundle.
     Hidden(&'a Link),
     Nowhere,
+}
+
+/// Why bridge `br` takes no frame in on `port`: the bridge is down (so every port is
+/// disabled: br_stp_disable_bridge) or the port is not forwarding (STP state).
+fn port_blocked(ns: &Netns, br: &Link, port: &str) -> Option<String> {
+    if !Netns::link_is_up(br) {
+        return Some(format!(
+            "bridge {} is down: its ports are disabled and drop every frame",
+            br.name
+        ));
+    }
+    let state = ns
+        .link_named(port)
+        .and_then(|(_, l)| l.bridge_port.as_ref())
+        .and_then(|b| b.state)?;
+    // 3 is forwarding; 0 disabled, 1 listening, 2 learning, 4 blocking drop frames.
+    (state != 3).then(|| {
+        format!(
+            "bridge port {port} of {} is in STP state {state}, not forwarding: it drops the frame",
+            br.name
+        )
+    })
 }
 
 fn hairpin(port: &Link) -> bool {

@@ -189,7 +189,9 @@ TCP  0A602121:0050 rr\n"
     n.files.insert(
         layout::IPSET.into(),
         "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x50577618\n\
-add KUBE-CLUSTER-IP 10.96.0.1,tcp:443\nadd KUBE-CLUSTER-IP 10.96.12.34,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.10,udp:53\nadd KUBE-CLUSTER-IP 10.96.44.44,tcp:80\n"
+add KUBE-CLUSTER-IP 10.96.0.1,tcp:443\nadd KUBE-CLUSTER-IP 10.96.12.34,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.10,udp:53\nadd KUBE-CLUSTER-IP 10.96.44.44,tcp:80\n\
+create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1b3c8e2a\n\
+add KUBE-LOOP-BACK 10.244.1.10,udp:53,10.244.1.10\nadd KUBE-LOOP-BACK 10.244.1.11,tcp:8080,10.244.1.11\nadd KUBE-LOOP-BACK 10.244.1.12,tcp:8080,10.244.1.12\n"
             .into(),
     );
     n.extra_root_links.push(

@@ -11,7 +11,8 @@
 //! `SAMPLE` more drawn from the rest; `SAMPLE_GLOBAL` when it names nothing (a policy,
 //! the bridge, the node's route, a shared rule).
 //!
-//! `NETSNAP_MUTATION_SEED` replays a run (the seed is printed); `NETSNAP_MUTATIONS`
+//! The seed is fixed for CI (`mutate::DEFAULT_SEED`); `NETSNAP_MUTATION_SEED=random`
+//! draws a fresh one and `NETSNAP_MUTATION_SEED=N` replays a run (the seed is printed); `NETSNAP_MUTATIONS`
 //! sets the count per mode (default 100); `NETSNAP_MUTATION_MODE=iptables|nftables`
 //! runs one mode; `NETSNAP_MUTATION_ONLY=Nftables-m017` draws the same sequence and
 //! checks only that mutation (to debug a disagreement).
