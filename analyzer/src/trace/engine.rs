@@ -134,6 +134,9 @@ pub(super) struct State {
     pub reply: Option<Box<ReplyOf>>,
     /// A note that a pod netns's rules are not in the bundle was made.
     pub noted_no_rules: bool,
+    /// `--established`: the backend conntrack bound this connection to (from the
+    /// bundle's entries), applied at the node's first destination-NAT hook.
+    pub ct_binding: Option<(IpAddr, u16, crate::evidence::Evidence)>,
 }
 
 /// What the walk may do.
@@ -271,6 +274,7 @@ impl<'a> Engine<'a> {
             return vec![st];
         }
         self.reverse_nat(&mut st, hook);
+        self.apply_binding(&mut st, hook);
         let chains = &self.chains[&(hook, st.packet.is_v6())];
         let empty = NetnsFacts::default();
         let facts = self.facts.get(&st.netns).unwrap_or(&empty);
@@ -573,6 +577,30 @@ impl<'a> Engine<'a> {
             .get(netns)
             .cloned()
             .unwrap_or_else(|| netns.to_string())
+    }
+}
+
+impl Engine<'_> {
+    /// An established connection's packet gets the NAT conntrack bound it to, not the
+    /// rules' (nat chains see only a connection's first packet).
+    fn apply_binding(&self, st: &mut State, hook: Hook) {
+        if st.netns != self.root || !is_dnat_hook(hook) || st.dnat_bound || st.reply.is_some() {
+            return;
+        }
+        let Some((ip, port, ev)) = st.ct_binding.take() else {
+            return;
+        };
+        let what = format!(
+            "the established connection to {}:{} is bound to {}:{}",
+            st.packet.dst, st.packet.dport, ip, port
+        );
+        st.packet.dst = ip;
+        st.packet.dport = port;
+        st.packet.ct_dnat = true;
+        st.dnat_bound = true;
+        st.nat_netns = Some(self.root.clone());
+        let ns = st.netns.clone();
+        self.hop(st, &ns, None, "conntrack", &what, Some(ev));
     }
 }
 

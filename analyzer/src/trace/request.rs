@@ -5,7 +5,7 @@
 
 use super::engine::{Engine, Stage, State, Tuple};
 use super::packet::{CtState, Packet, Proto};
-use super::path::Branch;
+use super::path::{Branch, Verdict};
 use super::route::{self, Lookup, Verdict as Route};
 use crate::model::services::{FrontendKind, Protocol, Service};
 use crate::model::{Model, Netns};
@@ -272,6 +272,46 @@ pub struct Trace {
 }
 
 impl<'a> Engine<'a> {
+    /// `--established`: the connection follows the binding the bundle's conntrack
+    /// entries hold for its destination, one branch per backend weighted by how many
+    /// entries go there. A service address with no entry cannot be followed.
+    fn established(&self, st: State, req: &Request, out: &mut Vec<Branch>) {
+        let proto = match req.proto {
+            Proto::Tcp => Protocol::Tcp,
+            Proto::Udp => Protocol::Udp,
+            Proto::Icmp => return self.run(st, out),
+        };
+        let bound: Vec<&crate::model::conntrack::DnatFlows> = self
+            .model
+            .conntrack
+            .dnat
+            .iter()
+            .filter(|f| f.protocol == proto && f.vip == req.dst && f.vport == req.dport)
+            .collect();
+        let total: u64 = bound.iter().map(|f| f.flows).sum();
+        if bound.is_empty() || total == 0 {
+            let is_vip = self.model.services.iter().any(|s| {
+                s.frontends
+                    .iter()
+                    .any(|f| f.ip == Some(req.dst) && f.port == req.dport)
+            });
+            if is_vip {
+                let why = format!(
+                    "no conntrack entry of the bundle binds a connection to {}: which backend an established one uses cannot be known",
+                    crate::model::services::sockaddr(req.dst, req.dport)
+                );
+                return out.push(self.end(st, Verdict::Unknown, why, None));
+            }
+            return self.run(st, out);
+        }
+        for f in bound {
+            let mut s = st.clone();
+            s.probability = f.flows as f64 / total as f64;
+            s.ct_binding = Some((f.backend, f.backend_port, f.first.clone()));
+            self.run(s, out);
+        }
+    }
+
     /// Follows `req` through the node.
     pub fn trace(&self, req: &Request) -> Trace {
         let packet = Packet {
@@ -320,9 +360,14 @@ impl<'a> Engine<'a> {
             snat_bound: false,
             reply: None,
             noted_no_rules: false,
+            ct_binding: None,
         };
         let mut verdicts = Vec::new();
-        self.run(st, &mut verdicts);
+        if req.established {
+            self.established(st, req, &mut verdicts);
+        } else {
+            self.run(st, &mut verdicts);
+        }
         Trace {
             from: self.place(&req.netns),
             request: req.clone(),

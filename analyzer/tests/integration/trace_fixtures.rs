@@ -486,3 +486,51 @@ fn cli_trace_of_a_broken_service_exits_1() {
     );
     assert_eq!(code, Some(1));
 }
+
+/// `--established` follows the bindings of the bundle's conntrack entries, not the
+/// rules' load balancing; a service address with no entry cannot be followed.
+#[test]
+fn established_connections_follow_the_conntrack_bindings() {
+    let p = prepare(&Node::healthy("node-ct"));
+    let ask = |to: &str| Ask {
+        from: "client-0".into(),
+        to: to.into(),
+        established: true,
+        ..Ask::default()
+    };
+    let t = &p.trace(&ask("default/web:http")).expect("resolves")[0];
+    // The healthy node holds one entry to each web backend.
+    let mut endpoints: Vec<(&str, f64)> = t
+        .verdicts
+        .iter()
+        .map(|b| (b.endpoint.as_deref().unwrap_or(""), b.probability))
+        .collect();
+    endpoints.sort_by(|a, b| a.0.cmp(b.0));
+    assert_eq!(
+        endpoints,
+        vec![("10.244.1.11:8080", 0.5), ("10.244.1.12:8080", 0.5)],
+        "{}",
+        dump(t)
+    );
+    for b in &t.verdicts {
+        assert_eq!(b.verdict, Verdict::Delivered, "{}", dump(t));
+        let bound = hops_at(b, "conntrack");
+        assert!(
+            bound.iter().any(|h| h
+                .evidence
+                .as_ref()
+                .is_some_and(|e| e.path == layout::CONNTRACK_ENTRIES)),
+            "{}",
+            dump(t)
+        );
+    }
+    // No entry to the api service: which backend is unknown.
+    let t = &p.trace(&ask("default/api:http")).expect("resolves")[0];
+    assert_eq!(t.verdicts.len(), 1, "{}", dump(t));
+    assert_eq!(t.verdicts[0].verdict, Verdict::Unknown, "{}", dump(t));
+    assert!(
+        t.verdicts[0].reason.contains("no conntrack entry"),
+        "{}",
+        dump(t)
+    );
+}
