@@ -44,7 +44,8 @@ enum GraphFormat {
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TraceFormat {
     Text,
-    /// Versioned JSON (docs/trace-json.md).
+    /// Versioned JSON (docs/trace-json.md): every hop, where text leaves out chains
+    /// that only passed the packet by their ACCEPT policy.
     Json,
     Dot,
 }
@@ -159,6 +160,15 @@ enum Command {
     /// every netfilter backend, bridges and veths, to a socket or what stops it.
     /// Exits 0 when every branch is delivered, 1 otherwise.
     Trace(TraceArgs),
+    /// Every pod of the node to every service port, as the trace engine follows them:
+    /// the failing paths (text), the whole matrix (json), or a pods × services table
+    /// coloured by verdict (dot). Exits 1 when a path fails.
+    Reach {
+        /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
+        bundle: PathBuf,
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        format: TraceFormat,
+    },
     /// Print a bundle's manifest, the status of every source and parse coverage.
     Inspect {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
@@ -296,6 +306,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(args) => trace(args, &limits),
+        Command::Reach { bundle, format } => {
+            let b = open(&bundle, &limits)?;
+            let p = netsnap_analyzer::trace::Prepared::new(&b);
+            let reach = netsnap_analyzer::trace::reach::compute(&p.model, &p.graph, &p.firewall);
+            write_out(&match format {
+                TraceFormat::Text => render::trace::render_matrix_text(&reach),
+                TraceFormat::Json => render::trace::render_matrix_json(&reach),
+                TraceFormat::Dot => render::trace::render_matrix_dot(&reach),
+            })?;
+            let fails = reach.cells.iter().any(|c| c.failing() > 0.0);
+            Ok(if fails {
+                ExitCode::from(EXIT_FINDINGS)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Inspect { bundle } => {
             let b = open(&bundle, &limits)?;
             let sources = netsnap_analyzer::sources::parse_all(&b);

@@ -176,7 +176,7 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         (String, std::collections::BTreeSet<&str>, usize),
     > = Default::default();
     for c in &reach.cells {
-        for f in &c.failures {
+        for f in c.failures() {
             let Some(h) = &f.deciding else { continue };
             let Some(ev) = &h.evidence else { continue };
             let forward =
@@ -191,7 +191,7 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 let e = by_policy
                     .entry(ev.clone())
                     .or_insert((backend, Default::default(), 0));
-                e.1.insert(c.pod.as_str());
+                e.1.insert(&*c.pod);
                 e.2 += 1;
             }
         }

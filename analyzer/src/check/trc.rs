@@ -19,13 +19,13 @@ pub fn unreachable_services(ctx: &Context<'_>) -> Vec<Finding> {
     let mut by_service: BTreeMap<&str, Vec<&Cell>> = BTreeMap::new();
     for c in reach.cells.iter().filter(|c| c.failing() > 0.0) {
         if !explained.covers(c) {
-            by_service.entry(c.service.as_str()).or_default().push(c);
+            by_service.entry(&c.service).or_default().push(c);
         }
     }
     let pods_total = reach
         .cells
         .iter()
-        .map(|c| c.pod.as_str())
+        .map(|c| &*c.pod)
         .collect::<BTreeSet<_>>()
         .len();
     by_service
@@ -37,8 +37,8 @@ pub fn unreachable_services(ctx: &Context<'_>) -> Vec<Finding> {
 fn finding(service: &str, cells: &[&Cell], pods_total: usize) -> Finding {
     let all_fail = cells.iter().any(|c| c.failing() >= 0.999);
     let first = cells[0];
-    let failure = &first.failures[0];
-    let mut pods: Vec<&str> = cells.iter().map(|c| c.pod.as_str()).collect();
+    let failure = &first.failures()[0];
+    let mut pods: Vec<&str> = cells.iter().map(|c| &*c.pod).collect();
     pods.sort();
     let more = pods.len().saturating_sub(NAMED_PODS);
     let named = pods[..pods.len().min(NAMED_PODS)].join(", ");
@@ -59,15 +59,19 @@ fn finding(service: &str, cells: &[&Cell], pods_total: usize) -> Finding {
         format!(
             "{} of {pods_total} pods cannot reach {service}{}{share}: {} — {} (from {named}{more}). Trace it: `netsnap trace BUNDLE {}`.",
             cells.len(),
-            if first.address.starts_with(service) { String::new() } else { format!(" ({})", first.address) },
+            if first.address.starts_with(service) {
+                String::new()
+            } else {
+                format!(" ({})", first.address)
+            },
             failure.verdict.as_str(),
             failure.reason,
-            first.command
+            first.command()
         ),
     );
     let mut seen = BTreeSet::new();
     for c in cells {
-        for fl in &c.failures {
+        for fl in c.failures() {
             if let Some(ev) = fl.deciding.as_ref().and_then(|h| h.evidence.clone()) {
                 if seen.insert(ev.clone()) {
                     f.evidence.push(ev);
@@ -113,7 +117,7 @@ impl Explained {
         {
             return true;
         }
-        c.failures.iter().all(|f| {
+        c.failures().iter().all(|f| {
             f.deciding
                 .as_ref()
                 .is_some_and(|h| self.subjects.contains(&format!("pod {}", h.netns)))

@@ -58,7 +58,16 @@ pub fn render_text(traces: &[Trace]) -> String {
                 b.verdict.as_str(),
                 b.probability
             );
+            let mut noted_order = false;
             for (k, h) in b.hops.iter().enumerate() {
+                // Text keeps what decided: chains that only passed the packet by their
+                // ACCEPT policy, and the backend-order note after its first time, are
+                // left to `--format json`, which lists every hop.
+                let order_note = h.what.contains("run at the same priority");
+                if h.what.eq_ignore_ascii_case("policy accept") || (order_note && noted_order) {
+                    continue;
+                }
+                noted_order |= order_note;
                 let iface = h
                     .iface
                     .as_deref()
@@ -152,5 +161,123 @@ pub fn render_dot(traces: &[Trace]) -> String {
         }
     }
     s.push_str("}\n");
+    s
+}
+
+/// The verdict a cell shows: its most likely failure, else its most likely verdict.
+fn cell_verdict(c: &crate::trace::reach::Cell) -> Verdict {
+    c.failures()
+        .iter()
+        .max_by(|a, b| a.probability.total_cmp(&b.probability))
+        .map(|f| f.verdict)
+        .or_else(|| {
+            c.verdicts()
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(v, _)| *v)
+        })
+        .unwrap_or(Verdict::Unknown)
+}
+
+/// The pods × service ports matrix: one row per pod, a cell per service port coloured
+/// by verdict (a failing share shows as its percentage).
+pub fn render_matrix_dot(reach: &crate::trace::reach::Reachability) -> String {
+    let mut pods: Vec<&str> = reach.cells.iter().map(|c| &*c.pod).collect();
+    pods.sort();
+    pods.dedup();
+    let mut services: Vec<&str> = reach.cells.iter().map(|c| &*c.service).collect();
+    services.sort();
+    services.dedup();
+    let by: std::collections::HashMap<(&str, &str), &crate::trace::reach::Cell> = reach
+        .cells
+        .iter()
+        .map(|c| ((&*c.pod, &*c.service), c))
+        .collect();
+    let html = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut s = String::from("digraph reach {\n  node [shape=plaintext, fontsize=9];\n  matrix [label=<<table border=\"0\" cellborder=\"1\" cellspacing=\"0\">\n    <tr><td></td>");
+    for svc in &services {
+        let _ = write!(s, "<td><b>{}</b></td>", html(svc));
+    }
+    s.push_str("</tr>\n");
+    for pod in &pods {
+        let _ = write!(s, "    <tr><td align=\"left\"><b>{}</b></td>", html(pod));
+        for svc in &services {
+            match by.get(&(*pod, *svc)) {
+                Some(c) => {
+                    let v = cell_verdict(c);
+                    let text = if c.failing() > 0.0 && c.failing() < 0.999 {
+                        format!("{} {:.0}%", v.as_str(), c.failing() * 100.0)
+                    } else {
+                        v.as_str().to_string()
+                    };
+                    let _ = write!(
+                        s,
+                        "<td bgcolor=\"{}\"><font color=\"white\">{text}</font></td>",
+                        colour(v)
+                    );
+                }
+                None => s.push_str("<td></td>"),
+            }
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("  </table>>];\n}\n");
+    s
+}
+
+/// Failing cells, one line each, then a summary.
+pub fn render_matrix_text(reach: &crate::trace::reach::Reachability) -> String {
+    let mut s = String::new();
+    let failing: Vec<&crate::trace::reach::Cell> =
+        reach.cells.iter().filter(|c| c.failing() > 0.0).collect();
+    for c in &failing {
+        let f = &c.failures()[0];
+        let at = f
+            .deciding
+            .as_ref()
+            .and_then(|h| h.evidence.as_ref())
+            .map(|e| format!("  [{}]", e.location()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{} → {} ({}): {} {:.0} % — {}{at}",
+            c.pod,
+            c.service,
+            c.address,
+            f.verdict.as_str(),
+            c.failing() * 100.0,
+            f.reason
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} of {} pod → service paths fail ({} traced, {} answered from a pod of the same class)",
+        failing.len(),
+        reach.cells.len(),
+        reach.traced,
+        reach.reused
+    );
+    s
+}
+
+pub fn render_matrix_json(reach: &crate::trace::reach::Reachability) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        format: &'static str,
+        version: u32,
+        reachability: &'a crate::trace::reach::Reachability,
+    }
+    let doc = Doc {
+        format: "netsnap-reach",
+        version: TRACE_JSON_VERSION,
+        reachability: reach,
+    };
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
     s
 }

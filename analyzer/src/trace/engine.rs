@@ -170,6 +170,9 @@ pub struct Engine<'a> {
     places: BTreeMap<String, String>,
     /// Every address of each netns, parsed once: (ifindex, address, global).
     addrs: BTreeMap<String, Vec<(u32, IpAddr, bool)>>,
+    /// Per (netns, bridge ifindex): the port (link index) behind which each global
+    /// address lives, and a port into a netns the bundle does not hold.
+    pub(super) bridges: std::collections::HashMap<(String, u32), BridgePorts>,
     pub(super) root: String,
     pub(super) options: Options,
 }
@@ -229,9 +232,11 @@ impl<'a> Engine<'a> {
                 (n.id.clone(), list)
             })
             .collect();
+        let bridges = bridge_ports(model, graph, &addrs);
         Engine {
             places,
             addrs,
+            bridges,
             model,
             graph,
             rulesets,
@@ -602,6 +607,42 @@ impl Engine<'_> {
         let ns = st.netns.clone();
         self.hop(st, &ns, None, "conntrack", &what, Some(ev));
     }
+}
+
+/// Where a bridge forwards: by the addresses behind each port.
+#[derive(Debug, Default)]
+pub(super) struct BridgePorts {
+    pub by_ip: std::collections::HashMap<IpAddr, usize>,
+    /// A port whose far end is not in the bundle (dangling or unresolvable).
+    pub hidden: Option<usize>,
+}
+
+fn bridge_ports(
+    model: &Model,
+    graph: &NodeGraph,
+    addrs: &BTreeMap<String, Vec<(u32, IpAddr, bool)>>,
+) -> std::collections::HashMap<(String, u32), BridgePorts> {
+    let mut out: std::collections::HashMap<(String, u32), BridgePorts> = Default::default();
+    for ns in model.netns.values() {
+        for (i, l) in ns.links.items.iter().enumerate() {
+            let Some(bridge) = l.master else { continue };
+            let entry = out.entry((ns.id.clone(), bridge)).or_default();
+            match graph.peer(&ns.id, l.ifindex) {
+                Some(crate::graph::Peer::Found { netns, .. }) => {
+                    for (_, ip, global) in addrs.get(&netns).into_iter().flatten() {
+                        if *global {
+                            // The first port in link order wins, as the scan did.
+                            entry.by_ip.entry(*ip).or_insert(i);
+                        }
+                    }
+                }
+                _ => {
+                    entry.hidden.get_or_insert(i);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn is_dnat_hook(hook: Hook) -> bool {

@@ -394,23 +394,14 @@ impl<'a> Engine<'a> {
     /// The port of bridge `bridge` whose far end owns `ip`; when none does but a port
     /// leads into a netns the bundle does not hold, what is there cannot be known.
     fn port_towards(&self, ns: &'a Netns, bridge: u32, ip: IpAddr) -> Toward<'a> {
-        let ports = || {
-            ns.links
-                .items
-                .iter()
-                .filter(move |l| l.master == Some(bridge))
+        let Some(ports) = self.bridges.get(&(ns.id.clone(), bridge)) else {
+            return Toward::Nowhere;
         };
-        let found = ports().find(|l| match self.graph.peer(&ns.id, l.ifindex) {
-            Some(Peer::Found { netns, .. }) => self.owns(&netns, ip, false),
-            _ => false,
-        });
-        if let Some(port) = found {
-            return Toward::Port(port);
+        if let Some(&i) = ports.by_ip.get(&ip) {
+            return Toward::Port(&ns.links.items[i]);
         }
-        let hidden = ports()
-            .find(|l| !matches!(self.graph.peer(&ns.id, l.ifindex), Some(Peer::Found { .. })));
-        match hidden {
-            Some(l) => Toward::Hidden(l),
+        match ports.hidden {
+            Some(i) => Toward::Hidden(&ns.links.items[i]),
             None => Toward::Nowhere,
         }
     }

@@ -23,24 +23,46 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// One (pod, service port) cell of the matrix.
+/// One (pod, service port) cell of the matrix. Names and the outcome are shared:
+/// a big node has a hundred thousand cells and a few thousand distinct outcomes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
     /// The pod (`ns/name`) and its netns id.
-    pub pod: String,
-    pub netns: String,
+    #[serde(serialize_with = "as_str")]
+    pub pod: Arc<str>,
+    #[serde(serialize_with = "as_str")]
+    pub netns: Arc<str>,
     /// The service port (`ns/name:port`) and its address.
-    pub service: String,
-    pub address: String,
-    /// The `netsnap trace` arguments that show this cell's paths.
-    pub command: String,
+    #[serde(serialize_with = "as_str")]
+    pub service: Arc<str>,
+    #[serde(serialize_with = "as_str")]
+    pub address: Arc<str>,
+    /// `--to` (and `--proto`) of the `netsnap trace` call that shows this cell.
+    #[serde(serialize_with = "as_str")]
+    pub to: Arc<str>,
+    #[serde(flatten, serialize_with = "outcome")]
+    pub outcome: Arc<Outcome>,
+    /// Traced for this pod (false: the result of a pod of its class).
+    pub traced: bool,
+}
+
+/// What the traces of one cell say.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
     /// Probability of each verdict.
     pub verdicts: BTreeMap<Verdict, f64>,
     /// The failing branches' reasons and the hop that decided each.
     pub failures: Vec<Failure>,
-    /// Traced for this pod (false: the result of its class's traced pod).
-    pub traced: bool,
+}
+
+fn as_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn outcome<S: serde::Serializer>(v: &Arc<Outcome>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().serialize(s)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +77,20 @@ pub struct Failure {
 impl Cell {
     /// Probability that a connection fails (refused, rejected, dropped, no route).
     pub fn failing(&self) -> f64 {
-        self.failures.iter().map(|f| f.probability).sum()
+        self.outcome.failures.iter().map(|f| f.probability).sum()
+    }
+
+    pub fn failures(&self) -> &[Failure] {
+        &self.outcome.failures
+    }
+
+    pub fn verdicts(&self) -> &BTreeMap<Verdict, f64> {
+        &self.outcome.verdicts
+    }
+
+    /// The `netsnap trace` arguments that show this cell's paths.
+    pub fn command(&self) -> String {
+        format!("--from {} --to {}", self.pod, self.to)
     }
 }
 
@@ -113,19 +148,43 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         .collect();
     // A pod is special for a service when it is one of its endpoints or a rule of its
     // endpoint chains names it: traced on its own.
-    let special = |pi: usize, ti: usize| {
-        let t = &targets[ti];
-        t.endpoints.contains(&pods[pi].ips[0]) || named_in[pi].iter().any(|c| t.chains.contains(c))
-    };
+    let mut by_ip: std::collections::HashMap<IpAddr, Vec<usize>> = Default::default();
+    for (pi, p) in pods.iter().enumerate() {
+        for ip in &p.ips {
+            by_ip.entry(*ip).or_default().push(pi);
+        }
+    }
+    let mut by_chain: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (ti, t) in targets.iter().enumerate() {
+        for c in &t.chains {
+            by_chain.entry(c).or_default().push(ti);
+        }
+    }
+    let mut special: std::collections::HashSet<(usize, usize)> = Default::default();
+    for (ti, t) in targets.iter().enumerate() {
+        for ip in &t.endpoints {
+            for &pi in by_ip.get(ip).into_iter().flatten() {
+                special.insert((pi, ti));
+            }
+        }
+    }
+    for (pi, chains) in named_in.iter().enumerate() {
+        for c in chains {
+            for &ti in by_chain.get(c).into_iter().flatten() {
+                special.insert((pi, ti));
+            }
+        }
+    }
     // Per (class, service): the first member that is not special stands for the rest.
-    let mut stands_for: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut stands_for: std::collections::HashMap<(usize, usize), usize> = Default::default();
     for &(pi, ti) in &jobs {
-        if !special(pi, ti) {
+        if !special.contains(&(pi, ti)) {
             stands_for.entry((class[pi], ti)).or_insert(pi);
         }
     }
-    let own =
-        |pi: usize, ti: usize| special(pi, ti) || stands_for.get(&(class[pi], ti)) == Some(&pi);
+    let own = |pi: usize, ti: usize| {
+        special.contains(&(pi, ti)) || stands_for.get(&(class[pi], ti)) == Some(&pi)
+    };
     // Trace what must be traced, in parallel; then fill in the classes.
     let traced: std::collections::HashMap<(usize, usize), Cell> = jobs
         .par_iter()
@@ -134,6 +193,10 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
             let branches = trace(&engine, pods[pi], &targets[ti]);
             ((pi, ti), cell(pods[pi], &targets[ti], &branches, true))
         })
+        .collect();
+    let names: Vec<(Arc<str>, Arc<str>)> = pods
+        .iter()
+        .map(|p| (p.display_name().into(), p.netns.as_str().into()))
         .collect();
     let mut out = Reachability::default();
     for (pi, ti) in jobs {
@@ -146,9 +209,8 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
                 out.reused += 1;
                 let c = &traced[&(stands_for[&(class[pi], ti)], ti)];
                 out.cells.push(Cell {
-                    pod: pods[pi].display_name(),
-                    netns: pods[pi].netns.clone(),
-                    command: c.command.replacen(&c.pod, &pods[pi].display_name(), 1),
+                    pod: names[pi].0.clone(),
+                    netns: names[pi].1.clone(),
                     traced: false,
                     ..c.clone()
                 });
@@ -171,15 +233,26 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
                 Some(n) => n.to_string(),
                 None => s.key.clone(),
             };
+            let proto = match s.protocol {
+                Protocol::Udp => Proto::Udp,
+                _ => Proto::Tcp,
+            };
+            // The same service port programmed by two backends is one destination.
+            if let Some(t) = out
+                .iter_mut()
+                .find(|t: &&mut Target<'_>| t.ip == ip && t.port == f.port && t.proto == proto)
+            {
+                t.endpoints.extend(s.endpoints.iter().map(|e| e.ip));
+                t.chains
+                    .extend(s.endpoints.iter().filter_map(|e| e.chain.as_deref()));
+                continue;
+            }
             out.push(Target {
                 service: s,
                 label,
                 ip,
                 port: f.port,
-                proto: match s.protocol {
-                    Protocol::Udp => Proto::Udp,
-                    _ => Proto::Tcp,
-                },
+                proto,
                 endpoints: s.endpoints.iter().map(|e| e.ip).collect(),
                 chains: s
                     .endpoints
@@ -233,21 +306,15 @@ fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {
         }
     }
     Cell {
-        pod: pod.display_name(),
-        netns: pod.netns.clone(),
-        service: t.label.clone(),
-        address: format!("{}/{}", sockaddr(t.ip, t.port), t.proto.name()),
-        command: match &t.service.name {
-            Some(_) => format!("--from {} --to {}", pod.display_name(), t.label),
-            None => format!(
-                "--from {} --to {} --proto {}",
-                pod.display_name(),
-                sockaddr(t.ip, t.port),
-                t.proto.name()
-            ),
+        pod: pod.display_name().into(),
+        netns: pod.netns.as_str().into(),
+        service: t.label.as_str().into(),
+        address: format!("{}/{}", sockaddr(t.ip, t.port), t.proto.name()).into(),
+        to: match &t.service.name {
+            Some(_) => t.label.as_str().into(),
+            None => format!("{} --proto {}", sockaddr(t.ip, t.port), t.proto.name()).into(),
         },
-        verdicts,
-        failures,
+        outcome: Arc::new(Outcome { verdicts, failures }),
         traced,
     }
 }
