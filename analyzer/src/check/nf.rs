@@ -203,8 +203,10 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 Severity::Critical,
                 "node",
                 format!(
-                    "the {backend} FORWARD policy is DROP and nothing before it accepts pod traffic: {cells} pod → service paths from {} pods end there (the trace engine followed them).",
-                    pods.len()
+                    "the {backend} FORWARD policy is DROP and nothing before it accepts pod traffic: {cells} pod → service path{} from {} pod{} end there (the trace engine followed them).",
+                    if cells == 1 { "" } else { "s" },
+                    pods.len(),
+                    if pods.len() == 1 { "" } else { "s" }
                 ),
             )
             .evidence(ev),

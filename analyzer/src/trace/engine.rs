@@ -90,6 +90,14 @@ impl Hops {
         self.0 = Some(std::sync::Arc::new(HopNode { hop, prev }));
     }
 
+    /// Pushes `hop`; with `all` off it replaces the history (only the last is kept).
+    pub fn push_kept(&mut self, all: bool, hop: Hop) {
+        if !all {
+            self.0 = None;
+        }
+        self.push(hop);
+    }
+
     /// The last hop with evidence.
     pub fn deciding(&self) -> Option<Hop> {
         let mut at = self.0.as_deref();
@@ -377,7 +385,13 @@ impl<'a> Engine<'a> {
             s2.probability *= b.probability;
             let iface = s.packet.iif.clone().or(s.packet.oif.clone());
             for step in b.steps {
-                push_step(&mut s2, &self.place(&s.netns), iface.clone(), step);
+                push_step(
+                    &mut s2,
+                    &self.place(&s.netns),
+                    iface.clone(),
+                    step,
+                    self.options.all_hops,
+                );
             }
             if chain.nat && nat_changed(&s.packet, &b.packet) {
                 s2.nat_netns = Some(s.netns.clone());
@@ -479,18 +493,25 @@ impl<'a> Engine<'a> {
         what: &str,
         evidence: Option<crate::evidence::Evidence>,
     ) {
+        // Without every hop, only the deciding one (the last with evidence) is kept.
+        if !self.options.all_hops && evidence.is_none() {
+            return;
+        }
         let at = if st.reply.is_some() {
             format!("reply {at}")
         } else {
             at.to_string()
         };
-        st.hops.push(Hop {
-            netns: self.place(netns),
-            iface,
-            at,
-            what: what.to_string(),
-            evidence,
-        });
+        st.hops.push_kept(
+            self.options.all_hops,
+            Hop {
+                netns: self.place(netns),
+                iface,
+                at,
+                what: what.to_string(),
+                evidence,
+            },
+        );
     }
 
     /// Ends a branch. A reply's end decides its request's verdict.
@@ -662,19 +683,25 @@ fn nat_changed(a: &Packet, b: &Packet) -> bool {
     a.src != b.src || a.dst != b.dst || a.sport != b.sport || a.dport != b.dport
 }
 
-fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step) {
+fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, all: bool) {
+    if !all && step.evidence.is_none() {
+        return;
+    }
     let at = if st.reply.is_some() {
         format!("reply {}", step.at)
     } else {
         step.at
     };
-    st.hops.push(Hop {
-        netns: netns.to_string(),
-        iface,
-        at,
-        what: step.what,
-        evidence: step.evidence,
-    });
+    st.hops.push_kept(
+        all,
+        Hop {
+            netns: netns.to_string(),
+            iface,
+            at,
+            what: step.what,
+            evidence: step.evidence,
+        },
+    );
 }
 
 /// Addresses by interface name and broadcast addresses of one netns.

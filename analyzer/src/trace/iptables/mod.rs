@@ -95,6 +95,49 @@ struct ChainIndex<'a> {
     decl: Option<&'a Chain>,
     /// Indexes into `table.rules`, in the order the kernel walks them.
     rules: Vec<u32>,
+    /// For a long chain (kube-proxy's KUBE-SERVICES holds one rule per service port):
+    /// the positions of rules for one destination address, and of the rest, so a
+    /// packet skips rules that cannot match its destination.
+    by_dst: Option<DstIndex>,
+}
+
+/// Positions (into [`ChainIndex::rules`]) by the host address a rule's `-d` names.
+pub(super) struct DstIndex {
+    host: HashMap<std::net::IpAddr, Vec<usize>, Fx>,
+    /// Rules without a plain host `-d` (no `-d`, a prefix, or `! -d`).
+    other: Vec<usize>,
+}
+
+/// A chain this long gets a destination index.
+const INDEXED_CHAIN: usize = 64;
+
+impl DstIndex {
+    fn new(rules: &[u32], table: &Table) -> DstIndex {
+        let mut ix = DstIndex {
+            host: HashMap::default(),
+            other: Vec::new(),
+        };
+        for (pos, &ri) in rules.iter().enumerate() {
+            match &table.rules[ri as usize].destination {
+                Some(d) if !d.negated && d.value.prefix_len() == d.value.max_prefix_len() => {
+                    ix.host.entry(d.value.addr()).or_default().push(pos)
+                }
+                _ => ix.other.push(pos),
+            }
+        }
+        ix
+    }
+
+    /// The first position at or after `pos` whose rule may match a packet to `dst`.
+    pub(super) fn next(&self, pos: usize, dst: std::net::IpAddr, end: usize) -> usize {
+        let first = |v: &[usize]| v.get(v.partition_point(|&p| p < pos)).copied();
+        let host = self.host.get(&dst).and_then(|v| first(v));
+        match (first(&self.other), host) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => end,
+        }
+    }
 }
 
 impl<'a> IptablesRuleset<'a> {
@@ -183,6 +226,11 @@ impl<'a> TableIndex<'a> {
                 _ => NONE,
             })
             .collect();
+        for c in &mut t.chains {
+            if c.rules.len() >= INDEXED_CHAIN {
+                c.by_dst = Some(DstIndex::new(&c.rules, table));
+            }
+        }
         t
     }
 
@@ -195,6 +243,7 @@ impl<'a> TableIndex<'a> {
             name,
             decl: None,
             rules: Vec::new(),
+            by_dst: None,
         });
         self.by_name.insert(name, id);
         id
@@ -223,6 +272,7 @@ impl<'a> TableIndex<'a> {
                         name: c,
                         decl: None,
                         rules: Vec::new(),
+                        by_dst: None,
                     });
                     self.by_name.insert(c, id);
                 }

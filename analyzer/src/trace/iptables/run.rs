@@ -104,6 +104,9 @@ impl<'r, 'a> Runner<'r, 'a> {
     fn advance(&self, s: &mut State) -> End {
         loop {
             let chain = &self.t.chains[s.chain as usize];
+            if let (Some(ix), false) = (&chain.by_dst, s.taken) {
+                s.pos = ix.next(s.pos, s.packet.dst, chain.rules.len());
+            }
             let Some(&ri) = chain.rules.get(s.pos) else {
                 // The end of a user chain returns to its caller; of the base chain (or
                 // of a chain it went to with -g), the policy.
