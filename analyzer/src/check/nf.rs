@@ -175,7 +175,9 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         Evidence,
         (String, std::collections::BTreeSet<&str>, usize),
     > = Default::default();
-    for c in &reach.cells {
+    // The matrix, and the paths traced as if forwarding were on (masked today by
+    // ip_forward or bridge-nf-call-iptables off: NF002/NF003 say so).
+    for c in reach.cells.iter().chain(&reach.masked) {
         for f in c.failures() {
             let Some(h) = &f.deciding else { continue };
             let Some(ev) = &h.evidence else { continue };

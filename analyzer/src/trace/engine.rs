@@ -155,6 +155,9 @@ pub struct Options {
     /// Keep every hop of a branch; otherwise only the deciding one (the last with
     /// evidence), which is all the reachability matrix needs.
     pub all_hops: bool,
+    /// As if the node forwarded pod traffic through its rules (forwarding on, bridged
+    /// frames handed to iptables): what the rules do once those sysctls are fixed.
+    pub assume_forwarding: bool,
 }
 
 impl Default for Options {
@@ -162,6 +165,7 @@ impl Default for Options {
         Options {
             replies: true,
             all_hops: true,
+            assume_forwarding: false,
         }
     }
 }

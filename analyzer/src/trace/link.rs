@@ -247,7 +247,22 @@ impl<'a> Engine<'a> {
                 false => self.bridge_forward(st, br, &port, l2_dst, false, out),
             };
         }
-        // br_netfilter: PREROUTING sees the frame before the bridge decides.
+        self.bridge_prerouting(st, br, port, l2_dst, to_bridge, out);
+    }
+
+    /// br_netfilter: PREROUTING sees the frame before the bridge decides; after it the
+    /// frame is bridged, or (for the bridge's own address, or once NATed) looked up as
+    /// the kernel does: a route back out of the same bridge is bridged, any other routed.
+    fn bridge_prerouting(
+        &self,
+        mut st: State,
+        br: &Link,
+        port: String,
+        l2_dst: IpAddr,
+        to_bridge: bool,
+        out: &mut Vec<Branch>,
+    ) {
+        let bridge = br.ifindex;
         st.packet.iif = Some(br.name.clone());
         st.packet.physdev_in = Some(port.clone());
         st.packet.bridged = false;
@@ -258,8 +273,6 @@ impl<'a> Engine<'a> {
                 self.bridge_forward(s, br, &port, l2_dst, true, out);
                 continue;
             }
-            // For the bridge's own address, or NATed: the kernel looks the route up;
-            // a route back out of the same bridge is bridged, anything else routed.
             let egress = self.netns(&s.netns).map(|n| {
                 super::route::decide(
                     n,
@@ -431,6 +444,9 @@ impl<'a> Engine<'a> {
         } else {
             "net.bridge.bridge-nf-call-iptables"
         };
+        if self.options.assume_forwarding {
+            return true;
+        }
         // Absent: br_netfilter is not loaded, so nothing is called.
         self.model
             .node_sysctl(key)

@@ -97,6 +97,10 @@ impl Cell {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Reachability {
     pub cells: Vec<Cell>,
+    /// When the node does not forward pod traffic through its rules (ip_forward or
+    /// bridge-nf-call-iptables off), one pod per service traced as if it did: what the
+    /// rules will do once those are fixed (NF004 reads them; the matrix does not).
+    pub masked: Vec<Cell>,
     /// Traces run, and cells answered from a class's trace.
     pub traced: usize,
     pub reused: usize,
@@ -122,6 +126,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
     };
     let engine = Engine::new(model, graph, firewall.rulesets(), options);
     let targets = targets(model);
+    let masked = masked_cells(model, graph, firewall, options, &targets);
     let refs = SourceRefs::of(firewall);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
     // Class of each pod: the first pod with the same signature.
@@ -198,7 +203,10 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         .iter()
         .map(|p| (p.display_name().into(), p.netns.as_str().into()))
         .collect();
-    let mut out = Reachability::default();
+    let mut out = Reachability {
+        masked,
+        ..Reachability::default()
+    };
     for (pi, ti) in jobs {
         match traced.get(&(pi, ti)) {
             Some(c) => {
@@ -218,6 +226,42 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         }
     }
     out
+}
+
+/// One pod per service traced as if the node forwarded through its rules, when its
+/// sysctls stop pod traffic before the rules see it.
+fn masked_cells(
+    model: &Model,
+    graph: &NodeGraph,
+    firewall: &Firewall,
+    options: Options,
+    targets: &[Target<'_>],
+) -> Vec<Cell> {
+    if !forwarding_masked(model) {
+        return Vec::new();
+    }
+    let forwarding = Engine::new(
+        model,
+        graph,
+        firewall.rulesets(),
+        Options {
+            assume_forwarding: true,
+            ..options
+        },
+    );
+    let Some(pod) = model.pods.iter().find(|p| !p.ips.is_empty()) else {
+        return Vec::new();
+    };
+    targets
+        .par_iter()
+        .map(|t| cell(pod, t, &trace(&forwarding, pod, t), true))
+        .collect()
+}
+
+/// Whether the node's sysctls stop pod traffic before its rules see it.
+fn forwarding_masked(model: &Model) -> bool {
+    let is = |key: &str, v: &str| model.node_sysctl(key).is_some_and(|(x, _)| x.trim() == v);
+    is("net.ipv4.ip_forward", "0") || !is("net.bridge.bridge-nf-call-iptables", "1")
 }
 
 fn targets(model: &Model) -> Vec<Target<'_>> {
