@@ -64,24 +64,16 @@ impl<'a> Engine<'a> {
         match kind {
             "bridge" => self.bridge_out(st, link, nexthop, out),
             "veth" => self.cross_veth(st, link, nexthop, out),
-            k if OVERLAY_KINDS.contains(&k) => {
-                let why = format!(
-                    "leaves the node through {k} device {} towards {nexthop}",
-                    link.name
-                );
-                let netns = st.netns.clone();
-                self.hop(
-                    &mut st,
-                    &netns,
-                    Some(link.name.clone()),
-                    "link",
-                    &why,
-                    Some(ns.link_evidence(i)),
-                );
-                out.push(self.end(st, Verdict::LeftNode, why, None));
-            }
-            _ => {
-                let why = format!("leaves the node on {} towards {nexthop}", link.name);
+            k => {
+                // The uplink or an overlay device: the rest of the way is in another bundle.
+                let why = if OVERLAY_KINDS.contains(&k) {
+                    format!(
+                        "leaves the node through {k} device {} towards {nexthop}",
+                        link.name
+                    )
+                } else {
+                    format!("leaves the node on {} towards {nexthop}", link.name)
+                };
                 let netns = st.netns.clone();
                 self.hop(
                     &mut st,
@@ -291,17 +283,8 @@ impl<'a> Engine<'a> {
                 }) if o == bridge && rewritten => {
                     // The kernel's input route lookup for the rewritten packet fails
                     // when the bridge does not forward: dropped, not bridged.
-                    if let Some((why, ev)) = self.forwarding_off(&s, &br.name) {
-                        let netns = s.netns.clone();
-                        self.hop(
-                            &mut s,
-                            &netns,
-                            Some(br.name.clone()),
-                            "sysctl",
-                            &why,
-                            Some(ev),
-                        );
-                        out.push(self.end(s, Verdict::Dropped, why, None));
+                    if let Some(stop) = self.forwarding_off(&s, &br.name) {
+                        self.dropped_by_sysctl(s, &br.name, stop, out);
                         continue;
                     }
                     let l2 = gateway.unwrap_or(s.packet.dst);

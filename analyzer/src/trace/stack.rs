@@ -153,10 +153,8 @@ impl<'a> Engine<'a> {
             };
             // A virtual service whose VIP is not local is routed (trace/ipvs.rs).
             self.ipvs_not_local(&mut s);
-            if let Some((why, ev)) = self.forwarding_off(&s, &iif) {
-                let netns = s.netns.clone();
-                self.hop(&mut s, &netns, Some(iif.clone()), "sysctl", &why, Some(ev));
-                out.push(self.end(s, Verdict::Dropped, why, None));
+            if let Some(stop) = self.forwarding_off(&s, &iif) {
+                self.dropped_by_sysctl(s, &iif, stop, out);
                 continue;
             }
             s.packet.oif = Some(self.oif_name(&s.netns, Some(&e)));
@@ -194,6 +192,26 @@ impl<'a> Engine<'a> {
             );
             (why, evidence)
         })
+    }
+
+    /// Ends a branch that a sysctl stops (`forwarding_off`), citing its line.
+    pub(super) fn dropped_by_sysctl(
+        &self,
+        mut st: State,
+        iface: &str,
+        (why, ev): (String, Evidence),
+        out: &mut Vec<Branch>,
+    ) {
+        let netns = st.netns.clone();
+        self.hop(
+            &mut st,
+            &netns,
+            Some(iface.to_string()),
+            "sysctl",
+            &why,
+            Some(ev),
+        );
+        out.push(self.end(st, Verdict::Dropped, why, None));
     }
 
     /// A sysctl of a netns (the node's falls back to the host file).
