@@ -22,12 +22,7 @@ pub fn unreachable_services(ctx: &Context<'_>) -> Vec<Finding> {
             by_service.entry(&c.service).or_default().push(c);
         }
     }
-    let pods_total = reach
-        .cells
-        .iter()
-        .map(|c| &*c.pod)
-        .collect::<BTreeSet<_>>()
-        .len();
+    let pods_total = reach.pods;
     by_service
         .into_iter()
         .map(|(service, cells)| finding(service, &cells, pods_total))

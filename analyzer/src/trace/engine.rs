@@ -10,8 +10,11 @@
 //! FORWARD drop of established traffic, a missing masquerade on hairpin) is not
 //! called delivered.
 
-use super::packet::{CtState, Hook, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset, Step};
+use super::packet::{
+    CtState, Detail, Hook, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset, Step,
+};
 use super::path::{Branch, Hop, Verdict};
+use crate::evidence::Evidence;
 use crate::graph::NodeGraph;
 use crate::model::{Model, Netns};
 use std::collections::BTreeMap;
@@ -145,6 +148,12 @@ pub(super) struct State {
     /// `--established`: the backend conntrack bound this connection to (from the
     /// bundle's entries), applied at the node's first destination-NAT hook.
     pub ct_binding: Option<(IpAddr, u16, crate::evidence::Evidence)>,
+    /// The address a node NAT chain sent the request to (a service's endpoint).
+    pub dnat_to: Option<IpAddr>,
+    /// Follow only the branches whose request a node NAT chain sends to one of these
+    /// addresses (or to none): the reachability matrix traces the rest once per class
+    /// of pods (`reach.rs`).
+    pub only_dnat_to: Option<std::sync::Arc<[IpAddr]>>,
 }
 
 /// What the walk may do.
@@ -187,6 +196,10 @@ pub struct Engine<'a> {
     pub(super) bridges: std::collections::HashMap<(String, u32), BridgePorts>,
     pub(super) root: String,
     pub(super) options: Options,
+    /// Evidence of each link and route of each netns, rendered once (every crossing
+    /// and routing decision cites one).
+    link_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
+    route_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
 }
 
 impl<'a> Engine<'a> {
@@ -245,7 +258,25 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let bridges = bridge_ports(model, graph, &addrs);
+        let link_evidence = model
+            .netns
+            .values()
+            .map(|n| {
+                let all = (0..n.links.items.len()).map(|i| n.link_evidence(i));
+                (n.id.as_str(), all.collect())
+            })
+            .collect();
+        let route_evidence = model
+            .netns
+            .values()
+            .map(|n| {
+                let all = (0..n.routes.items.len()).map(|i| n.route_evidence(i));
+                (n.id.as_str(), all.collect())
+            })
+            .collect();
         Engine {
+            link_evidence,
+            route_evidence,
             places,
             addrs,
             bridges,
@@ -326,7 +357,7 @@ impl<'a> Engine<'a> {
                     self.hop(s, &ns, iface, "netfilter", &what, None);
                 }
             }
-            let mut next = Vec::new();
+            let mut next = Vec::with_capacity(live.len());
             for mut s in live {
                 let bound = nat_bound(&s, hook);
                 if chain.nat && (s.packet.ct != CtState::New || bound) {
@@ -383,21 +414,36 @@ impl<'a> Engine<'a> {
         out: &mut Vec<Branch>,
     ) {
         let ruleset = &self.rulesets[chain.ruleset];
-        let label = ruleset.label();
-        for b in ruleset.run(chain, &s.packet, facts) {
+        let label = || ruleset.label();
+        let detail = match self.options.all_hops {
+            true => Detail::Every,
+            false => Detail::Deciding,
+        };
+        for b in ruleset.run(chain, &s.packet, facts, detail) {
+            // The address a node NAT chain sends the request to (an endpoint).
+            let dnat_to = (chain.nat
+                && is_dnat_hook(hook)
+                && s.reply.is_none()
+                && b.packet.dst != s.packet.dst)
+                .then_some(b.packet.dst);
+            if let (Some(d), Some(only)) = (dnat_to, s.only_dnat_to.as_deref()) {
+                if !only.contains(&d) {
+                    continue;
+                }
+            }
             let mut s2 = s.clone();
             s2.probability *= b.probability;
-            let iface = s.packet.iif.clone().or(s.packet.oif.clone());
-            for step in b.steps {
-                push_step(
-                    &mut s2,
-                    &self.place(&s.netns),
-                    iface.clone(),
-                    step,
-                    self.options.all_hops,
-                );
+            if !b.steps.is_empty() {
+                let place = self.place(&s.netns);
+                let iface = s.packet.iif.clone().or(s.packet.oif.clone());
+                for step in b.steps {
+                    push_step(&mut s2, &place, iface.clone(), step, self.options.all_hops);
+                }
             }
             if chain.nat && nat_changed(&s.packet, &b.packet) {
+                if let Some(d) = dnat_to {
+                    s2.dnat_to.get_or_insert(d);
+                }
                 s2.nat_netns = Some(s.netns.clone());
                 if is_dnat_hook(hook) {
                     s2.dnat_bound = true;
@@ -409,13 +455,15 @@ impl<'a> Engine<'a> {
             match b.outcome {
                 HookOutcome::Accept => next.push(s2),
                 HookOutcome::Drop => {
-                    let why = format!("dropped by {label} {}/{}", chain.table, chain.chain);
+                    let why = format!("dropped by {} {}/{}", label(), chain.table, chain.chain);
                     out.push(self.end(s2, Verdict::Dropped, why, None));
                 }
                 HookOutcome::Reject { with } => {
                     let why = format!(
-                        "rejected ({with}) by {label} {}/{}",
-                        chain.table, chain.chain
+                        "rejected ({with}) by {} {}/{}",
+                        label(),
+                        chain.table,
+                        chain.chain
                     );
                     // A reset for a bridged frame leaves by the bridge port at once
                     // (nf_send_reset → dev_queue_xmit), past the NAT hooks: for a
@@ -535,6 +583,7 @@ impl<'a> Engine<'a> {
                 endpoint,
                 ended_in,
                 hops: self.kept(&st.hops),
+                dnat_to: st.dnat_to,
             },
             Some(r) => {
                 // A reply that leaves the node for a client outside it (`--from` an
@@ -556,6 +605,7 @@ impl<'a> Engine<'a> {
                         endpoint: Some(r.endpoint),
                         ended_in: r.ended_in,
                         hops: self.kept(&st.hops),
+                        dnat_to: st.dnat_to,
                     };
                 }
                 let verdict = match verdict {
@@ -574,6 +624,7 @@ impl<'a> Engine<'a> {
                     endpoint: Some(r.endpoint),
                     ended_in: r.ended_in,
                     hops: self.kept(&st.hops),
+                    dnat_to: st.dnat_to,
                 }
             }
         }
@@ -599,6 +650,30 @@ impl<'a> Engine<'a> {
         self.addrs
             .get(netns)
             .is_some_and(|l| l.iter().any(|(i, a, _)| *i == ifindex && *a == ip))
+    }
+
+    /// The evidence of link `i` of `netns`.
+    pub(super) fn link_evidence(&self, netns: &Netns, i: usize) -> Evidence {
+        match self
+            .link_evidence
+            .get(netns.id.as_str())
+            .and_then(|l| l.get(i))
+        {
+            Some(ev) => ev.clone(),
+            None => netns.link_evidence(i),
+        }
+    }
+
+    /// The evidence of route `i` of `netns`.
+    pub(super) fn route_evidence(&self, netns: &Netns, i: usize) -> Evidence {
+        match self
+            .route_evidence
+            .get(netns.id.as_str())
+            .and_then(|l| l.get(i))
+        {
+            Some(ev) => ev.clone(),
+            None => netns.route_evidence(i),
+        }
     }
 
     /// A netns as people name it: the pod `ns/name`, else its id.

@@ -5,7 +5,7 @@
 
 use super::iptables::IptablesRuleset;
 use super::nft::NftEval;
-use super::packet::{Hook, HookBranch, HookChain, NetnsFacts, Packet, Ruleset};
+use super::packet::{Detail, Hook, HookBranch, HookChain, NetnsFacts, Packet, Ruleset};
 use crate::model::services::Proxier;
 use crate::parse::ipset::IpsetSave;
 use crate::parse::iptables;
@@ -119,7 +119,13 @@ impl<R: Ruleset> Ruleset for WithoutTables<R> {
         chains
     }
 
-    fn run(&self, chain: &HookChain, packet: &Packet, facts: &NetnsFacts) -> Vec<HookBranch> {
-        self.inner.run(chain, packet, facts)
+    fn run(
+        &self,
+        chain: &HookChain,
+        packet: &Packet,
+        facts: &NetnsFacts,
+        detail: Detail,
+    ) -> Vec<HookBranch> {
+        self.inner.run(chain, packet, facts, detail)
     }
 }

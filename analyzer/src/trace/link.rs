@@ -45,7 +45,7 @@ impl<'a> Engine<'a> {
                 Some(link.name.clone()),
                 "link",
                 "down",
-                Some(ns.link_evidence(i)),
+                Some(self.link_evidence(ns, i)),
             );
             let why = format!("{} of {} is down", link.name, self.place(&st.netns));
             return out.push(self.end(st, Verdict::Dropped, why, None));
@@ -81,7 +81,7 @@ impl<'a> Engine<'a> {
                     Some(link.name.clone()),
                     "link",
                     &why,
-                    Some(ns.link_evidence(i)),
+                    Some(self.link_evidence(ns, i)),
                 );
                 out.push(self.end(st, Verdict::LeftNode, why, None));
             }
@@ -127,7 +127,7 @@ impl<'a> Engine<'a> {
             Some(link.name.clone()),
             "veth",
             &what,
-            Some(peer_ns.link_evidence(pi)),
+            Some(self.link_evidence(peer_ns, pi)),
         );
         if !Netns::link_is_up(peer) {
             let why = format!("{} (the peer of {}) is down", peer.name, link.name);
@@ -341,7 +341,9 @@ impl<'a> Engine<'a> {
         if port.name == in_port && !hairpin(port) && br.promiscuity == 0 {
             let netns = st.netns.clone();
             let what = format!("would go back out of {in_port}, where it came in: hairpin is off");
-            let ev = ns.link_named(in_port).map(|(i, _)| ns.link_evidence(i));
+            let ev = ns
+                .link_named(in_port)
+                .map(|(i, _)| self.link_evidence(ns, i));
             self.hop(
                 &mut st,
                 &netns,

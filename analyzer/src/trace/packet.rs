@@ -191,6 +191,41 @@ pub enum HookOutcome {
     },
 }
 
+/// Which steps a chain's run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every step, in order (a trace people read).
+    Every,
+    /// Only the deciding one: the last step with evidence, if any (the reachability
+    /// matrix, which keeps nothing else).
+    Deciding,
+}
+
+impl Detail {
+    /// Trims a branch's steps, written in full, to what `self` asks.
+    pub fn trim(self, steps: &mut Vec<Step>) {
+        if self == Detail::Deciding {
+            match steps.iter().rposition(|s| s.evidence.is_some()) {
+                Some(i) => {
+                    steps.drain(..i);
+                    steps.truncate(1);
+                }
+                None => steps.clear(),
+            }
+        }
+    }
+}
+
+/// Branches as [`Detail::Deciding`] gives them, from a run with every step.
+#[cfg(test)]
+pub fn trimmed(branches: &[HookBranch]) -> Vec<HookBranch> {
+    let mut out = branches.to_vec();
+    for b in &mut out {
+        Detail::Deciding.trim(&mut b.steps);
+    }
+    out
+}
+
 /// One possible result of running a chain: probabilities of all branches of one run
 /// add up to the probability of the packet that entered.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +233,7 @@ pub struct HookBranch {
     pub probability: f64,
     /// The packet as it leaves the chain (NAT and marks applied).
     pub packet: Packet,
+    /// What the run met, as [`Detail`] asked.
     pub steps: Vec<Step>,
     pub outcome: HookOutcome,
 }
@@ -224,5 +260,11 @@ pub trait Ruleset {
     /// Base chains attached to `hook` for the packet's family, with their priorities.
     fn hook_chains(&self, hook: Hook, v6: bool) -> Vec<HookChain>;
     /// Runs `chain` on `packet`.
-    fn run(&self, chain: &HookChain, packet: &Packet, facts: &NetnsFacts) -> Vec<HookBranch>;
+    fn run(
+        &self,
+        chain: &HookChain,
+        packet: &Packet,
+        facts: &NetnsFacts,
+        detail: Detail,
+    ) -> Vec<HookBranch>;
 }

@@ -72,4 +72,7 @@ pub struct Branch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_in: Option<String>,
     pub hops: Vec<Hop>,
+    /// The address a node NAT chain sent the request to, if one did.
+    #[serde(skip)]
+    pub dnat_to: Option<std::net::IpAddr>,
 }

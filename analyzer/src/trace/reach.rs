@@ -21,7 +21,7 @@ use crate::model::Model;
 use ipnet::IpNet;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -101,6 +101,8 @@ pub struct Reachability {
     /// bridge-nf-call-iptables off), one pod per service traced as if it did: what the
     /// rules will do once those are fixed (NF004 reads them; the matrix does not).
     pub masked: Vec<Cell>,
+    /// Pods in the matrix (its rows).
+    pub pods: usize,
     /// Traces run, and cells answered from a class's trace.
     pub traced: usize,
     pub reused: usize,
@@ -115,8 +117,9 @@ struct Target<'m> {
     proto: Proto,
     /// Endpoint addresses (a pod among them is traced on its own).
     endpoints: BTreeSet<IpAddr>,
-    /// Its endpoint chains (a rule there naming a pod makes the pod its own trace).
-    chains: BTreeSet<&'m str>,
+    /// Its endpoint chains and their endpoint's address (a rule there naming a pod
+    /// makes the pod its own trace for that endpoint).
+    chains: BTreeMap<&'m str, IpAddr>,
 }
 
 pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachability {
@@ -127,105 +130,253 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
     let engine = Engine::new(model, graph, firewall.rulesets(), options);
     let targets = targets(model);
     let masked = masked_cells(model, graph, firewall, options, &targets);
-    let refs = SourceRefs::of(firewall);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-    // Class of each pod: the first pod with the same signature.
-    let mut first: BTreeMap<String, usize> = BTreeMap::new();
-    let class: Vec<usize> = pods
-        .iter()
-        .enumerate()
-        .map(|(i, p)| *first.entry(signature(model, p, &refs)).or_insert(i))
-        .collect();
-    let jobs: Vec<(usize, usize)> = (0..pods.len())
-        .flat_map(|pi| (0..targets.len()).map(move |ti| (pi, ti)))
-        .collect();
-    // The endpoint chains whose rules name each pod by address.
-    let named_in: Vec<BTreeSet<&str>> = pods
-        .iter()
-        .map(|p| {
-            p.ips
-                .iter()
-                .filter_map(|ip| refs.hosts.get(ip))
-                .flatten()
-                .map(String::as_str)
-                .collect()
+    let refs = SourceRefs::of(firewall);
+    let plan = Plan::new(model, &refs, &pods, &targets);
+    let target = |i: usize| (pods[i / plan.width], &targets[i % plan.width]);
+    let (full, shared): (Vec<usize>, Vec<usize>) = (0..pods.len() * plan.width)
+        .filter(|&i| plan.own(i))
+        .partition(|&i| !plan.shares_class(i));
+    // Trace what must be traced in full, in parallel, keeping the branches of the
+    // cells that stand for a class …
+    let full: Vec<(usize, Cell, Vec<Branch>)> = full
+        .into_par_iter()
+        .map(|i| {
+            let (pod, t) = target(i);
+            let branches = trace(&engine, pod, t, None);
+            let c = cell(pod, t, &branches, true);
+            let keep = !plan.special[i];
+            (i, c, if keep { branches } else { Vec::new() })
         })
         .collect();
-    // A pod is special for a service when it is one of its endpoints or a rule of its
-    // endpoint chains names it: traced on its own.
-    let mut by_ip: std::collections::HashMap<IpAddr, Vec<usize>> = Default::default();
-    for (pi, p) in pods.iter().enumerate() {
-        for ip in &p.ips {
-            by_ip.entry(*ip).or_default().push(pi);
-        }
+    // Position in `full` (then in `own`) of each traced cell.
+    let mut slot = vec![u32::MAX; pods.len() * plan.width];
+    for (k, (i, _, _)) in full.iter().enumerate() {
+        slot[*i] = k as u32;
     }
-    let mut by_chain: std::collections::HashMap<&str, Vec<usize>> = Default::default();
-    for (ti, t) in targets.iter().enumerate() {
-        for c in &t.chains {
-            by_chain.entry(c).or_default().push(ti);
-        }
-    }
-    let mut special: std::collections::HashSet<(usize, usize)> = Default::default();
-    for (ti, t) in targets.iter().enumerate() {
-        for ip in &t.endpoints {
-            for &pi in by_ip.get(ip).into_iter().flatten() {
-                special.insert((pi, ti));
-            }
-        }
-    }
-    for (pi, chains) in named_in.iter().enumerate() {
-        for c in chains {
-            for &ti in by_chain.get(c).into_iter().flatten() {
-                special.insert((pi, ti));
-            }
-        }
-    }
-    // Per (class, service): the first member that is not special stands for the rest.
-    let mut stands_for: std::collections::HashMap<(usize, usize), usize> = Default::default();
-    for &(pi, ti) in &jobs {
-        if !special.contains(&(pi, ti)) {
-            stands_for.entry((class[pi], ti)).or_insert(pi);
-        }
-    }
-    let own = |pi: usize, ti: usize| {
-        special.contains(&(pi, ti)) || stands_for.get(&(class[pi], ti)) == Some(&pi)
-    };
-    // Trace what must be traced, in parallel; then fill in the classes.
-    let traced: std::collections::HashMap<(usize, usize), Cell> = jobs
-        .par_iter()
-        .filter(|(pi, ti)| own(*pi, *ti))
-        .map(|&(pi, ti)| {
-            let branches = trace(&engine, pods[pi], &targets[ti]);
-            ((pi, ti), cell(pods[pi], &targets[ti], &branches, true))
+    // … then the pods that are special for a service but share their class: only the
+    // branches to the endpoints that make them special are theirs (the endpoint is the
+    // pod itself, or a rule of its chain names the pod); the others are as for the
+    // rest of the class.
+    let shared: Vec<(usize, Cell)> = shared
+        .into_par_iter()
+        .map(|i| {
+            let (pod, t) = target(i);
+            let only = special_endpoints(pod, t, &refs);
+            let mut branches = trace(&engine, pod, t, Some(only.clone()));
+            let (_, _, class) = &full[slot[plan.stand_in(i)] as usize];
+            branches.extend(
+                class
+                    .iter()
+                    .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)))
+                    .cloned(),
+            );
+            (i, cell(pod, t, &branches, true))
         })
         .collect();
+    let mut own: Vec<Cell> = full.into_iter().map(|(_, c, _)| c).collect();
+    for (i, c) in shared {
+        slot[i] = own.len() as u32;
+        own.push(c);
+    }
     let names: Vec<(Arc<str>, Arc<str>)> = pods
         .iter()
         .map(|p| (p.display_name().into(), p.netns.as_str().into()))
         .collect();
-    let mut out = Reachability {
-        masked,
-        ..Reachability::default()
-    };
-    for (pi, ti) in jobs {
-        match traced.get(&(pi, ti)) {
-            Some(c) => {
-                out.traced += 1;
-                out.cells.push(c.clone());
-            }
+    // Every other cell is its stand-in's, under its own pod's name.
+    let cells: Vec<Cell> = (0..slot.len())
+        .into_par_iter()
+        .map(|i| match own.get(slot[i] as usize) {
+            Some(c) => c.clone(),
             None => {
-                out.reused += 1;
-                let c = &traced[&(stands_for[&(class[pi], ti)], ti)];
-                out.cells.push(Cell {
-                    pod: names[pi].0.clone(),
-                    netns: names[pi].1.clone(),
+                let (pod, netns) = &names[i / plan.width];
+                Cell {
+                    pod: pod.clone(),
+                    netns: netns.clone(),
                     traced: false,
-                    ..c.clone()
-                });
+                    ..own[slot[plan.stand_in(i)] as usize].clone()
+                }
             }
+        })
+        .collect();
+    let traced = own.len();
+    Reachability {
+        pods: pods.len(),
+        reused: cells.len() - traced,
+        traced,
+        cells,
+        masked,
+    }
+}
+
+/// The matrix without sharing: every cell traced in full from its own pod. What
+/// [`compute`] must equal (its tests compare the two); too slow for a big node.
+#[doc(hidden)]
+pub fn compute_each(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachability {
+    let options = Options {
+        all_hops: false,
+        ..Options::default()
+    };
+    let engine = Engine::new(model, graph, firewall.rulesets(), options);
+    let targets = targets(model);
+    let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
+    let cells: Vec<Cell> = pods
+        .par_iter()
+        .flat_map_iter(|p| {
+            let engine = &engine;
+            targets
+                .iter()
+                .map(move |t| cell(p, t, &trace(engine, p, t, None), true))
+        })
+        .collect();
+    Reachability {
+        pods: pods.len(),
+        traced: cells.len(),
+        cells,
+        ..Reachability::default()
+    }
+}
+
+/// The cells whose outcomes differ between two matrices of one node (verdict
+/// probabilities, and each failure's verdict, probability and reason), one line each.
+#[doc(hidden)]
+pub fn differences(a: &Reachability, b: &Reachability) -> Vec<String> {
+    /// Verdicts with their probabilities, and failures (verdict, reason, probability),
+    /// probabilities printed to 9 places.
+    type Key = (Vec<(Verdict, String)>, Vec<(Verdict, String, String)>);
+    fn key(o: &Outcome) -> Key {
+        let p = |x: f64| format!("{x:.9}");
+        let mut failures: Vec<_> = o
+            .failures
+            .iter()
+            .map(|f| (f.verdict, f.reason.clone(), p(f.probability)))
+            .collect();
+        failures.sort();
+        (
+            o.verdicts.iter().map(|(v, x)| (*v, p(*x))).collect(),
+            failures,
+        )
+    }
+    let index = |r: &Reachability| -> BTreeMap<(String, String), Arc<Outcome>> {
+        r.cells
+            .iter()
+            .map(|c| {
+                (
+                    (c.pod.to_string(), c.service.to_string()),
+                    c.outcome.clone(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (index(a), index(b));
+    let mut out = Vec::new();
+    for (cell, x) in &a {
+        match b.get(cell) {
+            None => out.push(format!("{} → {}: only in the first", cell.0, cell.1)),
+            Some(y) if key(x) != key(y) => out.push(format!(
+                "{} → {}: {:?} ≠ {:?}",
+                cell.0,
+                cell.1,
+                key(x),
+                key(y)
+            )),
+            Some(_) => {}
         }
     }
+    out.extend(
+        b.keys()
+            .filter(|c| !a.contains_key(*c))
+            .map(|c| format!("{} → {}: only in the second", c.0, c.1)),
+    );
     out
+}
+
+/// Which cells are traced, and which traced cell answers for each of the others.
+/// Cells are indexed pod-major: cell (pod, target) is `pod * width + target`.
+struct Plan {
+    width: usize,
+    /// Class of each pod: the first pod with the same signature.
+    class: Vec<usize>,
+    /// The pod is an endpoint of the target, or a rule of its endpoint chains names
+    /// the pod: traced on its own.
+    special: Vec<bool>,
+    /// Per (class representative, target): the first member of the class that is not
+    /// special for it, which stands for the rest.
+    stands_for: Vec<Option<usize>>,
+}
+
+impl Plan {
+    fn new(model: &Model, refs: &SourceRefs, pods: &[&Pod], targets: &[Target<'_>]) -> Plan {
+        let width = targets.len();
+        let mut first: BTreeMap<String, usize> = BTreeMap::new();
+        let class = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| *first.entry(signature(model, p, refs)).or_insert(i))
+            .collect();
+        let mut plan = Plan {
+            width,
+            class,
+            special: vec![false; pods.len() * width],
+            stands_for: vec![None; pods.len() * width],
+        };
+        let mut by_ip: HashMap<IpAddr, Vec<usize>> = HashMap::new();
+        for (pi, p) in pods.iter().enumerate() {
+            for ip in &p.ips {
+                by_ip.entry(*ip).or_default().push(pi);
+            }
+        }
+        let mut by_chain: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (ti, t) in targets.iter().enumerate() {
+            for ip in &t.endpoints {
+                for &pi in by_ip.get(ip).into_iter().flatten() {
+                    plan.special[pi * width + ti] = true;
+                }
+            }
+            for c in t.chains.keys() {
+                by_chain.entry(c).or_default().push(ti);
+            }
+        }
+        // The endpoint chains whose rules name each pod by address.
+        for (pi, p) in pods.iter().enumerate() {
+            let named_in = p.ips.iter().filter_map(|ip| refs.hosts.get(ip)).flatten();
+            for c in named_in {
+                for &ti in by_chain.get(c.as_str()).into_iter().flatten() {
+                    plan.special[pi * width + ti] = true;
+                }
+            }
+        }
+        for i in 0..plan.special.len() {
+            if !plan.special[i] {
+                let rep = plan.class[i / width] * width + i % width;
+                plan.stands_for[rep].get_or_insert(i / width);
+            }
+        }
+        plan
+    }
+
+    /// Whether cell `i` is traced (not answered by a pod of its class).
+    fn own(&self, i: usize) -> bool {
+        let pod = i / self.width;
+        self.special[i] || self.stands_for[self.representative(i)] == Some(pod)
+    }
+
+    /// Whether cell `i` is special and another pod of its class stands for the rest.
+    fn shares_class(&self, i: usize) -> bool {
+        self.special[i] && self.stands_for[self.representative(i)].is_some()
+    }
+
+    /// The cell of the class's representative pod for cell `i`'s target.
+    fn representative(&self, i: usize) -> usize {
+        self.class[i / self.width] * self.width + i % self.width
+    }
+
+    /// The traced cell that answers for cell `i`.
+    fn stand_in(&self, i: usize) -> usize {
+        let pod = self.stands_for[self.representative(i)]
+            .expect("a pod that is not special has a stand-in");
+        pod * self.width + i % self.width
+    }
 }
 
 /// One pod per service traced as if the node forwarded through its rules, when its
@@ -254,7 +405,7 @@ fn masked_cells(
     };
     targets
         .par_iter()
-        .map(|t| cell(pod, t, &trace(&forwarding, pod, t), true))
+        .map(|t| cell(pod, t, &trace(&forwarding, pod, t, None), true))
         .collect()
 }
 
@@ -287,8 +438,11 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
                 .find(|t: &&mut Target<'_>| t.ip == ip && t.port == f.port && t.proto == proto)
             {
                 t.endpoints.extend(s.endpoints.iter().map(|e| e.ip));
-                t.chains
-                    .extend(s.endpoints.iter().filter_map(|e| e.chain.as_deref()));
+                t.chains.extend(
+                    s.endpoints
+                        .iter()
+                        .filter_map(|e| Some((e.chain.as_deref()?, e.ip))),
+                );
                 continue;
             }
             out.push(Target {
@@ -301,7 +455,7 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
                 chains: s
                     .endpoints
                     .iter()
-                    .filter_map(|e| e.chain.as_deref())
+                    .filter_map(|e| Some((e.chain.as_deref()?, e.ip)))
                     .collect(),
             });
         }
@@ -309,7 +463,24 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
     out
 }
 
-fn trace(engine: &Engine<'_>, pod: &Pod, t: &Target<'_>) -> Vec<Branch> {
+/// The endpoints of `t` that make `pod` special for it: the pod itself, and those
+/// whose endpoint chain has a rule naming the pod.
+fn special_endpoints(pod: &Pod, t: &Target<'_>, refs: &SourceRefs) -> Arc<[IpAddr]> {
+    let mut out: Vec<IpAddr> = pod.ips.clone();
+    for chain in pod.ips.iter().filter_map(|ip| refs.hosts.get(ip)).flatten() {
+        out.extend(t.chains.get(chain.as_str()));
+    }
+    out.into()
+}
+
+/// The trace from `pod` to `t`; with `only`, of the branches a node NAT chain sends to
+/// one of those addresses (or to none).
+fn trace(
+    engine: &Engine<'_>,
+    pod: &Pod,
+    t: &Target<'_>,
+    only: Option<Arc<[IpAddr]>>,
+) -> Vec<Branch> {
     let Some(src) = pod
         .ips
         .iter()
@@ -329,7 +500,10 @@ fn trace(engine: &Engine<'_>, pod: &Pod, t: &Target<'_>) -> Vec<Branch> {
         established: false,
         to: t.label.clone(),
     };
-    engine.trace(&req).verdicts
+    match only {
+        Some(only) => engine.branches_only(&req, only),
+        None => engine.trace(&req).verdicts,
+    }
 }
 
 fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {

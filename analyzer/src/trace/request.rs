@@ -11,6 +11,7 @@ use crate::model::services::{FrontendKind, Protocol, Service};
 use crate::model::{Model, Netns};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// The source port a traced connection uses (any ephemeral port would do: no rule
 /// kube-proxy or a CNI writes depends on it).
@@ -314,6 +315,34 @@ impl<'a> Engine<'a> {
 
     /// Follows `req` through the node.
     pub fn trace(&self, req: &Request) -> Trace {
+        let st = self.start(req);
+        let mut verdicts = Vec::new();
+        if req.established {
+            self.established(st, req, &mut verdicts);
+        } else {
+            self.run(st, &mut verdicts);
+        }
+        Trace {
+            from: self.place(&req.netns),
+            request: req.clone(),
+            verdicts,
+        }
+    }
+
+    /// The branches of a new connection's `req` whose request a node NAT chain sends
+    /// to one of `only` (or to no address): the rest are dropped where NAT splits them.
+    pub(super) fn branches_only(&self, req: &Request, only: Arc<[IpAddr]>) -> Vec<Branch> {
+        let st = State {
+            only_dnat_to: Some(only),
+            ..self.start(req)
+        };
+        let mut out = Vec::new();
+        self.run(st, &mut out);
+        out
+    }
+
+    /// The packet of `req` as its sender emits it.
+    fn start(&self, req: &Request) -> State {
         let packet = Packet {
             src: req.src,
             dst: req.dst,
@@ -347,7 +376,7 @@ impl<'a> Engine<'a> {
             },
             None => Stage::Output,
         };
-        let st = State {
+        State {
             netns: req.netns.clone(),
             orig: Tuple::of(&packet),
             packet,
@@ -361,17 +390,8 @@ impl<'a> Engine<'a> {
             reply: None,
             noted_no_rules: false,
             ct_binding: None,
-        };
-        let mut verdicts = Vec::new();
-        if req.established {
-            self.established(st, req, &mut verdicts);
-        } else {
-            self.run(st, &mut verdicts);
-        }
-        Trace {
-            from: self.place(&req.netns),
-            request: req.clone(),
-            verdicts,
+            dnat_to: None,
+            only_dnat_to: None,
         }
     }
 }

@@ -42,7 +42,7 @@ impl<'a> Engine<'a> {
         };
         let d = route::decide(ns, &lookup);
         let what = describe(ns, &d, st.packet.dst);
-        let evidence = d.route.map(|i| ns.route_evidence(i));
+        let evidence = d.route.map(|i| self.route_evidence(ns, i));
         let netns = st.netns.clone();
         self.hop(st, &netns, None, "route", &what, evidence);
         match d.verdict {

@@ -54,7 +54,9 @@ use crate::parse::iptables::{Chain, ChainOp, RuleOp, Table, Target};
 use crate::sources::Proxier;
 
 use super::firewall::IptablesFile;
-use super::packet::{Hook, HookBranch, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset};
+use super::packet::{
+    Detail, Hook, HookBranch, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset,
+};
 use ipset::Sets;
 
 type Fx = foldhash::fast::RandomState;
@@ -87,6 +89,8 @@ struct TableIndex<'a> {
     /// Per rule of `table.rules`: its save line, rendered the first time a step cites
     /// it (a node's reachability cites the same few rules thousands of times).
     rendered: Vec<std::sync::OnceLock<String>>,
+    /// Per chain: the step its policy makes, rendered the first time one is cited.
+    policy_steps: Vec<std::sync::OnceLock<Option<super::packet::Step>>>,
 }
 
 struct ChainIndex<'a> {
@@ -194,6 +198,7 @@ impl<'a> TableIndex<'a> {
             by_name: HashMap::with_capacity_and_hasher(table.chains.len(), Fx::default()),
             jumps: Vec::new(),
             rendered: (0..table.rules.len()).map(|_| Default::default()).collect(),
+            policy_steps: Vec::new(),
         };
         for c in &table.chains {
             let id = t.chain_id(&c.name);
@@ -226,6 +231,7 @@ impl<'a> TableIndex<'a> {
                 _ => NONE,
             })
             .collect();
+        t.policy_steps = (0..t.chains.len()).map(|_| Default::default()).collect();
         for c in &mut t.chains {
             if c.rules.len() >= INDEXED_CHAIN {
                 c.by_dst = Some(DstIndex::new(&c.rules, table));
@@ -325,12 +331,18 @@ impl Ruleset for IptablesRuleset<'_> {
         out
     }
 
-    fn run(&self, chain: &HookChain, packet: &Packet, facts: &NetnsFacts) -> Vec<HookBranch> {
+    fn run(
+        &self,
+        chain: &HookChain,
+        packet: &Packet,
+        facts: &NetnsFacts,
+        detail: Detail,
+    ) -> Vec<HookBranch> {
         let base = self
             .table(&chain.table)
             .and_then(|t| Some((t, *t.by_name.get(chain.chain.as_str())?)));
         match base {
-            Some((t, id)) => run::Runner::new(self, t, facts, id).run(packet),
+            Some((t, id)) => run::Runner::new(self, t, facts, id, detail).run(packet),
             None => vec![HookBranch {
                 probability: 1.0,
                 packet: packet.clone(),

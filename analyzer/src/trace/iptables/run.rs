@@ -2,11 +2,16 @@
 //! probability, its position in the chains, its return stack and its steps. A
 //! statistic match splits a branch in two; the matched side is run first, so branches
 //! come out in file order of the rules that split them.
+//!
+//! Steps are noted, not written: a [`Note`] names the rule and what it did, and is
+//! rendered (text, evidence) only when the run hands its branches over. With
+//! [`Detail::Deciding`] only the last note is kept — the reachability matrix runs
+//! thousands of traces and reads one step of each.
 
 use crate::evidence::Evidence;
 use crate::parse::iptables::{render_rule, Rule};
 
-use super::super::packet::{HookBranch, HookOutcome, NetnsFacts, Packet, Step};
+use super::super::packet::{Detail, HookBranch, HookOutcome, NetnsFacts, Packet, Step};
 use super::matches::{self, Cx, Eval};
 use super::targets::{self, Action};
 use super::{IptablesRuleset, TableIndex};
@@ -20,6 +25,7 @@ pub(super) struct Runner<'r, 'a> {
     cx: Cx<'r>,
     /// The built-in chain being run.
     base: u32,
+    detail: Detail,
 }
 
 #[derive(Clone)]
@@ -31,10 +37,41 @@ struct State {
     pos: usize,
     /// Where RETURN and the end of a user chain go: (chain, position after the jump).
     stack: Vec<(u32, usize)>,
-    steps: Vec<Step>,
+    notes: Vec<Note>,
     jumps: u32,
     /// The rule at `pos` is taken without evaluating it (the matched side of a split).
     taken: bool,
+}
+
+/// A step to render: the rule (index into the table's rules) in the chain the branch
+/// was in, and what it did.
+#[derive(Clone)]
+enum Note {
+    Rule {
+        chain: u32,
+        rule: u32,
+        what: What,
+    },
+    /// The base chain's policy decided.
+    Policy,
+}
+
+#[derive(Clone)]
+enum What {
+    Text(String),
+    Jump {
+        to: u32,
+        goto: bool,
+    },
+    ReturnTo(u32),
+    ReturnFromBase,
+    /// The matched (`taken`) or unmatched side of a probabilistic rule.
+    Split {
+        taken: bool,
+        p: f64,
+    },
+    AffinityMiss,
+    RateNotSimulated,
 }
 
 enum End {
@@ -49,6 +86,7 @@ impl<'r, 'a> Runner<'r, 'a> {
         t: &'r TableIndex<'a>,
         facts: &'r NetnsFacts,
         base: u32,
+        detail: Detail,
     ) -> Self {
         Runner {
             rs,
@@ -58,6 +96,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 sets: &rs.sets,
             },
             base,
+            detail,
         }
     }
 
@@ -68,7 +107,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             chain: self.base,
             pos: 0,
             stack: Vec::new(),
-            steps: Vec::new(),
+            notes: Vec::new(),
             jumps: 0,
             taken: false,
         }];
@@ -92,8 +131,8 @@ impl<'r, 'a> Runner<'r, 'a> {
             };
             out.push(HookBranch {
                 probability: s.prob,
+                steps: s.notes.iter().filter_map(|n| self.render(n)).collect(),
                 packet: s.packet,
-                steps: s.steps,
                 outcome,
             });
         }
@@ -126,11 +165,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                         continue;
                     }
                     Eval::AffinityMiss => {
-                        let list = matches::recent_name(rule).unwrap_or("?");
-                        let what = format!(
-                            "affinity: miss (recent list {list} is not captured: a client not seen before)"
-                        );
-                        self.step(s, rule, what);
+                        self.note(s, ri, What::AffinityMiss);
                         s.pos += 1;
                         continue;
                     }
@@ -138,17 +173,13 @@ impl<'r, 'a> Runner<'r, 'a> {
                 }
             }
             if matches::has_rate_match(rule) {
-                self.step(
-                    s,
-                    rule,
-                    "rate limit not simulated: taken as within the rate".into(),
-                );
+                self.note(s, ri, What::RateNotSimulated);
             }
             let jump = self.t.jumps[ri as usize];
             match targets::action(rule, jump, &mut s.packet, self.cx.facts) {
                 Action::Continue(what) => {
                     if let Some(what) = what {
-                        self.step(s, rule, what);
+                        self.note(s, ri, What::Text(what));
                     }
                     s.pos += 1;
                 }
@@ -158,9 +189,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                         let why = format!("more than {MAX_JUMPS} jumps: a loop between chains");
                         return End::Done(self.unknown(s, &why));
                     }
-                    let name = self.t.chains[chain as usize].name;
-                    let what = format!("{} {name}", if goto { "goto" } else { "jump" });
-                    self.step(s, rule, what);
+                    self.note(s, ri, What::Jump { to: chain, goto });
                     if !goto {
                         s.stack.push((s.chain, s.pos + 1));
                     }
@@ -168,17 +197,16 @@ impl<'r, 'a> Runner<'r, 'a> {
                 }
                 Action::Return => match s.stack.pop() {
                     Some((c, pos)) => {
-                        let what = format!("RETURN to {}", self.t.chains[c as usize].name);
-                        self.step(s, rule, what);
+                        self.note(s, ri, What::ReturnTo(c));
                         (s.chain, s.pos) = (c, pos);
                     }
                     None => {
-                        self.step(s, rule, "RETURN from the base chain: its policy".into());
+                        self.note(s, ri, What::ReturnFromBase);
                         return End::Done(self.policy(s));
                     }
                 },
                 Action::Verdict(outcome, what) => {
-                    self.step(s, rule, what);
+                    self.note(s, ri, What::Text(what));
                     return End::Done(outcome);
                 }
                 Action::Unknown(why) => return End::Done(self.unknown(s, &why)),
@@ -189,25 +217,19 @@ impl<'r, 'a> Runner<'r, 'a> {
     /// Splits `s` at its rule: `s` becomes the matched side, the unmatched one is
     /// returned.
     fn split(&self, s: &mut State, p: f64) -> State {
-        let rule = self.rule_at(s);
-        let text = matches::split_text(rule);
+        let ri = self.rule_index(s);
         let mut miss = s.clone();
         miss.prob *= 1.0 - p;
-        self.step(
-            &mut miss,
-            rule,
-            format!("{text}: not taken (p={:.4})", 1.0 - p),
-        );
+        self.note(&mut miss, ri, What::Split { taken: false, p });
         miss.pos += 1;
         s.prob *= p;
         s.taken = true;
-        self.step(s, rule, format!("{text}: taken (p={p:.4})"));
+        self.note(s, ri, What::Split { taken: true, p });
         miss
     }
 
-    fn rule_at(&self, s: &State) -> &'a Rule {
-        let ri = self.t.chains[s.chain as usize].rules[s.pos];
-        &self.t.table.rules[ri as usize]
+    fn rule_index(&self, s: &State) -> u32 {
+        self.t.chains[s.chain as usize].rules[s.pos]
     }
 
     fn at(&self, chain: &str) -> String {
@@ -224,57 +246,131 @@ impl<'r, 'a> Runner<'r, 'a> {
         Evidence::new(&self.rs.file.path, Some(rule.line), text)
     }
 
-    /// Records what `rule` (in the branch's current chain) did.
-    fn step(&self, s: &mut State, rule: &Rule, what: String) {
-        s.steps.push(Step {
-            at: self.at(self.t.chains[s.chain as usize].name),
+    /// Notes what rule `ri` (in the branch's current chain) did.
+    fn note(&self, s: &mut State, ri: u32, what: What) {
+        if self.detail == Detail::Deciding {
+            s.notes.clear();
+        }
+        s.notes.push(Note::Rule {
+            chain: s.chain,
+            rule: ri,
+            what,
+        });
+    }
+
+    /// The step a note stands for; `None` for a policy without a declaration line when
+    /// only the deciding step is wanted (it has no evidence).
+    fn render(&self, note: &Note) -> Option<Step> {
+        let (chain, ri, what) = match note {
+            Note::Policy => {
+                return self.t.policy_steps[self.base as usize]
+                    .get_or_init(|| self.policy_step())
+                    .clone()
+            }
+            Note::Rule { chain, rule, what } => (*chain, *rule, what),
+        };
+        let rule = &self.t.table.rules[ri as usize];
+        let what = match what {
+            What::Text(t) => t.clone(),
+            What::Jump { to, goto } => {
+                let name = self.t.chains[*to as usize].name;
+                format!("{} {name}", if *goto { "goto" } else { "jump" })
+            }
+            What::ReturnTo(c) => format!("RETURN to {}", self.t.chains[*c as usize].name),
+            What::ReturnFromBase => "RETURN from the base chain: its policy".into(),
+            What::Split { taken: true, p } => {
+                format!("{}: taken (p={p:.4})", matches::split_text(rule))
+            }
+            What::Split { taken: false, p } => {
+                format!(
+                    "{}: not taken (p={:.4})",
+                    matches::split_text(rule),
+                    1.0 - p
+                )
+            }
+            What::AffinityMiss => format!(
+                "affinity: miss (recent list {} is not captured: a client not seen before)",
+                matches::recent_name(rule).unwrap_or("?")
+            ),
+            What::RateNotSimulated => "rate limit not simulated: taken as within the rate".into(),
+        };
+        Some(Step {
+            at: self.at(self.t.chains[chain as usize].name),
             what,
             evidence: Some(self.evidence(rule)),
-        });
+        })
     }
 
     /// The branch ends Unknown at its current rule, which the reason cites.
     fn unknown(&self, s: &mut State, why: &str) -> HookOutcome {
-        let rule = self.rule_at(s);
-        let ev = self.evidence(rule);
+        let ri = self.rule_index(s);
+        let ev = self.evidence(&self.t.table.rules[ri as usize]);
         let reason = format!("{}: {why} (`{}`)", ev.location(), ev.excerpt);
-        self.step(s, rule, format!("unknown: {why}"));
+        self.note(s, ri, What::Text(format!("unknown: {why}")));
         HookOutcome::Unknown { reason }
     }
 
-    /// The base chain's policy, with its `:CHAIN POLICY` line.
+    /// The base chain's policy decides the branch.
     fn policy(&self, s: &mut State) -> HookOutcome {
         let c = &self.t.chains[self.base as usize];
-        let at = self.at(c.name);
-        let Some((decl, policy)) = c.decl.and_then(|d| Some((d, d.policy.as_deref()?))) else {
-            s.steps.push(Step {
-                at,
-                what: "end of chain: no policy line (a built-in chain's default is ACCEPT)".into(),
-                evidence: None,
-            });
-            return HookOutcome::Accept;
-        };
+        let policy = c.decl.and_then(|d| d.policy.as_deref());
+        // Without a declaration there is nothing to cite: the deciding step stays the
+        // last rule's.
+        if policy.is_some() || self.detail == Detail::Every {
+            if self.detail == Detail::Deciding {
+                s.notes.clear();
+            }
+            s.notes.push(Note::Policy);
+        }
+        match policy {
+            None | Some("ACCEPT") => HookOutcome::Accept,
+            Some("DROP") => HookOutcome::Drop,
+            Some(other) => {
+                let ev = self
+                    .policy_evidence()
+                    .expect("a policy has its declaration");
+                HookOutcome::Unknown {
+                    reason: format!(
+                        "{}: policy {other} is not evaluated (`{}`)",
+                        ev.location(),
+                        ev.excerpt
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The `:CHAIN POLICY [counters]` line of the base chain, when declared.
+    fn policy_evidence(&self) -> Option<Evidence> {
+        let decl = self.t.chains[self.base as usize].decl?;
+        let policy = decl.policy.as_deref()?;
         let mut line = format!(":{} {policy}", decl.name);
         if let Some(k) = decl.counters {
             line.push_str(&format!(" [{}:{}]", k.packets, k.bytes));
         }
-        let ev = Evidence::new(&self.rs.file.path, Some(decl.line), line);
-        let outcome = match policy {
-            "ACCEPT" => HookOutcome::Accept,
-            "DROP" => HookOutcome::Drop,
-            other => HookOutcome::Unknown {
-                reason: format!(
-                    "{}: policy {other} is not evaluated (`{}`)",
-                    ev.location(),
-                    ev.excerpt
-                ),
+        Some(Evidence::new(&self.rs.file.path, Some(decl.line), line))
+    }
+
+    fn policy_step(&self) -> Option<Step> {
+        let c = &self.t.chains[self.base as usize];
+        let at = self.at(c.name);
+        Some(
+            match (
+                c.decl.and_then(|d| d.policy.as_deref()),
+                self.policy_evidence(),
+            ) {
+                (Some(policy), Some(ev)) => Step {
+                    at,
+                    what: format!("policy {policy}"),
+                    evidence: Some(ev),
+                },
+                _ => Step {
+                    at,
+                    what: "end of chain: no policy line (a built-in chain's default is ACCEPT)"
+                        .into(),
+                    evidence: None,
+                },
             },
-        };
-        s.steps.push(Step {
-            at,
-            what: format!("policy {policy}"),
-            evidence: Some(ev),
-        });
-        outcome
+        )
     }
 }

@@ -57,7 +57,9 @@ pub(crate) mod render;
 mod tests;
 
 use super::firewall::NftFile;
-use super::packet::{Hook, HookBranch, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset, Step};
+use super::packet::{
+    Detail, Hook, HookBranch, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset, Step,
+};
 use crate::evidence::Evidence;
 use crate::parse::nft::{NftChain, NftRule, Verdict};
 use exec::{End, RuleCx};
@@ -192,7 +194,13 @@ impl Ruleset for NftEval<'_> {
         out
     }
 
-    fn run(&self, chain: &HookChain, packet: &Packet, facts: &NetnsFacts) -> Vec<HookBranch> {
+    fn run(
+        &self,
+        chain: &HookChain,
+        packet: &Packet,
+        facts: &NetnsFacts,
+        detail: Detail,
+    ) -> Vec<HookBranch> {
         let at = format!("nft {}/{}", chain.table, chain.chain);
         let base = chain
             .table
@@ -217,13 +225,17 @@ impl Ruleset for NftEval<'_> {
                 Some(ev),
             )];
         }
-        Walk {
+        let mut out = Walk {
             path: &self.file.path,
             table,
             base,
             facts,
         }
-        .run(packet)
+        .run(packet);
+        for b in &mut out {
+            detail.trim(&mut b.steps);
+        }
+        out
     }
 }
 

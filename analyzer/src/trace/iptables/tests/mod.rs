@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use super::*;
 use crate::parse::ipset::parse_ipset;
 use crate::parse::iptables::parse_iptables;
-use crate::trace::packet::{CtState, Proto, Step};
+use crate::trace::packet::{trimmed, CtState, Proto, Step};
 
 const PATH: &str = "netfilter/iptables-nft-save.txt";
 const IPSET_PATH: &str = "netfilter/ipset-save.txt";
@@ -103,9 +103,16 @@ fn chain(table: &str, chain: &str) -> HookChain {
     }
 }
 
-/// Runs `table/chain` and checks the branch probabilities add up to 1.
+/// Runs `table/chain` and checks the branch probabilities add up to 1, and that a run
+/// for the deciding step only gives the same branches with that step.
 fn run(rs: &IptablesRuleset<'_>, table: &str, ch: &str, p: &Packet) -> Vec<HookBranch> {
-    let out = rs.run(&chain(table, ch), p, &facts());
+    let out = rs.run(&chain(table, ch), p, &facts(), Detail::Every);
+    let deciding = rs.run(&chain(table, ch), p, &facts(), Detail::Deciding);
+    assert_eq!(
+        deciding,
+        trimmed(&out),
+        "Detail::Deciding differs from Every"
+    );
     let total: f64 = out.iter().map(|b| b.probability).sum();
     assert!(
         (total - 1.0).abs() < 1e-9,

@@ -104,7 +104,13 @@ fn run(ev: &NftEval<'_>, hook: Hook, name: &str, p: &Packet, f: &NetnsFacts) -> 
         .iter()
         .find(|c| c.chain == name && table.is_none_or(|t| t == c.table))
         .unwrap_or_else(|| panic!("no base chain {name} on {hook:?}: {chains:?}"));
-    let out = ev.run(chain, p, f);
+    let out = ev.run(chain, p, f, Detail::Every);
+    let deciding = ev.run(chain, p, f, Detail::Deciding);
+    assert_eq!(
+        deciding,
+        crate::trace::packet::trimmed(&out),
+        "Detail::Deciding differs from Every"
+    );
     let total: f64 = out.iter().map(|b| b.probability).sum();
     assert!(
         (total - 1.0).abs() < 1e-9,
