@@ -3,11 +3,15 @@
 //!
 //! Memoised without guessing: pods fall into classes that the rulesets and the
 //! netns cannot tell apart (same shape of pod netns and host veth, same membership
-//! in every source prefix and interface pattern a rule names), and one pod of a
-//! class is traced for all of them. A pod a rule names by its own address (a /32 or
-//! /128: kube-proxy's hairpin masquerade in an endpoint chain, a CNI's per-pod rule)
-//! or that is an endpoint of the service is traced on its own — for that service when
-//! the rule sits in the service's endpoint chain, for every service otherwise.
+//! in every prefix a rule names as source or destination — the replies a pod gets
+//! cross rules by their destination — and in every interface pattern), and one pod
+//! of a class is traced for all of them. A pod a rule or a set element names by its
+//! own address (a /32 or /128: kube-proxy's hairpin masquerade in an endpoint chain,
+//! a CNI's per-pod rule, an ipset) or that is an endpoint of the service is traced on
+//! its own — for that service when the rule sits in the service's endpoint chain (and
+//! then only towards that endpoint: the other branches are the class's), for every
+//! service otherwise. `compute_each` traces every cell in full; tests hold the two
+//! equal on fixtures, generated nodes and every lab the kernel checks.
 
 use super::engine::{Engine, Options};
 use super::firewall::Firewall;
@@ -537,7 +541,8 @@ fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {
     }
 }
 
-/// What the rulesets say about sources: prefixes and interface names they match on.
+/// What the rulesets say about addresses (sources, destinations, set elements) and
+/// the interface names they match on.
 #[derive(Default)]
 struct SourceRefs {
     /// Prefixes wider than one address.
@@ -554,8 +559,9 @@ impl SourceRefs {
         for f in &fw.iptables {
             for t in &f.ruleset.tables {
                 for rule in &t.rules {
-                    if let Some(s) = &rule.source {
-                        r.add(s.value, &rule.chain);
+                    // A destination names a pod too: the replies it receives.
+                    for a in [&rule.source, &rule.destination].into_iter().flatten() {
+                        r.add(a.value, &rule.chain);
                     }
                     for i in [&rule.in_iface, &rule.out_iface].into_iter().flatten() {
                         r.ifaces.insert(i.value.clone());
@@ -574,14 +580,8 @@ impl SourceRefs {
             for rule in &n.ruleset.rules {
                 for s in &rule.stmts {
                     let text = super::nft::render::stmt(s);
-                    if text.contains("saddr") {
-                        for tok in text.split(|c: char| c.is_whitespace() || "{},".contains(c)) {
-                            if let Ok(net) = tok.parse::<IpNet>() {
-                                r.add(net, &rule.chain);
-                            } else if let Ok(ip) = tok.parse::<IpAddr>() {
-                                r.add(IpNet::from(ip), &rule.chain);
-                            }
-                        }
+                    if text.contains("saddr") || text.contains("daddr") {
+                        r.add_all(&text, &rule.chain);
                     }
                     if text.contains("ifname") {
                         for tok in text.split(|c: char| c.is_whitespace() || "{},\"".contains(c)) {
@@ -596,8 +596,30 @@ impl SourceRefs {
                     }
                 }
             }
+            // Set elements: named by no chain, so a pod in one is its own class.
+            for set in &n.ruleset.sets {
+                for e in &set.elements {
+                    r.add_all(&super::nft::render::val(&e.key), "");
+                }
+            }
+        }
+        for set in fw.ipsets.iter().flat_map(|s| &s.sets) {
+            for e in &set.entries {
+                r.add_all(&e.value, "");
+            }
         }
         r
+    }
+
+    /// Every address and prefix written in `text`.
+    fn add_all(&mut self, text: &str, chain: &str) {
+        for tok in text.split(|c: char| c.is_whitespace() || "{},".contains(c)) {
+            if let Ok(net) = tok.parse::<IpNet>() {
+                self.add(net, chain);
+            } else if let Ok(ip) = tok.parse::<IpAddr>() {
+                self.add(IpNet::from(ip), chain);
+            }
+        }
     }
 
     fn add(&mut self, net: IpNet, chain: &str) {

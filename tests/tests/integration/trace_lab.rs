@@ -244,6 +244,22 @@ fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
     let bundle = capture(lab, label);
     let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
     let prepared = Prepared::new(&b);
+    // The reachability matrix shares traces between pods the rules cannot tell apart:
+    // on every captured lab it must say what tracing each cell in full says.
+    let (p, reach) = (&prepared, netsnap_analyzer::trace::reach::compute_each);
+    let diff = netsnap_analyzer::trace::reach::differences(
+        &netsnap_analyzer::trace::reach::compute(&p.model, &p.graph, &p.firewall),
+        &reach(&p.model, &p.graph, &p.firewall),
+    );
+    assert!(
+        diff.is_empty(),
+        "[{label}] shared matrix ≠ every cell traced:
+{}",
+        diff.join(
+            "
+"
+        )
+    );
     let engine = prepared.engine(Default::default());
     let probes: Vec<Probe> = cases.iter().map(|c| c.probe.clone()).collect();
     let observed = probe::run_all(&probes, PROBE_TIMEOUT);

@@ -5,7 +5,7 @@ use crate::parse::coverage::excerpt;
 use crate::parse::nft::{NatStmt, NftChain, NftRule, Stmt, Val};
 
 /// A value or expression as nft prints it (near enough to find the rule by eye).
-pub(super) fn val(v: &Val) -> String {
+pub(crate) fn val(v: &Val) -> String {
     let list = |vs: &[Val]| vs.iter().map(val).collect::<Vec<_>>().join(", ");
     match v {
         Val::Str(s) if s.is_empty() || s.contains(' ') => format!("{s:?}"),
