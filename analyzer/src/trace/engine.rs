@@ -161,9 +161,9 @@ pub(super) struct State {
 pub struct Options {
     /// Follow the reply of a delivered request back to the sender.
     pub replies: bool,
-    /// Keep every hop of a branch; otherwise only the deciding one (the last with
-    /// evidence), which is all the reachability matrix needs.
-    pub all_hops: bool,
+    /// The hops a branch keeps: every one, only the deciding one (the last with
+    /// evidence), or none.
+    pub detail: Detail,
     /// As if the node forwarded pod traffic through its rules (forwarding on, bridged
     /// frames handed to iptables): what the rules do once those sysctls are fixed.
     pub assume_forwarding: bool,
@@ -173,7 +173,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             replies: true,
-            all_hops: true,
+            detail: Detail::Every,
             assume_forwarding: false,
         }
     }
@@ -415,10 +415,7 @@ impl<'a> Engine<'a> {
     ) {
         let ruleset = &self.rulesets[chain.ruleset];
         let label = || ruleset.label();
-        let detail = match self.options.all_hops {
-            true => Detail::Every,
-            false => Detail::Deciding,
-        };
+        let detail = self.options.detail;
         for b in ruleset.run(chain, &s.packet, facts, detail) {
             // The address a node NAT chain sends the request to (an endpoint).
             let dnat_to = (chain.nat
@@ -437,7 +434,7 @@ impl<'a> Engine<'a> {
                 let place = self.place(&s.netns);
                 let iface = s.packet.iif.clone().or(s.packet.oif.clone());
                 for step in b.steps {
-                    push_step(&mut s2, &place, iface.clone(), step, self.options.all_hops);
+                    push_step(&mut s2, &place, iface.clone(), step, detail);
                 }
             }
             if chain.nat && nat_changed(&s.packet, &b.packet) {
@@ -545,8 +542,7 @@ impl<'a> Engine<'a> {
         what: &str,
         evidence: Option<crate::evidence::Evidence>,
     ) {
-        // Without every hop, only the deciding one (the last with evidence) is kept.
-        if !self.options.all_hops && evidence.is_none() {
+        if !self.keeps(evidence.is_some()) {
             return;
         }
         let at = if st.reply.is_some() {
@@ -555,7 +551,7 @@ impl<'a> Engine<'a> {
             at.to_string()
         };
         st.hops.push_kept(
-            self.options.all_hops,
+            self.options.detail == Detail::Every,
             Hop {
                 netns: self.place(netns),
                 iface,
@@ -631,10 +627,20 @@ impl<'a> Engine<'a> {
     }
 
     fn kept(&self, hops: &Hops) -> Vec<Hop> {
-        if self.options.all_hops {
-            hops.to_vec()
-        } else {
-            hops.deciding().into_iter().collect()
+        match self.options.detail {
+            Detail::Every => hops.to_vec(),
+            Detail::Deciding => hops.deciding().into_iter().collect(),
+            Detail::Verdicts => Vec::new(),
+        }
+    }
+
+    /// Whether a hop (with or without evidence) is kept: callers skip writing one
+    /// that is not.
+    pub(super) fn keeps(&self, with_evidence: bool) -> bool {
+        match self.options.detail {
+            Detail::Every => true,
+            Detail::Deciding => with_evidence,
+            Detail::Verdicts => false,
         }
     }
 
@@ -762,10 +768,16 @@ fn nat_changed(a: &Packet, b: &Packet) -> bool {
     a.src != b.src || a.dst != b.dst || a.sport != b.sport || a.dport != b.dport
 }
 
-fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, all: bool) {
-    if !all && step.evidence.is_none() {
+fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, detail: Detail) {
+    let kept = match detail {
+        Detail::Every => true,
+        Detail::Deciding => step.evidence.is_some(),
+        Detail::Verdicts => false,
+    };
+    if !kept {
         return;
     }
+    let all = detail == Detail::Every;
     let at = if st.reply.is_some() {
         format!("reply {}", step.at)
     } else {

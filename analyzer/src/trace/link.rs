@@ -115,20 +115,22 @@ impl<'a> Engine<'a> {
             ));
         };
         let peer_ns = self.netns(&peer_netns).expect("peer netns");
-        let what = format!(
-            "veth {} → {} in {}",
-            link.name,
-            peer.name,
-            self.place(&peer_netns)
-        );
-        self.hop(
-            &mut st,
-            &netns,
-            Some(link.name.clone()),
-            "veth",
-            &what,
-            Some(self.link_evidence(peer_ns, pi)),
-        );
+        if self.keeps(true) {
+            let what = format!(
+                "veth {} → {} in {}",
+                link.name,
+                peer.name,
+                self.place(&peer_netns)
+            );
+            self.hop(
+                &mut st,
+                &netns,
+                Some(link.name.clone()),
+                "veth",
+                &what,
+                Some(self.link_evidence(peer_ns, pi)),
+            );
+        }
         if !Netns::link_is_up(peer) {
             let why = format!("{} (the peer of {}) is down", peer.name, link.name);
             return out.push(self.end(st, Verdict::Dropped, why, None));
@@ -165,16 +167,18 @@ impl<'a> Engine<'a> {
             Toward::Port(p) => p,
             other => return self.no_port(st, bridge, nexthop, other, out),
         };
-        let netns = st.netns.clone();
-        let what = format!("out of port {} towards {nexthop}", port.name);
-        self.hop(
-            &mut st,
-            &netns,
-            Some(bridge.name.clone()),
-            &format!("bridge {}", bridge.name),
-            &what,
-            None,
-        );
+        if self.keeps(false) {
+            let netns = st.netns.clone();
+            let what = format!("out of port {} towards {nexthop}", port.name);
+            self.hop(
+                &mut st,
+                &netns,
+                Some(bridge.name.clone()),
+                &format!("bridge {}", bridge.name),
+                &what,
+                None,
+            );
+        }
         if !Netns::link_is_up(port) {
             let why = format!("bridge port {} is down", port.name);
             return out.push(self.end(st, Verdict::Dropped, why, None));
@@ -210,20 +214,22 @@ impl<'a> Engine<'a> {
         }
         let br_nf = self.br_netfilter(st.packet.is_v6());
         let to_bridge = self.owns_on(&ns.id, bridge, l2_dst);
-        let netns = st.netns.clone();
-        let what = if to_bridge {
-            format!("frame for {} itself ({l2_dst}) in on port {port}", br.name)
-        } else {
-            format!("frame for {l2_dst} in on port {port}")
-        };
-        self.hop(
-            &mut st,
-            &netns,
-            Some(port.clone()),
-            &format!("bridge {}", br.name),
-            &what,
-            None,
-        );
+        if self.keeps(false) {
+            let netns = st.netns.clone();
+            let what = if to_bridge {
+                format!("frame for {} itself ({l2_dst}) in on port {port}", br.name)
+            } else {
+                format!("frame for {l2_dst} in on port {port}")
+            };
+            self.hop(
+                &mut st,
+                &netns,
+                Some(port.clone()),
+                &format!("bridge {}", br.name),
+                &what,
+                None,
+            );
+        }
         if !br_nf {
             return match to_bridge {
                 true => self.run(

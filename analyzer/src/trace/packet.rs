@@ -196,15 +196,20 @@ pub enum HookOutcome {
 pub enum Detail {
     /// Every step, in order (a trace people read).
     Every,
-    /// Only the deciding one: the last step with evidence, if any (the reachability
-    /// matrix, which keeps nothing else).
+    /// Only the deciding one: the last step with evidence, if any (what the
+    /// reachability matrix shows of a failing path).
     Deciding,
+    /// No steps: only how each branch ends (the matrix traces every cell so, and
+    /// again with [`Detail::Deciding`] the few that fail).
+    Verdicts,
 }
 
 impl Detail {
     /// Trims a branch's steps, written in full, to what `self` asks.
     pub fn trim(self, steps: &mut Vec<Step>) {
-        if self == Detail::Deciding {
+        if self == Detail::Verdicts {
+            steps.clear();
+        } else if self == Detail::Deciding {
             match steps.iter().rposition(|s| s.evidence.is_some()) {
                 Some(i) => {
                     steps.drain(..i);
@@ -216,12 +221,12 @@ impl Detail {
     }
 }
 
-/// Branches as [`Detail::Deciding`] gives them, from a run with every step.
+/// Branches as `detail` gives them, from a run with every step.
 #[cfg(test)]
-pub fn trimmed(branches: &[HookBranch]) -> Vec<HookBranch> {
+pub fn trimmed(branches: &[HookBranch], detail: Detail) -> Vec<HookBranch> {
     let mut out = branches.to_vec();
     for b in &mut out {
-        Detail::Deciding.trim(&mut b.steps);
+        detail.trim(&mut b.steps);
     }
     out
 }

@@ -15,7 +15,7 @@
 
 use super::engine::{Engine, Options};
 use super::firewall::Firewall;
-use super::packet::Proto;
+use super::packet::{Detail, Proto};
 use super::path::{Branch, Hop, Verdict};
 use super::request::{Request, DEFAULT_SIZE};
 use crate::graph::NodeGraph;
@@ -128,10 +128,21 @@ struct Target<'m> {
 
 pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachability {
     let options = Options {
-        all_hops: false,
+        detail: Detail::Deciding,
         ..Options::default()
     };
-    let engine = Engine::new(model, graph, firewall.rulesets(), options);
+    let engine = Tracer {
+        verdicts: Engine::new(
+            model,
+            graph,
+            firewall.rulesets(),
+            Options {
+                detail: Detail::Verdicts,
+                ..options
+            },
+        ),
+        deciding: Engine::new(model, graph, firewall.rulesets(), options),
+    };
     let targets = targets(model);
     let masked = masked_cells(model, graph, firewall, options, &targets);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
@@ -147,7 +158,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         .into_par_iter()
         .map(|i| {
             let (pod, t) = target(i);
-            let branches = trace(&engine, pod, t, None);
+            let branches = engine.trace(pod, t, None);
             let c = cell(pod, t, &branches, true);
             let keep = !plan.special[i];
             (i, c, if keep { branches } else { Vec::new() })
@@ -167,7 +178,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         .map(|i| {
             let (pod, t) = target(i);
             let only = special_endpoints(pod, t, &refs);
-            let mut branches = trace(&engine, pod, t, Some(only.clone()));
+            let mut branches = engine.trace(pod, t, Some(only.clone()));
             let (_, _, class) = &full[slot[plan.stand_in(i)] as usize];
             branches.extend(
                 class
@@ -218,7 +229,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
 #[doc(hidden)]
 pub fn compute_each(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachability {
     let options = Options {
-        all_hops: false,
+        detail: Detail::Deciding,
         ..Options::default()
     };
     let engine = Engine::new(model, graph, firewall.rulesets(), options);
@@ -477,6 +488,32 @@ fn special_endpoints(pod: &Pod, t: &Target<'_>, refs: &SourceRefs) -> Arc<[IpAdd
     out.into()
 }
 
+/// Traces without hops, and again with the deciding one when a branch fails: the
+/// matrix shows only failing paths' hops, and most paths do not fail.
+struct Tracer<'a> {
+    verdicts: Engine<'a>,
+    deciding: Engine<'a>,
+}
+
+impl Tracer<'_> {
+    fn trace(&self, pod: &Pod, t: &Target<'_>, only: Option<Arc<[IpAddr]>>) -> Vec<Branch> {
+        let branches = trace(&self.verdicts, pod, t, only.clone());
+        if branches.iter().any(|b| failing(b.verdict)) {
+            trace(&self.deciding, pod, t, only)
+        } else {
+            branches
+        }
+    }
+}
+
+/// A verdict the matrix reports as a failure.
+fn failing(v: Verdict) -> bool {
+    matches!(
+        v,
+        Verdict::Refused | Verdict::Rejected | Verdict::Dropped | Verdict::NoRoute
+    )
+}
+
 /// The trace from `pod` to `t`; with `only`, of the branches a node NAT chain sends to
 /// one of those addresses (or to none).
 fn trace(
@@ -515,10 +552,7 @@ fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {
     let mut failures = Vec::new();
     for b in branches {
         *verdicts.entry(b.verdict).or_default() += b.probability;
-        if matches!(
-            b.verdict,
-            Verdict::Refused | Verdict::Rejected | Verdict::Dropped | Verdict::NoRoute
-        ) {
+        if failing(b.verdict) {
             failures.push(Failure {
                 verdict: b.verdict,
                 probability: b.probability,

@@ -41,10 +41,13 @@ impl<'a> Engine<'a> {
             mark: st.packet.mark,
         };
         let d = route::decide(ns, &lookup);
-        let what = describe(ns, &d, st.packet.dst);
-        let evidence = d.route.map(|i| self.route_evidence(ns, i));
-        let netns = st.netns.clone();
-        self.hop(st, &netns, None, "route", &what, evidence);
+        let dst = st.packet.dst;
+        if self.keeps(d.route.is_some()) {
+            let what = describe(ns, &d, dst);
+            let evidence = d.route.map(|i| self.route_evidence(ns, i));
+            let netns = st.netns.clone();
+            self.hop(st, &netns, None, "route", &what, evidence);
+        }
         match d.verdict {
             Route::Unicast {
                 oif: Some(oif),
@@ -57,9 +60,9 @@ impl<'a> Engine<'a> {
                 Err((Verdict::Unknown, "the route names no device".into()))
             }
             Route::Local => Ok(None),
-            Route::Blackhole if forwarded => Err((Verdict::Dropped, what)),
+            Route::Blackhole if forwarded => Err((Verdict::Dropped, describe(ns, &d, dst))),
             Route::Blackhole | Route::Unreachable | Route::Prohibit | Route::NoRoute => {
-                Err((Verdict::NoRoute, what))
+                Err((Verdict::NoRoute, describe(ns, &d, dst)))
             }
             Route::Broadcast => Err((Verdict::Unknown, "a broadcast destination".into())),
             Route::Unknown(r) => Err((Verdict::Unknown, r)),
@@ -314,11 +317,13 @@ impl<'a> Engine<'a> {
             }
             return self.send_reply(st, endpoint, true, out);
         };
-        let s = &ns.sockets.items[i];
-        let what = format!("{:?} socket {}:{}", s.proto, s.local, s.port).to_lowercase();
-        let netns = st.netns.clone();
-        let ev = ns.sockets.evidence(i, what.clone());
-        self.hop(&mut st, &netns, None, "socket", &what, Some(ev));
+        if self.keeps(true) {
+            let s = &ns.sockets.items[i];
+            let what = format!("{:?} socket {}:{}", s.proto, s.local, s.port).to_lowercase();
+            let netns = st.netns.clone();
+            let ev = ns.sockets.evidence(i, what.clone());
+            self.hop(&mut st, &netns, None, "socket", &what, Some(ev));
+        }
         if !self.options.replies {
             let why = format!("{endpoint} in {} takes it", self.place(&ns.id));
             return out.push(self.end(st, Verdict::Delivered, why, Some(endpoint)));

@@ -248,8 +248,10 @@ impl<'r, 'a> Runner<'r, 'a> {
 
     /// Notes what rule `ri` (in the branch's current chain) did.
     fn note(&self, s: &mut State, ri: u32, what: What) {
-        if self.detail == Detail::Deciding {
-            s.notes.clear();
+        match self.detail {
+            Detail::Every => {}
+            Detail::Deciding => s.notes.clear(),
+            Detail::Verdicts => return,
         }
         s.notes.push(Note::Rule {
             chain: s.chain,
@@ -316,11 +318,13 @@ impl<'r, 'a> Runner<'r, 'a> {
         let policy = c.decl.and_then(|d| d.policy.as_deref());
         // Without a declaration there is nothing to cite: the deciding step stays the
         // last rule's.
-        if policy.is_some() || self.detail == Detail::Every {
-            if self.detail == Detail::Deciding {
+        match self.detail {
+            Detail::Every => s.notes.push(Note::Policy),
+            Detail::Deciding if policy.is_some() => {
                 s.notes.clear();
+                s.notes.push(Note::Policy);
             }
-            s.notes.push(Note::Policy);
+            Detail::Deciding | Detail::Verdicts => {}
         }
         match policy {
             None | Some("ACCEPT") => HookOutcome::Accept,

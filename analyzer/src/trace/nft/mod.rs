@@ -207,35 +207,49 @@ impl Ruleset for NftEval<'_> {
             .split_once(' ')
             .and_then(|(f, t)| self.tables.get(&(f, t)))
             .and_then(|t| Some((t, t.chains.get(chain.chain.as_str())?)));
-        let Some((table, base)) = base else {
-            return vec![unknown_branch(
+        let mut out = match base {
+            None => vec![unknown_branch(
                 packet,
                 &at,
                 format!("no chain {} in table {}", chain.chain, chain.table),
                 None,
-            )];
+            )],
+            Some((_, base)) if base.chain.prio.is_none() => {
+                let ev = chain_evidence(&self.file.path, base.chain);
+                vec![unknown_branch(
+                    packet,
+                    &at,
+                    "base chain without a priority nft defines: its place on the hook is unknown"
+                        .into(),
+                    Some(ev),
+                )]
+            }
+            Some((table, base)) => self.walk(table, base, facts, detail, packet),
         };
-        if base.chain.prio.is_none() {
-            let ev = chain_evidence(&self.file.path, base.chain);
-            return vec![unknown_branch(
-                packet,
-                &at,
-                "base chain without a priority nft defines: its place on the hook is unknown"
-                    .into(),
-                Some(ev),
-            )];
-        }
-        let mut out = Walk {
-            path: &self.file.path,
-            table,
-            base,
-            facts,
-        }
-        .run(packet);
         for b in &mut out {
             detail.trim(&mut b.steps);
         }
         out
+    }
+}
+
+impl NftEval<'_> {
+    fn walk(
+        &self,
+        table: &TableIx<'_>,
+        base: &ChainIx<'_>,
+        facts: &NetnsFacts,
+        detail: Detail,
+        packet: &Packet,
+    ) -> Vec<HookBranch> {
+        Walk {
+            path: &self.file.path,
+            table,
+            base,
+            facts,
+            detail,
+        }
+        .run(packet)
     }
 }
 
@@ -266,6 +280,7 @@ struct Walk<'r> {
     table: &'r TableIx<'r>,
     base: &'r ChainIx<'r>,
     facts: &'r NetnsFacts,
+    detail: Detail,
 }
 
 /// A position in a chain: the next rule to run.
@@ -393,10 +408,10 @@ impl<'r> Walk<'r> {
                 return Walked::Split(self.split(st, packet, at_rule, modulus, offset));
             }
             if let End::Unknown(reason) = end {
-                st.steps.extend(self.step(chain, rule, actions));
+                self.step(&mut st, chain, rule, actions);
                 return self.unknown(st, chain, rule, reason);
             }
-            st.steps.extend(self.step(chain, rule, actions));
+            self.step(&mut st, chain, rule, actions);
             match end {
                 End::NoMatch | End::Fall | End::Verdict(Verdict::Continue) => {}
                 End::Verdict(Verdict::Accept) => return Self::finish(st, HookOutcome::Accept),
@@ -455,12 +470,19 @@ impl<'r> Walk<'r> {
             .collect()
     }
 
-    fn step(&self, chain: &ChainIx<'_>, rule: &NftRule, actions: Vec<String>) -> Option<Step> {
-        (!actions.is_empty()).then(|| Step {
+    /// Records what `rule` did, as far as [`Detail`] asks (the run trims the rest).
+    fn step(&self, st: &mut State<'r>, chain: &ChainIx<'_>, rule: &NftRule, actions: Vec<String>) {
+        if actions.is_empty() || self.detail == Detail::Verdicts {
+            return;
+        }
+        if self.detail == Detail::Deciding {
+            st.steps.clear();
+        }
+        st.steps.push(Step {
             at: self.at(chain),
             what: actions.join("; "),
             evidence: Some(rule_evidence(self.path, rule)),
-        })
+        });
     }
 
     fn unknown(
@@ -491,11 +513,13 @@ impl<'r> Walk<'r> {
                 reason: format!("chain policy {other:?}"),
             },
         };
-        st.steps.push(Step {
-            at: self.at(self.base),
-            what: format!("policy {policy}"),
-            evidence: Some(chain_evidence(self.path, c)),
-        });
+        if self.detail != Detail::Verdicts {
+            st.steps.push(Step {
+                at: self.at(self.base),
+                what: format!("policy {policy}"),
+                evidence: Some(chain_evidence(self.path, c)),
+            });
+        }
         Self::finish(st, outcome)
     }
 }

@@ -104,15 +104,13 @@ fn chain(table: &str, chain: &str) -> HookChain {
 }
 
 /// Runs `table/chain` and checks the branch probabilities add up to 1, and that a run
-/// for the deciding step only gives the same branches with that step.
+/// for the deciding step only (or none) gives the same branches with that step.
 fn run(rs: &IptablesRuleset<'_>, table: &str, ch: &str, p: &Packet) -> Vec<HookBranch> {
     let out = rs.run(&chain(table, ch), p, &facts(), Detail::Every);
-    let deciding = rs.run(&chain(table, ch), p, &facts(), Detail::Deciding);
-    assert_eq!(
-        deciding,
-        trimmed(&out),
-        "Detail::Deciding differs from Every"
-    );
+    for detail in [Detail::Deciding, Detail::Verdicts] {
+        let less = rs.run(&chain(table, ch), p, &facts(), detail);
+        assert_eq!(less, trimmed(&out, detail), "{detail:?} differs from Every");
+    }
     let total: f64 = out.iter().map(|b| b.probability).sum();
     assert!(
         (total - 1.0).abs() < 1e-9,

@@ -105,12 +105,11 @@ fn run(ev: &NftEval<'_>, hook: Hook, name: &str, p: &Packet, f: &NetnsFacts) -> 
         .find(|c| c.chain == name && table.is_none_or(|t| t == c.table))
         .unwrap_or_else(|| panic!("no base chain {name} on {hook:?}: {chains:?}"));
     let out = ev.run(chain, p, f, Detail::Every);
-    let deciding = ev.run(chain, p, f, Detail::Deciding);
-    assert_eq!(
-        deciding,
-        crate::trace::packet::trimmed(&out),
-        "Detail::Deciding differs from Every"
-    );
+    for detail in [Detail::Deciding, Detail::Verdicts] {
+        let less = ev.run(chain, p, f, detail);
+        let want = crate::trace::packet::trimmed(&out, detail);
+        assert_eq!(less, want, "{detail:?} differs from Every");
+    }
     let total: f64 = out.iter().map(|b| b.probability).sum();
     assert!(
         (total - 1.0).abs() < 1e-9,
