@@ -32,6 +32,8 @@ pub struct BundleReport {
     pub hostname: String,
     pub kernel: String,
     pub captured_at: String,
+    /// What the node runs (CNI, overlay, service proxy, IP families).
+    pub datapath: crate::model::datapath::Datapath,
     pub counts: Counts,
     pub coverage: CoverageSummary,
     pub summary: Summary,
@@ -144,6 +146,7 @@ impl BundleReport {
             hostname: a.model.hostname.clone(),
             kernel: a.model.kernel.clone(),
             captured_at: a.model.captured_at.clone(),
+            datapath: a.model.datapath.clone(),
             counts: a.model.counts(),
             coverage: CoverageSummary {
                 files: cov.len(),

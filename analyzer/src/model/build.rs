@@ -88,6 +88,7 @@ pub fn build(src: &Sources<'_>) -> Model {
     super::build_text::conntrack(&mut model, src);
     super::build_text::dns(&mut model, src);
     super::build_text::kernel_log(&mut model, src);
+    model.datapath = super::datapath::Datapath::of(&model);
     model
 }
 

@@ -7,6 +7,7 @@
 pub mod build;
 mod build_text;
 pub mod conntrack;
+pub mod datapath;
 pub mod dns;
 mod fx;
 pub mod iptables;
@@ -53,6 +54,8 @@ pub struct Model {
     pub kernel_log: Vec<KernelLogLine>,
     /// The node's CNI configuration files and which one the runtime uses.
     pub cni: crate::parse::cni::CniConfigs,
+    /// What the node runs (CNI, overlay, service proxy, IP families).
+    pub datapath: datapath::Datapath,
     /// The manifest's source records.
     #[serde(skip)]
     pub sources: Vec<SourceRecord>,

@@ -25,6 +25,7 @@ pub fn render(report: &Report) -> String {
         let c = &b.counts;
         let _ = writeln!(out, "- bundle: {}", code(&b.origin));
         let _ = writeln!(out, "- captured: {} (kernel {})", b.captured_at, b.kernel);
+        let _ = writeln!(out, "- datapath: {}", plain(&b.datapath.summary()));
         let _ = writeln!(
             out,
             "- contents: {} netns, {} pods, {} services ({} endpoints), {} conntrack entries, {} sources",

@@ -67,6 +67,7 @@ fn bundle(out: &mut String, b: &BundleReport, st: &Style) {
         "  node      {} (kernel {}), captured {}",
         b.hostname, b.kernel, b.captured_at
     );
+    let _ = writeln!(out, "  datapath  {}", b.datapath.summary());
     let _ = writeln!(
         out,
         "  contents  {} netns, {} pods, {} services ({} endpoints), {} conntrack entries, {} sources",

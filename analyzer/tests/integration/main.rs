@@ -2,6 +2,7 @@
 //! (one link step instead of one per file; ripgrep keeps its tests the same way).
 
 mod analyze_fixtures;
+mod datapath;
 mod inspect_cli;
 mod model_services;
 mod mutation_props;

@@ -1,0 +1,135 @@
+//! What the node runs, as the report header says it: named from the CNI config the
+//! runtime uses, else from the node's links; the overlay device; what programs the
+//! services; the pods' IP families. On fixture nodes built by `netsnap_scale::fixture`
+//! and on the committed fixtures.
+
+use netsnap_analyzer::model::datapath::Datapath;
+use netsnap_analyzer::{model, sources};
+use netsnap_scale::fixture::{Mode, Node};
+use netsnap_schema::model::Link;
+use netsnap_schema::{Bundle, ReadLimits};
+use std::path::Path;
+
+fn datapath_of(node: &Node) -> Datapath {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("bundle");
+    node.write(&dir).expect("fixture node writes");
+    datapath_at(&dir)
+}
+
+fn datapath_at(dir: &Path) -> Datapath {
+    let b = Bundle::open(dir, &ReadLimits::default()).expect("bundle opens");
+    model::build(&sources::parse_all(&b)).datapath
+}
+
+fn names(d: &Datapath) -> (String, Vec<String>, Vec<String>, Vec<&'static str>) {
+    let n = |l: &[netsnap_analyzer::model::datapath::Named]| {
+        l.iter().map(|n| n.name.clone()).collect::<Vec<_>>()
+    };
+    (
+        d.cni.as_ref().map_or("unknown".into(), |c| c.name.clone()),
+        n(&d.overlays),
+        n(&d.service_proxy),
+        d.families.clone(),
+    )
+}
+
+#[test]
+fn a_bridge_node_without_cni_config_is_named_from_its_links() {
+    let d = datapath_of(&Node::healthy("node-1"));
+    let (cni, _, proxy, families) = names(&d);
+    assert_eq!(cni, "bridge (cni0)");
+    assert_eq!(d.cni.as_ref().unwrap().from, "a bridge holding pod veths");
+    assert!(
+        !d.cni.as_ref().unwrap().evidence.is_empty(),
+        "cites the bridge"
+    );
+    assert_eq!(proxy, ["kube-proxy iptables (nft backend)"]);
+    assert_eq!(families, ["IPv4"]);
+}
+
+#[test]
+fn the_cni_config_the_runtime_uses_names_the_plugin() {
+    let mut node = Node::healthy("node-1");
+    node.files.insert(
+        "host/cni/10-flannel.conflist".into(),
+        include_str!("data/cni-flannel.conflist").into(),
+    );
+    node.files.insert(
+        "host/cni/99-kindnet.conflist".into(),
+        include_str!("data/cni-kindnet.conflist").into(),
+    );
+    let d = datapath_of(&node);
+    let cni = d.cni.as_ref().expect("named");
+    assert_eq!(cni.name, "flannel");
+    assert!(cni.from.contains("10-flannel.conflist"), "{}", cni.from);
+    assert_eq!(cni.evidence[0].path, "host/cni/10-flannel.conflist");
+}
+
+/// IPVS mode keeps KUBE-SERVICES in iptables: the kube-ipvs0 device holding the VIPs
+/// names it even when `/proc/net/ip_vs` could not be read (the committed IPVS fixture
+/// names it by its virtual servers).
+#[test]
+fn ipvs_mode_is_named_by_kube_ipvs0() {
+    let mut node = Node::healthy("node-1");
+    node.mode = Mode::Ipvs;
+    let (_, _, proxy, _) = names(&datapath_of(&node));
+    assert_eq!(
+        proxy,
+        ["kube-proxy iptables (nft backend)"],
+        "no IPVS fact yet"
+    );
+    node.extra_root_links.push(Link {
+        kind: Some("dummy".into()),
+        ..Link::new(90, "kube-ipvs0", 1500)
+    });
+    let (_, _, proxy, _) = names(&datapath_of(&node));
+    assert_eq!(proxy, ["kube-proxy ipvs"]);
+}
+
+#[test]
+fn committed_fixtures_name_their_datapath() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let demo = names(&datapath_at(&root.join("demo")));
+    // The demo programs its services from both iptables backends (its NF001 finding).
+    assert_eq!(
+        demo.2,
+        [
+            "kube-proxy iptables (legacy backend)",
+            "kube-proxy iptables (nft backend)"
+        ]
+    );
+    let ipvs = names(&datapath_at(&root.join("analyzer/ipvs")));
+    assert_eq!(ipvs.2, ["kube-proxy ipvs"]);
+    assert_eq!(ipvs.1, ["vxlan flannel.1 (flannel)"]);
+    let summary = datapath_at(&root.join("analyzer/healthy")).summary();
+    assert!(summary.starts_with("CNI bridge (cni0), overlay vxlan flannel.1 (flannel), services by kube-proxy iptables (nft backend), IPv4"), "{summary}");
+}
+
+/// Without a CNI config the links name the CNI: Calico's `cali*` veths, Cilium's
+/// `cilium_host`, pod veths on no bridge (a ptp CNI).
+#[test]
+fn links_name_the_cni_when_no_config_does() {
+    let veth = |ifindex: u32, name: &str| Link {
+        kind: Some("veth".into()),
+        ..Link::new(ifindex, name, 1500)
+    };
+    let mut calico = Node::healthy("node-1");
+    calico.extra_root_links.push(veth(90, "cali0123456789a"));
+    assert_eq!(names(&datapath_of(&calico)).0, "calico");
+    let mut cilium = Node::healthy("node-1");
+    cilium.extra_root_links.push(veth(90, "cilium_host"));
+    cilium.extra_root_links.push(veth(91, "lxc0123456789a"));
+    let d = datapath_of(&cilium);
+    assert_eq!(names(&d).0, "cilium");
+    assert_eq!(
+        d.cni.unwrap().evidence.len(),
+        2,
+        "cilium_host and the lxc veth"
+    );
+    let mut ptp = Node::healthy("node-1");
+    for p in &mut ptp.pods {
+        p.enslaved = false;
+    }
+    assert_eq!(names(&datapath_of(&ptp)).0, "ptp (routed veths)");
+}
