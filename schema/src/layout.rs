@@ -27,6 +27,11 @@ pub const CONNTRACK_ENTRIES: &str = "conntrack/nf_conntrack.txt";
 pub const CONNTRACK_STAT: &str = "conntrack/stat.txt";
 pub const CONNTRACK_SYSCTL: &str = "conntrack/sysctl.json";
 
+/// What a Cilium agent says it load-balances (`cilium-dbg service list -o json`).
+pub const CILIUM_SERVICES: &str = "cilium/service-list.json";
+/// Cilium's BPF load-balancer maps (`cilium-dbg bpf lb list -o json`).
+pub const CILIUM_BPF_LB: &str = "cilium/bpf-lb-list.json";
+
 /// Files kept for every netns under `netns/<id>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NetnsFile {

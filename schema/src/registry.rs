@@ -43,6 +43,10 @@ pub enum SourceId {
     ConntrackEntries,
     ConntrackStat,
     ConntrackSysctl,
+    /// `cilium-dbg service list -o json`, when the tool is on the host.
+    CiliumServices,
+    /// `cilium-dbg bpf lb list -o json`, when the tool is on the host.
+    CiliumBpfLb,
 }
 
 /// Where a source's bytes live in a bundle.
@@ -93,7 +97,7 @@ pub struct SourceSpec {
 }
 
 /// `--only/--skip` groups, in capture order.
-pub const GROUPS: [&str; 5] = ["host", "netns", "netfilter", "ipvs", "conntrack"];
+pub const GROUPS: [&str; 6] = ["host", "netns", "netfilter", "ipvs", "conntrack", "cilium"];
 
 const COLLECTOR: &[Producer] = &[Producer::Collector];
 const BOTH: &[Producer] = &[Producer::Collector, Producer::Scale];
@@ -350,6 +354,24 @@ pub const SOURCES: &[SourceSpec] = &[
         BOTH,
         "conntrack count, max, buckets, timeouts, per-netns counts"
     ),
+    source!(
+        CiliumServices,
+        "cilium/services",
+        "cilium",
+        File(layout::CILIUM_SERVICES),
+        ToolJson,
+        COLLECTOR,
+        "cilium-dbg service list -o json (Cilium's services and backends), when on the host"
+    ),
+    source!(
+        CiliumBpfLb,
+        "cilium/bpf-lb",
+        "cilium",
+        File(layout::CILIUM_BPF_LB),
+        ToolJson,
+        COLLECTOR,
+        "cilium-dbg bpf lb list -o json (its BPF load-balancer maps), when on the host"
+    ),
 ];
 
 impl SourceId {
@@ -434,7 +456,7 @@ pub fn locate(path: &str) -> Option<Located<'_>> {
 mod tests {
     use super::*;
 
-    const ALL: [SourceId; 26] = [
+    const ALL: [SourceId; 28] = [
         SourceId::HostFacts,
         SourceId::HostSysctl,
         SourceId::HostResolvConf,
@@ -461,6 +483,8 @@ mod tests {
         SourceId::ConntrackEntries,
         SourceId::ConntrackStat,
         SourceId::ConntrackSysctl,
+        SourceId::CiliumServices,
+        SourceId::CiliumBpfLb,
     ];
 
     /// A match without a wildcard: adding a variant breaks this until `ALL` has it.
@@ -491,7 +515,9 @@ mod tests {
             | SourceId::IpvsConn
             | SourceId::ConntrackEntries
             | SourceId::ConntrackStat
-            | SourceId::ConntrackSysctl => ALL.contains(&id),
+            | SourceId::ConntrackSysctl
+            | SourceId::CiliumServices
+            | SourceId::CiliumBpfLb => ALL.contains(&id),
         }
     }
 

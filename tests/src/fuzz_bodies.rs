@@ -26,6 +26,7 @@ pub const TARGETS: &[&str] = &[
     "ipset",
     "netlink_json",
     "cni",
+    "cilium",
 ];
 
 /// The fuzz target that runs the parser of a registered source. Several sources
@@ -57,6 +58,8 @@ pub fn target_for(id: SourceId) -> &'static str {
         S::Ipvs | S::IpvsStats | S::IpvsConn => "ipvs",
         S::ConntrackEntries => "conntrack",
         S::ConntrackStat => "ct_stat",
+        // The analyzer keeps the BPF listing raw; the service listing is parsed.
+        S::CiliumServices | S::CiliumBpfLb => "cilium",
     }
 }
 
@@ -106,6 +109,7 @@ pub fn run(name: &str, data: &[u8]) {
         "ipset" => every_line_once(&parse::ipset::parse_ipset("fuzz", &text).coverage, lines),
         "netlink_json" => netlink_json(data),
         "cni" => cni(&text, lines),
+        "cilium" => cilium(&text),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -160,6 +164,19 @@ fn cni(text: &str, lines: usize) {
         let configs = parse::cni::CniConfigs::new(vec![p.model]);
         assert_eq!(configs.in_use().is_some(), configs.files[0].is_usable());
     }
+}
+
+fn cilium(text: &str) {
+    let p = parse::cilium::parse_cilium_services("fuzz", text);
+    assert_eq!(p.model.services.len(), p.coverage.recognised);
+    // Every service of the array is one line: understood or not, never both.
+    let mut lines: Vec<usize> = p.model.services.iter().map(|s| s.index).collect();
+    lines.extend(p.coverage.unrecognised.iter().map(|u| u.line));
+    lines.sort_unstable();
+    let before = lines.len();
+    lines.dedup();
+    assert_eq!(before, lines.len(), "a line counted twice");
+    assert!(lines.iter().all(|l| *l >= 1));
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ pub fn build(src: &Sources<'_>) -> Model {
         model.netfilter.nft_masquerade = nft::masquerade_rule(&p.model, path);
     }
     super::build_text::services_ipvs(&mut model, src);
+    super::cilium::services(&mut model, src);
     model.services.sort_by(|a, b| {
         (&a.name, a.protocol, a.proxier, &a.key).cmp(&(&b.name, b.protocol, b.proxier, &b.key))
     });

@@ -233,6 +233,7 @@ fn service_proxy(model: &Model) -> Vec<Named> {
             Proxier::IptablesLegacy => "kube-proxy iptables (legacy backend)",
             Proxier::Nftables => "kube-proxy nftables",
             Proxier::Ipvs => "kube-proxy ipvs",
+            Proxier::Cilium => "kube-proxy replacement (cilium)",
         };
         if out.iter().all(|n| n.name != name) {
             out.push(Named {
@@ -263,10 +264,18 @@ fn service_proxy(model: &Model) -> Vec<Named> {
     if let Some(ev) = &model.netfilter.nft_kube_proxy {
         add(Proxier::Nftables, Some(ev.clone()));
     }
+    // Cilium's own listing, when captured, says it load-balances; else a Cilium
+    // node without kube-proxy rules must be doing it.
+    let listing = model.services.iter().find(|s| s.proxier == Proxier::Cilium);
     let cilium = model
         .root()
         .is_some_and(|r| r.links.items.iter().any(|l| l.name == "cilium_host"));
-    if out.is_empty() && cilium {
+    if let Some(s) = listing {
+        add(Proxier::Cilium, s.anchor().cloned());
+        if let Some(n) = out.last_mut() {
+            n.from = "its agent's service listing".into();
+        }
+    } else if out.is_empty() && cilium {
         out.push(Named {
             name: "kube-proxy replacement (cilium)".into(),
             from: "no kube-proxy rules on a Cilium node".into(),

@@ -6,6 +6,7 @@
 
 pub mod build;
 mod build_text;
+pub mod cilium;
 pub mod conntrack;
 pub mod datapath;
 pub mod dns;

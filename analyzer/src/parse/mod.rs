@@ -5,6 +5,7 @@
 //! `path` is the bundle path used in coverage and evidence. Parsers never panic and
 //! never drop a line silently.
 
+pub mod cilium;
 pub mod cni;
 pub mod conntrack;
 pub mod coverage;

@@ -114,6 +114,7 @@ pub enum Output {
     Netns(String, NetnsOutput),
     Iptables(Box<IptablesSource>, LineIndex),
     Nft(Parsed<parse::nft::NftRuleset>),
+    Cilium(Parsed<parse::cilium::CiliumServices>),
     /// (is kubelet's, parsed, line index)
     Resolv(bool, Parsed<parse::resolv::ResolvConf>, LineIndex),
     Kmsg(Parsed<parse::kmsg::Kmsg>, String, LineIndex),
@@ -263,6 +264,11 @@ pub fn run(data: &[u8], job: &Job) -> Output {
             Output::ConntrackStat(parse::ct_stat::parse_ct_stat(p, t), o, ix)
         }),
         SourceId::ConntrackSysctl => Output::ConntrackSysctl(json(data, path, 2)),
+        SourceId::CiliumServices => {
+            Output::Cilium(parse::cilium::parse_cilium_services(path, &decode(data)))
+        }
+        // Kept raw for people to read: the service listing says what the checks need.
+        SourceId::CiliumBpfLb => Output::Nothing,
     }
 }
 
@@ -387,6 +393,10 @@ pub fn absorb(s: &mut Sources<'_>, out: Output) {
         Output::Nft(p) => {
             s.coverage.push(p.coverage.clone());
             s.nft = Some(p);
+        }
+        Output::Cilium(p) => {
+            s.coverage.push(p.coverage.clone());
+            s.cilium = Some(p);
         }
         Output::Resolv(kubelet, p, ix) => {
             s.remember(p.coverage.path.clone(), ix);

@@ -75,6 +75,8 @@ pub struct Sources<'b> {
     pub nft: Option<Parsed<parse::nft::NftRuleset>>,
     pub ipset: Option<Parsed<parse::ipset::IpsetSave>>,
     pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
+    /// `cilium-dbg service list -o json`, when captured.
+    pub cilium: Option<Parsed<parse::cilium::CiliumServices>>,
     /// Conntrack entries, reduced to flow aggregates while parsed (a table can hold a
     /// million entries; only aggregates and the text of their first entries are kept).
     pub conntrack: Option<Flows>,
@@ -222,6 +224,7 @@ impl Parsing {
             nft: None,
             ipset: None,
             ipvs: None,
+            cilium: None,
             conntrack: None,
             conntrack_stat: None,
             conntrack_sysctl: None,

@@ -12,6 +12,8 @@ pub enum Proxier {
     IptablesLegacy,
     Nftables,
     Ipvs,
+    /// Cilium's BPF load balancer (its agent's service listing).
+    Cilium,
 }
 
 impl Proxier {
@@ -21,6 +23,7 @@ impl Proxier {
             Proxier::IptablesLegacy => "iptables-legacy",
             Proxier::Nftables => "nftables",
             Proxier::Ipvs => "ipvs",
+            Proxier::Cilium => "cilium",
         }
     }
 }

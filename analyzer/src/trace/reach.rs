@@ -20,7 +20,7 @@ use super::path::{Branch, Hop, Verdict};
 use super::request::{Request, DEFAULT_SIZE};
 use crate::graph::NodeGraph;
 use crate::model::netns::Pod;
-use crate::model::services::{sockaddr, FrontendKind, Protocol, Service};
+use crate::model::services::{sockaddr, FrontendKind, Protocol, Proxier, Service};
 use crate::model::Model;
 use ipnet::IpNet;
 use rayon::prelude::*;
@@ -432,7 +432,12 @@ fn forwarding_masked(model: &Model) -> bool {
 
 fn targets(model: &Model) -> Vec<Target<'_>> {
     let mut out = Vec::new();
-    for s in &model.services {
+    // Cilium's BPF load balancer is not simulated: its services are not in the matrix.
+    for s in model
+        .services
+        .iter()
+        .filter(|s| s.proxier != Proxier::Cilium)
+    {
         for f in s
             .frontends
             .iter()

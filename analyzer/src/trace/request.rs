@@ -317,7 +317,9 @@ impl<'a> Engine<'a> {
     pub fn trace(&self, req: &Request) -> Trace {
         let st = self.start(req);
         let mut verdicts = Vec::new();
-        if req.established {
+        if let Some(branch) = self.cilium_service(req) {
+            verdicts.push(branch);
+        } else if req.established {
             self.established(st, req, &mut verdicts);
         } else {
             self.run(st, &mut verdicts);
@@ -339,6 +341,45 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         self.run(st, &mut out);
         out
+    }
+
+    /// A request to a service Cilium's BPF load balancer takes: not simulated (its
+    /// programs are not in the bundle), said with the listing's line and backends.
+    fn cilium_service(&self, req: &Request) -> Option<Branch> {
+        let (s, f) = self.model.services.iter().find_map(|s| {
+            let f = s.frontends.iter().find(|f| {
+                s.proxier == crate::model::Proxier::Cilium
+                    && f.ip == Some(req.dst)
+                    && f.port == req.dport
+            })?;
+            Some((s, f))
+        })?;
+        let backends: Vec<String> = s
+            .endpoints
+            .iter()
+            .map(|e| crate::model::services::sockaddr(e.ip, e.port))
+            .collect();
+        let reason = format!(
+            "{} is a service of Cilium's BPF load balancer ({} active backends: {}); netsnap does not simulate Cilium's BPF programs",
+            crate::model::services::sockaddr(req.dst, req.dport),
+            backends.len(),
+            if backends.is_empty() { "none".to_string() } else { backends.join(", ") }
+        );
+        Some(Branch {
+            probability: 1.0,
+            verdict: Verdict::Unknown,
+            reason: reason.clone(),
+            endpoint: None,
+            ended_in: None,
+            hops: vec![super::path::Hop {
+                netns: self.place(&req.netns),
+                iface: None,
+                at: "cilium".into(),
+                what: reason,
+                evidence: Some(f.evidence.clone()),
+            }],
+            dnat_to: None,
+        })
     }
 
     /// The packet of `req` as its sender emits it.

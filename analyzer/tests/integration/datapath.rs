@@ -218,3 +218,89 @@ COMMIT
 -A CILIUM_POST_nat -s 10.244.1.0/24 ! -d 10.244.0.0/16 ! -o cilium_+ -m comment --comment \"cilium masquerade non-cluster\" -j MASQUERADE
 COMMIT
 ";
+
+/// With the agent's service listing captured, a Cilium node's services are checked
+/// like kube-proxy's (no endpoints, stale endpoint) and a trace to one says plainly
+/// that Cilium's BPF load balancer is not simulated.
+#[test]
+fn a_cilium_service_listing_gives_services_checks_and_an_honest_trace() {
+    use netsnap_analyzer::trace::path::Verdict;
+    use netsnap_analyzer::trace::request::Ask;
+    let mut node = Node::healthy("node-cilium");
+    node.services.clear();
+    node.files.insert(
+        netsnap_schema::layout::IPTABLES_NFT_SAVE.into(),
+        CILIUM_SAVE.into(),
+    );
+    node.files.insert(
+        netsnap_schema::layout::CILIUM_SERVICES.into(),
+        CILIUM_LISTING.into(),
+    );
+    node.extra_root_links.push(Link {
+        kind: Some("veth".into()),
+        ..Link::new(90, "cilium_host", 1500)
+    });
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("bundle");
+    node.write(&dir).expect("fixture node writes");
+    let b = Bundle::open(&dir, &ReadLimits::default()).expect("bundle opens");
+    let a = netsnap_analyzer::report::analyze_sources(
+        sources::parse_all(&b),
+        &Default::default(),
+        &Default::default(),
+    );
+    let proxy = &a.model.datapath.service_proxy;
+    assert_eq!(proxy.len(), 1);
+    assert_eq!(proxy[0].name, "kube-proxy replacement (cilium)");
+    assert_eq!(proxy[0].from, "its agent's service listing");
+    let coverage = a
+        .sources
+        .coverage
+        .iter()
+        .find(|c| c.path == netsnap_schema::layout::CILIUM_SERVICES)
+        .expect("the listing is parsed");
+    assert_eq!((coverage.recognised, coverage.unrecognised.len()), (3, 0));
+    let found: Vec<(&str, &str)> = a
+        .findings
+        .iter()
+        .filter(|f| f.severity != netsnap_analyzer::check::Severity::Info)
+        .map(|f| (f.id.as_str(), f.subject.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("SVC002", "service default/web:80"),
+            ("SVC001", "service default/empty:80")
+        ],
+        "{:#?}",
+        a.findings
+    );
+    let p = netsnap_analyzer::trace::Prepared::new(&b);
+    let ask = Ask {
+        from: "default/client-0".into(),
+        to: "10.96.0.20:80".into(),
+        ..Ask::default()
+    };
+    let t = &p.trace(&ask).expect("request resolves")[0];
+    assert_eq!(t.verdicts.len(), 1);
+    assert_eq!(t.verdicts[0].verdict, Verdict::Unknown);
+    assert!(
+        t.verdicts[0].reason.contains("Cilium's BPF load balancer"),
+        "{}",
+        t.verdicts[0].reason
+    );
+}
+
+const CILIUM_LISTING: &str = r#"[
+  {"spec": {"id": 1, "frontend-address": {"ip": "10.96.0.10", "port": 53, "protocol": "UDP"},
+            "backend-addresses": [{"ip": "10.244.1.10", "port": 53, "state": "active"}],
+            "flags": {"type": "ClusterIP", "name": "kube-dns", "namespace": "kube-system"}}},
+  {"spec": {"id": 2, "frontend-address": {"ip": "10.96.0.20", "port": 80, "protocol": "TCP"},
+            "backend-addresses": [{"ip": "10.244.1.11", "port": 8080, "state": "active"},
+                                  {"ip": "10.244.1.99", "port": 8080, "state": "active"}],
+            "flags": {"type": "ClusterIP", "name": "web", "namespace": "default"}}},
+  {"spec": {"id": 3, "frontend-address": {"ip": "10.96.0.30", "port": 80, "protocol": "TCP"},
+            "backend-addresses": [],
+            "flags": {"type": "ClusterIP", "name": "empty", "namespace": "default"}}}
+]
+"#;

@@ -7,7 +7,7 @@ use super::results::Results;
 use super::{Ctx, Msg, NodeHints};
 use crate::deadline::budgets;
 use crate::source::{Captured, Timer};
-use crate::sources::{cni, conntrack, host, ipvs, kmsg, netfilter, sysctl};
+use crate::sources::{cilium, cni, conntrack, host, ipvs, kmsg, netfilter, sysctl};
 use crate::sys::netns_thread::NetnsError;
 use netsnap_schema::registry::{SourceId, SOURCES};
 use netsnap_schema::{layout, SourceStatus};
@@ -25,9 +25,12 @@ pub(super) enum Lane {
     Nft,
     IpsetIpvs,
     Host,
+    /// `cilium-dbg` asks the agent over its socket: an agent that hangs must not hold
+    /// up another lane.
+    Cilium,
 }
 
-const LANES: [Lane; 7] = [
+const LANES: [Lane; 8] = [
     Lane::Conntrack,
     Lane::IptNft,
     Lane::Ip6tNft,
@@ -35,6 +38,7 @@ const LANES: [Lane; 7] = [
     Lane::Nft,
     Lane::IpsetIpvs,
     Lane::Host,
+    Lane::Cilium,
 ];
 
 /// Where the collector captures a source.
@@ -59,6 +63,7 @@ pub(super) fn stage_of(id: SourceId) -> Stage {
         NftJson => Stage::Lane(Lane::Nft),
         Ipvs | IpvsStats | IpvsConn | Ipset => Stage::Lane(Lane::IpsetIpvs),
         HostResolvConf | HostKubeletResolvConf | HostKmsg | HostCni => Stage::Lane(Lane::Host),
+        CiliumServices | CiliumBpfLb => Stage::Lane(Lane::Cilium),
         NetnsLinks | NetnsAddrs | NetnsRoutes | NetnsNeigh | NetnsSockets | NetnsSysctl
         | NetnsResolvConf => Stage::Netns,
         NetnsIndex | ConntrackSysctl | HostFacts => Stage::Assembled,
@@ -75,6 +80,7 @@ impl Lane {
             Lane::Nft => "nft",
             Lane::IpsetIpvs => "ipset-ipvs",
             Lane::Host => "host",
+            Lane::Cilium => "cilium",
         }
     }
 
@@ -96,6 +102,7 @@ impl Lane {
             Lane::Nft => lane_nft(ctx, tx),
             Lane::IpsetIpvs => lane_ipset_ipvs(ctx, tx),
             Lane::Host => lane_host(ctx, tx),
+            Lane::Cilium => lane_cilium(ctx, tx),
         }
     }
 }
@@ -284,6 +291,15 @@ fn lane_host(ctx: &Ctx, tx: &Sender<Msg>) {
     });
     run_source_files(ctx, tx, SourceId::HostCni.name(), || {
         cni::capture(&*ctx.sys)
+    });
+}
+
+fn lane_cilium(ctx: &Ctx, tx: &Sender<Msg>) {
+    run_source(ctx, tx, SourceId::CiliumServices.name(), || {
+        cilium::capture_services(&*ctx.sys, &ctx.deadline)
+    });
+    run_source(ctx, tx, SourceId::CiliumBpfLb.name(), || {
+        cilium::capture_bpf_lb(&*ctx.sys, &ctx.deadline)
     });
 }
 

@@ -1,6 +1,7 @@
 //! The per-source capture code: what each source reads and how it becomes a record.
 //! Which thread runs it and when is decided by [`crate::capture`].
 
+pub mod cilium;
 pub mod cni;
 pub mod conntrack;
 pub mod host;

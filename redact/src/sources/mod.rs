@@ -83,6 +83,10 @@ pub(crate) fn rule(id: SourceId) -> (Names, Rewrite) {
         S::Ipset => (Names::Ipset, Rewrite::Text),
         S::Ipvs => (Names::None, Rewrite::IpVs),
         S::IpvsConn => (Names::None, Rewrite::IpVsConn),
+        // Cilium's service listing names services by `name` and `namespace` (the keys
+        // of pod identities); its BPF maps hold only addresses and ids.
+        S::CiliumServices => (Names::Identities, Rewrite::Json),
+        S::CiliumBpfLb => (Names::None, Rewrite::Json),
     }
 }
 

@@ -155,7 +155,7 @@ impl<'a> IptablesRuleset<'a> {
         let backend = match file.backend {
             Proxier::IptablesLegacy => "-legacy",
             Proxier::IptablesNft => "-nft",
-            Proxier::Nftables | Proxier::Ipvs => "",
+            Proxier::Nftables | Proxier::Ipvs | Proxier::Cilium => "",
         };
         IptablesRuleset {
             file,
