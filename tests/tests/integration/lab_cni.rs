@@ -186,10 +186,23 @@ fn check_wiring(lab: &Lab) {
     let mode = lab.cni_mode();
     let conflist = lab.cni_conflist_path().expect("CNI lab");
     assert!(conflist.is_file(), "{}", conflist.display());
+    // The plugins' rules outlived the kube-proxy load: portmap's, firewall's (bridge)
+    // and each pod's ipMasq chain.
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    let chains: &[&str] = match mode {
+        CniMode::Bridge => &[":CNI-HOSTPORT-DNAT", ":CNI-FORWARD", ":CNI-ADMIN"],
+        _ => &[":CNI-HOSTPORT-DNAT"],
+    };
+    for c in chains {
+        assert!(save.contains(c), "{c} missing:\n{save}");
+    }
+    assert!(save.contains("KUBE-SERVICES"), "{save}");
     for (i, p) in lab.pods().iter().enumerate() {
         assert!(lab.cni_result(i).is_some(), "{}", p.name);
         assert!(p.host_veth.starts_with("veth"), "{}", p.host_veth);
         let ip = p.ip.to_string();
+        let masq = format!("-A POSTROUTING -s {ip}/32 ");
+        assert!(save.contains(&masq), "{masq} missing:\n{save}");
         let route = ok_stdout(&lab.node(&["ip", "-4", "route", "get", &ip]));
         let via = match mode {
             CniMode::Ptp => p.host_veth.as_str(),
