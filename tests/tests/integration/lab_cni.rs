@@ -12,7 +12,7 @@ use netsnap_analyzer::report::{self, BundleReport};
 use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::collector::collector_bin;
 use netsnap_tests::lab::{
-    assert_no_leaks, cni, ok_stdout, require_lab, CniMode, InjectedFault, Lab, NODE_IP,
+    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, NODE_IP,
 };
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddrV4};
@@ -248,6 +248,16 @@ fn run(mode: CniMode, prefix: &str) {
     if mode == CniMode::Bridge {
         lab.fault_hairpin_off(2).unwrap();
     }
+    // Deleting pod 4 ran CNI DEL: host-local released its address, ipMasq its rule.
+    let gone = lab.pods()[4].ip.to_string();
+    let leases = lab.dir().join("cni/ipam").join(mode.network_name());
+    assert!(!leases.join(&gone).exists(), "lease of {gone} kept");
+    assert!(leases.join(lab.pods()[5].ip.to_string()).is_file());
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    assert!(
+        !save.contains(&format!("-A POSTROUTING -s {gone}/32 ")),
+        "{save}"
+    );
     let path = capture(&lab, "faults");
     let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
     let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
@@ -295,4 +305,26 @@ fn lab_cni_bridge_node() {
 #[test]
 fn lab_cni_ptp_node() {
     run(CniMode::Ptp, "cni-ptp");
+}
+
+/// Teardown removes every netns even when CNI DEL fails: with the node netns gone,
+/// no plugin can run.
+#[test]
+fn lab_cni_teardown_survives_a_failed_del() {
+    let Some(_env) = require_lab() else { return };
+    if !require_cni(CniMode::Bridge) {
+        return;
+    }
+    let lab = Lab::builder("cni-del-fails")
+        .pods(2)
+        .services(1)
+        .cluster_dns(false)
+        .traffic(false)
+        .cni(CniMode::Bridge)
+        .build()
+        .expect("build lab");
+    let fp = lab.footprint();
+    netns::del(lab.node_netns_name()).expect("delete the node netns");
+    lab.teardown().expect("teardown");
+    assert_no_leaks(&fp);
 }
