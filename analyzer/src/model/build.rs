@@ -332,7 +332,8 @@ fn bridges(model: &Model) -> Vec<Bridge> {
 }
 
 /// Pod CIDRs: prefixes of bridges that pods hang off, blackhole routes of an IPAM
-/// block (Calico), and connected routes through a pod-facing bridge.
+/// block (Calico), and the host-local ranges of the CNI configuration in use (ptp /
+/// kindnet, where no bridge holds the pod subnet).
 fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
     let Some(root) = model.root() else {
         return Vec::new();
@@ -366,6 +367,75 @@ fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
             }
         }
     }
+    // host-local hands out this node's pod addresses from the ranges of the CNI
+    // configuration in use: the only trace of the pod CIDR on a node without a pod
+    // bridge (ptp / kindnet: a /32 route per pod, the gateway on every host veth).
+    if let Some(file) = model.cni.in_use() {
+        for (subnet, plugin) in host_local_subnets(file) {
+            if let Ok(c) = parse_cidr(&subnet) {
+                if c.prefix_len() > 0 && !super::net::is_local_only(c.addr()) {
+                    push(c, format!("host-local range of {plugin} in {}", file.file));
+                }
+            }
+        }
+    }
     out.sort_by_key(|c| c.cidr);
     out
+}
+
+/// (subnet, plugin type) of every host-local range of a CNI configuration file,
+/// flannel's `delegate` included.
+fn host_local_subnets(file: &crate::parse::cni::CniFile) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let plugins = file.config.iter().flat_map(|c| c.plugins.iter());
+    for p in plugins.flat_map(|p| std::iter::once(p).chain(p.delegate.as_deref())) {
+        let Some(ipam) = p
+            .ipam
+            .as_ref()
+            .filter(|i| i.ipam_type.as_deref() == Some("host-local"))
+        else {
+            continue;
+        };
+        let ty = p.plugin_type.clone().unwrap_or_default();
+        let ranges = ipam
+            .ranges
+            .iter()
+            .flatten()
+            .filter_map(|r| r.subnet.clone());
+        for subnet in ipam.subnet.clone().into_iter().chain(ranges) {
+            out.push((subnet, ty.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::cni::parse_cni;
+
+    #[test]
+    fn host_local_ranges_of_the_cni_config() {
+        let ptp = r#"{"cniVersion":"1.0.0","name":"kindnet","plugins":[
+            {"type":"ptp","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}],[{"subnet":"fd00:10:244:1::/64"}]]}},
+            {"type":"portmap","capabilities":{"portMappings":true}}]}"#;
+        let f = parse_cni("host/cni/10-kindnet.conflist", "10-kindnet.conflist", ptp).model;
+        assert_eq!(
+            host_local_subnets(&f),
+            [
+                ("10.244.1.0/24".to_string(), "ptp".to_string()),
+                ("fd00:10:244:1::/64".to_string(), "ptp".to_string())
+            ]
+        );
+        // The older single-subnet form, inside flannel's delegate; other IPAMs give none.
+        let flannel = r#"{"name":"cbr0","type":"flannel","delegate":{"type":"bridge","ipam":{"type":"host-local","subnet":"10.244.2.0/24"}}}"#;
+        let f = parse_cni("host/cni/10-flannel.conf", "10-flannel.conf", flannel).model;
+        assert_eq!(
+            host_local_subnets(&f),
+            [("10.244.2.0/24".to_string(), "bridge".to_string())]
+        );
+        let calico = r#"{"name":"k8s-pod-network","plugins":[{"type":"calico","ipam":{"type":"calico-ipam"}}]}"#;
+        let f = parse_cni("host/cni/10-calico.conflist", "10-calico.conflist", calico).model;
+        assert!(host_local_subnets(&f).is_empty());
+    }
 }

@@ -15,7 +15,8 @@ pub struct Node {
     pub uplinks: Vec<Uplink>,
     /// Overlay links (vxlan …) with their overhead in bytes.
     pub overlays: Vec<Overlay>,
-    /// Pod CIDRs of this node, derived from bridge addresses and routes to pod veths.
+    /// Pod CIDRs of this node, derived from the addresses of pod bridges, IPAM blackhole
+    /// routes and the host-local ranges of the CNI configuration in use.
     pub pod_cidrs: Vec<PodCidr>,
     /// `host/sysctl.json` values with their evidence.
     pub sysctls: BTreeMap<String, (String, Evidence)>,

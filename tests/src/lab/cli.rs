@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use netsnap_tests::lab::{self, Lab, ProxyMode};
+use netsnap_tests::lab::{self, CniMode, Lab, ProxyMode};
 
 const FAULTS: &str = "\
 faults (ARG = pod or service index):
@@ -65,6 +65,10 @@ struct UpArgs {
     /// How kube-proxy's rules are programmed.
     #[arg(long)]
     proxy: Option<Proxy>,
+    /// Wire the pods with the CNI reference plugins (/usr/lib/cni) instead of `ip`
+    /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap).
+    #[arg(long)]
+    cni: Option<Cni>,
     /// No kube-dns service and coredns pod.
     #[arg(long)]
     no_dns: bool,
@@ -82,6 +86,12 @@ struct UpArgs {
     /// A fault to inject (see the list below); repeatable.
     #[arg(long = "fault", value_name = "KIND[:ARG[,ARG]]")]
     faults: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Cni {
+    Bridge,
+    Ptp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,6 +167,12 @@ fn up(args: UpArgs) -> Result<()> {
         b = b.proxy_mode(match p {
             Proxy::Iptables => ProxyMode::Iptables,
             Proxy::Nftables => ProxyMode::Nftables,
+        });
+    }
+    if let Some(c) = args.cni {
+        b = b.cni(match c {
+            Cni::Bridge => CniMode::Bridge,
+            Cni::Ptp => CniMode::Ptp,
         });
     }
     if args.no_dns {

@@ -183,6 +183,8 @@ impl Lab {
             "pod {pod} is not an endpoint of any service"
         );
         self.kill_pod(pod)?;
+        // A runtime removing the sandbox runs CNI DEL first (CNI modes).
+        self.cni_detach(pod)?;
         netns::del(&self.pods[pod].netns_name)?;
         let veth = self.pods[pod].host_veth.clone();
         cmd::poll(FAULT_TIMEOUT, "the deleted pod's veth to vanish", || {

@@ -47,6 +47,10 @@
 //! binary, found next to the test executable or via `$NETSNAP_LAB_BIN`; see
 //! [`server`]), socat when the binary cannot be found.
 //!
+//! With `.cni(CniMode::Bridge | CniMode::Ptp)` the CNI reference plugins wire the
+//! pods instead (run inside the node netns as a runtime runs them; host-local
+//! addresses; conflist in the host root): see [`cni`].
+//!
 //! # How pod identity is discoverable (as on a real node)
 //!
 //! Each pod has a long-lived process ([`Pod::pid`], image `sleep`, the pod's
@@ -86,6 +90,7 @@
 
 mod cleanup;
 mod cmd;
+pub mod cni;
 mod conntrack;
 mod faults;
 mod icmp;
@@ -105,6 +110,7 @@ pub use cleanup::{
     MANUAL_PREFIX, TEST_PREFIX,
 };
 pub use cmd::{ok_json, ok_stdout};
+pub use cni::CniMode;
 pub use faults::{conntrack_stat, kmsg_count};
 pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
 pub use require::{require_lab, unavailable_reason, LabEnv};
@@ -146,6 +152,9 @@ pub struct Config {
     pub listeners: bool,
     /// `scripts/lab`: fixed name `nsm-<prefix>`, survives the process.
     pub manual: bool,
+    /// Who wires the pods: the lab's own `ip` commands or the CNI reference plugins.
+    #[serde(default)]
+    pub cni: CniMode,
 }
 
 /// Builder for [`Lab`]; defaults: 4 pods, 4 services, 2 endpoints each,
@@ -192,6 +201,12 @@ impl LabBuilder {
     /// which also turns traffic off).
     pub fn listeners(mut self, on: bool) -> Self {
         self.cfg.listeners = on;
+        self
+    }
+    /// Wire the pods with the CNI reference plugins ([`CniMode::Bridge`],
+    /// [`CniMode::Ptp`]; see [`cni`]) instead of the lab's own `ip` commands.
+    pub fn cni(mut self, mode: CniMode) -> Self {
+        self.cfg.cni = mode;
         self
     }
     /// Name the lab `nsm-<prefix>` and keep it when the process exits
@@ -275,6 +290,7 @@ fn validate(cfg: &Config) -> Result<()> {
         cfg.endpoints_per_service,
         cfg.pods
     );
+    cni::validate(cfg.cni, cfg.pods + usize::from(cfg.cluster_dns))?;
     ensure!(
         !cfg.bridge.is_empty()
             && cfg.bridge.len() <= 15
@@ -321,6 +337,9 @@ struct PodRt {
     cgroup_dir: PathBuf,
     process: Option<Child>,
     listeners: Vec<ListenerRt>,
+    /// The sandbox as the CNI plugins saw it and the cached ADD result, while the
+    /// pod is attached (CNI modes).
+    cni: Option<(cni::Sandbox, cni::Attached)>,
 }
 
 struct ListenerRt {
@@ -379,6 +398,7 @@ impl Lab {
                 traffic: true,
                 listeners: true,
                 manual: false,
+                cni: CniMode::HandBuilt,
             },
         }
     }
@@ -431,6 +451,17 @@ impl Lab {
     pub fn proxy_mode(&self) -> ProxyMode {
         self.cfg.proxy_mode
     }
+    pub fn cni_mode(&self) -> CniMode {
+        self.cfg.cni
+    }
+    /// `<host root>/etc/cni/net.d/10-lab-<mode>.conflist` (CNI modes).
+    pub fn cni_conflist_path(&self) -> Option<PathBuf> {
+        (self.cfg.cni != CniMode::HandBuilt).then(|| {
+            self.host_root
+                .join("etc/cni/net.d")
+                .join(self.cfg.cni.conflist_file())
+        })
+    }
     pub fn gateway_ip(&self) -> Ipv4Addr {
         self.net.gateway()
     }
@@ -449,7 +480,9 @@ impl Lab {
     /// What must be gone after teardown (see [`assert_no_leaks`]).
     pub fn footprint(&self) -> Footprint {
         let mut link_names: Vec<String> = self.pods.iter().map(|p| p.host_veth.clone()).collect();
-        link_names.push(self.cfg.bridge.clone());
+        if self.cfg.cni != CniMode::Ptp {
+            link_names.push(self.cfg.bridge.clone());
+        }
         Footprint {
             lab_name: self.name.clone(),
             netns_prefix: self.netns_prefix(),
@@ -620,15 +653,22 @@ impl Lab {
             ),
         )?;
         let br = &self.cfg.bridge;
+        // The CNI bridge plugin makes its bridge itself; ptp has none.
+        let bridge = if self.cfg.cni == CniMode::HandBuilt {
+            format!(
+                "link add {br} type bridge\nlink set {br} mtu 1500\n\
+                 addr add {}/{} dev {br}\nlink set {br} up\n",
+                self.net.gateway(),
+                self.net.prefix_len()
+            )
+        } else {
+            String::new()
+        };
         Self::ip_batch(
             node,
             &format!(
                 "link set lo up\naddr add {NODE_IP}/24 dev eth0\nlink set eth0 up\n\
-                 route add default via {UPSTREAM_IP}\n\
-                 link add {br} type bridge\nlink set {br} mtu 1500\n\
-                 addr add {}/{} dev {br}\nlink set {br} up\n",
-                self.net.gateway(),
-                self.net.prefix_len()
+                 route add default via {UPSTREAM_IP}\n{bridge}"
             ),
         )?;
         netns::sysctl_set(node, "net/ipv4/ip_forward", "1")?;
@@ -685,7 +725,11 @@ impl Lab {
                 cgroup_dir,
                 process: None,
                 listeners: Vec::new(),
+                cni: None,
             });
+        }
+        if self.cfg.cni != CniMode::HandBuilt {
+            return self.cni_attach_pods();
         }
         let mut node_batch = String::new();
         for p in &self.pods {
@@ -865,6 +909,16 @@ impl Lab {
             "iptables-legacy-restore"
         } else {
             "iptables-nft-restore"
+        };
+        // The restore replaces whole tables: keep what the CNI plugins (which use
+        // `iptables`, the nft backend here) put there.
+        let merged;
+        let rules = if !legacy && self.cfg.cni != CniMode::HandBuilt {
+            let saved = cmd::stdout(&mut netns::exec(&self.node_ns, &["iptables-nft-save"]))?;
+            merged = cni::keep_cni_rules(rules, &saved);
+            merged.as_str()
+        } else {
+            rules
         };
         fs::write(self.dir.join(format!("{tool}.rules")), rules)?;
         cmd::run_stdin(
@@ -1101,6 +1155,13 @@ impl Lab {
             }
         }
         self.held_netns.clear();
+        // As a runtime does before it removes a sandbox's netns; the netns go
+        // whatever DEL says.
+        for i in 0..self.pods.len() {
+            if let Err(e) = self.cni_detach(i) {
+                eprintln!("lab {}: {e:#}", self.name);
+            }
+        }
         teardown_by_name(&self.name)
     }
 }

@@ -1,0 +1,330 @@
+//! Lab nodes whose pods the CNI reference plugins wired, run as a runtime runs them
+//! (`bridge` + `portmap` + `firewall` + `loopback`, and `ptp` + `portmap` +
+//! `loopback`; see `netsnap_tests::lab::cni`), captured with the real collector and
+//! analyzed with the analyzer library. Healthy: no warning or critical finding, every
+//! line of every source understood, every pod tied to its host veth and its host-local
+//! address in the model and the graph. Then the faults that apply to the datapath are
+//! injected and each must be reported on its subject.
+
+use netsnap_analyzer::check::{Finding, Selection, Severity, Thresholds};
+use netsnap_analyzer::graph::Peer;
+use netsnap_analyzer::report::{self, BundleReport};
+use netsnap_schema::{Bundle, ReadLimits};
+use netsnap_tests::collector::collector_bin;
+use netsnap_tests::lab::{
+    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, NODE_IP,
+};
+use netsnap_tests::notice;
+use std::net::{IpAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Whether the CNI plugins are here; a skip notice (or a panic when the lab is
+/// required) otherwise.
+fn require_cni(mode: CniMode) -> bool {
+    let Some(reason) = cni::unavailable_reason(mode) else {
+        return true;
+    };
+    let required = matches!(
+        std::env::var("NETSNAP_LAB").unwrap_or_default().as_str(),
+        "required" | "1" | "yes" | "true"
+    );
+    assert!(!required, "NETSNAP_LAB=required but {reason}");
+    notice(&format!("SKIPPED lab_cni {}: {reason}", mode.lower()));
+    false
+}
+
+fn capture(lab: &Lab, label: &str) -> PathBuf {
+    let bundle = lab.dir().join(format!("{label}.netsnap.tar.zst"));
+    let out = Command::new(collector_bin().expect("netsnap-collect"))
+        .arg("--node-netns")
+        .arg(lab.node_netns_path())
+        .arg("--host-root")
+        .arg(lab.host_root())
+        .args(["-q", "-o"])
+        .arg(&bundle)
+        .output()
+        .expect("run netsnap-collect");
+    assert!(
+        bundle.is_file(),
+        "{label}: netsnap-collect wrote no bundle ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle
+}
+
+fn describe(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("{} {:?} [{}] {}", f.id, f.severity, f.subject, f.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Warning and critical findings, less the one this machine causes (the collector
+/// cannot enter the netns of some unrelated processes; see analyze_lab.rs).
+fn alarms(findings: &[Finding]) -> Vec<&Finding> {
+    findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .filter(|f| {
+            !(f.id.as_str() == "BND001"
+                && f.subject == "source netns/index"
+                && f.message.contains("permission denied"))
+        })
+        .collect()
+}
+
+/// Whether `findings` report `fault` on its subject (as analyze_lab.rs decides).
+fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool {
+    let pod = lab
+        .pods()
+        .iter()
+        .find(|p| format!("pod {}/{}", p.namespace, p.name) == fault.subject);
+    findings.iter().any(|f| {
+        f.id.as_str() == fault.finding
+            && match fault.kind.as_str() {
+                // The pod is gone: the finding is about the service still sending to it.
+                "endpoint_pod_deleted" => pod.is_some_and(|p| {
+                    f.subject.starts_with("service ")
+                        && f.message.contains(&format!("endpoint {}:", p.ip))
+                }),
+                _ => {
+                    f.subject == fault.subject
+                        || f.subject.starts_with(&format!("{}:", fault.subject))
+                }
+            }
+    })
+}
+
+/// What the healthy capture showed, for the printed line.
+struct Healthy {
+    findings: usize,
+    files: usize,
+    lines: usize,
+}
+
+/// Collects and analyzes the healthy lab; asserts no alarm, full coverage, and every
+/// pod tied to its host veth and address.
+fn check_healthy(lab: &Lab) -> Healthy {
+    let path = capture(lab, "healthy");
+    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
+    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
+    let mode = lab.cni_mode().lower();
+    let alarms = alarms(&a.findings);
+    assert!(
+        alarms.is_empty(),
+        "{mode}: healthy CNI node has alarms:\n{}",
+        describe(&a.findings)
+    );
+    let summary = BundleReport::new("healthy", &a);
+    let unrecognised: Vec<String> = a
+        .model
+        .coverage
+        .iter()
+        .flat_map(|c| {
+            c.unrecognised
+                .iter()
+                .map(move |u| format!("{}: {u:?}", c.path))
+        })
+        .collect();
+    assert!(
+        unrecognised.is_empty(),
+        "{mode}: unrecognised lines:\n{}",
+        unrecognised.join("\n")
+    );
+    // The conflist is evidence: captured, and the one the runtime uses.
+    let used = a.model.cni.used.map(|i| &a.model.cni.files[i]);
+    assert_eq!(
+        used.map(|f| f.file.as_str()),
+        Some(lab.cni_mode().conflist_file().as_str()),
+        "{mode}: {:?}",
+        a.model.cni
+    );
+    let root = a.model.root().expect("node netns").id.clone();
+    for p in lab.pods() {
+        let m = a
+            .model
+            .pods
+            .iter()
+            .find(|m| {
+                m.namespace.as_deref() == Some(p.namespace.as_str())
+                    && m.name.as_deref() == Some(p.name.as_str())
+            })
+            .unwrap_or_else(|| panic!("{mode}: pod {} not in the model", p.name));
+        assert!(m.ips.contains(&IpAddr::V4(p.ip)), "{mode}: {m:?}");
+        let eth0 = m
+            .interfaces
+            .iter()
+            .find(|i| i.name == "eth0")
+            .unwrap_or_else(|| panic!("{mode}: no eth0 for {}: {m:?}", p.name));
+        assert_eq!(
+            eth0.host_name.as_deref(),
+            Some(p.host_veth.as_str()),
+            "{mode}: {m:?}"
+        );
+        assert_eq!(a.graph.owners(IpAddr::V4(p.ip)), vec![m.netns.clone()]);
+        match a.graph.peer(&m.netns, eth0.ifindex) {
+            Some(Peer::Found { netns, ifindex }) => {
+                assert_eq!(netns, root, "{mode}: {}", p.name);
+                assert_eq!(Some(ifindex), eth0.host_ifindex, "{mode}: {}", p.name);
+            }
+            other => panic!("{mode}: peer of {}'s eth0: {other:?}", p.name),
+        }
+    }
+    Healthy {
+        findings: a.findings.len(),
+        files: summary.coverage.files,
+        lines: summary.coverage.recognised_lines,
+    }
+}
+
+/// The node as the plugins built it, seen with `ip`: each pod's address is routed
+/// to its host veth, and pod 0's hostPort answers.
+fn check_wiring(lab: &Lab) {
+    let mode = lab.cni_mode();
+    let conflist = lab.cni_conflist_path().expect("CNI lab");
+    assert!(conflist.is_file(), "{}", conflist.display());
+    // The plugins' rules outlived the kube-proxy load: portmap's, firewall's (bridge)
+    // and each pod's ipMasq chain.
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    let chains: &[&str] = match mode {
+        CniMode::Bridge => &[":CNI-HOSTPORT-DNAT", ":CNI-FORWARD", ":CNI-ADMIN"],
+        _ => &[":CNI-HOSTPORT-DNAT"],
+    };
+    for c in chains {
+        assert!(save.contains(c), "{c} missing:\n{save}");
+    }
+    assert!(save.contains("KUBE-SERVICES"), "{save}");
+    for (i, p) in lab.pods().iter().enumerate() {
+        assert!(lab.cni_result(i).is_some(), "{}", p.name);
+        assert!(p.host_veth.starts_with("veth"), "{}", p.host_veth);
+        let ip = p.ip.to_string();
+        let masq = format!("-A POSTROUTING -s {ip}/32 ");
+        assert!(save.contains(&masq), "{masq} missing:\n{save}");
+        let route = ok_stdout(&lab.node(&["ip", "-4", "route", "get", &ip]));
+        let via = match mode {
+            CniMode::Ptp => p.host_veth.as_str(),
+            _ => lab.bridge_name(),
+        };
+        assert!(route.contains(&format!("dev {via} ")), "{ip}: {route}");
+        if mode == CniMode::Bridge {
+            let l = ok_stdout(&lab.node(&["ip", "-d", "link", "show", "dev", &p.host_veth]));
+            assert!(l.contains(&format!("master {}", lab.bridge_name())), "{l}");
+            assert!(l.contains("hairpin on"), "{l}");
+        }
+    }
+    let reply = lab
+        .tcp_request(1, SocketAddrV4::new(NODE_IP, cni::HOST_PORT))
+        .expect("hostPort request");
+    assert_eq!(reply, lab.pods()[0].name, "hostPort {}", cni::HOST_PORT);
+}
+
+fn run(mode: CniMode, prefix: &str) {
+    let Some(_env) = require_lab() else { return };
+    if !require_cni(mode) {
+        return;
+    }
+    let mut lab = Lab::builder(prefix)
+        .pods(6)
+        .services(5)
+        .endpoints_per_service(2)
+        .cni(mode)
+        .build()
+        .expect("build lab");
+    let fp = lab.footprint();
+    check_wiring(&lab);
+    let healthy = check_healthy(&lab);
+    let ips: Vec<String> = lab.pods().iter().map(|p| p.ip.to_string()).collect();
+    let (pods, services) = (lab.pods().len(), lab.services().len());
+
+    // Service i has endpoints on pods 2i and 2i+1 (mod 6); service 3 is UDP.
+    lab.fault_stale_udp_conntrack(3).unwrap();
+    lab.fault_service_without_endpoints(0).unwrap();
+    lab.fault_endpoint_pod_deleted(4).unwrap();
+    lab.fault_mtu_mismatch(1).unwrap();
+    lab.fault_no_default_route(3).unwrap();
+    if mode == CniMode::Bridge {
+        lab.fault_hairpin_off(2).unwrap();
+    }
+    // Deleting pod 4 ran CNI DEL: host-local released its address, ipMasq its rule.
+    let gone = lab.pods()[4].ip.to_string();
+    let leases = lab.dir().join("cni/ipam").join(mode.network_name());
+    assert!(!leases.join(&gone).exists(), "lease of {gone} kept");
+    assert!(leases.join(lab.pods()[5].ip.to_string()).is_file());
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    assert!(
+        !save.contains(&format!("-A POSTROUTING -s {gone}/32 ")),
+        "{save}"
+    );
+    let path = capture(&lab, "faults");
+    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
+    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
+    let missing: Vec<String> = lab
+        .faults()
+        .iter()
+        .filter(|f| !reported(&a.findings, &lab, f))
+        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{}: not reported: {missing:#?}\nfindings:\n{}",
+        mode.lower(),
+        describe(&a.findings)
+    );
+    let faults: Vec<String> = lab
+        .faults()
+        .iter()
+        .map(|f| format!("{} {}", f.finding, f.kind))
+        .collect();
+    notice(&format!(
+        "lab_cni {}: sampled {pods} pods wired by CNI ADD (host-local {}), {services} service ports, \
+         conflist {}, hostPort {} → pod 0; healthy: {} findings, 0 warning/critical, {} files / {} lines \
+         parsed, 0 unrecognised, every pod tied to its host veth and IP; faults {}/{} reported: {}",
+        mode.lower(),
+        ips.join(" "),
+        mode.conflist_file(),
+        cni::HOST_PORT,
+        healthy.findings,
+        healthy.files,
+        healthy.lines,
+        faults.len(),
+        faults.len(),
+        faults.join(", ")
+    ));
+    lab.teardown().expect("teardown");
+    assert_no_leaks(&fp);
+}
+
+#[test]
+fn lab_cni_bridge_node() {
+    run(CniMode::Bridge, "cni-bridge");
+}
+
+#[test]
+fn lab_cni_ptp_node() {
+    run(CniMode::Ptp, "cni-ptp");
+}
+
+/// Teardown removes every netns even when CNI DEL fails: with the node netns gone,
+/// no plugin can run.
+#[test]
+fn lab_cni_teardown_survives_a_failed_del() {
+    let Some(_env) = require_lab() else { return };
+    if !require_cni(CniMode::Bridge) {
+        return;
+    }
+    let lab = Lab::builder("cni-del-fails")
+        .pods(2)
+        .services(1)
+        .cluster_dns(false)
+        .traffic(false)
+        .cni(CniMode::Bridge)
+        .build()
+        .expect("build lab");
+    let fp = lab.footprint();
+    netns::del(lab.node_netns_name()).expect("delete the node netns");
+    lab.teardown().expect("teardown");
+    assert_no_leaks(&fp);
+}
