@@ -142,6 +142,17 @@ fn check_healthy(lab: &Lab) -> Healthy {
         "{mode}: {:?}",
         a.model.cni
     );
+    // The header names the datapath from that evidence.
+    let want = match lab.cni_mode() {
+        CniMode::Bridge => {
+            "CNI bridge (cni0), overlay none, services by kube-proxy iptables (nft backend), IPv4"
+        }
+        CniMode::Ptp => {
+            "CNI ptp, overlay none, services by kube-proxy iptables (nft backend), IPv4"
+        }
+        other => panic!("no datapath expected for {other:?}"),
+    };
+    assert_eq!(summary.datapath.summary(), want, "{mode}");
     let root = a.model.root().expect("node netns").id.clone();
     for p in lab.pods() {
         let m = a
