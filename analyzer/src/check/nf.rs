@@ -131,36 +131,83 @@ fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ctx.model.pods.is_empty() {
         return;
     }
-    if let Some((v, ev)) = ctx.model.node_sysctl("net.ipv4.ip_forward") {
-        if v.trim() == "0" {
-            out.push(
-                Finding::new(
-                    CheckId::Nf003,
-                    Severity::Critical,
-                    "node",
-                    "net.ipv4.ip_forward = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets).",
-                )
-                .evidence(ev),
-            );
+    let Some(root) = ctx.model.root() else { return };
+    for (family, global) in [
+        ("ipv4", "net.ipv4.ip_forward"),
+        ("ipv6", "net.ipv6.conf.all.forwarding"),
+    ] {
+        // IPv6 forwarding matters only when pods have IPv6 addresses.
+        let pods_use = family == "ipv4" || pods_have_ipv6(ctx);
+        if pods_use {
+            forwarding_family(ctx, root, family, global, out);
         }
     }
-    // Per-link forwarding on pod-facing links of the node netns.
-    let Some(root) = ctx.model.root() else { return };
+}
+
+fn pods_have_ipv6(ctx: &Context<'_>) -> bool {
+    ctx.model.pods.iter().any(|p| {
+        ctx.model
+            .netns
+            .get(&p.netns)
+            .is_some_and(|ns| ns.global_ips().any(|(_, ip)| ip.is_ipv6()))
+    })
+}
+
+/// One family: the node-wide switch off is one fault (turning it off turns off every
+/// link's forwarding too), so its links go into that one finding; a link off while the
+/// switch is on is its pod's own fault.
+fn forwarding_family(
+    ctx: &Context<'_>,
+    root: &crate::model::Netns,
+    family: &str,
+    global: &str,
+    out: &mut Vec<Finding>,
+) {
+    let mut links_off: Vec<(String, String, Evidence)> = Vec::new();
     for pod in &ctx.model.pods {
         for i in &pod.interfaces {
             let Some(name) = &i.host_name else { continue };
-            if let Some((v, ev)) = root.sysctl(&format!("net.ipv4.conf.{name}.forwarding")) {
+            if let Some((v, ev)) = root.sysctl(&format!("net.{family}.conf.{name}.forwarding")) {
                 if v.trim() == "0" {
-                    out.push(
-                        Finding::new(
-                            CheckId::Nf003,
-                            Severity::Critical,
-                            pod.subject(),
-                            format!("forwarding is off on host veth {name} of {}: the node does not route its traffic.", pod.subject()),
-                        )
-                        .evidence(ev),
-                    );
+                    links_off.push((name.clone(), pod.subject(), ev));
                 }
+            }
+        }
+    }
+    match ctx.model.node_sysctl(global) {
+        Some((v, ev)) if v.trim() == "0" => {
+            let mut message = format!(
+                "{global} = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets)."
+            );
+            if !links_off.is_empty() {
+                let names: Vec<String> = links_off
+                    .iter()
+                    .map(|(n, s, _)| format!("{n} ({s})"))
+                    .collect();
+                message.push_str(&format!(
+                    " Forwarding is off on {} pod-facing link{} as well: {}.",
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ));
+            }
+            out.push(
+                Finding::new(CheckId::Nf003, Severity::Critical, "node", message)
+                    .evidence(ev)
+                    .with_evidence(links_off.into_iter().map(|(_, _, e)| e)),
+            );
+        }
+        _ => {
+            for (name, subject, ev) in links_off {
+                out.push(
+                    Finding::new(
+                        CheckId::Nf003,
+                        Severity::Critical,
+                        subject.clone(),
+                        format!("forwarding ({family}) is off on host veth {name} of {subject}: the node does not route its traffic."),
+                    )
+                    .evidence(ev),
+                );
             }
         }
     }
@@ -408,6 +455,44 @@ mod tests {
         let mut k = kit();
         k.root().sysctls.get_mut("net.ipv4.ip_forward").unwrap().0 = "0".into();
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF003", "node")]);
+    }
+
+    /// Ip_forward = 0 turns every link's forwarding off too: one finding for the node
+    /// that names the links, not one per pod.
+    #[test]
+    fn nf003_ip_forward_off_is_one_finding_listing_links() {
+        let mut k = kit();
+        let veths: Vec<String> = ["web-1", "web-2", "client", "coredns"]
+            .iter()
+            .map(|p| k.host_veth(p))
+            .collect();
+        k.root().sysctls.get_mut("net.ipv4.ip_forward").unwrap().0 = "0".into();
+        for v in &veths {
+            k.root()
+                .sysctls
+                .get_mut(&format!("net.ipv4.conf.{v}.forwarding"))
+                .expect("fixture writes per-veth forwarding")
+                .0 = "0".into();
+        }
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF003", "node")]);
+        for v in &veths {
+            assert!(f[0].message.contains(v.as_str()), "{}", f[0].message);
+            assert!(
+                f[0].evidence.iter().any(|e| e.excerpt.contains(v.as_str())),
+                "{:#?}",
+                f[0].evidence
+            );
+        }
+        // One link off while the node forwards: that pod's own finding.
+        let mut k = kit();
+        let web1 = k.host_veth("web-1");
+        k.root()
+            .sysctls
+            .get_mut(&format!("net.ipv4.conf.{web1}.forwarding"))
+            .unwrap()
+            .0 = "0".into();
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF003", "pod default/web-1")]);
     }
 
     #[test]
