@@ -362,6 +362,16 @@ pub const CHECKS: &[Check] = &[
         run: bnd::source_gaps,
     },
     Check {
+        id: CheckId::Bnd002,
+        title: "the node does not look like a Kubernetes node",
+        what: "no pods, no kube-proxy rules and no CNI configuration: the node does not look like a Kubernetes node",
+        evidence: "netns index, iptables/nft/IPVS rules, host/cni",
+        severities: &[Info],
+        remedy: "If this should be a Kubernetes node, check that the bundle was collected on the node itself (as root, or from a privileged pod with hostNetwork, hostPID and /etc/cni/net.d mounted) and that kubelet runs there; otherwise the Kubernetes checks do not apply to it.",
+        refs: &["docs/bundle-format.md"],
+        run: bnd::not_a_kubernetes_node,
+    },
+    Check {
         id: CheckId::Prs001,
         title: "lines the parser did not recognise",
         what: "lines a parser did not recognise (never dropped silently; file:line listed)",

@@ -69,6 +69,10 @@ pub const FAULTS: &[Fault] = &[
         name: "pod with four nameservers",
         apply: too_many_nameservers,
     },
+    Fault {
+        name: "a plain host: no pods, no kube-proxy rules, no CNI config",
+        apply: plain_host,
+    },
 ];
 
 pub fn dangling_veth(k: &mut Kit) {
@@ -141,4 +145,15 @@ pub fn too_many_nameservers(k: &mut Kit) {
             "cluster.local",
         ],
     ));
+}
+
+/// Nothing of Kubernetes left: the pods' netns, the services and every KUBE-* rule
+/// gone (the testkit's node has no CNI configuration).
+pub fn plain_host(k: &mut Kit) {
+    let m = k.model();
+    m.netns.retain(|_, n| n.is_root);
+    m.services.clear();
+    for r in &mut m.netfilter.rulesets {
+        r.kube_rules = 0;
+    }
 }

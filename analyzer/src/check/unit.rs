@@ -96,6 +96,7 @@ check_ids! {
     Dns005 => "DNS005",
     Nb001 => "NB001",
     Bnd001 => "BND001",
+    Bnd002 => "BND002",
     Prs001 => "PRS001",
     Trc001 => "TRC001",
 }
