@@ -6,7 +6,7 @@
 
 use super::unit::{Check, CheckId};
 use super::Severity::{Critical, Info, Warning};
-use super::{bnd, ct, dns, lnk, nb, nf, prs, svc, trc};
+use super::{bnd, cni, ct, dns, lnk, nb, nf, prs, svc, trc};
 
 const K8S_SVC: &str = "https://kubernetes.io/docs/concepts/services-networking/service/";
 const K8S_DEBUG_SVC: &str =
@@ -18,6 +18,7 @@ const K8S_NET_PLUGINS: &str =
 const KERNEL_IP_SYSCTL: &str = "https://docs.kernel.org/networking/ip-sysctl.html";
 const KERNEL_CT_SYSCTL: &str = "https://docs.kernel.org/networking/nf_conntrack-sysctl.html";
 const K8S_IPVS: &str = "https://kubernetes.io/docs/reference/networking/virtual-ips/";
+const CNI_BRIDGE: &str = "https://www.cni.dev/plugins/current/main/bridge/";
 
 /// Every check, in catalog order (the order of [`CheckId`]).
 pub const CHECKS: &[Check] = &[
@@ -390,5 +391,25 @@ pub const CHECKS: &[Check] = &[
         remedy: "Run the `netsnap trace` command in the finding: it shows every hop and the rule, route or link that stops the packet. Fix that rule (or the CNI/kube-proxy that wrote it).",
         refs: &["docs/trace-json.md", K8S_DEBUG_SVC],
         run: trc::unreachable_services,
+    },
+    Check {
+        id: CheckId::Cni001,
+        title: "more than one CNI configuration",
+        what: "more than one CNI config in /etc/cni/net.d (kubelet uses the first in lexical order)",
+        evidence: "CNI config files",
+        severities: &[Warning],
+        remedy: "Remove the configurations the node should not use (a previous CNI's leftover, a backup that still ends in .conf): the runtime uses only the first valid file in lexical order, so a stale file can win over the CNI you installed.",
+        refs: &[K8S_NET_PLUGINS, "https://www.cni.dev/docs/spec/"],
+        run: cni::several_configs,
+    },
+    Check {
+        id: CheckId::Cni002,
+        title: "CNI configuration disagrees with the links it made",
+        what: "CNI config disagrees with the links it made (MTU, hairpin, bridge name, IPAM range)",
+        evidence: "CNI config, links, addrs",
+        severities: &[Warning],
+        remedy: "Either the configuration changed after these pods were created (recreate them so the CNI applies it) or something else changed the links; make the CNI configuration and the node agree.",
+        refs: &[CNI_BRIDGE, "https://www.cni.dev/plugins/current/ipam/host-local/"],
+        run: cni::config_disagrees_with_links,
     },
 ];

@@ -73,6 +73,14 @@ pub const FAULTS: &[Fault] = &[
         name: "a plain host: no pods, no kube-proxy rules, no CNI config",
         apply: plain_host,
     },
+    Fault {
+        name: "a second CNI configuration before the one installed",
+        apply: two_cni_configs,
+    },
+    Fault {
+        name: "CNI configuration MTU differs from the pods'",
+        apply: cni_mtu_differs,
+    },
 ];
 
 pub fn dangling_veth(k: &mut Kit) {
@@ -156,4 +164,22 @@ pub fn plain_host(k: &mut Kit) {
     for r in &mut m.netfilter.rulesets {
         r.kube_rules = 0;
     }
+}
+
+/// A leftover configuration that sorts first and wins.
+pub fn two_cni_configs(k: &mut Kit) {
+    let old = r#"{"cniVersion": "0.3.1", "name": "old", "type": "ptp", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16"}}"#;
+    super::testkit::set_cni(
+        k,
+        &[
+            ("10-flannel.conflist", super::testkit::CNI_BRIDGE),
+            ("05-old.conf", old),
+        ],
+    );
+}
+
+/// The configuration says 1500, the pods were made with 1450.
+pub fn cni_mtu_differs(k: &mut Kit) {
+    let text = super::testkit::CNI_BRIDGE.replace("\"mtu\": 1450", "\"mtu\": 1500");
+    super::testkit::set_cni(k, &[("10-flannel.conflist", &text)]);
 }

@@ -99,6 +99,8 @@ check_ids! {
     Bnd002 => "BND002",
     Prs001 => "PRS001",
     Trc001 => "TRC001",
+    Cni001 => "CNI001",
+    Cni002 => "CNI002",
 }
 
 // `CHECKS` holds one unit per id, in the order of `CheckId`, so `unit()` is an index.
