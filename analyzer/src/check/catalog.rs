@@ -223,6 +223,16 @@ pub const CHECKS: &[Check] = &[
         run: nf::strict_rp_filter,
     },
     Check {
+        id: CheckId::Nf007,
+        title: "leaked CNI rules for an address no pod owns",
+        what: "leaked rules: CNI/kube chains that DNAT or masquerade for IPs that no netns owns",
+        evidence: "nat table (CNI-DN-* portmap DNAT, per-container CNI-* masquerade chains), addrs of every netns",
+        severities: &[Warning],
+        remedy: "The CNI did not clean up after a pod (its DEL failed or never ran): delete the leftover CNI-* chain and the rules that jump to it (restarting the CNI agent or the container runtime lets it garbage-collect), and check kubelet and CNI logs for DEL errors. A leaked hostPort DNAT steals the port from the pod that holds it now.",
+        refs: &["https://www.cni.dev/plugins/current/meta/portmap/", K8S_NET_PLUGINS],
+        run: nf::leaked_cni_rules,
+    },
+    Check {
         id: CheckId::Ct001,
         title: "conntrack table nearly full",
         what: "conntrack table usage ≥ 80 % (warning) / ≥ 95 % (critical)",

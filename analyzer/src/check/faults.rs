@@ -81,6 +81,10 @@ pub const FAULTS: &[Fault] = &[
         name: "CNI configuration MTU differs from the pods'",
         apply: cni_mtu_differs,
     },
+    Fault {
+        name: "CNI nat rules left behind by a deleted pod",
+        apply: leaked_cni_rules,
+    },
 ];
 
 pub fn dangling_veth(k: &mut Kit) {
@@ -182,4 +186,28 @@ pub fn two_cni_configs(k: &mut Kit) {
 pub fn cni_mtu_differs(k: &mut Kit) {
     let text = super::testkit::CNI_BRIDGE.replace("\"mtu\": 1450", "\"mtu\": 1500");
     super::testkit::set_cni(k, &[("10-flannel.conflist", &text)]);
+}
+
+/// The nat rules the bridge plugin (ipMasq) and portmap write for a pod at `ip`, in
+/// chains `CNI-<tag>` and `CNI-DN-<tag>` (as a real node holds them, hash-named).
+pub fn cni_pod_nat(k: &mut Kit, ip: &str, tag: &str) {
+    let (masq, dn) = (format!("CNI-{tag}"), format!("CNI-DN-{tag}"));
+    let id = format!("name: \\\"cbr0\\\" id: \\\"{tag}\\\"");
+    let lines = [
+        format!("-A POSTROUTING -s {ip}/32 -m comment --comment \"{id}\" -j {masq}"),
+        format!("-A {masq} -d 10.244.1.0/24 -m comment --comment \"{id}\" -j ACCEPT"),
+        format!("-A {masq} ! -d 224.0.0.0/4 -m comment --comment \"{id}\" -j MASQUERADE"),
+        format!("-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat {id}\" -m multiport --dports 8443 -j {dn}"),
+        format!("-A {dn} -p tcp -m tcp --dport 8443 -j DNAT --to-destination {ip}:8443"),
+    ];
+    let chains = [masq, dn, "CNI-HOSTPORT-DNAT".to_string()];
+    k.describe(|n| {
+        n.extra_nat.extend(lines);
+        n.extra_nat_chains.extend(chains);
+    });
+}
+
+/// A pod deleted without CNI DEL: its masquerade chain and hostPort DNAT stay.
+pub fn leaked_cni_rules(k: &mut Kit) {
+    cni_pod_nat(k, "10.244.1.77", "1a2b3c4d5e6f7a8b9c0d1e2f");
 }

@@ -1,6 +1,7 @@
 //! NF: netfilter rules and the sysctls that make pod traffic flow through them.
 
 use super::{CheckId, Context, Evidence, Finding, Severity};
+use crate::model::netfilter::{CniNat, CniNatKind};
 use crate::model::Proxier;
 use crate::trace::path::Verdict;
 
@@ -39,6 +40,11 @@ pub fn masquerade_path_missing(ctx: &Context<'_>) -> Vec<Finding> {
 /// NF006.
 pub fn strict_rp_filter(ctx: &Context<'_>) -> Vec<Finding> {
     collect(ctx, rp_filter)
+}
+
+/// NF007.
+pub fn leaked_cni_rules(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, leaked_cni_nat)
 }
 
 fn both_backends(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -374,6 +380,49 @@ fn rp_filter(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// CNI nat rules for a pod address inside this node's pod CIDR that no netns holds:
+/// the CNI's DEL did not run. One finding per address, with every rule about it.
+fn leaked_cni_nat(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let model = ctx.model;
+    // As SVC002: without every netns' addresses, "owned by no netns" cannot be told.
+    if model.netns.values().any(|n| !n.addrs.present) || model.node.pod_cidrs.is_empty() {
+        return;
+    }
+    let mut by_ip: std::collections::BTreeMap<std::net::IpAddr, Vec<&CniNat>> = Default::default();
+    for r in model.netfilter.rulesets.iter().flat_map(|r| &r.cni_nat) {
+        if model.node.in_pod_cidr(r.ip).is_some() && ctx.graph.owners(r.ip).is_empty() {
+            by_ip.entry(r.ip).or_default().push(r);
+        }
+    }
+    for (ip, rules) in by_ip {
+        let mut what: Vec<String> = rules
+            .iter()
+            .map(|r| match r.kind {
+                CniNatKind::Dnat => format!("a hostPort DNAT to it ({})", r.chain),
+                CniNatKind::Masquerade => format!("its masquerade chain {}", r.chain),
+            })
+            .collect();
+        what.dedup();
+        let cidr = model
+            .node
+            .in_pod_cidr(ip)
+            .map(|c| c.cidr.to_string())
+            .unwrap_or_default();
+        out.push(
+            Finding::new(
+                CheckId::Nf007,
+                Severity::Warning,
+                format!("ip {ip}"),
+                format!(
+                    "the CNI's nat rules still name {ip} ({}), which is in this node's pod CIDR {cidr} but held by no netns: the pod is gone and its rules leaked. A new pod given {ip} inherits them; a leaked hostPort DNAT sends that port to whoever holds the address.",
+                    what.join(", ")
+                ),
+            )
+            .with_evidence(rules.iter().map(|r| r.evidence.clone())),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
@@ -392,6 +441,7 @@ mod tests {
             postrouting_jump: Some(ev("x")),
             masquerade: Some(ev("x")),
             mark_masq: Some(ev("x")),
+            cni_nat: Vec::new(),
         }
     }
 
@@ -546,5 +596,42 @@ mod tests {
             .unwrap()
             .0 = "1".into();
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "node")]);
+    }
+
+    #[test]
+    fn nf007_leaked_cni_rules() {
+        use super::super::faults;
+        // A live pod's CNI rules are not leaked.
+        let mut k = healthy();
+        faults::cni_pod_nat(&mut k, "10.244.1.11", "aaaaaaaaaaaaaaaaaaaaaaaa");
+        assert!(k.run(&["NF", "SVC"]).is_empty());
+        // A deleted pod's: one finding on its address, citing the jump and the DNAT.
+        let mut k = healthy();
+        faults::leaked_cni_rules(&mut k);
+        let f = k.run(&["NF", "SVC"]);
+        assert_eq!(ids(&f), vec![("NF007", "ip 10.244.1.77")]);
+        assert_eq!(f[0].evidence.len(), 2, "{:#?}", f[0].evidence);
+        assert!(
+            f[0].evidence[0].excerpt.contains("-j CNI-1a2b"),
+            "{:#?}",
+            f[0].evidence
+        );
+        assert!(f[0].evidence[1]
+            .excerpt
+            .contains("DNAT --to-destination 10.244.1.77"));
+        // A stale service endpoint (kube-proxy's KUBE-SEP DNAT to a gone pod) is
+        // SVC002's, not a leaked CNI rule.
+        let mut k = healthy();
+        k.service(
+            "default/old:http",
+            "10.96.1.2",
+            80,
+            crate::model::Protocol::Tcp,
+            &[("10.244.1.99", 8080)],
+        );
+        assert_eq!(
+            ids(&k.run(&["NF007", "SVC002"])),
+            vec![("SVC002", "service default/old:http")]
+        );
     }
 }
