@@ -608,7 +608,8 @@ mod tests {
             .iter()
             .all(|f| f.id.as_str() == "LNK006" && f.message.contains("vxlan")));
         // IPIP (20): a 1450 pod MTU needs a 1470 uplink.
-        for (kind, overhead) in [("ipip", 20), ("geneve", 50), ("wireguard", 80)] {
+        // Over the fixture's IPv4 uplink.
+        for (kind, overhead) in [("ipip", 20), ("geneve", 50), ("wireguard", 60)] {
             let mut k = healthy();
             with_tunnel(&mut k, kind, "tun", 1450 + overhead);
             // flannel.1 alone (1500-byte underlay on its dev) would allow 1450.
@@ -625,6 +626,20 @@ mod tests {
                 "{f:#?}"
             );
         }
+        // WireGuard over an IPv6-only uplink: 80 bytes.
+        let mut k = healthy();
+        with_tunnel(&mut k, "wireguard", "wg0", 1450 + 79);
+        k.root().links.items.retain(|l| l.name != "flannel.1");
+        for a in &mut k.root().addrs.items {
+            if a.ifindex == 2 {
+                a.family = "inet6".into();
+                a.address = "fd00::10".into();
+                a.prefix_len = 64;
+            }
+        }
+        let f = k.run(&["LNK006"]);
+        assert_eq!(f.len(), 4, "{f:#?}");
+        assert!(f[0].message.contains("(80 bytes)"), "{}", f[0].message);
         // A tunnel that is down (tunl0 of a loaded ipip module) is not an overlay.
         let mut k = healthy();
         let mut tunl0 = link(60, "tunl0", Some("ipip"));

@@ -598,6 +598,24 @@ mod tests {
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "node")]);
     }
 
+    /// IPv6 forwarding off matters only once pods have IPv6 addresses.
+    #[test]
+    fn nf003_ipv6_forwarding_with_ipv6_pods() {
+        let key = "net.ipv6.conf.all.forwarding";
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .insert(key.into(), ("0".into(), ev("netns/root/sysctl.json")));
+        assert!(k.run(&["NF"]).is_empty());
+        let web1 = k.pod_ns("web-1");
+        let mut a = addr(2, "fd00:10:244:1::11", 64);
+        a.family = "inet6".into();
+        web1.addrs.items.push(a);
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF003", "node")]);
+        assert!(f[0].message.contains(key), "{}", f[0].message);
+    }
+
     #[test]
     fn nf007_leaked_cni_rules() {
         use super::super::faults;
