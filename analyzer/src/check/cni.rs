@@ -14,7 +14,7 @@ pub fn several_configs(ctx: &Context<'_>) -> Vec<Finding> {
         .iter()
         .filter(|f| f.kind != CniFileKind::Ignored)
         .collect();
-    if configs.len() < 2 {
+    if configs.len() < 2 || cni.in_use().is_some_and(is_meta) {
         return Vec::new();
     }
     let names: Vec<&str> = configs.iter().map(|f| f.file.as_str()).collect();
@@ -47,6 +47,14 @@ pub fn several_configs(ctx: &Context<'_>) -> Vec<Finding> {
         ),
     )
     .with_evidence(evidence)]
+}
+
+/// A meta plugin (Multus …) wins by design and runs the other files as its delegates.
+fn is_meta(f: &CniFile) -> bool {
+    let first = f.config.as_ref().and_then(|c| c.plugins.first());
+    first
+        .and_then(|p| p.plugin_type.as_deref())
+        .is_some_and(|t| matches!(t, "multus" | "multus-shim" | "danm" | "genie"))
 }
 
 /// `: network N, plugins a, b`.
@@ -264,6 +272,18 @@ mod tests {
             f[0].message
         );
         assert_eq!(f[0].evidence.len(), 2);
+        // Multus first is how Multus is installed: the others are its delegates.
+        let mut k = healthy();
+        let multus =
+            r#"{"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "multus-shim"}"#;
+        set_cni(
+            &mut k,
+            &[
+                ("00-multus.conf", multus),
+                ("10-flannel.conflist", CNI_BRIDGE),
+            ],
+        );
+        assert!(k.run(&["CNI001"]).is_empty());
         // A backup that is not a configuration extension is ignored by the runtime.
         let mut k = healthy();
         set_cni(
