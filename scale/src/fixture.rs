@@ -157,6 +157,9 @@ pub struct Node {
     pub drop_rules: Vec<&'static str>,
     /// Extra raw lines appended to the nat table.
     pub extra_nat: Vec<String>,
+    /// Chains the extra nat lines need declared (a CNI's `CNI-…`); rules in an
+    /// undeclared chain are left out of the save.
+    pub extra_nat_chains: Vec<String>,
     /// Extra raw lines appended to the filter table (`-A CHAIN …`: a CNI's accept, a
     /// firewall's drop).
     pub extra_filter: Vec<String>,
@@ -219,6 +222,7 @@ impl Node {
             neigh: Vec::new(),
             drop_rules: Vec::new(),
             extra_nat: Vec::new(),
+            extra_nat_chains: Vec::new(),
             extra_filter: Vec::new(),
             forward_policy: "ACCEPT",
             extra_root_links: Vec::new(),
@@ -958,6 +962,7 @@ impl Node {
                 .to_string();
             nat.push((chain, l.clone()));
         }
+        user_nat.extend(self.extra_nat_chains.iter().cloned());
         user_nat.sort();
         user_nat.dedup();
         let keep = |line: &String| !drop.iter().any(|d| line.contains(d));

@@ -6,7 +6,7 @@
 
 use super::unit::{Check, CheckId};
 use super::Severity::{Critical, Info, Warning};
-use super::{bnd, ct, dns, lnk, nb, nf, prs, svc, trc};
+use super::{bnd, cni, ct, dns, lnk, nb, nf, prs, svc, trc};
 
 const K8S_SVC: &str = "https://kubernetes.io/docs/concepts/services-networking/service/";
 const K8S_DEBUG_SVC: &str =
@@ -18,6 +18,7 @@ const K8S_NET_PLUGINS: &str =
 const KERNEL_IP_SYSCTL: &str = "https://docs.kernel.org/networking/ip-sysctl.html";
 const KERNEL_CT_SYSCTL: &str = "https://docs.kernel.org/networking/nf_conntrack-sysctl.html";
 const K8S_IPVS: &str = "https://kubernetes.io/docs/reference/networking/virtual-ips/";
+const CNI_BRIDGE: &str = "https://www.cni.dev/plugins/current/main/bridge/";
 
 /// Every check, in catalog order (the order of [`CheckId`]).
 pub const CHECKS: &[Check] = &[
@@ -222,6 +223,16 @@ pub const CHECKS: &[Check] = &[
         run: nf::strict_rp_filter,
     },
     Check {
+        id: CheckId::Nf007,
+        title: "leaked CNI rules for an address no pod owns",
+        what: "leaked rules: CNI/kube chains that DNAT or masquerade for IPs that no netns owns",
+        evidence: "nat table (CNI-DN-* portmap DNAT, per-container CNI-* masquerade chains), addrs of every netns",
+        severities: &[Warning],
+        remedy: "The CNI did not clean up after a pod (its DEL failed or never ran): delete the leftover CNI-* chain and the rules that jump to it (restarting the CNI agent or the container runtime lets it garbage-collect), and check kubelet and CNI logs for DEL errors. A leaked hostPort DNAT steals the port from the pod that holds it now.",
+        refs: &["https://www.cni.dev/plugins/current/meta/portmap/", K8S_NET_PLUGINS],
+        run: nf::leaked_cni_rules,
+    },
+    Check {
         id: CheckId::Ct001,
         title: "conntrack table nearly full",
         what: "conntrack table usage ≥ 80 % (warning) / ≥ 95 % (critical)",
@@ -362,6 +373,16 @@ pub const CHECKS: &[Check] = &[
         run: bnd::source_gaps,
     },
     Check {
+        id: CheckId::Bnd002,
+        title: "the node does not look like a Kubernetes node",
+        what: "no pods, no kube-proxy rules and no CNI configuration: the node does not look like a Kubernetes node",
+        evidence: "netns index, iptables/nft/IPVS rules, host/cni",
+        severities: &[Info],
+        remedy: "If this should be a Kubernetes node, check that the bundle was collected on the node itself (as root, or from a privileged pod with hostNetwork, hostPID and /etc/cni/net.d mounted) and that kubelet runs there; otherwise the Kubernetes checks do not apply to it.",
+        refs: &["docs/bundle-format.md"],
+        run: bnd::not_a_kubernetes_node,
+    },
+    Check {
         id: CheckId::Prs001,
         title: "lines the parser did not recognise",
         what: "lines a parser did not recognise (never dropped silently; file:line listed)",
@@ -380,5 +401,25 @@ pub const CHECKS: &[Check] = &[
         remedy: "Run the `netsnap trace` command in the finding: it shows every hop and the rule, route or link that stops the packet. Fix that rule (or the CNI/kube-proxy that wrote it).",
         refs: &["docs/trace-json.md", K8S_DEBUG_SVC],
         run: trc::unreachable_services,
+    },
+    Check {
+        id: CheckId::Cni001,
+        title: "more than one CNI configuration",
+        what: "more than one CNI config in /etc/cni/net.d (kubelet uses the first in lexical order)",
+        evidence: "CNI config files",
+        severities: &[Warning],
+        remedy: "Remove the configurations the node should not use (a previous CNI's leftover, a backup that still ends in .conf): the runtime uses only the first valid file in lexical order, so a stale file can win over the CNI you installed.",
+        refs: &[K8S_NET_PLUGINS, "https://www.cni.dev/docs/spec/"],
+        run: cni::several_configs,
+    },
+    Check {
+        id: CheckId::Cni002,
+        title: "CNI configuration disagrees with the links it made",
+        what: "CNI config disagrees with the links it made (MTU, hairpin, bridge name, IPAM range)",
+        evidence: "CNI config, links, addrs",
+        severities: &[Warning],
+        remedy: "Either the configuration changed after these pods were created (recreate them so the CNI applies it) or something else changed the links; make the CNI configuration and the node agree.",
+        refs: &[CNI_BRIDGE, "https://www.cni.dev/plugins/current/ipam/host-local/"],
+        run: cni::config_disagrees_with_links,
     },
 ];

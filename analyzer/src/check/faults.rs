@@ -69,6 +69,22 @@ pub const FAULTS: &[Fault] = &[
         name: "pod with four nameservers",
         apply: too_many_nameservers,
     },
+    Fault {
+        name: "a plain host: no pods, no kube-proxy rules, no CNI config",
+        apply: plain_host,
+    },
+    Fault {
+        name: "a second CNI configuration before the one installed",
+        apply: two_cni_configs,
+    },
+    Fault {
+        name: "CNI configuration MTU differs from the pods'",
+        apply: cni_mtu_differs,
+    },
+    Fault {
+        name: "CNI nat rules left behind by a deleted pod",
+        apply: leaked_cni_rules,
+    },
 ];
 
 pub fn dangling_veth(k: &mut Kit) {
@@ -141,4 +157,57 @@ pub fn too_many_nameservers(k: &mut Kit) {
             "cluster.local",
         ],
     ));
+}
+
+/// Nothing of Kubernetes left: the pods' netns, the services and every KUBE-* rule
+/// gone (the testkit's node has no CNI configuration).
+pub fn plain_host(k: &mut Kit) {
+    let m = k.model();
+    m.netns.retain(|_, n| n.is_root);
+    m.services.clear();
+    for r in &mut m.netfilter.rulesets {
+        r.kube_rules = 0;
+    }
+}
+
+/// A leftover configuration that sorts first and wins.
+pub fn two_cni_configs(k: &mut Kit) {
+    let old = r#"{"cniVersion": "0.3.1", "name": "old", "type": "ptp", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16"}}"#;
+    super::testkit::set_cni(
+        k,
+        &[
+            ("10-flannel.conflist", super::testkit::CNI_BRIDGE),
+            ("05-old.conf", old),
+        ],
+    );
+}
+
+/// The configuration says 1500, the pods were made with 1450.
+pub fn cni_mtu_differs(k: &mut Kit) {
+    let text = super::testkit::CNI_BRIDGE.replace("\"mtu\": 1450", "\"mtu\": 1500");
+    super::testkit::set_cni(k, &[("10-flannel.conflist", &text)]);
+}
+
+/// The nat rules the bridge plugin (ipMasq) and portmap write for a pod at `ip`, in
+/// chains `CNI-<tag>` and `CNI-DN-<tag>` (as a real node holds them, hash-named).
+pub fn cni_pod_nat(k: &mut Kit, ip: &str, tag: &str) {
+    let (masq, dn) = (format!("CNI-{tag}"), format!("CNI-DN-{tag}"));
+    let id = format!("name: \\\"cbr0\\\" id: \\\"{tag}\\\"");
+    let lines = [
+        format!("-A POSTROUTING -s {ip}/32 -m comment --comment \"{id}\" -j {masq}"),
+        format!("-A {masq} -d 10.244.1.0/24 -m comment --comment \"{id}\" -j ACCEPT"),
+        format!("-A {masq} ! -d 224.0.0.0/4 -m comment --comment \"{id}\" -j MASQUERADE"),
+        format!("-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat {id}\" -m multiport --dports 8443 -j {dn}"),
+        format!("-A {dn} -p tcp -m tcp --dport 8443 -j DNAT --to-destination {ip}:8443"),
+    ];
+    let chains = [masq, dn, "CNI-HOSTPORT-DNAT".to_string()];
+    k.describe(|n| {
+        n.extra_nat.extend(lines);
+        n.extra_nat_chains.extend(chains);
+    });
+}
+
+/// A pod deleted without CNI DEL: its masquerade chain and hostPort DNAT stay.
+pub fn leaked_cni_rules(k: &mut Kit) {
+    cni_pod_nat(k, "10.244.1.77", "1a2b3c4d5e6f7a8b9c0d1e2f");
 }

@@ -344,6 +344,7 @@ fn pod_mtu_too_large(
     ns: &Netns,
     out: &mut Vec<Finding>,
 ) {
+    // The tightest overlay: pod packets leave the node encapsulated through it.
     let overlay_limit = ctx
         .model
         .node
@@ -355,12 +356,10 @@ fn pod_mtu_too_large(
         let Some((pi, pl)) = ns.link(iface.ifindex) else {
             continue;
         };
-        let Some((hi, host)) =
-            host_peer(ctx.graph, root, ns, iface.ifindex).and_then(|h| root.link(h))
-        else {
-            continue;
-        };
-        if pl.mtu > host.mtu {
+        // The overlay limit holds with or without a host veth; when the veth is
+        // already too small, that is the finding (the overlay one would repeat it).
+        let host = host_peer(ctx.graph, root, ns, iface.ifindex).and_then(|h| root.link(h));
+        if let Some((hi, host)) = host.filter(|(_, h)| pl.mtu > h.mtu) {
             out.push(
                 Finding::new(
                     CheckId::Lnk006,
@@ -374,27 +373,27 @@ fn pod_mtu_too_large(
                 .evidence(ns.link_evidence(pi))
                 .evidence(root.link_evidence(hi)),
             );
-        } else if let Some((limit, o)) = overlay_limit {
-            if pl.mtu > limit {
-                out.push(
-                    Finding::new(
-                        CheckId::Lnk006,
-                        Severity::Warning,
-                        pod.subject(),
-                        format!(
-                            "{} MTU {} of {} exceeds the underlay MTU {} minus the {} overhead of {} ({} bytes): encapsulated packets are fragmented or dropped.",
-                            pl.name,
-                            pl.mtu,
-                            pod.subject(),
-                            o.underlay_mtu.unwrap_or(0),
-                            o.kind,
-                            o.name,
-                            o.overhead
-                        ),
-                    )
-                    .evidence(ns.link_evidence(pi)),
-                );
+        } else if let Some((limit, o)) = overlay_limit.filter(|(limit, _)| pl.mtu > *limit) {
+            let mut f = Finding::new(
+                CheckId::Lnk006,
+                Severity::Warning,
+                pod.subject(),
+                format!(
+                    "{} MTU {} of {} exceeds the underlay MTU {} minus the {} overhead of {} ({} bytes), {limit}: encapsulated packets are fragmented or dropped.",
+                    pl.name,
+                    pl.mtu,
+                    pod.subject(),
+                    o.underlay_mtu.unwrap_or(0),
+                    o.kind,
+                    o.name,
+                    o.overhead
+                ),
+            )
+            .evidence(ns.link_evidence(pi));
+            if let Some((oi, _)) = root.link(o.ifindex) {
+                f.evidence.push(root.link_evidence(oi));
             }
+            out.push(f);
         }
     }
 }
@@ -587,6 +586,67 @@ mod tests {
         k.root().links.items.push(vx);
         let f = k.run(&["LNK006"]);
         assert!(f.iter().all(|f| f.message.contains("overhead")), "{f:#?}");
+    }
+
+    /// The node's eth0 (the uplink) at `mtu`, and an up tunnel `name` of `kind`.
+    fn with_tunnel(k: &mut Kit, kind: &str, name: &str, uplink_mtu: u32) {
+        let tunnel = link(60, name, Some(kind));
+        k.describe(|n| n.extra_root_links.push(tunnel));
+        k.root().links.items[1].mtu = uplink_mtu;
+    }
+
+    /// Pods that fit their host veth but not the uplink minus the overlay's overhead:
+    /// the overlay limit is checked on its own, for every overlay kind.
+    #[test]
+    fn lnk006_pod_mtu_above_uplink_minus_overlay() {
+        // flannel.1 (VXLAN, 50 bytes) on a 1450 uplink: 1400 fits, the pods' 1450 not.
+        let mut k = healthy();
+        k.root().links.items[1].mtu = 1450;
+        let f = k.run(&["LNK"]);
+        assert_eq!(f.len(), 4, "{f:#?}");
+        assert!(f
+            .iter()
+            .all(|f| f.id.as_str() == "LNK006" && f.message.contains("vxlan")));
+        // IPIP (20): a 1450 pod MTU needs a 1470 uplink.
+        // Over the fixture's IPv4 uplink.
+        for (kind, overhead) in [("ipip", 20), ("geneve", 50), ("wireguard", 60)] {
+            let mut k = healthy();
+            with_tunnel(&mut k, kind, "tun", 1450 + overhead);
+            // flannel.1 alone (1500-byte underlay on its dev) would allow 1450.
+            k.root().links.items.retain(|l| l.name != "flannel.1");
+            assert!(k.run(&["LNK"]).is_empty(), "{kind} at the limit");
+            let mut k = healthy();
+            with_tunnel(&mut k, kind, "tun", 1450 + overhead - 1);
+            k.root().links.items.retain(|l| l.name != "flannel.1");
+            let f = k.run(&["LNK"]);
+            assert_eq!(f.len(), 4, "{kind}: {f:#?}");
+            assert!(
+                f.iter()
+                    .all(|f| f.id.as_str() == "LNK006" && f.message.contains(kind)),
+                "{f:#?}"
+            );
+        }
+        // WireGuard over an IPv6-only uplink: 80 bytes.
+        let mut k = healthy();
+        with_tunnel(&mut k, "wireguard", "wg0", 1450 + 79);
+        k.root().links.items.retain(|l| l.name != "flannel.1");
+        for a in &mut k.root().addrs.items {
+            if a.ifindex == 2 {
+                a.family = "inet6".into();
+                a.address = "fd00::10".into();
+                a.prefix_len = 64;
+            }
+        }
+        let f = k.run(&["LNK006"]);
+        assert_eq!(f.len(), 4, "{f:#?}");
+        assert!(f[0].message.contains("(80 bytes)"), "{}", f[0].message);
+        // A tunnel that is down (tunl0 of a loaded ipip module) is not an overlay.
+        let mut k = healthy();
+        let mut tunl0 = link(60, "tunl0", Some("ipip"));
+        tunl0.flags.clear();
+        tunl0.state = LinkState::Down;
+        k.describe(|n| n.extra_root_links.push(tunl0));
+        assert!(k.run(&["LNK"]).is_empty());
     }
 
     #[test]

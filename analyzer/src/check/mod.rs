@@ -9,6 +9,7 @@ pub mod thresholds;
 pub mod unit;
 
 mod bnd;
+mod cni;
 mod ct;
 mod dns;
 mod lnk;

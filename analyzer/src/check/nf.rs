@@ -1,6 +1,7 @@
 //! NF: netfilter rules and the sysctls that make pod traffic flow through them.
 
 use super::{CheckId, Context, Evidence, Finding, Severity};
+use crate::model::netfilter::{CniNat, CniNatKind};
 use crate::model::Proxier;
 use crate::trace::path::Verdict;
 
@@ -39,6 +40,11 @@ pub fn masquerade_path_missing(ctx: &Context<'_>) -> Vec<Finding> {
 /// NF006.
 pub fn strict_rp_filter(ctx: &Context<'_>) -> Vec<Finding> {
     collect(ctx, rp_filter)
+}
+
+/// NF007.
+pub fn leaked_cni_rules(ctx: &Context<'_>) -> Vec<Finding> {
+    collect(ctx, leaked_cni_nat)
 }
 
 fn both_backends(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -131,36 +137,83 @@ fn forwarding(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     if ctx.model.pods.is_empty() {
         return;
     }
-    if let Some((v, ev)) = ctx.model.node_sysctl("net.ipv4.ip_forward") {
-        if v.trim() == "0" {
-            out.push(
-                Finding::new(
-                    CheckId::Nf003,
-                    Severity::Critical,
-                    "node",
-                    "net.ipv4.ip_forward = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets).",
-                )
-                .evidence(ev),
-            );
+    let Some(root) = ctx.model.root() else { return };
+    for (family, global) in [
+        ("ipv4", "net.ipv4.ip_forward"),
+        ("ipv6", "net.ipv6.conf.all.forwarding"),
+    ] {
+        // IPv6 forwarding matters only when pods have IPv6 addresses.
+        let pods_use = family == "ipv4" || pods_have_ipv6(ctx);
+        if pods_use {
+            forwarding_family(ctx, root, family, global, out);
         }
     }
-    // Per-link forwarding on pod-facing links of the node netns.
-    let Some(root) = ctx.model.root() else { return };
+}
+
+fn pods_have_ipv6(ctx: &Context<'_>) -> bool {
+    ctx.model.pods.iter().any(|p| {
+        ctx.model
+            .netns
+            .get(&p.netns)
+            .is_some_and(|ns| ns.global_ips().any(|(_, ip)| ip.is_ipv6()))
+    })
+}
+
+/// One family: the node-wide switch off is one fault (turning it off turns off every
+/// link's forwarding too), so its links go into that one finding; a link off while the
+/// switch is on is its pod's own fault.
+fn forwarding_family(
+    ctx: &Context<'_>,
+    root: &crate::model::Netns,
+    family: &str,
+    global: &str,
+    out: &mut Vec<Finding>,
+) {
+    let mut links_off: Vec<(String, String, Evidence)> = Vec::new();
     for pod in &ctx.model.pods {
         for i in &pod.interfaces {
             let Some(name) = &i.host_name else { continue };
-            if let Some((v, ev)) = root.sysctl(&format!("net.ipv4.conf.{name}.forwarding")) {
+            if let Some((v, ev)) = root.sysctl(&format!("net.{family}.conf.{name}.forwarding")) {
                 if v.trim() == "0" {
-                    out.push(
-                        Finding::new(
-                            CheckId::Nf003,
-                            Severity::Critical,
-                            pod.subject(),
-                            format!("forwarding is off on host veth {name} of {}: the node does not route its traffic.", pod.subject()),
-                        )
-                        .evidence(ev),
-                    );
+                    links_off.push((name.clone(), pod.subject(), ev));
                 }
+            }
+        }
+    }
+    match ctx.model.node_sysctl(global) {
+        Some((v, ev)) if v.trim() == "0" => {
+            let mut message = format!(
+                "{global} = 0: the node does not route pod traffic (to other nodes, the internet, or through service DNAT to other pods' subnets)."
+            );
+            if !links_off.is_empty() {
+                let names: Vec<String> = links_off
+                    .iter()
+                    .map(|(n, s, _)| format!("{n} ({s})"))
+                    .collect();
+                message.push_str(&format!(
+                    " Forwarding is off on {} pod-facing link{} as well: {}.",
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ));
+            }
+            out.push(
+                Finding::new(CheckId::Nf003, Severity::Critical, "node", message)
+                    .evidence(ev)
+                    .with_evidence(links_off.into_iter().map(|(_, _, e)| e)),
+            );
+        }
+        _ => {
+            for (name, subject, ev) in links_off {
+                out.push(
+                    Finding::new(
+                        CheckId::Nf003,
+                        Severity::Critical,
+                        subject.clone(),
+                        format!("forwarding ({family}) is off on host veth {name} of {subject}: the node does not route its traffic."),
+                    )
+                    .evidence(ev),
+                );
             }
         }
     }
@@ -327,6 +380,49 @@ fn rp_filter(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// CNI nat rules for a pod address inside this node's pod CIDR that no netns holds:
+/// the CNI's DEL did not run. One finding per address, with every rule about it.
+fn leaked_cni_nat(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let model = ctx.model;
+    // As SVC002: without every netns' addresses, "owned by no netns" cannot be told.
+    if model.netns.values().any(|n| !n.addrs.present) || model.node.pod_cidrs.is_empty() {
+        return;
+    }
+    let mut by_ip: std::collections::BTreeMap<std::net::IpAddr, Vec<&CniNat>> = Default::default();
+    for r in model.netfilter.rulesets.iter().flat_map(|r| &r.cni_nat) {
+        if model.node.in_pod_cidr(r.ip).is_some() && ctx.graph.owners(r.ip).is_empty() {
+            by_ip.entry(r.ip).or_default().push(r);
+        }
+    }
+    for (ip, rules) in by_ip {
+        let mut what: Vec<String> = rules
+            .iter()
+            .map(|r| match r.kind {
+                CniNatKind::Dnat => format!("a hostPort DNAT to it ({})", r.chain),
+                CniNatKind::Masquerade => format!("its masquerade chain {}", r.chain),
+            })
+            .collect();
+        what.dedup();
+        let cidr = model
+            .node
+            .in_pod_cidr(ip)
+            .map(|c| c.cidr.to_string())
+            .unwrap_or_default();
+        out.push(
+            Finding::new(
+                CheckId::Nf007,
+                Severity::Warning,
+                format!("ip {ip}"),
+                format!(
+                    "the CNI's nat rules still name {ip} ({}), which is in this node's pod CIDR {cidr} but held by no netns: the pod is gone and its rules leaked. A new pod given {ip} inherits them; a leaked hostPort DNAT sends that port to whoever holds the address.",
+                    what.join(", ")
+                ),
+            )
+            .with_evidence(rules.iter().map(|r| r.evidence.clone())),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
@@ -345,6 +441,7 @@ mod tests {
             postrouting_jump: Some(ev("x")),
             masquerade: Some(ev("x")),
             mark_masq: Some(ev("x")),
+            cni_nat: Vec::new(),
         }
     }
 
@@ -410,6 +507,44 @@ mod tests {
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF003", "node")]);
     }
 
+    /// Ip_forward = 0 turns every link's forwarding off too: one finding for the node
+    /// that names the links, not one per pod.
+    #[test]
+    fn nf003_ip_forward_off_is_one_finding_listing_links() {
+        let mut k = kit();
+        let veths: Vec<String> = ["web-1", "web-2", "client", "coredns"]
+            .iter()
+            .map(|p| k.host_veth(p))
+            .collect();
+        k.root().sysctls.get_mut("net.ipv4.ip_forward").unwrap().0 = "0".into();
+        for v in &veths {
+            k.root()
+                .sysctls
+                .get_mut(&format!("net.ipv4.conf.{v}.forwarding"))
+                .expect("fixture writes per-veth forwarding")
+                .0 = "0".into();
+        }
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF003", "node")]);
+        for v in &veths {
+            assert!(f[0].message.contains(v.as_str()), "{}", f[0].message);
+            assert!(
+                f[0].evidence.iter().any(|e| e.excerpt.contains(v.as_str())),
+                "{:#?}",
+                f[0].evidence
+            );
+        }
+        // One link off while the node forwards: that pod's own finding.
+        let mut k = kit();
+        let web1 = k.host_veth("web-1");
+        k.root()
+            .sysctls
+            .get_mut(&format!("net.ipv4.conf.{web1}.forwarding"))
+            .unwrap()
+            .0 = "0".into();
+        assert_eq!(ids(&k.run(&["NF"])), vec![("NF003", "pod default/web-1")]);
+    }
+
     #[test]
     fn nf004_forward_drop() {
         // DROP with the CNI's accept for the pod CIDR: pod traffic passes.
@@ -461,5 +596,60 @@ mod tests {
             .unwrap()
             .0 = "1".into();
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF006", "node")]);
+    }
+
+    /// IPv6 forwarding off matters only once pods have IPv6 addresses.
+    #[test]
+    fn nf003_ipv6_forwarding_with_ipv6_pods() {
+        let key = "net.ipv6.conf.all.forwarding";
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .insert(key.into(), ("0".into(), ev("netns/root/sysctl.json")));
+        assert!(k.run(&["NF"]).is_empty());
+        let web1 = k.pod_ns("web-1");
+        let mut a = addr(2, "fd00:10:244:1::11", 64);
+        a.family = "inet6".into();
+        web1.addrs.items.push(a);
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF003", "node")]);
+        assert!(f[0].message.contains(key), "{}", f[0].message);
+    }
+
+    #[test]
+    fn nf007_leaked_cni_rules() {
+        use super::super::faults;
+        // A live pod's CNI rules are not leaked.
+        let mut k = healthy();
+        faults::cni_pod_nat(&mut k, "10.244.1.11", "aaaaaaaaaaaaaaaaaaaaaaaa");
+        assert!(k.run(&["NF", "SVC"]).is_empty());
+        // A deleted pod's: one finding on its address, citing the jump and the DNAT.
+        let mut k = healthy();
+        faults::leaked_cni_rules(&mut k);
+        let f = k.run(&["NF", "SVC"]);
+        assert_eq!(ids(&f), vec![("NF007", "ip 10.244.1.77")]);
+        assert_eq!(f[0].evidence.len(), 2, "{:#?}", f[0].evidence);
+        assert!(
+            f[0].evidence[0].excerpt.contains("-j CNI-1a2b"),
+            "{:#?}",
+            f[0].evidence
+        );
+        assert!(f[0].evidence[1]
+            .excerpt
+            .contains("DNAT --to-destination 10.244.1.77"));
+        // A stale service endpoint (kube-proxy's KUBE-SEP DNAT to a gone pod) is
+        // SVC002's, not a leaked CNI rule.
+        let mut k = healthy();
+        k.service(
+            "default/old:http",
+            "10.96.1.2",
+            80,
+            crate::model::Protocol::Tcp,
+            &[("10.244.1.99", 8080)],
+        );
+        assert_eq!(
+            ids(&k.run(&["NF007", "SVC002"])),
+            vec![("SVC002", "service default/old:http")]
+        );
     }
 }

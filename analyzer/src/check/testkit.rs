@@ -275,6 +275,35 @@ pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
 }
 
+/// The CNI configuration of the healthy node: flannel's bridge on cni0, MTU 1450,
+/// hairpin on, host-local in 10.244.1.0/24.
+pub const CNI_BRIDGE: &str = r#"{
+  "cniVersion": "0.3.1",
+  "name": "cbr0",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "mtu": 1450,
+      "hairpinMode": true,
+      "isGateway": true,
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.1.0/24"}]]}
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}"#;
+
+/// Replaces the node's CNI configuration directory with `files` (name, text).
+pub fn set_cni(k: &mut Kit, files: &[(&str, &str)]) {
+    let parsed = files
+        .iter()
+        .map(|(name, text)| {
+            crate::parse::cni::parse_cni(&format!("host/cni/{name}"), name, text).model
+        })
+        .collect();
+    k.model().cni = crate::parse::cni::CniConfigs::new(parsed);
+}
+
 /// A healthy node with three web pods behind one service and cluster DNS.
 pub fn healthy() -> Kit {
     let mut k = Kit::node();

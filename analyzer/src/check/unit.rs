@@ -82,6 +82,7 @@ check_ids! {
     Nf004 => "NF004",
     Nf005 => "NF005",
     Nf006 => "NF006",
+    Nf007 => "NF007",
     Ct001 => "CT001",
     Ct002 => "CT002",
     Ct003 => "CT003",
@@ -96,8 +97,11 @@ check_ids! {
     Dns005 => "DNS005",
     Nb001 => "NB001",
     Bnd001 => "BND001",
+    Bnd002 => "BND002",
     Prs001 => "PRS001",
     Trc001 => "TRC001",
+    Cni001 => "CNI001",
+    Cni002 => "CNI002",
 }
 
 // `CHECKS` holds one unit per id, in the order of `CheckId`, so `unit()` is an index.

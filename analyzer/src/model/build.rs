@@ -11,6 +11,7 @@ use crate::sources::{JsonSource, NetnsSources, Sources};
 use netsnap_schema::model::{NetnsEntry, Sysctls};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// Builds the node model of one bundle.
 pub fn build(src: &Sources<'_>) -> Model {
@@ -185,6 +186,9 @@ fn node(model: &Model, src: &Sources<'_>) -> Node {
 fn links(model: &mut Model) {
     let Some(root) = model.root() else { return };
     let mut node = model.node.clone();
+    // Derived anew on every call (the model may be re-derived after a change).
+    node.uplinks.clear();
+    node.overlays.clear();
     // Uplinks: devices of default routes.
     for r in root.routes.items.iter().filter(|r| r.dst == "default") {
         if let Some((_, l)) = r.oif.and_then(|o| root.link(o)) {
@@ -197,28 +201,58 @@ fn links(model: &mut Model) {
             }
         }
     }
+    // An uplink with only IPv6 addresses carries an IPv6 underlay.
+    let uplink_v6 = node.uplinks.first().is_some_and(|u| {
+        let ips: Vec<IpAddr> = root
+            .global_ips()
+            .filter(|(i, _)| root.addrs.items[*i].ifindex == u.ifindex)
+            .map(|(_, ip)| ip)
+            .collect();
+        !ips.is_empty() && ips.iter().all(IpAddr::is_ipv6)
+    });
     for (_, l) in root.links.iter() {
-        let Some(x) = &l.vxlan else { continue };
-        let v6 = x
-            .local
-            .as_deref()
-            .and_then(parse_ip)
-            .is_some_and(|a| a.is_ipv6());
-        let underlay_mtu = x
-            .dev
-            .and_then(|d| root.link(d))
-            .map(|(_, u)| u.mtu)
-            .or_else(|| node.uplinks.first().map(|u| u.mtu));
+        let (v6, underlay) = match (&l.vxlan, l.kind.as_deref()) {
+            (Some(x), _) => (
+                x.local
+                    .as_deref()
+                    .and_then(parse_ip)
+                    .is_some_and(|a| a.is_ipv6()),
+                x.dev.and_then(|d| root.link(d)).map(|(_, u)| u.mtu),
+            ),
+            // tunl0 exists wherever the ipip module is loaded: only an up tunnel is in use.
+            (None, Some("ipip" | "geneve" | "wireguard")) if l.flags.iter().any(|f| f == "UP") => {
+                (uplink_v6, None)
+            }
+            _ => continue,
+        };
+        let kind = l.kind.clone().unwrap_or_else(|| "vxlan".into());
+        let Some(overhead) = overlay_overhead(&kind, v6) else {
+            continue;
+        };
+        let underlay_mtu = underlay.or_else(|| node.uplinks.first().map(|u| u.mtu));
         node.overlays.push(Overlay {
             ifindex: l.ifindex,
             name: l.name.clone(),
-            kind: "vxlan".into(),
+            kind,
             mtu: l.mtu,
-            overhead: if v6 { 70 } else { 50 },
+            overhead,
             underlay_mtu,
         });
     }
     model.node = node;
+}
+
+/// Encapsulation overhead in bytes of an overlay kind over an IPv4 (or IPv6) underlay:
+/// outer IP + UDP + VXLAN/Geneve header + inner Ethernet; IPIP is one IPv4 header;
+/// WireGuard is outer IP + UDP + 32 bytes: 60 over IPv4 (Calico's default pod MTU 1440
+/// on a 1500 uplink is right, not a fault), 80 over IPv6.
+pub fn overlay_overhead(kind: &str, v6: bool) -> Option<u32> {
+    match kind {
+        "vxlan" | "geneve" => Some(if v6 { 70 } else { 50 }),
+        "ipip" => Some(20),
+        "wireguard" => Some(if v6 { 80 } else { 60 }),
+        _ => None,
+    }
 }
 
 /// The (netns id, ifindex) a veth of `ns` points at, resolved through nsids. Only

@@ -57,12 +57,40 @@ pub struct Model {
     pub cni: crate::parse::cni::CniConfigs,
     /// What the node runs (CNI, overlay, service proxy, IP families).
     pub datapath: datapath::Datapath,
+    /// Processes whose netns the collector could not inspect (permission denied), with
+    /// their cgroup path. Empty today: the collector records only their count (in the
+    /// netns index record's error); BND001 then cannot tell whether they are pods.
+    #[serde(skip)]
+    pub inaccessible: Vec<InaccessibleProcess>,
     /// The manifest's source records.
     #[serde(skip)]
     pub sources: Vec<SourceRecord>,
     /// What each parser understood.
     #[serde(skip)]
     pub coverage: Vec<Coverage>,
+}
+
+/// A process whose netns could not be inspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InaccessibleProcess {
+    pub pid: u32,
+    /// `/proc/<pid>/cgroup` as read by the collector, when it recorded it.
+    pub cgroup: Option<String>,
+}
+
+impl InaccessibleProcess {
+    /// Whether the process could be a pod's: its cgroup is under kubelet's pod
+    /// hierarchy (`kubepods…`, `…pod<uid>…`).
+    pub fn could_be_pod(&self) -> bool {
+        self.cgroup.as_deref().is_some_and(|c| {
+            c.contains("kubepods")
+                || c.split(['/', '.', '-', '_']).any(|part| {
+                    part.starts_with("pod")
+                        && part.len() > 3
+                        && part[3..].chars().all(|ch| ch.is_ascii_hexdigit())
+                })
+        })
+    }
 }
 
 /// A kernel log line the checks care about.

@@ -51,6 +51,28 @@ pub struct RulesetFacts {
     pub masquerade: Option<Evidence>,
     /// `-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000` (or set-xmark).
     pub mark_masq: Option<Evidence>,
+    /// NAT the CNI wrote for one pod address (NF007 looks for those no netns owns).
+    pub cni_nat: Vec<CniNat>,
+}
+
+/// A CNI nat rule about one pod address: a portmap DNAT to it (`CNI-DN-*`), or the
+/// jump of its source into its per-container masquerade chain (bridge `ipMasq`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CniNat {
+    pub ip: std::net::IpAddr,
+    pub kind: CniNatKind,
+    /// The CNI chain (`CNI-DN-…`, `CNI-…`).
+    pub chain: String,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CniNatKind {
+    /// hostPort DNAT to the address.
+    Dnat,
+    /// Masquerade of traffic from the address.
+    Masquerade,
 }
 
 impl RulesetFacts {
@@ -74,6 +96,7 @@ impl RulesetFacts {
             postrouting_jump: None,
             masquerade: None,
             mark_masq: None,
+            cni_nat: Vec::new(),
         };
         for t in &rs.tables {
             for r in &t.rules {
@@ -135,6 +158,7 @@ impl RulesetFacts {
                     _ => false,
                 })
                 .map(ev);
+            f.cni_nat = cni_nat(nat, &ev);
         }
         f
     }
@@ -145,4 +169,44 @@ impl RulesetFacts {
             .iter()
             .any(|m| matches!(m, Match::Mark(mm) if mm.value & MASQ_MARK != 0))
     }
+}
+
+/// The CNI's per-pod nat rules: DNATs in `CNI-*` chains, and jumps matching one source
+/// address (`-s IP/32`) into a `CNI-*` chain that masquerades. kube-proxy's own DNATs
+/// (KUBE-SEP-*) are endpoints, which SVC002 judges.
+fn cni_nat(nat: &crate::parse::iptables::Table, ev: &dyn Fn(&Rule) -> Evidence) -> Vec<CniNat> {
+    let mut out = Vec::new();
+    for r in &nat.rules {
+        if r.chain.starts_with("CNI-") {
+            if let Some(Target::Dnat(n)) = &r.target {
+                if let Some((ip, _)) = n.endpoint() {
+                    out.push(CniNat {
+                        ip,
+                        kind: CniNatKind::Dnat,
+                        chain: r.chain.to_string(),
+                        evidence: ev(r),
+                    });
+                }
+            }
+        }
+        let Some(chain) = r.jump_chain().filter(|c| c.starts_with("CNI-")) else {
+            continue;
+        };
+        let Some(src) = r.source.as_ref().filter(|s| !s.negated) else {
+            continue;
+        };
+        let host = src.value.prefix_len() == src.value.max_prefix_len();
+        let masquerades = nat
+            .rules_in(chain)
+            .any(|c| matches!(c.target, Some(Target::Masquerade(_))));
+        if host && masquerades {
+            out.push(CniNat {
+                ip: src.value.addr(),
+                kind: CniNatKind::Masquerade,
+                chain: chain.to_string(),
+                evidence: ev(r),
+            });
+        }
+    }
+    out
 }
