@@ -121,7 +121,7 @@ fn split_inaccessible(s: &SourceRecord) -> (Option<String>, Option<&str>) {
 
 /// Warning when one of the processes could be a pod (its cgroup is kubelet's), info
 /// otherwise: a host process's netns is rarely one that matters, and without their
-/// cgroups (the collector does not record them yet) nothing says they are pods.
+/// cgroups (bundles before the collector recorded them) nothing says they are pods.
 fn inaccessible_processes(ctx: &Context<'_>, source: &str, part: &str, ev: Evidence) -> Finding {
     let count = part
         .trim_start_matches(INACCESSIBLE.0)

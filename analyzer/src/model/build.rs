@@ -26,6 +26,15 @@ pub fn build(src: &Sources<'_>) -> Model {
         ..Model::default()
     };
 
+    model.inaccessible = src
+        .netns_index
+        .iter()
+        .flat_map(|j| &j.value.inaccessible)
+        .map(|p| super::InaccessibleProcess {
+            pid: p.pid,
+            cgroup: p.cgroup.clone(),
+        })
+        .collect();
     // Netns: index entries plus any netns that only has files.
     let index: Vec<NetnsEntry> = src
         .netns_index

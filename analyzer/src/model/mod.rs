@@ -58,8 +58,8 @@ pub struct Model {
     /// What the node runs (CNI, overlay, service proxy, IP families).
     pub datapath: datapath::Datapath,
     /// Processes whose netns the collector could not inspect (permission denied), with
-    /// their cgroup path. Empty today: the collector records only their count (in the
-    /// netns index record's error); BND001 then cannot tell whether they are pods.
+    /// their cgroup path (`netns/index.json` `inaccessible`; older bundles record only
+    /// their count, in the index record's error: BND001 then cannot tell pods apart).
     #[serde(skip)]
     pub inaccessible: Vec<InaccessibleProcess>,
     /// The manifest's source records.

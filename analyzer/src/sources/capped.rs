@@ -2,13 +2,18 @@
 //! corrupt index (a million entries) costs memory for at most [`MAX_NETNS`] of them;
 //! the rest are skipped without being built and reported as not analyzed.
 
-use netsnap_schema::model::{NetnsEntry, NetnsIndex};
+use netsnap_schema::model::{InaccessibleProcess, NetnsEntry, NetnsIndex};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Most netns analyzed from one bundle: far above any real node (kubelet's default is
 /// 110 pods, large nodes run a few hundred).
 pub const MAX_NETNS: usize = 65_536;
+
+/// Most processes not inspected kept from one index (the collector writes 64).
+pub const MAX_INACCESSIBLE: usize = 1024;
 
 /// The kept entries and how many the index listed in all.
 pub struct CappedIndex {
@@ -40,43 +45,55 @@ impl<'de> Visitor<'de> for IndexSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CappedIndex, A::Error> {
         let mut found = None;
+        let mut inaccessible = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             if key == "netns" {
-                found = Some(map.next_value_seed(EntriesSeed(self.0))?);
+                found = Some(map.next_value_seed(EntriesSeed::<NetnsEntry>::new(self.0))?);
+            } else if key == "inaccessible" {
+                let seed = EntriesSeed::<InaccessibleProcess>::new(MAX_INACCESSIBLE);
+                inaccessible = map.next_value_seed(seed)?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         let (netns, total) = found.ok_or_else(|| serde::de::Error::missing_field("netns"))?;
         Ok(CappedIndex {
-            index: NetnsIndex { netns },
+            index: NetnsIndex {
+                netns,
+                inaccessible,
+            },
             total,
         })
     }
 }
 
-struct EntriesSeed(usize);
+/// The first `cap` elements of an array of `T`, and how many it holds.
+struct EntriesSeed<T>(usize, PhantomData<T>);
 
-impl<'de> DeserializeSeed<'de> for EntriesSeed {
-    type Value = (Vec<NetnsEntry>, usize);
+impl<T> EntriesSeed<T> {
+    fn new(cap: usize) -> Self {
+        EntriesSeed(cap, PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for EntriesSeed<T> {
+    type Value = (Vec<T>, usize);
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for EntriesSeed {
-    type Value = (Vec<NetnsEntry>, usize);
+impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesSeed<T> {
+    type Value = (Vec<T>, usize);
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of netns")
+        f.write_str("an array")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::new();
         let mut total = 0;
         loop {
             let more = if kept.len() < self.0 {
-                seq.next_element::<NetnsEntry>()?
-                    .map(|e| kept.push(e))
-                    .is_some()
+                seq.next_element::<T>()?.map(|e| kept.push(e)).is_some()
             } else {
                 seq.next_element::<IgnoredAny>()?.is_some()
             };

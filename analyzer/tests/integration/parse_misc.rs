@@ -623,3 +623,31 @@ fn netsnap_show_cni_on_the_command_line() {
         "{text}"
     );
 }
+
+/// The processes whose netns the collector could not open, with their cgroups, reach
+/// the model from `netns/index.json` (BND001 reads them: a pod cgroup makes it a
+/// warning); an index without them (older bundles) gives none.
+#[test]
+fn inaccessible_processes_reach_the_model() {
+    use netsnap_analyzer::{model, sources};
+    let tmp = tempfile::tempdir().unwrap();
+    let index = r#"{"netns": [{"id": "root", "inode": 1, "dev": 4, "is_root": true, "found_by": []}],
+  "inaccessible": [{"pid": 10, "cgroup": "0::/system.slice/sshd.service"},
+                   {"pid": 11, "cgroup": "0::/kubepods.slice/kubepods-pod1f2e3d4c_aaaa_bbbb_cccc_0123456789ab.slice/cri-containerd-0a1b.scope"},
+                   {"pid": 12}]}"#;
+    let b = bundle_of(tmp.path(), &[("netns/index.json", index)]);
+    let m = model::build(&sources::parse_all(&b));
+    let got: Vec<(u32, bool)> = m
+        .inaccessible
+        .iter()
+        .map(|p| (p.pid, p.could_be_pod()))
+        .collect();
+    assert_eq!(got, [(10, false), (11, true), (12, false)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let old =
+        r#"{"netns": [{"id": "root", "inode": 1, "dev": 4, "is_root": true, "found_by": []}]}"#;
+    let b = bundle_of(tmp.path(), &[("netns/index.json", old)]);
+    assert!(model::build(&sources::parse_all(&b))
+        .inaccessible
+        .is_empty());
+}

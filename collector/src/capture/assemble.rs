@@ -98,6 +98,7 @@ fn netns_index(ctx: &Ctx, found: &Found, pooled: &Pooled, node_hostname: &str) -
             pod,
         });
     }
+    index.inaccessible = found.discovered.inaccessible.clone();
     index
 }
 

@@ -4,7 +4,7 @@
 
 use crate::sys::netns_thread::NetnsTarget;
 use crate::sys::tools::host_path;
-use netsnap_schema::model::Discovery;
+use netsnap_schema::model::{Discovery, InaccessibleProcess};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -34,11 +34,16 @@ pub struct Candidate {
     pub pids: Vec<u32>,
 }
 
+/// Inaccessible processes recorded one by one (the rest are counted).
+pub const MAX_INACCESSIBLE: usize = 64;
+
 #[derive(Debug, Default)]
 pub struct Discovered {
     pub candidates: Vec<Candidate>,
     /// Processes whose netns could not be inspected (non-root).
     pub inaccessible_pids: u64,
+    /// The first [`MAX_INACCESSIBLE`] of them, with their cgroup.
+    pub inaccessible: Vec<InaccessibleProcess>,
     pub errors: Vec<String>,
 }
 
@@ -195,7 +200,19 @@ fn scan_proc(proc_root: &Path, seen: &mut Seen, out: &mut Discovered) {
                 pid: Some(pid),
                 name: None,
             }),
-            Err(e) if crate::source::is_permission(&e) => out.inaccessible_pids += 1,
+            Err(e) if crate::source::is_permission(&e) => {
+                out.inaccessible_pids += 1;
+                if out.inaccessible.len() < MAX_INACCESSIBLE {
+                    // The cgroup file stays readable: it says whether this is a pod.
+                    let cgroup = proc_root.join(pid.to_string()).join("cgroup");
+                    out.inaccessible.push(InaccessibleProcess {
+                        pid,
+                        cgroup: crate::sys::procfs::read_small(&cgroup)
+                            .ok()
+                            .map(|t| t.trim().to_string()),
+                    });
+                }
+            }
             // Kernel threads have no netns link; processes exit while we look.
             Err(_) => {}
         }

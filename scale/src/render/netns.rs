@@ -654,7 +654,10 @@ pub fn index(plan: &Plan) -> NetnsIndex {
             }),
         });
     }
-    NetnsIndex { netns }
+    NetnsIndex {
+        netns,
+        inaccessible: Vec::new(),
+    }
 }
 
 /// Kernel log lines the CNI's veth and bridge work leaves (dmesg form).

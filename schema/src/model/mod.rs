@@ -12,7 +12,9 @@ mod socket;
 pub use host::{ConntrackSysctl, HostFacts, KubeProxyHints, Sysctls};
 pub use link::{Addr, BridgeInfo, BridgePort, Link, LinkState, Vxlan};
 pub use neigh::{FdbEntry, Neigh, NeighTable};
-pub use netns::{Discovery, NetnsEntry, NetnsIndex, PodIdentity, PodIdentitySource};
+pub use netns::{
+    Discovery, InaccessibleProcess, NetnsEntry, NetnsIndex, PodIdentity, PodIdentitySource,
+};
 pub use route::{NextHop, Route, RouteTable, Rule};
 pub use socket::{Socket, SocketProto};
 

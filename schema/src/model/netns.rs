@@ -4,6 +4,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NetnsIndex {
     pub netns: Vec<NetnsEntry>,
+    /// Processes whose netns could not be opened (permission denied), with their
+    /// cgroup (readable when the netns link is not): whether one is a pod's. Capped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inaccessible: Vec<InaccessibleProcess>,
+}
+
+/// A process whose netns the collector could not open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InaccessibleProcess {
+    pub pid: u32,
+    /// `/proc/<pid>/cgroup`, trimmed; absent when it could not be read either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

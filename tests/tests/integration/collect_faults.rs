@@ -274,6 +274,19 @@ fn collect_non_root_gives_a_partial_bundle_with_reasons() -> Result<()> {
             })
             .count();
         ensure!(denied >= 5, "only {denied} records say permission denied");
+        // Root's processes are closed to nobody: the index lists them with their
+        // cgroup (readable when the netns link is not), so the analyzer can tell pods.
+        let index: NetnsIndex = b.json(layout::NETNS_INDEX)?.context("index")?;
+        ensure!(
+            !index.inaccessible.is_empty() && index.inaccessible.len() <= 64,
+            "inaccessible processes: {:?}",
+            index.inaccessible
+        );
+        ensure!(
+            index.inaccessible.iter().any(|p| p.cgroup.is_some()),
+            "no cgroup read: {:?}",
+            index.inaccessible
+        );
         for r in &b.manifest.sources {
             if matches!(r.status, SourceStatus::Failed | SourceStatus::Partial) {
                 ensure!(r.error.is_some(), "no reason: {r:?}");
