@@ -15,7 +15,7 @@ use netsnap_analyzer::trace::{packet::Proto, Prepared};
 use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::collector::collector_bin;
 use netsnap_tests::lab::probe::{self, Observed, Probe};
-use netsnap_tests::lab::{require_lab, Lab, Protocol, ProxyMode};
+use netsnap_tests::lab::{require_lab, CniMode, Lab, Protocol, ProxyMode};
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
@@ -414,6 +414,67 @@ fn traces_agree_with_the_kernel() {
         unexpected.is_empty(),
         "unknown where the bundle can see: {unexpected:#?}"
     );
+    assert!(
+        tally.disagreements.is_empty(),
+        "{} of {} disagree:\n{}",
+        tally.disagreements.len(),
+        tally.total,
+        tally.disagreements.join("\n")
+    );
+}
+
+/// The faults that apply to a node whose pods the CNI reference plugins wire (ptp has
+/// no bridge: no hairpin).
+fn cni_scenarios(cni: CniMode) -> Vec<(&'static str, Fault)> {
+    let applies = [
+        "healthy",
+        "service-without-endpoints",
+        "target-port-not-listening",
+        "endpoint-pod-deleted",
+        "link-down",
+        "no-default-route",
+        "mtu-mismatch",
+        "rp-filter-strict",
+    ];
+    scenarios()
+        .into_iter()
+        .filter(|(name, _)| {
+            applies.contains(name) || (cni == CniMode::Bridge && *name == "hairpin-off")
+        })
+        .collect()
+}
+
+/// The same differential on nodes wired by the real `bridge` and `ptp` CNI plugins
+/// (their `CNI-*` masquerade, portmap and firewall chains, ptp's routed /32 veths),
+/// iptables kube-proxy: the healthy node and each fault that applies.
+#[test]
+fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
+    let Some(_env) = require_lab() else { return };
+    let mut tally = Tally::default();
+    for cni in [CniMode::Bridge, CniMode::Ptp] {
+        for (name, fault) in cni_scenarios(cni) {
+            tally.scenarios += 1;
+            let mut lab = Lab::builder("trcni")
+                .pods(5)
+                .services(5)
+                .endpoints_per_service(2)
+                .cni(cni)
+                .build()
+                .expect("build lab");
+            fault(&mut lab).unwrap_or_else(|e| panic!("{cni:?}-{name}: {e:#}"));
+            check(&lab, &format!("{cni:?}-{name}"), &mut tally);
+            lab.teardown().expect("teardown");
+        }
+    }
+    notice(&format!(
+        "trace vs kernel on CNI-plugin nodes: {}/{} requests agree ({:.1} %) over {} labs (bridge and ptp plugins, healthy and each fault that applies); {} unknown",
+        tally.agree,
+        tally.total,
+        100.0 * tally.agree as f64 / tally.total.max(1) as f64,
+        tally.scenarios,
+        tally.unknown.len()
+    ));
+    assert!(tally.unknown.is_empty(), "unknown: {:#?}", tally.unknown);
     assert!(
         tally.disagreements.is_empty(),
         "{} of {} disagree:\n{}",
