@@ -12,7 +12,8 @@ use netsnap_analyzer::report::{self, BundleReport};
 use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::collector::collector_bin;
 use netsnap_tests::lab::{
-    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, NODE_IP,
+    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, ProxyMode,
+    NODE_IP,
 };
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddrV4};
@@ -143,15 +144,16 @@ fn check_healthy(lab: &Lab) -> Healthy {
         a.model.cni
     );
     // The header names the datapath from that evidence.
-    let want = match lab.cni_mode() {
-        CniMode::Bridge => {
-            "CNI bridge (cni0), overlay none, services by kube-proxy iptables (nft backend), IPv4"
-        }
-        CniMode::Ptp => {
-            "CNI ptp, overlay none, services by kube-proxy iptables (nft backend), IPv4"
-        }
+    let cni = match lab.cni_mode() {
+        CniMode::Bridge => "bridge (cni0)",
+        CniMode::Ptp => "ptp",
         other => panic!("no datapath expected for {other:?}"),
     };
+    let proxy = match lab.proxy_mode() {
+        ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
+        ProxyMode::Nftables => "kube-proxy nftables",
+    };
+    let want = format!("CNI {cni}, overlay none, services by {proxy}, IPv4");
     assert_eq!(summary.datapath.summary(), want, "{mode}");
     let root = a.model.root().expect("node netns").id.clone();
     for p in lab.pods() {
@@ -207,7 +209,14 @@ fn check_wiring(lab: &Lab) {
     for c in chains {
         assert!(save.contains(c), "{c} missing:\n{save}");
     }
-    assert!(save.contains("KUBE-SERVICES"), "{save}");
+    // Beside kube-proxy's rules, in its mode's place.
+    match lab.proxy_mode() {
+        ProxyMode::Iptables => assert!(save.contains("KUBE-SERVICES"), "{save}"),
+        ProxyMode::Nftables => {
+            let table = ok_stdout(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
+            assert!(table.contains("chain services"), "{table}");
+        }
+    }
     for (i, p) in lab.pods().iter().enumerate() {
         assert!(lab.cni_result(i).is_some(), "{}", p.name);
         assert!(p.host_veth.starts_with("veth"), "{}", p.host_veth);
@@ -232,7 +241,7 @@ fn check_wiring(lab: &Lab) {
     assert_eq!(reply, lab.pods()[0].name, "hostPort {}", cni::HOST_PORT);
 }
 
-fn run(mode: CniMode, prefix: &str) {
+fn run(mode: CniMode, proxy: ProxyMode, prefix: &str) {
     let Some(_env) = require_lab() else { return };
     if !require_cni(mode) {
         return;
@@ -241,6 +250,7 @@ fn run(mode: CniMode, prefix: &str) {
         .pods(6)
         .services(5)
         .endpoints_per_service(2)
+        .proxy_mode(proxy)
         .cni(mode)
         .build()
         .expect("build lab");
@@ -310,12 +320,22 @@ fn run(mode: CniMode, prefix: &str) {
 
 #[test]
 fn lab_cni_bridge_node() {
-    run(CniMode::Bridge, "cni-bridge");
+    run(CniMode::Bridge, ProxyMode::Iptables, "cni-bridge");
 }
 
 #[test]
 fn lab_cni_ptp_node() {
-    run(CniMode::Ptp, "cni-ptp");
+    run(CniMode::Ptp, ProxyMode::Iptables, "cni-ptp");
+}
+
+#[test]
+fn lab_cni_bridge_node_nftables_kube_proxy() {
+    run(CniMode::Bridge, ProxyMode::Nftables, "cni-bridge-nft");
+}
+
+#[test]
+fn lab_cni_ptp_node_nftables_kube_proxy() {
+    run(CniMode::Ptp, ProxyMode::Nftables, "cni-ptp-nft");
 }
 
 /// Teardown removes every netns even when CNI DEL fails: with the node netns gone,

@@ -52,6 +52,8 @@ struct MutTally {
     not_applied: Vec<String>,
     /// Fresh labs built because a revert did not restore the lab, and why.
     rebuilds: Vec<String>,
+    /// Requests that timed out among the others and were sent again alone.
+    reprobed: usize,
     wall: Duration,
 }
 
@@ -72,6 +74,7 @@ impl MutTally {
         self.disagreements.extend(o.disagreements);
         self.not_applied.extend(o.not_applied);
         self.rebuilds.extend(o.rebuilds);
+        self.reprobed += o.reprobed;
         self.wall = self.wall.max(o.wall);
     }
 
@@ -92,6 +95,7 @@ impl MutTally {
         let e = self.by_kind.entry(m.kind.as_str()).or_default();
         e.0 += 1;
         for j in judged {
+            self.reprobed += usize::from(j.reprobed);
             match j.outcome {
                 Outcome::Agree => {
                     self.agree += 1;
@@ -330,7 +334,8 @@ fn mutations_agree_with_the_kernel() {
          and {SAMPLE} random others ({SAMPLE_GLOBAL} when it names nothing), {} to a service \
          VIP, the rest pod to pod (a listening and a closed port); \
          {} requests whose trace leaves the node without predicting the outcome (not counted), \
-         {} unknown, {} mutations the kernel refused, {} fresh labs after a revert",
+         {} unknown, {} mutations the kernel refused, {} fresh labs after a revert, \
+         {} requests sent again alone after timing out among the others",
         t.mutations,
         t.requests,
         t.agree,
@@ -343,6 +348,7 @@ fn mutations_agree_with_the_kernel() {
         t.unknown.len(),
         t.not_applied.len(),
         t.rebuilds.len(),
+        t.reprobed,
     ));
     for l in t.left_node.iter().chain(&t.not_applied).chain(&t.rebuilds) {
         notice(&format!("  {l}"));
