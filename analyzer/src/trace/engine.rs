@@ -798,6 +798,13 @@ fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, det
 /// Addresses by interface name and broadcast addresses of one netns.
 fn netns_facts(ns: &Netns) -> NetnsFacts {
     let mut f = NetnsFacts::default();
+    let mut by_index: Vec<&netsnap_schema::model::Addr> = ns.addrs.items.iter().collect();
+    by_index.sort_by_key(|a| a.ifindex);
+    f.first_global_v4 = by_index
+        .iter()
+        .filter(|a| matches!(a.scope.as_str(), "global" | "universe" | "0"))
+        .filter_map(|a| crate::model::net::parse_ip(&a.address))
+        .find(IpAddr::is_ipv4);
     for a in &ns.addrs.items {
         let Some(ip) = crate::model::net::parse_ip(&a.address) else {
             continue;

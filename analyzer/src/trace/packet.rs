@@ -146,6 +146,10 @@ pub struct NetnsFacts {
     pub iface_addrs: BTreeMap<String, Vec<IpAddr>>,
     /// Broadcast addresses of the netns (`addrtype BROADCAST`).
     pub broadcast: Vec<IpAddr>,
+    /// The first global IPv4 address of the netns in interface order: MASQUERADE's
+    /// source when the output device has none (the kernel's `inet_select_addr`
+    /// looks at every device; Calico's `cali*` veths hold no address).
+    pub first_global_v4: Option<IpAddr>,
 }
 
 impl NetnsFacts {
@@ -154,7 +158,18 @@ impl NetnsFacts {
         ip.is_loopback() || self.iface_addrs.values().any(|a| a.contains(&ip))
     }
 
-    /// The source MASQUERADE picks on `oif`: its first address of the packet's family.
+    /// The source MASQUERADE picks on `oif`, and whether it comes from another device
+    /// (`oif` holds no IPv4 address). IPv6 source selection is not followed that far.
+    pub fn masquerade_address(&self, oif: &str, v6: bool) -> Option<(IpAddr, bool)> {
+        match self.masquerade_source(oif, v6) {
+            Some(a) => Some((a, false)),
+            None if !v6 => self.first_global_v4.map(|a| (a, true)),
+            None => None,
+        }
+    }
+
+    /// The first address of the packet's family on `oif` (MASQUERADE's source there,
+    /// REDIRECT's destination).
     pub fn masquerade_source(&self, oif: &str, v6: bool) -> Option<IpAddr> {
         self.iface_addrs
             .get(oif)?

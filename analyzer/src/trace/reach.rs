@@ -69,6 +69,98 @@ fn outcome<S: serde::Serializer>(v: &Arc<Outcome>, s: S) -> Result<S::Ok, S::Err
     v.as_ref().serialize(s)
 }
 
+impl Outcome {
+    /// This outcome, traced from `from`, as said of `to`, a pod of the same class.
+    fn for_pod(&self, from: &Pod, to: &Pod) -> Outcome {
+        let say = Renamer::new(from, to);
+        Outcome {
+            verdicts: self.verdicts.clone(),
+            failures: self
+                .failures
+                .iter()
+                .map(|f| Failure {
+                    reason: say.text(&f.reason),
+                    deciding: f.deciding.as_ref().map(|h| say.hop(h)),
+                    ..f.clone()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The words of one pod's trace said of another pod of its class: addresses, name and
+/// netns of the one replaced by the other's (the rules cannot tell them apart; the
+/// words name them).
+struct Renamer {
+    pairs: Vec<(String, String)>,
+}
+
+impl Renamer {
+    fn new(from: &Pod, to: &Pod) -> Renamer {
+        let mut pairs: Vec<(String, String)> = from
+            .ips
+            .iter()
+            .zip(&to.ips)
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        pairs.push((from.display_name(), to.display_name()));
+        pairs.push((from.netns.clone(), to.netns.clone()));
+        Renamer { pairs }
+    }
+
+    fn text(&self, text: &str) -> String {
+        self.pairs
+            .iter()
+            .fold(text.to_string(), |t, (a, b)| replace_word(&t, a, b))
+    }
+
+    fn hop(&self, h: &Hop) -> Hop {
+        Hop {
+            netns: self.text(&h.netns),
+            what: self.text(&h.what),
+            evidence: h.evidence.as_ref().map(|e| crate::evidence::Evidence {
+                path: self.text(&e.path),
+                ..e.clone()
+            }),
+            ..h.clone()
+        }
+    }
+
+    fn branch(&self, b: &Branch) -> Branch {
+        Branch {
+            reason: self.text(&b.reason),
+            hops: b.hops.iter().map(|h| self.hop(h)).collect(),
+            ..b.clone()
+        }
+    }
+}
+
+/// `text` with every whole occurrence of `word` replaced: not inside a longer address
+/// or name (`10.244.1.2` is not in `10.244.1.20`).
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let part = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + word.len()..].chars().next();
+        // A dot not followed by more of a word ends a sentence, not an address.
+        let continues = |c: char| {
+            c != '.' || rest[at + word.len() + 1..].starts_with(|d: char| d.is_ascii_alphanumeric())
+        };
+        let after_is_part = after.is_some_and(|c| part(c) && continues(c));
+        out.push_str(&rest[..at]);
+        if before.is_some_and(part) || after_is_part {
+            out.push_str(word);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub verdict: Verdict,
@@ -179,12 +271,14 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
             let (pod, t) = target(i);
             let only = special_endpoints(pod, t, &refs);
             let mut branches = engine.trace(pod, t, Some(only.clone()));
-            let (_, _, class) = &full[slot[plan.stand_in(i)] as usize];
+            let by = plan.stand_in(i);
+            let (_, _, class) = &full[slot[by] as usize];
+            let say = Renamer::new(pods[by / plan.width], pod);
             branches.extend(
                 class
                     .iter()
                     .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)))
-                    .cloned(),
+                    .map(|b| say.branch(b)),
             );
             (i, cell(pod, t, &branches, true))
         })
@@ -205,11 +299,22 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
             Some(c) => c.clone(),
             None => {
                 let (pod, netns) = &names[i / plan.width];
+                let by = plan.stand_in(i);
+                let c = &own[slot[by] as usize];
+                // A failure's words name the pod that was traced: say them of this one.
+                let outcome = match c.outcome.failures.is_empty() {
+                    true => c.outcome.clone(),
+                    false => Arc::new(
+                        c.outcome
+                            .for_pod(pods[by / plan.width], pods[i / plan.width]),
+                    ),
+                };
                 Cell {
                     pod: pod.clone(),
                     netns: netns.clone(),
                     traced: false,
-                    ..own[slot[plan.stand_in(i)] as usize].clone()
+                    outcome,
+                    ..c.clone()
                 }
             }
         })
@@ -757,5 +862,31 @@ fn iface_matches(pattern: &str, name: &str) -> bool {
     {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_word;
+
+    #[test]
+    fn a_word_is_replaced_only_where_it_stands_alone() {
+        let r = |t: &str| replace_word(t, "10.244.1.2", "10.244.1.3");
+        assert_eq!(r("no route to 10.244.1.2"), "no route to 10.244.1.3");
+        assert_eq!(
+            r("to 10.244.1.2:80, then 10.244.1.2."),
+            "to 10.244.1.3:80, then 10.244.1.3."
+        );
+        assert_eq!(
+            r("10.244.1.20 and 110.244.1.2"),
+            "10.244.1.20 and 110.244.1.2"
+        );
+        assert_eq!(r("10.244.1.2.5"), "10.244.1.2.5");
+        let n = replace_word("netns/nsl-a.pod1/routes.json", "nsl-a.pod1", "nsl-a.pod3");
+        assert_eq!(n, "netns/nsl-a.pod3/routes.json");
+        assert_eq!(
+            replace_word("nsl-a.pod10", "nsl-a.pod1", "x"),
+            "nsl-a.pod10"
+        );
     }
 }

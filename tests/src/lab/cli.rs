@@ -92,6 +92,8 @@ struct UpArgs {
 enum Cni {
     Bridge,
     Ptp,
+    /// Calico's routed shape, built by the lab.
+    Calico,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -173,6 +175,7 @@ fn up(args: UpArgs) -> Result<()> {
         b = b.cni(match c {
             Cni::Bridge => CniMode::Bridge,
             Cni::Ptp => CniMode::Ptp,
+            Cni::Calico => CniMode::CalicoRouted,
         });
     }
     if args.no_dns {

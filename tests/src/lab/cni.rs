@@ -22,6 +22,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ pub const PLUGIN_DIR: &str = "/usr/lib/cni";
 pub const CNI_VERSION: &str = "1.0.0";
 /// The hostPort mapping the lab gives pod 0: host port → the target port of service 0.
 pub const HOST_PORT: u16 = 18080;
+/// The gateway every Calico pod routes through: no interface holds it, the host
+/// veth answers ARP for it.
+pub const CALICO_GATEWAY: &str = "169.254.1.1";
+
 /// How long one plugin may run.
 const PLUGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -46,6 +51,10 @@ pub enum CniMode {
     Bridge,
     /// The reference `ptp` plugin (+ `portmap`, `loopback`): no bridge, /32 routes.
     Ptp,
+    /// Calico's shape, built by the lab (no Calico here): `cali` + 11 hex host veths
+    /// with proxy ARP, a /32 route per pod on the node, pods with a /32 address and
+    /// the 169.254.1.1 gateway reached on-link; a `calico` conflist in the host root.
+    CalicoRouted,
 }
 
 impl CniMode {
@@ -55,6 +64,7 @@ impl CniMode {
             CniMode::HandBuilt => &[],
             CniMode::Bridge => &["loopback", "bridge", "host-local", "portmap", "firewall"],
             CniMode::Ptp => &["loopback", "ptp", "host-local", "portmap"],
+            CniMode::CalicoRouted => &[],
         }
     }
 
@@ -64,7 +74,13 @@ impl CniMode {
             CniMode::HandBuilt => "hand-built",
             CniMode::Bridge => "bridge",
             CniMode::Ptp => "ptp",
+            CniMode::CalicoRouted => "calico",
         }
+    }
+
+    /// Whether the CNI reference plugins wire the pods (CNI ADD/DEL).
+    pub fn runs_plugins(self) -> bool {
+        matches!(self, CniMode::Bridge | CniMode::Ptp)
     }
 
     /// Network name in the conflist.
@@ -111,6 +127,17 @@ pub fn conflist(
         json!({ "type": "portmap", "capabilities": { "portMappings": true }, "snat": true });
     let plugins = match mode {
         CniMode::HandBuilt => Vec::new(),
+        // What Calico's installer writes (the lab wires the pods itself).
+        CniMode::CalicoRouted => vec![
+            json!({
+                "type": "calico",
+                "datastore_type": "kubernetes",
+                "mtu": 0,
+                "ipam": { "type": "calico-ipam" },
+                "policy": { "type": "k8s" },
+            }),
+            portmap,
+        ],
         CniMode::Bridge => vec![
             json!({
                 "type": "bridge",
@@ -377,6 +404,48 @@ impl super::Lab {
             self.net.gateway(),
             &self.dir.join("cni/ipam"),
         )
+    }
+
+    /// Calico's shape (no Calico binary here): the node's block as a blackhole route,
+    /// per pod a `cali…` veth with proxy ARP and a /32 route on the node; in the pod a
+    /// /32 address and the 169.254.1.1
+    /// gateway on-link (answered by the host veth's proxy ARP). The conflist Calico's
+    /// installer writes goes into the host root, as evidence.
+    pub(super) fn calico_attach_pods(&mut self) -> Result<()> {
+        let dir = self.host_root.join("etc/cni/net.d");
+        fs::create_dir_all(&dir)?;
+        fs::write(
+            dir.join(self.cfg.cni.conflist_file()),
+            serde_json::to_vec_pretty(&self.cni_list())?,
+        )?;
+        // Calico holds the node's IPAM block with a blackhole route: an address of the
+        // block no pod has goes nowhere.
+        let mut node_batch = format!("route add blackhole {}\n", self.net.pod_cidr());
+        for p in &self.pods {
+            netns::add(&p.netns_name)?;
+            let v = &p.host_veth;
+            let _ = writeln!(
+                node_batch,
+                "link add {v} type veth peer name eth0 netns {}\nlink set {v} up\n\
+                 route add {}/32 dev {v} scope link",
+                p.netns_name, p.ip
+            );
+        }
+        Self::ip_batch(&self.node_ns, &node_batch)?;
+        for p in &self.pods {
+            let v = &p.host_veth;
+            netns::sysctl_set(&self.node_ns, &format!("net/ipv4/conf/{v}/proxy_arp"), "1")?;
+            Self::ip_batch(
+                &p.netns_name,
+                &format!(
+                    "link set lo up\naddr add {}/32 dev eth0\nlink set eth0 up\n\
+                     route add {CALICO_GATEWAY} dev eth0 scope link\n\
+                     route add default via {CALICO_GATEWAY} dev eth0\n",
+                    p.ip
+                ),
+            )?;
+        }
+        Ok(())
     }
 
     /// Writes the conflist into the host root and runs CNI ADD for every pod, in

@@ -480,7 +480,7 @@ impl Lab {
     /// What must be gone after teardown (see [`assert_no_leaks`]).
     pub fn footprint(&self) -> Footprint {
         let mut link_names: Vec<String> = self.pods.iter().map(|p| p.host_veth.clone()).collect();
-        if self.cfg.cni != CniMode::Ptp {
+        if matches!(self.cfg.cni, CniMode::HandBuilt | CniMode::Bridge) {
             link_names.push(self.cfg.bridge.clone());
         }
         Footprint {
@@ -708,7 +708,10 @@ impl Lab {
                 netns_path: netns::path(&netns_name),
                 netns_name,
                 ip: self.net.pod_ip(i),
-                host_veth: format!("veth{}", pod::random_hex(8)),
+                host_veth: match self.cfg.cni {
+                    CniMode::CalicoRouted => format!("cali{}", pod::random_hex(11)),
+                    _ => format!("veth{}", pod::random_hex(8)),
+                },
                 pid: 0,
                 hostname: name.clone(),
                 resolv_conf,
@@ -728,8 +731,11 @@ impl Lab {
                 cni: None,
             });
         }
-        if self.cfg.cni != CniMode::HandBuilt {
+        if self.cfg.cni.runs_plugins() {
             return self.cni_attach_pods();
+        }
+        if self.cfg.cni == CniMode::CalicoRouted {
+            return self.calico_attach_pods();
         }
         let mut node_batch = String::new();
         for p in &self.pods {
@@ -913,7 +919,7 @@ impl Lab {
         // The restore replaces whole tables: keep what the CNI plugins (which use
         // `iptables`, the nft backend here) put there.
         let merged;
-        let rules = if !legacy && self.cfg.cni != CniMode::HandBuilt {
+        let rules = if !legacy && self.cfg.cni.runs_plugins() {
             let saved = cmd::stdout(&mut netns::exec(&self.node_ns, &["iptables-nft-save"]))?;
             merged = cni::keep_cni_rules(rules, &saved);
             merged.as_str()

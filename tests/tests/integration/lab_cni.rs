@@ -147,6 +147,7 @@ fn check_healthy(lab: &Lab) -> Healthy {
     let cni = match lab.cni_mode() {
         CniMode::Bridge => "bridge (cni0)",
         CniMode::Ptp => "ptp",
+        CniMode::CalicoRouted => "calico",
         other => panic!("no datapath expected for {other:?}"),
     };
     let proxy = match lab.proxy_mode() {
@@ -356,6 +357,66 @@ fn lab_cni_teardown_survives_a_failed_del() {
         .expect("build lab");
     let fp = lab.footprint();
     netns::del(lab.node_netns_name()).expect("delete the node netns");
+    lab.teardown().expect("teardown");
+    assert_no_leaks(&fp);
+}
+
+/// Calico's routed shape (`cali*` veths with proxy ARP, /32 routes, 169.254.1.1), built
+/// by the lab: a healthy node has no alarm and is named Calico; the faults that apply
+/// are found on their subject.
+#[test]
+fn lab_calico_routed_node() {
+    let Some(_env) = require_lab() else { return };
+    let mut lab = Lab::builder("cni-calico")
+        .pods(6)
+        .services(5)
+        .endpoints_per_service(2)
+        .cni(CniMode::CalicoRouted)
+        .build()
+        .expect("build lab");
+    let fp = lab.footprint();
+    for p in lab.pods() {
+        assert!(
+            p.host_veth.starts_with("cali") && p.host_veth.len() == 15,
+            "{}",
+            p.host_veth
+        );
+        let arp = ok_stdout(&lab.node(&[
+            "sysctl",
+            "-n",
+            &format!("net.ipv4.conf.{}.proxy_arp", p.host_veth),
+        ]));
+        assert_eq!(arp.trim(), "1", "{}", p.host_veth);
+    }
+    let healthy = check_healthy(&lab);
+    lab.fault_service_without_endpoints(0).unwrap();
+    lab.fault_endpoint_pod_deleted(4).unwrap();
+    lab.fault_mtu_mismatch(1).unwrap();
+    lab.fault_no_default_route(3).unwrap();
+    let path = capture(&lab, "faults");
+    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
+    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
+    let missing: Vec<String> = lab
+        .faults()
+        .iter()
+        .filter(|f| !reported(&a.findings, &lab, f))
+        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "calico: not reported: {missing:#?}\nfindings:\n{}",
+        describe(&a.findings)
+    );
+    notice(&format!(
+        "lab_cni calico (routed shape): sampled {} pods, {} service ports; healthy: {} findings, 0 warning/critical, {} files / {} lines, 0 unrecognised; faults {}/{} reported",
+        lab.pods().len(),
+        lab.services().len(),
+        healthy.findings,
+        healthy.files,
+        healthy.lines,
+        lab.faults().len(),
+        lab.faults().len()
+    ));
     lab.teardown().expect("teardown");
     assert_no_leaks(&fp);
 }

@@ -473,6 +473,7 @@ fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
     for (cni, mode) in [
         (CniMode::Bridge, ProxyMode::Iptables),
         (CniMode::Ptp, ProxyMode::Iptables),
+        (CniMode::CalicoRouted, ProxyMode::Iptables),
         (CniMode::Bridge, ProxyMode::Nftables),
         (CniMode::Ptp, ProxyMode::Nftables),
     ] {
@@ -496,7 +497,7 @@ fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
         }
     }
     notice(&format!(
-        "trace vs kernel on CNI-plugin nodes: {}/{} requests agree ({:.1} %) over {} labs (bridge and ptp plugins, iptables and nftables kube-proxy, healthy and each fault that applies); {} unknown; {} sent again alone after timing out among the others",
+        "trace vs kernel on CNI-plugin nodes: {}/{} requests agree ({:.1} %) over {} labs (bridge and ptp plugins with iptables and nftables kube-proxy, Calico's routed shape with iptables, healthy and each fault that applies); {} unknown; {} sent again alone after timing out among the others",
         tally.agree,
         tally.total,
         100.0 * tally.agree as f64 / tally.total.max(1) as f64,

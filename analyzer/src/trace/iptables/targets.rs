@@ -147,7 +147,7 @@ fn masquerade(m: &Masquerade, p: &mut Packet, facts: &NetnsFacts) -> Action {
         return Action::Unknown("MASQUERADE without an output interface".into());
     };
     let v6 = p.is_v6();
-    let Some(src) = facts.masquerade_source(oif, v6) else {
+    let Some((src, elsewhere)) = facts.masquerade_address(oif, v6) else {
         return Action::Unknown(format!(
             "MASQUERADE on {oif}: the netns holds no IPv{} address of {oif}",
             if v6 { 6 } else { 4 }
@@ -155,7 +155,11 @@ fn masquerade(m: &Masquerade, p: &mut Packet, facts: &NetnsFacts) -> Action {
     };
     p.src = src;
     p.ct_snat = true;
-    let mut what = format!("MASQUERADE to {src} (first address of {oif})");
+    let mut what = if elsewhere {
+        format!("MASQUERADE to {src} ({oif} has no IPv4 address: the netns's first global one, as the kernel picks)")
+    } else {
+        format!("MASQUERADE to {src} (first address of {oif})")
+    };
     if let Some(ports) = &m.to_ports {
         let Some(first) = ports.split('-').next().and_then(|s| s.parse().ok()) else {
             return Action::Unknown(format!("MASQUERADE --to-ports {ports:?} not understood"));

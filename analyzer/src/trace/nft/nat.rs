@@ -121,7 +121,8 @@ impl RuleCx<'_> {
         let Some(oif) = p.oif.clone() else {
             return unknown("masquerade without an output interface");
         };
-        let Some(src) = self.facts.masquerade_source(&oif, p.is_v6()) else {
+        // Without an address on oif, the kernel takes the netns's first global one.
+        let Some((src, _)) = self.facts.masquerade_address(&oif, p.is_v6()) else {
             return unknown(format!(
                 "masquerade: no IPv{} address of {oif} in the netns's addresses",
                 ip_version(p)

@@ -90,6 +90,7 @@ fn facts() -> NetnsFacts {
             .insert(dev.to_string(), addrs.iter().map(|a| ip(a)).collect());
     }
     f.broadcast = vec![ip("10.0.0.255"), ip("10.244.1.255")];
+    f.first_global_v4 = Some(ip("10.0.0.10"));
     f
 }
 

@@ -470,10 +470,22 @@ fn masquerade_without_an_address_and_addrtype_on_an_interface() {
 COMMIT\n";
     let f = file(text);
     let rs = IptablesRuleset::new(&f, None, 0);
-    // Calico's tunnel rule: a node address (eth0's) that is not tunl0's.
+    // Calico's tunnel rule: a node address (eth0's) that is not tunl0's. tunl0 holds
+    // none: the kernel (inet_select_addr) takes the netns's first global address.
     let p = via(tcp("10.0.0.10", 1, "10.244.2.5", 80), None, Some("tunl0"));
     let b = one(&rs, "nat", "POSTROUTING", &p);
-    let reason = unknown_reason(&b);
+    assert_eq!(b.outcome, HookOutcome::Accept);
+    assert_eq!(b.packet.src, ip("10.0.0.10"));
+    assert!(whats(&b.steps)
+        .iter()
+        .any(|w| w.contains("tunl0 has no IPv4 address")));
+    // No global address anywhere: nothing to take, said so.
+    let bare = NetnsFacts {
+        first_global_v4: None,
+        ..facts()
+    };
+    let out = rs.run(&chain("nat", "POSTROUTING"), &p, &bare, Detail::Every);
+    let reason = unknown_reason(&out[0]);
     assert!(
         reason.starts_with(&format!(
             "{PATH}:3: MASQUERADE on tunl0: the netns holds no IPv4 address of tunl0"

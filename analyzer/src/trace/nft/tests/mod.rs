@@ -85,6 +85,7 @@ fn facts(ifaces: &[(&str, &[&str])]) -> NetnsFacts {
             })
             .collect(),
         broadcast: Vec::new(),
+        first_global_v4: None,
     }
 }
 
