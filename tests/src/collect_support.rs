@@ -25,6 +25,27 @@ pub fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Collects the lab node (quietly, plus `extra` arguments) into
+/// `<lab dir>/<label>.netsnap.tar.zst`, replacing an earlier capture of that label;
+/// panics with the collector's stderr when it writes no bundle.
+pub fn collect_lab(lab: &Lab, label: &str, extra: &[&str]) -> PathBuf {
+    let bundle = lab.dir().join(format!("{label}.netsnap.tar.zst"));
+    let _ = std::fs::remove_file(&bundle);
+    let out = Command::new(c::collector_bin().expect("netsnap-collect"))
+        .args(lab_args(lab, lab.host_root(), &bundle))
+        .arg("-q")
+        .args(extra)
+        .output()
+        .expect("run netsnap-collect");
+    assert!(
+        bundle.is_file(),
+        "{label}: netsnap-collect wrote no bundle ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle
+}
+
 /// Collector args for a lab node: `--node-netns`, `--host-root`, `-o`.
 pub fn lab_args(lab: &Lab, host_root: &Path, out: &Path) -> Vec<String> {
     node_args(&lab.node_netns_path(), host_root, out)

@@ -74,13 +74,6 @@ impl Datapath {
         };
         format!("CNI {cni}, overlay {overlay}, services by {proxy}, {families}")
     }
-
-    /// Whether a kube-proxy backend programs the services.
-    pub fn has_kube_proxy(&self) -> bool {
-        self.service_proxy
-            .iter()
-            .any(|p| !p.name.contains("replacement"))
-    }
 }
 
 fn names(list: &[Named]) -> String {
@@ -142,8 +135,7 @@ fn cni_from_links(model: &Model) -> Option<Named> {
             evidence,
         })
     };
-    let has = |n: &str| links.iter().any(|l| l.name == n);
-    if has("cilium_host") {
+    if has_root_link(model, "cilium_host") {
         return found(
             "cilium",
             "cilium_host and lxc* veths",
@@ -227,7 +219,7 @@ fn overlays(model: &Model) -> Vec<Named> {
 
 fn service_proxy(model: &Model) -> Vec<Named> {
     let mut out: Vec<Named> = Vec::new();
-    let mut add = |proxier: Proxier, evidence: Option<Evidence>| {
+    fn add(out: &mut Vec<Named>, proxier: Proxier, from: &str, evidence: Option<Evidence>) {
         let name = match proxier {
             Proxier::IptablesNft => "kube-proxy iptables (nft backend)",
             Proxier::IptablesLegacy => "kube-proxy iptables (legacy backend)",
@@ -238,11 +230,11 @@ fn service_proxy(model: &Model) -> Vec<Named> {
         if out.iter().all(|n| n.name != name) {
             out.push(Named {
                 name: name.into(),
-                from: "its rules".into(),
+                from: from.into(),
                 evidence: evidence.into_iter().collect(),
             });
         }
-    };
+    }
     // IPVS mode keeps KUBE-SERVICES in iptables too: its virtual servers, or the
     // kube-ipvs0 device holding the VIPs, decide.
     let kube_ipvs0 = model.root().and_then(|r| {
@@ -255,34 +247,40 @@ fn service_proxy(model: &Model) -> Vec<Named> {
         .first()
         .map(|s| s.evidence.clone());
     if let Some(ev) = virtual_server.or(kube_ipvs0) {
-        add(Proxier::Ipvs, Some(ev));
+        add(&mut out, Proxier::Ipvs, "its rules", Some(ev));
     } else {
         for r in model.netfilter.rulesets.iter().filter(|r| r.kube_rules > 0) {
-            add(r.proxier, r.first_kube_rule.clone());
+            add(&mut out, r.proxier, "its rules", r.first_kube_rule.clone());
         }
     }
     if let Some(ev) = &model.netfilter.nft_kube_proxy {
-        add(Proxier::Nftables, Some(ev.clone()));
+        add(&mut out, Proxier::Nftables, "its rules", Some(ev.clone()));
     }
     // Cilium's own listing, when captured, says it load-balances; else a Cilium
     // node without kube-proxy rules must be doing it.
     let listing = model.services.iter().find(|s| s.proxier == Proxier::Cilium);
-    let cilium = model
-        .root()
-        .is_some_and(|r| r.links.items.iter().any(|l| l.name == "cilium_host"));
     if let Some(s) = listing {
-        add(Proxier::Cilium, s.anchor().cloned());
-        if let Some(n) = out.last_mut() {
-            n.from = "its agent's service listing".into();
-        }
-    } else if out.is_empty() && cilium {
-        out.push(Named {
-            name: "kube-proxy replacement (cilium)".into(),
-            from: "no kube-proxy rules on a Cilium node".into(),
-            evidence: Vec::new(),
-        });
+        add(
+            &mut out,
+            Proxier::Cilium,
+            "its agent's service listing",
+            s.anchor().cloned(),
+        );
+    } else if out.is_empty() && has_root_link(model, "cilium_host") {
+        add(
+            &mut out,
+            Proxier::Cilium,
+            "no kube-proxy rules on a Cilium node",
+            None,
+        );
     }
     out
+}
+
+fn has_root_link(model: &Model, name: &str) -> bool {
+    model
+        .root()
+        .is_some_and(|r| r.links.items.iter().any(|l| l.name == name))
 }
 
 fn families(model: &Model) -> Vec<&'static str> {

@@ -10,11 +10,18 @@ use netsnap_schema::model::Link;
 use netsnap_schema::{Bundle, ReadLimits};
 use std::path::Path;
 
-fn datapath_of(node: &Node) -> Datapath {
+/// `node` written as a bundle (in the returned directory, kept while the bundle is read).
+fn written(node: &Node) -> (tempfile::TempDir, Bundle) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("bundle");
     node.write(&dir).expect("fixture node writes");
-    datapath_at(&dir)
+    let b = Bundle::open(&dir, &ReadLimits::default()).expect("bundle opens");
+    (tmp, b)
+}
+
+fn datapath_of(node: &Node) -> Datapath {
+    let (_tmp, b) = written(node);
+    model::build(&sources::parse_all(&b)).datapath
 }
 
 fn datapath_at(dir: &Path) -> Datapath {
@@ -151,10 +158,7 @@ fn a_cilium_node_without_kube_proxy_has_no_kube_proxy_findings() {
     };
     node.extra_root_links.push(veth(90, "cilium_host"));
     node.extra_root_links.push(veth(91, "cilium_net"));
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("bundle");
-    node.write(&dir).expect("fixture node writes");
-    let b = Bundle::open(&dir, &ReadLimits::default()).expect("bundle opens");
+    let (_tmp, b) = written(&node);
     let a = netsnap_analyzer::report::analyze_sources(
         sources::parse_all(&b),
         &Default::default(),
@@ -240,10 +244,7 @@ fn a_cilium_service_listing_gives_services_checks_and_an_honest_trace() {
         kind: Some("veth".into()),
         ..Link::new(90, "cilium_host", 1500)
     });
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("bundle");
-    node.write(&dir).expect("fixture node writes");
-    let b = Bundle::open(&dir, &ReadLimits::default()).expect("bundle opens");
+    let (_tmp, b) = written(&node);
     let a = netsnap_analyzer::report::analyze_sources(
         sources::parse_all(&b),
         &Default::default(),

@@ -7,7 +7,8 @@
 //! `netsnap_tests::collector` (built on first use, or `$NETSNAP_COLLECT_BIN` /
 //! `$NETSNAP_BIN`).
 
-use netsnap_tests::collector::{analyzer_bin, collector_bin};
+use netsnap_tests::collect_support::collect_lab;
+use netsnap_tests::collector::analyzer_bin;
 use netsnap_tests::lab::{assert_no_leaks, require_lab, InjectedFault, Lab, ProxyMode};
 use serde_json::Value;
 use std::process::Command;
@@ -51,24 +52,7 @@ impl Analysis {
 }
 
 fn collect_and_analyze(lab: &Lab) -> Analysis {
-    let bundle = lab.dir().join("capture.netsnap.tar.zst");
-    let _ = std::fs::remove_file(&bundle);
-    let out = Command::new(collector_bin().expect("netsnap-collect"))
-        .arg("--node-netns")
-        .arg(lab.node_netns_path())
-        .arg("--host-root")
-        .arg(lab.host_root())
-        .arg("-o")
-        .arg(&bundle)
-        .arg("-q")
-        .output()
-        .expect("run netsnap-collect");
-    assert!(
-        bundle.is_file(),
-        "netsnap-collect wrote no bundle ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bundle = collect_lab(lab, "capture", &[]);
     let out = Command::new(analyzer_bin().expect("netsnap"))
         .args(["analyze", "--format", "json"])
         .arg(&bundle)

@@ -10,15 +10,13 @@ use netsnap_analyzer::check::{Finding, Selection, Severity, Thresholds};
 use netsnap_analyzer::graph::Peer;
 use netsnap_analyzer::report::{self, BundleReport};
 use netsnap_schema::{Bundle, ReadLimits};
-use netsnap_tests::collector::collector_bin;
+use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::lab::{
     assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, ProxyMode,
     NODE_IP,
 };
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddrV4};
-use std::path::PathBuf;
-use std::process::Command;
 
 /// Whether the CNI plugins are here; a skip notice (or a panic when the lab is
 /// required) otherwise.
@@ -33,26 +31,6 @@ fn require_cni(mode: CniMode) -> bool {
     assert!(!required, "NETSNAP_LAB=required but {reason}");
     notice(&format!("SKIPPED lab_cni {}: {reason}", mode.lower()));
     false
-}
-
-fn capture(lab: &Lab, label: &str) -> PathBuf {
-    let bundle = lab.dir().join(format!("{label}.netsnap.tar.zst"));
-    let out = Command::new(collector_bin().expect("netsnap-collect"))
-        .arg("--node-netns")
-        .arg(lab.node_netns_path())
-        .arg("--host-root")
-        .arg(lab.host_root())
-        .args(["-q", "-o"])
-        .arg(&bundle)
-        .output()
-        .expect("run netsnap-collect");
-    assert!(
-        bundle.is_file(),
-        "{label}: netsnap-collect wrote no bundle ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bundle
 }
 
 fn describe(findings: &[Finding]) -> String {
@@ -106,10 +84,29 @@ struct Healthy {
     lines: usize,
 }
 
+/// Collects and analyzes the lab after its faults; asserts each is reported on its
+/// subject.
+fn assert_faults_reported(lab: &Lab, what: &str) {
+    let path = collect_lab(lab, "faults", &[]);
+    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
+    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
+    let missing: Vec<String> = lab
+        .faults()
+        .iter()
+        .filter(|f| !reported(&a.findings, lab, f))
+        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: not reported: {missing:#?}\nfindings:\n{}",
+        describe(&a.findings)
+    );
+}
+
 /// Collects and analyzes the healthy lab; asserts no alarm, full coverage, and every
 /// pod tied to its host veth and address.
 fn check_healthy(lab: &Lab) -> Healthy {
-    let path = capture(lab, "healthy");
+    let path = collect_lab(lab, "healthy", &[]);
     let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
     let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
     let mode = lab.cni_mode().lower();
@@ -280,21 +277,7 @@ fn run(mode: CniMode, proxy: ProxyMode, prefix: &str) {
         !save.contains(&format!("-A POSTROUTING -s {gone}/32 ")),
         "{save}"
     );
-    let path = capture(&lab, "faults");
-    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
-    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
-    let missing: Vec<String> = lab
-        .faults()
-        .iter()
-        .filter(|f| !reported(&a.findings, &lab, f))
-        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{}: not reported: {missing:#?}\nfindings:\n{}",
-        mode.lower(),
-        describe(&a.findings)
-    );
+    assert_faults_reported(&lab, mode.lower());
     let faults: Vec<String> = lab
         .faults()
         .iter()
@@ -393,20 +376,7 @@ fn lab_calico_routed_node() {
     lab.fault_endpoint_pod_deleted(4).unwrap();
     lab.fault_mtu_mismatch(1).unwrap();
     lab.fault_no_default_route(3).unwrap();
-    let path = capture(&lab, "faults");
-    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
-    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
-    let missing: Vec<String> = lab
-        .faults()
-        .iter()
-        .filter(|f| !reported(&a.findings, &lab, f))
-        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "calico: not reported: {missing:#?}\nfindings:\n{}",
-        describe(&a.findings)
-    );
+    assert_faults_reported(&lab, "calico");
     notice(&format!(
         "lab_cni calico (routed shape): sampled {} pods, {} service ports; healthy: {} findings, 0 warning/critical, {} files / {} lines, 0 unrecognised; faults {}/{} reported",
         lab.pods().len(),

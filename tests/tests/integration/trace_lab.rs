@@ -13,12 +13,11 @@ use netsnap_analyzer::trace::path::{Branch, Verdict};
 use netsnap_analyzer::trace::request::{self, Ask};
 use netsnap_analyzer::trace::{packet::Proto, Prepared};
 use netsnap_schema::{Bundle, ReadLimits};
-use netsnap_tests::collector::collector_bin;
+use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::lab::probe::{self, Observed, Probe};
 use netsnap_tests::lab::{require_lab, CniMode, Lab, Protocol, ProxyMode};
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::time::Duration;
 
 mod mutations;
@@ -223,29 +222,9 @@ struct Judged {
     reprobed: bool,
 }
 
-/// Runs the collector on the lab node into `<lab dir>/<label>.netsnap.tar.zst`.
-fn capture(lab: &Lab, label: &str) -> std::path::PathBuf {
-    let bundle = lab.dir().join(format!("{label}.netsnap.tar.zst"));
-    let out = Command::new(collector_bin().expect("netsnap-collect"))
-        .arg("--node-netns")
-        .arg(lab.node_netns_path())
-        .arg("--host-root")
-        .arg(lab.host_root())
-        .args(["-q", "-o"])
-        .arg(&bundle)
-        .output()
-        .expect("run netsnap-collect");
-    assert!(
-        bundle.is_file(),
-        "{label}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bundle
-}
-
 /// Captures the lab, traces `cases` on the bundle, sends them for real (all at once).
 fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
-    let bundle = capture(lab, label);
+    let bundle = collect_lab(lab, label, &[]);
     let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
     let prepared = Prepared::new(&b);
     // The reachability matrix shares traces between pods the rules cannot tell apart:

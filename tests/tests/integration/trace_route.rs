@@ -11,12 +11,11 @@ use netsnap_analyzer::model::{self, Netns};
 use netsnap_analyzer::sources;
 use netsnap_analyzer::trace::route::{decide, Lookup, Verdict};
 use netsnap_schema::{Bundle, ReadLimits};
-use netsnap_tests::collector::collector_bin;
+use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::lab::{require_lab, Lab, ProxyMode};
 use netsnap_tests::notice;
 use serde_json::Value;
 use std::net::IpAddr;
-use std::process::Command;
 
 /// Extra routing state, applied in the lab's node netns (one `ip` command a line).
 const SETUP: &[&str] = &[
@@ -181,17 +180,7 @@ fn routing_decisions_agree_with_the_kernel() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let bundle = lab.dir().join("route.netsnap.tar.zst");
-    let out = Command::new(collector_bin().expect("netsnap-collect"))
-        .arg("--node-netns")
-        .arg(lab.node_netns_path())
-        .arg("--host-root")
-        .arg(lab.host_root())
-        .args(["--only", "netns", "-q", "-o"])
-        .arg(&bundle)
-        .output()
-        .expect("run netsnap-collect");
-    assert!(bundle.is_file(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = collect_lab(&lab, "route", &["--only", "netns"]);
 
     let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
     let parsed = sources::parse_all(&b);
