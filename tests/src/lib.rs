@@ -6,6 +6,7 @@
 pub mod bare_node;
 pub mod collect_support;
 pub mod collector;
+pub mod datapath_check;
 pub mod fuzz_bodies;
 pub mod hostile;
 pub mod lab;

@@ -6,142 +6,18 @@
 //! address in the model and the graph. Then the faults that apply to the datapath are
 //! injected and each must be reported on its subject.
 
-use netsnap_analyzer::check::{Finding, Selection, Severity, Thresholds};
-use netsnap_analyzer::graph::Peer;
-use netsnap_analyzer::report::{self, BundleReport};
-use netsnap_schema::{Bundle, ReadLimits};
-use netsnap_tests::collect_support::collect_lab;
+use netsnap_tests::datapath_check::{self as dc, Expected, Healthy};
 use netsnap_tests::lab::{
-    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, InjectedFault, Lab, ProxyMode,
-    NODE_IP,
+    assert_no_leaks, cni, netns, ok_stdout, require_lab, CniMode, Lab, ProxyMode, NODE_IP,
 };
 use netsnap_tests::notice;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
-/// Whether the CNI plugins are here; a skip notice (or a panic when the lab is
-/// required) otherwise.
-fn require_cni(mode: CniMode) -> bool {
-    let Some(reason) = cni::unavailable_reason(mode) else {
-        return true;
-    };
-    let required = matches!(
-        std::env::var("NETSNAP_LAB").unwrap_or_default().as_str(),
-        "required" | "1" | "yes" | "true"
-    );
-    assert!(!required, "NETSNAP_LAB=required but {reason}");
-    notice(&format!("SKIPPED lab_cni {}: {reason}", mode.lower()));
-    false
-}
-
-fn describe(findings: &[Finding]) -> String {
-    findings
-        .iter()
-        .map(|f| format!("{} {:?} [{}] {}", f.id, f.severity, f.subject, f.message))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Warning and critical findings, less the one this machine causes (the collector
-/// cannot enter the netns of some unrelated processes; see analyze_lab.rs).
-fn alarms(findings: &[Finding]) -> Vec<&Finding> {
-    findings
-        .iter()
-        .filter(|f| f.severity >= Severity::Warning)
-        .filter(|f| {
-            !(f.id.as_str() == "BND001"
-                && f.subject == "source netns/index"
-                && f.message.contains("permission denied"))
-        })
-        .collect()
-}
-
-/// Whether `findings` report `fault` on its subject (as analyze_lab.rs decides).
-fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool {
-    let pod = lab
-        .pods()
-        .iter()
-        .find(|p| format!("pod {}/{}", p.namespace, p.name) == fault.subject);
-    findings.iter().any(|f| {
-        f.id.as_str() == fault.finding
-            && match fault.kind.as_str() {
-                // The pod is gone: the finding is about the service still sending to it.
-                "endpoint_pod_deleted" => pod.is_some_and(|p| {
-                    f.subject.starts_with("service ")
-                        && f.message.contains(&format!("endpoint {}:", p.ip))
-                }),
-                _ => {
-                    f.subject == fault.subject
-                        || f.subject.starts_with(&format!("{}:", fault.subject))
-                }
-            }
-    })
-}
-
-/// What the healthy capture showed, for the printed line.
-struct Healthy {
-    findings: usize,
-    files: usize,
-    lines: usize,
-}
-
-/// Collects and analyzes the lab after its faults; asserts each is reported on its
-/// subject.
-fn assert_faults_reported(lab: &Lab, what: &str) {
-    let path = collect_lab(lab, "faults", &[]);
-    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
-    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
-    let missing: Vec<String> = lab
-        .faults()
-        .iter()
-        .filter(|f| !reported(&a.findings, lab, f))
-        .map(|f| format!("{} {} on {:?}", f.kind, f.finding, f.subject))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{what}: not reported: {missing:#?}\nfindings:\n{}",
-        describe(&a.findings)
-    );
-}
-
-/// Collects and analyzes the healthy lab; asserts no alarm, full coverage, and every
-/// pod tied to its host veth and address.
+/// The healthy node collected and checked, the header expected from its CNI and
+/// kube-proxy mode.
 fn check_healthy(lab: &Lab) -> Healthy {
-    let path = collect_lab(lab, "healthy", &[]);
-    let b = Bundle::open(&path, &ReadLimits::default()).expect("bundle opens");
-    let a = report::analyze(&b, &Thresholds::default(), &Selection::default());
-    let mode = lab.cni_mode().lower();
-    let alarms = alarms(&a.findings);
-    assert!(
-        alarms.is_empty(),
-        "{mode}: healthy CNI node has alarms:\n{}",
-        describe(&a.findings)
-    );
-    let summary = BundleReport::new("healthy", &a);
-    let unrecognised: Vec<String> = a
-        .model
-        .coverage
-        .iter()
-        .flat_map(|c| {
-            c.unrecognised
-                .iter()
-                .map(move |u| format!("{}: {u:?}", c.path))
-        })
-        .collect();
-    assert!(
-        unrecognised.is_empty(),
-        "{mode}: unrecognised lines:\n{}",
-        unrecognised.join("\n")
-    );
-    // The conflist is evidence: captured, and the one the runtime uses.
-    let used = a.model.cni.used.map(|i| &a.model.cni.files[i]);
-    assert_eq!(
-        used.map(|f| f.file.as_str()),
-        Some(lab.cni_mode().conflist_file().as_str()),
-        "{mode}: {:?}",
-        a.model.cni
-    );
-    // The header names the datapath from that evidence.
-    let cni = match lab.cni_mode() {
+    let mode = lab.cni_mode();
+    let cni = match mode {
         CniMode::Bridge => "bridge (cni0)",
         CniMode::Ptp => "ptp",
         CniMode::CalicoRouted => "calico",
@@ -151,44 +27,16 @@ fn check_healthy(lab: &Lab) -> Healthy {
         ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
         ProxyMode::Nftables => "kube-proxy nftables",
     };
-    let want = format!("CNI {cni}, overlay none, services by {proxy}, IPv4");
-    assert_eq!(summary.datapath.summary(), want, "{mode}");
-    let root = a.model.root().expect("node netns").id.clone();
-    for p in lab.pods() {
-        let m = a
-            .model
-            .pods
-            .iter()
-            .find(|m| {
-                m.namespace.as_deref() == Some(p.namespace.as_str())
-                    && m.name.as_deref() == Some(p.name.as_str())
-            })
-            .unwrap_or_else(|| panic!("{mode}: pod {} not in the model", p.name));
-        assert!(m.ips.contains(&IpAddr::V4(p.ip)), "{mode}: {m:?}");
-        let eth0 = m
-            .interfaces
-            .iter()
-            .find(|i| i.name == "eth0")
-            .unwrap_or_else(|| panic!("{mode}: no eth0 for {}: {m:?}", p.name));
-        assert_eq!(
-            eth0.host_name.as_deref(),
-            Some(p.host_veth.as_str()),
-            "{mode}: {m:?}"
-        );
-        assert_eq!(a.graph.owners(IpAddr::V4(p.ip)), vec![m.netns.clone()]);
-        match a.graph.peer(&m.netns, eth0.ifindex) {
-            Some(Peer::Found { netns, ifindex }) => {
-                assert_eq!(netns, root, "{mode}: {}", p.name);
-                assert_eq!(Some(ifindex), eth0.host_ifindex, "{mode}: {}", p.name);
-            }
-            other => panic!("{mode}: peer of {}'s eth0: {other:?}", p.name),
-        }
-    }
-    Healthy {
-        findings: a.findings.len(),
-        files: summary.coverage.files,
-        lines: summary.coverage.recognised_lines,
-    }
+    let datapath = format!("CNI {cni}, overlay none, services by {proxy}, IPv4");
+    let conflist = mode.conflist_file();
+    dc::check_healthy(
+        lab,
+        &Expected {
+            what: mode.lower(),
+            datapath: &datapath,
+            conflist: Some(&conflist),
+        },
+    )
 }
 
 /// The node as the plugins built it, seen with `ip`: each pod's address is routed
@@ -241,7 +89,7 @@ fn check_wiring(lab: &Lab) {
 
 fn run(mode: CniMode, proxy: ProxyMode, prefix: &str) {
     let Some(_env) = require_lab() else { return };
-    if !require_cni(mode) {
+    if !dc::require_cni(mode) {
         return;
     }
     let mut lab = Lab::builder(prefix)
@@ -277,7 +125,7 @@ fn run(mode: CniMode, proxy: ProxyMode, prefix: &str) {
         !save.contains(&format!("-A POSTROUTING -s {gone}/32 ")),
         "{save}"
     );
-    assert_faults_reported(&lab, mode.lower());
+    dc::assert_faults_reported(&lab, mode.lower());
     let faults: Vec<String> = lab
         .faults()
         .iter()
@@ -327,7 +175,7 @@ fn lab_cni_ptp_node_nftables_kube_proxy() {
 #[test]
 fn lab_cni_teardown_survives_a_failed_del() {
     let Some(_env) = require_lab() else { return };
-    if !require_cni(CniMode::Bridge) {
+    if !dc::require_cni(CniMode::Bridge) {
         return;
     }
     let lab = Lab::builder("cni-del-fails")
@@ -376,7 +224,7 @@ fn lab_calico_routed_node() {
     lab.fault_endpoint_pod_deleted(4).unwrap();
     lab.fault_mtu_mismatch(1).unwrap();
     lab.fault_no_default_route(3).unwrap();
-    assert_faults_reported(&lab, "calico");
+    dc::assert_faults_reported(&lab, "calico");
     notice(&format!(
         "lab_cni calico (routed shape): sampled {} pods, {} service ports; healthy: {} findings, 0 warning/critical, {} files / {} lines, 0 unrecognised; faults {}/{} reported",
         lab.pods().len(),
