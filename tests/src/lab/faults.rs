@@ -27,6 +27,8 @@
 //! | `fault_resolv_too_many_search(pod)` | 8 search domains | DNS002 |
 //! | `fault_resolv_too_many_nameservers(pod)` | 4 nameservers | DNS005 |
 //! | `fault_node_resolv_local_stub()` | host-root etc/resolv.conf → 127.0.0.53 | DNS004 |
+//! | `fault_pod_gone_without_cni_del(pod)` | CNI modes: the pod's processes and netns vanish without CNI DEL (a crashed runtime), so the plugins' nat rules for its address stay | NF007 (SVC002 too when it was an endpoint) |
+//! | `fault_duplicate_cni_config()` | CNI modes: an older configuration `00-old-<network>.conflist` sorts first in the conf dir and wins | CNI001 |
 
 use super::model::{InjectedFault, Protocol, ProxyMode};
 use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
@@ -557,6 +559,39 @@ fn kill_socat_children(scope: &std::path::Path, port: u16) {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+    }
+}
+
+impl Lab {
+    // ---- CNI ---------------------------------------------------------------
+
+    /// Pod `pod` vanishes without CNI DEL (the runtime crashed mid-delete, or the
+    /// node rebooted): netns and veth go; the plugins' nat rules for its address stay.
+    pub fn fault_pod_gone_without_cni_del(&mut self, pod: usize) -> Result<()> {
+        ensure!(self.cfg.cni.runs_plugins(), "needs a CNI plugin mode");
+        let ip = self.live_pod(pod)?.ip;
+        self.kill_pod(pod)?;
+        // Forget the attachment so that teardown does not run the DEL either.
+        self.rt[pod].cni = None;
+        netns::del(&self.pods[pod].netns_name)?;
+        let veth = self.pods[pod].host_veth.clone();
+        cmd::poll(FAULT_TIMEOUT, "the vanished pod's veth to go", || {
+            Ok((!self.host_veth_exists(&veth)?).then_some(()))
+        })?;
+        self.record("pod_gone_without_cni_del", "NF007", format!("ip {ip}"))
+    }
+
+    /// A configuration left by an earlier CNI sorts first in the conf dir, so the
+    /// runtime uses it (a copy of the lab's under another network name: the pods
+    /// stay as they are, only the directory is ambiguous).
+    pub fn fault_duplicate_cni_config(&mut self) -> Result<()> {
+        let path = self.cni_conflist_path().context("needs a CNI mode")?;
+        let mut list: serde_json::Value = serde_json::from_slice(&fs::read(&path)?)?;
+        let name = format!("old-{}", self.cfg.cni.network_name());
+        list["name"] = serde_json::Value::String(name.clone());
+        let old = path.with_file_name(format!("00-{name}.conflist"));
+        fs::write(&old, serde_json::to_vec_pretty(&list)?)?;
+        self.record("duplicate_cni_config", "CNI001", "node".into())
     }
 }
 

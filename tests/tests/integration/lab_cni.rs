@@ -125,6 +125,9 @@ fn run(mode: CniMode, proxy: ProxyMode, prefix: &str) {
         !save.contains(&format!("-A POSTROUTING -s {gone}/32 ")),
         "{save}"
     );
+    // Pod 5 vanishes without CNI DEL: its address's ipMasq rule leaks.
+    lab.fault_pod_gone_without_cni_del(5).unwrap();
+    lab.fault_duplicate_cni_config().unwrap();
     dc::assert_faults_reported(&lab, mode.lower());
     let faults: Vec<String> = lab
         .faults()
@@ -224,6 +227,7 @@ fn lab_calico_routed_node() {
     lab.fault_endpoint_pod_deleted(4).unwrap();
     lab.fault_mtu_mismatch(1).unwrap();
     lab.fault_no_default_route(3).unwrap();
+    lab.fault_duplicate_cni_config().unwrap();
     dc::assert_faults_reported(&lab, "calico");
     notice(&format!(
         "lab_cni calico (routed shape): sampled {} pods, {} service ports; healthy: {} findings, 0 warning/critical, {} files / {} lines, 0 unrecognised; faults {}/{} reported",
