@@ -373,15 +373,29 @@ fn pod_mtu_too_large(
                 .evidence(ns.link_evidence(pi))
                 .evidence(root.link_evidence(hi)),
             );
-        } else if let Some((limit, o)) = overlay_limit.filter(|(limit, _)| pl.mtu > *limit) {
+        } else if let Some((limit, o)) = overlay_limit {
+            // Off-node packets follow the default route: its MTU metric, when every
+            // one has it (Cilium's tunnel mode), caps them below the device's.
+            let route = match off_node_route_mtu(ns, iface.ifindex) {
+                // No route through a gateway: nothing leaves the node from here.
+                OffNode::Nothing => continue,
+                OffNode::DeviceMtu => None,
+                OffNode::RouteMtu(m, routes) => Some((m, routes)),
+            };
+            let sent = route.as_ref().map_or(pl.mtu, |(m, _)| (*m).min(pl.mtu));
+            if sent <= limit {
+                continue;
+            }
+            let what = match &route {
+                Some((m, _)) => format!("{} MTU {} (route MTU {m})", pl.name, pl.mtu),
+                None => format!("{} MTU {}", pl.name, pl.mtu),
+            };
             let mut f = Finding::new(
                 CheckId::Lnk006,
                 Severity::Warning,
                 pod.subject(),
                 format!(
-                    "{} MTU {} of {} exceeds the underlay MTU {} minus the {} overhead of {} ({} bytes), {limit}: encapsulated packets are fragmented or dropped.",
-                    pl.name,
-                    pl.mtu,
+                    "{what} of {} exceeds the underlay MTU {} minus the {} overhead of {} ({} bytes), {limit}: encapsulated packets are fragmented or dropped.",
                     pod.subject(),
                     o.underlay_mtu.unwrap_or(0),
                     o.kind,
@@ -390,11 +404,47 @@ fn pod_mtu_too_large(
                 ),
             )
             .evidence(ns.link_evidence(pi));
+            for i in route.map(|(_, r)| r).unwrap_or_default() {
+                f.evidence.push(ns.route_evidence(i));
+            }
             if let Some((oi, _)) = root.link(o.ifindex) {
                 f.evidence.push(root.link_evidence(oi));
             }
             out.push(f);
         }
+    }
+}
+
+/// How big the packets a pod interface sends off the node can be.
+enum OffNode {
+    /// No route through a gateway leaves by this interface.
+    Nothing,
+    /// Some such route has no MTU metric: the device's MTU.
+    DeviceMtu,
+    /// Every such route has one: the largest (with the routes' indexes).
+    RouteMtu(u32, Vec<usize>),
+}
+
+/// Off-node packets follow the routes through a gateway (the default route, or the
+/// cluster CIDR's): their MTU metric, when each has one, caps them below the device's.
+fn off_node_route_mtu(ns: &Netns, ifindex: u32) -> OffNode {
+    let routes: Vec<(usize, Option<u32>)> = ns
+        .routes
+        .iter()
+        .filter(|(_, r)| {
+            r.table == 254 && r.oif == Some(ifindex) && r.kind == "unicast" && r.gateway.is_some()
+        })
+        .map(|(i, r)| (i, r.mtu))
+        .collect();
+    if routes.is_empty() {
+        return OffNode::Nothing;
+    }
+    match routes.iter().map(|(_, m)| *m).collect::<Option<Vec<u32>>>() {
+        Some(mtus) => OffNode::RouteMtu(
+            mtus.into_iter().max().unwrap_or(0),
+            routes.into_iter().map(|(i, _)| i).collect(),
+        ),
+        None => OffNode::DeviceMtu,
     }
 }
 
@@ -647,6 +697,61 @@ mod tests {
         tunl0.state = LinkState::Down;
         k.describe(|n| n.extra_root_links.push(tunl0));
         assert!(k.run(&["LNK"]).is_empty());
+    }
+
+    /// Off-node packets follow the pod's routes through a gateway: their MTU metric
+    /// (Cilium's tunnel mode keeps the device at 1500 and sets the route to 1450) is
+    /// what must fit the overlay, unless some such route has none; a pod with no such
+    /// route sends nothing off the node.
+    #[test]
+    fn lnk006_default_route_mtu_caps_what_leaves_the_node() {
+        // The fixture's pods send 1450 over flannel.1; a 1450 uplink allows 1400.
+        let with_route_mtu = |mtu: u32| {
+            let mut k = healthy();
+            k.root().links.items[1].mtu = 1450;
+            for name in ["web-1", "web-2", "client", "coredns"] {
+                let ns = k.pod_ns(name);
+                for r in &mut ns.routes.items {
+                    if r.dst == "default" {
+                        r.mtu = Some(mtu);
+                    }
+                }
+            }
+            k
+        };
+        let mut k = with_route_mtu(1400);
+        let f = k.run(&["LNK006"]);
+        assert!(f.is_empty(), "{f:#?}");
+        let mut k = with_route_mtu(1420);
+        let f = k.run(&["LNK006"]);
+        assert_eq!(f.len(), 4, "{f:#?}");
+        assert!(
+            f[0].message.contains("(route MTU 1420)"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].evidence.iter().any(|e| e.excerpt.contains("mtu 1420")),
+            "{:#?}",
+            f[0].evidence
+        );
+        // A second default route without the metric: the device's MTU applies again.
+        let mut k = with_route_mtu(1400);
+        let ns = k.pod_ns("web-1");
+        let extra = ns.routes.items.iter().find(|r| r.dst == "default").cloned();
+        let mut extra = extra.expect("default route");
+        extra.mtu = None;
+        extra.metric = Some(200);
+        ns.routes.items.push(extra);
+        let f = k.run(&["LNK006"]);
+        assert_eq!(ids(&f), vec![("LNK006", "pod default/web-1")]);
+        // No route through a gateway (default route gone): nothing to encapsulate.
+        let mut k = with_route_mtu(1420);
+        let ns = k.pod_ns("web-1");
+        ns.routes.items.retain(|r| r.gateway.is_none());
+        let f = k.run(&["LNK006"]);
+        assert_eq!(f.len(), 3, "{f:#?}");
+        assert!(f.iter().all(|f| f.subject != "pod default/web-1"), "{f:#?}");
     }
 
     #[test]

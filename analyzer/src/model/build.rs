@@ -375,7 +375,7 @@ fn bridges(model: &Model) -> Vec<Bridge> {
 }
 
 /// Pod CIDRs: prefixes of bridges that pods hang off, blackhole routes of an IPAM
-/// block (Calico), and the host-local ranges of the CNI configuration in use (ptp /
+/// block (Calico), Cilium's route of the router's CIDR via cilium_host, and the host-local ranges of the CNI configuration in use (ptp /
 /// kindnet, where no bridge holds the pod subnet).
 fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
     let Some(root) = model.root() else {
@@ -406,6 +406,28 @@ fn pod_cidrs(model: &Model) -> Vec<PodCidr> {
             if let Ok(c) = parse_cidr(&r.dst) {
                 if c.prefix_len() > 0 && !super::net::is_local_only(c.addr()) {
                     push(c, format!("blackhole route {}", r.dst));
+                }
+            }
+        }
+    }
+    // Cilium routes its pod CIDRs through cilium_host; this node's is the one that
+    // holds cilium_host's own (router) address — other nodes' CIDRs go the same way.
+    if let Some((_, host)) = root.link_named("cilium_host") {
+        let own: Vec<_> = root
+            .addrs
+            .items
+            .iter()
+            .filter(|a| a.ifindex == host.ifindex)
+            .filter_map(|a| parse_ip(&a.address))
+            .collect();
+        for r in &root.routes.items {
+            if r.table != 254 || r.oif != Some(host.ifindex) {
+                continue;
+            }
+            if let Ok(c) = parse_cidr(&r.dst) {
+                let pod_cidr = c.prefix_len() > 0 && c.prefix_len() < c.max_prefix_len();
+                if pod_cidr && own.iter().any(|ip| c.contains(ip)) {
+                    push(c, format!("route {} via cilium_host", r.dst));
                 }
             }
         }

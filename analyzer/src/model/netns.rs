@@ -219,6 +219,9 @@ pub fn route_summary(r: &Route, ns: &Netns) -> String {
     if r.kind != "unicast" {
         s = format!("{} {s}", r.kind);
     }
+    if let Some(m) = r.mtu {
+        s.push_str(&format!(" mtu {m}"));
+    }
     s.push_str(&format!(" proto {} scope {}", r.protocol, r.scope));
     s
 }

@@ -195,6 +195,7 @@ impl R<'_> {
             protocol: self.protocol.into(),
             scope: self.scope.into(),
             metric: self.metric,
+            mtu: None,
             multipath: Vec::new(),
         }
     }

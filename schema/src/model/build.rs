@@ -133,8 +133,15 @@ impl Route {
             protocol: "kernel".into(),
             scope: "universe".into(),
             metric: None,
+            mtu: None,
             multipath: Vec::new(),
         }
+    }
+
+    /// With the MTU metric (`ip route … mtu N`).
+    pub fn mtu(mut self, mtu: u32) -> Route {
+        self.mtu = Some(mtu);
+        self
     }
 
     pub fn via(mut self, gateway: impl Into<String>) -> Route {

@@ -28,6 +28,10 @@ pub struct Route {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+    /// The route's MTU metric (`ip route … mtu N`, RTAX_MTU): packets sent along it
+    /// are at most this big whatever the device's MTU (Cilium's tunnel mode sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
     /// Next hops of a multipath (ECMP) route; `gateway`/`oif` then hold the first one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub multipath: Vec<NextHop>,

@@ -94,6 +94,8 @@ enum Cni {
     Ptp,
     /// Calico's routed shape, built by the lab.
     Calico,
+    /// Cilium's shape without kube-proxy, built by the lab (implies --no-traffic).
+    Cilium,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -176,7 +178,11 @@ fn up(args: UpArgs) -> Result<()> {
             Cni::Bridge => CniMode::Bridge,
             Cni::Ptp => CniMode::Ptp,
             Cni::Calico => CniMode::CalicoRouted,
+            Cni::Cilium => CniMode::CiliumShape,
         });
+        if matches!(c, Cni::Cilium) {
+            b = b.traffic(false);
+        }
     }
     if args.no_dns {
         b = b.cluster_dns(false);

@@ -55,6 +55,11 @@ pub enum CniMode {
     /// with proxy ARP, a /32 route per pod on the node, pods with a /32 address and
     /// the 169.254.1.1 gateway reached on-link; a `calico` conflist in the host root.
     CalicoRouted,
+    /// Cilium's node shape without kube-proxy, built by the lab (no Cilium here):
+    /// `cilium_host`/`cilium_net`/`cilium_vxlan`, `lxc` + 12 hex veths, `CILIUM_*`
+    /// chains and the agent's service listing instead of kube-proxy's rules; see
+    /// [`super::cilium`].
+    CiliumShape,
 }
 
 impl CniMode {
@@ -64,7 +69,7 @@ impl CniMode {
             CniMode::HandBuilt => &[],
             CniMode::Bridge => &["loopback", "bridge", "host-local", "portmap", "firewall"],
             CniMode::Ptp => &["loopback", "ptp", "host-local", "portmap"],
-            CniMode::CalicoRouted => &[],
+            CniMode::CalicoRouted | CniMode::CiliumShape => &[],
         }
     }
 
@@ -75,6 +80,7 @@ impl CniMode {
             CniMode::Bridge => "bridge",
             CniMode::Ptp => "ptp",
             CniMode::CalicoRouted => "calico",
+            CniMode::CiliumShape => "cilium",
         }
     }
 
@@ -127,6 +133,7 @@ pub fn conflist(
         json!({ "type": "portmap", "capabilities": { "portMappings": true }, "snat": true });
     let plugins = match mode {
         CniMode::HandBuilt => Vec::new(),
+        CniMode::CiliumShape => super::cilium::conflist_plugins(),
         // What Calico's installer writes (the lab wires the pods itself).
         CniMode::CalicoRouted => vec![
             json!({
@@ -396,7 +403,7 @@ pub fn validate(mode: CniMode, total_pods: usize) -> Result<()> {
 
 impl super::Lab {
     /// The lab's network configuration list (CNI modes).
-    fn cni_list(&self) -> Value {
+    pub(super) fn cni_list(&self) -> Value {
         conflist(
             self.cfg.cni,
             &self.cfg.bridge,

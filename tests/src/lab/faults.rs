@@ -62,7 +62,12 @@ impl Lab {
     }
 
     fn svc_subject(&self, i: usize) -> String {
-        format!("service {}", self.services[i].port_name_string())
+        let s = &self.services[i];
+        // A Cilium listing names a service's port by number, not by name.
+        if self.cfg.cni == super::CniMode::CiliumShape {
+            return format!("service {}/{}:{}", s.namespace, s.name, s.port);
+        }
+        format!("service {}", s.port_name_string())
     }
 
     fn node_ip(&self, args: &[&str]) -> Result<()> {

@@ -88,6 +88,7 @@
 //! [`Lab::mutable_state`] to check a revert), for the trace engine's differential
 //! test under mutations.
 
+pub mod cilium;
 mod cleanup;
 mod cmd;
 pub mod cni;
@@ -710,6 +711,7 @@ impl Lab {
                 ip: self.net.pod_ip(i),
                 host_veth: match self.cfg.cni {
                     CniMode::CalicoRouted => format!("cali{}", pod::random_hex(11)),
+                    CniMode::CiliumShape => format!("lxc{}", pod::random_hex(12)),
                     _ => format!("veth{}", pod::random_hex(8)),
                 },
                 pid: 0,
@@ -734,8 +736,10 @@ impl Lab {
         if self.cfg.cni.runs_plugins() {
             return self.cni_attach_pods();
         }
-        if self.cfg.cni == CniMode::CalicoRouted {
-            return self.calico_attach_pods();
+        match self.cfg.cni {
+            CniMode::CalicoRouted => return self.calico_attach_pods(),
+            CniMode::CiliumShape => return self.cilium_attach_pods(),
+            _ => {}
         }
         let mut node_batch = String::new();
         for p in &self.pods {
@@ -886,6 +890,10 @@ impl Lab {
     pub fn load_proxy_rules(&mut self) -> Result<()> {
         for s in &mut self.services {
             s.refresh_chains();
+        }
+        // Cilium replaces kube-proxy.
+        if self.cfg.cni == CniMode::CiliumShape {
+            return self.load_cilium_datapath();
         }
         match self.cfg.proxy_mode {
             ProxyMode::Iptables => {

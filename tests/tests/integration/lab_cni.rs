@@ -242,3 +242,70 @@ fn lab_calico_routed_node() {
     lab.teardown().expect("teardown");
     assert_no_leaks(&fp);
 }
+
+/// Cilium's shape without kube-proxy (`cilium_host`, `lxc*` veths with endpoint
+/// routes, `CILIUM_*` chains, the agent's service listing from a `cilium-dbg` in the
+/// host root), built by the lab: a healthy node has no alarm — in particular no
+/// service is "without endpoints" for want of KUBE chains, and the pods' 1500 MTU
+/// under a 1450 route MTU is Cilium's own tunnel setting — and is named Cilium; the
+/// faults that apply are found on their subject.
+#[test]
+fn lab_cilium_node_without_kube_proxy() {
+    let Some(_env) = require_lab() else { return };
+    let mut lab = Lab::builder("cni-cilium")
+        .pods(6)
+        .services(5)
+        .endpoints_per_service(2)
+        .traffic(false)
+        .cni(CniMode::CiliumShape)
+        .build()
+        .expect("build lab");
+    let fp = lab.footprint();
+    for p in lab.pods() {
+        assert!(
+            p.host_veth.starts_with("lxc") && p.host_veth.len() == 15,
+            "{}",
+            p.host_veth
+        );
+    }
+    // The endpoint routes carry pod-to-pod traffic without BPF: pod 0 reaches pod 1's
+    // listener.
+    let (first, second) = (&lab.pods()[0], &lab.pods()[1]);
+    let port = second.listen_ports[0];
+    let reply = lab
+        .tcp_request(0, SocketAddrV4::new(second.ip, port))
+        .expect("pod 0 → pod 1");
+    assert_eq!(reply, second.name, "{} → {}", first.name, second.name);
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    assert!(
+        save.contains(":CILIUM_FORWARD") && !save.contains("KUBE-"),
+        "{save}"
+    );
+    let conflist = CniMode::CiliumShape.conflist_file();
+    let healthy = dc::check_healthy(
+        &lab,
+        &Expected {
+            what: "cilium",
+            datapath: "CNI cilium, overlay vxlan cilium_vxlan (cilium), services by kube-proxy replacement (cilium), IPv4",
+            conflist: Some(&conflist),
+        },
+    );
+    lab.fault_service_without_endpoints(0).unwrap();
+    lab.fault_endpoint_pod_deleted(4).unwrap();
+    lab.fault_mtu_mismatch(1).unwrap();
+    lab.fault_no_default_route(3).unwrap();
+    lab.fault_duplicate_cni_config().unwrap();
+    dc::assert_faults_reported(&lab, "cilium");
+    notice(&format!(
+        "lab_cni cilium (shape, no kube-proxy): sampled {} pods, {} service ports from the agent's listing; healthy: {} findings, 0 warning/critical, {} files / {} lines, 0 unrecognised; faults {}/{} reported",
+        lab.pods().len(),
+        lab.services().len(),
+        healthy.findings,
+        healthy.files,
+        healthy.lines,
+        lab.faults().len(),
+        lab.faults().len()
+    ));
+    lab.teardown().expect("teardown");
+    assert_no_leaks(&fp);
+}

@@ -2,7 +2,7 @@
 
 use super::{family_name, Conn, Dump, NetlinkError};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -133,6 +133,7 @@ pub fn route_from_msg(msg: &RouteMessage) -> Route {
         protocol: protocol_name(h.protocol),
         scope: scope_name(h.scope),
         metric: None,
+        mtu: None,
         multipath: Vec::new(),
     };
     let mut dst = None;
@@ -143,6 +144,12 @@ pub fn route_from_msg(msg: &RouteMessage) -> Route {
             RouteAttribute::Oif(i) => route.oif = Some(*i),
             RouteAttribute::PrefSource(a) => route.prefsrc = addr(a),
             RouteAttribute::Priority(p) => route.metric = Some(*p),
+            RouteAttribute::Metrics(metrics) => {
+                route.mtu = metrics.iter().find_map(|m| match m {
+                    RouteMetric::Mtu(v) => Some(*v),
+                    _ => None,
+                });
+            }
             // RTA_TABLE carries table ids above 255.
             RouteAttribute::Table(t) => route.table = *t,
             RouteAttribute::MultiPath(hops) => {
@@ -236,9 +243,11 @@ mod tests {
             RouteAttribute::Table(254),
             RouteAttribute::Gateway(RouteAddress::Inet("10.244.0.1".parse().unwrap())),
             RouteAttribute::Oif(2),
+            RouteAttribute::Metrics(vec![RouteMetric::Mtu(1450)]),
         ];
         let r = route_from_msg(&m);
         assert_eq!(r.dst, "default");
+        assert_eq!(r.mtu, Some(1450));
         assert_eq!(r.gateway.as_deref(), Some("10.244.0.1"));
         assert_eq!((r.table, r.oif), (254, Some(2)));
         assert_eq!(
