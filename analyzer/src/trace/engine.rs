@@ -795,9 +795,24 @@ fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, det
     );
 }
 
-/// Addresses by interface name and broadcast addresses of one netns.
+/// Addresses by interface name, broadcast addresses and sockets of one netns.
 fn netns_facts(ns: &Netns) -> NetnsFacts {
+    use crate::trace::packet::Proto;
+    use netsnap_schema::model::SocketProto;
     let mut f = NetnsFacts::default();
+    f.sockets = ns.sockets.present.then(|| {
+        ns.sockets
+            .items
+            .iter()
+            .filter_map(|s| {
+                let proto = match s.proto {
+                    SocketProto::Tcp | SocketProto::Tcp6 => Proto::Tcp,
+                    SocketProto::Udp | SocketProto::Udp6 => Proto::Udp,
+                };
+                Some((proto, crate::model::net::parse_ip(&s.local)?, s.port))
+            })
+            .collect()
+    });
     let mut by_index: Vec<&netsnap_schema::model::Addr> = ns.addrs.items.iter().collect();
     by_index.sort_by_key(|a| a.ifindex);
     f.first_global_v4 = by_index

@@ -27,8 +27,13 @@ impl<'a> Engine<'a> {
     pub(super) fn transmit(&self, mut st: State, oif: u32, nexthop: IpAddr, out: &mut Vec<Branch>) {
         st.crossings += 1;
         if st.crossings > super::engine::MAX_CROSSINGS {
-            let why = "the packet loops between interfaces".to_string();
-            return out.push(self.end(st, Verdict::Unknown, why, None));
+            // Routes that send the packet round (Cilium's pod CIDR via cilium_host once
+            // a pod's own route is gone): the kernel forwards it until the TTL runs out.
+            let why = format!(
+                "routing loop: the packet goes round between interfaces (more than {} crossings) until its TTL runs out; the kernel drops it and sends ICMP time exceeded",
+                super::engine::MAX_CROSSINGS
+            );
+            return out.push(self.end(st, Verdict::Dropped, why, None));
         }
         let Some(ns) = self.netns(&st.netns) else {
             return;

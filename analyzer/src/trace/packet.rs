@@ -150,6 +150,9 @@ pub struct NetnsFacts {
     /// source when the output device has none (the kernel's `inet_select_addr`
     /// looks at every device; Calico's `cali*` veths hold no address).
     pub first_global_v4: Option<IpAddr>,
+    /// Listening TCP and bound UDP sockets of the netns (protocol, local address,
+    /// port), for `-m socket`; `None` when the bundle has not got them.
+    pub sockets: Option<Vec<(Proto, IpAddr, u16)>>,
 }
 
 impl NetnsFacts {
@@ -166,6 +169,25 @@ impl NetnsFacts {
             None if !v6 => self.first_global_v4.map(|a| (a, true)),
             None => None,
         }
+    }
+
+    /// Whether `-m socket` surely finds no socket for `p` (xt_socket looks the
+    /// packet's tuple up among the netns' sockets): it is not addressed to this netns,
+    /// so only a listener on its port, bound to its destination or to the wildcard,
+    /// could take it — and none is. An ICMP echo has no socket to find. `false`
+    /// means "may find one" (captured sockets do not say whether they are
+    /// transparent), or the sockets were not captured.
+    pub fn no_socket_for(&self, p: &Packet) -> bool {
+        let Some(sockets) = &self.sockets else {
+            return false;
+        };
+        if p.proto == Proto::Icmp {
+            return true;
+        }
+        !self.is_local(p.dst)
+            && !sockets.iter().any(|&(proto, addr, port)| {
+                proto == p.proto && port == p.dport && (addr == p.dst || addr.is_unspecified())
+            })
     }
 
     /// The first address of the packet's family on `oif` (MASQUERADE's source there,

@@ -324,6 +324,7 @@ impl<'a> Engine<'a> {
         } else {
             self.run(st, &mut verdicts);
         }
+        self.note_cilium_programs(&req.netns, &mut verdicts);
         Trace {
             from: self.place(&req.netns),
             request: req.clone(),
@@ -341,6 +342,36 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         self.run(st, &mut out);
         out
+    }
+
+    /// On a Cilium node the kernel's path is not the whole story: its BPF programs on
+    /// the `lxc*` and `cilium_*` devices (network policy, redirects) are not in the
+    /// bundle. A full trace says so first, rather than let a verdict look complete.
+    fn note_cilium_programs(&self, netns: &str, verdicts: &mut [Branch]) {
+        let cilium = self
+            .model
+            .datapath
+            .cni
+            .as_ref()
+            .is_some_and(|c| c.name == "cilium");
+        if !cilium || self.options.detail != super::packet::Detail::Every {
+            return;
+        }
+        for b in verdicts
+            .iter_mut()
+            .filter(|b| b.hops.first().is_none_or(|h| h.at != "cilium"))
+        {
+            b.hops.insert(
+                0,
+                super::path::Hop {
+                    netns: self.place(netns),
+                    iface: None,
+                    at: "cilium".into(),
+                    what: "note: Cilium's BPF programs on lxc*/cilium_* devices (network policy, redirects) are not in the bundle; what follows is the kernel's path without them".into(),
+                    evidence: None,
+                },
+            );
+        }
     }
 
     /// A request to a service Cilium's BPF load balancer takes: not simulated (its

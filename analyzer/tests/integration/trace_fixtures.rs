@@ -639,3 +639,41 @@ fn shared_matrix_equals_tracing_every_cell() {
     eprintln!("shared matrix = every cell traced: {cells} cells agree ({shared} answered from a pod of the same class)");
     assert!(shared > 0, "some cells are shared");
 }
+
+// ----------------------------------------------------------------- routing loops
+
+/// A route that sends the packet back to where it came from (Cilium's pod CIDR via
+/// `cilium_host`, whose veth peer `cilium_net` is in the same netns, for an address
+/// no pod route takes any more): the kernel forwards it round until its TTL runs out
+/// and drops it — the lab's Cilium shape shows it (`link-down` of the trace
+/// differential); here on a fixture.
+#[test]
+fn a_routing_loop_ends_dropped_when_the_ttl_runs_out() {
+    use netsnap_schema::model::Route;
+    let mut n = Node::healthy("node-loop");
+    let veth = |ifindex: u32, name: &str, peer: u32| {
+        let mut l = Link::new(ifindex, name, 1500).up().with_kind("veth");
+        l.link = Some(peer);
+        l
+    };
+    n.extra_root_links.push(veth(95, "cilium_host", 96));
+    n.extra_root_links.push(veth(96, "cilium_net", 95));
+    n.extra_root_addrs.push(Addr::new(95, "10.250.0.1", 32));
+    n.extra_root_routes
+        .push(Route::new("10.250.0.0/16").via("10.250.0.1").dev(95));
+    let p = prepare(&n);
+    let t = trace(&p, "client-0", "10.250.0.7:80");
+    let report = dump(&t);
+    assert_eq!(t.verdicts.len(), 1, "{report}");
+    let b = &t.verdicts[0];
+    assert_eq!(b.verdict, Verdict::Dropped, "{report}");
+    assert!(b.reason.contains("routing loop"), "{report}");
+    assert!(
+        b.hops
+            .iter()
+            .filter(|h| h.iface.as_deref() == Some("cilium_net"))
+            .count()
+            > 1,
+        "{report}"
+    );
+}

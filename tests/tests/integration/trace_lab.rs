@@ -309,7 +309,13 @@ fn outcome_of(live: &[&Branch], c: &Case, seen: &Observed, lab: &Lab) -> Outcome
 
 /// Captures the lab, traces every case on the bundle, sends every case for real.
 fn check(lab: &Lab, label: &str, tally: &mut Tally) {
-    for j in judge(lab, label, &cases(lab)) {
+    let mut cases = cases(lab);
+    // Cilium serves VIPs from BPF, absent here: nothing to compare (the trace says
+    // `unknown` for them, as a_cilium_service_listing_gives_services_checks… checks).
+    if lab.cni_mode() == CniMode::CiliumShape {
+        cases.retain(|c| !matches!(c.target, Target::Service(_)));
+    }
+    for j in judge(lab, label, &cases) {
         tally.reprobed += usize::from(j.reprobed);
         match j.outcome {
             Outcome::Agree => {
@@ -453,6 +459,7 @@ fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
         (CniMode::Bridge, ProxyMode::Iptables),
         (CniMode::Ptp, ProxyMode::Iptables),
         (CniMode::CalicoRouted, ProxyMode::Iptables),
+        (CniMode::CiliumShape, ProxyMode::Iptables),
         (CniMode::Bridge, ProxyMode::Nftables),
         (CniMode::Ptp, ProxyMode::Nftables),
     ] {
@@ -467,6 +474,7 @@ fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
                 .endpoints_per_service(2)
                 .proxy_mode(mode)
                 .cni(cni)
+                .traffic(cni != CniMode::CiliumShape)
                 .build()
                 .expect("build lab");
             let label = format!("{cni:?}-{mode:?}-{name}");
@@ -476,7 +484,7 @@ fn traces_agree_with_the_kernel_on_cni_plugin_nodes() {
         }
     }
     notice(&format!(
-        "trace vs kernel on CNI-plugin nodes: {}/{} requests agree ({:.1} %) over {} labs (bridge and ptp plugins with iptables and nftables kube-proxy, Calico's routed shape with iptables, healthy and each fault that applies); {} unknown; {} sent again alone after timing out among the others",
+        "trace vs kernel on CNI-plugin nodes: {}/{} requests agree ({:.1} %) over {} labs (bridge and ptp plugins with iptables and nftables kube-proxy, Calico's routed shape with iptables, Cilium's shape pod to pod, healthy and each fault that applies); {} unknown; {} sent again alone after timing out among the others",
         tally.agree,
         tally.total,
         100.0 * tally.agree as f64 / tally.total.max(1) as f64,

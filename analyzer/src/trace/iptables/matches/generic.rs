@@ -61,6 +61,7 @@ pub(super) fn eval(g: &GenericMatch, p: &Packet, facts: &NetnsFacts) -> Eval {
             ("--pkt-type", [t]) => pkt_type(t, p.dst, facts),
             _ => None,
         }),
+        "socket" if facts.no_socket_for(p) => Eval::No,
         "owner" | "socket" | "cgroup" => Eval::Unknown(format!(
             "match {} depends on the sending socket, which the bundle does not hold",
             g.module

@@ -500,3 +500,59 @@ COMMIT\n";
     let b = one(&rs, "nat", "POSTROUTING", &p);
     assert_eq!(b.packet.src, ip("10.0.0.10"));
 }
+
+/// `-m socket` (Cilium's transparent-proxy mark, tproxy setups) finds a socket only
+/// among the netns' own: a forwarded packet to another host's address, with no
+/// listener on its port bound there or to the wildcard, surely finds none; with one,
+/// or without the sockets captured, it stays unknown.
+#[test]
+fn socket_match_is_decided_when_no_captured_socket_can_take_the_packet() {
+    let text = "*mangle\n:PREROUTING ACCEPT [0:0]\n\
+        -A PREROUTING -m socket --transparent -j MARK --set-xmark 0x200/0xffffffff\n\
+        COMMIT\n";
+    let f = file(text);
+    let rs = IptablesRuleset::new(&f, None, 0);
+    let p = via(
+        tcp("10.244.1.5", 40000, "10.244.1.6", 8080),
+        Some("lxc1"),
+        None,
+    );
+    let with = |sockets: Option<Vec<(Proto, &str, u16)>>| NetnsFacts {
+        sockets: sockets.map(|v| {
+            v.into_iter()
+                .map(|(pr, a, port)| (pr, ip(a), port))
+                .collect()
+        }),
+        ..facts()
+    };
+    let run_with = |facts: &NetnsFacts| {
+        rs.run(&chain("mangle", "PREROUTING"), &p, facts, Detail::Every)
+            .remove(0)
+    };
+    // Not captured: unknown, as before.
+    let b = run_with(&facts());
+    assert!(unknown_reason(&b).contains("match socket"), "{b:#?}");
+    // Captured, none on 8080 (a listener on another port, one on 8080 of another
+    // address): no socket, no mark.
+    let none = with(Some(vec![
+        (Proto::Tcp, "0.0.0.0", 22),
+        (Proto::Tcp, "10.0.0.10", 8080),
+        (Proto::Udp, "0.0.0.0", 8080),
+    ]));
+    let b = run_with(&none);
+    assert_eq!(b.outcome, HookOutcome::Accept);
+    assert_eq!(b.packet.mark, 0);
+    // A wildcard listener on 8080 could be a transparent one: unknown.
+    let b = run_with(&with(Some(vec![(Proto::Tcp, "0.0.0.0", 8080)])));
+    assert!(unknown_reason(&b).contains("match socket"), "{b:#?}");
+    // To a local address, an established socket (not captured) could match.
+    let local = via(
+        tcp("10.244.1.5", 40000, "10.0.0.10", 8080),
+        Some("lxc1"),
+        None,
+    );
+    let b = rs
+        .run(&chain("mangle", "PREROUTING"), &local, &none, Detail::Every)
+        .remove(0);
+    assert!(unknown_reason(&b).contains("match socket"), "{b:#?}");
+}

@@ -86,6 +86,7 @@ fn facts(ifaces: &[(&str, &[&str])]) -> NetnsFacts {
             .collect(),
         broadcast: Vec::new(),
         first_global_v4: None,
+        sockets: None,
     }
 }
 
