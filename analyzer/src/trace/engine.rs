@@ -799,8 +799,7 @@ fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, det
 fn netns_facts(ns: &Netns) -> NetnsFacts {
     use crate::trace::packet::Proto;
     use netsnap_schema::model::SocketProto;
-    let mut f = NetnsFacts::default();
-    f.sockets = ns.sockets.present.then(|| {
+    let sockets = ns.sockets.present.then(|| {
         ns.sockets
             .items
             .iter()
@@ -813,6 +812,10 @@ fn netns_facts(ns: &Netns) -> NetnsFacts {
             })
             .collect()
     });
+    let mut f = NetnsFacts {
+        sockets,
+        ..NetnsFacts::default()
+    };
     let mut by_index: Vec<&netsnap_schema::model::Addr> = ns.addrs.items.iter().collect();
     by_index.sort_by_key(|a| a.ifindex);
     f.first_global_v4 = by_index
