@@ -14,6 +14,7 @@ use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::datapath_check::{self as dc, Expected};
 use netsnap_tests::lab::{assert_no_leaks, ipvs, ok_stdout, require_lab, CniMode, Lab, ProxyMode};
 use netsnap_tests::notice;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the node shows of IPVS mode besides the rendered table.
 fn check_ipvs_shape(lab: &Lab) {
@@ -60,6 +61,21 @@ fn check_ipvs_shape(lab: &Lab) {
     assert_eq!(virtual_servers, lab.services().len(), "{text}");
 }
 
+/// The trace engine's pods × service ports on a capture (the engine runs IPVS from the
+/// placed table; no kernel IPVS here to compare it with): per service address, the
+/// cells whose connections all fail and all cells.
+fn failing_cells(bundle: &str, lab: &Lab) -> BTreeMap<String, (usize, usize)> {
+    let b = dc::open(&lab.dir().join(format!("{bundle}.netsnap.tar.zst")));
+    let a = dc::analyze(&b);
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for c in &a.reach.expect("reachability matrix").cells {
+        let e = out.entry(c.address.to_string()).or_default();
+        e.0 += usize::from(c.failing() > 0.999);
+        e.1 += 1;
+    }
+    out
+}
+
 #[test]
 fn lab_ipvs_node() {
     let Some(_env) = require_lab() else { return };
@@ -86,11 +102,15 @@ fn lab_ipvs_node() {
         .filter(|f| f.id.as_str() == "SVC006" && f.subject == "node")
         .collect();
     assert_eq!(no_ipvs.len(), 1, "{}", dc::describe(&a.findings));
+    let vips: BTreeSet<_> = lab.services().iter().map(|s| s.cluster_ip).collect();
+    let counts = format!(
+        "{} address(es) on kube-ipvs0, {} service port(s) in ipset KUBE-CLUSTER-IP",
+        vips.len(),
+        lab.services().len()
+    );
     assert!(
-        no_ipvs[0]
-            .message
-            .contains("6 address(es) on kube-ipvs0, 7 service port(s)"),
-        "{}",
+        no_ipvs[0].message.contains(&counts),
+        "{counts}: {}",
         no_ipvs[0].message
     );
     let healthy = dc::check_healthy(
@@ -112,7 +132,18 @@ fn lab_ipvs_node() {
         .iter()
         .map(|s| s.endpoints.len())
         .sum::<usize>();
-    let vips: std::collections::BTreeSet<_> = lab.services().iter().map(|s| s.cluster_ip).collect();
+
+    let healthy_reach = failing_cells("healthy", &lab);
+    let cells: usize = healthy_reach.values().map(|c| c.1).sum();
+    assert_eq!(
+        cells,
+        lab.pods().len() * lab.services().len(),
+        "{healthy_reach:?}"
+    );
+    assert!(
+        healthy_reach.values().all(|c| c.0 == 0),
+        "{healthy_reach:?}"
+    );
 
     // Service i has endpoints on pods 2i and 2i+1 (mod 6); service 3 is UDP.
     lab.fault_service_without_endpoints(0).unwrap();
@@ -124,6 +155,18 @@ fn lab_ipvs_node() {
     lab.fault_ipvs_vip_unbound(4).unwrap();
     lab.fault_dns_without_endpoints().unwrap();
     dc::assert_faults_reported(&lab, "ipvs");
+    // No endpoints, VIP not local: every pod's connection fails. Without a virtual
+    // server the engine knows no service there (the matrix has no row for it).
+    let reach = failing_cells("faults", &lab);
+    let key = |i: usize| {
+        let s = &lab.services()[i];
+        format!("{}/{}", s.vip(), s.protocol.lower())
+    };
+    for i in [0, 4] {
+        let (failing, all) = reach.get(&key(i)).copied().unwrap_or_default();
+        assert!(all > 0 && failing == all, "{}: {reach:?}", key(i));
+    }
+    assert!(!reach.contains_key(&key(1)), "{reach:?}");
     let faults: Vec<String> = lab
         .faults()
         .iter()
@@ -131,8 +174,11 @@ fn lab_ipvs_node() {
         .collect();
     notice(&format!(
         "lab_ipvs: sampled {} pods (CNI bridge), {} service ports as {} virtual servers with {real_servers} real servers \
-         (rendered /proc/net/ip_vs placed in the bundle: no kernel IPVS), {} VIPs on kube-ipvs0; healthy: {} findings, \
-         0 warning/critical, {} files / {} lines, 0 unrecognised, every pod tied; faults {}/{} reported: {}",
+         (rendered /proc/net/ip_vs placed in the bundle: no kernel IPVS), {} VIPs on kube-ipvs0; as collected (no IPVS \
+         table) SVC006 critical on node; with the table placed, healthy: {} findings, \
+         0 warning/critical, {} files / {} lines, 0 unrecognised, every pod tied, trace engine (no kernel to compare \
+         with) {cells}/{cells} pod → service paths delivered; faults {}/{} reported: {}; after them every path to the \
+         VIP without endpoints and to the unbound VIP fails in the engine",
         lab.pods().len(),
         lab.services().len(),
         lab.services().len(),
