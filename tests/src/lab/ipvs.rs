@@ -39,7 +39,7 @@ pub const KUBE_IPVS0: &str = "kube-ipvs0";
 /// kube-proxy's masquerade mark (`--masquerade-bit` 14).
 const MASQ_MARK: &str = "0x4000";
 
-/// Sets whose rules are written only while they hold entries (`ipsetWithIptablesChain`).
+/// The comments kube-proxy puts on the rules matching these sets (its `ipsetInfo`).
 const LOOP_BACK_COMMENT: &str =
     "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose";
 const CLUSTER_IP_COMMENT: &str = "Kubernetes service cluster ip + port for masquerade purpose";
