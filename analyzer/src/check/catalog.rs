@@ -78,7 +78,7 @@ pub const CHECKS: &[Check] = &[
         what: "IPVS real server weight 0 still taking connections; IPVS vs iptables/ipset disagree; VIP not on kube-ipvs0; IPVS mode set up (kube-ipvs0, ipsets) on a kernel with no IPVS table",
         evidence: "ip_vs, ipset, links",
         severities: &[Critical, Warning],
-        remedy: "Restart kube-proxy (IPVS mode) on this node so it resyncs virtual servers, ipsets and kube-ipvs0 addresses; check its logs. Without an IPVS table, load ip_vs and its schedulers (ip_vs_rr …) first.",
+        remedy: "Restart kube-proxy (IPVS mode) on this node so it resyncs virtual servers, ipsets and kube-ipvs0 addresses; check its logs.",
         refs: &[K8S_IPVS],
         run: svc::ipvs_inconsistencies,
     },
