@@ -1,7 +1,8 @@
 //! What every datapath lab test asserts of a node it built (`lab_cni.rs` and the
 //! other datapath labs): a healthy capture has no alarm, every line of every source
 //! understood, the header naming the datapath, every pod tied to its host veth and
-//! address; a capture after faults reports each fault on its subject.
+//! address; a capture after faults reports each fault on its subject. An IPVS lab's
+//! capture gets the lab's rendered `/proc/net/ip_vs` placed in it ([`collect_node`]).
 
 use crate::collect_support::collect_lab;
 use crate::lab::{cni, CniMode, InjectedFault, Lab};
@@ -10,7 +11,7 @@ use netsnap_analyzer::graph::Peer;
 use netsnap_analyzer::report::{self, Analysis, BundleReport};
 use netsnap_schema::{Bundle, ReadLimits};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Whether the CNI plugins `mode` needs are here; a skip notice (or a panic when the
 /// lab is required) otherwise.
@@ -25,6 +26,17 @@ pub fn require_cni(mode: CniMode) -> bool {
     assert!(!required, "NETSNAP_LAB=required but {reason}");
     crate::notice(&format!("SKIPPED {}: {reason}", mode.lower()));
     false
+}
+
+/// Collects the lab node into `<lab dir>/<label>.netsnap.tar.zst`; for an IPVS lab
+/// (this kernel has none) places the lab's rendered `/proc/net/ip_vs` in the bundle.
+pub fn collect_node(lab: &Lab, label: &str) -> PathBuf {
+    let bundle = collect_lab(lab, label, &[]);
+    if let Some(text) = lab.ipvs_proc_text() {
+        crate::bundle_edit::place_ipvs_text(&bundle, &text)
+            .unwrap_or_else(|e| panic!("{label}: placing ip_vs in the bundle: {e:#}"));
+    }
+    bundle
 }
 
 /// One line per finding, for assertion messages.
@@ -100,7 +112,7 @@ pub fn assert_faults_in(a: &Analysis<'_>, lab: &Lab, what: &str) {
 /// Collects and analyzes the lab after its faults; asserts each is reported on its
 /// subject.
 pub fn assert_faults_reported(lab: &Lab, what: &str) {
-    let b = open(&collect_lab(lab, "faults", &[]));
+    let b = open(&collect_node(lab, "faults"));
     assert_faults_in(&analyze(&b), lab, what);
 }
 
@@ -197,6 +209,6 @@ pub fn assert_pods_tied(a: &Analysis<'_>, lab: &Lab, what: &str) {
 
 /// Collects the healthy lab and asserts [`assert_healthy`].
 pub fn check_healthy(lab: &Lab, want: &Expected<'_>) -> Healthy {
-    let b = open(&collect_lab(lab, "healthy", &[]));
+    let b = open(&collect_node(lab, "healthy"));
     assert_healthy(&analyze(&b), lab, want)
 }

@@ -75,7 +75,7 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: CheckId::Svc006,
         title: "IPVS state inconsistent",
-        what: "IPVS real server weight 0 still taking connections; IPVS vs iptables/ipset disagree; VIP not on kube-ipvs0",
+        what: "IPVS real server weight 0 still taking connections; IPVS vs iptables/ipset disagree; VIP not on kube-ipvs0; IPVS mode set up (kube-ipvs0, ipsets) on a kernel with no IPVS table",
         evidence: "ip_vs, ipset, links",
         severities: &[Critical, Warning],
         remedy: "Restart kube-proxy (IPVS mode) on this node so it resyncs virtual servers, ipsets and kube-ipvs0 addresses; check its logs.",

@@ -2,7 +2,7 @@
 
 use super::svc::is_cluster_dns;
 use super::{CheckId, Context, Finding, Severity};
-use crate::model::{FrontendKind, Protocol, Resolv};
+use crate::model::{FrontendKind, Protocol, Resolv, Service};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -16,6 +16,24 @@ fn pod_resolvers<'a>(ctx: &Context<'a>) -> Vec<(String, &'a Resolv)> {
             Some((pod.subject(), r))
         })
         .collect()
+}
+
+/// The cluster DNS service: kube-dns/CoreDNS by name; where the proxier names no
+/// service (IPVS: virtual servers and ipsets hold addresses only), an unnamed service
+/// port 53 whose ClusterIP is the first nameserver of a ClusterFirst pod.
+pub fn is_cluster_dns_service(ctx: &Context<'_>, s: &Service) -> bool {
+    if is_cluster_dns(s) {
+        return true;
+    }
+    if s.name.is_some() {
+        return false;
+    }
+    let Some(vip) = s.cluster_ip().filter(|f| f.port == 53).and_then(|f| f.ip) else {
+        return false;
+    };
+    pod_resolvers(ctx).iter().any(|(_, r)| {
+        is_cluster_first(r) && r.nameserver_ips().next().is_some_and(|(ip, _)| ip == vip)
+    })
 }
 
 /// The node's resolver configs (its own, and the one kubelet hands to pods).
@@ -297,15 +315,25 @@ fn node_stub(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 }
 
 fn cluster_dns_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for s in ctx.model.services.iter().filter(|s| is_cluster_dns(s)) {
+    for s in ctx
+        .model
+        .services
+        .iter()
+        .filter(|s| is_cluster_dns_service(ctx, s))
+    {
         if !s.endpoints.is_empty() {
             continue;
         }
+        // Unnamed (IPVS): say why it is taken for the cluster DNS.
+        let which = match s.name {
+            Some(_) => String::new(),
+            None => ", the ClusterIP the node's ClusterFirst pods resolve through,".into(),
+        };
         let mut f = Finding::new(
             CheckId::Dns003,
             Severity::Critical,
             s.subject(),
-            format!("the cluster DNS service {} ({}) has no endpoints: name resolution fails in every pod.", s.display_name(), s.protocol),
+            format!("the cluster DNS service {} ({}){which} has no endpoints: name resolution fails in every pod.", s.display_name(), s.protocol),
         );
         f.evidence.extend(s.no_endpoints.iter().cloned());
         if f.evidence.is_empty() {
@@ -400,6 +428,33 @@ mod tests {
             ids(&f),
             vec![("DNS003", "service kube-system/kube-dns:dns")]
         );
+    }
+
+    /// IPVS names no service: kube-dns is the unnamed port-53 virtual server the
+    /// ClusterFirst pods use as nameserver.
+    fn ipvs_dns_down(k: &mut Kit) {
+        let s = k.service_mut("kube-system/kube-dns:dns");
+        s.name = None;
+        s.proxier = crate::model::Proxier::Ipvs;
+        s.key = "10.96.0.10:53/udp".into();
+        s.endpoints.clear();
+    }
+
+    #[test]
+    fn dns003_unnamed_ipvs_cluster_dns_without_endpoints() {
+        let mut k = healthy();
+        ipvs_dns_down(&mut k);
+        let f = k.run(&["DNS", "SVC001"]);
+        assert_eq!(ids(&f), vec![("DNS003", "service 10.96.0.10:53/udp")]);
+        assert!(f[0].message.contains("ClusterFirst pods resolve through"));
+        // Not what the pods resolve through: an ordinary service without endpoints.
+        let mut k = healthy();
+        ipvs_dns_down(&mut k);
+        for p in ["web-1", "web-2", "client", "coredns"] {
+            k.pod_ns(p).resolv = Some(resolv("r", &["10.96.0.99"], &CLUSTER));
+        }
+        let f = k.run(&["DNS003", "SVC001"]);
+        assert_eq!(ids(&f), vec![("SVC001", "service 10.96.0.10:53/udp")]);
     }
 
     #[test]

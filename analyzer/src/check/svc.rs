@@ -18,7 +18,7 @@ fn each_service(ctx: &Context<'_>, check: impl Fn(&Service, &mut Vec<Finding>)) 
 
 /// SVC001.
 pub fn services_without_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
-    each_service(ctx, no_endpoints)
+    each_service(ctx, |s, out| no_endpoints(ctx, s, out))
 }
 
 /// SVC002.
@@ -59,8 +59,11 @@ pub fn is_cluster_dns(s: &Service) -> bool {
     })
 }
 
-fn no_endpoints(s: &Service, out: &mut Vec<Finding>) {
-    if !s.endpoints.is_empty() || !s.defects.is_empty() || is_cluster_dns(s) {
+fn no_endpoints(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
+    if !s.endpoints.is_empty()
+        || !s.defects.is_empty()
+        || super::dns::is_cluster_dns_service(ctx, s)
+    {
         return;
     }
     let vips: Vec<String> = s
@@ -249,6 +252,7 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         .filter(|s| s.proxier == Proxier::Ipvs)
         .collect();
     if ipvs.is_empty() {
+        ipvs_mode_without_ipvs(ctx, out);
         return;
     }
     draining_real_servers(&ipvs, out);
@@ -256,6 +260,50 @@ fn ipvs_state(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         vips_off_kube_ipvs0(root, &ipvs, out);
     }
     ipset_without_virtual_server(ctx, &ipvs, out);
+}
+
+/// kube-proxy's IPVS mode set up (VIPs on kube-ipvs0, KUBE-CLUSTER-IP members) on a
+/// kernel without an IPVS table, and no other proxier programming services: every
+/// VIP is a local address nothing balances, so connections to it are refused.
+fn ipvs_mode_without_ipvs(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let model = ctx.model;
+    let Some(not_loaded) = &model.ipvs.not_loaded else {
+        return;
+    };
+    if !model.services.is_empty() {
+        return;
+    }
+    let Some(root) = model.root() else { return };
+    let dev = root.link_named("kube-ipvs0");
+    let vips: Vec<usize> = match dev {
+        Some((_, l)) => (0..root.addrs.items.len())
+            .filter(|&i| root.addrs.items[i].ifindex == l.ifindex)
+            .collect(),
+        None => Vec::new(),
+    };
+    let members = model.ipvs.cluster_ip_set.as_deref().unwrap_or_default();
+    if vips.is_empty() && members.is_empty() {
+        return;
+    }
+    let mut f = Finding::new(
+        CheckId::Svc006,
+        Severity::Critical,
+        "node",
+        format!(
+            "kube-proxy's IPVS mode is set up ({} address(es) on kube-ipvs0, {} service port(s) in ipset KUBE-CLUSTER-IP) but the kernel has no IPVS table (ip_vs is not loaded) and nothing else programs services: packets to those VIPs are delivered to the node itself and refused. Load ip_vs and its schedulers and restart kube-proxy, or remove the leftovers if kube-proxy runs in another mode.",
+            vips.len(),
+            members.len()
+        ),
+    )
+    .evidence(not_loaded.clone());
+    if let Some((i, _)) = dev {
+        f = f.evidence(root.link_evidence(i));
+    }
+    f.evidence
+        .extend(vips.first().map(|&i| root.addr_evidence(i)));
+    f.evidence
+        .extend(members.first().map(|m| m.evidence.clone()));
+    out.push(f);
 }
 
 /// Real servers with weight 0 that still hold connections.
@@ -489,5 +537,35 @@ mod tests {
             subjects,
             vec!["service 10.96.9.9:80/tcp", "service default/web:http"]
         );
+    }
+
+    #[test]
+    fn svc006_ipvs_mode_on_a_kernel_without_ipvs() {
+        // kube-ipvs0 with a VIP, no virtual server, the collector found no ip_vs.
+        let not_loaded = |k: &mut Kit| {
+            k.model().services.clear();
+            k.model().ipvs.not_loaded = Some(ev("manifest.json"));
+        };
+        let mut k = ipvs_node();
+        not_loaded(&mut k);
+        let f = k.run(&["SVC006"]);
+        assert_eq!(ids(&f), vec![("SVC006", "node")]);
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+        assert!(
+            f[0].message.contains("1 address(es) on kube-ipvs0"),
+            "{}",
+            f[0].message
+        );
+        // Another proxier programs the services: the IPVS pieces are leftovers.
+        let mut k = ipvs_node();
+        k.model().ipvs.not_loaded = Some(ev("manifest.json"));
+        k.model().services.retain(|s| s.proxier != Proxier::Ipvs);
+        assert!(!k.model().services.is_empty());
+        assert!(k.run(&["SVC006"]).is_empty());
+        // The table was read (or could not be, which BND001 says): nothing here.
+        let mut k = ipvs_node();
+        k.model().services.clear();
+        k.model().ipvs.not_loaded = None;
+        assert!(k.run(&["SVC006"]).is_empty());
     }
 }

@@ -14,6 +14,21 @@ use netsnap_schema::layout;
 /// IPVS virtual servers become services; kube-proxy's KUBE-CLUSTER-IP ipset is kept.
 pub fn services_ipvs(model: &mut Model, src: &Sources<'_>) {
     model.ipvs.present = src.ipvs.is_some();
+    let ipvs_name = netsnap_schema::registry::SourceId::Ipvs.name();
+    model.ipvs.not_loaded = src
+        .manifest()
+        .sources
+        .iter()
+        .find(|r| r.name == ipvs_name && r.netns.is_none())
+        .filter(|r| r.status == netsnap_schema::SourceStatus::Unavailable)
+        .map(|r| {
+            let why = r.error.as_deref().unwrap_or("unavailable");
+            Evidence::new(
+                netsnap_schema::manifest::MANIFEST_PATH,
+                None,
+                format!("{ipvs_name} unavailable: {why}"),
+            )
+        });
     if let Some(p) = &src.ipvs {
         let path = layout::IPVS;
         for vs in &p.model.services {

@@ -12,6 +12,8 @@ use std::net::IpAddr;
 pub struct Ipvs {
     /// `ipvs/ip_vs.txt` was in the bundle.
     pub present: bool,
+    /// The collector found no IPVS table (`ip_vs` not loaded): its manifest record.
+    pub not_loaded: Option<Evidence>,
     /// Members of kube-proxy's `KUBE-CLUSTER-IP` ipset, when captured.
     pub cluster_ip_set: Option<Vec<IpsetMember>>,
     /// The address/port virtual servers of `ipvs/ip_vs.txt`, in file order

@@ -17,6 +17,7 @@ faults (ARG = pod or service index):
   rp-filter-strict:POD  kube-rules-in-both-backends  conntrack-table-full
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
+  ipvs-virtual-server-missing:SVC  ipvs-vip-unbound:SVC  (--proxy ipvs)
 (dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
 
 /// A simulated Kubernetes node built from network namespaces, by hand.
@@ -102,6 +103,9 @@ enum Cni {
 enum Proxy {
     Iptables,
     Nftables,
+    /// kube-ipvs0, ipsets and IPVS-mode rules; `<lab dir>/ip_vs.txt` is the rendered
+    /// /proc/net/ip_vs (this kernel has no IPVS).
+    Ipvs,
 }
 
 fn main() {
@@ -171,6 +175,7 @@ fn up(args: UpArgs) -> Result<()> {
         b = b.proxy_mode(match p {
             Proxy::Iptables => ProxyMode::Iptables,
             Proxy::Nftables => ProxyMode::Nftables,
+            Proxy::Ipvs => ProxyMode::Ipvs,
         });
     }
     if let Some(c) = args.cni {
@@ -259,6 +264,8 @@ fn apply_fault(lab: &mut Lab, spec: &str) -> Result<()> {
         "resolv-too-many-search" => lab.fault_resolv_too_many_search(one()?),
         "resolv-too-many-nameservers" => lab.fault_resolv_too_many_nameservers(one()?),
         "node-resolv-local-stub" => lab.fault_node_resolv_local_stub(),
+        "ipvs-virtual-server-missing" => lab.fault_ipvs_virtual_server_missing(one()?),
+        "ipvs-vip-unbound" => lab.fault_ipvs_vip_unbound(one()?),
         _ => bail!("unknown fault {kind:?}\n{FAULTS}"),
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! | method | what it does | finding |
 //! |---|---|---|
-//! | `fault_service_without_endpoints(svc)` | drops all endpoints of the service, reloads rules (filter `has no endpoints` REJECT / nft `no-endpoint-services`) | SVC001 (DNS003 for kube-dns) |
+//! | `fault_service_without_endpoints(svc)` | drops all endpoints of the service, reloads rules (filter `has no endpoints` REJECT / nft `no-endpoint-services` / IPVS virtual server without real servers) | SVC001 (DNS003 for kube-dns) |
 //! | `fault_dns_without_endpoints()` | the same for both kube-dns ports | DNS003 |
 //! | `fault_endpoint_pod_deleted(pod)` | kills the pod and deletes its netns (and so its veth); rules keep its endpoints | SVC002 |
 //! | `fault_target_port_not_listening(svc)` | kills the listeners of the target port in every endpoint pod | SVC003 |
@@ -17,12 +17,14 @@
 //! | `fault_no_default_route(pod)` | deletes the pod's default route | LNK008 |
 //! | `fault_bridge_nf_call_iptables_off()` | node `net.bridge.bridge-nf-call-iptables=0` | NF002 |
 //! | `fault_ip_forward_off()` | node `net.ipv4.ip_forward=0` | NF003 |
-//! | `fault_forward_policy_drop()` | filter FORWARD policy DROP and the KUBE-FORWARD jump removed (iptables mode) | NF004 |
-//! | `fault_masquerade_missing()` | nat POSTROUTING → KUBE-POSTROUTING jump removed (iptables mode) | NF005 |
+//! | `fault_forward_policy_drop()` | filter FORWARD policy DROP and the KUBE-FORWARD jump removed (iptables and IPVS modes) | NF004 |
+//! | `fault_masquerade_missing()` | nat POSTROUTING → KUBE-POSTROUTING jump removed (iptables and IPVS modes) | NF005 |
 //! | `fault_rp_filter_strict(pod)` | `rp_filter=1` on the pod's host veth | NF006 |
 //! | `fault_kube_rules_in_both_backends()` | the kube-proxy iptables rules also loaded with iptables-legacy (nftables mode: into both iptables backends) | NF001 |
 //! | `fault_conntrack_table_full()` | fills the node conntrack table with ASSURED entries (`conntrack -R`) until count = max, then sends packets until the kernel drops and logs `nf_conntrack: table full` | CT001, CT002, CT004 |
-//! | `fault_stale_udp_conntrack(svc)` | real UDP request through the VIP, then the endpoint that answered is removed from the rules while its conntrack entry stays (timeout 1 h) | CT005 |
+//! | `fault_stale_udp_conntrack(svc)` | real UDP request through the VIP, then the endpoint that answered is removed from the rules while its conntrack entry stays (timeout 1 h; not in IPVS mode: no VIP traffic) | CT005 |
+//! | `fault_ipvs_virtual_server_missing(svc)` | IPVS mode: the service port stays in `KUBE-CLUSTER-IP` but IPVS has no virtual server for it (a failed sync) | SVC006 |
+//! | `fault_ipvs_vip_unbound(svc)` | IPVS mode: the virtual server stays, its VIP is not on kube-ipvs0 | SVC006 |
 //! | `fault_resolv_wrong_nameserver(pod)` | pod resolv.conf nameserver 198.51.100.53 | DNS001 |
 //! | `fault_resolv_too_many_search(pod)` | 8 search domains | DNS002 |
 //! | `fault_resolv_too_many_nameservers(pod)` | 4 nameservers | DNS005 |
@@ -61,13 +63,18 @@ impl Lab {
         format!("pod {}/{}", p.namespace, p.name)
     }
 
+    /// How the analyzer names service `i`: IPVS mode names no service (virtual servers
+    /// and ipsets hold addresses only), its subject is the VIP.
     fn svc_subject(&self, i: usize) -> String {
         let s = &self.services[i];
         // A Cilium listing names a service's port by number, not by name.
         if self.cfg.cni == super::CniMode::CiliumShape {
             return format!("service {}/{}:{}", s.namespace, s.name, s.port);
         }
-        format!("service {}", s.port_name_string())
+        match self.cfg.proxy_mode {
+            ProxyMode::Ipvs => format!("service {}/{}", s.vip(), s.protocol.lower()),
+            _ => format!("service {}", s.port_name_string()),
+        }
     }
 
     fn node_ip(&self, args: &[&str]) -> Result<()> {
@@ -80,10 +87,20 @@ impl Lab {
         Ok(())
     }
 
+    /// kube-proxy's iptables jumps (FORWARD → KUBE-FORWARD, POSTROUTING →
+    /// KUBE-POSTROUTING) exist in iptables and IPVS modes.
     fn ensure_iptables_mode(&self, what: &str) -> Result<()> {
         ensure!(
-            self.cfg.proxy_mode == ProxyMode::Iptables,
-            "{what} needs iptables proxy mode"
+            matches!(self.cfg.proxy_mode, ProxyMode::Iptables | ProxyMode::Ipvs),
+            "{what} needs iptables or IPVS proxy mode"
+        );
+        Ok(())
+    }
+
+    fn ensure_ipvs_mode(&self, what: &str) -> Result<()> {
+        ensure!(
+            self.cfg.proxy_mode == ProxyMode::Ipvs,
+            "{what} needs IPVS proxy mode"
         );
         Ok(())
     }
@@ -172,11 +189,12 @@ impl Lab {
             self.services[i].endpoints.clear();
         }
         self.load_proxy_rules()?;
-        self.record(
-            "dns_without_endpoints",
-            "DNS003",
-            "service kube-system/kube-dns".into(),
-        )
+        // IPVS names no service: the analyzer says the VIP of each port.
+        let subject = match self.cfg.proxy_mode {
+            ProxyMode::Ipvs => self.svc_subject(dns[0]),
+            _ => "service kube-system/kube-dns".into(),
+        };
+        self.record("dns_without_endpoints", "DNS003", subject)
     }
 
     /// The endpoint pod `pod` is deleted (processes, netns, veth) while the
@@ -243,6 +261,34 @@ impl Lab {
         }
         ensure!(killed > 0, "service {svc} has no listener to stop");
         self.record("target_port_not_listening", "SVC003", self.svc_subject(svc))
+    }
+
+    /// IPVS mode: kube-proxy's sync of service `svc` failed after the ipsets were
+    /// written: `KUBE-CLUSTER-IP` holds it, IPVS has no virtual server for it.
+    pub fn fault_ipvs_virtual_server_missing(&mut self, svc: usize) -> Result<()> {
+        self.ensure_ipvs_mode("fault_ipvs_virtual_server_missing")?;
+        self.service(svc)?;
+        self.ipvs.no_virtual_server.insert(svc);
+        self.load_proxy_rules()?;
+        self.record(
+            "ipvs_virtual_server_missing",
+            "SVC006",
+            self.svc_subject(svc),
+        )
+    }
+
+    /// IPVS mode: service `svc`'s VIP is not bound to kube-ipvs0 (its virtual
+    /// server stays), so the node does not take packets for it.
+    pub fn fault_ipvs_vip_unbound(&mut self, svc: usize) -> Result<()> {
+        self.ensure_ipvs_mode("fault_ipvs_vip_unbound")?;
+        let ip = self.service(svc)?.cluster_ip;
+        ensure!(
+            self.services.iter().filter(|s| s.cluster_ip == ip).count() == 1,
+            "service {svc}'s VIP {ip} is shared by other service ports"
+        );
+        self.ipvs.unbound_vip.insert(svc);
+        self.load_proxy_rules()?;
+        self.record("ipvs_vip_unbound", "SVC006", self.svc_subject(svc))
     }
 
     // ---- links -------------------------------------------------------------
@@ -387,7 +433,10 @@ impl Lab {
     /// KUBE-* rules in both iptables-legacy and iptables-nft, as left by a
     /// node whose iptables backend changed.
     pub fn fault_kube_rules_in_both_backends(&mut self) -> Result<()> {
-        let rules = kube_proxy::render_iptables(&self.services, CLUSTER_CIDR);
+        let rules = match self.cfg.proxy_mode {
+            ProxyMode::Ipvs => super::ipvs::render_iptables(&self.services, CLUSTER_CIDR),
+            _ => kube_proxy::render_iptables(&self.services, CLUSTER_CIDR),
+        };
         if self.cfg.proxy_mode == ProxyMode::Nftables {
             self.restore_iptables(false, &rules)?;
         }
@@ -455,6 +504,10 @@ impl Lab {
     /// stays (kube-proxy would have flushed it). With a single endpoint the
     /// service is also left without endpoints.
     pub fn fault_stale_udp_conntrack(&mut self, svc: usize) -> Result<()> {
+        ensure!(
+            self.cfg.proxy_mode != ProxyMode::Ipvs,
+            "fault_stale_udp_conntrack needs traffic through a VIP, which this kernel cannot proxy in IPVS mode"
+        );
         let s = self.service(svc)?.clone();
         ensure!(s.protocol == Protocol::Udp, "service {svc} is not UDP");
         ensure!(!s.endpoints.is_empty(), "service {svc} has no endpoints");

@@ -26,7 +26,9 @@
 //!   per pod (`veth` + 8 random hex, hairpin on, like the CNI bridge plugin),
 //!   `ip_forward=1`, `bridge-nf-call-iptables=1`, kube-proxy rules:
 //!   iptables mode via `iptables-nft-restore` (exact kube-proxy shape, see
-//!   [`kube_proxy`]) or nftables mode (`table ip kube-proxy`, see [`nft`]).
+//!   [`kube_proxy`]), nftables mode (`table ip kube-proxy`, see [`nft`]) or IPVS
+//!   mode (`kube-ipvs0`, ipsets, set-matching iptables rules and rendered
+//!   `/proc/net/ip_vs` text, see [`ipvs`]; no service traffic: no kernel IPVS here).
 //! * `<lab>.pod<i>`: one per pod, `eth0` (peer of the host veth), pod IP,
 //!   default route via the bridge.
 //!
@@ -95,6 +97,7 @@ pub mod cni;
 mod conntrack;
 mod faults;
 mod icmp;
+pub mod ipvs;
 pub mod kube_proxy;
 mod model;
 pub mod mutate;
@@ -261,6 +264,7 @@ impl LabBuilder {
             services: Vec::new(),
             faults: Vec::new(),
             held_netns: Vec::new(),
+            ipvs: ipvs::IpvsFaults::default(),
             spawned_pids: Vec::new(),
             torn_down: false,
         };
@@ -379,6 +383,8 @@ pub struct Lab {
     faults: Vec<InjectedFault>,
     /// Netns kept alive only by these fds (pod "deleted" but its netns leaked).
     held_netns: Vec<fs::File>,
+    /// IPVS mode: service ports whose sync kube-proxy "failed" (faults).
+    ipvs: ipvs::IpvsFaults,
     /// Every PID the lab started, for the leak check.
     spawned_pids: Vec<u32>,
     torn_down: bool,
@@ -483,6 +489,9 @@ impl Lab {
         let mut link_names: Vec<String> = self.pods.iter().map(|p| p.host_veth.clone()).collect();
         if matches!(self.cfg.cni, CniMode::HandBuilt | CniMode::Bridge) {
             link_names.push(self.cfg.bridge.clone());
+        }
+        if self.cfg.proxy_mode == ProxyMode::Ipvs {
+            link_names.push(ipvs::KUBE_IPVS0.into());
         }
         Footprint {
             lab_name: self.name.clone(),
@@ -915,6 +924,7 @@ impl Lab {
                 .context("loading table ip kube-proxy (the script is in the lab dir)")?;
                 Ok(())
             }
+            ProxyMode::Ipvs => self.load_ipvs(),
         }
     }
 
@@ -1093,7 +1103,7 @@ impl Lab {
                 .iter()
                 .map(|(svc, payload)| {
                     let s = &self.services[*svc];
-                    (s.protocol, s.vip(), payload.clone())
+                    (s.protocol, self.traffic_target(s), payload.clone())
                 })
                 .collect();
             let results = traffic::requests(&self.pods[client].netns_path, batch)?;
@@ -1109,6 +1119,15 @@ impl Lab {
             }
         }
         self.extend_conntrack_timeouts()
+    }
+
+    /// Where a request for service `s` goes: its VIP, or (IPVS mode: no kernel IPVS
+    /// here, a VIP is only a local address) its first endpoint.
+    fn traffic_target(&self, s: &Service) -> SocketAddrV4 {
+        match (self.cfg.proxy_mode, s.endpoints.first()) {
+            (ProxyMode::Ipvs, Some(e)) => *e,
+            _ => s.vip(),
+        }
     }
 
     /// Raises the timeout of every TCP/UDP conntrack entry of the node to 1 h so

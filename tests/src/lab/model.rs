@@ -12,6 +12,9 @@ pub enum ProxyMode {
     Iptables,
     /// nftables mode: `table ip kube-proxy`.
     Nftables,
+    /// IPVS mode: VIPs on `kube-ipvs0`, kube-proxy's ipsets and set-matching iptables
+    /// rules; the kernel's virtual servers are rendered text (see [`super::ipvs`]).
+    Ipvs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

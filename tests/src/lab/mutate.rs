@@ -263,6 +263,9 @@ impl Lab {
                 (10, RemoveRoute),
                 (24, InsertReject),
             ],
+            // The trace differential these serve needs the kernel's verdict on service
+            // traffic, and this kernel has no IPVS.
+            ProxyMode::Ipvs => bail!("no mutations for an IPVS lab: this kernel has no IPVS"),
         };
         match rng.weighted(kinds) {
             DeleteRule => self.mut_delete_rule(rng),
@@ -388,7 +391,7 @@ impl Lab {
     fn node_rules(&self) -> Result<Vec<Rule>> {
         let mut rules = Vec::new();
         match self.cfg.proxy_mode {
-            ProxyMode::Iptables => {
+            ProxyMode::Iptables | ProxyMode::Ipvs => {
                 for table in ["filter", "nat"] {
                     let out = cmd::stdout(&mut netns::exec(
                         &self.node_ns,
@@ -436,7 +439,7 @@ impl Lab {
         let touches = self.touches_of(&format!("{} {}", r.chain, r.text));
         let node = &self.node_ns;
         let (what, step) = match self.cfg.proxy_mode {
-            ProxyMode::Iptables => (
+            ProxyMode::Iptables | ProxyMode::Ipvs => (
                 format!(
                     "delete iptables {} {} rule {}: `{}`",
                     r.table, r.chain, r.id, r.text
@@ -516,7 +519,7 @@ impl Lab {
     fn mut_flip_policy(&self, rng: &mut Rng) -> Mutation {
         let node = &self.node_ns;
         match self.cfg.proxy_mode {
-            ProxyMode::Iptables => {
+            ProxyMode::Iptables | ProxyMode::Ipvs => {
                 let chain = rng.weighted(&[(3, "FORWARD"), (1, "INPUT"), (2, "OUTPUT")]);
                 let mut m = Mutation::rules(
                     Kind::FlipPolicy,
@@ -579,7 +582,7 @@ impl Lab {
         let e = rng.below(s.endpoints.len());
         let node = &self.node_ns;
         let (what, step) = match self.cfg.proxy_mode {
-            ProxyMode::Iptables => (
+            ProxyMode::Iptables | ProxyMode::Ipvs => (
                 format!(
                     "flush iptables nat {} (endpoint {} of {}; its KUBE-SVC chain still jumps to it)",
                     s.sep_chains[e],
@@ -747,7 +750,7 @@ impl Lab {
         let ip = p.ip.to_string();
         let node = &self.node_ns;
         let (what, step) = match self.cfg.proxy_mode {
-            ProxyMode::Iptables => {
+            ProxyMode::Iptables | ProxyMode::Ipvs => {
                 let chain = rng.weighted(&[(6, "FORWARD"), (1, "INPUT"), (1, "OUTPUT")]);
                 let mut spec: Vec<String> = Vec::new();
                 let dir = if sel == 2 { "-s" } else { "-d" };

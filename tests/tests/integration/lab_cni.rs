@@ -26,6 +26,7 @@ fn check_healthy(lab: &Lab) -> Healthy {
     let proxy = match lab.proxy_mode() {
         ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
         ProxyMode::Nftables => "kube-proxy nftables",
+        ProxyMode::Ipvs => "kube-proxy ipvs",
     };
     let datapath = format!("CNI {cni}, overlay none, services by {proxy}, IPv4");
     let conflist = mode.conflist_file();
@@ -57,7 +58,7 @@ fn check_wiring(lab: &Lab) {
     }
     // Beside kube-proxy's rules, in its mode's place.
     match lab.proxy_mode() {
-        ProxyMode::Iptables => assert!(save.contains("KUBE-SERVICES"), "{save}"),
+        ProxyMode::Iptables | ProxyMode::Ipvs => assert!(save.contains("KUBE-SERVICES"), "{save}"),
         ProxyMode::Nftables => {
             let table = ok_stdout(&lab.node(&["nft", "list", "table", "ip", "kube-proxy"]));
             assert!(table.contains("chain services"), "{table}");

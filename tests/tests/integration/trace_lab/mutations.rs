@@ -218,6 +218,7 @@ fn run_mode(mode: ProxyMode, seed: u64, n: usize, only: Option<&str>) -> MutTall
     let salt = match mode {
         ProxyMode::Iptables => 0,
         ProxyMode::Nftables => 0x6e66_745f_6d6f_6465,
+        ProxyMode::Ipvs => 0x6970_7673_6d6f_6465,
     };
     let mut rng = Rng::new(seed ^ salt);
     let mut lab = build(mode);
