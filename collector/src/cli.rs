@@ -2,6 +2,7 @@
 
 use crate::capture::Config;
 use crate::source::{Selection, UnknownSource};
+use crate::sources::samples::Sampling;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +48,16 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
 
+    /// Read the saturation counters (conntrack stat and count, interface and socket
+    /// counters) N times during the capture, --interval apart, so that the analyzer
+    /// reports rates ("dropping 130/s now") instead of totals since boot. 2..=3600.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub samples: u32,
+
+    /// Seconds between two --samples readings (0.1 to 3600, decimals allowed).
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_interval)]
+    pub interval: Duration,
+
     /// Netns captured in parallel (default: 2 per CPU, 2..8).
     #[arg(long, value_name = "N", hide = true)]
     pub parallel: Option<usize>,
@@ -73,7 +84,37 @@ pub struct Cli {
     pub redact_map: Option<PathBuf>,
 }
 
+/// `--interval`: decimal seconds, 0.1 to 3600.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&secs) {
+        return Err(format!("{s} s is outside 0.1..=3600"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 impl Cli {
+    /// The sampling asked for, if it fits in the capture's deadline.
+    pub fn sampling(&self) -> Result<Sampling, String> {
+        let s = Sampling {
+            samples: self.samples,
+            interval: self.interval,
+        };
+        let timeout = Duration::from_secs(self.timeout.max(1));
+        if s.span() >= timeout {
+            return Err(format!(
+                "--samples {} --interval {:?} take {:?}, not less than --timeout {}s: raise --timeout or sample less",
+                s.samples,
+                s.interval,
+                s.span(),
+                self.timeout
+            ));
+        }
+        Ok(s)
+    }
+
     pub fn selection(&self) -> Result<Selection, UnknownSource> {
         Selection::new(&self.only, &self.skip)
     }
@@ -90,6 +131,10 @@ impl Cli {
                 .parallel
                 .unwrap_or_else(Config::default_parallelism)
                 .max(1),
+            sampling: Sampling {
+                samples: self.samples,
+                interval: self.interval,
+            },
         })
     }
 }
@@ -126,6 +171,36 @@ mod tests {
         assert!(!cfg.selection.wants("ipset"));
         let bad = Cli::try_parse_from(["netsnap-collect", "--only", "nope"]).unwrap();
         assert!(bad.selection().is_err());
+    }
+
+    #[test]
+    fn sampling_options() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["netsnap-collect"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v)
+        };
+        let c = parse(&["--samples", "5", "--interval", "0.5"]).unwrap();
+        let s = c.sampling().unwrap();
+        assert_eq!((s.samples, s.interval), (5, Duration::from_millis(500)));
+        assert!(s.wanted());
+        assert_eq!(c.config("/tmp".into()).unwrap().sampling, s);
+        // One reading by default: no sampling.
+        assert!(!parse(&[]).unwrap().sampling().unwrap().wanted());
+        for bad in [
+            &["--samples", "0"][..],
+            &["--samples", "3601"],
+            &["--interval", "0.01"],
+            &["--interval", "x"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        // 10 readings 10 s apart do not fit in the default 60 s deadline.
+        let e = parse(&["--samples", "10", "--interval", "10"])
+            .unwrap()
+            .sampling()
+            .unwrap_err();
+        assert!(e.contains("--timeout"), "{e}");
     }
 
     #[test]

@@ -70,6 +70,8 @@ fn list_sources() {
 /// Usage errors found before anything runs; whether the bundle goes to stdout.
 fn check_usage(cli: &Cli) -> Result<bool, Failure> {
     cli.selection().map_err(|e| Failure::Usage(e.into()))?;
+    cli.sampling()
+        .map_err(|e| Failure::Usage(anyhow::anyhow!(e)))?;
     if let Some(p) = &cli.node_netns {
         if !p.exists() {
             return Err(Failure::Usage(anyhow::anyhow!(

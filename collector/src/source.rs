@@ -37,7 +37,7 @@ impl SourceDef {
 }
 
 /// `--only/--skip` groups, in capture order: the registry's.
-pub const GROUPS: [&str; 6] = registry::GROUPS;
+pub const GROUPS: [&str; 7] = registry::GROUPS;
 
 /// Every source the collector writes, in the registry's order.
 pub static SOURCES: LazyLock<Vec<SourceDef>> = LazyLock::new(|| {

@@ -32,6 +32,9 @@ pub const CILIUM_SERVICES: &str = "cilium/service-list.json";
 /// Cilium's BPF load-balancer maps (`cilium-dbg bpf lb list -o json`).
 pub const CILIUM_BPF_LB: &str = "cilium/bpf-lb-list.json";
 
+/// Counters read several times during the capture (`netsnap-collect --samples N`).
+pub const COUNTER_SAMPLES: &str = "samples/counters.json";
+
 /// Files kept for every netns under `netns/<id>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NetnsFile {

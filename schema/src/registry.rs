@@ -47,6 +47,8 @@ pub enum SourceId {
     CiliumServices,
     /// `cilium-dbg bpf lb list -o json`, when the tool is on the host.
     CiliumBpfLb,
+    /// Counters read several times during the capture (`--samples`), for rates.
+    CounterSamples,
 }
 
 /// Where a source's bytes live in a bundle.
@@ -97,7 +99,15 @@ pub struct SourceSpec {
 }
 
 /// `--only/--skip` groups, in capture order.
-pub const GROUPS: [&str; 6] = ["host", "netns", "netfilter", "ipvs", "conntrack", "cilium"];
+pub const GROUPS: [&str; 7] = [
+    "host",
+    "netns",
+    "netfilter",
+    "ipvs",
+    "conntrack",
+    "cilium",
+    "samples",
+];
 
 const COLLECTOR: &[Producer] = &[Producer::Collector];
 const BOTH: &[Producer] = &[Producer::Collector, Producer::Scale];
@@ -372,6 +382,15 @@ pub const SOURCES: &[SourceSpec] = &[
         COLLECTOR,
         "cilium-dbg bpf lb list -o json (its BPF load-balancer maps), when on the host"
     ),
+    source!(
+        CounterSamples,
+        "samples/counters",
+        "samples",
+        File(layout::COUNTER_SAMPLES),
+        SchemaJson,
+        COLLECTOR,
+        "conntrack stat and count, interface and socket counters read N times (--samples N --interval S), for rates"
+    ),
 ];
 
 impl SourceId {
@@ -456,7 +475,7 @@ pub fn locate(path: &str) -> Option<Located<'_>> {
 mod tests {
     use super::*;
 
-    const ALL: [SourceId; 28] = [
+    const ALL: [SourceId; 29] = [
         SourceId::HostFacts,
         SourceId::HostSysctl,
         SourceId::HostResolvConf,
@@ -485,6 +504,7 @@ mod tests {
         SourceId::ConntrackSysctl,
         SourceId::CiliumServices,
         SourceId::CiliumBpfLb,
+        SourceId::CounterSamples,
     ];
 
     /// A match without a wildcard: adding a variant breaks this until `ALL` has it.
@@ -517,7 +537,8 @@ mod tests {
             | SourceId::ConntrackStat
             | SourceId::ConntrackSysctl
             | SourceId::CiliumServices
-            | SourceId::CiliumBpfLb => ALL.contains(&id),
+            | SourceId::CiliumBpfLb
+            | SourceId::CounterSamples => ALL.contains(&id),
         }
     }
 

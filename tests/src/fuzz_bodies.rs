@@ -27,6 +27,7 @@ pub const TARGETS: &[&str] = &[
     "netlink_json",
     "cni",
     "cilium",
+    "samples",
 ];
 
 /// The fuzz target that runs the parser of a registered source. Several sources
@@ -60,6 +61,7 @@ pub fn target_for(id: SourceId) -> &'static str {
         S::ConntrackStat => "ct_stat",
         // The analyzer keeps the BPF listing raw; the service listing is parsed.
         S::CiliumServices | S::CiliumBpfLb => "cilium",
+        S::CounterSamples => "samples",
     }
 }
 
@@ -110,6 +112,7 @@ pub fn run(name: &str, data: &[u8]) {
         "netlink_json" => netlink_json(data),
         "cni" => cni(&text, lines),
         "cilium" => cilium(&text),
+        "samples" => samples(&text),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -171,6 +174,19 @@ fn cilium(text: &str) {
     assert_eq!(p.model.services.len(), p.coverage.recognised);
     // Every service of the array is one line: understood or not, never both.
     let mut lines: Vec<usize> = p.model.services.iter().map(|s| s.index).collect();
+    lines.extend(p.coverage.unrecognised.iter().map(|u| u.line));
+    lines.sort_unstable();
+    let before = lines.len();
+    lines.dedup();
+    assert_eq!(before, lines.len(), "a line counted twice");
+    assert!(lines.iter().all(|l| *l >= 1));
+}
+
+fn samples(text: &str) {
+    let p = parse::samples::parse_counter_samples("fuzz", text);
+    assert_eq!(p.model.readings.len(), p.coverage.recognised);
+    // Every reading is one line: understood or not, never both.
+    let mut lines: Vec<usize> = p.model.readings.iter().map(|r| r.index).collect();
     lines.extend(p.coverage.unrecognised.iter().map(|u| u.line));
     lines.sort_unstable();
     let before = lines.len();

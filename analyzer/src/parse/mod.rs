@@ -16,6 +16,7 @@ pub mod ipvs;
 pub mod kmsg;
 pub mod nft;
 pub mod resolv;
+pub mod samples;
 pub mod sysctl;
 pub mod tokenize;
 

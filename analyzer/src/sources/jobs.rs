@@ -115,6 +115,7 @@ pub enum Output {
     Iptables(Box<IptablesSource>, LineIndex),
     Nft(Parsed<parse::nft::NftRuleset>),
     Cilium(Parsed<parse::cilium::CiliumServices>),
+    CounterSamples(Parsed<parse::samples::CounterReadings>),
     /// (is kubelet's, parsed, line index)
     Resolv(bool, Parsed<parse::resolv::ResolvConf>, LineIndex),
     Kmsg(Parsed<parse::kmsg::Kmsg>, String, LineIndex),
@@ -267,6 +268,9 @@ pub fn run(data: &[u8], job: &Job) -> Output {
         SourceId::CiliumServices => {
             Output::Cilium(parse::cilium::parse_cilium_services(path, &decode(data)))
         }
+        SourceId::CounterSamples => {
+            Output::CounterSamples(parse::samples::parse_counter_samples(path, &decode(data)))
+        }
         // Kept raw for people to read: the service listing says what the checks need.
         SourceId::CiliumBpfLb => Output::Nothing,
     }
@@ -397,6 +401,10 @@ pub fn absorb(s: &mut Sources<'_>, out: Output) {
         Output::Cilium(p) => {
             s.coverage.push(p.coverage.clone());
             s.cilium = Some(p);
+        }
+        Output::CounterSamples(p) => {
+            s.coverage.push(p.coverage.clone());
+            s.counter_samples = Some(p);
         }
         Output::Resolv(kubelet, p, ix) => {
             s.remember(p.coverage.path.clone(), ix);

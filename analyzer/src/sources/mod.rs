@@ -77,6 +77,8 @@ pub struct Sources<'b> {
     pub ipvs: Option<Parsed<parse::ipvs::IpvsTable>>,
     /// `cilium-dbg service list -o json`, when captured.
     pub cilium: Option<Parsed<parse::cilium::CiliumServices>>,
+    /// Counter readings of `--samples`, when taken.
+    pub counter_samples: Option<Parsed<parse::samples::CounterReadings>>,
     /// Conntrack entries, reduced to flow aggregates while parsed (a table can hold a
     /// million entries; only aggregates and the text of their first entries are kept).
     pub conntrack: Option<Flows>,
@@ -227,6 +229,7 @@ impl Parsing {
             cilium: None,
             conntrack: None,
             conntrack_stat: None,
+            counter_samples: None,
             conntrack_sysctl: None,
             cni: Vec::new(),
             coverage: Vec::new(),

@@ -7,7 +7,7 @@ use super::results::Results;
 use super::{Ctx, Msg, NodeHints};
 use crate::deadline::budgets;
 use crate::source::{Captured, Timer};
-use crate::sources::{cilium, cni, conntrack, host, ipvs, kmsg, netfilter, sysctl};
+use crate::sources::{cilium, cni, conntrack, host, ipvs, kmsg, netfilter, samples, sysctl};
 use crate::sys::netns_thread::NetnsError;
 use netsnap_schema::registry::{SourceId, SOURCES};
 use netsnap_schema::{layout, SourceStatus};
@@ -28,9 +28,11 @@ pub(super) enum Lane {
     /// `cilium-dbg` asks the agent over its socket: an agent that hangs must not hold
     /// up another lane.
     Cilium,
+    /// `--samples`: readings spread over the capture, on their own clock.
+    Samples,
 }
 
-const LANES: [Lane; 8] = [
+const LANES: [Lane; 9] = [
     Lane::Conntrack,
     Lane::IptNft,
     Lane::Ip6tNft,
@@ -39,6 +41,7 @@ const LANES: [Lane; 8] = [
     Lane::IpsetIpvs,
     Lane::Host,
     Lane::Cilium,
+    Lane::Samples,
 ];
 
 /// Where the collector captures a source.
@@ -64,6 +67,7 @@ pub(super) fn stage_of(id: SourceId) -> Stage {
         Ipvs | IpvsStats | IpvsConn | Ipset => Stage::Lane(Lane::IpsetIpvs),
         HostResolvConf | HostKubeletResolvConf | HostKmsg | HostCni => Stage::Lane(Lane::Host),
         CiliumServices | CiliumBpfLb => Stage::Lane(Lane::Cilium),
+        CounterSamples => Stage::Lane(Lane::Samples),
         NetnsLinks | NetnsAddrs | NetnsRoutes | NetnsNeigh | NetnsSockets | NetnsSysctl
         | NetnsResolvConf => Stage::Netns,
         NetnsIndex | ConntrackSysctl | HostFacts => Stage::Assembled,
@@ -81,6 +85,7 @@ impl Lane {
             Lane::IpsetIpvs => "ipset-ipvs",
             Lane::Host => "host",
             Lane::Cilium => "cilium",
+            Lane::Samples => "samples",
         }
     }
 
@@ -103,6 +108,9 @@ impl Lane {
             Lane::IpsetIpvs => lane_ipset_ipvs(ctx, tx),
             Lane::Host => lane_host(ctx, tx),
             Lane::Cilium => lane_cilium(ctx, tx),
+            Lane::Samples => run_source(ctx, tx, SourceId::CounterSamples.name(), || {
+                samples::capture(ctx.cfg.sampling, &ctx.deadline)
+            }),
         }
     }
 }

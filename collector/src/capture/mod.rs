@@ -58,6 +58,8 @@ pub struct Config {
     pub spool_dir: PathBuf,
     /// Netns captured at once.
     pub parallelism: usize,
+    /// `--samples`/`--interval`: counters read several times, for rates.
+    pub sampling: crate::sources::samples::Sampling,
 }
 
 impl Config {
@@ -153,7 +155,17 @@ impl Ctx {
         Spool::new_in(&self.cfg.spool_dir)
     }
     fn wants(&self, name: &str) -> bool {
-        self.cfg.selection.wants(name)
+        self.skip_reason(name).is_none()
+    }
+
+    /// Why a source is not captured, if it is not.
+    fn skip_reason(&self, name: &str) -> Option<&'static str> {
+        if !self.cfg.selection.wants(name) {
+            return Some("excluded by --only/--skip");
+        }
+        let samples = name == netsnap_schema::registry::SourceId::CounterSamples.name();
+        (samples && !self.cfg.sampling.wanted())
+            .then_some("not asked for: --samples N (N ≥ 2) reads the counters N times, for rates")
     }
 }
 
@@ -241,6 +253,10 @@ mod tests {
             timeout: Duration::from_secs(timeout_secs),
             spool_dir: spool.to_path_buf(),
             parallelism: 2,
+            sampling: crate::sources::samples::Sampling {
+                samples: 1,
+                interval: Duration::from_secs(1),
+            },
         };
         Ctx {
             deadline: Deadline::new(cfg.timeout),

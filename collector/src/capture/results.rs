@@ -37,8 +37,8 @@ impl Results {
     /// Skipped sources are recorded right away (node-wide first, then per-netns).
     pub fn record_skipped(&mut self, ctx: &Ctx) {
         for d in SOURCES.iter().filter(|d| !d.is_per_netns()) {
-            if !ctx.wants(d.name) {
-                self.add(Captured::skipped(d.name));
+            if let Some(why) = ctx.skip_reason(d.name) {
+                self.add(Captured::skipped(d.name).with_error(why));
             }
         }
         for f in NetnsFile::ALL {

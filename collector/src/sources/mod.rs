@@ -9,5 +9,6 @@ pub mod ipvs;
 pub mod kmsg;
 pub mod netfilter;
 pub mod netns;
+pub mod samples;
 pub mod sockets;
 pub mod sysctl;

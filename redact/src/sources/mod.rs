@@ -87,6 +87,9 @@ pub(crate) fn rule(id: SourceId) -> (Names, Rewrite) {
         // of pod identities); its BPF maps hold only addresses and ids.
         S::CiliumServices => (Names::Identities, Rewrite::Json),
         S::CiliumBpfLb => (Names::None, Rewrite::Json),
+        // Raw kernel counters inside JSON strings: interface names and nothing else
+        // that names the user; every string is rewritten as text.
+        S::CounterSamples => (Names::None, Rewrite::Json),
     }
 }
 

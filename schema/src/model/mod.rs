@@ -7,6 +7,7 @@ mod link;
 mod neigh;
 mod netns;
 mod route;
+mod samples;
 mod socket;
 
 pub use host::{ConntrackSysctl, HostFacts, KubeProxyHints, Sysctls};
@@ -16,6 +17,7 @@ pub use netns::{
     Discovery, InaccessibleProcess, NetnsEntry, NetnsIndex, PodIdentity, PodIdentitySource,
 };
 pub use route::{NextHop, Route, RouteTable, Rule};
+pub use samples::{CounterSample, CounterSamples, Reading};
 pub use socket::{Socket, SocketProto};
 
 /// Address family as it appears in JSON: `inet` / `inet6` / `bridge` / other numbers.
