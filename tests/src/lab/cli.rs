@@ -113,8 +113,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up(args),
         Cmd::Serve { args } => {
-            let (proto, port, reply) = lab::server::parse_args(&args)?;
-            lab::server::serve(proto, port, reply)
+            let (proto, port, reply, dual_stack) = lab::server::parse_args(&args)?;
+            lab::server::serve(proto, port, reply, dual_stack)
         }
         Cmd::Down { name } => {
             let name = full_name(&name);

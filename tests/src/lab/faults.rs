@@ -27,6 +27,15 @@
 //! | `fault_resolv_too_many_search(pod)` | 8 search domains | DNS002 |
 //! | `fault_resolv_too_many_nameservers(pod)` | 4 nameservers | DNS005 |
 //! | `fault_node_resolv_local_stub()` | host-root etc/resolv.conf → 127.0.0.53 | DNS004 |
+//!
+//! Dual-stack labs add the IPv6 side of three (the link faults — MTU, hairpin —
+//! are the same for both families):
+//!
+//! | method | what it does | finding |
+//! |---|---|---|
+//! | `fault_service_without_endpoints_v6(svc)` | drops the IPv6 endpoints of the service (its IPv4 ones stay), reloads rules | SVC001 (DNS003 for kube-dns), naming the IPv6 VIP |
+//! | `fault_endpoint_pod_deleted_v6(pod)` | `fault_endpoint_pod_deleted`; also recorded as the stale IPv6 endpoint | SVC002 on `endpoint [ip6]:port` |
+//! | `fault_no_default_route6(pod)` | deletes the pod's IPv6 default route (its IPv4 one stays) | LNK008 (IPv6) |
 
 use super::model::{InjectedFault, Protocol, ProxyMode};
 use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
@@ -316,6 +325,47 @@ impl Lab {
             self.pod_subject(b)
         );
         self.record("duplicate_pod_ip", "LNK007", subject)
+    }
+
+    /// Service `svc`'s IPv6 side loses its endpoints; its IPv4 side keeps them, as
+    /// when the IPv6 EndpointSlice is empty (dual-stack labs).
+    pub fn fault_service_without_endpoints_v6(&mut self, svc: usize) -> Result<()> {
+        let v6 = self.service(svc)?.v6.as_ref().context("not a dual-stack service")?;
+        ensure!(!v6.endpoints.is_empty(), "service {svc} has no IPv6 endpoints already");
+        if let Some(v6) = self.services[svc].v6.as_mut() {
+            v6.endpoints.clear();
+        }
+        self.load_proxy_rules()?;
+        let finding = if self.dns_service_indices().contains(&svc) {
+            "DNS003"
+        } else {
+            "SVC001"
+        };
+        self.record("service_without_endpoints_v6", finding, self.svc_subject(svc))
+    }
+
+    /// Endpoint pod `pod` is deleted while both families' rules keep it: recorded
+    /// as `endpoint_pod_deleted` and as the stale IPv6 endpoint (dual-stack labs).
+    pub fn fault_endpoint_pod_deleted_v6(&mut self, pod: usize) -> Result<()> {
+        let ip6 = self.live_pod(pod)?.ip6.context("pod has no IPv6 address")?;
+        ensure!(
+            self.services.iter().any(|s| s
+                .v6
+                .as_ref()
+                .is_some_and(|v| v.endpoints.iter().any(|e| *e.ip() == ip6))),
+            "pod {pod} is not an IPv6 endpoint of any service"
+        );
+        self.fault_endpoint_pod_deleted(pod)?;
+        self.record("endpoint_pod_deleted_v6", "SVC002", self.pod_subject(pod))
+    }
+
+    /// Pod `pod` loses its IPv6 default route; its IPv4 one stays.
+    pub fn fault_no_default_route6(&mut self, pod: usize) -> Result<()> {
+        let p = self.live_pod(pod)?;
+        ensure!(p.ip6.is_some(), "pod {pod} has no IPv6 address");
+        let ns = p.netns_name.clone();
+        cmd::run(&mut netns::ip(&ns, &["-6", "route", "del", "default"]))?;
+        self.record("no_default_route6", "LNK008", self.pod_subject(pod))
     }
 
     pub fn fault_no_default_route(&mut self, pod: usize) -> Result<()> {

@@ -51,6 +51,10 @@
 //! pods instead (run inside the node netns as a runtime runs them; host-local
 //! addresses; conflist in the host root): see [`cni`].
 //!
+//! With `.dual_stack(true)` every pod also has an IPv6 address, every service an
+//! IPv6 ClusterIP programmed by an IPv6 kube-proxy (ip6tables or `table ip6
+//! kube-proxy`): see [`dual_stack`].
+//!
 //! # How pod identity is discoverable (as on a real node)
 //!
 //! Each pod has a long-lived process ([`Pod::pid`], image `sleep`, the pod's
@@ -91,6 +95,7 @@
 mod cleanup;
 mod cmd;
 pub mod cni;
+pub mod dual_stack;
 mod conntrack;
 mod faults;
 mod icmp;
@@ -112,7 +117,7 @@ pub use cleanup::{
 pub use cmd::{ok_json, ok_stdout};
 pub use cni::CniMode;
 pub use faults::{conntrack_stat, kmsg_count};
-pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
+pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service, ServiceV6};
 pub use require::{require_lab, unavailable_reason, LabEnv};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -155,6 +160,9 @@ pub struct Config {
     /// Who wires the pods: the lab's own `ip` commands or the CNI reference plugins.
     #[serde(default)]
     pub cni: CniMode,
+    /// IPv6 beside IPv4 for pods, services and the node (see [`dual_stack`]).
+    #[serde(default)]
+    pub dual_stack: bool,
 }
 
 /// Builder for [`Lab`]; defaults: 4 pods, 4 services, 2 endpoints each,
@@ -207,6 +215,12 @@ impl LabBuilder {
     /// [`CniMode::Ptp`]; see [`cni`]) instead of the lab's own `ip` commands.
     pub fn cni(mut self, mode: CniMode) -> Self {
         self.cfg.cni = mode;
+        self
+    }
+    /// Pods and services in IPv4 and IPv6 ([`dual_stack`]); hand-built or
+    /// [`CniMode::Bridge`] pods.
+    pub fn dual_stack(mut self, on: bool) -> Self {
+        self.cfg.dual_stack = on;
         self
     }
     /// Name the lab `nsm-<prefix>` and keep it when the process exits
@@ -291,6 +305,7 @@ fn validate(cfg: &Config) -> Result<()> {
         cfg.pods
     );
     cni::validate(cfg.cni, cfg.pods + usize::from(cfg.cluster_dns))?;
+    dual_stack::validate(cfg)?;
     ensure!(
         !cfg.bridge.is_empty()
             && cfg.bridge.len() <= 15
@@ -399,6 +414,7 @@ impl Lab {
                 listeners: true,
                 manual: false,
                 cni: CniMode::HandBuilt,
+                dual_stack: false,
             },
         }
     }
@@ -554,7 +570,7 @@ impl Lab {
     ) -> Result<Vec<u8>> {
         let p = self.pod(from)?;
         ensure!(!p.deleted, "pod {from} ({}) was deleted", p.name);
-        traffic::requests(&p.netns_path, vec![(proto, to, payload)])?
+        traffic::requests(&p.netns_path, vec![(proto, to.into(), payload)])?
             .pop()
             .context("no result")?
     }
@@ -618,6 +634,9 @@ impl Lab {
         self.setup_host_root()?;
         self.start_pod_processes()?;
         self.setup_services();
+        if self.cfg.dual_stack {
+            self.setup_services_v6();
+        }
         self.load_proxy_rules()?;
         if self.cfg.listeners {
             self.start_listeners()?;
@@ -671,6 +690,9 @@ impl Lab {
                  route add default via {UPSTREAM_IP}\n{bridge}"
             ),
         )?;
+        if self.cfg.dual_stack {
+            self.setup_node_v6()?;
+        }
         netns::sysctl_set(node, "net/ipv4/ip_forward", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-iptables", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-ip6tables", "1")?;
@@ -708,6 +730,7 @@ impl Lab {
                 netns_path: netns::path(&netns_name),
                 netns_name,
                 ip: self.net.pod_ip(i),
+                ip6: None,
                 host_veth: match self.cfg.cni {
                     CniMode::CalicoRouted => format!("cali{}", pod::random_hex(11)),
                     _ => format!("veth{}", pod::random_hex(8)),
@@ -760,6 +783,9 @@ impl Lab {
                     self.net.gateway()
                 ),
             )?;
+        }
+        if self.cfg.dual_stack {
+            self.setup_pods_v6()?;
         }
         Ok(())
     }
@@ -890,7 +916,7 @@ impl Lab {
         match self.cfg.proxy_mode {
             ProxyMode::Iptables => {
                 let rules = kube_proxy::render_iptables(&self.services, CLUSTER_CIDR);
-                self.restore_iptables(false, &rules)
+                self.restore_iptables(false, &rules)?;
             }
             ProxyMode::Nftables => {
                 let script = nft::render(
@@ -905,9 +931,12 @@ impl Lab {
                     Some(script.as_bytes()),
                 )
                 .context("loading table ip kube-proxy (the script is in the lab dir)")?;
-                Ok(())
             }
         }
+        if self.cfg.dual_stack {
+            self.load_proxy_rules_v6()?;
+        }
+        Ok(())
     }
 
     fn restore_iptables(&self, legacy: bool, rules: &str) -> Result<()> {
@@ -972,6 +1001,7 @@ impl Lab {
                 port,
                 &reply,
                 bin.as_deref(),
+                self.pods[pi].ip6.is_some(),
             )?;
             self.spawned_pids.push(child.id());
             self.rt[pi]
@@ -1085,7 +1115,7 @@ impl Lab {
                 .iter()
                 .map(|(svc, payload)| {
                     let s = &self.services[*svc];
-                    (s.protocol, s.vip(), payload.clone())
+                    (s.protocol, s.vip().into(), payload.clone())
                 })
                 .collect();
             let results = traffic::requests(&self.pods[client].netns_path, batch)?;
@@ -1099,6 +1129,9 @@ impl Lab {
                 })?;
                 self.check_reply(*svc, payload, &reply)?;
             }
+        }
+        if self.cfg.dual_stack {
+            self.run_traffic_v6()?;
         }
         self.extend_conntrack_timeouts()
     }
