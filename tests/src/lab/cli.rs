@@ -17,6 +17,8 @@ faults (ARG = pod or service index):
   rp-filter-strict:POD  kube-rules-in-both-backends  conntrack-table-full
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
+  with --dual-stack: service-without-endpoints-v6:SVC  endpoint-pod-deleted-v6:POD
+  no-default-route6:POD  stale-udp-conntrack-v6:SVC
 (dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
 
 /// A simulated Kubernetes node built from network namespaces, by hand.
@@ -69,6 +71,10 @@ struct UpArgs {
     /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap).
     #[arg(long)]
     cni: Option<Cni>,
+    /// IPv6 beside IPv4: pod addresses, ClusterIPs, ip6tables / `table ip6
+    /// kube-proxy` rules (hand-built or `--cni bridge` pods).
+    #[arg(long)]
+    dual_stack: bool,
     /// No kube-dns service and coredns pod.
     #[arg(long)]
     no_dns: bool,
@@ -178,6 +184,7 @@ fn up(args: UpArgs) -> Result<()> {
             Cni::Calico => CniMode::CalicoRouted,
         });
     }
+    b = b.dual_stack(args.dual_stack);
     if args.no_dns {
         b = b.cluster_dns(false);
     }
@@ -241,6 +248,10 @@ fn apply_fault(lab: &mut Lab, spec: &str) -> Result<()> {
             lab.fault_duplicate_pod_ip(one()?, b)
         }
         "no-default-route" => lab.fault_no_default_route(one()?),
+        "no-default-route6" => lab.fault_no_default_route6(one()?),
+        "stale-udp-conntrack-v6" => lab.fault_stale_udp_conntrack_v6(one()?),
+        "service-without-endpoints-v6" => lab.fault_service_without_endpoints_v6(one()?),
+        "endpoint-pod-deleted-v6" => lab.fault_endpoint_pod_deleted_v6(one()?),
         "bridge-nf-call-iptables-off" => lab.fault_bridge_nf_call_iptables_off(),
         "ip-forward-off" => lab.fault_ip_forward_off(),
         "forward-policy-drop" => lab.fault_forward_policy_drop(),

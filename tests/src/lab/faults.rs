@@ -36,13 +36,14 @@
 //! | `fault_service_without_endpoints_v6(svc)` | drops the IPv6 endpoints of the service (its IPv4 ones stay), reloads rules | SVC001 (DNS003 for kube-dns), naming the IPv6 VIP |
 //! | `fault_endpoint_pod_deleted_v6(pod)` | `fault_endpoint_pod_deleted`; also recorded as the stale IPv6 endpoint | SVC002 on `endpoint [ip6]:port` |
 //! | `fault_no_default_route6(pod)` | deletes the pod's IPv6 default route (its IPv4 one stays) | LNK008 (IPv6) |
+//! | `fault_stale_udp_conntrack_v6(svc)` | `fault_stale_udp_conntrack` through the IPv6 VIP | CT005 |
 
 use super::model::{InjectedFault, Protocol, ProxyMode};
 use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
 use anyhow::{bail, ensure, Context, Result};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 const FAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -498,21 +499,40 @@ impl Lab {
     /// stays (kube-proxy would have flushed it). With a single endpoint the
     /// service is also left without endpoints.
     pub fn fault_stale_udp_conntrack(&mut self, svc: usize) -> Result<()> {
+        self.stale_udp_conntrack(svc, false)
+    }
+
+    /// The same through the service's IPv6 VIP: the IPv6 endpoint that answered is
+    /// removed from the IPv6 rules while its conntrack entry stays (dual-stack labs).
+    pub fn fault_stale_udp_conntrack_v6(&mut self, svc: usize) -> Result<()> {
+        self.stale_udp_conntrack(svc, true)
+    }
+
+    fn stale_udp_conntrack(&mut self, svc: usize, v6: bool) -> Result<()> {
         let s = self.service(svc)?.clone();
         ensure!(s.protocol == Protocol::Udp, "service {svc} is not UDP");
-        ensure!(!s.endpoints.is_empty(), "service {svc} has no endpoints");
+        let vip: SocketAddr = match v6 {
+            false => s.vip().into(),
+            true => s.vip6().context("not a dual-stack service")?.into(),
+        };
         let client = self.client_for(svc)?;
+        let client_ip: IpAddr = match v6 {
+            false => self.pods[client].ip.into(),
+            true => self.pods[client].ip6.context("client without IPv6")?.into(),
+        };
         let payload = self.payload_for(svc);
-        let reply = self.request(client, Protocol::Udp, s.vip(), payload.clone())?;
+        let ns_path = self.pods[client].netns_path.clone();
+        let reply = traffic::requests(&ns_path, vec![(Protocol::Udp, vip, payload.clone())])?
+            .pop()
+            .context("no result")??;
         self.check_reply(svc, &payload, &reply)?;
-        let vip = s.cluster_ip.to_string();
-        let port = s.port.to_string();
-        let filter = ["-p", "udp", "--orig-dst", &vip, "--orig-port-dst", &port];
+        let (vip_ip, port) = (vip.ip().to_string(), vip.port().to_string());
+        let family = if v6 { "ipv6" } else { "ipv4" };
+        let filter = ["-f", family, "-p", "udp", "--orig-dst", &vip_ip, "--orig-port-dst", &port];
         let mut list = vec!["conntrack", "-L"];
         list.extend(filter);
         let text = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
-        let client_ip = self.pods[client].ip.to_string();
-        let ep_ip: Ipv4Addr = text
+        let ep_ip: IpAddr = text
             .lines()
             .filter(|l| l.contains(&format!("src={client_ip} ")))
             .find_map(|l| {
@@ -526,18 +546,18 @@ impl Lab {
         update.extend(filter);
         update.extend(["-t", "3600"]);
         cmd::run(&mut netns::exec(&self.node_ns, &update))?;
-        self.services[svc].endpoints.retain(|e| *e.ip() != ep_ip);
+        match (ep_ip, self.services[svc].v6.as_mut()) {
+            (IpAddr::V6(ip), Some(v6)) => v6.endpoints.retain(|e| *e.ip() != ip),
+            (ip, _) => self.services[svc].endpoints.retain(|e| IpAddr::V4(*e.ip()) != ip),
+        }
         self.load_proxy_rules()?;
         let after = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
         ensure!(
             after.contains(&format!("src={ep_ip} ")),
             "the conntrack entry to {ep_ip} is gone"
         );
-        self.record(
-            "stale_udp_conntrack",
-            "CT005",
-            format!("{} -> {ep_ip}", self.svc_subject(svc)),
-        )
+        let kind = if v6 { "stale_udp_conntrack_v6" } else { "stale_udp_conntrack" };
+        self.record(kind, "CT005", format!("{} -> {ep_ip}", self.svc_subject(svc)))
     }
 
     // ---- DNS -----------------------------------------------------------------

@@ -9,7 +9,7 @@
 //! engine's verdict for every IPv6 request (each pod to each IPv6 VIP, pod to pod) is
 //! compared with what the kernel does, with `trace_lab`'s judge, healthy and after the
 //! faults. Faults on the IPv6 side (a service whose IPv6 side has no endpoints, a
-//! deleted endpoint pod, MTU mismatch, hairpin off, no IPv6 default route in a pod)
+//! deleted endpoint pod, a UDP conntrack entry to a removed IPv6 endpoint, MTU mismatch, hairpin off, no IPv6 default route in a pod)
 //! must each be reported on its subject.
 
 use super::trace_lab::{cases_v6, judge, Outcome};
@@ -108,6 +108,7 @@ fn run(proxy: ProxyMode, prefix: &str) {
     let (pods, services) = (lab.pods().len(), lab.services().len());
 
     // Service i has endpoints on pods 2i and 2i+1 (mod 6); service 3 is UDP.
+    lab.fault_stale_udp_conntrack_v6(3).unwrap();
     lab.fault_service_without_endpoints_v6(0).unwrap();
     lab.fault_endpoint_pod_deleted_v6(4).unwrap();
     lab.fault_mtu_mismatch(1).unwrap();
