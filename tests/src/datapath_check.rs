@@ -83,6 +83,10 @@ pub fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool 
                         })
                 }
                 "no_default_route6" => on_subject(f) && f.message.contains("IPv6"),
+                "ip6_forward_off" => on_subject(f) && f.message.contains("net.ipv6."),
+                "bridge_nf_call_ip6tables_off" => {
+                    on_subject(f) && f.message.contains("bridge-nf-call-ip6tables")
+                }
                 _ => on_subject(f),
             }
     })

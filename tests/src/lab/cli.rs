@@ -18,7 +18,8 @@ faults (ARG = pod or service index):
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
   with --dual-stack: service-without-endpoints-v6:SVC  endpoint-pod-deleted-v6:POD
-  no-default-route6:POD  stale-udp-conntrack-v6:SVC
+  no-default-route6:POD  stale-udp-conntrack-v6:SVC  ip6-forward-off
+  bridge-nf-call-ip6tables-off
 (dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
 
 /// A simulated Kubernetes node built from network namespaces, by hand.
@@ -250,6 +251,8 @@ fn apply_fault(lab: &mut Lab, spec: &str) -> Result<()> {
         "no-default-route" => lab.fault_no_default_route(one()?),
         "no-default-route6" => lab.fault_no_default_route6(one()?),
         "stale-udp-conntrack-v6" => lab.fault_stale_udp_conntrack_v6(one()?),
+        "ip6-forward-off" => lab.fault_ip6_forward_off(),
+        "bridge-nf-call-ip6tables-off" => lab.fault_bridge_nf_call_ip6tables_off(),
         "service-without-endpoints-v6" => lab.fault_service_without_endpoints_v6(one()?),
         "endpoint-pod-deleted-v6" => lab.fault_endpoint_pod_deleted_v6(one()?),
         "bridge-nf-call-iptables-off" => lab.fault_bridge_nf_call_iptables_off(),

@@ -91,8 +91,6 @@ impl Lab {
     /// The node's and upstream's IPv6 side (after their IPv4 side is up).
     pub(super) fn setup_node_v6(&self) -> Result<()> {
         let (node, up) = (self.node_ns.clone(), self.up_ns.clone());
-        no_dad(&node)?;
-        no_dad(&up)?;
         Self::ip_batch(
             &up,
             &format!(
@@ -118,8 +116,6 @@ impl Lab {
     pub(super) fn setup_pods_v6(&mut self) -> Result<()> {
         for i in 0..self.pods.len() {
             let ns = self.pods[i].netns_name.clone();
-            no_dad(&ns)?;
-            netns::sysctl_set(&ns, "net/ipv6/conf/eth0/accept_dad", "0")?;
             let ip6 = pod_ip6(i);
             Self::ip_batch(
                 &ns,

@@ -37,6 +37,8 @@
 //! | `fault_endpoint_pod_deleted_v6(pod)` | `fault_endpoint_pod_deleted`; also recorded as the stale IPv6 endpoint | SVC002 on `endpoint [ip6]:port` |
 //! | `fault_no_default_route6(pod)` | deletes the pod's IPv6 default route (its IPv4 one stays) | LNK008 (IPv6) |
 //! | `fault_stale_udp_conntrack_v6(svc)` | `fault_stale_udp_conntrack` through the IPv6 VIP | CT005 |
+//! | `fault_ip6_forward_off()` | node `net.ipv6.conf.all.forwarding=0` | NF003 (IPv6) |
+//! | `fault_bridge_nf_call_ip6tables_off()` | node `net.bridge.bridge-nf-call-ip6tables=0` | NF002 (IPv6) |
 
 use super::model::{InjectedFault, Protocol, ProxyMode};
 use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
@@ -380,6 +382,18 @@ impl Lab {
     pub fn fault_bridge_nf_call_iptables_off(&mut self) -> Result<()> {
         netns::sysctl_set(&self.node_ns, "net/bridge/bridge-nf-call-iptables", "0")?;
         self.record("bridge_nf_call_iptables_off", "NF002", "node".into())
+    }
+
+    /// The node stops routing IPv6 (dual-stack labs).
+    pub fn fault_ip6_forward_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/ipv6/conf/all/forwarding", "0")?;
+        self.record("ip6_forward_off", "NF003", "node".into())
+    }
+
+    /// Bridged IPv6 traffic stops going through ip6tables / nft (dual-stack labs).
+    pub fn fault_bridge_nf_call_ip6tables_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/bridge/bridge-nf-call-ip6tables", "0")?;
+        self.record("bridge_nf_call_ip6tables_off", "NF002", "node".into())
     }
 
     pub fn fault_ip_forward_off(&mut self) -> Result<()> {

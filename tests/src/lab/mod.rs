@@ -656,6 +656,10 @@ impl Lab {
     fn setup_node(&mut self) -> Result<()> {
         netns::add(&self.up_ns)?;
         netns::add(&self.node_ns)?;
+        if self.cfg.dual_stack {
+            dual_stack::no_dad(&self.up_ns)?;
+            dual_stack::no_dad(&self.node_ns)?;
+        }
         let (node, up) = (&self.node_ns, &self.up_ns);
         cmd::run(&mut netns::ip(
             node,
@@ -763,6 +767,9 @@ impl Lab {
         let mut node_batch = String::new();
         for p in &self.pods {
             netns::add(&p.netns_name)?;
+            if self.cfg.dual_stack {
+                dual_stack::no_dad(&p.netns_name)?;
+            }
             let v = &p.host_veth;
             let _ = writeln!(
                 node_batch,

@@ -157,3 +157,75 @@ fn lab_dual_stack_node() {
 fn lab_dual_stack_node_nftables_kube_proxy() {
     run(ProxyMode::Nftables, "dual-nft");
 }
+
+type Fault = fn(&mut Lab) -> anyhow::Result<()>;
+
+/// Hand-built dual-stack pods (the lab's own `ip` commands) under both kube-proxy
+/// modes: healthy, then each node-wide IPv6 switch turned off alone on a fresh lab
+/// (IPv6 forwarding, bridge-nf-call-ip6tables). Healthy has no alarm; each switch is
+/// reported as an IPv6 fault; the trace engine agrees with the kernel over IPv6 in
+/// every lab.
+#[test]
+fn lab_dual_stack_hand_built_ipv6_switches() {
+    let Some(_env) = require_lab() else { return };
+    let scenarios: [(&str, Fault); 3] = [
+        ("healthy", |_| Ok(())),
+        ("ip6-forward-off", Lab::fault_ip6_forward_off),
+        (
+            "bridge-nf-call-ip6tables-off",
+            Lab::fault_bridge_nf_call_ip6tables_off,
+        ),
+    ];
+    let mut agreement = Agreement::default();
+    let mut labs = 0;
+    for proxy in [ProxyMode::Iptables, ProxyMode::Nftables] {
+        for (name, fault) in scenarios {
+            let mut lab = Lab::builder("dual-hand")
+                .pods(5)
+                .services(4)
+                .endpoints_per_service(2)
+                .proxy_mode(proxy)
+                .dual_stack(true)
+                .build()
+                .expect("build lab");
+            let fp = lab.footprint();
+            let label = format!("dual-hand-{proxy:?}-{name}");
+            if name == "healthy" {
+                let proxy_name = match proxy {
+                    ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
+                    ProxyMode::Nftables => "kube-proxy nftables",
+                };
+                let datapath = format!(
+                    "CNI bridge (cni0), overlay none, services by {proxy_name}, IPv4 + IPv6"
+                );
+                let want = Expected {
+                    what: &label,
+                    datapath: &datapath,
+                    conflist: None,
+                };
+                dc::check_healthy(&lab, &want);
+            } else {
+                fault(&mut lab).unwrap_or_else(|e| panic!("{label}: {e:#}"));
+                dc::assert_faults_reported(&lab, &label);
+            }
+            agreement.check(&lab, &label);
+            labs += 1;
+            lab.teardown().expect("teardown");
+            assert_no_leaks(&fp);
+        }
+    }
+    notice(&format!(
+        "lab_dual_stack hand-built: {labs} labs (iptables and nftables kube-proxy; healthy with no alarm, IPv6 forwarding off and bridge-nf-call-ip6tables off each reported as NF003/NF002 on IPv6); trace vs kernel over IPv6: {}/{} agree ({:.1} %), {} sent again alone",
+        agreement.agree,
+        agreement.total,
+        agreement.percent(),
+        agreement.reprobed
+    ));
+    assert!(
+        agreement.disagreements.is_empty(),
+        "{} of {} IPv6 requests disagree:\n{}",
+        agreement.disagreements.len(),
+        agreement.total,
+        agreement.disagreements.join("\n")
+    );
+}

@@ -612,7 +612,7 @@ fn five_thousand_services() {
         assert_eq!(out.len(), 3);
         for (b, ep) in out.iter().zip(&eps[i]) {
             assert!((b.probability - 1.0 / 3.0).abs() < 1e-9);
-            assert_eq!((b.packet.dst, b.packet.dport), (IpAddr::V4(*ep.ip()), 8080));
+            assert_eq!((b.packet.dst, b.packet.dport), (ep.ip(), 8080));
         }
         runs += 1;
     }
