@@ -111,7 +111,7 @@ fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let races = if raced > 0 {
-        format!(", {raced} more counted as lost insert races (CT003)")
+        format!("; CT003 counts {raced} of them as lost insert races")
     } else {
         String::new()
     };
@@ -121,7 +121,7 @@ fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             if no_room > 0 { Severity::Critical } else { Severity::Warning },
             "node conntrack stats",
             format!(
-                "conntrack dropped packets: {no_room} for lack of room for a new entry (drop={drop}{races}), early_drop={early} (entries evicted to make room)."
+                "conntrack dropped {no_room} packet(s) for lack of room for a new entry (drop={drop}{races}), early_drop={early} (entries evicted to make room)."
             ),
         )
         .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
@@ -420,7 +420,7 @@ mod tests {
                 ("CT003", "node conntrack stats")
             ]
         );
-        assert!(f[0].message.contains("1 for lack of room"), "{}", f[0].message);
+        assert!(f[0].message.contains("dropped 1 packet(s) for lack of room"), "{}", f[0].message);
         let mut k = healthy();
         k.model().conntrack.stats.insert("clash_resolve".into(), 2);
         let f = k.run(&["CT"]);
@@ -440,7 +440,7 @@ mod tests {
         k.model().conntrack.stats.insert("early_drop".into(), 1);
         let f = k.run(&["CT002"]);
         assert_eq!(f[0].severity, crate::check::Severity::Warning);
-        assert!(f[0].message.contains("2 more counted as lost insert races"), "{}", f[0].message);
+        assert!(f[0].message.contains("CT003 counts 2 of them as lost insert races"), "{}", f[0].message);
     }
 
     #[test]
