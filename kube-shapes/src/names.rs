@@ -119,7 +119,13 @@ mod tests {
         );
         // IPv6: colons become dots before hashing (kube-proxy's
         // servicePortEndpointChainNameBase).
-        let v6 = nft_endpoint_chain("ns1", "svc1", "tcp", "p80", "[fd00:10::1]:80".parse().unwrap());
+        let v6 = nft_endpoint_chain(
+            "ns1",
+            "svc1",
+            "tcp",
+            "p80",
+            "[fd00:10::1]:80".parse().unwrap(),
+        );
         let base = "ns1/svc1/tcp/p80__fd00.10..1/80";
         assert_eq!(v6, format!("endpoint-{}-{base}", hash_prefix(base, 8)));
     }

@@ -77,9 +77,9 @@ pub fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool 
                     on_subject(f)
                         && lab.services().iter().any(|s| {
                             format!("service {}", s.port_name_string()) == fault.subject
-                                && s.v6.as_ref().is_some_and(|v| {
-                                    f.message.contains(&v.cluster_ip.to_string())
-                                })
+                                && s.v6
+                                    .as_ref()
+                                    .is_some_and(|v| f.message.contains(&v.cluster_ip.to_string()))
                         })
                 }
                 "no_default_route6" => on_subject(f) && f.message.contains("IPv6"),

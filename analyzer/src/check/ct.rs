@@ -420,7 +420,12 @@ mod tests {
                 ("CT003", "node conntrack stats")
             ]
         );
-        assert!(f[0].message.contains("dropped 1 packet(s) for lack of room"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("dropped 1 packet(s) for lack of room"),
+            "{}",
+            f[0].message
+        );
         let mut k = healthy();
         k.model().conntrack.stats.insert("clash_resolve".into(), 2);
         let f = k.run(&["CT"]);
@@ -440,7 +445,12 @@ mod tests {
         k.model().conntrack.stats.insert("early_drop".into(), 1);
         let f = k.run(&["CT002"]);
         assert_eq!(f[0].severity, crate::check::Severity::Warning);
-        assert!(f[0].message.contains("CT003 counts 2 of them as lost insert races"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("CT003 counts 2 of them as lost insert races"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -259,9 +259,12 @@ fn unpack_archive(var: &str, dir: &str) {
             None => w.add_record(s.clone()).expect("record"),
         }
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).expect("remove the old fixture");
     }
-    w.write_dir(b.manifest.clone(), &dir).expect("write the fixture");
+    w.write_dir(b.manifest.clone(), &dir)
+        .expect("write the fixture");
 }

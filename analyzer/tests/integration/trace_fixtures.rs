@@ -455,7 +455,9 @@ fn ipv6_dnat_back_to_the_bridge_is_bridged_without_forwarding() {
     assert_eq!(off.verdicts.len(), 1, "{}", dump(&off));
     assert_eq!(off.verdicts[0].verdict, Verdict::Dropped, "{}", dump(&off));
     assert!(
-        off.verdicts[0].reason.contains("net.ipv6.conf.all.forwarding = 0"),
+        off.verdicts[0]
+            .reason
+            .contains("net.ipv6.conf.all.forwarding = 0"),
         "{}",
         dump(&off)
     );

@@ -98,9 +98,8 @@ impl Lab {
                  route add {CLUSTER_CIDR6} via {NODE_IP6}\n"
             ),
         )?;
-        let mut batch = format!(
-            "addr add {NODE_IP6}/64 dev eth0 nodad\nroute add ::/0 via {UPSTREAM_IP6}\n"
-        );
+        let mut batch =
+            format!("addr add {NODE_IP6}/64 dev eth0 nodad\nroute add ::/0 via {UPSTREAM_IP6}\n");
         if self.cfg.cni == CniMode::HandBuilt {
             let _ = writeln!(
                 batch,

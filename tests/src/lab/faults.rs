@@ -333,8 +333,15 @@ impl Lab {
     /// Service `svc`'s IPv6 side loses its endpoints; its IPv4 side keeps them, as
     /// when the IPv6 EndpointSlice is empty (dual-stack labs).
     pub fn fault_service_without_endpoints_v6(&mut self, svc: usize) -> Result<()> {
-        let v6 = self.service(svc)?.v6.as_ref().context("not a dual-stack service")?;
-        ensure!(!v6.endpoints.is_empty(), "service {svc} has no IPv6 endpoints already");
+        let v6 = self
+            .service(svc)?
+            .v6
+            .as_ref()
+            .context("not a dual-stack service")?;
+        ensure!(
+            !v6.endpoints.is_empty(),
+            "service {svc} has no IPv6 endpoints already"
+        );
         if let Some(v6) = self.services[svc].v6.as_mut() {
             v6.endpoints.clear();
         }
@@ -344,7 +351,11 @@ impl Lab {
         } else {
             "SVC001"
         };
-        self.record("service_without_endpoints_v6", finding, self.svc_subject(svc))
+        self.record(
+            "service_without_endpoints_v6",
+            finding,
+            self.svc_subject(svc),
+        )
     }
 
     /// Endpoint pod `pod` is deleted while both families' rules keep it: recorded
@@ -542,7 +553,16 @@ impl Lab {
         self.check_reply(svc, &payload, &reply)?;
         let (vip_ip, port) = (vip.ip().to_string(), vip.port().to_string());
         let family = if v6 { "ipv6" } else { "ipv4" };
-        let filter = ["-f", family, "-p", "udp", "--orig-dst", &vip_ip, "--orig-port-dst", &port];
+        let filter = [
+            "-f",
+            family,
+            "-p",
+            "udp",
+            "--orig-dst",
+            &vip_ip,
+            "--orig-port-dst",
+            &port,
+        ];
         let mut list = vec!["conntrack", "-L"];
         list.extend(filter);
         let text = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
@@ -562,7 +582,9 @@ impl Lab {
         cmd::run(&mut netns::exec(&self.node_ns, &update))?;
         match (ep_ip, self.services[svc].v6.as_mut()) {
             (IpAddr::V6(ip), Some(v6)) => v6.endpoints.retain(|e| *e.ip() != ip),
-            (ip, _) => self.services[svc].endpoints.retain(|e| IpAddr::V4(*e.ip()) != ip),
+            (ip, _) => self.services[svc]
+                .endpoints
+                .retain(|e| IpAddr::V4(*e.ip()) != ip),
         }
         self.load_proxy_rules()?;
         let after = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
@@ -570,8 +592,16 @@ impl Lab {
             after.contains(&format!("src={ep_ip} ")),
             "the conntrack entry to {ep_ip} is gone"
         );
-        let kind = if v6 { "stale_udp_conntrack_v6" } else { "stale_udp_conntrack" };
-        self.record(kind, "CT005", format!("{} -> {ep_ip}", self.svc_subject(svc)))
+        let kind = if v6 {
+            "stale_udp_conntrack_v6"
+        } else {
+            "stale_udp_conntrack"
+        };
+        self.record(
+            kind,
+            "CT005",
+            format!("{} -> {ep_ip}", self.svc_subject(svc)),
+        )
     }
 
     // ---- DNS -----------------------------------------------------------------

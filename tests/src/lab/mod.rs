@@ -95,8 +95,8 @@
 mod cleanup;
 mod cmd;
 pub mod cni;
-pub mod dual_stack;
 mod conntrack;
+pub mod dual_stack;
 mod faults;
 mod icmp;
 pub mod kube_proxy;

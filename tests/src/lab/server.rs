@@ -135,13 +135,29 @@ fn bind_v6_only(proto: Protocol, port: u16) -> std::io::Result<OwnedFd> {
         let one: libc::c_int = 1;
         let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         let one_ptr = (&one as *const libc::c_int).cast();
-        check(libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, one_ptr, len))?;
-        check(libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, one_ptr, len))?;
+        check(libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            one_ptr,
+            len,
+        ))?;
+        check(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            one_ptr,
+            len,
+        ))?;
         let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
         sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
         sa.sin6_port = port.to_be();
         let sa_len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-        check(libc::bind(fd, (&sa as *const libc::sockaddr_in6).cast(), sa_len))?;
+        check(libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in6).cast(),
+            sa_len,
+        ))?;
         if proto == Protocol::Tcp {
             check(libc::listen(fd, 128))?;
         }

@@ -50,7 +50,9 @@ fn check_wiring_v6(lab: &Lab) {
     let fwd = ok_stdout(&lab.node(&["sysctl", "-n", "net.ipv6.conf.all.forwarding"]));
     assert_eq!(fwd.trim(), "1");
     for (i, p) in lab.pods().iter().enumerate() {
-        let ip6 = p.ip6.unwrap_or_else(|| panic!("{} has no IPv6 address", p.name));
+        let ip6 = p
+            .ip6
+            .unwrap_or_else(|| panic!("{} has no IPv6 address", p.name));
         let route = ok_stdout(&lab.node(&["ip", "-6", "route", "get", &ip6.to_string()]));
         assert!(
             route.contains(&format!("dev {} ", lab.bridge_name())),
@@ -63,7 +65,10 @@ fn check_wiring_v6(lab: &Lab) {
         ProxyMode::Iptables => {
             let save = ok_stdout(&lab.node(&["ip6tables-nft-save"]));
             assert!(save.contains("KUBE-SERVICES"), "{save}");
-            assert!(save.contains(&format!("-d {CLUSTER_DNS_IP6}/128")), "{save}");
+            assert!(
+                save.contains(&format!("-d {CLUSTER_DNS_IP6}/128")),
+                "{save}"
+            );
         }
         ProxyMode::Nftables => {
             let t = ok_stdout(&lab.node(&["nft", "list", "table", "ip6", "kube-proxy"]));
@@ -92,7 +97,8 @@ fn run(proxy: ProxyMode, prefix: &str) {
         ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
         ProxyMode::Nftables => "kube-proxy nftables",
     };
-    let datapath = format!("CNI bridge (cni0), overlay none, services by {proxy_name}, IPv4 + IPv6");
+    let datapath =
+        format!("CNI bridge (cni0), overlay none, services by {proxy_name}, IPv4 + IPv6");
     let conflist = CniMode::Bridge.conflist_file();
     let what = format!("dual stack {proxy:?}");
     let healthy = dc::check_healthy(
