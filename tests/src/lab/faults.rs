@@ -547,9 +547,18 @@ impl Lab {
         };
         let payload = self.payload_for(svc);
         let ns_path = self.pods[client].netns_path.clone();
-        let reply = traffic::requests(&ns_path, vec![(Protocol::Udp, vip, payload.clone())])?
-            .pop()
-            .context("no result")??;
+        // A datagram can be lost on a loaded machine: up to three tries.
+        let mut tries = 0;
+        let reply = loop {
+            tries += 1;
+            let res = traffic::requests(&ns_path, vec![(Protocol::Udp, vip, payload.clone())])?
+                .pop()
+                .context("no result")?;
+            match res {
+                Err(e) if tries < 3 => eprintln!("lab {}: {e:#}; sending again", self.name),
+                r => break r?,
+            }
+        };
         self.check_reply(svc, &payload, &reply)?;
         let (vip_ip, port) = (vip.ip().to_string(), vip.port().to_string());
         let family = if v6 { "ipv6" } else { "ipv4" };
