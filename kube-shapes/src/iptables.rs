@@ -12,7 +12,7 @@ use crate::names::{probability, saved_probability, sep_chain, svc_chain};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -38,9 +38,12 @@ pub struct ServicePort<'a> {
     /// Empty for an unnamed port.
     pub port_name: &'a str,
     pub protocol: Protocol,
-    pub cluster_ip: Ipv4Addr,
+    /// IPv4 or IPv6: kube-proxy programs each family of a dual-stack service in its
+    /// own ruleset (iptables, ip6tables), the endpoints of the same family.
+    pub cluster_ip: IpAddr,
     pub port: u16,
-    pub endpoints: &'a [SocketAddrV4],
+    /// `ip:port` (IPv4) or `[ip]:port` (IPv6), as the SEP hash and DNAT spell them.
+    pub endpoints: Cow<'a, [SocketAddr]>,
     /// `KUBE-SVC-<16>`.
     pub svc_chain: Cow<'a, str>,
     /// `KUBE-SEP-<16>`, one per endpoint, same order.
@@ -54,8 +57,8 @@ impl<'a> ServicePort<'a> {
         name: &'a str,
         port_name: &'a str,
         protocol: Protocol,
-        vip: SocketAddrV4,
-        endpoints: &'a [SocketAddrV4],
+        vip: SocketAddr,
+        endpoints: Cow<'a, [SocketAddr]>,
     ) -> ServicePort<'a> {
         let spn = port_name_string(namespace, name, port_name);
         let proto = protocol.lower();
@@ -64,16 +67,16 @@ impl<'a> ServicePort<'a> {
             name,
             port_name,
             protocol,
-            cluster_ip: *vip.ip(),
+            cluster_ip: vip.ip(),
             port: vip.port(),
-            endpoints,
-            svc_chain: Cow::Owned(svc_chain(&spn, proto)),
             sep_chains: Cow::Owned(
                 endpoints
                     .iter()
                     .map(|e| sep_chain(&spn, proto, &e.to_string()))
                     .collect(),
             ),
+            endpoints,
+            svc_chain: Cow::Owned(svc_chain(&spn, proto)),
         }
     }
 
@@ -118,8 +121,11 @@ enum Target {
     Drop,
     Accept,
     Return,
-    Reject,
-    Dnat(SocketAddrV4),
+    /// `ipv6`: ip6tables answers with an ICMPv6 port unreachable.
+    Reject {
+        ipv6: bool,
+    },
+    Dnat(SocketAddr),
     MarkOr(u32),
     MarkXor(u32),
     MasqueradeRandomFully,
@@ -194,7 +200,7 @@ impl Rule {
             Target::Drop => "DROP".into(),
             Target::Accept => "ACCEPT".into(),
             Target::Return => "RETURN".into(),
-            Target::Reject => "REJECT".into(),
+            Target::Reject { .. } => "REJECT".into(),
             Target::Dnat(ep) => format!("DNAT --to-destination {ep}"),
             Target::MarkOr(m) => format!("MARK --or-mark {m:#x}"),
             Target::MarkXor(m) => format!("MARK --xor-mark {m:#x}"),
@@ -263,7 +269,12 @@ impl Rule {
             Target::Drop => out.push_str(" -j DROP"),
             Target::Accept => out.push_str(" -j ACCEPT"),
             Target::Return => out.push_str(" -j RETURN"),
-            Target::Reject => out.push_str(" -j REJECT --reject-with icmp-port-unreachable"),
+            Target::Reject { ipv6: false } => {
+                out.push_str(" -j REJECT --reject-with icmp-port-unreachable")
+            }
+            Target::Reject { ipv6: true } => {
+                out.push_str(" -j REJECT --reject-with icmp6-port-unreachable")
+            }
             Target::Dnat(ep) => {
                 let _ = write!(out, " -j DNAT --to-destination {ep}");
             }
@@ -301,10 +312,12 @@ fn save_quote(text: &str) -> String {
     s
 }
 
-/// iptables-save prints host addresses with their `/32`.
+/// iptables-save prints host addresses with their `/32` (ip6tables-save: `/128`).
 fn with_prefix(cidr: &str) -> Cow<'_, str> {
     if cidr.contains('/') {
         Cow::Borrowed(cidr)
+    } else if cidr.contains(':') {
+        Cow::Owned(format!("{cidr}/128"))
     } else {
         Cow::Owned(format!("{cidr}/32"))
     }
@@ -461,7 +474,9 @@ fn no_endpoints_reject(s: &ServicePort<'_>) -> Rule {
             Part::Dst(s.cluster_ip.to_string()),
             Part::DPort(s.port),
         ],
-        Target::Reject,
+        Target::Reject {
+            ipv6: s.cluster_ip.is_ipv6(),
+        },
     )
 }
 
@@ -562,14 +577,20 @@ const NAT_CHAINS: [&str; 6] = [
 
 /// Full `iptables-restore` input (filter, nat, mangle) for `services`, in kube-proxy's
 /// own layout. `cluster_cidr` feeds the "masquerade off-cluster traffic" rule of
-/// each KUBE-SVC chain.
+/// each KUBE-SVC chain, and its family is the ruleset's: an IPv6 CIDR makes the
+/// `ip6tables-restore` input of the IPv6 proxier (same chains, IPv6 addresses, no
+/// IPv4-only localnet rule), whose services must all be IPv6.
 pub fn render_restore(services: &[ServicePort<'_>], cluster_cidr: &str) -> String {
+    let ipv6 = cluster_cidr.contains(':');
     let mut f = String::new();
     f.push_str("*filter\n");
     for c in FILTER_CHAINS {
         let _ = writeln!(f, ":{c} - [0:0]");
     }
-    for r in filter_fixed() {
+    for r in filter_fixed()
+        .into_iter()
+        .filter(|r| !(ipv6 && r.chain == "KUBE-FIREWALL"))
+    {
         let _ = writeln!(f, "{}", r.restore());
     }
     for s in services.iter().filter(|s| s.endpoints.is_empty()) {
@@ -841,7 +862,9 @@ fn write_nat<W: Write>(
 mod tests {
     use super::*;
 
-    fn eps(list: &[&str]) -> Vec<SocketAddrV4> {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn eps(list: &[&str]) -> Vec<SocketAddr> {
         list.iter().filter_map(|e| e.parse().ok()).collect()
     }
 
@@ -862,7 +885,7 @@ mod tests {
     #[test]
     fn save_lines_match_real_output() {
         let dns = eps(&["10.244.0.2:53", "10.244.0.3:53"]);
-        let none: Vec<SocketAddrV4> = Vec::new();
+        let none: Vec<SocketAddr> = Vec::new();
         let services = [
             ServicePort::new(
                 "kube-system",
@@ -870,7 +893,7 @@ mod tests {
                 "dns-tcp",
                 Protocol::Tcp,
                 "10.96.0.10:53".parse().expect("addr"),
-                &dns,
+                Cow::Borrowed(&dns),
             ),
             ServicePort::new(
                 "ns1",
@@ -878,7 +901,7 @@ mod tests {
                 "http",
                 Protocol::Tcp,
                 "10.96.20.20:80".parse().expect("addr"),
-                &none,
+                Cow::Borrowed(&none),
             ),
         ];
         let save = save_of(&services, SaveContent::KubeProxy);
@@ -917,8 +940,8 @@ mod tests {
                     ][i],
                     "http",
                     Protocol::Tcp,
-                    SocketAddrV4::new(Ipv4Addr::new(10, 96, 1, i as u8), 80),
-                    &a,
+                    SocketAddrV4::new(Ipv4Addr::new(10, 96, 1, i as u8), 80).into(),
+                    Cow::Borrowed(&a),
                 )
             })
             .collect();
@@ -954,5 +977,65 @@ mod tests {
         assert!(save.contains(":KUBE-KUBELET-CANARY - [0:0]"));
         assert!(!save.contains("KUBE-SERVICES"));
         assert_eq!(save.matches("COMMIT").count(), 3);
+    }
+
+    /// The IPv6 proxier's input: ip6tables-restore takes `[ip]:port` DNAT targets and
+    /// IPv6 hosts; the SEP hash covers the bracketed endpoint string as kube-proxy's
+    /// `endpointInfo.String()` spells it; no IPv4 localnet rule.
+    #[test]
+    fn ipv6_restore_input() {
+        let e = eps(&["[fd00:10:244:1::2]:80", "[fd00:10:244:1::3]:80"]);
+        let none: Vec<SocketAddr> = Vec::new();
+        let services = [
+            ServicePort::new(
+                "ns1",
+                "svc1",
+                "http",
+                Protocol::Tcp,
+                "[fd00:10:96::1]:80".parse().expect("addr"),
+                Cow::Borrowed(&e),
+            ),
+            ServicePort::new(
+                "ns1",
+                "empty",
+                "http",
+                Protocol::Tcp,
+                "[fd00:10:96::2]:80".parse().expect("addr"),
+                Cow::Borrowed(&none),
+            ),
+        ];
+        let spn = "ns1/svc1:http";
+        assert_eq!(
+            services[0].sep_chains[0],
+            sep_chain(spn, "tcp", "[fd00:10:244:1::2]:80")
+        );
+        let text = render_restore(&services, "fd00:10:244::/56");
+        let (svc, sep0) = (&services[0].svc_chain, &services[0].sep_chains[0]);
+        for want in [
+            format!("-A KUBE-SERVICES -m comment --comment \"{spn} cluster IP\" -m tcp -p tcp -d fd00:10:96::1 --dport 80 -j {svc}"),
+            format!("-A {svc} -m comment --comment \"{spn} cluster IP\" -m tcp -p tcp -d fd00:10:96::1 --dport 80 ! -s fd00:10:244::/56 -j KUBE-MARK-MASQ"),
+            format!("-A {sep0} -m comment --comment {spn} -s fd00:10:244:1::2 -j KUBE-MARK-MASQ"),
+            format!("-A {sep0} -m comment --comment {spn} -m tcp -p tcp -j DNAT --to-destination [fd00:10:244:1::2]:80"),
+            "-A KUBE-SERVICES -m comment --comment \"ns1/empty:http has no endpoints\" -m tcp -p tcp -d fd00:10:96::2 --dport 80 -j REJECT".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == want), "missing {want}\n{text}");
+        }
+        assert!(!text.contains("127.0.0.0/8"), "{text}");
+        let mut out = Vec::new();
+        let opts = SaveOptions {
+            content: SaveContent::KubeProxy,
+            cluster_cidr: "fd00:10:244::/56",
+            date: "Sat Nov 21 17:44:41 2026",
+            banner: "ip6tables-nft-save v1.8.9 (nf_tables)",
+            ipv6: true,
+        };
+        write_save(&mut out, &services, &opts, &mut |_| (0, 0)).expect("write to Vec");
+        let save = String::from_utf8(out).expect("utf-8");
+        for want in [
+            format!("[0:0] -A {sep0} -s fd00:10:244:1::2/128 -m comment --comment \"{spn}\" -j KUBE-MARK-MASQ"),
+            "[0:0] -A KUBE-SERVICES -d fd00:10:96::2/128 -p tcp -m comment --comment \"ns1/empty:http has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp6-port-unreachable".to_string(),
+        ] {
+            assert!(save.lines().any(|l| l == want), "missing {want}\n{save}");
+        }
     }
 }

@@ -51,17 +51,18 @@ pub fn nft_service_chain(namespace: &str, name: &str, protocol: &str, port_name:
     format!("service-{}-{base}", hash_prefix(&base, 8))
 }
 
-/// nftables mode: `endpoint-<8>-ns/name/proto/port__ip/port`.
+/// nftables mode: `endpoint-<8>-ns/name/proto/port__ip/port`; an IPv6 address has
+/// its colons turned into dots (a chain name cannot hold a colon), as kube-proxy does.
 pub fn nft_endpoint_chain(
     namespace: &str,
     name: &str,
     protocol: &str,
     port_name: &str,
-    endpoint: &std::net::SocketAddrV4,
+    endpoint: std::net::SocketAddr,
 ) -> String {
     let base = format!(
         "{namespace}/{name}/{protocol}/{port_name}__{}/{}",
-        endpoint.ip(),
+        endpoint.ip().to_string().replace(':', "."),
         endpoint.port()
     );
     format!("endpoint-{}-{base}", hash_prefix(&base, 8))
@@ -112,10 +113,21 @@ mod tests {
                 "svc1",
                 "tcp",
                 "p80",
-                &"10.180.0.1:80".parse().unwrap()
+                "10.180.0.1:80".parse().unwrap()
             ),
             "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"
         );
+        // IPv6: colons become dots before hashing (kube-proxy's
+        // servicePortEndpointChainNameBase).
+        let v6 = nft_endpoint_chain(
+            "ns1",
+            "svc1",
+            "tcp",
+            "p80",
+            "[fd00:10::1]:80".parse().unwrap(),
+        );
+        let base = "ns1/svc1/tcp/p80__fd00.10..1/80";
+        assert_eq!(v6, format!("endpoint-{}-{base}", hash_prefix(base, 8)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use netsnap_kube_shapes::{self as shapes, Protocol, ServicePort};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 /// The node's uplink address (eth0) and its gateway.
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 49, 2);
@@ -101,8 +101,8 @@ impl Service {
             &self.name,
             &self.port_name,
             self.protocol,
-            self.vip,
-            &self.endpoints,
+            self.vip.into(),
+            Cow::Owned(self.endpoints_any()),
         );
         let (svc, seps) = (p.svc_chain.into_owned(), p.sep_chains.into_owned());
         self.svc_chain = svc;
@@ -126,9 +126,9 @@ impl Service {
             name: &self.name,
             port_name: &self.port_name,
             protocol: self.protocol,
-            cluster_ip: *self.vip.ip(),
+            cluster_ip: IpAddr::V4(*self.vip.ip()),
             port: self.vip.port(),
-            endpoints: &self.endpoints,
+            endpoints: Cow::Owned(self.endpoints_any()),
             svc_chain: Cow::Borrowed(&self.svc_chain),
             sep_chains: Cow::Borrowed(&self.sep_chains),
         }
@@ -149,8 +149,13 @@ impl Service {
             &self.name,
             self.protocol.lower(),
             &self.port_name,
-            ep,
+            SocketAddr::V4(*ep),
         )
+    }
+
+    /// The endpoints as kube-shapes takes them (either family; these are IPv4).
+    fn endpoints_any(&self) -> Vec<SocketAddr> {
+        self.endpoints.iter().copied().map(SocketAddr::V4).collect()
     }
 }
 

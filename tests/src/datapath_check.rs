@@ -62,12 +62,16 @@ pub fn alarms(findings: &[Finding]) -> Vec<&Finding> {
         .collect()
 }
 
-/// Whether `findings` report `fault` on its subject (as analyze_lab.rs decides).
+/// Whether `findings` report `fault` on its subject (as analyze_lab.rs decides); an
+/// IPv6 fault of a dual-stack lab must be reported on its IPv6 side.
 pub fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool {
     let pod = lab
         .pods()
         .iter()
         .find(|p| format!("pod {}/{}", p.namespace, p.name) == fault.subject);
+    let on_subject = |f: &Finding| {
+        f.subject == fault.subject || f.subject.starts_with(&format!("{}:", fault.subject))
+    };
     findings.iter().any(|f| {
         f.id.as_str() == fault.finding
             && match fault.kind.as_str() {
@@ -76,10 +80,26 @@ pub fn reported(findings: &[Finding], lab: &Lab, fault: &InjectedFault) -> bool 
                     f.subject.starts_with("service ")
                         && f.message.contains(&format!("endpoint {}:", p.ip))
                 }),
-                _ => {
-                    f.subject == fault.subject
-                        || f.subject.starts_with(&format!("{}:", fault.subject))
+                "endpoint_pod_deleted_v6" => pod.and_then(|p| p.ip6).is_some_and(|ip6| {
+                    f.subject.starts_with("service ")
+                        && f.message.contains(&format!("endpoint [{ip6}]:"))
+                }),
+                // The IPv6 VIP is the one said to have no endpoints.
+                "service_without_endpoints_v6" => {
+                    on_subject(f)
+                        && lab.services().iter().any(|s| {
+                            format!("service {}", s.port_name_string()) == fault.subject
+                                && s.v6
+                                    .as_ref()
+                                    .is_some_and(|v| f.message.contains(&v.cluster_ip.to_string()))
+                        })
                 }
+                "no_default_route6" => on_subject(f) && f.message.contains("IPv6"),
+                "ip6_forward_off" => on_subject(f) && f.message.contains("net.ipv6."),
+                "bridge_nf_call_ip6tables_off" => {
+                    on_subject(f) && f.message.contains("bridge-nf-call-ip6tables")
+                }
+                _ => on_subject(f),
             }
     })
 }
@@ -171,8 +191,8 @@ pub fn assert_healthy(a: &Analysis<'_>, lab: &Lab, want: &Expected<'_>) -> Healt
     }
 }
 
-/// Every pod of the lab is in the model with its address, its eth0 tied to its host
-/// veth in the node netns.
+/// Every pod of the lab is in the model with its address (both, in a dual-stack lab),
+/// its eth0 tied to its host veth in the node netns.
 pub fn assert_pods_tied(a: &Analysis<'_>, lab: &Lab, what: &str) {
     let root = a.model.root().expect("node netns").id.clone();
     for p in lab.pods() {
@@ -186,6 +206,10 @@ pub fn assert_pods_tied(a: &Analysis<'_>, lab: &Lab, what: &str) {
             })
             .unwrap_or_else(|| panic!("{what}: pod {} not in the model", p.name));
         assert!(m.ips.contains(&IpAddr::V4(p.ip)), "{what}: {m:?}");
+        if let Some(ip6) = p.ip6 {
+            assert!(m.ips.contains(&IpAddr::V6(ip6)), "{what}: {m:?}");
+            assert_eq!(a.graph.owners(IpAddr::V6(ip6)), vec![m.netns.clone()]);
+        }
         let eth0 = m
             .interfaces
             .iter()

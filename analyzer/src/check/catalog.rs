@@ -245,7 +245,7 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: CheckId::Ct002,
         title: "conntrack dropped packets",
-        what: "conntrack drop / early_drop > 0",
+        what: "conntrack drop (beyond the lost insert races also counted in insert_failed) / early_drop > 0",
         evidence: "stat",
         severities: &[Critical, Warning],
         remedy: "The table was full: raise `net.netfilter.nf_conntrack_max` and look for connection leaks.",

@@ -102,19 +102,30 @@ fn stat_evidence(ctx: &Context<'_>, keys: &[(&str, u64)]) -> Evidence {
 
 fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let (drop, early) = (stat(ctx, "drop"), stat(ctx, "early_drop"));
-    if drop > 0 || early > 0 {
-        out.push(
-            Finding::new(
-                CheckId::Ct002,
-                if drop > 0 { Severity::Critical } else { Severity::Warning },
-                "node conntrack stats",
-                format!(
-                    "conntrack dropped packets: drop={drop} (no room for a new entry), early_drop={early} (entries evicted to make room)."
-                ),
-            )
-            .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
-        );
+    // An insert race the kernel cannot resolve counts in `drop` and in
+    // `insert_failed` (nf_ct_resolve_clash): those drops are CT003's lost races
+    // (e.g. a flooded multicast clone on a br_netfilter bridge), not a full table.
+    let raced = drop.min(stat(ctx, "insert_failed"));
+    let no_room = drop - raced;
+    if no_room == 0 && early == 0 {
+        return;
     }
+    let races = if raced > 0 {
+        format!("; CT003 counts {raced} of them as lost insert races")
+    } else {
+        String::new()
+    };
+    out.push(
+        Finding::new(
+            CheckId::Ct002,
+            if no_room > 0 { Severity::Critical } else { Severity::Warning },
+            "node conntrack stats",
+            format!(
+                "conntrack dropped {no_room} packet(s) for lack of room for a new entry (drop={drop}{races}), early_drop={early} (entries evicted to make room)."
+            ),
+        )
+        .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
+    );
 }
 
 fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -409,10 +420,37 @@ mod tests {
                 ("CT003", "node conntrack stats")
             ]
         );
+        assert!(
+            f[0].message
+                .contains("dropped 1 packet(s) for lack of room"),
+            "{}",
+            f[0].message
+        );
         let mut k = healthy();
         k.model().conntrack.stats.insert("clash_resolve".into(), 2);
         let f = k.run(&["CT"]);
         assert_eq!(f[0].severity, crate::check::Severity::Info);
+    }
+
+    /// Drops the kernel also counted as failed inserts are lost races (CT003), not a
+    /// full table: no CT002 for them.
+    #[test]
+    fn ct002_not_for_drops_that_are_lost_insert_races() {
+        let mut k = healthy();
+        k.model().conntrack.stats.insert("drop".into(), 2);
+        k.model().conntrack.stats.insert("insert_failed".into(), 2);
+        let f = k.run(&["CT"]);
+        assert_eq!(ids(&f), vec![("CT003", "node conntrack stats")]);
+        // With early drops, the table was short of room after all.
+        k.model().conntrack.stats.insert("early_drop".into(), 1);
+        let f = k.run(&["CT002"]);
+        assert_eq!(f[0].severity, crate::check::Severity::Warning);
+        assert!(
+            f[0].message
+                .contains("CT003 counts 2 of them as lost insert races"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

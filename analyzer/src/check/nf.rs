@@ -95,6 +95,26 @@ fn bridge_nf_call(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
     let names: Vec<&str> = bridges.iter().map(|b| b.name.as_str()).collect();
     let key = "net.bridge.bridge-nf-call-iptables";
+    // IPv6 pods' bridged traffic goes through ip6tables (and nft's ip6 tables) only
+    // with the IPv6 switch, which br_netfilter has beside the IPv4 one.
+    if pods_have_ipv6(ctx) {
+        let key6 = "net.bridge.bridge-nf-call-ip6tables";
+        let off = ctx.model.node_sysctl(key6).filter(|(v, _)| v.trim() == "0");
+        if let Some((_, ev)) = off {
+            out.push(
+                Finding::new(
+                    CheckId::Nf002,
+                    Severity::Critical,
+                    "node",
+                    format!(
+                        "{key6} = 0 while IPv6 pods hang off bridge {}: IPv6 traffic between pods on the same bridge bypasses ip6tables, so IPv6 service DNAT replies are not un-NATed.",
+                        names.join(", ")
+                    ),
+                )
+                .evidence(ev),
+            );
+        }
+    }
     match ctx.model.node_sysctl(key) {
         Some((v, ev)) if v.trim() == "0" => out.push(
             Finding::new(
@@ -498,6 +518,28 @@ mod tests {
         });
         k.root().sysctls.remove(key);
         assert_eq!(ids(&k.run(&["NF"])), vec![("NF002", "node")]);
+    }
+
+    /// With IPv6 pods on the bridge, the IPv6 switch counts too; without them it does
+    /// not.
+    #[test]
+    fn nf002_bridge_nf_call_ip6tables_with_ipv6_pods() {
+        let key = "net.bridge.bridge-nf-call-ip6tables";
+        let mut k = kit();
+        k.root()
+            .sysctls
+            .insert(key.into(), ("0".into(), ev("netns/root/sysctl.json")));
+        assert!(k.run(&["NF"]).is_empty());
+        let web1 = k.pod_ns("web-1");
+        let mut a = addr(2, "fd00:10:244:1::11", 64);
+        a.family = "inet6".into();
+        web1.addrs.items.push(a);
+        let f = k.run(&["NF"]);
+        assert_eq!(ids(&f), vec![("NF002", "node")]);
+        assert!(f[0].message.contains(key), "{}", f[0].message);
+        // On, it is healthy.
+        k.root().sysctls.get_mut(key).unwrap().0 = "1".into();
+        assert!(k.run(&["NF"]).is_empty());
     }
 
     #[test]

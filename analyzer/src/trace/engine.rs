@@ -16,6 +16,7 @@ use super::packet::{
 use super::path::{Branch, Hop, Verdict};
 use crate::evidence::Evidence;
 use crate::graph::NodeGraph;
+use crate::model::services::sockaddr;
 use crate::model::{Model, Netns};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -469,8 +470,9 @@ impl<'a> Engine<'a> {
                     let reset = with.contains("tcp-reset") || with.contains("tcp reset");
                     if reset && s2.packet.physdev_in.is_some() && s2.dnat_bound {
                         let why = format!(
-                            "{why}: the reset of a bridged, DNATed packet skips NAT, so it comes from {}:{} and the client, which called {}:{}, ignores it",
-                            s2.packet.dst, s2.packet.dport, s2.orig.dst, s2.orig.dport
+                            "{why}: the reset of a bridged, DNATed packet skips NAT, so it comes from {} and the client, which called {}, ignores it",
+                            sockaddr(s2.packet.dst, s2.packet.dport),
+                            sockaddr(s2.orig.dst, s2.orig.dport)
                         );
                         out.push(self.end(s2, Verdict::Dropped, why, None));
                     } else {
@@ -518,16 +520,12 @@ impl<'a> Engine<'a> {
         }
         let after = Tuple::of(&st.packet);
         let what = format!(
-            "conntrack reverses the request's {} NAT: {}:{} → {}:{} becomes {}:{} → {}:{}",
+            "conntrack reverses the request's {} NAT: {} → {} becomes {} → {}",
             undone.join(" and "),
-            before.src,
-            before.sport,
-            before.dst,
-            before.dport,
-            after.src,
-            after.sport,
-            after.dst,
-            after.dport
+            sockaddr(before.src, before.sport),
+            sockaddr(before.dst, before.dport),
+            sockaddr(after.src, after.sport),
+            sockaddr(after.dst, after.dport)
         );
         let ns = st.netns.clone();
         self.hop(st, &ns, None, "conntrack", &what, None);
@@ -702,8 +700,9 @@ impl Engine<'_> {
             return;
         };
         let what = format!(
-            "the established connection to {}:{} is bound to {}:{}",
-            st.packet.dst, st.packet.dport, ip, port
+            "the established connection to {} is bound to {}",
+            sockaddr(st.packet.dst, st.packet.dport),
+            sockaddr(ip, port)
         );
         st.packet.dst = ip;
         st.packet.dport = port;

@@ -292,9 +292,12 @@ impl<'a> Engine<'a> {
                     oif: Some(o),
                     gateway,
                 }) if o == bridge && rewritten => {
-                    // The kernel's input route lookup for the rewritten packet fails
-                    // when the bridge does not forward: dropped, not bridged.
-                    if let Some(stop) = self.forwarding_off(&s, &br.name) {
+                    // IPv4: the kernel's input route lookup for the rewritten packet
+                    // fails when the bridge does not forward: dropped, not bridged.
+                    // IPv6's lookup (ip6_route_input) does not ask forwarding (only
+                    // ip6_forward does, and a bridged frame never gets there): bridged.
+                    let v4 = !s.packet.is_v6();
+                    if let Some(stop) = self.forwarding_off(&s, &br.name).filter(|_| v4) {
                         self.dropped_by_sysctl(s, &br.name, stop, out);
                         continue;
                     }

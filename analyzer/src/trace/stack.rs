@@ -8,6 +8,7 @@ use super::path::{Branch, Verdict};
 use super::route::{self, Decision, Lookup, Verdict as Route};
 use crate::evidence::Evidence;
 use crate::model::net::parse_ip;
+use crate::model::services::sockaddr;
 use crate::model::Netns;
 use netsnap_schema::model::SocketProto;
 use std::net::IpAddr;
@@ -395,8 +396,8 @@ impl<'a> Engine<'a> {
         };
         if came.dst != expected.dst || came.dport != expected.dport {
             let why = format!(
-                "the reply is addressed to {}:{}, not to the client",
-                came.dst, came.dport
+                "the reply is addressed to {}, not to the client",
+                sockaddr(came.dst, came.dport)
             );
             return out.push(self.end(st, Verdict::Dropped, why, None));
         }
@@ -419,22 +420,28 @@ impl<'a> Engine<'a> {
         match p.proto {
             _ if r.refusal => {
                 let why = format!(
-                    "{} refuses it, but the reset comes from {}:{}, not from {}:{} the client called (its NAT was not reversed): the client ignores it",
-                    r.endpoint, came.src, came.sport, expected.src, expected.sport
+                    "{} refuses it, but the reset comes from {}, not from {} the client called (its NAT was not reversed): the client ignores it",
+                    r.endpoint,
+                    sockaddr(came.src, came.sport),
+                    sockaddr(expected.src, expected.sport)
                 );
                 out.push(request_done(st, Verdict::Dropped, why));
             }
             Proto::Tcp => {
                 let why = format!(
-                    "{} answers from {}:{}, not from {}:{} the client called (its NAT was not reversed): the client resets it",
-                    r.endpoint, came.src, came.sport, expected.src, expected.sport
+                    "{} answers from {}, not from {} the client called (its NAT was not reversed): the client resets it",
+                    r.endpoint,
+                    sockaddr(came.src, came.sport),
+                    sockaddr(expected.src, expected.sport)
                 );
                 out.push(request_done(st, Verdict::Dropped, why));
             }
             _ => {
                 let why = format!(
-                    "{} answers from {}:{}, not from {}:{} (its NAT was not reversed): an unconnected UDP socket takes it, a connected one (most resolvers) ignores it",
-                    r.endpoint, came.src, came.sport, expected.src, expected.sport
+                    "{} answers from {}, not from {} (its NAT was not reversed): an unconnected UDP socket takes it, a connected one (most resolvers) ignores it",
+                    r.endpoint,
+                    sockaddr(came.src, came.sport),
+                    sockaddr(expected.src, expected.sport)
                 );
                 out.push(request_done(st, Verdict::Delivered, why));
             }

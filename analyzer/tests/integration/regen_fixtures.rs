@@ -228,12 +228,27 @@ fn regenerate() {
 #[test]
 #[ignore = "rewrites fixtures/demo from $NETSNAP_DEMO_ARCHIVE"]
 fn demo_from_archive() {
-    let Some(archive) = std::env::var_os("NETSNAP_DEMO_ARCHIVE") else {
-        panic!("set NETSNAP_DEMO_ARCHIVE to a .netsnap.tar.zst collected from a lab");
+    unpack_archive("NETSNAP_DEMO_ARCHIVE", "demo");
+}
+
+/// `fixtures/dual-stack`: a dual-stack lab node with IPv6 forwarding off (see
+/// fixtures/README.md): `NETSNAP_DUAL_STACK_ARCHIVE=/tmp/dual-stack.netsnap.tar.zst
+/// cargo test -p netsnap-analyzer --test integration -- --ignored
+/// regen_fixtures::dual_stack_from_archive`.
+#[test]
+#[ignore = "rewrites fixtures/dual-stack from $NETSNAP_DUAL_STACK_ARCHIVE"]
+fn dual_stack_from_archive() {
+    unpack_archive("NETSNAP_DUAL_STACK_ARCHIVE", "dual-stack");
+}
+
+/// Rewrites `fixtures/<dir>` from the collected archive named by `$var`.
+fn unpack_archive(var: &str, dir: &str) {
+    let Some(archive) = std::env::var_os(var) else {
+        panic!("set {var} to a .netsnap.tar.zst collected from a lab");
     };
     let b =
         netsnap_schema::Bundle::open(Path::new(&archive), &netsnap_schema::ReadLimits::default())
-            .expect("demo archive opens");
+            .expect("archive opens");
     let tmp = tempfile::tempdir().expect("tmp");
     let mut w = netsnap_schema::BundleWriter::new(tmp.path());
     for s in &b.manifest.sources {
@@ -244,9 +259,12 @@ fn demo_from_archive() {
             None => w.add_record(s.clone()).expect("record"),
         }
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(dir);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove old demo");
+        std::fs::remove_dir_all(&dir).expect("remove the old fixture");
     }
-    w.write_dir(b.manifest.clone(), &dir).expect("write demo");
+    w.write_dir(b.manifest.clone(), &dir)
+        .expect("write the fixture");
 }

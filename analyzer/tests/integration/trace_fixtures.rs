@@ -430,6 +430,39 @@ fn legacy_stale_dnat_next_to_nft_binds_first_and_the_trace_says_it_is_ambiguous(
     }
 }
 
+// ---------------------------------------------------------------------- dual stack
+
+/// `fixtures/dual-stack`, a real capture of a dual-stack lab node (CNI bridge shape,
+/// ip6tables kube-proxy) with `net.ipv6.conf.all.forwarding=0`: a pod's request to an
+/// IPv6 ClusterIP whose endpoints sit on the same bridge is DNATed in br_netfilter's
+/// PREROUTING and bridged (the IPv6 input lookup does not ask forwarding; the lab's
+/// kernel answers these requests), while one routed off the node is dropped.
+#[test]
+fn ipv6_dnat_back_to_the_bridge_is_bridged_without_forwarding() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dual-stack");
+    let bundle = Bundle::open(&dir, &ReadLimits::default()).expect("fixture opens");
+    let p = Prepared::new(&bundle);
+    let t = trace(&p, "default/web-0", "[fd00:10:96::101]:80");
+    assert!(
+        t.verdicts
+            .iter()
+            .all(|b| b.verdict == Verdict::Delivered && hops_at(b, "br_netfilter").len() == 1),
+        "{}",
+        dump(&t)
+    );
+    assert!((total(&t) - 1.0).abs() < 1e-9, "{}", dump(&t));
+    let off = trace(&p, "default/web-0", "[2001:db8:100::1]:80");
+    assert_eq!(off.verdicts.len(), 1, "{}", dump(&off));
+    assert_eq!(off.verdicts[0].verdict, Verdict::Dropped, "{}", dump(&off));
+    assert!(
+        off.verdicts[0]
+            .reason
+            .contains("net.ipv6.conf.all.forwarding = 0"),
+        "{}",
+        dump(&off)
+    );
+}
+
 // ---------------------------------------------------------------------------- CLI
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -602,6 +635,7 @@ fn shared_matrix_equals_tracing_every_cell() {
         "analyzer/healthy",
         "analyzer/faulty",
         "analyzer/ipvs",
+        "dual-stack",
     ]
     .iter()
     .map(|f| (f.to_string(), root.join("fixtures").join(f)))

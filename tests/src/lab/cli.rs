@@ -18,6 +18,9 @@ faults (ARG = pod or service index):
   stale-udp-conntrack:SVC  resolv-wrong-nameserver:POD  resolv-too-many-search:POD
   resolv-too-many-nameservers:POD  node-resolv-local-stub
   ipvs-virtual-server-missing:SVC  ipvs-vip-unbound:SVC  (--proxy ipvs)
+  with --dual-stack: service-without-endpoints-v6:SVC  endpoint-pod-deleted-v6:POD
+  no-default-route6:POD  stale-udp-conntrack-v6:SVC  ip6-forward-off
+  bridge-nf-call-ip6tables-off
 (dangling-host-veth needs the lab process to stay alive, so it is test-only.)";
 
 /// A simulated Kubernetes node built from network namespaces, by hand.
@@ -70,6 +73,10 @@ struct UpArgs {
     /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap).
     #[arg(long)]
     cni: Option<Cni>,
+    /// IPv6 beside IPv4: pod addresses, ClusterIPs, ip6tables / `table ip6
+    /// kube-proxy` rules (hand-built or `--cni bridge` pods).
+    #[arg(long)]
+    dual_stack: bool,
     /// No kube-dns service and coredns pod.
     #[arg(long)]
     no_dns: bool,
@@ -119,8 +126,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up(args),
         Cmd::Serve { args } => {
-            let (proto, port, reply) = lab::server::parse_args(&args)?;
-            lab::server::serve(proto, port, reply)
+            let (proto, port, reply, dual_stack) = lab::server::parse_args(&args)?;
+            lab::server::serve(proto, port, reply, dual_stack)
         }
         Cmd::Down { name } => {
             let name = full_name(&name);
@@ -189,6 +196,7 @@ fn up(args: UpArgs) -> Result<()> {
             b = b.traffic(false);
         }
     }
+    b = b.dual_stack(args.dual_stack);
     if args.no_dns {
         b = b.cluster_dns(false);
     }
@@ -252,6 +260,12 @@ fn apply_fault(lab: &mut Lab, spec: &str) -> Result<()> {
             lab.fault_duplicate_pod_ip(one()?, b)
         }
         "no-default-route" => lab.fault_no_default_route(one()?),
+        "no-default-route6" => lab.fault_no_default_route6(one()?),
+        "stale-udp-conntrack-v6" => lab.fault_stale_udp_conntrack_v6(one()?),
+        "ip6-forward-off" => lab.fault_ip6_forward_off(),
+        "bridge-nf-call-ip6tables-off" => lab.fault_bridge_nf_call_ip6tables_off(),
+        "service-without-endpoints-v6" => lab.fault_service_without_endpoints_v6(one()?),
+        "endpoint-pod-deleted-v6" => lab.fault_endpoint_pod_deleted_v6(one()?),
         "bridge-nf-call-iptables-off" => lab.fault_bridge_nf_call_iptables_off(),
         "ip-forward-off" => lab.fault_ip_forward_off(),
         "forward-policy-drop" => lab.fault_forward_policy_drop(),

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -191,6 +191,8 @@ pub struct Sandbox {
 #[derive(Clone, Debug)]
 pub struct Attached {
     pub ip: Ipv4Addr,
+    /// The IPv6 address, when the IPAM gave one (dual-stack ranges).
+    pub ip6: Option<Ipv6Addr>,
     pub host_veth: String,
     /// The final result of the chain (the runtime's cache; `prevResult` of DEL).
     pub result: Value,
@@ -308,17 +310,21 @@ fn attached(result: Value) -> Result<Attached> {
         .find(|n| n.starts_with("veth"))
         .context("CNI result names no host veth")?
         .to_string();
-    let ip = result["ips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["interface"].as_u64().is_none_or(|i| i as usize == pod_if))
-        .filter_map(|a| a["address"].as_str())
-        .filter_map(|a| a.split('/').next()?.parse::<Ipv4Addr>().ok())
-        .next()
+    let addresses = || {
+        result["ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["interface"].as_u64().is_none_or(|i| i as usize == pod_if))
+            .filter_map(|a| a["address"].as_str()?.split('/').next())
+    };
+    let ip = addresses()
+        .find_map(|a| a.parse::<Ipv4Addr>().ok())
         .context("CNI result has no IPv4 address")?;
+    let ip6 = addresses().find_map(|a| a.parse::<Ipv6Addr>().ok());
     Ok(Attached {
         ip,
+        ip6,
         host_veth,
         result,
     })
@@ -404,13 +410,17 @@ pub fn validate(mode: CniMode, total_pods: usize) -> Result<()> {
 impl super::Lab {
     /// The lab's network configuration list (CNI modes).
     pub(super) fn cni_list(&self) -> Value {
-        conflist(
+        let mut list = conflist(
             self.cfg.cni,
             &self.cfg.bridge,
             &self.net.pod_cidr(),
             self.net.gateway(),
             &self.dir.join("cni/ipam"),
-        )
+        );
+        if self.cfg.dual_stack {
+            super::dual_stack::add_ipv6_range(&mut list);
+        }
+        list
     }
 
     /// Calico's shape (no Calico binary here): the node's block as a blackhole route,
@@ -470,6 +480,9 @@ impl super::Lab {
         )?;
         for i in 0..self.pods.len() {
             netns::add(&self.pods[i].netns_name)?;
+            if self.cfg.dual_stack {
+                super::dual_stack::no_dad(&self.pods[i].netns_name)?;
+            }
             let p = &self.pods[i];
             let sb = Sandbox {
                 container_id: p.container_id.clone(),
@@ -486,6 +499,7 @@ impl super::Lab {
             let a = add(&self.node_ns, &list, &sb)
                 .with_context(|| format!("CNI ADD ({}) of pod {}", mode.lower(), p.name))?;
             self.pods[i].ip = a.ip;
+            self.pods[i].ip6 = a.ip6;
             self.pods[i].host_veth = a.host_veth.clone();
             self.rt[i].cni = Some((sb, a));
         }

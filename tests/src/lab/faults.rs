@@ -31,13 +31,25 @@
 //! | `fault_node_resolv_local_stub()` | host-root etc/resolv.conf → 127.0.0.53 | DNS004 |
 //! | `fault_pod_gone_without_cni_del(pod)` | CNI modes: the pod's processes and netns vanish without CNI DEL (a crashed runtime), so the plugins' nat rules for its address stay | NF007 (SVC002 too when it was an endpoint) |
 //! | `fault_duplicate_cni_config()` | CNI modes: an older configuration `00-old-<network>.conflist` sorts first in the conf dir and wins | CNI001 |
+//!
+//! Dual-stack labs add the IPv6 side of three (the link faults — MTU, hairpin —
+//! are the same for both families):
+//!
+//! | method | what it does | finding |
+//! |---|---|---|
+//! | `fault_service_without_endpoints_v6(svc)` | drops the IPv6 endpoints of the service (its IPv4 ones stay), reloads rules | SVC001 (DNS003 for kube-dns), naming the IPv6 VIP |
+//! | `fault_endpoint_pod_deleted_v6(pod)` | `fault_endpoint_pod_deleted`; also recorded as the stale IPv6 endpoint | SVC002 on `endpoint [ip6]:port` |
+//! | `fault_no_default_route6(pod)` | deletes the pod's IPv6 default route (its IPv4 one stays) | LNK008 (IPv6) |
+//! | `fault_stale_udp_conntrack_v6(svc)` | `fault_stale_udp_conntrack` through the IPv6 VIP | CT005 |
+//! | `fault_ip6_forward_off()` | node `net.ipv6.conf.all.forwarding=0` | NF003 (IPv6) |
+//! | `fault_bridge_nf_call_ip6tables_off()` | node `net.bridge.bridge-nf-call-ip6tables=0` | NF002 (IPv6) |
 
 use super::model::{InjectedFault, Protocol, ProxyMode};
 use super::{cmd, kube_proxy, netns, traffic, Lab, CLUSTER_CIDR, CLUSTER_DNS_IP, NODE_RESOLVER};
 use anyhow::{bail, ensure, Context, Result};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 const FAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -371,6 +383,58 @@ impl Lab {
         self.record("duplicate_pod_ip", "LNK007", subject)
     }
 
+    /// Service `svc`'s IPv6 side loses its endpoints; its IPv4 side keeps them, as
+    /// when the IPv6 EndpointSlice is empty (dual-stack labs).
+    pub fn fault_service_without_endpoints_v6(&mut self, svc: usize) -> Result<()> {
+        let v6 = self
+            .service(svc)?
+            .v6
+            .as_ref()
+            .context("not a dual-stack service")?;
+        ensure!(
+            !v6.endpoints.is_empty(),
+            "service {svc} has no IPv6 endpoints already"
+        );
+        if let Some(v6) = self.services[svc].v6.as_mut() {
+            v6.endpoints.clear();
+        }
+        self.load_proxy_rules()?;
+        let finding = if self.dns_service_indices().contains(&svc) {
+            "DNS003"
+        } else {
+            "SVC001"
+        };
+        self.record(
+            "service_without_endpoints_v6",
+            finding,
+            self.svc_subject(svc),
+        )
+    }
+
+    /// Endpoint pod `pod` is deleted while both families' rules keep it: recorded
+    /// as `endpoint_pod_deleted` and as the stale IPv6 endpoint (dual-stack labs).
+    pub fn fault_endpoint_pod_deleted_v6(&mut self, pod: usize) -> Result<()> {
+        let ip6 = self.live_pod(pod)?.ip6.context("pod has no IPv6 address")?;
+        ensure!(
+            self.services.iter().any(|s| s
+                .v6
+                .as_ref()
+                .is_some_and(|v| v.endpoints.iter().any(|e| *e.ip() == ip6))),
+            "pod {pod} is not an IPv6 endpoint of any service"
+        );
+        self.fault_endpoint_pod_deleted(pod)?;
+        self.record("endpoint_pod_deleted_v6", "SVC002", self.pod_subject(pod))
+    }
+
+    /// Pod `pod` loses its IPv6 default route; its IPv4 one stays.
+    pub fn fault_no_default_route6(&mut self, pod: usize) -> Result<()> {
+        let p = self.live_pod(pod)?;
+        ensure!(p.ip6.is_some(), "pod {pod} has no IPv6 address");
+        let ns = p.netns_name.clone();
+        cmd::run(&mut netns::ip(&ns, &["-6", "route", "del", "default"]))?;
+        self.record("no_default_route6", "LNK008", self.pod_subject(pod))
+    }
+
     pub fn fault_no_default_route(&mut self, pod: usize) -> Result<()> {
         let ns = self.live_pod(pod)?.netns_name.clone();
         cmd::run(&mut netns::ip(&ns, &["route", "del", "default"]))?;
@@ -382,6 +446,18 @@ impl Lab {
     pub fn fault_bridge_nf_call_iptables_off(&mut self) -> Result<()> {
         netns::sysctl_set(&self.node_ns, "net/bridge/bridge-nf-call-iptables", "0")?;
         self.record("bridge_nf_call_iptables_off", "NF002", "node".into())
+    }
+
+    /// The node stops routing IPv6 (dual-stack labs).
+    pub fn fault_ip6_forward_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/ipv6/conf/all/forwarding", "0")?;
+        self.record("ip6_forward_off", "NF003", "node".into())
+    }
+
+    /// Bridged IPv6 traffic stops going through ip6tables / nft (dual-stack labs).
+    pub fn fault_bridge_nf_call_ip6tables_off(&mut self) -> Result<()> {
+        netns::sysctl_set(&self.node_ns, "net/bridge/bridge-nf-call-ip6tables", "0")?;
+        self.record("bridge_nf_call_ip6tables_off", "NF002", "node".into())
     }
 
     pub fn fault_ip_forward_off(&mut self) -> Result<()> {
@@ -504,25 +580,62 @@ impl Lab {
     /// stays (kube-proxy would have flushed it). With a single endpoint the
     /// service is also left without endpoints.
     pub fn fault_stale_udp_conntrack(&mut self, svc: usize) -> Result<()> {
+        self.stale_udp_conntrack(svc, false)
+    }
+
+    /// The same through the service's IPv6 VIP: the IPv6 endpoint that answered is
+    /// removed from the IPv6 rules while its conntrack entry stays (dual-stack labs).
+    pub fn fault_stale_udp_conntrack_v6(&mut self, svc: usize) -> Result<()> {
+        self.stale_udp_conntrack(svc, true)
+    }
+
+    fn stale_udp_conntrack(&mut self, svc: usize, v6: bool) -> Result<()> {
         ensure!(
             self.cfg.proxy_mode != ProxyMode::Ipvs,
             "fault_stale_udp_conntrack needs traffic through a VIP, which this kernel cannot proxy in IPVS mode"
         );
         let s = self.service(svc)?.clone();
         ensure!(s.protocol == Protocol::Udp, "service {svc} is not UDP");
-        ensure!(!s.endpoints.is_empty(), "service {svc} has no endpoints");
+        let vip: SocketAddr = match v6 {
+            false => s.vip().into(),
+            true => s.vip6().context("not a dual-stack service")?.into(),
+        };
         let client = self.client_for(svc)?;
+        let client_ip: IpAddr = match v6 {
+            false => self.pods[client].ip.into(),
+            true => self.pods[client].ip6.context("client without IPv6")?.into(),
+        };
         let payload = self.payload_for(svc);
-        let reply = self.request(client, Protocol::Udp, s.vip(), payload.clone())?;
+        let ns_path = self.pods[client].netns_path.clone();
+        // A datagram can be lost on a loaded machine: up to three tries.
+        let mut tries = 0;
+        let reply = loop {
+            tries += 1;
+            let res = traffic::requests(&ns_path, vec![(Protocol::Udp, vip, payload.clone())])?
+                .pop()
+                .context("no result")?;
+            match res {
+                Err(e) if tries < 3 => eprintln!("lab {}: {e:#}; sending again", self.name),
+                r => break r?,
+            }
+        };
         self.check_reply(svc, &payload, &reply)?;
-        let vip = s.cluster_ip.to_string();
-        let port = s.port.to_string();
-        let filter = ["-p", "udp", "--orig-dst", &vip, "--orig-port-dst", &port];
+        let (vip_ip, port) = (vip.ip().to_string(), vip.port().to_string());
+        let family = if v6 { "ipv6" } else { "ipv4" };
+        let filter = [
+            "-f",
+            family,
+            "-p",
+            "udp",
+            "--orig-dst",
+            &vip_ip,
+            "--orig-port-dst",
+            &port,
+        ];
         let mut list = vec!["conntrack", "-L"];
         list.extend(filter);
         let text = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
-        let client_ip = self.pods[client].ip.to_string();
-        let ep_ip: Ipv4Addr = text
+        let ep_ip: IpAddr = text
             .lines()
             .filter(|l| l.contains(&format!("src={client_ip} ")))
             .find_map(|l| {
@@ -536,15 +649,25 @@ impl Lab {
         update.extend(filter);
         update.extend(["-t", "3600"]);
         cmd::run(&mut netns::exec(&self.node_ns, &update))?;
-        self.services[svc].endpoints.retain(|e| *e.ip() != ep_ip);
+        match (ep_ip, self.services[svc].v6.as_mut()) {
+            (IpAddr::V6(ip), Some(v6)) => v6.endpoints.retain(|e| *e.ip() != ip),
+            (ip, _) => self.services[svc]
+                .endpoints
+                .retain(|e| IpAddr::V4(*e.ip()) != ip),
+        }
         self.load_proxy_rules()?;
         let after = cmd::stdout(&mut netns::exec(&self.node_ns, &list))?;
         ensure!(
             after.contains(&format!("src={ep_ip} ")),
             "the conntrack entry to {ep_ip} is gone"
         );
+        let kind = if v6 {
+            "stale_udp_conntrack_v6"
+        } else {
+            "stale_udp_conntrack"
+        };
         self.record(
-            "stale_udp_conntrack",
+            kind,
             "CT005",
             format!("{} -> {ep_ip}", self.svc_subject(svc)),
         )

@@ -53,6 +53,10 @@
 //! pods instead (run inside the node netns as a runtime runs them; host-local
 //! addresses; conflist in the host root): see [`cni`].
 //!
+//! With `.dual_stack(true)` every pod also has an IPv6 address, every service an
+//! IPv6 ClusterIP programmed by an IPv6 kube-proxy (ip6tables or `table ip6
+//! kube-proxy`): see [`dual_stack`].
+//!
 //! # How pod identity is discoverable (as on a real node)
 //!
 //! Each pod has a long-lived process ([`Pod::pid`], image `sleep`, the pod's
@@ -95,6 +99,7 @@ mod cleanup;
 mod cmd;
 pub mod cni;
 mod conntrack;
+pub mod dual_stack;
 mod faults;
 mod icmp;
 pub mod ipvs;
@@ -116,7 +121,7 @@ pub use cleanup::{
 pub use cmd::{ok_json, ok_stdout};
 pub use cni::CniMode;
 pub use faults::{conntrack_stat, kmsg_count};
-pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service};
+pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service, ServiceV6};
 pub use require::{require_lab, unavailable_reason, LabEnv};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -159,6 +164,9 @@ pub struct Config {
     /// Who wires the pods: the lab's own `ip` commands or the CNI reference plugins.
     #[serde(default)]
     pub cni: CniMode,
+    /// IPv6 beside IPv4 for pods, services and the node (see [`dual_stack`]).
+    #[serde(default)]
+    pub dual_stack: bool,
 }
 
 /// Builder for [`Lab`]; defaults: 4 pods, 4 services, 2 endpoints each,
@@ -211,6 +219,12 @@ impl LabBuilder {
     /// [`CniMode::Ptp`]; see [`cni`]) instead of the lab's own `ip` commands.
     pub fn cni(mut self, mode: CniMode) -> Self {
         self.cfg.cni = mode;
+        self
+    }
+    /// Pods and services in IPv4 and IPv6 ([`dual_stack`]); hand-built or
+    /// [`CniMode::Bridge`] pods.
+    pub fn dual_stack(mut self, on: bool) -> Self {
+        self.cfg.dual_stack = on;
         self
     }
     /// Name the lab `nsm-<prefix>` and keep it when the process exits
@@ -296,6 +310,7 @@ fn validate(cfg: &Config) -> Result<()> {
         cfg.pods
     );
     cni::validate(cfg.cni, cfg.pods + usize::from(cfg.cluster_dns))?;
+    dual_stack::validate(cfg)?;
     ensure!(
         !cfg.bridge.is_empty()
             && cfg.bridge.len() <= 15
@@ -406,6 +421,7 @@ impl Lab {
                 listeners: true,
                 manual: false,
                 cni: CniMode::HandBuilt,
+                dual_stack: false,
             },
         }
     }
@@ -564,7 +580,7 @@ impl Lab {
     ) -> Result<Vec<u8>> {
         let p = self.pod(from)?;
         ensure!(!p.deleted, "pod {from} ({}) was deleted", p.name);
-        traffic::requests(&p.netns_path, vec![(proto, to, payload)])?
+        traffic::requests(&p.netns_path, vec![(proto, to.into(), payload)])?
             .pop()
             .context("no result")?
     }
@@ -628,6 +644,9 @@ impl Lab {
         self.setup_host_root()?;
         self.start_pod_processes()?;
         self.setup_services();
+        if self.cfg.dual_stack {
+            self.setup_services_v6();
+        }
         self.load_proxy_rules()?;
         if self.cfg.listeners {
             self.start_listeners()?;
@@ -647,6 +666,10 @@ impl Lab {
     fn setup_node(&mut self) -> Result<()> {
         netns::add(&self.up_ns)?;
         netns::add(&self.node_ns)?;
+        if self.cfg.dual_stack {
+            dual_stack::no_dad(&self.up_ns)?;
+            dual_stack::no_dad(&self.node_ns)?;
+        }
         let (node, up) = (&self.node_ns, &self.up_ns);
         cmd::run(&mut netns::ip(
             node,
@@ -681,6 +704,9 @@ impl Lab {
                  route add default via {UPSTREAM_IP}\n{bridge}"
             ),
         )?;
+        if self.cfg.dual_stack {
+            self.setup_node_v6()?;
+        }
         netns::sysctl_set(node, "net/ipv4/ip_forward", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-iptables", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-ip6tables", "1")?;
@@ -718,6 +744,7 @@ impl Lab {
                 netns_path: netns::path(&netns_name),
                 netns_name,
                 ip: self.net.pod_ip(i),
+                ip6: None,
                 host_veth: match self.cfg.cni {
                     CniMode::CalicoRouted => format!("cali{}", pod::random_hex(11)),
                     CniMode::CiliumShape => format!("lxc{}", pod::random_hex(12)),
@@ -753,6 +780,9 @@ impl Lab {
         let mut node_batch = String::new();
         for p in &self.pods {
             netns::add(&p.netns_name)?;
+            if self.cfg.dual_stack {
+                dual_stack::no_dad(&p.netns_name)?;
+            }
             let v = &p.host_veth;
             let _ = writeln!(
                 node_batch,
@@ -773,6 +803,9 @@ impl Lab {
                     self.net.gateway()
                 ),
             )?;
+        }
+        if self.cfg.dual_stack {
+            self.setup_pods_v6()?;
         }
         Ok(())
     }
@@ -907,7 +940,7 @@ impl Lab {
         match self.cfg.proxy_mode {
             ProxyMode::Iptables => {
                 let rules = kube_proxy::render_iptables(&self.services, CLUSTER_CIDR);
-                self.restore_iptables(false, &rules)
+                self.restore_iptables(false, &rules)?;
             }
             ProxyMode::Nftables => {
                 let script = nft::render(
@@ -922,10 +955,13 @@ impl Lab {
                     Some(script.as_bytes()),
                 )
                 .context("loading table ip kube-proxy (the script is in the lab dir)")?;
-                Ok(())
             }
-            ProxyMode::Ipvs => self.load_ipvs(),
+            ProxyMode::Ipvs => self.load_ipvs()?,
         }
+        if self.cfg.dual_stack {
+            self.load_proxy_rules_v6()?;
+        }
+        Ok(())
     }
 
     fn restore_iptables(&self, legacy: bool, rules: &str) -> Result<()> {
@@ -990,6 +1026,7 @@ impl Lab {
                 port,
                 &reply,
                 bin.as_deref(),
+                self.pods[pi].ip6.is_some(),
             )?;
             self.spawned_pids.push(child.id());
             self.rt[pi]
@@ -1103,7 +1140,7 @@ impl Lab {
                 .iter()
                 .map(|(svc, payload)| {
                     let s = &self.services[*svc];
-                    (s.protocol, self.traffic_target(s), payload.clone())
+                    (s.protocol, self.traffic_target(s).into(), payload.clone())
                 })
                 .collect();
             let results = traffic::requests(&self.pods[client].netns_path, batch)?;
@@ -1117,6 +1154,9 @@ impl Lab {
                 })?;
                 self.check_reply(*svc, payload, &reply)?;
             }
+        }
+        if self.cfg.dual_stack {
+            self.run_traffic_v6()?;
         }
         self.extend_conntrack_timeouts()
     }

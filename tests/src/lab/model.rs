@@ -2,7 +2,7 @@
 
 use super::kube_proxy;
 use serde::{Deserialize, Serialize};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::PathBuf;
 
 /// How kube-proxy programs the service VIPs on the lab node.
@@ -15,6 +15,18 @@ pub enum ProxyMode {
     /// IPVS mode: VIPs on `kube-ipvs0`, kube-proxy's ipsets and set-matching iptables
     /// rules; the kernel's virtual servers are rendered text (see [`super::ipvs`]).
     Ipvs,
+}
+
+impl ProxyMode {
+    /// How the analyzer's datapath summary names what programs the services (the lab
+    /// loads iptables rules with the nft backend).
+    pub fn datapath_name(self) -> &'static str {
+        match self {
+            ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
+            ProxyMode::Nftables => "kube-proxy nftables",
+            ProxyMode::Ipvs => "kube-proxy ipvs",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,6 +56,9 @@ pub struct Pod {
     pub netns_name: String,
     pub netns_path: PathBuf,
     pub ip: Ipv4Addr,
+    /// The pod's IPv6 address (dual-stack labs).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// Host side of the veth, in the node netns (`veth` + 8 hex).
     pub host_veth: String,
     /// The long-lived process (the pod's "pause"); 0 once the pod was deleted.
@@ -86,6 +101,22 @@ pub struct Service {
     pub nft_service_chain: String,
     /// `endpoint-<8>-ns/name/proto/port__ip/port`, one per endpoint.
     pub nft_endpoint_chains: Vec<String>,
+    /// The service's IPv6 side (dual-stack labs): its own ClusterIP and endpoints,
+    /// programmed by the IPv6 proxier with the same service chain names.
+    #[serde(default)]
+    pub v6: Option<ServiceV6>,
+}
+
+/// The IPv6 ClusterIP of a dual-stack service port and its IPv6 endpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceV6 {
+    pub cluster_ip: Ipv6Addr,
+    /// As programmed in the ip6tables / `table ip6 kube-proxy` rules.
+    pub endpoints: Vec<SocketAddrV6>,
+    /// `KUBE-SEP-<16>` of each endpoint (hash of `[ip]:port`).
+    pub sep_chains: Vec<String>,
+    /// `endpoint-<8>-…__<ip with dots>/port`, one per endpoint.
+    pub nft_endpoint_chains: Vec<String>,
 }
 
 impl Service {
@@ -111,6 +142,7 @@ impl Service {
             sep_chains: Vec::new(),
             nft_service_chain: String::new(),
             nft_endpoint_chains: Vec::new(),
+            v6: None,
         };
         s.refresh_chains();
         s
@@ -144,8 +176,27 @@ impl Service {
         self.nft_endpoint_chains = self
             .endpoints
             .iter()
-            .map(|e| kube_proxy::nft_endpoint_chain(self, e))
+            .map(|e| kube_proxy::nft_endpoint_chain(self, SocketAddr::V4(*e)))
             .collect();
+        if let Some(mut v6) = self.v6.take() {
+            v6.sep_chains = v6
+                .endpoints
+                .iter()
+                .map(|e| kube_proxy::sep_chain(&spn, proto, &e.to_string()))
+                .collect();
+            v6.nft_endpoint_chains = v6
+                .endpoints
+                .iter()
+                .map(|e| kube_proxy::nft_endpoint_chain(self, SocketAddr::V6(*e)))
+                .collect();
+            self.v6 = Some(v6);
+        }
+    }
+
+    /// The IPv6 VIP, when the service has one.
+    pub fn vip6(&self) -> Option<SocketAddrV6> {
+        let v6 = self.v6.as_ref()?;
+        Some(SocketAddrV6::new(v6.cluster_ip, self.port, 0, 0))
     }
 }
 

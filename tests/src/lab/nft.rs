@@ -1,10 +1,49 @@
-//! kube-proxy's nftables mode: `table ip kube-proxy`, rendered as one `nft -f`
-//! transaction that replaces the whole table (so a reload is atomic).
+//! kube-proxy's nftables mode: `table ip kube-proxy` (and, for the IPv6 side of a
+//! dual-stack lab, `table ip6 kube-proxy`: same chains and maps, `ip6` matches and
+//! `ipv6_addr` keys), rendered as one `nft -f` transaction that replaces the whole
+//! table (so a reload is atomic).
 
-use super::model::Service;
+use super::model::{Protocol, Service};
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
-const T: &str = "ip kube-proxy";
+/// One service port of one family, as the nft transaction needs it.
+struct Port<'a> {
+    name: String,
+    protocol: Protocol,
+    cluster_ip: IpAddr,
+    port: u16,
+    endpoints: Vec<SocketAddr>,
+    svc_chain: &'a str,
+    endpoint_chains: &'a [String],
+}
+
+impl Port<'_> {
+    fn v4(s: &Service) -> Port<'_> {
+        Port {
+            name: s.port_name_string(),
+            protocol: s.protocol,
+            cluster_ip: s.cluster_ip.into(),
+            port: s.port,
+            endpoints: s.endpoints.iter().map(|e| SocketAddr::V4(*e)).collect(),
+            svc_chain: &s.nft_service_chain,
+            endpoint_chains: &s.nft_endpoint_chains,
+        }
+    }
+
+    fn v6(s: &Service) -> Option<Port<'_>> {
+        let v6 = s.v6.as_ref()?;
+        Some(Port {
+            name: s.port_name_string(),
+            protocol: s.protocol,
+            cluster_ip: v6.cluster_ip.into(),
+            port: s.port,
+            endpoints: v6.endpoints.iter().map(|e| SocketAddr::V6(*e)).collect(),
+            svc_chain: &s.nft_service_chain,
+            endpoint_chains: &v6.nft_endpoint_chains,
+        })
+    }
+}
 
 /// The transaction: (re)creates `table ip kube-proxy` for `services`.
 /// `service_cidr`/`cluster_cidr` are the lab's, `node_ip` the NodePort address.
@@ -14,11 +53,39 @@ pub fn render(
     cluster_cidr: &str,
     node_ip: &str,
 ) -> String {
+    let ports: Vec<Port<'_>> = services.iter().map(Port::v4).collect();
+    render_family(false, &ports, service_cidr, cluster_cidr, node_ip)
+}
+
+/// The IPv6 proxier's transaction: (re)creates `table ip6 kube-proxy` for the IPv6
+/// side of `services` (IPv6 service and cluster CIDRs, IPv6 node address).
+pub fn render_ip6(
+    services: &[Service],
+    service_cidr6: &str,
+    cluster_cidr6: &str,
+    node_ip6: &str,
+) -> String {
+    let ports: Vec<Port<'_>> = services.iter().filter_map(Port::v6).collect();
+    render_family(true, &ports, service_cidr6, cluster_cidr6, node_ip6)
+}
+
+fn render_family(
+    ipv6: bool,
+    services: &[Port<'_>],
+    service_cidr: &str,
+    cluster_cidr: &str,
+    node_ip: &str,
+) -> String {
+    let (t, ip, addr) = if ipv6 {
+        ("ip6 kube-proxy", "ip6", "ipv6_addr")
+    } else {
+        ("ip kube-proxy", "ip", "ipv4_addr")
+    };
     let mut f = String::new();
     // "add" then "delete" makes the delete valid whether or not the table exists.
-    let _ = writeln!(f, "add table {T}");
-    let _ = writeln!(f, "delete table {T}");
-    let _ = writeln!(f, "add table {T} {{ comment \"rules for kube-proxy\" ; }}");
+    let _ = writeln!(f, "add table {t}");
+    let _ = writeln!(f, "delete table {t}");
+    let _ = writeln!(f, "add table {t} {{ comment \"rules for kube-proxy\" ; }}");
     for line in [
         "add set {T} cluster-ips { type ipv4_addr ; comment \"Active ClusterIPs\" ; }",
         "add set {T} nodeport-ips { type ipv4_addr ; comment \"IPs that accept NodePort traffic\" ; }",
@@ -70,7 +137,9 @@ pub fn render(
     ] {
         f.push_str(
             &line
-                .replace("{T}", T)
+                .replace("{T}", t)
+                .replace("ip daddr", &format!("{ip} daddr"))
+                .replace("ipv4_addr", addr)
                 .replace("{SERVICE_CIDR}", service_cidr)
                 .replace("{NODE_IP}", node_ip),
         );
@@ -79,50 +148,48 @@ pub fn render(
 
     for s in services {
         let p = s.protocol.lower();
-        let _ = writeln!(f, "# {}", s.port_name_string());
-        let _ = writeln!(f, "add element {T} cluster-ips {{ {} }}", s.cluster_ip);
+        let _ = writeln!(f, "# {}", s.name);
+        let _ = writeln!(f, "add element {t} cluster-ips {{ {} }}", s.cluster_ip);
         if s.endpoints.is_empty() {
             let _ = writeln!(
                 f,
-                "add element {T} no-endpoint-services {{ {} . {p} . {} comment \"{}\" : goto reject-chain }}",
-                s.cluster_ip,
-                s.port,
-                s.port_name_string()
+                "add element {t} no-endpoint-services {{ {} . {p} . {} comment \"{}\" : goto reject-chain }}",
+                s.cluster_ip, s.port, s.name
             );
             continue;
         }
         // Endpoint chains first: the service chain's vmap refers to them.
-        for (ep, chain) in s.endpoints.iter().zip(&s.nft_endpoint_chains) {
-            let _ = writeln!(f, "add chain {T} {chain}");
+        for (ep, chain) in s.endpoints.iter().zip(s.endpoint_chains) {
+            let _ = writeln!(f, "add chain {t} {chain}");
             let _ = writeln!(
                 f,
-                "add rule {T} {chain} ip saddr {} jump mark-for-masquerade",
+                "add rule {t} {chain} {ip} saddr {} jump mark-for-masquerade",
                 ep.ip()
             );
-            let _ = writeln!(f, "add rule {T} {chain} meta l4proto {p} dnat to {ep}");
+            let _ = writeln!(f, "add rule {t} {chain} meta l4proto {p} dnat to {ep}");
         }
-        let svc = &s.nft_service_chain;
-        let _ = writeln!(f, "add chain {T} {svc}");
+        let svc = s.svc_chain;
+        let _ = writeln!(f, "add chain {t} {svc}");
         let _ = writeln!(
             f,
-            "add rule {T} {svc} ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade",
+            "add rule {t} {svc} {ip} daddr {} {ip} saddr != {cluster_cidr} jump mark-for-masquerade",
             s.cluster_ip
         );
         let targets: Vec<String> = s
-            .nft_endpoint_chains
+            .endpoint_chains
             .iter()
             .enumerate()
             .map(|(i, c)| format!("{i} : goto {c}"))
             .collect();
         let _ = writeln!(
             f,
-            "add rule {T} {svc} numgen random mod {} vmap {{ {} }}",
+            "add rule {t} {svc} numgen random mod {} vmap {{ {} }}",
             s.endpoints.len(),
             targets.join(" , ")
         );
         let _ = writeln!(
             f,
-            "add element {T} service-ips {{ {} . {p} . {} : goto {svc} }}",
+            "add element {t} service-ips {{ {} . {p} . {} : goto {svc} }}",
             s.cluster_ip, s.port
         );
     }

@@ -229,8 +229,9 @@ pub fn wait_pod_ready(child: &mut Child, log: &Path, what: &str) -> Result<()> {
 }
 
 /// Starts a listener inside the pod (its netns, UTS and mount namespace):
-/// `server` (the `netsnap-lab` binary) when given, else socat. Call
-/// [`wait_listening`] next.
+/// `server` (the `netsnap-lab` binary) when given, else socat (IPv4 only). With
+/// `dual_stack` the server answers on IPv6 too. Call [`wait_listening`] next.
+#[allow(clippy::too_many_arguments)]
 pub fn start_listener(
     cgroup_dir: &Path,
     log: &Path,
@@ -239,6 +240,7 @@ pub fn start_listener(
     port: u16,
     reply: &Reply,
     server: Option<&Path>,
+    dual_stack: bool,
 ) -> Result<Child> {
     let pid = pod_pid.to_string();
     let mut argv: Vec<String> = ["nsenter", "-t", &pid, "-n", "-u", "-m"]
@@ -246,7 +248,7 @@ pub fn start_listener(
         .to_vec();
     if let Some(bin) = server {
         argv.push(bin.to_string_lossy().into_owned());
-        argv.extend(server::args(proto, port, reply));
+        argv.extend(server::args(proto, port, reply, dual_stack));
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         return spawn_in_cgroup(cgroup_dir, log, &argv);
     }

@@ -8,8 +8,12 @@ use super::model::Protocol;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The last argument that makes the server answer on IPv6 too (dual-stack pods).
+const DUAL_STACK_FLAG: &str = "--dual-stack";
 
 /// What the server answers.
 #[derive(Clone, Debug)]
@@ -30,8 +34,8 @@ impl Reply {
     }
 }
 
-/// `netsnap-lab serve <tcp|udp> <port> <text TEXT|echo>` argument form.
-pub fn args(proto: Protocol, port: u16, reply: &Reply) -> Vec<String> {
+/// `netsnap-lab serve <tcp|udp> <port> <text TEXT|echo> [--dual-stack]` argument form.
+pub fn args(proto: Protocol, port: u16, reply: &Reply, dual_stack: bool) -> Vec<String> {
     let mut v = vec![
         "serve".to_string(),
         proto.lower().to_string(),
@@ -41,11 +45,17 @@ pub fn args(proto: Protocol, port: u16, reply: &Reply) -> Vec<String> {
         Reply::Text(t) => v.extend(["text".to_string(), t.clone()]),
         Reply::Echo => v.push("echo".to_string()),
     }
+    if dual_stack {
+        v.push(DUAL_STACK_FLAG.to_string());
+    }
     v
 }
 
-/// Parses what [`args`] produced (without the leading `serve`).
-pub fn parse_args(a: &[String]) -> Result<(Protocol, u16, Reply)> {
+/// Parses what [`args`] produced (without the leading `serve`): protocol, port,
+/// reply, and whether to answer on IPv6 too.
+pub fn parse_args(a: &[String]) -> Result<(Protocol, u16, Reply, bool)> {
+    let dual_stack = a.last().is_some_and(|l| l == DUAL_STACK_FLAG);
+    let a = if dual_stack { &a[..a.len() - 1] } else { a };
     let proto = match a.first().map(String::as_str) {
         Some("tcp") => Protocol::Tcp,
         Some("udp") => Protocol::Udp,
@@ -61,41 +71,115 @@ pub fn parse_args(a: &[String]) -> Result<(Protocol, u16, Reply)> {
         (Some("echo"), None) => Reply::Echo,
         _ => bail!("serve: reply `text TEXT` or `echo`"),
     };
-    Ok((proto, port, reply))
+    Ok((proto, port, reply, dual_stack))
 }
 
-/// Serves forever in the current netns (ended by the lab with SIGKILL).
-pub fn serve(proto: Protocol, port: u16, reply: Reply) -> Result<()> {
+/// Serves forever in the current netns (ended by the lab with SIGKILL): on IPv4,
+/// and with `dual_stack` also on an IPv6-only socket of the same port (bound first,
+/// so the lab's wait for the IPv4 port also covers it). Two sockets, not one
+/// dual-stack `[::]` socket, so the pod's IPv4 socket table stays what it was.
+pub fn serve(proto: Protocol, port: u16, reply: Reply, dual_stack: bool) -> Result<()> {
+    let v6 = if dual_stack {
+        Some(bind_v6_only(proto, port).with_context(|| format!("bind [::]:{port}"))?)
+    } else {
+        None
+    };
     match proto {
         Protocol::Udp => {
             let s =
                 UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("bind udp {port}"))?;
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, peer) = s.recv_from(&mut buf)?;
-                // A vanished peer is its problem, not the server's.
-                let _ = s.send_to(&reply.answer(&buf[..n]), peer);
+            if let Some(fd) = v6 {
+                let (s6, reply) = (UdpSocket::from(fd), reply.clone());
+                std::thread::spawn(move || serve_udp(&s6, &reply));
             }
+            serve_udp(&s, &reply)
         }
         Protocol::Tcp => {
             let l =
                 TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("bind tcp {port}"))?;
-            for conn in l.incoming() {
-                let Ok(mut c) = conn else { continue };
-                let reply = reply.clone();
-                std::thread::spawn(move || {
-                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-                    let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
-                    let mut got = Vec::new();
-                    if matches!(reply, Reply::Echo) {
-                        let _ = c.read_to_end(&mut got);
-                    }
-                    let _ = c.write_all(&reply.answer(&got));
-                });
+            if let Some(fd) = v6 {
+                let (l6, reply) = (TcpListener::from(fd), reply.clone());
+                std::thread::spawn(move || serve_tcp(&l6, &reply));
             }
-            Ok(())
+            serve_tcp(&l, &reply)
         }
     }
+}
+
+fn serve_udp(s: &UdpSocket, reply: &Reply) -> Result<()> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, peer) = s.recv_from(&mut buf)?;
+        // A vanished peer is its problem, not the server's.
+        let _ = s.send_to(&reply.answer(&buf[..n]), peer);
+    }
+}
+
+/// An `[::]:port` socket with IPV6_V6ONLY (listening, for TCP).
+fn bind_v6_only(proto: Protocol, port: u16) -> std::io::Result<OwnedFd> {
+    let ty = match proto {
+        Protocol::Tcp => libc::SOCK_STREAM,
+        Protocol::Udp => libc::SOCK_DGRAM,
+    };
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    // SAFETY: plain socket syscalls on an fd this function owns from the start.
+    unsafe {
+        let fd = check(libc::socket(libc::AF_INET6, ty | libc::SOCK_CLOEXEC, 0))?;
+        let owned = OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let one_ptr = (&one as *const libc::c_int).cast();
+        check(libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            one_ptr,
+            len,
+        ))?;
+        check(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            one_ptr,
+            len,
+        ))?;
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = port.to_be();
+        let sa_len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        check(libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in6).cast(),
+            sa_len,
+        ))?;
+        if proto == Protocol::Tcp {
+            check(libc::listen(fd, 128))?;
+        }
+        Ok(owned)
+    }
+}
+
+fn serve_tcp(l: &TcpListener, reply: &Reply) -> Result<()> {
+    for conn in l.incoming() {
+        let Ok(mut c) = conn else { continue };
+        let reply = reply.clone();
+        std::thread::spawn(move || {
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
+            let mut got = Vec::new();
+            if matches!(reply, Reply::Echo) {
+                let _ = c.read_to_end(&mut got);
+            }
+            let _ = c.write_all(&reply.answer(&got));
+        });
+    }
+    Ok(())
 }
 
 /// The `netsnap-lab` binary next to the running executable (integration tests

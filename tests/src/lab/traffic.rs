@@ -13,10 +13,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One request/response: TCP reads until the server closes, UDP sends `payload`
 /// and waits for one datagram.
-fn request_here(proto: Protocol, to: SocketAddrV4, payload: &[u8]) -> Result<Vec<u8>> {
+fn request_here(proto: Protocol, to: SocketAddr, payload: &[u8]) -> Result<Vec<u8>> {
     match proto {
         Protocol::Tcp => {
-            let mut s = TcpStream::connect_timeout(&SocketAddr::V4(to), REQUEST_TIMEOUT)
+            let mut s = TcpStream::connect_timeout(&to, REQUEST_TIMEOUT)
                 .with_context(|| format!("tcp connect {to}"))?;
             s.set_read_timeout(Some(REQUEST_TIMEOUT))?;
             s.set_write_timeout(Some(REQUEST_TIMEOUT))?;
@@ -31,7 +31,7 @@ fn request_here(proto: Protocol, to: SocketAddrV4, payload: &[u8]) -> Result<Vec
             Ok(buf)
         }
         Protocol::Udp => {
-            let s = UdpSocket::bind("0.0.0.0:0")?;
+            let s = UdpSocket::bind(if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" })?;
             s.set_read_timeout(Some(REQUEST_TIMEOUT))?;
             s.send_to(payload, to)
                 .with_context(|| format!("udp send to {to}"))?;
@@ -45,10 +45,11 @@ fn request_here(proto: Protocol, to: SocketAddrV4, payload: &[u8]) -> Result<Vec
     }
 }
 
-/// Sends each request from inside the netns at `ns_path`; returns one result per request.
+/// Sends each request (IPv4 or IPv6) from inside the netns at `ns_path`; returns
+/// one result per request.
 pub fn requests(
     ns_path: &Path,
-    reqs: Vec<(Protocol, SocketAddrV4, Vec<u8>)>,
+    reqs: Vec<(Protocol, SocketAddr, Vec<u8>)>,
 ) -> Result<Vec<Result<Vec<u8>>>> {
     netns::run_in(ns_path, move || {
         Ok(reqs

@@ -23,11 +23,7 @@ fn check_healthy(lab: &Lab) -> Healthy {
         CniMode::CalicoRouted => "calico",
         other => panic!("no datapath expected for {other:?}"),
     };
-    let proxy = match lab.proxy_mode() {
-        ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
-        ProxyMode::Nftables => "kube-proxy nftables",
-        ProxyMode::Ipvs => "kube-proxy ipvs",
-    };
+    let proxy = lab.proxy_mode().datapath_name();
     let datapath = format!("CNI {cni}, overlay none, services by {proxy}, IPv4");
     let conflist = mode.conflist_file();
     dc::check_healthy(

@@ -89,14 +89,18 @@ fn answered_by(b: &Branch, reply: &str, lab: &Lab) -> bool {
     else {
         return false;
     };
-    let Some(pod) = lab.pods().iter().find(|p| IpAddr::V4(p.ip) == ip) else {
+    let Some(pod) = lab
+        .pods()
+        .iter()
+        .find(|p| IpAddr::V4(p.ip) == ip || p.ip6.map(IpAddr::V6) == Some(ip))
+    else {
         return false;
     };
     pod.name == reply || pod.name.starts_with("coredns")
 }
 
 #[derive(Clone)]
-struct Case {
+pub(crate) struct Case {
     what: String,
     /// Index in `lab.pods()` of the client.
     from: usize,
@@ -116,6 +120,16 @@ enum Target {
 /// Every (pod, service port) pair and each pod to the next two pods' first port and
 /// a closed one.
 fn cases(lab: &Lab) -> Vec<Case> {
+    cases_of(lab, false)
+}
+
+/// The same over IPv6 (dual-stack labs): every pod to every service port's IPv6
+/// ClusterIP, and to the next two pods' IPv6 addresses.
+pub(crate) fn cases_v6(lab: &Lab) -> Vec<Case> {
+    cases_of(lab, true)
+}
+
+fn cases_of(lab: &Lab, v6: bool) -> Vec<Case> {
     let live: Vec<usize> = (0..lab.pods().len())
         .filter(|&i| !lab.pods()[i].deleted)
         .collect();
@@ -128,7 +142,11 @@ fn cases(lab: &Lab) -> Vec<Case> {
         let pod = &lab.pods()[i];
         let from = format!("{}/{}", pod.namespace, pod.name);
         for (si, s) in lab.services().iter().enumerate() {
-            let to = SocketAddr::new(IpAddr::V4(s.cluster_ip), s.port);
+            let to = match (v6, s.vip6()) {
+                (false, _) => SocketAddr::new(IpAddr::V4(s.cluster_ip), s.port),
+                (true, Some(vip6)) => SocketAddr::V6(vip6),
+                (true, None) => continue,
+            };
             out.push(Case {
                 what: format!(
                     "{from} → service {}/{}:{} {to}",
@@ -157,6 +175,11 @@ fn cases(lab: &Lab) -> Vec<Case> {
                 continue;
             }
             let peer = &lab.pods()[j];
+            let peer_ip = match (v6, peer.ip6) {
+                (false, _) => IpAddr::V4(peer.ip),
+                (true, Some(ip6)) => IpAddr::V6(ip6),
+                (true, None) => continue,
+            };
             let ports = peer
                 .listen_ports
                 .first()
@@ -173,7 +196,7 @@ fn cases(lab: &Lab) -> Vec<Case> {
                     Some(si) if port == 53 => lab.payload_for(si),
                     _ => Vec::new(),
                 };
-                let to = SocketAddr::new(IpAddr::V4(peer.ip), port);
+                let to = SocketAddr::new(peer_ip, port);
                 out.push(Case {
                     what: format!("{from} → pod {}/{} {to}", peer.namespace, peer.name),
                     from: i,
@@ -200,7 +223,7 @@ fn cases(lab: &Lab) -> Vec<Case> {
 
 /// How one case came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// A live branch of the trace predicts what the kernel did.
     Agree,
     /// No branch predicts it and one says unknown: what happened is outside the bundle.
@@ -212,18 +235,18 @@ enum Outcome {
     Disagree,
 }
 
-struct Judged {
-    outcome: Outcome,
+pub(crate) struct Judged {
+    pub(crate) outcome: Outcome,
     /// `[label] case: kernel <observed>`.
-    line: String,
+    pub(crate) line: String,
     /// The trace as text, for the cases that do not agree.
-    trace: String,
+    pub(crate) trace: String,
     /// Sent again alone after timing out among the others (see `judge`).
-    reprobed: bool,
+    pub(crate) reprobed: bool,
 }
 
 /// Captures the lab, traces `cases` on the bundle, sends them for real (all at once).
-fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
+pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
     let bundle = collect_lab(lab, label, &[]);
     let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
     let prepared = Prepared::new(&b);

@@ -563,17 +563,18 @@ fn five_thousand_services() {
     use netsnap_kube_shapes::iptables::{
         write_save, Protocol, SaveContent, SaveOptions, ServicePort,
     };
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::borrow::Cow;
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
     const N: usize = 5000;
     let names: Vec<String> = (0..N).map(|i| format!("svc-{i}")).collect();
-    let eps: Vec<Vec<SocketAddrV4>> = (0..N)
+    let eps: Vec<Vec<SocketAddr>> = (0..N)
         .map(|i| {
             (0..3)
                 .map(|k| {
-                    SocketAddrV4::new(
+                    SocketAddr::V4(SocketAddrV4::new(
                         Ipv4Addr::new(10, 244, (i / 200) as u8, (i % 200 + k) as u8),
                         8080,
-                    )
+                    ))
                 })
                 .collect()
         })
@@ -581,8 +582,9 @@ fn five_thousand_services() {
     let vip = |i: usize| Ipv4Addr::new(10, 96, (i / 250) as u8, (i % 250) as u8 + 1);
     let ports: Vec<ServicePort<'_>> = (0..N)
         .map(|i| {
-            let v = SocketAddrV4::new(vip(i), 80);
-            ServicePort::new("default", &names[i], "http", Protocol::Tcp, v, &eps[i])
+            let v = SocketAddrV4::new(vip(i), 80).into();
+            let e = Cow::Borrowed(eps[i].as_slice());
+            ServicePort::new("default", &names[i], "http", Protocol::Tcp, v, e)
         })
         .collect();
     let opts = SaveOptions {
@@ -610,7 +612,7 @@ fn five_thousand_services() {
         assert_eq!(out.len(), 3);
         for (b, ep) in out.iter().zip(&eps[i]) {
             assert!((b.probability - 1.0 / 3.0).abs() < 1e-9);
-            assert_eq!((b.packet.dst, b.packet.dport), (IpAddr::V4(*ep.ip()), 8080));
+            assert_eq!((b.packet.dst, b.packet.dport), (ep.ip(), 8080));
         }
         runs += 1;
     }
