@@ -14,6 +14,7 @@ mod hostile;
 mod lab_basic;
 mod lab_cni;
 mod lab_faults;
+mod lab_flannel;
 mod lab_rootns;
 mod trace_lab;
 mod trace_route;

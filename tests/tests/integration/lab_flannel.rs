@@ -1,0 +1,133 @@
+//! Two lab nodes joined by a Flannel-style VXLAN overlay (`netsnap_tests::lab::flannel`):
+//! `flannel.1` with per-peer FDB and neighbour entries and an on-link route to the
+//! peer's pod subnet, pods wired by the `bridge` plugin with the configuration
+//! flannel's plugin delegates, flanneld's iptables rules, and kube-proxy rules whose
+//! services have endpoints on both nodes. Real requests cross the overlay; each node
+//! is collected with the real collector and analyzed on its own: healthy, no alarm
+//! (remote endpoints are not stale), every line understood, named Flannel with its
+//! VXLAN overlay, every pod tied; then the faults that apply are found on their subject.
+
+use netsnap_tests::datapath_check::{self as dc, Expected, Healthy};
+use netsnap_tests::lab::flannel::{FlannelPair, OVERLAY_MTU, VXLAN_DEVICE, VXLAN_PORT};
+use netsnap_tests::lab::{assert_no_leaks, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode};
+use netsnap_tests::notice;
+
+/// `flannel.1`, its peer entries and flanneld's rules as the kernel shows them on
+/// `lab`, the peer being `peer`.
+fn check_overlay_state(pair: &FlannelPair, lab: &Lab, peer: usize) {
+    let (me, other) = (&pair.vteps[1 - peer], &pair.vteps[peer]);
+    let link = ok_json(&lab.node(&["ip", "-d", "-j", "link", "show", "dev", VXLAN_DEVICE]));
+    let info = &link[0]["linkinfo"]["info_data"];
+    assert_eq!(link[0]["mtu"], OVERLAY_MTU, "{link}");
+    assert_eq!(info["id"], 1, "{link}");
+    assert_eq!(info["port"], VXLAN_PORT, "{link}");
+    assert_eq!(info["learning"], false, "{link}");
+    assert_eq!(info["local"], me.node_ip.to_string(), "{link}");
+    let addr = ok_stdout(&lab.node(&["ip", "-4", "addr", "show", "dev", VXLAN_DEVICE]));
+    assert!(
+        addr.contains(&format!("inet {}/32 ", me.subnet.network())),
+        "{addr}"
+    );
+    let fdb = ok_stdout(&lab.node(&["bridge", "fdb", "show", "dev", VXLAN_DEVICE]));
+    let entry = format!("{} dst {} self permanent", other.mac, other.node_ip);
+    assert!(fdb.contains(&entry), "{entry} missing:\n{fdb}");
+    let neigh = ok_stdout(&lab.node(&["ip", "neigh", "show", "dev", VXLAN_DEVICE]));
+    let entry = format!("{} lladdr {} PERMANENT", other.subnet.network(), other.mac);
+    assert!(neigh.contains(&entry), "{entry} missing:\n{neigh}");
+    let route = ok_stdout(&lab.node(&["ip", "route", "show", &other.subnet.to_string()]));
+    let want = format!("via {} dev {VXLAN_DEVICE} onlink", other.subnet.network());
+    assert!(route.contains(&want), "{want} missing: {route}");
+    let save = lab.iptables_save(false).expect("iptables-nft-save");
+    for rule in [
+        "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG",
+        "-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD",
+    ] {
+        assert!(save.contains(rule), "{rule} missing (lost on a kube-proxy reload?):\n{save}");
+    }
+    let env = std::fs::read_to_string(lab.host_root().join("run/flannel/subnet.env")).unwrap();
+    assert!(env.contains(&format!("FLANNEL_MTU={OVERLAY_MTU}")), "{env}");
+}
+
+/// The healthy node collected and checked.
+fn check_healthy(lab: &Lab) -> Healthy {
+    let proxy = match lab.proxy_mode() {
+        ProxyMode::Iptables => "kube-proxy iptables (nft backend)",
+        ProxyMode::Nftables => "kube-proxy nftables",
+    };
+    let datapath =
+        format!("CNI flannel (cni0), overlay vxlan flannel.1 (flannel), services by {proxy}, IPv4");
+    dc::check_healthy(
+        lab,
+        &Expected {
+            what: lab.name(),
+            datapath: &datapath,
+            conflist: Some("10-flannel.conflist"),
+        },
+    )
+}
+
+fn run(proxy: ProxyMode, prefix: &str) {
+    let Some(_env) = require_lab() else { return };
+    if !dc::require_cni(CniMode::Flannel) {
+        return;
+    }
+    // 4 workload pods per node; service i has one endpoint on each node (pod i).
+    let mut pair = FlannelPair::build(prefix, 4, 4, 1, proxy).expect("build the flannel pair");
+    let fps = pair.footprints();
+    check_overlay_state(&pair, &pair.a, 1);
+    check_overlay_state(&pair, &pair.b, 0);
+    let proof = pair.prove_overlay().expect("traffic over the overlay");
+    let healthy = pair.nodes().map(check_healthy);
+    for (i, lab) in pair.nodes().iter().enumerate() {
+        std::fs::copy(lab.dir().join("healthy.netsnap.tar.zst"), format!("/tmp/flannel-dbg-{i}.netsnap.tar.zst")).unwrap();
+    }
+
+    // Node A: the pod MTU the overlay cannot carry, hairpin off, a service without
+    // endpoints (on both nodes, as kube-proxy would program it everywhere).
+    pair.a.fault_pod_mtu_over_overlay(1, 1500).unwrap();
+    pair.a.fault_hairpin_off(2).unwrap();
+    for lab in [&mut pair.a, &mut pair.b] {
+        lab.fault_service_without_endpoints(1).unwrap();
+    }
+    // Node B: an endpoint pod deleted (its node's capture tells), no default route.
+    pair.b.fault_endpoint_pod_deleted(0).unwrap();
+    pair.b.fault_no_default_route(3).unwrap();
+    let mut found = Vec::new();
+    for lab in pair.nodes() {
+        dc::assert_faults_reported(lab, lab.name());
+        found.extend(lab.faults().iter().map(|f| format!("{} {}", f.finding, f.kind)));
+    }
+    let [ha, hb] = healthy;
+    notice(&format!(
+        "lab_flannel ({}): sampled 2 nodes × {} pods, {} service ports with endpoints on both nodes; \
+         overlay {VXLAN_DEVICE} VNI 1 port {VXLAN_PORT} MTU {OVERLAY_MTU}: {} pod-to-pod requests across it, \
+         {} service requests until both nodes' endpoints answered ({} pods answered), {} kube-dns queries B → A; \
+         healthy A: {} findings / {} files / {} lines, B: {} findings / {} files / {} lines, \
+         0 warning/critical, 0 unrecognised, every pod tied; faults {}/{} reported: {}",
+        pair.a.name(),
+        pair.a.pods().len(),
+        pair.a.services().len(),
+        proof.pod_to_pod,
+        proof.service_requests,
+        proof.answering_pods,
+        proof.dns_queries,
+        ha.findings,
+        ha.files,
+        ha.lines,
+        hb.findings,
+        hb.files,
+        hb.lines,
+        found.len(),
+        found.len(),
+        found.join(", ")
+    ));
+    pair.teardown().expect("teardown");
+    for fp in &fps {
+        assert_no_leaks(fp);
+    }
+}
+
+#[test]
+fn lab_flannel_vxlan_nodes() {
+    run(ProxyMode::Iptables, "flannel");
+}
