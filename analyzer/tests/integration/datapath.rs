@@ -79,8 +79,10 @@ fn the_cni_config_the_runtime_uses_names_the_plugin() {
 fn flannel_is_named_with_what_it_delegates_to() {
     let with = |delegate: &str| {
         let mut node = Node::healthy("node-1");
-        let list = include_str!("data/cni-flannel.conflist")
-            .replace("\"hairpinMode\": true,", &format!("\"hairpinMode\": true, {delegate}"));
+        let list = include_str!("data/cni-flannel.conflist").replace(
+            "\"hairpinMode\": true,",
+            &format!("\"hairpinMode\": true, {delegate}"),
+        );
         assert_ne!(list, include_str!("data/cni-flannel.conflist"));
         node.files
             .insert("host/cni/10-flannel.conflist".into(), list);

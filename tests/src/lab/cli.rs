@@ -4,7 +4,7 @@
 //! `scripts/lab`: bring a named lab up and down by hand, to run the collector
 //! against it and poke at it with `ip`. See `src/lab/README.md`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netsnap_tests::lab::{self, CniMode, Lab, ProxyMode};
 
@@ -66,7 +66,8 @@ struct UpArgs {
     #[arg(long)]
     proxy: Option<Proxy>,
     /// Wire the pods with the CNI reference plugins (/usr/lib/cni) instead of `ip`
-    /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap).
+    /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap); `calico` and
+    /// `flannel` (two nodes and their overlay) are their shapes built by the lab.
     #[arg(long)]
     cni: Option<Cni>,
     /// No kube-dns service and coredns pod.
@@ -94,6 +95,9 @@ enum Cni {
     Ptp,
     /// Calico's routed shape, built by the lab.
     Calico,
+    /// Two nodes (`NAME-a`, `NAME-b`) joined by a Flannel VXLAN overlay, pods wired
+    /// by the bridge configuration flannel's plugin delegates.
+    Flannel,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -176,6 +180,7 @@ fn up(args: UpArgs) -> Result<()> {
             Cni::Bridge => CniMode::Bridge,
             Cni::Ptp => CniMode::Ptp,
             Cni::Calico => CniMode::CalicoRouted,
+            Cni::Flannel => CniMode::Flannel,
         });
     }
     if args.no_dns {
@@ -188,6 +193,13 @@ fn up(args: UpArgs) -> Result<()> {
         b = b.listeners(false);
     }
     let (conntrack, faults) = (args.conntrack, args.faults);
+    if matches!(args.cni, Some(Cni::Flannel)) {
+        ensure!(
+            conntrack.is_none() && faults.is_empty(),
+            "--cni flannel takes no --conntrack or --fault (inject them per node in code)"
+        );
+        return up_flannel_pair(b);
+    }
     let mut lab = b.build()?;
     if let Some(n) = conntrack {
         let have = lab
@@ -216,6 +228,25 @@ fn up(args: UpArgs) -> Result<()> {
     println!("  state:       {}/lab.json", lab.dir().display());
     println!("  down with:   scripts/lab down {}", lab.name());
     lab.persist()?;
+    Ok(())
+}
+
+/// Two manual nodes joined by the overlay (see `lab::flannel`).
+fn up_flannel_pair(b: lab::LabBuilder) -> Result<()> {
+    let pair = lab::flannel::FlannelPair::build(b)?;
+    for (lab, vtep) in pair.nodes().into_iter().zip(&pair.vteps) {
+        println!(
+            "node {}: {} pods {} flannel.1 {}  (ip netns exec {} ip route)",
+            lab.name(),
+            vtep.node_ip,
+            vtep.subnet,
+            vtep.mac,
+            lab.node_netns_name()
+        );
+        println!("  host root:   {}", lab.host_root().display());
+    }
+    let [b, a] = pair.persist()?;
+    println!("  down with:   scripts/lab down {b} && scripts/lab down {a}");
     Ok(())
 }
 

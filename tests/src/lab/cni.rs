@@ -346,7 +346,10 @@ fn cni_rules(saved: &str) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
     for line in saved.lines() {
         if let Some(t) = line.strip_prefix('*') {
             table = t.trim().to_string();
-        } else if AGENT_CHAINS.iter().any(|c| line.starts_with(&format!(":{c}"))) {
+        } else if AGENT_CHAINS
+            .iter()
+            .any(|c| line.starts_with(&format!(":{c}")))
+        {
             tables
                 .entry(table.clone())
                 .or_default()

@@ -29,8 +29,7 @@
 //! uplink goes with either netns.
 
 use super::cni::CniMode;
-use super::model::ProxyMode;
-use super::{cmd, netns, Footprint, Lab, CLUSTER_CIDR};
+use super::{cmd, netns, Footprint, Lab, LabBuilder, CLUSTER_CIDR};
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -148,8 +147,9 @@ impl Lab {
         Ok(flannel_conflist())
     }
 
-    /// flanneld's start on this node: `flannel.1` and its /32, its iptables rules.
-    fn flannel_up(&self) -> Result<Vtep> {
+    /// flanneld's start on this node (part of building a [`CniMode::Flannel`] lab):
+    /// `flannel.1` and its /32, its iptables rules. Peers come with [`FlannelPair`].
+    pub(super) fn flannel_up(&self) -> Result<()> {
         let subnet = self.net.bridge.trunc();
         Self::ip_batch(
             &self.node_ns,
@@ -164,10 +164,19 @@ impl Lab {
         let rules = iptables_rules(&subnet.to_string());
         fs::write(self.dir.join("flanneld.rules"), &rules)?;
         cmd::run_stdin(
-            &mut netns::exec(&self.node_ns, &["iptables-nft-restore", "-w", "5", "--noflush"]),
+            &mut netns::exec(
+                &self.node_ns,
+                &["iptables-nft-restore", "-w", "5", "--noflush"],
+            ),
             Some(rules.as_bytes()),
         )
         .context("flanneld's iptables rules (the input is in the lab dir)")?;
+        Ok(())
+    }
+
+    /// This node's VXLAN endpoint as its peers learn it (`flannel.1`'s MAC).
+    pub fn flannel_vtep(&self) -> Result<Vtep> {
+        ensure!(self.cfg.cni == CniMode::Flannel, "not a flannel lab");
         let link = cmd::stdout(&mut netns::ip(
             &self.node_ns,
             &["-j", "link", "show", "dev", VXLAN_DEVICE],
@@ -179,7 +188,7 @@ impl Lab {
             .to_string();
         Ok(Vtep {
             node_ip: self.node_address(),
-            subnet,
+            subnet: self.net.bridge.trunc(),
             mac,
         })
     }
@@ -242,31 +251,22 @@ pub struct OverlayProof {
 }
 
 impl FlannelPair {
-    /// Builds both nodes (`pods` workload pods each, `services` services with
-    /// `per_node` endpoints on each node), the overlay, and the cluster services.
-    pub fn build(
-        prefix: &str,
-        pods: usize,
-        services: usize,
-        per_node: usize,
-        proxy: ProxyMode,
-    ) -> Result<FlannelPair> {
+    /// Builds both nodes from `base` (its pods, services and endpoints per service
+    /// on each node; named `<prefix>-a` and `<prefix>-b`; flannel CNI), the overlay
+    /// between them, and the cluster services.
+    pub fn build(base: LabBuilder) -> Result<FlannelPair> {
         let node = |suffix: &str| {
-            Lab::builder(&format!("{prefix}-{suffix}"))
-                .pods(pods)
-                .services(services)
-                .endpoints_per_service(per_node)
-                .proxy_mode(proxy)
-                .cni(CniMode::Flannel)
+            let mut b = base.clone().cni(CniMode::Flannel);
+            b.cfg.prefix = format!("{}-{suffix}", base.cfg.prefix);
+            b
         };
-        let mut a = node("a").build()?;
+        let mut a = node("a").node_index(1).build()?;
         let mut b = node("b")
             .node_index(2)
             .join_upstream(&a)
             .cluster_dns(false)
             .build()?;
-        let va = a.flannel_up()?;
-        let vb = b.flannel_up()?;
+        let (va, vb) = (a.flannel_vtep()?, b.flannel_vtep()?);
         a.flannel_add_peer(&vb)?;
         b.flannel_add_peer(&va)?;
         // One cluster: each service's endpoints are its endpoints on both nodes;
@@ -294,6 +294,14 @@ impl FlannelPair {
     /// Footprints of both nodes (check each with [`super::assert_no_leaks`]).
     pub fn footprints(&self) -> [Footprint; 2] {
         [self.a.footprint(), self.b.footprint()]
+    }
+
+    /// Keeps both nodes after this value is gone (`scripts/lab up --cni flannel`;
+    /// manual labs only); returns their names, B first (take it down first).
+    pub fn persist(self) -> Result<[String; 2]> {
+        let FlannelPair { a, b, .. } = self;
+        let nb = b.persist()?;
+        Ok([nb, a.persist()?])
     }
 
     /// Tears down B, then A (whose upstream B's uplink was in); every step runs.
@@ -336,9 +344,9 @@ impl FlannelPair {
         let dns = self.b.dns_service_indices();
         ensure!(!dns.is_empty(), "node B has no kube-dns service");
         for &svc in &dns {
-            self.b
-                .service_request(0, svc)
-                .with_context(|| format!("kube-dns from {} over the overlay", self.b.pods[0].name))?;
+            self.b.service_request(0, svc).with_context(|| {
+                format!("kube-dns from {} over the overlay", self.b.pods[0].name)
+            })?;
         }
         Ok(OverlayProof {
             pod_to_pod,
@@ -402,7 +410,10 @@ impl Lab {
             &self.node_ns,
             &["link", "set", "dev", &veth, "mtu", &mtu],
         ))?;
-        cmd::run(&mut netns::ip(&ns, &["link", "set", "dev", "eth0", "mtu", &mtu]))?;
+        cmd::run(&mut netns::ip(
+            &ns,
+            &["link", "set", "dev", "eth0", "mtu", &mtu],
+        ))?;
         self.record("pod_mtu_over_overlay", "LNK006", self.pod_subject(pod))
     }
 }
@@ -438,6 +449,8 @@ mod tests {
         assert!(env.contains("FLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1450\n"));
         let rules = iptables_rules("10.244.2.0/24");
         assert!(rules.contains("-A FLANNEL-POSTRTG -s 10.244.2.0/24 -d 10.244.0.0/16 "));
-        assert!(rules.contains("-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD"));
+        assert!(
+            rules.contains("-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD")
+        );
     }
 }

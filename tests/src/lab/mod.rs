@@ -318,7 +318,8 @@ fn validate(cfg: &Config) -> Result<()> {
     );
     ensure!(cfg.pods >= 1 && cfg.pods <= 60000, "pods must be 1..=60000");
     ensure!(
-        (1..=200).contains(&cfg.node) && (cfg.node == 1 || cfg.pods + usize::from(cfg.cluster_dns) <= 250),
+        (1..=200).contains(&cfg.node)
+            && (cfg.node == 1 || cfg.pods + usize::from(cfg.cluster_dns) <= 250),
         "node must be 1..=200 (nodes above 1 get one /24: at most 250 pods)"
     );
     ensure!(
@@ -668,6 +669,10 @@ impl Lab {
 
     fn setup(&mut self) -> Result<()> {
         self.setup_node()?;
+        // flanneld comes up before pods can be wired: its plugin needs subnet.env.
+        if self.cfg.cni == CniMode::Flannel {
+            self.flannel_up()?;
+        }
         self.setup_pods()?;
         self.setup_host_root()?;
         self.start_pod_processes()?;

@@ -7,9 +7,13 @@
 //! (remote endpoints are not stale), every line understood, named Flannel with its
 //! VXLAN overlay, every pod tied; then the faults that apply are found on their subject.
 
+use netsnap_analyzer::check::Finding;
+use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::datapath_check::{self as dc, Expected, Healthy};
 use netsnap_tests::lab::flannel::{FlannelPair, OVERLAY_MTU, VXLAN_DEVICE, VXLAN_PORT};
-use netsnap_tests::lab::{assert_no_leaks, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode};
+use netsnap_tests::lab::{
+    assert_no_leaks, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode,
+};
 use netsnap_tests::notice;
 
 /// `flannel.1`, its peer entries and flanneld's rules as the kernel shows them on
@@ -42,10 +46,25 @@ fn check_overlay_state(pair: &FlannelPair, lab: &Lab, peer: usize) {
         "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG",
         "-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD",
     ] {
-        assert!(save.contains(rule), "{rule} missing (lost on a kube-proxy reload?):\n{save}");
+        assert!(
+            save.contains(rule),
+            "{rule} missing (lost on a kube-proxy reload?):\n{save}"
+        );
     }
     let env = std::fs::read_to_string(lab.host_root().join("run/flannel/subnet.env")).unwrap();
     assert!(env.contains(&format!("FLANNEL_MTU={OVERLAY_MTU}")), "{env}");
+}
+
+/// The pod whose veth pair agrees at 1500 is reported for what the overlay can carry:
+/// 1500 − 50 bytes of VXLAN on flannel.1.
+fn check_mtu_finding_names_the_overlay(findings: &[Finding]) {
+    let f = findings
+        .iter()
+        .find(|f| f.id.as_str() == "LNK006" && f.subject == "pod default/web-1")
+        .unwrap_or_else(|| panic!("no LNK006 on web-1:\n{}", dc::describe(findings)));
+    for part in ["MTU 1500", "vxlan", VXLAN_DEVICE, "50 bytes", "1450"] {
+        assert!(f.message.contains(part), "{part:?} not in {}", f.message);
+    }
 }
 
 /// The healthy node collected and checked.
@@ -72,15 +91,17 @@ fn run(proxy: ProxyMode, prefix: &str) {
         return;
     }
     // 4 workload pods per node; service i has one endpoint on each node (pod i).
-    let mut pair = FlannelPair::build(prefix, 4, 4, 1, proxy).expect("build the flannel pair");
+    let base = Lab::builder(prefix)
+        .pods(4)
+        .services(4)
+        .endpoints_per_service(1)
+        .proxy_mode(proxy);
+    let mut pair = FlannelPair::build(base).expect("build the flannel pair");
     let fps = pair.footprints();
     check_overlay_state(&pair, &pair.a, 1);
     check_overlay_state(&pair, &pair.b, 0);
     let proof = pair.prove_overlay().expect("traffic over the overlay");
     let healthy = pair.nodes().map(check_healthy);
-    for (i, lab) in pair.nodes().iter().enumerate() {
-        std::fs::copy(lab.dir().join("healthy.netsnap.tar.zst"), format!("/tmp/flannel-dbg-{i}.netsnap.tar.zst")).unwrap();
-    }
 
     // Node A: the pod MTU the overlay cannot carry, hairpin off, a service without
     // endpoints (on both nodes, as kube-proxy would program it everywhere).
@@ -94,18 +115,30 @@ fn run(proxy: ProxyMode, prefix: &str) {
     pair.b.fault_no_default_route(3).unwrap();
     let mut found = Vec::new();
     for lab in pair.nodes() {
-        dc::assert_faults_reported(lab, lab.name());
-        found.extend(lab.faults().iter().map(|f| format!("{} {}", f.finding, f.kind)));
+        let bundle = dc::open(&collect_lab(lab, "faults", &[]));
+        let a = dc::analyze(&bundle);
+        dc::assert_faults_in(&a, lab, lab.name());
+        found.extend(
+            lab.faults()
+                .iter()
+                .map(|f| format!("{} {}", f.finding, f.kind)),
+        );
+        if lab.name() == pair.a.name() {
+            check_mtu_finding_names_the_overlay(&a.findings);
+        }
     }
     let [ha, hb] = healthy;
+    let workload = pair.a.config().services;
     notice(&format!(
-        "lab_flannel ({}): sampled 2 nodes × {} pods, {} service ports with endpoints on both nodes; \
+        "lab_flannel ({}, {proxy:?} kube-proxy): sampled node A ({} pods incl. coredns) and node B ({} pods), \
+         {} service ports ({workload} with endpoints on both nodes, kube-dns on A); \
          overlay {VXLAN_DEVICE} VNI 1 port {VXLAN_PORT} MTU {OVERLAY_MTU}: {} pod-to-pod requests across it, \
          {} service requests until both nodes' endpoints answered ({} pods answered), {} kube-dns queries B → A; \
          healthy A: {} findings / {} files / {} lines, B: {} findings / {} files / {} lines, \
          0 warning/critical, 0 unrecognised, every pod tied; faults {}/{} reported: {}",
         pair.a.name(),
         pair.a.pods().len(),
+        pair.b.pods().len(),
         pair.a.services().len(),
         proof.pod_to_pod,
         proof.service_requests,
@@ -130,4 +163,9 @@ fn run(proxy: ProxyMode, prefix: &str) {
 #[test]
 fn lab_flannel_vxlan_nodes() {
     run(ProxyMode::Iptables, "flannel");
+}
+
+#[test]
+fn lab_flannel_vxlan_nodes_nftables_kube_proxy() {
+    run(ProxyMode::Nftables, "flannel-nft");
 }
