@@ -443,6 +443,29 @@ mod tests {
         assert_eq!(list["plugins"][1]["type"], "portmap");
     }
 
+    /// A reload of kube-proxy's rules (whole tables) keeps flanneld's chains and jumps.
+    #[test]
+    fn flanneld_rules_survive_a_kube_proxy_reload() {
+        let saved = format!(
+            "*nat\n:POSTROUTING ACCEPT [0:0]\n:KUBE-POSTROUTING - [0:0]\n{}",
+            iptables_rules("10.244.1.0/24").replacen("*nat\n", "", 1)
+        );
+        let reload =
+            "*nat\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\nCOMMIT\n\
+                      *filter\n:KUBE-FORWARD - [0:0]\n-A FORWARD -j KUBE-FORWARD\nCOMMIT\n";
+        let merged = super::super::cni::keep_cni_rules(reload, &saved);
+        for line in [
+            ":FLANNEL-POSTRTG - [0:0]",
+            "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG",
+            "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" -j MASQUERADE --random-fully",
+            ":FLANNEL-FWD - [0:0]",
+            "-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD",
+        ] {
+            assert!(merged.lines().any(|l| l == line), "{line} lost:\n{merged}");
+        }
+        assert!(merged.contains("-A POSTROUTING -j KUBE-POSTROUTING\n"));
+    }
+
     #[test]
     fn subnet_env_and_rules_name_the_node_subnet() {
         let env = subnet_env(Ipv4Addr::new(10, 244, 2, 1), 24);

@@ -12,7 +12,7 @@ use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::datapath_check::{self as dc, Expected, Healthy};
 use netsnap_tests::lab::flannel::{FlannelPair, OVERLAY_MTU, VXLAN_DEVICE, VXLAN_PORT};
 use netsnap_tests::lab::{
-    assert_no_leaks, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode,
+    assert_no_leaks, cleanup_stale, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode,
 };
 use netsnap_tests::notice;
 
@@ -168,4 +168,43 @@ fn lab_flannel_vxlan_nodes() {
 #[test]
 fn lab_flannel_vxlan_nodes_nftables_kube_proxy() {
     run(ProxyMode::Nftables, "flannel-nft");
+}
+
+/// A pair left by a dead test process (its owner records name no live process) is
+/// removed whole by the stale-lab cleanup: both nodes and A's upstream, which B's
+/// uplink was plugged into.
+#[test]
+fn lab_flannel_pair_left_by_a_dead_process_is_cleaned_up() {
+    let Some(_env) = require_lab() else { return };
+    if !dc::require_cni(CniMode::Flannel) {
+        return;
+    }
+    let base = Lab::builder("flannel-stale")
+        .pods(1)
+        .services(1)
+        .endpoints_per_service(1)
+        .traffic(false);
+    let pair = FlannelPair::build(base).expect("build the flannel pair");
+    let fps = pair.footprints();
+    for lab in pair.nodes() {
+        // PID 4194304 is above the kernel's largest pid_max: no process has it.
+        std::fs::write(lab.dir().join("owner"), "4194304 1").unwrap();
+    }
+    let removed = cleanup_stale();
+    for lab in pair.nodes() {
+        assert!(
+            removed.iter().any(|n| n == lab.name()),
+            "{} not removed: {removed:?}",
+            lab.name()
+        );
+    }
+    for fp in &fps {
+        assert_no_leaks(fp);
+    }
+    notice(&format!(
+        "lab_flannel stale cleanup: both nodes of a pair owned by a dead PID removed ({}), \
+         0 netns/cgroups/dirs/processes/links left",
+        pair.nodes().map(|l| l.name().to_string()).join(", ")
+    ));
+    pair.teardown().expect("teardown after the cleanup");
 }
