@@ -60,7 +60,7 @@ impl Lab {
         format!("pod {}/{}", p.namespace, p.name)
     }
 
-    fn svc_subject(&self, i: usize) -> String {
+    pub(super) fn svc_subject(&self, i: usize) -> String {
         format!("service {}", self.services[i].port_name_string())
     }
 

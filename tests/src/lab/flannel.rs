@@ -320,7 +320,7 @@ impl FlannelPair {
     pub fn prove_overlay(&self) -> Result<OverlayProof> {
         let mut pod_to_pod = 0;
         for (from, to) in [(&self.a, &self.b), (&self.b, &self.a)] {
-            let target = remote_listener(to)?;
+            let target = tcp_listener(to)?;
             for i in 0..from.cfg.pods {
                 let reply = from.tcp_request(i, target.1)?;
                 ensure!(
@@ -388,7 +388,7 @@ impl FlannelPair {
 }
 
 /// A live pod of `lab` with a TCP listener: (pod index, its address and port).
-fn remote_listener(lab: &Lab) -> Result<(usize, SocketAddrV4)> {
+pub fn tcp_listener(lab: &Lab) -> Result<(usize, SocketAddrV4)> {
     lab.pods
         .iter()
         .enumerate()
@@ -400,6 +400,39 @@ fn remote_listener(lab: &Lab) -> Result<(usize, SocketAddrV4)> {
 }
 
 impl Lab {
+    /// flanneld never programmed `peer`'s VTEP on this node: its FDB entry is gone
+    /// (neighbour and route stay), so `flannel.1` drops what it should send there.
+    /// Recorded once per service port with an endpoint on the peer (TRC001 on each:
+    /// the pods here lose that share of its connections).
+    pub fn fault_overlay_fdb_missing(&mut self, peer: &Vtep) -> Result<()> {
+        cmd::run(&mut netns::exec(
+            &self.node_ns,
+            &[
+                "bridge",
+                "fdb",
+                "del",
+                &peer.mac,
+                "dev",
+                VXLAN_DEVICE,
+                "dst",
+                &peer.node_ip.to_string(),
+                "self",
+            ],
+        ))
+        .context("deleting flannel.1's FDB entry")?;
+        let remote: Vec<usize> = (0..self.services.len())
+            .filter(|&i| {
+                let eps = &self.services[i].endpoints;
+                eps.iter().any(|e| peer.subnet.contains(e.ip()))
+            })
+            .collect();
+        ensure!(!remote.is_empty(), "no service has an endpoint on the peer");
+        for i in remote {
+            self.record("overlay_fdb_missing", "TRC001", self.svc_subject(i))?;
+        }
+        Ok(())
+    }
+
     /// Pod `pod`'s eth0 and host veth both at `mtu` (flannel's pods get
     /// [`OVERLAY_MTU`]): the veth pair agrees, the overlay cannot carry it.
     pub fn fault_pod_mtu_over_overlay(&mut self, pod: usize, mtu: u32) -> Result<()> {

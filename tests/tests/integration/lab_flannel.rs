@@ -8,13 +8,19 @@
 //! VXLAN overlay, every pod tied; then the faults that apply are found on their subject.
 
 use netsnap_analyzer::check::Finding;
+use netsnap_analyzer::trace::path::Verdict;
+use netsnap_analyzer::trace::request::{self, Ask};
+use netsnap_analyzer::trace::{packet::Proto, Prepared};
 use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::datapath_check::{self as dc, Expected, Healthy};
-use netsnap_tests::lab::flannel::{FlannelPair, OVERLAY_MTU, VXLAN_DEVICE, VXLAN_PORT};
+use netsnap_tests::lab::flannel::{
+    tcp_listener, FlannelPair, OVERLAY_MTU, VXLAN_DEVICE, VXLAN_PORT,
+};
 use netsnap_tests::lab::{
     assert_no_leaks, cleanup_stale, ok_json, ok_stdout, require_lab, CniMode, Lab, ProxyMode,
 };
 use netsnap_tests::notice;
+use std::net::SocketAddrV4;
 
 /// `flannel.1`, its peer entries and flanneld's rules as the kernel shows them on
 /// `lab`, the peer being `peer`.
@@ -67,6 +73,27 @@ fn check_mtu_finding_names_the_overlay(findings: &[Finding]) {
     }
 }
 
+/// The trace engine on `lab`'s capture `label` (`healthy`, `faults`): a TCP request
+/// from pod `from` to `to` — its one branch's verdict and reason.
+fn trace_on(lab: &Lab, label: &str, from: usize, to: SocketAddrV4) -> (Verdict, String) {
+    let bundle = dc::open(&lab.dir().join(format!("{label}.netsnap.tar.zst")));
+    let prepared = Prepared::new(&bundle);
+    let p = &lab.pods()[from];
+    let ask = Ask {
+        from: format!("{}/{}", p.namespace, p.name),
+        to: to.to_string(),
+        port: None,
+        proto: Some(Proto::Tcp),
+        size: None,
+        established: false,
+    };
+    let requests = request::resolve(&prepared.model, &ask).expect("request resolves");
+    let trace = prepared.engine(Default::default()).trace(&requests[0]);
+    assert_eq!(trace.verdicts.len(), 1, "{:?}", trace.verdicts);
+    let b = &trace.verdicts[0];
+    (b.verdict, b.reason.clone())
+}
+
 /// The healthy node collected and checked.
 fn check_healthy(lab: &Lab) -> Healthy {
     let proxy = match lab.proxy_mode() {
@@ -113,6 +140,26 @@ fn run(proxy: ProxyMode, prefix: &str) {
     // Node B: an endpoint pod deleted (its node's capture tells), no default route.
     pair.b.fault_endpoint_pod_deleted(0).unwrap();
     pair.b.fault_no_default_route(3).unwrap();
+    // Node A: flanneld lost B's VTEP (FDB entry gone): the kernel drops A → B.
+    let to_b = tcp_listener(&pair.b).expect("a listening pod on B").1;
+    assert!(
+        pair.a.tcp_request(0, to_b).is_ok(),
+        "A → B before the fault"
+    );
+    let vb = pair.vteps[1].clone();
+    pair.a.fault_overlay_fdb_missing(&vb).unwrap();
+    assert!(
+        pair.a.tcp_request(0, to_b).is_err(),
+        "A → B {to_b} answered without flannel.1's FDB entry"
+    );
+    // The trace agrees with the kernel: before, the packet leaves for B's VTEP at B's
+    // address; after, flannel.1 drops it.
+    let before = trace_on(&pair.a, "healthy", 0, to_b);
+    let via = format!("VTEP {} at {}", vb.mac, vb.node_ip);
+    assert!(
+        before.0 == Verdict::LeftNode && before.1.contains(&via),
+        "{before:?}"
+    );
     let mut found = Vec::new();
     for lab in pair.nodes() {
         let bundle = dc::open(&collect_lab(lab, "faults", &[]));
@@ -125,6 +172,11 @@ fn run(proxy: ProxyMode, prefix: &str) {
         );
         if lab.name() == pair.a.name() {
             check_mtu_finding_names_the_overlay(&a.findings);
+            let after = trace_on(lab, "faults", 0, to_b);
+            assert!(
+                after.0 == Verdict::Dropped && after.1.contains("no FDB entry"),
+                "{after:?}"
+            );
         }
     }
     let [ha, hb] = healthy;
@@ -135,7 +187,9 @@ fn run(proxy: ProxyMode, prefix: &str) {
          overlay {VXLAN_DEVICE} VNI 1 port {VXLAN_PORT} MTU {OVERLAY_MTU}: {} pod-to-pod requests across it, \
          {} service requests until both nodes' endpoints answered ({} pods answered), {} kube-dns queries B → A; \
          healthy A: {} findings / {} files / {} lines, B: {} findings / {} files / {} lines, \
-         0 warning/critical, 0 unrecognised, every pod tied; faults {}/{} reported: {}",
+         0 warning/critical, 0 unrecognised, every pod tied; A → B {to_b}: kernel answered, trace \
+         left-node via {via}; B's FDB entry deleted on A: kernel timed out, trace dropped at flannel.1; \
+         faults {}/{} reported: {}",
         pair.a.name(),
         pair.a.pods().len(),
         pair.b.pods().len(),

@@ -99,6 +99,21 @@ pub fn neigh_from_msg(msg: &NeighbourMessage) -> Option<Neigh> {
     })
 }
 
+/// The remote VTEP of an fdb entry (`NDA_DST`).
+fn vtep_address(a: &NeighbourAddress) -> Option<String> {
+    let ip: std::net::IpAddr = match a {
+        NeighbourAddress::Inet(ip) => (*ip).into(),
+        NeighbourAddress::Inet6(ip) => (*ip).into(),
+        NeighbourAddress::Other(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(b.as_slice()).ok()?.into(),
+            16 => <[u8; 16]>::try_from(b.as_slice()).ok()?.into(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(ip.to_string())
+}
+
 pub fn fdb_from_msg(msg: &NeighbourMessage) -> Option<FdbEntry> {
     let mut mac = None;
     let mut master = None;
@@ -107,13 +122,9 @@ pub fn fdb_from_msg(msg: &NeighbourMessage) -> Option<FdbEntry> {
     for attr in &msg.attributes {
         match attr {
             NeighbourAttribute::LinkLayerAddress(a) => mac = Some(mac_string(a)),
-            // A VXLAN entry's remote VTEP: without it the peer node is unknown.
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
-                dst = Some(ip.to_string())
-            }
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
-                dst = Some(ip.to_string())
-            }
+            // A VXLAN entry's remote VTEP: without it the peer node is unknown. In an
+            // AF_BRIDGE message the crate leaves it as raw bytes (4 or 16).
+            NeighbourAttribute::Destination(a) => dst = vtep_address(a),
             NeighbourAttribute::Controller(m) => master = Some(*m),
             NeighbourAttribute::Vlan(v) => vlan = Some(*v),
             _ => {}
@@ -169,13 +180,21 @@ mod tests {
         v.header.state = NeighbourState::Permanent;
         v.attributes = vec![
             NeighbourAttribute::LinkLayerAddress(vec![0xa6, 0x3e, 0x73, 0x50, 0xc5, 0x92]),
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(
-                "198.51.100.3".parse().unwrap(),
-            )),
+            // As the crate parses an AF_BRIDGE message: raw bytes.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(vec![198, 51, 100, 3])),
         ];
         let e = fdb_from_msg(&v).unwrap();
         assert_eq!(e.mac, "a6:3e:73:50:c5:92");
         assert_eq!(e.dst.as_deref(), Some("198.51.100.3"));
+        let v6 = NeighbourAddress::Other(
+            "fd00::3"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+                .to_vec(),
+        );
+        assert_eq!(vtep_address(&v6).as_deref(), Some("fd00::3"));
+        assert_eq!(vtep_address(&NeighbourAddress::Other(vec![1, 2])), None);
         assert_eq!(state_name(NeighbourState::Other(0x06)), "REACHABLE|STALE");
     }
 }
