@@ -14,6 +14,7 @@
 //! | `fault_hairpin_off(pod)` | hairpin off on the host veth's bridge port (bridge not promiscuous) | LNK005 |
 //! | `fault_mtu_mismatch(pod)` | pod eth0 MTU 9000, host veth 1500 | LNK006 |
 //! | `fault_pod_mtu_over_overlay(pod, mtu)` (flannel.rs) | pod eth0 and host veth at `mtu`, above the overlay's | LNK006 |
+//! | `fault_overlay_fdb_missing(peer)` (flannel.rs) | `flannel.1`'s FDB entry for the peer's VTEP deleted: the kernel drops what goes to the peer's pods | TRC001 per service with an endpoint on the peer |
 //! | `fault_duplicate_pod_ip(a, b)` | pod b's eth0 gets pod a's IP (b's own removed) | LNK007 |
 //! | `fault_no_default_route(pod)` | deletes the pod's default route | LNK008 |
 //! | `fault_bridge_nf_call_iptables_off()` | node `net.bridge.bridge-nf-call-iptables=0` | NF002 |

@@ -130,12 +130,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Once;
 
+/// The uplink address of node 1 (every lab but the second node of a pair).
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-
-/// The uplink address of node `n` (198.51.100.(1+n)).
-pub fn node_ip(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 51, 100, 1 + n)
-}
 pub const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const NODE_RESOLVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 53);
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
@@ -145,6 +141,11 @@ pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 pub const TARGET_PORT_BASE: u16 = 20000;
 /// At most this many service ports get a request when `traffic(true)`.
 const TRAFFIC_MAX_SERVICES: usize = 200;
+
+/// The uplink address of node `n` (198.51.100.(1+n); `n` is at most 200).
+pub fn node_ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, n.saturating_add(1))
+}
 
 /// Lab options (see [`LabBuilder`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
