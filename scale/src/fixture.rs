@@ -447,6 +447,7 @@ impl Node {
                     group: None,
                     dev: Some(2),
                     port: Some(8472),
+                    ..Vxlan::default()
                 }),
                 ..Link::new(4, "flannel.1", 1450)
                     .with_kind("vxlan")

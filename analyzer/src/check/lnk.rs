@@ -632,6 +632,7 @@ mod tests {
             group: None,
             dev: Some(2),
             port: Some(8472),
+            ..Default::default()
         });
         k.root().links.items.push(vx);
         let f = k.run(&["LNK006"]);

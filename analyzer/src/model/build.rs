@@ -168,6 +168,12 @@ fn netns(id: &str, entry: Option<&NetnsEntry>, s: &NetnsSources, src: &Sources<'
             items: nb.value.neighbours.clone(),
             lines: lines[..nb.value.neighbours.len()].to_vec(),
         };
+        n.fdb = Table {
+            path: nb.path.clone(),
+            present: true,
+            items: nb.value.fdb.clone(),
+            lines: lines[nb.value.neighbours.len()..].to_vec(),
+        };
     }
     if let Some(sy) = &s.sysctl {
         n.sysctls = sysctls(sy);

@@ -102,6 +102,7 @@ fn cni_from_config(model: &Model) -> Option<Named> {
             Some(br) => format!("bridge ({br})"),
             None => "bridge (cni0)".to_string(),
         },
+        "flannel" => flannel_name(config),
         other => other.to_string(),
     };
     Some(Named {
@@ -113,6 +114,19 @@ fn cni_from_config(model: &Model) -> Option<Named> {
             format!("\"type\": \"{plugin}\""),
         )],
     })
+}
+
+/// `flannel (BRIDGE)`: flannel's plugin delegates to the bridge plugin (bridge `cni0`
+/// unless its `delegate` names one), or `flannel (TYPE)` for another delegate.
+fn flannel_name(config: &crate::parse::cni::CniConfig) -> String {
+    let delegate = config.plugins.iter().find_map(|p| p.delegate.as_deref());
+    match delegate.and_then(|d| d.plugin_type.as_deref()) {
+        Some(other) if other != "bridge" => format!("flannel ({other})"),
+        _ => {
+            let br = delegate.and_then(|d| d.bridge.as_deref()).unwrap_or("cni0");
+            format!("flannel ({br})")
+        }
+    }
 }
 
 /// The CNI as the node netns's links show it.

@@ -2,7 +2,9 @@
 
 use super::net::{cidr, parse_ip, Cidr};
 use super::{Evidence, Resolv};
-use netsnap_schema::model::{Addr, Link, LinkState, Neigh, PodIdentity, Route, Rule, Socket};
+use netsnap_schema::model::{
+    Addr, FdbEntry, Link, LinkState, Neigh, PodIdentity, Route, Rule, Socket,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -70,6 +72,8 @@ pub struct Netns {
     pub routes: Table<Route>,
     pub rules: Vec<Rule>,
     pub neigh: Table<Neigh>,
+    /// Forwarding entries of bridges and VXLAN devices (same file as `neigh`).
+    pub fdb: Table<FdbEntry>,
     pub sockets: Table<Socket>,
     /// Per-netns sysctls with the line of each key.
     pub sysctls: BTreeMap<String, (String, Evidence)>,

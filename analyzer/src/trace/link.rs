@@ -1,9 +1,11 @@
 //! Crossing interfaces: a veth to its peer's netns, a Linux bridge to the port whose
 //! far end owns the frame's next hop (with br_netfilter handing bridged IPv4/IPv6 to
 //! the node's iptables when `bridge-nf-call-ip(6)tables` is 1), loopback, and the
-//! uplink or an overlay device, where the packet leaves the node.
+//! uplink or an overlay device, where the packet leaves the node (a VXLAN device only
+//! through the remote VTEP its neighbour and FDB entries name: see `overlay`).
 
 use super::engine::{Engine, Stage, State};
+use super::overlay::{self, VtepLookup};
 use super::packet::Hook;
 use super::path::{Branch, Verdict};
 use crate::graph::Peer;
@@ -71,7 +73,7 @@ impl<'a> Engine<'a> {
             "veth" => self.cross_veth(st, link, nexthop, out),
             k => {
                 // The uplink or an overlay device: the rest of the way is in another bundle.
-                let why = if OVERLAY_KINDS.contains(&k) {
+                let mut why = if OVERLAY_KINDS.contains(&k) {
                     format!(
                         "leaves the node through {k} device {} towards {nexthop}",
                         link.name
@@ -80,6 +82,15 @@ impl<'a> Engine<'a> {
                     format!("leaves the node on {} towards {nexthop}", link.name)
                 };
                 let netns = st.netns.clone();
+                if k == "vxlan" {
+                    match self.vxlan_vtep(&mut st, ns, link, nexthop) {
+                        Ok(Some(vtep)) => why = format!("{why}: {vtep}"),
+                        Ok(None) => {}
+                        Err(dropped) => {
+                            return out.push(self.end(st, Verdict::Dropped, dropped, None))
+                        }
+                    }
+                }
                 self.hop(
                     &mut st,
                     &netns,
@@ -89,6 +100,49 @@ impl<'a> Engine<'a> {
                     Some(self.link_evidence(ns, i)),
                 );
                 out.push(self.end(st, Verdict::LeftNode, why, None));
+            }
+        }
+    }
+
+    /// The remote VTEP a VXLAN device sends `nexthop`'s packets to (`Ok(Some)`, with
+    /// a hop citing its FDB entry), `Ok(None)` when the bundle cannot tell, or why
+    /// the kernel drops them (`Err`, with a hop citing what is missing).
+    fn vxlan_vtep(
+        &self,
+        st: &mut State,
+        ns: &Netns,
+        link: &Link,
+        nexthop: IpAddr,
+    ) -> Result<Option<String>, String> {
+        let netns = st.netns.clone();
+        let dev = &link.name;
+        match overlay::vtep_for(ns, link, nexthop) {
+            VtepLookup::Undecided => Ok(None),
+            VtepLookup::Found { mac, dst, fdb, .. } => {
+                let at = dst.map(|d| format!(" at {d}")).unwrap_or_default();
+                let vtep = format!("VTEP {mac}{at} (neighbour and FDB entries of {dev})");
+                let ev = ns.fdb.evidence(fdb, format!("{mac}{at} dev {dev}"));
+                self.hop(st, &netns, Some(dev.clone()), "fdb", &vtep, Some(ev));
+                Ok(Some(vtep))
+            }
+            VtepLookup::NoNeighbour => {
+                let why = format!(
+                    "{dev} has no neighbour entry for {nexthop} and no default destination to send ARP to: the kernel drops the packet (the overlay agent has not programmed this peer)"
+                );
+                let i = ns.link(link.ifindex).map_or(0, |(i, _)| i);
+                let ev = self.link_evidence(ns, i);
+                self.hop(st, &netns, Some(dev.clone()), "neighbour", &why, Some(ev));
+                Err(why)
+            }
+            VtepLookup::NoFdb { mac, neigh } => {
+                let why = format!(
+                    "{dev} resolves {nexthop} to VTEP MAC {mac} but has no FDB entry for it and no default destination: the kernel drops the packet (the overlay agent has not programmed this peer's VTEP)"
+                );
+                let ev = ns
+                    .neigh
+                    .evidence(neigh, format!("{nexthop} lladdr {mac} dev {dev}"));
+                self.hop(st, &netns, Some(dev.clone()), "fdb", &why, Some(ev));
+                Err(why)
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod iptables;
 mod ipvs;
 mod link;
 pub mod nft;
+mod overlay;
 pub mod packet;
 pub mod path;
 pub mod reach;

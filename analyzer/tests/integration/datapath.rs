@@ -68,9 +68,29 @@ fn the_cni_config_the_runtime_uses_names_the_plugin() {
     );
     let d = datapath_of(&node);
     let cni = d.cni.as_ref().expect("named");
-    assert_eq!(cni.name, "flannel");
+    // flannel's plugin delegates to the bridge plugin, whose bridge is cni0 by default.
+    assert_eq!(cni.name, "flannel (cni0)");
     assert!(cni.from.contains("10-flannel.conflist"), "{}", cni.from);
     assert_eq!(cni.evidence[0].path, "host/cni/10-flannel.conflist");
+}
+
+/// flannel names the bridge its delegate sets, or the delegate's own plugin type.
+#[test]
+fn flannel_is_named_with_what_it_delegates_to() {
+    let with = |delegate: &str| {
+        let mut node = Node::healthy("node-1");
+        let list = include_str!("data/cni-flannel.conflist").replace(
+            "\"hairpinMode\": true,",
+            &format!("\"hairpinMode\": true, {delegate}"),
+        );
+        assert_ne!(list, include_str!("data/cni-flannel.conflist"));
+        node.files
+            .insert("host/cni/10-flannel.conflist".into(), list);
+        names(&datapath_of(&node)).0
+    };
+    assert_eq!(with("\"bridge\": \"kbr0\","), "flannel (kbr0)");
+    assert_eq!(with("\"type\": \"bridge\","), "flannel (cni0)");
+    assert_eq!(with("\"type\": \"ipvlan\","), "flannel (ipvlan)");
 }
 
 /// IPVS mode keeps KUBE-SERVICES in iptables: the kube-ipvs0 device holding the VIPs

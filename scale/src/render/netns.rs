@@ -477,6 +477,7 @@ fn fdb(ifindex: u32, mac: &[u8; 6], master: Option<u32>, state: &str) -> FdbEntr
         mac: mac_string(mac),
         master,
         vlan: None,
+        dst: None,
         state: state.into(),
     }
 }

@@ -77,6 +77,23 @@ pub struct Vxlan {
     pub dev: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// How the device finds where a frame goes, as the kernel reports it (absent in
+    /// bundles of collectors that did not record it). `learning`: remote MACs are
+    /// learnt from received packets (flannel: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+    /// `external` (collect_metadata): a program (Cilium's BPF) sets each packet's
+    /// tunnel; the FDB is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<bool>,
+    /// `l2miss` / `l3miss`: a daemon is told of FDB / neighbour misses and fills them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2miss: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l3miss: Option<bool>,
+    /// `proxy`: ARP requests are answered from the neighbour table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<bool>,
 }
 
 /// One entry of `netns/<id>/addrs.json`.

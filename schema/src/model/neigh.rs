@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-/// `netns/<id>/neigh.json`: the neighbour table and, for bridges, the forwarding db.
+/// `netns/<id>/neigh.json`: the neighbour table and the forwarding db (bridges' and
+/// VXLAN devices').
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NeighTable {
     pub neighbours: Vec<Neigh>,
@@ -27,5 +28,9 @@ pub struct FdbEntry {
     pub master: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
+    /// Where a VXLAN device sends frames for `mac` (the remote VTEP's address, NDA_DST):
+    /// Flannel's per-peer entry `VTEP MAC -> peer node IP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<String>,
     pub state: String,
 }

@@ -4,7 +4,7 @@
 //! `scripts/lab`: bring a named lab up and down by hand, to run the collector
 //! against it and poke at it with `ip`. See `src/lab/README.md`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netsnap_tests::lab::{self, CniMode, Lab, ProxyMode};
 
@@ -70,7 +70,8 @@ struct UpArgs {
     #[arg(long)]
     proxy: Option<Proxy>,
     /// Wire the pods with the CNI reference plugins (/usr/lib/cni) instead of `ip`
-    /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap).
+    /// commands: `bridge` (+ portmap, firewall) or `ptp` (+ portmap); `calico` and
+    /// `flannel` (two nodes and their overlay) are their shapes built by the lab.
     #[arg(long)]
     cni: Option<Cni>,
     /// IPv6 beside IPv4: pod addresses, ClusterIPs, ip6tables / `table ip6
@@ -104,6 +105,9 @@ enum Cni {
     Calico,
     /// Cilium's shape without kube-proxy, built by the lab (implies --no-traffic).
     Cilium,
+    /// Two nodes (`NAME-a`, `NAME-b`) joined by a Flannel VXLAN overlay, pods wired
+    /// by the bridge configuration flannel's plugin delegates.
+    Flannel,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,6 +195,7 @@ fn up(args: UpArgs) -> Result<()> {
             Cni::Ptp => CniMode::Ptp,
             Cni::Calico => CniMode::CalicoRouted,
             Cni::Cilium => CniMode::CiliumShape,
+            Cni::Flannel => CniMode::Flannel,
         });
         if matches!(c, Cni::Cilium) {
             b = b.traffic(false);
@@ -207,6 +212,13 @@ fn up(args: UpArgs) -> Result<()> {
         b = b.listeners(false);
     }
     let (conntrack, faults) = (args.conntrack, args.faults);
+    if matches!(args.cni, Some(Cni::Flannel)) {
+        ensure!(
+            conntrack.is_none() && faults.is_empty(),
+            "--cni flannel takes no --conntrack or --fault (inject them per node in code)"
+        );
+        return up_flannel_pair(b);
+    }
     let mut lab = b.build()?;
     if let Some(n) = conntrack {
         let have = lab
@@ -235,6 +247,25 @@ fn up(args: UpArgs) -> Result<()> {
     println!("  state:       {}/lab.json", lab.dir().display());
     println!("  down with:   scripts/lab down {}", lab.name());
     lab.persist()?;
+    Ok(())
+}
+
+/// Two manual nodes joined by the overlay (see `lab::flannel`).
+fn up_flannel_pair(b: lab::LabBuilder) -> Result<()> {
+    let pair = lab::flannel::FlannelPair::build(b)?;
+    for (lab, vtep) in pair.nodes().into_iter().zip(&pair.vteps) {
+        println!(
+            "node {}: {} pods {} flannel.1 {}  (ip netns exec {} ip route)",
+            lab.name(),
+            vtep.node_ip,
+            vtep.subnet,
+            vtep.mac,
+            lab.node_netns_name()
+        );
+        println!("  host root:   {}", lab.host_root().display());
+    }
+    let [b, a] = pair.persist()?;
+    println!("  down with:   scripts/lab down {b} && scripts/lab down {a}");
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //! |---|---|
 //! | [`CniMode::Bridge`] | `bridge` (cni0, isDefaultGateway, ipMasq, hairpinMode, MTU 1500, host-local) → `portmap` → `firewall` |
 //! | [`CniMode::Ptp`] | `ptp` (ipMasq, MTU 1500, host-local, default route) → `portmap` (the kindnet shape) |
+//! | [`CniMode::Flannel`] | written: flannel's `10-flannel.conflist` (`flannel` → `portmap`); run: what the `flannel` plugin delegates, `bridge` (cni0, hairpinMode, isDefaultGateway, isGateway, ipMasq off, MTU 1450, host-local with the node's subnet and a route to the cluster CIDR) → `portmap` (see [`super::flannel`]) |
 
 use super::cmd;
 use super::netns;
@@ -60,6 +61,11 @@ pub enum CniMode {
     /// chains and the agent's service listing instead of kube-proxy's rules; see
     /// [`super::cilium`].
     CiliumShape,
+    /// Flannel's node shape: the `flannel` plugin is not packaged here, so the lab runs
+    /// the `bridge` plugin with the configuration flannel's plugin would delegate, and
+    /// writes flannel's own conflist and `/run/flannel/subnet.env` as evidence. The
+    /// overlay (`flannel.1`) is made by [`super::flannel`].
+    Flannel,
 }
 
 impl CniMode {
@@ -70,6 +76,7 @@ impl CniMode {
             CniMode::Bridge => &["loopback", "bridge", "host-local", "portmap", "firewall"],
             CniMode::Ptp => &["loopback", "ptp", "host-local", "portmap"],
             CniMode::CalicoRouted | CniMode::CiliumShape => &[],
+            CniMode::Flannel => &["loopback", "bridge", "host-local", "portmap"],
         }
     }
 
@@ -81,22 +88,29 @@ impl CniMode {
             CniMode::Ptp => "ptp",
             CniMode::CalicoRouted => "calico",
             CniMode::CiliumShape => "cilium",
+            CniMode::Flannel => "flannel",
         }
     }
 
     /// Whether the CNI reference plugins wire the pods (CNI ADD/DEL).
     pub fn runs_plugins(self) -> bool {
-        matches!(self, CniMode::Bridge | CniMode::Ptp)
+        matches!(self, CniMode::Bridge | CniMode::Ptp | CniMode::Flannel)
     }
 
-    /// Network name in the conflist.
+    /// Network name in the conflist (flannel's manifest calls it `cbr0`).
     pub fn network_name(self) -> String {
-        format!("lab-{}", self.lower())
+        match self {
+            CniMode::Flannel => "cbr0".into(),
+            _ => format!("lab-{}", self.lower()),
+        }
     }
 
     /// File name in `/etc/cni/net.d`.
     pub fn conflist_file(self) -> String {
-        format!("10-{}.conflist", self.network_name())
+        match self {
+            CniMode::Flannel => "10-flannel.conflist".into(),
+            _ => format!("10-{}.conflist", self.network_name()),
+        }
     }
 }
 
@@ -159,6 +173,9 @@ pub fn conflist(
             portmap,
             json!({ "type": "firewall" }),
         ],
+        CniMode::Flannel => {
+            return super::flannel::delegated_conflist(ipam);
+        }
         CniMode::Ptp => {
             let mut ipam = ipam;
             ipam["routes"] = json!([{ "dst": "0.0.0.0/0" }]);
@@ -330,25 +347,34 @@ fn attached(result: Value) -> Result<Attached> {
     })
 }
 
-/// iptables tables → the CNI plugins' chains (`:CNI-… - [0:0]`) and rules (in
-/// `CNI-…` chains, or jumping to one) of an `iptables-save`.
+/// Chains of the node's network agents besides kube-proxy: the CNI plugins' and
+/// flanneld's.
+const AGENT_CHAINS: &[&str] = &["CNI-", "FLANNEL-"];
+
+/// iptables tables → the CNI plugins' and flanneld's chains (`:CNI-… - [0:0]`,
+/// `:FLANNEL-…`) and rules (in those chains, or jumping to one) of an `iptables-save`.
 fn cni_rules(saved: &str) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
     let mut tables: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let mut table = String::new();
     for line in saved.lines() {
         if let Some(t) = line.strip_prefix('*') {
             table = t.trim().to_string();
-        } else if line.starts_with(":CNI-") {
+        } else if AGENT_CHAINS
+            .iter()
+            .any(|c| line.starts_with(&format!(":{c}")))
+        {
             tables
                 .entry(table.clone())
                 .or_default()
                 .0
                 .push(line.to_string());
         } else if let Some(rule) = line.strip_prefix("-A ") {
-            let jumps = [" -j CNI-", " -g CNI-", " --jump CNI-", " --goto CNI-"]
-                .iter()
-                .any(|j| rule.contains(j));
-            if rule.starts_with("CNI-") || jumps {
+            let jumps = AGENT_CHAINS.iter().any(|c| {
+                [" -j ", " -g ", " --jump ", " --goto "]
+                    .iter()
+                    .any(|j| rule.contains(&format!("{j}{c}")))
+            });
+            if AGENT_CHAINS.iter().any(|c| rule.starts_with(c)) || jumps {
                 tables
                     .entry(table.clone())
                     .or_default()
@@ -474,9 +500,15 @@ impl super::Lab {
         let list = self.cni_list();
         let dir = self.host_root.join("etc/cni/net.d");
         fs::create_dir_all(&dir)?;
+        // What kubelet sees: the list the lab runs, or (flannel) flannel's own list,
+        // whose delegate the lab runs in its place.
+        let written = match mode {
+            CniMode::Flannel => self.write_flannel_evidence()?,
+            _ => list.clone(),
+        };
         fs::write(
             dir.join(mode.conflist_file()),
-            serde_json::to_vec_pretty(&list)?,
+            serde_json::to_vec_pretty(&written)?,
         )?;
         for i in 0..self.pods.len() {
             netns::add(&self.pods[i].netns_name)?;

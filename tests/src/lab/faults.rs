@@ -13,6 +13,8 @@
 //! | `fault_link_down(pod)` | host veth down | LNK004 |
 //! | `fault_hairpin_off(pod)` | hairpin off on the host veth's bridge port (bridge not promiscuous) | LNK005 |
 //! | `fault_mtu_mismatch(pod)` | pod eth0 MTU 9000, host veth 1500 | LNK006 |
+//! | `fault_pod_mtu_over_overlay(pod, mtu)` (flannel.rs) | pod eth0 and host veth at `mtu`, above the overlay's | LNK006 |
+//! | `fault_overlay_fdb_missing(peer)` (flannel.rs) | `flannel.1`'s FDB entry for the peer's VTEP deleted: the kernel drops what goes to the peer's pods | TRC001 per service with an endpoint on the peer |
 //! | `fault_duplicate_pod_ip(a, b)` | pod b's eth0 gets pod a's IP (b's own removed) | LNK007 |
 //! | `fault_no_default_route(pod)` | deletes the pod's default route | LNK008 |
 //! | `fault_bridge_nf_call_iptables_off()` | node `net.bridge.bridge-nf-call-iptables=0` | NF002 |
@@ -55,7 +57,7 @@ use std::time::Duration;
 const FAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Lab {
-    fn record(&mut self, kind: &str, finding: &str, subject: String) -> Result<()> {
+    pub(super) fn record(&mut self, kind: &str, finding: &str, subject: String) -> Result<()> {
         self.faults.push(InjectedFault {
             kind: kind.into(),
             finding: finding.into(),
@@ -64,20 +66,20 @@ impl Lab {
         self.save_state()
     }
 
-    fn live_pod(&self, i: usize) -> Result<&super::Pod> {
+    pub(super) fn live_pod(&self, i: usize) -> Result<&super::Pod> {
         let p = self.pod(i)?;
         ensure!(!p.deleted, "pod {i} ({}) was already deleted", p.name);
         Ok(p)
     }
 
-    fn pod_subject(&self, i: usize) -> String {
+    pub(super) fn pod_subject(&self, i: usize) -> String {
         let p = &self.pods[i];
         format!("pod {}/{}", p.namespace, p.name)
     }
 
     /// How the analyzer names service `i`: IPVS mode names no service (virtual servers
     /// and ipsets hold addresses only), its subject is the VIP.
-    fn svc_subject(&self, i: usize) -> String {
+    pub(super) fn svc_subject(&self, i: usize) -> String {
         let s = &self.services[i];
         // A Cilium listing names a service's port by number, not by name.
         if self.cfg.cni == super::CniMode::CiliumShape {

@@ -51,7 +51,9 @@
 //!
 //! With `.cni(CniMode::Bridge | CniMode::Ptp)` the CNI reference plugins wire the
 //! pods instead (run inside the node netns as a runtime runs them; host-local
-//! addresses; conflist in the host root): see [`cni`].
+//! addresses; conflist in the host root): see [`cni`]. Two nodes joined by a
+//! Flannel-style VXLAN overlay (`.node_index(2).join_upstream(&first)`): see
+//! [`flannel`].
 //!
 //! With `.dual_stack(true)` every pod also has an IPv6 address, every service an
 //! IPv6 ClusterIP programmed by an IPv6 kube-proxy (ip6tables or `table ip6
@@ -101,6 +103,7 @@ pub mod cni;
 mod conntrack;
 pub mod dual_stack;
 mod faults;
+pub mod flannel;
 mod icmp;
 pub mod ipvs;
 pub mod kube_proxy;
@@ -136,6 +139,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Once;
 
+/// The uplink address of node 1 (every lab but the second node of a pair).
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 pub const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const NODE_RESOLVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 53);
@@ -146,6 +150,11 @@ pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 pub const TARGET_PORT_BASE: u16 = 20000;
 /// At most this many service ports get a request when `traffic(true)`.
 const TRAFFIC_MAX_SERVICES: usize = 200;
+
+/// The uplink address of node `n` (198.51.100.(1+n); `n` is at most 200).
+pub fn node_ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, n.saturating_add(1))
+}
 
 /// Lab options (see [`LabBuilder`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -167,6 +176,18 @@ pub struct Config {
     /// IPv6 beside IPv4 for pods, services and the node (see [`dual_stack`]).
     #[serde(default)]
     pub dual_stack: bool,
+    /// Node number `n` of a multi-node lab: node IP 198.51.100.(1+n), pod subnet
+    /// 10.244.n.0/24 (1, the default: the single node's addresses).
+    #[serde(default = "first_node")]
+    pub node: u8,
+    /// The upstream netns of another lab this node's uplink joins (a second node
+    /// of a [`flannel::FlannelPair`]); `None`: the lab makes its own `<lab>.up`.
+    #[serde(default)]
+    pub join_upstream: Option<String>,
+}
+
+fn first_node() -> u8 {
+    1
 }
 
 /// Builder for [`Lab`]; defaults: 4 pods, 4 services, 2 endpoints each,
@@ -227,6 +248,17 @@ impl LabBuilder {
         self.cfg.dual_stack = on;
         self
     }
+    /// Make this lab node `n` of several (see [`Config::node`]).
+    pub fn node_index(mut self, n: u8) -> Self {
+        self.cfg.node = n;
+        self
+    }
+    /// Plug this node's uplink into `other`'s upstream netns instead of a new one,
+    /// so the two nodes reach each other (the upstream routes between them).
+    pub fn join_upstream(mut self, other: &Lab) -> Self {
+        self.cfg.join_upstream = Some(other.up_ns.clone());
+        self
+    }
     /// Name the lab `nsm-<prefix>` and keep it when the process exits
     /// (for `scripts/lab`; tear down with [`teardown_by_name`]).
     pub fn manual(mut self, on: bool) -> Self {
@@ -263,10 +295,13 @@ impl LabBuilder {
         };
         fs::write(dir.join("owner"), owner)?;
         let cgroups = Cgroups::for_lab(&name)?;
-        let net = Net::new(cfg.pods + usize::from(cfg.cluster_dns));
+        let net = Net::new(cfg.pods + usize::from(cfg.cluster_dns), cfg.node);
         let mut lab = Lab {
             node_ns: format!("{name}.node"),
-            up_ns: format!("{name}.up"),
+            up_ns: cfg
+                .join_upstream
+                .clone()
+                .unwrap_or_else(|| format!("{name}.up")),
             host_root: dir.join("host"),
             name,
             cfg,
@@ -302,6 +337,15 @@ fn validate(cfg: &Config) -> Result<()> {
         cfg.prefix
     );
     ensure!(cfg.pods >= 1 && cfg.pods <= 60000, "pods must be 1..=60000");
+    ensure!(
+        (1..=200).contains(&cfg.node)
+            && (cfg.node == 1 || cfg.pods + usize::from(cfg.cluster_dns) <= 250),
+        "node must be 1..=200 (nodes above 1 get one /24: at most 250 pods)"
+    );
+    ensure!(
+        cfg.join_upstream.is_none() || cfg.node > 1,
+        "a lab joining another's upstream must be node 2 or above"
+    );
     ensure!(cfg.services <= 40000, "services must be at most 40000");
     ensure!(
         cfg.endpoints_per_service <= cfg.pods,
@@ -329,9 +373,9 @@ struct Net {
 }
 
 impl Net {
-    fn new(total_pods: usize) -> Net {
-        let bridge = if total_pods <= 250 {
-            Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 1, 1), 24)
+    fn new(total_pods: usize, node: u8) -> Net {
+        let bridge = if total_pods <= 250 || node > 1 {
+            Ipv4Net::new_assert(Ipv4Addr::new(10, 244, node, 1), 24)
         } else {
             Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 1), 16)
         };
@@ -422,6 +466,8 @@ impl Lab {
                 manual: false,
                 cni: CniMode::HandBuilt,
                 dual_stack: false,
+                node: 1,
+                join_upstream: None,
             },
         }
     }
@@ -485,6 +531,10 @@ impl Lab {
                 .join(self.cfg.cni.conflist_file())
         })
     }
+    /// The node's uplink address ([`NODE_IP`] for node 1).
+    pub fn node_address(&self) -> Ipv4Addr {
+        node_ip(self.cfg.node)
+    }
     pub fn gateway_ip(&self) -> Ipv4Addr {
         self.net.gateway()
     }
@@ -503,11 +553,17 @@ impl Lab {
     /// What must be gone after teardown (see [`assert_no_leaks`]).
     pub fn footprint(&self) -> Footprint {
         let mut link_names: Vec<String> = self.pods.iter().map(|p| p.host_veth.clone()).collect();
-        if matches!(self.cfg.cni, CniMode::HandBuilt | CniMode::Bridge) {
+        if matches!(
+            self.cfg.cni,
+            CniMode::HandBuilt | CniMode::Bridge | CniMode::Flannel
+        ) {
             link_names.push(self.cfg.bridge.clone());
         }
         if self.cfg.proxy_mode == ProxyMode::Ipvs {
             link_names.push(ipvs::KUBE_IPVS0.into());
+        }
+        if self.cfg.cni == CniMode::Flannel {
+            link_names.push(flannel::VXLAN_DEVICE.to_string());
         }
         Footprint {
             lab_name: self.name.clone(),
@@ -640,6 +696,10 @@ impl Lab {
 
     fn setup(&mut self) -> Result<()> {
         self.setup_node()?;
+        // flanneld comes up before pods can be wired: its plugin needs subnet.env.
+        if self.cfg.cni == CniMode::Flannel {
+            self.flannel_up()?;
+        }
         self.setup_pods()?;
         self.setup_host_root()?;
         self.start_pod_processes()?;
@@ -664,27 +724,43 @@ impl Lab {
     }
 
     fn setup_node(&mut self) -> Result<()> {
-        netns::add(&self.up_ns)?;
         netns::add(&self.node_ns)?;
-        if self.cfg.dual_stack {
-            dual_stack::no_dad(&self.up_ns)?;
-            dual_stack::no_dad(&self.node_ns)?;
-        }
+        let node_ip = self.node_address();
         let (node, up) = (&self.node_ns, &self.up_ns);
+        // The upstream's end of this node's uplink: `eth0` in its own upstream,
+        // `eth<n-1>` when it joins another lab's.
+        let up_if = if self.cfg.join_upstream.is_some() {
+            format!("eth{}", self.cfg.node - 1)
+        } else {
+            netns::add(up)?;
+            "eth0".to_string()
+        };
+        // Before any address exists: no DAD anywhere in the lab (a joined upstream is
+        // the first node's, already set).
+        if self.cfg.dual_stack {
+            if self.cfg.join_upstream.is_none() {
+                dual_stack::no_dad(up)?;
+            }
+            dual_stack::no_dad(node)?;
+        }
         cmd::run(&mut netns::ip(
             node,
             &[
-                "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", up,
+                "link", "add", "eth0", "type", "veth", "peer", "name", &up_if, "netns", up,
             ],
         ))
         .context("creating the uplink veth")?;
-        Self::ip_batch(
-            up,
-            &format!(
-                "link set lo up\naddr add {UPSTREAM_IP}/24 dev eth0\nlink set eth0 up\n\
-                 route add {CLUSTER_CIDR} via {NODE_IP}\n"
-            ),
-        )?;
+        if self.cfg.join_upstream.is_some() {
+            self.join_upstream_router(&up_if)?;
+        } else {
+            Self::ip_batch(
+                up,
+                &format!(
+                    "link set lo up\naddr add {UPSTREAM_IP}/24 dev eth0\nlink set eth0 up\n\
+                     route add {CLUSTER_CIDR} via {node_ip}\n"
+                ),
+            )?;
+        }
         let br = &self.cfg.bridge;
         // The CNI bridge plugin makes its bridge itself; ptp has none.
         let bridge = if self.cfg.cni == CniMode::HandBuilt {
@@ -700,7 +776,7 @@ impl Lab {
         Self::ip_batch(
             node,
             &format!(
-                "link set lo up\naddr add {NODE_IP}/24 dev eth0\nlink set eth0 up\n\
+                "link set lo up\naddr add {node_ip}/24 dev eth0\nlink set eth0 up\n\
                  route add default via {UPSTREAM_IP}\n{bridge}"
             ),
         )?;
@@ -710,6 +786,27 @@ impl Lab {
         netns::sysctl_set(node, "net/ipv4/ip_forward", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-iptables", "1")?;
         netns::sysctl_set(node, "net/bridge/bridge-nf-call-ip6tables", "1")?;
+        Ok(())
+    }
+
+    /// A second node's uplink in the first node's upstream: the upstream routes
+    /// this node's address and pod subnet to `up_if` and answers ARP for the other
+    /// node on each side (proxy ARP), so nodes of one /24 reach each other through it.
+    fn join_upstream_router(&self, up_if: &str) -> Result<()> {
+        let up = &self.up_ns;
+        Self::ip_batch(
+            up,
+            &format!(
+                "link set {up_if} up\nroute add {}/32 dev {up_if}\nroute add {} via {}\n",
+                self.node_address(),
+                self.net.pod_cidr(),
+                self.node_address()
+            ),
+        )?;
+        netns::sysctl_set(up, "net/ipv4/ip_forward", "1")?;
+        for i in ["eth0", up_if] {
+            netns::sysctl_set(up, &format!("net/ipv4/conf/{i}/proxy_arp"), "1")?;
+        }
         Ok(())
     }
 
@@ -724,7 +821,7 @@ impl Lab {
                     "coredns",
                 )
             } else {
-                ("default".to_string(), format!("web-{i}"), "web")
+                ("default".to_string(), self.workload_pod_name(i), "web")
             };
             let uid = pod::random_uid();
             let container_id = pod::random_hex(64);
@@ -808,6 +905,14 @@ impl Lab {
             self.setup_pods_v6()?;
         }
         Ok(())
+    }
+
+    /// `web-<i>`; on node `n` > 1 `web-n<n>-<i>` (pod names are unique in a cluster).
+    fn workload_pod_name(&self, i: usize) -> String {
+        match self.cfg.node {
+            1 => format!("web-{i}"),
+            n => format!("web-n{n}-{i}"),
+        }
     }
 
     fn node_resolv_conf(&self) -> String {
@@ -947,7 +1052,7 @@ impl Lab {
                     &self.services,
                     SERVICE_CIDR,
                     CLUSTER_CIDR,
-                    &NODE_IP.to_string(),
+                    &self.node_address().to_string(),
                 );
                 fs::write(self.dir.join("kube-proxy.nft"), &script)?;
                 cmd::run_stdin(

@@ -15,6 +15,7 @@ mod lab_basic;
 mod lab_cni;
 mod lab_dual_stack;
 mod lab_faults;
+mod lab_flannel;
 mod lab_ipvs;
 mod lab_rootns;
 mod trace_lab;

@@ -120,6 +120,11 @@ fn apply_info(link: &mut Link, infos: &[LinkInfo]) {
                         InfoVxlan::Group6(ip) => v.group = Some(ip.to_string()),
                         InfoVxlan::Link(dev) => v.dev = Some(*dev),
                         InfoVxlan::Port(p) => v.port = Some(*p),
+                        InfoVxlan::Learning(b) => v.learning = Some(*b),
+                        InfoVxlan::CollectMetadata(b) => v.external = Some(*b),
+                        InfoVxlan::L2Miss(b) => v.l2miss = Some(*b),
+                        InfoVxlan::L3Miss(b) => v.l3miss = Some(*b),
+                        InfoVxlan::Proxy(b) => v.proxy = Some(*b),
                         _ => {}
                     }
                 }
@@ -198,11 +203,26 @@ mod tests {
                 InfoVxlan::Local("192.0.2.1".parse().unwrap()),
                 InfoVxlan::Link(2),
                 InfoVxlan::Port(8472),
+                InfoVxlan::Learning(false),
+                InfoVxlan::CollectMetadata(false),
+                InfoVxlan::L2Miss(false),
+                InfoVxlan::L3Miss(true),
+                InfoVxlan::Proxy(false),
             ])),
         ])];
         let v = link_from_msg(&m).vxlan.unwrap();
         assert_eq!(v.id, 1);
         assert_eq!(v.local.as_deref(), Some("192.0.2.1"));
         assert_eq!((v.dev, v.port), (Some(2), Some(8472)));
+        assert_eq!(
+            (v.learning, v.external, v.l2miss, v.l3miss, v.proxy),
+            (
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(false)
+            )
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! RTM_GETNEIGH dumps → `neigh.json`: ARP/NDP neighbours, and the bridge forwarding
-//! database (the same request with family AF_BRIDGE, like `bridge fdb show`).
+//! database of bridges and VXLAN devices (the same request with family AF_BRIDGE, like
+//! `bridge fdb show`; a VXLAN entry keeps its remote VTEP address).
 
 use super::{family_name, mac_string, Conn, Dump, NetlinkError};
 use netlink_packet_route::neighbour::{
@@ -98,13 +99,32 @@ pub fn neigh_from_msg(msg: &NeighbourMessage) -> Option<Neigh> {
     })
 }
 
+/// The remote VTEP of an fdb entry (`NDA_DST`).
+fn vtep_address(a: &NeighbourAddress) -> Option<String> {
+    let ip: std::net::IpAddr = match a {
+        NeighbourAddress::Inet(ip) => (*ip).into(),
+        NeighbourAddress::Inet6(ip) => (*ip).into(),
+        NeighbourAddress::Other(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(b.as_slice()).ok()?.into(),
+            16 => <[u8; 16]>::try_from(b.as_slice()).ok()?.into(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(ip.to_string())
+}
+
 pub fn fdb_from_msg(msg: &NeighbourMessage) -> Option<FdbEntry> {
     let mut mac = None;
     let mut master = None;
     let mut vlan = None;
+    let mut dst = None;
     for attr in &msg.attributes {
         match attr {
             NeighbourAttribute::LinkLayerAddress(a) => mac = Some(mac_string(a)),
+            // A VXLAN entry's remote VTEP: without it the peer node is unknown. In an
+            // AF_BRIDGE message the crate leaves it as raw bytes (4 or 16).
+            NeighbourAttribute::Destination(a) => dst = vtep_address(a),
             NeighbourAttribute::Controller(m) => master = Some(*m),
             NeighbourAttribute::Vlan(v) => vlan = Some(*v),
             _ => {}
@@ -115,6 +135,7 @@ pub fn fdb_from_msg(msg: &NeighbourMessage) -> Option<FdbEntry> {
         mac: mac?,
         master,
         vlan,
+        dst,
         state: state_name(msg.header.state),
     })
 }
@@ -150,6 +171,30 @@ mod tests {
         let e = fdb_from_msg(&f).unwrap();
         assert_eq!((e.ifindex, e.master, e.vlan), (5, Some(3), Some(1)));
         assert_eq!(e.state, "PERMANENT");
+        assert_eq!(e.dst, None);
+
+        // flannel.1's entry for a peer: VTEP MAC -> the peer node's address.
+        let mut v = NeighbourMessage::default();
+        v.header.family = AddressFamily::Bridge;
+        v.header.ifindex = 9;
+        v.header.state = NeighbourState::Permanent;
+        v.attributes = vec![
+            NeighbourAttribute::LinkLayerAddress(vec![0xa6, 0x3e, 0x73, 0x50, 0xc5, 0x92]),
+            // As the crate parses an AF_BRIDGE message: raw bytes.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(vec![198, 51, 100, 3])),
+        ];
+        let e = fdb_from_msg(&v).unwrap();
+        assert_eq!(e.mac, "a6:3e:73:50:c5:92");
+        assert_eq!(e.dst.as_deref(), Some("198.51.100.3"));
+        let v6 = NeighbourAddress::Other(
+            "fd00::3"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+                .to_vec(),
+        );
+        assert_eq!(vtep_address(&v6).as_deref(), Some("fd00::3"));
+        assert_eq!(vtep_address(&NeighbourAddress::Other(vec![1, 2])), None);
         assert_eq!(state_name(NeighbourState::Other(0x06)), "REACHABLE|STALE");
     }
 }

@@ -101,6 +101,7 @@ pub fn node(nft: Nft) -> fixture::Node {
         mac: "0a:58:0a:f4:01:0a".into(),
         master: Some(fixture::BRIDGE_IF),
         vlan: None,
+        dst: None,
         state: "REACHABLE".into(),
     }];
 
