@@ -118,6 +118,9 @@ fn run(proxy: ProxyMode, prefix: &str) {
     lab.fault_mtu_mismatch(1).unwrap();
     lab.fault_hairpin_off(2).unwrap();
     lab.fault_no_default_route6(3).unwrap();
+    // Pod 5 vanishes without CNI DEL: its addresses' ipMasq rules leak (both families).
+    lab.fault_pod_gone_without_cni_del(5).unwrap();
+    lab.fault_duplicate_cni_config().unwrap();
     dc::assert_faults_reported(&lab, &what);
     agreement.check(&lab, &format!("dual-{proxy:?}-faults"));
 
