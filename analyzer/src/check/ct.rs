@@ -100,14 +100,18 @@ fn stat_evidence(ctx: &Context<'_>, keys: &[(&str, u64)]) -> Evidence {
     )
 }
 
+/// Drops for lack of room: `drop` less the lost insert races, which the kernel
+/// counts in `drop` and `insert_failed` both (nf_ct_resolve_clash) and which are
+/// CT003's (e.g. a flooded multicast clone on a br_netfilter bridge).
+fn no_room(drop: u64, insert_failed: u64) -> u64 {
+    drop - drop.min(insert_failed)
+}
+
 fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let (drop, early) = (stat(ctx, "drop"), stat(ctx, "early_drop"));
-    // An insert race the kernel cannot resolve counts in `drop` and in
-    // `insert_failed` (nf_ct_resolve_clash): those drops are CT003's lost races
-    // (e.g. a flooded multicast clone on a br_netfilter bridge), not a full table.
     let raced = drop.min(stat(ctx, "insert_failed"));
-    let no_room = drop - raced;
-    if no_room == 0 && early == 0 {
+    let no_room_total = no_room(drop, stat(ctx, "insert_failed"));
+    if no_room_total == 0 && early == 0 {
         return;
     }
     let races = if raced > 0 {
@@ -115,16 +119,54 @@ fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     } else {
         String::new()
     };
-    out.push(
-        Finding::new(
-            CheckId::Ct002,
-            if no_room > 0 { Severity::Critical } else { Severity::Warning },
-            "node conntrack stats",
+    let since_boot = format!(
+        "since boot: {no_room_total} packet(s) dropped for lack of room for a new entry (drop={drop}{races}), early_drop={early} (entries evicted to make room)"
+    );
+    let evidence = stat_evidence(ctx, &[("drop", drop), ("early_drop", early)]);
+    let Some(r) = &ctx.model.conntrack.rates else {
+        out.push(
+            Finding::new(
+                CheckId::Ct002,
+                if no_room_total > 0 { Severity::Critical } else { Severity::Warning },
+                "node conntrack stats",
+                format!("conntrack dropped packets {since_boot}. Whether it still does is a rate: collect with --samples N to see it."),
+            )
+            .evidence(evidence),
+        );
+        return;
+    };
+    let now = match (
+        r.delta("drop"),
+        r.delta("insert_failed"),
+        r.delta("early_drop"),
+    ) {
+        (Some(d), Some(f), Some(e)) => Some((no_room(d, f), e)),
+        (Some(d), None, Some(e)) => Some((d, e)),
+        _ => None,
+    };
+    let (severity, message) = match now {
+        Some((0, 0)) => (
+            Severity::Info,
+            format!("conntrack is not dropping now: no drop {} of the capture; {since_boot}.", r.span()),
+        ),
+        Some((d, e)) => (
+            if d > 0 { Severity::Critical } else { Severity::Warning },
             format!(
-                "conntrack dropped {no_room} packet(s) for lack of room for a new entry (drop={drop}{races}), early_drop={early} (entries evicted to make room)."
+                "conntrack is dropping now: {:.1}/s for lack of room, {:.1}/s evicted early ({d} and {e} {}); {since_boot}.",
+                r.per_second(d),
+                r.per_second(e),
+                r.span()
             ),
-        )
-        .evidence(stat_evidence(ctx, &[("drop", drop), ("early_drop", early)])),
+        ),
+        None => (
+            if no_room_total > 0 { Severity::Critical } else { Severity::Warning },
+            format!("conntrack dropped packets {since_boot}; the counters went down between the readings (a reset), so no rate."),
+        ),
+    };
+    out.push(
+        Finding::new(CheckId::Ct002, severity, "node conntrack stats", message)
+            .evidence(evidence)
+            .evidence(r.evidence.clone()),
     );
 }
 
@@ -134,18 +176,49 @@ fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         stat(ctx, "chaintoolong"),
         stat(ctx, "clash_resolve"),
     );
+    let evidence = || {
+        stat_evidence(
+            ctx,
+            &[
+                ("insert_failed", failed),
+                ("chaintoolong", chain),
+                ("clash_resolve", clash),
+            ],
+        )
+    };
     if failed > 0 || chain > 0 {
-        out.push(
-            Finding::new(
-                CheckId::Ct003,
+        let totals = format!("insert_failed={failed}, chaintoolong={chain} since boot");
+        let rates = ctx.model.conntrack.rates.as_ref();
+        let now = rates.and_then(|r| {
+            let f = r.delta("insert_failed")?;
+            let c = r.delta("chaintoolong").unwrap_or(0);
+            Some((r, f, c))
+        });
+        let (severity, message) = match now {
+            Some((r, 0, 0)) => (
+                Severity::Info,
+                format!("conntrack lost insert races earlier ({totals}) but none {} of the capture.", r.span()),
+            ),
+            Some((r, f, c)) => (
                 Severity::Warning,
-                "node conntrack stats",
                 format!(
-                    "conntrack insert_failed={failed}, chaintoolong={chain}: racing inserts lost packets (the DNS 5-second delay) or hash chains are too long for the bucket count."
+                    "conntrack is losing insert races now: insert_failed {:.1}/s, chaintoolong {:.1}/s ({f} and {c} {}; {totals}): racing inserts lose packets (the DNS 5-second delay) or hash chains are too long for the bucket count.",
+                    r.per_second(f),
+                    r.per_second(c),
+                    r.span()
                 ),
-            )
-            .evidence(stat_evidence(ctx, &[("insert_failed", failed), ("chaintoolong", chain), ("clash_resolve", clash)])),
-        );
+            ),
+            None => (
+                Severity::Warning,
+                format!("conntrack {totals}: racing inserts lost packets (the DNS 5-second delay) or hash chains are too long for the bucket count."),
+            ),
+        };
+        let mut f = Finding::new(CheckId::Ct003, severity, "node conntrack stats", message)
+            .evidence(evidence());
+        if let Some(r) = rates {
+            f = f.evidence(r.evidence.clone());
+        }
+        out.push(f);
     } else if clash > 0 {
         out.push(
             Finding::new(
@@ -154,7 +227,7 @@ fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 "node conntrack stats",
                 format!("conntrack clash_resolve={clash}: parallel inserts of the same flow (typically A/AAAA DNS over UDP) clashed and were resolved; no packet was lost."),
             )
-            .evidence(stat_evidence(ctx, &[("clash_resolve", clash)])),
+            .evidence(evidence()),
         );
     }
 }
@@ -422,7 +495,7 @@ mod tests {
         );
         assert!(
             f[0].message
-                .contains("dropped 1 packet(s) for lack of room"),
+                .contains("since boot: 1 packet(s) dropped for lack of room"),
             "{}",
             f[0].message
         );
@@ -430,6 +503,92 @@ mod tests {
         k.model().conntrack.stats.insert("clash_resolve".into(), 2);
         let f = k.run(&["CT"]);
         assert_eq!(f[0].severity, crate::check::Severity::Info);
+    }
+
+    /// With `--samples`, CT002/CT003 say whether the node is dropping *now*: a rate
+    /// over the readings, or info when the totals since boot did not move.
+    #[test]
+    fn ct002_ct003_rates_from_samples() {
+        use crate::model::conntrack::CounterRates;
+        let rates = |first: &[(&str, u64)], last: &[(&str, u64)]| CounterRates {
+            seconds: 10.0,
+            readings: 5,
+            first: first.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            last: last.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            count: Some((100, 120)),
+            evidence: ev("samples/counters.json"),
+        };
+        let base = [
+            ("drop", 500),
+            ("early_drop", 0),
+            ("insert_failed", 10),
+            ("chaintoolong", 0),
+        ];
+        let with = |r: CounterRates| {
+            let mut k = healthy();
+            for (key, v) in &r.last {
+                k.model().conntrack.stats.insert(key.clone(), *v);
+            }
+            k.model().conntrack.rates = Some(r);
+            k
+        };
+        // 1300 more drops in 10 s, 10 of them lost races: 129/s for lack of room.
+        let mut k = with(rates(
+            &base,
+            &[
+                ("drop", 1800),
+                ("early_drop", 0),
+                ("insert_failed", 20),
+                ("chaintoolong", 0),
+            ],
+        ));
+        let f = k.run(&["CT"]);
+        assert_eq!(
+            ids(&f),
+            vec![
+                ("CT002", "node conntrack stats"),
+                ("CT003", "node conntrack stats")
+            ]
+        );
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+        assert!(
+            f[0].message
+                .contains("dropping now: 129.0/s for lack of room"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("over 10.0 s (5 readings)"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence.len(), 2);
+        assert!(
+            f[1].message.contains("insert_failed 1.0/s"),
+            "{}",
+            f[1].message
+        );
+        assert_eq!(f[1].severity, crate::check::Severity::Warning);
+        // The same totals, nothing new during the capture: info, both.
+        let mut k = with(rates(&base, &base));
+        let f = k.run(&["CT"]);
+        assert!(
+            f.iter().all(|f| f.severity == crate::check::Severity::Info),
+            "{f:#?}"
+        );
+        assert!(
+            f[0].message.contains("not dropping now"),
+            "{}",
+            f[0].message
+        );
+        // A counter that went down (reset): no rate, the totals speak.
+        let mut k = with(rates(
+            &[("drop", 900), ("early_drop", 0), ("insert_failed", 10)],
+            &base,
+        ));
+        let f = k.run(&["CT002"]);
+        assert_eq!(f[0].severity, crate::check::Severity::Critical);
+        assert!(f[0].message.contains("a reset"), "{}", f[0].message);
     }
 
     /// Drops the kernel also counted as failed inserts are lost races (CT003), not a

@@ -169,6 +169,10 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
                 .unwrap_or_default(),
         ));
     }
+    ct.rates = src
+        .counter_samples
+        .as_ref()
+        .and_then(|p| super::conntrack::rates_of(&p.model));
     // A verified bundle holds exactly the entries its manifest lists (the raw table
     // itself may have been released once parsed).
     let record = src.manifest().source_at(layout::CONNTRACK_ENTRIES);

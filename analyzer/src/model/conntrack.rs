@@ -27,6 +27,80 @@ pub struct Conntrack {
     pub port_range: Option<(u16, u16, Evidence)>,
     pub dnat: Vec<DnatFlows>,
     pub snat: Vec<SnatFlows>,
+    /// Counter rates over the capture, when the collector took `--samples`.
+    pub rates: Option<CounterRates>,
+}
+
+/// The conntrack counters of the first and last readings of `--samples`: what changed
+/// while the capture ran, so saturation is a rate and not a total since boot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CounterRates {
+    /// Seconds between the two readings.
+    pub seconds: f64,
+    /// Readings with conntrack counters.
+    pub readings: usize,
+    pub first: BTreeMap<String, u64>,
+    pub last: BTreeMap<String, u64>,
+    /// `nf_conntrack_count` at the first and last reading.
+    pub count: Option<(u64, u64)>,
+    /// The last reading.
+    pub evidence: Evidence,
+}
+
+/// The rates between the first and the last reading that have conntrack counters;
+/// `None` with fewer than two, or no time between them.
+pub fn rates_of(r: &crate::parse::samples::CounterReadings) -> Option<CounterRates> {
+    let with: Vec<_> = r
+        .readings
+        .iter()
+        .filter(|x| x.conntrack.is_some())
+        .collect();
+    let (first, last) = (with.first()?, with.last()?);
+    let seconds = last.at_ms.checked_sub(first.at_ms)? as f64 / 1000.0;
+    if with.len() < 2 || seconds <= 0.0 {
+        return None;
+    }
+    let (a, b) = (first.conntrack.clone()?, last.conntrack.clone()?);
+    let shown: Vec<String> = ["drop", "early_drop", "insert_failed", "entries"]
+        .iter()
+        .filter_map(|k| Some(format!("{k}={}", b.get(*k)?)))
+        .collect();
+    Some(CounterRates {
+        seconds,
+        readings: with.len(),
+        count: first.conntrack_count.zip(last.conntrack_count),
+        evidence: Evidence::new(
+            netsnap_schema::layout::COUNTER_SAMPLES,
+            Some(last.index),
+            format!(
+                "reading {} at +{} ms, summed over CPUs: {}",
+                last.index,
+                last.at_ms,
+                shown.join(" ")
+            ),
+        ),
+        first: a,
+        last: b,
+    })
+}
+
+impl CounterRates {
+    /// How much `key` grew between the readings; `None` when it is missing or went
+    /// down (a counter reset: no rate can be told).
+    pub fn delta(&self, key: &str) -> Option<u64> {
+        let (a, b) = (self.first.get(key)?, self.last.get(key)?);
+        b.checked_sub(*a)
+    }
+
+    /// [`Self::delta`] per second.
+    pub fn per_second(&self, delta: u64) -> f64 {
+        delta as f64 / self.seconds
+    }
+
+    /// `over 10.0 s (5 readings)`.
+    pub fn span(&self) -> String {
+        format!("over {:.1} s ({} readings)", self.seconds, self.readings)
+    }
 }
 
 /// Flows whose original destination was rewritten (a VIP) to a backend.

@@ -613,6 +613,14 @@ impl Lab {
         Ok(String::from_utf8_lossy(&reply).trim().to_string())
     }
 
+    /// Sends `count` UDP datagrams from pod `from` to `to` without waiting for an
+    /// answer (one socket: one flow). Bounded by `count`.
+    pub fn udp_send(&self, from: usize, to: SocketAddrV4, count: usize) -> Result<()> {
+        let p = self.pod(from)?;
+        ensure!(!p.deleted, "pod {from} ({}) was deleted", p.name);
+        traffic::udp_send(&p.netns_path, to, count)
+    }
+
     /// A UDP request from pod `from` to `to`; returns the reply datagram.
     pub fn udp_request(&self, from: usize, to: SocketAddrV4, payload: &[u8]) -> Result<Vec<u8>> {
         self.request(from, Protocol::Udp, to, payload.to_vec())

@@ -18,5 +18,6 @@ mod lab_faults;
 mod lab_flannel;
 mod lab_ipvs;
 mod lab_rootns;
+mod lab_samples;
 mod trace_lab;
 mod trace_route;
