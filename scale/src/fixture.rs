@@ -168,6 +168,8 @@ pub struct Node {
     pub extra_root_addrs: Vec<Addr>,
     /// Routes appended to the node netns's main table (an overlay's, a CNI's).
     pub extra_root_routes: Vec<Route>,
+    /// Policy routing rules appended to the node netns's.
+    pub extra_root_rules: Vec<Rule>,
     /// A second pod netns claims an address (LNK007).
     pub duplicate_ip: Option<(usize, String)>,
     /// The manifest's capture start: RFC 3339, seconds and (optionally) milliseconds
@@ -235,6 +237,7 @@ impl Node {
             extra_root_links: Vec::new(),
             extra_root_addrs: Vec::new(),
             extra_root_routes: Vec::new(),
+            extra_root_rules: Vec::new(),
             duplicate_ip: None,
             captured_at: "2026-11-21T17:44:41Z".into(),
             captured_at_unix: 1_795_282_681,
@@ -645,6 +648,7 @@ impl Node {
         root_links.extend(self.extra_root_links.iter().cloned());
         root_addrs.extend(self.extra_root_addrs.iter().cloned());
         routes.routes.extend(self.extra_root_routes.iter().cloned());
+        routes.rules.extend(self.extra_root_rules.iter().cloned());
         let root_sockets: Vec<Socket> = self
             .root_sockets
             .iter()
