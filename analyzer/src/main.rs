@@ -384,7 +384,10 @@ fn diff(args: DiffArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<E
     let (old_bundle, new_bundle) = (open_named(&args.old)?, open_named(&args.new)?);
     let (old_sources, old_model, _) = report::prepare(&old_bundle);
     let (new_sources, new_model, _) = report::prepare(&new_bundle);
-    let (old_origin, new_origin) = (args.old.display().to_string(), args.new.display().to_string());
+    let (old_origin, new_origin) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
     let d = netsnap_analyzer::diff::diff(
         &DiffInput {
             origin: &old_origin,

@@ -72,10 +72,24 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(UtcTime::from_secs(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(UtcTime::from_secs(1_795_219_200).rfc3339(), "2026-11-21T00:00:00Z");
-        assert_eq!(UtcTime::from_secs(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
-        assert_eq!(UtcTime::from_secs(1_795_282_860).compact(), "20261121T174100Z");
-        let t = UtcTime { unix_ms: 1_795_282_860_999 };
-        assert_eq!((t.secs(), t.rfc3339().as_str()), (1_795_282_860, "2026-11-21T17:41:00Z"));
+        assert_eq!(
+            UtcTime::from_secs(1_795_219_200).rfc3339(),
+            "2026-11-21T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_secs(951_782_400).rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_secs(1_795_282_860).compact(),
+            "20261121T174100Z"
+        );
+        let t = UtcTime {
+            unix_ms: 1_795_282_860_999,
+        };
+        assert_eq!(
+            (t.secs(), t.rfc3339().as_str()),
+            (1_795_282_860, "2026-11-21T17:41:00Z")
+        );
     }
 }

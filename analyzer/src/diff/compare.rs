@@ -20,9 +20,7 @@ pub fn compare(old: &Facts, new: &Facts) -> Vec<Change> {
             out.push(whole(key, ChangeKind::Added, n));
         }
     }
-    out.sort_by(|a, b| {
-        (a.category, &a.subject, &a.field).cmp(&(b.category, &b.subject, &b.field))
-    });
+    out.sort_by(|a, b| (a.category, &a.subject, &a.field).cmp(&(b.category, &b.subject, &b.field)));
     out
 }
 
@@ -122,7 +120,12 @@ mod tests {
             got,
             vec![
                 (Category::Pod, "default/web", None, ChangeKind::Removed),
-                (Category::Link, "node eth0", Some("mtu"), ChangeKind::Changed),
+                (
+                    Category::Link,
+                    "node eth0",
+                    Some("mtu"),
+                    ChangeKind::Changed
+                ),
             ]
         );
         assert_eq!(c[0].old.as_deref(), Some("ips 10.0.0.1"));

@@ -152,10 +152,7 @@ fn datapath(model: &Model, f: &mut Facts) {
             .collect::<Vec<_>>()
             .join(" + "),
     };
-    e.set(
-        "cni",
-        d.cni.as_ref().map_or("unknown", |c| c.name.as_str()),
-    );
+    e.set("cni", d.cni.as_ref().map_or("unknown", |c| c.name.as_str()));
     e.set("overlays", names(&d.overlays));
     e.set("service_proxy", names(&d.service_proxy));
     e.set("families", d.families.join(" + "));
@@ -201,7 +198,10 @@ fn services(model: &Model, f: &mut Facts) {
         fronts.dedup();
         e.set("frontends", fronts.join(", "));
         e.set("endpoints", s.endpoints.len().to_string());
-        e.set_opt("affinity_seconds", s.affinity_seconds.map(|a| a.to_string()));
+        e.set_opt(
+            "affinity_seconds",
+            s.affinity_seconds.map(|a| a.to_string()),
+        );
         if s.external_local {
             e.set("external_traffic_policy", "Local");
         }
@@ -378,7 +378,10 @@ fn netns_sysctls(ns: &Netns, scope: &Scope, f: &mut Facts) {
         // Merged with host/sysctl.json under `node` (see node_sysctls).
         return;
     }
-    let all = ns.sysctls.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()));
+    let all = ns
+        .sysctls
+        .iter()
+        .map(|(k, (v, _))| (k.as_str(), v.as_str()));
     sysctls(all, scope, f);
 }
 
@@ -428,7 +431,11 @@ fn node_sysctls(model: &Model, sources: &Sources<'_>, f: &mut Facts) {
             .map(|(k, (v, _))| (k.as_str(), v.as_str())),
     );
     if let Some(root) = model.root() {
-        all.extend(root.sysctls.iter().map(|(k, (v, _))| (k.as_str(), v.as_str())));
+        all.extend(
+            root.sysctls
+                .iter()
+                .map(|(k, (v, _))| (k.as_str(), v.as_str())),
+        );
     }
     let node = Scope {
         name: "node".into(),
@@ -457,17 +464,16 @@ fn iptables_chains(sources: &Sources<'_>, f: &mut Facts) {
                 *counts.entry(&r.chain).or_default() += 1;
             }
             for c in &t.chains {
-                let subject = format!(
-                    "{} {family} {} {}",
-                    src.proxier.as_str(),
-                    t.name,
-                    c.name
-                );
+                let subject = format!("{} {family} {} {}", src.proxier.as_str(), t.name, c.name);
                 let e = f.entry((Category::Chain, subject)).or_default();
                 e.set_opt("policy", c.policy.clone().filter(|p| p != "-"));
                 e.set(
                     "rules",
-                    counts.get(c.name.as_str()).copied().unwrap_or(0).to_string(),
+                    counts
+                        .get(c.name.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                        .to_string(),
                 );
             }
         }

@@ -55,7 +55,10 @@ mod tests {
         assert!(glob("sysctl:*", "sysctl:node"));
         assert!(glob("link:node veth*:state", "link:node veth1a2b:state"));
         assert!(!glob("link:node veth*:state", "link:node veth1a2b:mtu"));
-        assert!(glob("*:rules", "chain:iptables-nft ipv4 nat KUBE-SERVICES:rules"));
+        assert!(glob(
+            "*:rules",
+            "chain:iptables-nft ipv4 nat KUBE-SERVICES:rules"
+        ));
         assert!(glob("a*b*c", "aXbYc"));
         assert!(!glob("a*b*c", "aXcYb"));
         assert!(glob("ab*b", "abb"));

@@ -257,11 +257,13 @@ pub fn diff(old: &Input<'_, '_>, new: &Input<'_, '_>, ignore: &Ignore) -> Diff {
     rates.counters.retain(|r| !ignore.matches(&r.keys()));
     ignored += n - rates.counters.len();
     let mut summary = Summary::default();
-    for s in changes
-        .iter()
-        .map(|c| c.severity)
-        .chain(rates.counters.iter().filter(|r| r.notable()).map(|r| r.severity))
-    {
+    for s in changes.iter().map(|c| c.severity).chain(
+        rates
+            .counters
+            .iter()
+            .filter(|r| r.notable())
+            .map(|r| r.severity),
+    ) {
         summary.add(s);
     }
     Diff {

@@ -13,8 +13,11 @@ use crate::sources::Sources;
 use netsnap_schema::layout;
 use serde::Serialize;
 
+/// Reads one counter from the statistics.
+type Reader = fn(&ConntrackStats) -> Option<u64>;
+
 /// The counters compared, as `netsnap diff` names them, and how they are read.
-const COUNTERS: &[(&str, fn(&ConntrackStats) -> Option<u64>)] = &[
+const COUNTERS: &[(&str, Reader)] = &[
     ("count", |s| s.entries()),
     ("drop", |s| s.get("drop")),
     ("early_drop", |s| s.get("early_drop")),
@@ -105,11 +108,9 @@ fn not_comparable(old: &Sources<'_>, new: &Sources<'_>) -> Option<String> {
         ));
     }
     match (boot_id(old), boot_id(new)) {
-        (Some(a), Some(b)) if a != b => {
-            return Some(format!(
-                "the node rebooted between the captures (boot id {a} -> {b}): its counters restarted"
-            ))
-        }
+        (Some(a), Some(b)) if a != b => return Some(format!(
+            "the node rebooted between the captures (boot id {a} -> {b}): its counters restarted"
+        )),
         (Some(_), Some(_)) => {}
         (None, _) => return Some(missing_boot_id("OLD")),
         (_, None) => return Some(missing_boot_id("NEW")),
@@ -180,7 +181,9 @@ fn rate(name: &str, old: u64, new: u64, secs: f64) -> Rate {
         (
             Severity::Warning,
             match name {
-                "insert_failed" => "connections failed to enter the table (clashes or a full table)".into(),
+                "insert_failed" => {
+                    "connections failed to enter the table (clashes or a full table)".into()
+                }
                 "early_drop" => "entries were evicted to make room: the table is full".into(),
                 _ => "the kernel dropped packets for want of a conntrack entry".into(),
             },

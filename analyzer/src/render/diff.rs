@@ -91,9 +91,9 @@ fn per_second(r: &Rate) -> String {
 fn rates_heading(r: &Rates) -> String {
     match (&r.reason, r.interval_secs) {
         (Some(why), _) => format!("Rates: not comparable: {why}."),
-        (None, Some(s)) => format!(
-            "Conntrack rates over {s:.3} s between the captures (same node and boot):"
-        ),
+        (None, Some(s)) => {
+            format!("Conntrack rates over {s:.3} s between the captures (same node and boot):")
+        }
         (None, None) => "Rates: none.".into(),
     }
 }

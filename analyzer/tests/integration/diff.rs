@@ -67,7 +67,13 @@ fn before() -> Node {
     let mut n = Node::healthy("node-1");
     n.captured_at_unix_ms = Some(T0_MS);
     n.stat_row = [("drop", 0), ("insert_failed", 1), ("invalid", 5)].into();
-    n.extra_root_routes = vec![route("10.246.0.0/16", Some("10.0.0.3"), 2, "static", "universe")];
+    n.extra_root_routes = vec![route(
+        "10.246.0.0/16",
+        Some("10.0.0.3"),
+        2,
+        "static",
+        "universe",
+    )];
     n.extra_root_rules = vec![Rule::lookup("inet", 200, 200)];
     n
 }
@@ -100,12 +106,7 @@ fn after() -> Node {
     n
 }
 
-fn find<'d>(
-    d: &'d Diff,
-    cat: Category,
-    subject: &str,
-    field: Option<&str>,
-) -> &'d diff::Change {
+fn find<'d>(d: &'d Diff, cat: Category, subject: &str, field: Option<&str>) -> &'d diff::Change {
     d.changes
         .iter()
         .find(|c| c.category == cat && c.subject == subject && c.field.as_deref() == field)
@@ -141,25 +142,127 @@ fn each_kind_of_change_is_reported_with_its_severity() {
     use Category::*;
     use Severity::*;
     let want: &[(Category, &str, Option<&str>, ChangeKind, Severity)] = &[
-        (Service, "default/api:http tcp (iptables-nft)", Some("endpoints"), ChangeKind::Changed, Critical),
-        (Service, "default/web:http tcp (iptables-nft)", Some("endpoints"), ChangeKind::Changed, Info),
-        (Endpoint, "default/web:http tcp (iptables-nft) -> 10.244.1.12:8080", None, ChangeKind::Removed, Warning),
-        (Endpoint, "default/api:http tcp (iptables-nft) -> 10.244.1.13:8080", None, ChangeKind::Removed, Warning),
+        (
+            Service,
+            "default/api:http tcp (iptables-nft)",
+            Some("endpoints"),
+            ChangeKind::Changed,
+            Critical,
+        ),
+        (
+            Service,
+            "default/web:http tcp (iptables-nft)",
+            Some("endpoints"),
+            ChangeKind::Changed,
+            Info,
+        ),
+        (
+            Endpoint,
+            "default/web:http tcp (iptables-nft) -> 10.244.1.12:8080",
+            None,
+            ChangeKind::Removed,
+            Warning,
+        ),
+        (
+            Endpoint,
+            "default/api:http tcp (iptables-nft) -> 10.244.1.13:8080",
+            None,
+            ChangeKind::Removed,
+            Warning,
+        ),
         (Pod, "default/client-0", None, ChangeKind::Removed, Warning),
         (Pod, "default/new-0", None, ChangeKind::Added, Info),
-        (Link, &node_link(&client_veth), None, ChangeKind::Removed, Warning),
-        (Link, &node_link(&web_veth), Some("state"), ChangeKind::Changed, Warning),
-        (Link, "pod default/web-7f9c6b5d4-x2k8p eth0", Some("state"), ChangeKind::Changed, Warning),
-        (Link, "pod default/web-7f9c6b5d4-q7r2m eth0", Some("mtu"), ChangeKind::Changed, Warning),
-        (Link, &node_link(&api_veth), Some("hairpin"), ChangeKind::Changed, Warning),
-        (Address, "node eth0 10.0.0.11/24", None, ChangeKind::Added, Info),
-        (Route, "node table main 10.246.0.0/16", Some("gateway"), ChangeKind::Changed, Warning),
-        (Route, "node table main 10.245.0.0/16", None, ChangeKind::Added, Info),
-        (Rule, "node inet priority 200 from all", None, ChangeKind::Removed, Warning),
-        (Rule, "node inet priority 100 from all", None, ChangeKind::Added, Info),
-        (Chain, "iptables-nft ipv4 filter FORWARD", Some("policy"), ChangeKind::Changed, Critical),
-        (Sysctl, "node", Some("net.ipv4.ip_forward"), ChangeKind::Changed, Warning),
-        (Dns, "node", Some("nameservers"), ChangeKind::Changed, Warning),
+        (
+            Link,
+            &node_link(&client_veth),
+            None,
+            ChangeKind::Removed,
+            Warning,
+        ),
+        (
+            Link,
+            &node_link(&web_veth),
+            Some("state"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Link,
+            "pod default/web-7f9c6b5d4-x2k8p eth0",
+            Some("state"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Link,
+            "pod default/web-7f9c6b5d4-q7r2m eth0",
+            Some("mtu"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Link,
+            &node_link(&api_veth),
+            Some("hairpin"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Address,
+            "node eth0 10.0.0.11/24",
+            None,
+            ChangeKind::Added,
+            Info,
+        ),
+        (
+            Route,
+            "node table main 10.246.0.0/16",
+            Some("gateway"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Route,
+            "node table main 10.245.0.0/16",
+            None,
+            ChangeKind::Added,
+            Info,
+        ),
+        (
+            Rule,
+            "node inet priority 200 from all",
+            None,
+            ChangeKind::Removed,
+            Warning,
+        ),
+        (
+            Rule,
+            "node inet priority 100 from all",
+            None,
+            ChangeKind::Added,
+            Info,
+        ),
+        (
+            Chain,
+            "iptables-nft ipv4 filter FORWARD",
+            Some("policy"),
+            ChangeKind::Changed,
+            Critical,
+        ),
+        (
+            Sysctl,
+            "node",
+            Some("net.ipv4.ip_forward"),
+            ChangeKind::Changed,
+            Warning,
+        ),
+        (
+            Dns,
+            "node",
+            Some("nameservers"),
+            ChangeKind::Changed,
+            Warning,
+        ),
     ];
     for (cat, subject, field, kind, sev) in want {
         let c = find(&d, *cat, subject, *field);
@@ -169,13 +272,23 @@ fn each_kind_of_change_is_reported_with_its_severity() {
             "{cat} {subject} {field:?}: {c:?}"
         );
     }
-    let api = find(&d, Service, "default/api:http tcp (iptables-nft)", Some("endpoints"));
-    assert_eq!((api.old.as_deref(), api.new.as_deref()), (Some("1"), Some("0")));
+    let api = find(
+        &d,
+        Service,
+        "default/api:http tcp (iptables-nft)",
+        Some("endpoints"),
+    );
+    assert_eq!(
+        (api.old.as_deref(), api.new.as_deref()),
+        (Some("1"), Some("0"))
+    );
     // The removed pod is one entry: its own links, routes, sysctls and resolver are
     // not listed again, nor the per-interface sysctls of its host veth.
     assert!(
-        !d.changes.iter().any(|c| c.subject.starts_with("pod default/client-0")
-            || c.subject == node_link(&client_veth) && c.category == Sysctl),
+        !d.changes
+            .iter()
+            .any(|c| c.subject.starts_with("pod default/client-0")
+                || c.subject == node_link(&client_veth) && c.category == Sysctl),
         "{}",
         render::diff::render_text(&d)
     );
@@ -209,7 +322,9 @@ fn the_cni_config_in_use_is_part_of_the_datapath() {
         (Some("none"), Some("10-flannel.conflist"), Severity::Warning)
     );
     assert_eq!(
-        find(&d, Category::Datapath, "node", Some("cni")).new.as_deref(),
+        find(&d, Category::Datapath, "node", Some("cni"))
+            .new
+            .as_deref(),
         Some("flannel")
     );
 }
@@ -250,7 +365,12 @@ fn a_counter_that_went_down_was_reset() {
     let mut old = before();
     old.stat_row.insert("drop", 50);
     let d = diff_nodes(&old, &new, &[]);
-    let drop = d.rates.counters.iter().find(|c| c.counter == "drop").unwrap();
+    let drop = d
+        .rates
+        .counters
+        .iter()
+        .find(|c| c.counter == "drop")
+        .unwrap();
     assert!(drop.reset && drop.per_second.is_none(), "{drop:?}");
     assert!(drop.note.contains("reset"), "{}", drop.note);
     assert!(render::diff::render_text(&d).contains("reset"));
@@ -267,7 +387,8 @@ fn rates_need_the_same_node_and_boot() {
     other.hostname = "node-2".into();
     let d = diff_nodes(&before(), &other, &[]);
     assert!(d.rates.reason.as_deref().unwrap().contains("two nodes"));
-    assert!(render::diff::render_text(&d).contains("Rates: not comparable: OLD is node node-1 and NEW is node node-2"));
+    assert!(render::diff::render_text(&d)
+        .contains("Rates: not comparable: OLD is node node-1 and NEW is node node-2"));
 }
 
 #[test]
@@ -276,7 +397,12 @@ fn ignore_patterns_drop_changes_and_rates() {
     let d = diff_nodes(
         &before(),
         &after(),
-        &["chain:*:rules", "link:node veth*", "rate:conntrack:invalid", "dns"],
+        &[
+            "chain:*:rules",
+            "link:node veth*",
+            "rate:conntrack:invalid",
+            "dns",
+        ],
     );
     assert!(!d.changes.iter().any(|c| c.category == Category::Dns));
     assert!(!d
@@ -315,7 +441,12 @@ fn fail_on_and_ignore_decide_the_exit_code() {
     assert_eq!(code(&["--fail-on", "never"]), Some(0));
     assert_eq!(code(&["--fail-on", "critical"]), Some(1));
     // Without the two critical changes, nothing critical is left.
-    let no_crit = ["--ignore", "service:default/api*:endpoints", "--ignore", "chain:*FORWARD:policy"];
+    let no_crit = [
+        "--ignore",
+        "service:default/api*:endpoints",
+        "--ignore",
+        "chain:*FORWARD:policy",
+    ];
     let mut args = no_crit.to_vec();
     args.extend(["--fail-on", "critical"]);
     assert_eq!(code(&args), Some(0));
@@ -357,7 +488,12 @@ fn bad_input_exits_2_naming_the_file() {
     let archive = tmp.path().join("node-1.netsnap.tar.zst");
     w.write_archive(m, &archive).unwrap();
     let ok = netsnap(&["diff", s(&archive), s(&good)]);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let mut bytes = std::fs::read(&archive).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&archive, bytes).unwrap();

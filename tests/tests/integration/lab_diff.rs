@@ -40,7 +40,10 @@ fn stat_read_ms(bundle: &Bundle) -> u64 {
         .captured_at_unix_ms
         .expect("the collector records captured_at_unix_ms");
     assert_eq!(start / 1000, m.captured_at_unix, "ms and seconds agree");
-    start + m.source_at(layout::CONNTRACK_STAT).expect("stat record").started_ms
+    start
+        + m.source_at(layout::CONNTRACK_STAT)
+            .expect("stat record")
+            .started_ms
 }
 
 fn open(p: &Path) -> Bundle {
@@ -155,7 +158,12 @@ fn diff_of_two_captures_reports_the_changes_and_conntrack_rates() {
         .args([&before_path, &after_path])
         .output()
         .expect("run netsnap diff");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("diff JSON");
     assert_eq!(json["version"], 1);
     assert_eq!(json["summary"]["critical"], d.summary.critical);
