@@ -301,21 +301,39 @@ fn table_name(t: u32) -> String {
 }
 
 /// Routes of every table but `local` (which the kernel derives from the addresses,
-/// compared on their own).
+/// compared on their own), keyed as the kernel keys them: IPv4 by table, destination
+/// and metric; IPv6 by the device too (every link has its own `fe80::/64`).
 fn routes(ns: &Netns, scope: &Scope, f: &mut Facts) {
     for r in ns.routes.items.iter().filter(|r| r.table != 255) {
         let mut subject = format!("{} table {} {}", scope.name, table_name(r.table), r.dst);
-        if r.family == "inet6" && r.dst == "default" {
-            subject.push_str(" (inet6)");
+        if r.family == "inet6" {
+            if r.dst == "default" {
+                subject.push_str(" (inet6)");
+            }
+            if let Some(o) = r.oif {
+                subject.push_str(&format!(" dev {}", dev_name(ns, o)));
+            }
         }
         if let Some(m) = r.metric {
             subject.push_str(&format!(" metric {m}"));
         }
         let e = f
-            .entry((Category::Route, subject))
+            .entry((Category::Route, unique(f, Category::Route, subject)))
             .or_insert_with(|| Entity::child_of(scope.parent.clone()));
         route_fields(ns, r, e);
     }
+}
+
+/// `subject`, or `subject #N` when an earlier fact of the bundle has it (routes
+/// appended with the same key, rules with the same selector).
+fn unique(f: &Facts, cat: Category, subject: String) -> String {
+    if !f.contains_key(&(cat, subject.clone())) {
+        return subject;
+    }
+    (2..)
+        .map(|n| format!("{subject} #{n}"))
+        .find(|s| !f.contains_key(&(cat, s.clone())))
+        .unwrap_or(subject)
 }
 
 fn route_fields(ns: &Netns, r: &Route, e: &mut Entity) {
@@ -363,7 +381,7 @@ fn rules(ns: &Netns, scope: &Scope, f: &mut Facts) {
     for r in &ns.rules {
         let subject = format!("{} {}", scope.name, rule_selector(r));
         let e = f
-            .entry((Category::Rule, subject))
+            .entry((Category::Rule, unique(f, Category::Rule, subject)))
             .or_insert_with(|| Entity::child_of(scope.parent.clone()));
         let action = match r.action.as_str() {
             "to_tbl" | "" => format!("lookup {}", table_name(r.table)),

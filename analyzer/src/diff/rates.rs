@@ -108,9 +108,11 @@ fn not_comparable(old: &Sources<'_>, new: &Sources<'_>) -> Option<String> {
         ));
     }
     match (boot_id(old), boot_id(new)) {
-        (Some(a), Some(b)) if a != b => return Some(format!(
+        (Some(a), Some(b)) if a != b => {
+            return Some(format!(
             "the node rebooted between the captures (boot id {a} -> {b}): its counters restarted"
-        )),
+        ))
+        }
         (Some(_), Some(_)) => {}
         (None, _) => return Some(missing_boot_id("OLD")),
         (_, None) => return Some(missing_boot_id("NEW")),

@@ -181,7 +181,7 @@ pub fn render_markdown(d: &Diff) -> String {
         if last != Some(c.category) {
             let _ = writeln!(
                 out,
-                "\n## {}\n\n| severity | subject | change | value | note |\n|---|---|---|---|---|",
+                "\n## {}\n\n| severity | subject | field | value | note |\n|---|---|---|---|---|",
                 c.category
             );
             last = Some(c.category);

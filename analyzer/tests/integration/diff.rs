@@ -502,3 +502,31 @@ fn bad_input_exits_2_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("node-1.netsnap.tar.zst"), "{err}");
 }
+
+/// IPv6 keeps one `fe80::/64` per link: each is its own route, not one route whose
+/// device flips.
+#[test]
+fn ipv6_routes_are_keyed_by_their_device() {
+    let v6 = |oif: u32, mtu: Option<u32>| {
+        let mut r = route("fe80::/64", None, oif, "kernel", "link");
+        r.family = "inet6".into();
+        r.metric = Some(256);
+        r.mtu = mtu;
+        r
+    };
+    let mut old = before();
+    old.extra_root_routes = vec![v6(2, None), v6(3, None)];
+    let mut new = before();
+    new.extra_root_routes = vec![v6(3, Some(1400)), v6(2, None)];
+    let d = diff_nodes(&old, &new, &[]);
+    let routes: Vec<(&str, Option<&str>)> = d
+        .changes
+        .iter()
+        .filter(|c| c.category == Category::Route)
+        .map(|c| (c.subject.as_str(), c.field.as_deref()))
+        .collect();
+    assert_eq!(
+        routes,
+        [("node table main fe80::/64 dev cni0 metric 256", Some("mtu"))]
+    );
+}
