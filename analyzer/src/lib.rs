@@ -11,9 +11,11 @@
 //! - [`trace`]: the packet-path engine (so far: the routing decision of a netns);
 //! - [`check`]: the catalog of checks, findings with evidence;
 //! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot;
-//! - [`show`] and [`inspect`]: offline views of a bundle.
+//! - [`show`] and [`inspect`]: offline views of a bundle;
+//! - [`diff`]: a semantic diff of two bundles, counters as rates.
 
 pub mod check;
+pub mod diff;
 pub mod evidence;
 pub mod graph;
 pub mod inspect;

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use netsnap_analyzer::check::{self, Selection, Severity, Thresholds};
+use netsnap_analyzer::diff::{FailOn, Input as DiffInput};
 use netsnap_analyzer::render::{self, Format};
 use netsnap_analyzer::report::{self, BundleReport, Report};
 use netsnap_analyzer::{inspect, load, show};
@@ -19,7 +20,7 @@ const EXIT_FINDINGS: u8 = 1;
     name = "netsnap",
     version,
     about = "Analyze Kubernetes node network bundles offline",
-    after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage or input error."
+    after_help = "Exit codes: 0 no finding (for diff: no change) at or above --fail-on, 1 findings, 2 usage or input error."
 )]
 struct Cli {
     #[command(flatten)]
@@ -134,6 +135,25 @@ struct AnalyzeArgs {
     no_reach: bool,
 }
 
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// The earlier bundle (a `.netsnap.tar.zst` file or an unpacked bundle directory).
+    old: PathBuf,
+    /// The later bundle (the same node later, or another node).
+    new: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit 1 when a change at or above this severity exists (info, warning,
+    /// critical, or never).
+    #[arg(long, default_value = "warning", value_name = "SEV")]
+    fail_on: FailOn,
+    /// Leave out changes whose `category`, `category:subject` or
+    /// `category:subject:field` matches this glob (`*` is any text; repeatable),
+    /// e.g. `--ignore 'chain:*:rules' --ignore rate:conntrack:invalid`.
+    #[arg(long, value_name = "PATTERN")]
+    ignore: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse every source, build the node graph and report what is broken.
@@ -169,6 +189,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
         format: TraceFormat,
     },
+    /// Compare two bundles semantically: services and endpoints, pods, links,
+    /// addresses, routes and rules, netfilter chains, sysctls, DNS, the datapath, and
+    /// conntrack counters as rates over the time between the captures. Exits 1 when
+    /// a change at or above --fail-on exists (a CI job can keep a golden bundle).
+    Diff(DiffArgs),
     /// Print a bundle's manifest, the status of every source and parse coverage.
     Inspect {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
@@ -306,6 +331,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(args) => trace(args, &limits),
+        Command::Diff(args) => diff(args, &limits),
         Command::Reach { bundle, format } => {
             let b = open(&bundle, &limits)?;
             let p = netsnap_analyzer::trace::Prepared::new(&b);
@@ -348,6 +374,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             map,
         } => redact(&input, &output, key.as_deref(), map, &limits),
     }
+}
+
+/// `netsnap diff OLD NEW`.
+fn diff(args: DiffArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
+    let open_named = |p: &Path| {
+        open(p, limits).with_context(|| format!("{}: not a readable bundle", p.display()))
+    };
+    let (old_bundle, new_bundle) = (open_named(&args.old)?, open_named(&args.new)?);
+    let (old_sources, old_model, _) = report::prepare(&old_bundle);
+    let (new_sources, new_model, _) = report::prepare(&new_bundle);
+    let (old_origin, new_origin) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    let d = netsnap_analyzer::diff::diff(
+        &DiffInput {
+            origin: &old_origin,
+            sources: &old_sources,
+            model: &old_model,
+        },
+        &DiffInput {
+            origin: &new_origin,
+            sources: &new_sources,
+            model: &new_model,
+        },
+        &netsnap_analyzer::diff::Ignore::new(args.ignore),
+    );
+    write_out(&match args.format {
+        Format::Text => render::diff::render_text(&d),
+        Format::Json => render::diff::render_json(&d),
+        Format::Markdown => render::diff::render_markdown(&d),
+    })?;
+    Ok(if d.fails(args.fail_on) {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `netsnap analyze`: every bundle analysed and rendered in one report.

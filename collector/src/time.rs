@@ -3,23 +3,37 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A moment as seconds since the Unix epoch.
+/// A moment as milliseconds since the Unix epoch (the manifest keeps both the
+/// seconds and the milliseconds: rates between two captures need the latter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime(pub u64);
+pub struct UtcTime {
+    pub unix_ms: u64,
+}
 
 impl UtcTime {
     pub fn now() -> UtcTime {
-        UtcTime(
-            SystemTime::now()
+        UtcTime {
+            unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
-        )
+        }
+    }
+
+    pub fn from_secs(secs: u64) -> UtcTime {
+        UtcTime {
+            unix_ms: secs.saturating_mul(1000),
+        }
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn secs(self) -> u64 {
+        self.unix_ms / 1000
     }
 
     fn parts(self) -> (i64, u32, u32, u64, u64, u64) {
-        let days = (self.0 / 86_400) as i64;
-        let secs = self.0 % 86_400;
+        let days = (self.secs() / 86_400) as i64;
+        let secs = self.secs() % 86_400;
         let (y, m, d) = civil_from_days(days);
         (y, m, d, secs / 3600, (secs / 60) % 60, secs % 60)
     }
@@ -57,9 +71,25 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(UtcTime(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(UtcTime(1_795_219_200).rfc3339(), "2026-11-21T00:00:00Z");
-        assert_eq!(UtcTime(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
-        assert_eq!(UtcTime(1_795_282_860).compact(), "20261121T174100Z");
+        assert_eq!(UtcTime::from_secs(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            UtcTime::from_secs(1_795_219_200).rfc3339(),
+            "2026-11-21T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_secs(951_782_400).rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_secs(1_795_282_860).compact(),
+            "20261121T174100Z"
+        );
+        let t = UtcTime {
+            unix_ms: 1_795_282_860_999,
+        };
+        assert_eq!(
+            (t.secs(), t.rfc3339().as_str()),
+            (1_795_282_860, "2026-11-21T17:41:00Z")
+        );
     }
 }

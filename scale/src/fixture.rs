@@ -168,8 +168,17 @@ pub struct Node {
     pub extra_root_addrs: Vec<Addr>,
     /// Routes appended to the node netns's main table (an overlay's, a CNI's).
     pub extra_root_routes: Vec<Route>,
+    /// Policy routing rules appended to the node netns's.
+    pub extra_root_rules: Vec<Rule>,
     /// A second pod netns claims an address (LNK007).
     pub duplicate_ip: Option<(usize, String)>,
+    /// The manifest's capture start: RFC 3339, seconds and (optionally) milliseconds
+    /// since the epoch (two captures of one node some time apart, for `netsnap diff`).
+    pub captured_at: String,
+    pub captured_at_unix: u64,
+    pub captured_at_unix_ms: Option<u64>,
+    /// `host/facts.json` boot id.
+    pub boot_id: String,
 }
 
 impl Node {
@@ -228,7 +237,12 @@ impl Node {
             extra_root_links: Vec::new(),
             extra_root_addrs: Vec::new(),
             extra_root_routes: Vec::new(),
+            extra_root_rules: Vec::new(),
             duplicate_ip: None,
+            captured_at: "2026-11-21T17:44:41Z".into(),
+            captured_at_unix: 1_795_282_681,
+            captured_at_unix_ms: None,
+            boot_id: "00000000-0000-4000-8000-000000000001".into(),
         }
     }
 
@@ -381,7 +395,7 @@ impl Node {
             kernel_release: "6.18.0-netsnap".into(),
             kernel_version: "#1 SMP PREEMPT_DYNAMIC".into(),
             machine: "x86_64".into(),
-            boot_id: Some("00000000-0000-4000-8000-000000000001".into()),
+            boot_id: Some(self.boot_id.clone()),
             cpus: 2,
             memory_bytes: 4 << 30,
             uptime_secs: 86400,
@@ -635,6 +649,7 @@ impl Node {
         root_links.extend(self.extra_root_links.iter().cloned());
         root_addrs.extend(self.extra_root_addrs.iter().cloned());
         routes.routes.extend(self.extra_root_routes.iter().cloned());
+        routes.rules.extend(self.extra_root_rules.iter().cloned());
         let root_sockets: Vec<Socket> = self
             .root_sockets
             .iter()
@@ -746,9 +761,10 @@ impl Node {
             "0.1.0",
             &self.hostname,
             "6.18.0-netsnap",
-            "2026-11-21T17:44:41Z",
-            1_795_282_681,
+            &self.captured_at,
+            self.captured_at_unix,
         );
+        m.captured_at_unix_ms = self.captured_at_unix_ms;
         m.duration_ms = 1234;
         m.options.extend(self.options.clone());
         Ok((w, m))

@@ -20,6 +20,11 @@ pub struct Manifest {
     pub captured_at: String,
     /// Seconds since the Unix epoch of `captured_at`; used as every entry's mtime.
     pub captured_at_unix: u64,
+    /// Milliseconds since the Unix epoch of the capture start, when the collector
+    /// recorded it (older bundles have only `captured_at_unix`): `netsnap diff` turns
+    /// counters into rates over the time between two captures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at_unix_ms: Option<u64>,
     pub duration_ms: u64,
     /// Command-line options that shaped the capture (deadline, limits, only/skip …).
     #[serde(default)]
@@ -149,10 +154,18 @@ impl Manifest {
             kernel: kernel.into(),
             captured_at: captured_at.into(),
             captured_at_unix,
+            captured_at_unix_ms: None,
             duration_ms: 0,
             options: BTreeMap::new(),
             sources: Vec::new(),
         }
+    }
+
+    /// The capture start in milliseconds since the Unix epoch: `captured_at_unix_ms`,
+    /// else `captured_at_unix` (whole seconds).
+    pub fn captured_at_ms(&self) -> u64 {
+        self.captured_at_unix_ms
+            .unwrap_or(self.captured_at_unix.saturating_mul(1000))
     }
 
     /// The record whose content lives at `path`.

@@ -5,7 +5,7 @@ use crate::report::Report;
 use std::fmt::Write;
 
 /// Inline code that survives backticks in the text.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     if s.contains('`') {
         format!("`` {} ``", s)
     } else {
@@ -14,7 +14,7 @@ fn code(s: &str) -> String {
 }
 
 /// Text safe in a table cell or a heading.
-fn plain(s: &str) -> String {
+pub(crate) fn plain(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 

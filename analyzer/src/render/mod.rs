@@ -1,6 +1,7 @@
 //! Renderers: text for people, JSON (stable, versioned), Markdown for tickets, and
 //! the graph as dot or JSON. Renderers only format what the report holds.
 
+pub mod diff;
 pub mod dot;
 pub mod json;
 pub mod markdown;

@@ -3,6 +3,7 @@
 
 mod analyze_fixtures;
 mod datapath;
+mod diff;
 mod inspect_cli;
 mod model_services;
 mod mutation_props;

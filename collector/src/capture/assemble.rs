@@ -198,8 +198,9 @@ pub(super) fn manifest(ctx: &Ctx, started_at: &UtcTime) -> Manifest {
         &host::hostname(),
         &host::kernel_release(),
         &started_at.rfc3339(),
-        started_at.0,
+        started_at.secs(),
     );
+    manifest.captured_at_unix_ms = Some(started_at.unix_ms);
     manifest.duration_ms = millis(ctx.deadline.start().elapsed());
     let o = &mut manifest.options;
     o.insert(

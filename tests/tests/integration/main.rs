@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod hostile;
 mod lab_basic;
 mod lab_cni;
+mod lab_diff;
 mod lab_dual_stack;
 mod lab_faults;
 mod lab_flannel;
