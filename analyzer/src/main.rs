@@ -472,14 +472,20 @@ fn trace_cluster(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a reader panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a reader panicked")))
+            })
             .collect()
     });
     let prepared = prepared.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     let hostnames: Vec<String> = prepared.iter().map(|(h, _)| h.clone()).collect();
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let names = cluster::node_names(&hostnames, &files);
-    let nodes: Vec<(String, &Prepared)> = names.into_iter().zip(prepared.iter().map(|(_, p)| p)).collect();
+    let nodes: Vec<(String, &Prepared)> = names
+        .into_iter()
+        .zip(prepared.iter().map(|(_, p)| p))
+        .collect();
     let c = cluster::Cluster::new(&nodes, Default::default());
     Ok(c.trace_ask(ask)?)
 }

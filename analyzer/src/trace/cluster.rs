@@ -163,13 +163,17 @@ impl<'a> Cluster<'a> {
             return Ok(Arrival { node, iif, how });
         }
         let dst = h.state.packet.dst;
-        let node = self.other_owner(from, dst, false).ok_or_else(|| {
-            format!("no other node given holds {} or {dst}", h.nexthop)
-        })?;
+        let node = self
+            .other_owner(from, dst, false)
+            .ok_or_else(|| format!("no other node given holds {} or {dst}", h.nexthop))?;
         let root = self.root(node)?;
         let sender = self.root(from)?;
-        let iif = answer_interface(root, sender, &h.device)
-            .ok_or_else(|| format!("node {} has no route back to the sending node", self.names[node]))?;
+        let iif = answer_interface(root, sender, &h.device).ok_or_else(|| {
+            format!(
+                "node {} has no route back to the sending node",
+                self.names[node]
+            )
+        })?;
         let how = format!(
             "the underlay (in no bundle) takes it from gateway {} to node {}, which holds {dst}: arrives on {iif}",
             h.nexthop, self.names[node]
@@ -348,7 +352,10 @@ pub fn node_names(hostnames: &[String], files: &[String]) -> Vec<String> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            name.split(".netsnap").next().unwrap_or_default().to_string()
+            name.split(".netsnap")
+                .next()
+                .unwrap_or_default()
+                .to_string()
         })
         .collect();
     if unique(&stems) {

@@ -183,7 +183,8 @@ fn a_service_with_its_endpoint_on_the_other_node_is_reached_over_vxlan() {
     // Node A reverses its DNAT on the reply: the client hears from the VIP.
     assert!(
         br.hops.iter().any(|h| h.node.as_deref() == Some("node-a")
-            && h.what.contains("10.244.2.11:8080 → 10.244.1.20:40000 becomes 10.96.1.1:80")),
+            && h.what
+                .contains("10.244.2.11:8080 → 10.244.1.20:40000 becomes 10.96.1.1:80")),
         "{br:#?}"
     );
 }
@@ -217,8 +218,9 @@ fn host_gw_routes_arrive_on_the_next_hops_interface() {
     let br = only(&t);
     assert_eq!(br.verdict, Verdict::Delivered, "{br:#?}");
     assert_eq!(nodes_of(br), ["node-a", "node-b", "node-a"]);
-    assert!(br.hops.iter().any(|h| h.what
-        == "arrives on node node-b on eth0 (its address 10.0.0.11 is the next hop)"));
+    assert!(br.hops.iter().any(
+        |h| h.what == "arrives on node node-b on eth0 (its address 10.0.0.11 is the next hop)"
+    ));
 }
 
 #[test]
@@ -262,10 +264,7 @@ fn a_pod_of_another_node_resolves_as_destination() {
 #[test]
 fn node_names_fall_back_to_file_names_then_numbers() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        node_names(&s(&["a", "b"]), &s(&["x", "y"])),
-        s(&["a", "b"])
-    );
+    assert_eq!(node_names(&s(&["a", "b"]), &s(&["x", "y"])), s(&["a", "b"]));
     assert_eq!(
         node_names(
             &s(&["lab", "lab"]),

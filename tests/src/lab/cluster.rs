@@ -66,7 +66,10 @@ impl LabCluster {
         let first = node(1).build()?;
         let mut nodes = vec![first];
         for k in 2..=n {
-            let lab = node(k).join_upstream(&nodes[0]).cluster_dns(false).build()?;
+            let lab = node(k)
+                .join_upstream(&nodes[0])
+                .cluster_dns(false)
+                .build()?;
             nodes.push(lab);
         }
         let vteps = flannel::join(&mut nodes)?;
@@ -148,7 +151,10 @@ impl LabCluster {
         let s = lab.services.get_mut(svc).context("no such service")?;
         let before = s.endpoints.len();
         s.endpoints.retain(|e| !last_cidr.contains(e.ip()));
-        ensure!(s.endpoints.len() < before, "service {svc} has no endpoint on the last node");
+        ensure!(
+            s.endpoints.len() < before,
+            "service {svc} has no endpoint on the last node"
+        );
         lab.load_proxy_rules()?;
         let subject = lab.svc_subject(svc);
         self.record("proxy_drift", "CLU002", node, subject);
@@ -167,7 +173,12 @@ impl LabCluster {
             .map(|e| e.port())
             .context("not an endpoint")?;
         lab.fault_endpoint_pod_deleted(pod)?;
-        self.record("endpoint_pod_gone", "CLU003", node, format!("endpoint {ip}:{port}"));
+        self.record(
+            "endpoint_pod_gone",
+            "CLU003",
+            node,
+            format!("endpoint {ip}:{port}"),
+        );
         Ok(())
     }
 
@@ -208,7 +219,12 @@ impl LabCluster {
             lab.node_netns_name(),
             &["link", "set", "dev", VXLAN_DEVICE, "mtu", &mtu.to_string()],
         ))?;
-        self.record("overlay_mtu", "CLU005", node, format!("link {VXLAN_DEVICE}"));
+        self.record(
+            "overlay_mtu",
+            "CLU005",
+            node,
+            format!("link {VXLAN_DEVICE}"),
+        );
         Ok(())
     }
 

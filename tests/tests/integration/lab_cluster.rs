@@ -47,7 +47,10 @@ fn check_overlay(c: &LabCluster) {
         let fdb = ok_stdout(&lab.node(&["bridge", "fdb", "show", "dev", VXLAN_DEVICE]));
         for (j, peer) in c.vteps.iter().enumerate().filter(|(j, _)| *j != i) {
             let entry = format!("{} dst {} self permanent", peer.mac, peer.node_ip);
-            assert!(fdb.contains(&entry), "node {i}: {entry} (node {j}) missing:\n{fdb}");
+            assert!(
+                fdb.contains(&entry),
+                "node {i}: {entry} (node {j}) missing:\n{fdb}"
+            );
             let route = ok_stdout(&lab.node(&["ip", "route", "show", &peer.subnet.to_string()]));
             assert!(route.contains(VXLAN_DEVICE), "node {i} → node {j}: {route}");
         }
@@ -81,7 +84,10 @@ fn check_fault_facts(c: &LabCluster, rp_before: &str) {
     let [n1, n2, n3] = [&c.nodes[0], &c.nodes[1], &c.nodes[2]];
     // CLU001: node 3 holds node 1's gateway on cni0 and routes its CIDR there.
     let addr = ok_stdout(&n3.node(&["ip", "-4", "addr", "show", "dev", "cni0"]));
-    assert!(addr.contains(&format!("inet {}/24", n1.gateway_ip())), "{addr}");
+    assert!(
+        addr.contains(&format!("inet {}/24", n1.gateway_ip())),
+        "{addr}"
+    );
     let route = ok_stdout(&n3.node(&["ip", "route", "show", &n1.pod_cidr()]));
     assert!(route.contains("dev cni0"), "{route}");
     // CLU002: node 1's rules lost service 0's endpoint on node 3; node 2's have it.
@@ -93,7 +99,10 @@ fn check_fault_facts(c: &LabCluster, rp_before: &str) {
     // CLU003: node 2's pod 1 is gone; node 1 still DNATs to it.
     let gone = &n2.pods()[1];
     assert!(gone.deleted && !gone.netns_path.exists());
-    assert!(n1.iptables_save(false).unwrap().contains(&gone.ip.to_string()));
+    assert!(n1
+        .iptables_save(false)
+        .unwrap()
+        .contains(&gone.ip.to_string()));
     // CLU004: node 3's pod 0 also has node 1's pod 0 address.
     let dup = n1.pods()[0].ip;
     let addrs = ok_stdout(&n3.pod_exec(0, &["ip", "-4", "addr", "show", "dev", "eth0"]));
@@ -116,7 +125,8 @@ fn inject(c: &mut LabCluster) {
     c.fault_cidr_overlap(2, 0).expect("CIDR overlap");
     c.fault_proxy_drift(0, 0).expect("kube-proxy drift");
     c.fault_endpoint_pod_gone(1, 1).expect("endpoint pod gone");
-    c.fault_duplicate_pod_ip(2, 0, 0, 0).expect("duplicate pod IP");
+    c.fault_duplicate_pod_ip(2, 0, 0, 0)
+        .expect("duplicate pod IP");
     c.fault_fdb_missing(1, 2).expect("FDB entry missing");
     c.fault_overlay_mtu(2, 1400).expect("overlay MTU");
     c.fault_settings_drift(1).expect("settings drift");
@@ -139,7 +149,8 @@ fn lab_cluster_three_nodes_and_cluster_faults() {
     check_overlay(&c);
     let programmed = |l: &Lab| {
         let s = l.services().iter();
-        s.map(|s| (s.vip(), s.endpoints.clone())).collect::<Vec<_>>()
+        s.map(|s| (s.vip(), s.endpoints.clone()))
+            .collect::<Vec<_>>()
     };
     for lab in &c.nodes {
         assert_eq!(programmed(lab), programmed(&c.nodes[0]), "one service list");
@@ -164,7 +175,11 @@ fn lab_cluster_three_nodes_and_cluster_faults() {
     }
     let removed = cleanup_stale();
     for lab in &c.nodes {
-        assert!(removed.iter().any(|n| n == lab.name()), "{} not removed", lab.name());
+        assert!(
+            removed.iter().any(|n| n == lab.name()),
+            "{} not removed",
+            lab.name()
+        );
     }
     for fp in &fps {
         assert_no_leaks(fp);

@@ -7,7 +7,8 @@
 //! the other nodes (its first listening port and a closed one). Scenarios, cumulative
 //! on one cluster: healthy; node 2 lost node 3's VTEP (FDB entry); then an endpoint
 //! pod of node 3 deleted. Judged as `judge` does (`judge_with`, `predicts`); the
-//! agreement figure must be 100 %.
+//! agreement figure must be 100 %. The `netsnap trace` CLI is run once on the healthy
+//! bundles.
 
 use super::{judge_with, Case, Outcome, Target, CLOSED_PORT};
 use netsnap_analyzer::trace::cluster::Cluster;
@@ -15,12 +16,15 @@ use netsnap_analyzer::trace::request::Ask;
 use netsnap_analyzer::trace::{packet::Proto, Prepared};
 use netsnap_schema::{Bundle, ReadLimits};
 use netsnap_tests::collect_support::collect_lab;
+use netsnap_tests::collector::analyzer_bin;
 use netsnap_tests::datapath_check as dc;
 use netsnap_tests::lab::cluster::LabCluster;
 use netsnap_tests::lab::probe::Probe;
 use netsnap_tests::lab::{require_lab, CniMode, Lab, Protocol};
 use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
 
 /// Every live pod of each node to every pod of the other nodes: its first listening
 /// port (when it has one and is live) and a closed one.
@@ -89,14 +93,14 @@ fn check(c: &LabCluster, label: &str, tally: &mut Tally) {
     let pods = cross_node_cases(c);
     tally.pod_cases += pods.len();
     cases.extend(pods);
-    let bundles: Vec<Bundle> = c
-        .nodes
+    let paths: Vec<PathBuf> = c.nodes.iter().map(|l| collect_lab(l, label, &[])).collect();
+    let bundles: Vec<Bundle> = paths
         .iter()
-        .map(|lab| {
-            let path = collect_lab(lab, label, &[]);
-            Bundle::open(&path, &ReadLimits::default()).expect("bundle opens")
-        })
+        .map(|p| Bundle::open(p, &ReadLimits::default()).expect("bundle opens"))
         .collect();
+    if label == "healthy" {
+        cli_follows_a_request_across_nodes(c, &paths);
+    }
     let prepared: Vec<Prepared> = bundles.iter().map(Prepared::new).collect();
     let nodes: Vec<(String, &Prepared)> = c
         .nodes
@@ -128,6 +132,34 @@ fn check(c: &LabCluster, label: &str, tally: &mut Tally) {
                 .disagreements
                 .push(format!("{} ({:?})\n{}", j.line, j.outcome, j.trace)),
         }
+    }
+}
+
+/// `netsnap trace A B C --from POD --to POD:PORT` on the nodes' bundles (which share
+/// a hostname and a file name: the nodes are `node-1` …): node 1's first pod to node
+/// 3's first pod's port is delivered there and back, through node 3.
+fn cli_follows_a_request_across_nodes(c: &LabCluster, paths: &[PathBuf]) {
+    let (from, to) = (&c.nodes[0].pods()[0], &c.nodes[2].pods()[0]);
+    let out = Command::new(analyzer_bin().expect("netsnap"))
+        .arg("trace")
+        .args(paths)
+        .args(["--from", &format!("{}/{}", from.namespace, from.name)])
+        .args(["--to", &format!("{}:{}", to.ip, to.listen_ports[0])])
+        .output()
+        .expect("run netsnap trace");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "on node node-1 →",
+        "delivered 100.0 %",
+        "node-3: root flannel.1  node: arrives on node node-3",
+        "reply node: arrives on node node-1",
+    ] {
+        assert!(text.contains(part), "{part:?} not in:\n{text}");
     }
 }
 
