@@ -6,7 +6,8 @@
 //! trace's branches to other nodes' endpoints are followed there) and to every pod of
 //! the other nodes (its first listening port and a closed one). Scenarios, cumulative
 //! on one cluster: healthy; node 2 lost node 3's VTEP (FDB entry); then an endpoint
-//! pod of node 3 deleted. Judged as `judge` does (`judge_with`, `predicts`); the
+//! pod of node 3 deleted; then node 3 also given node 1's pod CIDR on cni0 (the kernel
+//! keeps flannel's route first, so traffic to node 1 still crosses the overlay). Judged as `judge` does (`judge_with`, `predicts`); the
 //! agreement figure must be 100 %. The `netsnap trace` CLI is run once on the healthy
 //! bundles.
 
@@ -184,12 +185,16 @@ fn traces_across_nodes_agree_with_the_kernel() {
     let gone = c.nodes[2].pods()[0].ip;
     c.fault_endpoint_pod_gone(2, 0).expect("pod fault");
     check(&c, "fdb-missing+endpoint-gone", &mut tally);
+    c.fault_cidr_overlap(2, 0).expect("CIDR overlap");
+    check(&c, "fdb-missing+endpoint-gone+cidr-overlap", &mut tally);
     notice(&format!(
         "trace across nodes vs kernel: {}/{} requests agree ({:.1} %) on a 3-node flannel VXLAN lab \
-         ({} pods, {} service ports with endpoints on every node, kube-dns on node 1), 3 cumulative \
-         scenarios (healthy; node 2 without node 3's FDB entry; node 3's endpoint pod {gone} deleted): \
+         ({} pods, {} service ports with endpoints on every node, kube-dns on node 1), 4 cumulative \
+         scenarios (healthy; node 2 without node 3's FDB entry; node 3's endpoint pod {gone} deleted; \
+         node 3 also given node 1's pod CIDR): \
          {} pod → service port cases, {} pod → pod-of-another-node cases (a listening and a closed port); \
-         {} traces followed a branch onto another node; {} sent again alone after timing out",
+         {} traces followed a branch onto another node; {} sent again alone after timing out; \
+         `netsnap trace` CLI on the 3 healthy bundles: node 1 → node 3 pod delivered via node-3 and back",
         tally.agree,
         tally.total,
         100.0 * tally.agree as f64 / tally.total.max(1) as f64,
