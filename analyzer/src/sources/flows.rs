@@ -2,7 +2,7 @@
 //! hold a million entries, so only the sums per flow key and the text of each key's
 //! first entry are kept. The model turns these into findings' evidence.
 
-use crate::parse::conntrack::{CtEntry, L4Proto};
+use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -116,10 +116,10 @@ impl Aggregates {
         }
     }
 
-    /// Adds one parsed entry (at byte `offset` of the file); flows of protocols
+    /// Adds one entry (its line at byte `offset` of the file); flows of protocols
     /// without ports (ICMP …) are only counted.
-    pub fn add_entry(&mut self, e: &CtEntry, offset: usize) {
-        let protocol = match e.protocol {
+    pub fn add_flow(&mut self, f: &CtFlow, offset: usize) {
+        let protocol = match f.protocol {
             L4Proto::Tcp => FlowProto::Tcp,
             L4Proto::Udp => FlowProto::Udp,
             L4Proto::Sctp => FlowProto::Sctp,
@@ -129,16 +129,16 @@ impl Aggregates {
             }
         };
         self.add(&FlowTuple {
-            line: e.line,
+            line: f.line,
             offset,
             protocol,
-            orig_src: e.original.src,
-            orig_dst: e.original.dst,
-            orig_dport: e.original.dport.unwrap_or(0),
-            reply_src: e.reply.src,
-            reply_sport: e.reply.sport.unwrap_or(0),
-            reply_dst: e.reply.dst,
-            unreplied: e.unreplied,
+            orig_src: f.orig_src,
+            orig_dst: f.orig_dst,
+            orig_dport: f.orig_dport.unwrap_or(0),
+            reply_src: f.reply_src,
+            reply_sport: f.reply_sport.unwrap_or(0),
+            reply_dst: f.reply_dst,
+            unreplied: f.unreplied,
         });
     }
 

@@ -148,8 +148,8 @@ pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
 #[derive(Default)]
 pub struct Parsing {
     outputs: Mutex<Vec<(String, jobs::Output)>>,
-    /// Conntrack chunk aggregates not yet merged (merged as chunks finish, so only
-    /// a few are alive at once).
+    /// Conntrack aggregates not in use by a chunk task: a task takes one, adds its
+    /// chunk and puts it back, so there are about as many as threads.
     conntrack: Mutex<Vec<jobs::ConntrackPart>>,
 }
 
@@ -167,20 +167,14 @@ impl Parsing {
         scope.spawn(move |scope| {
             for range in jobs::chunks(&data, jobs::CONNTRACK_CHUNK_BYTES) {
                 let (data, path) = (data.clone(), job.path.clone());
-                scope.spawn(move |_| self.fold(jobs::conntrack_chunk(&path, &data, range)));
+                scope.spawn(move |_| {
+                    let waiting = lock(&self.conntrack).pop();
+                    let mut part = waiting.unwrap_or_else(|| jobs::ConntrackPart::new(&path));
+                    jobs::conntrack_chunk(&mut part, &path, &data, range);
+                    lock(&self.conntrack).push(part);
+                });
             }
         });
-    }
-
-    /// Merges a chunk's aggregates into whatever is waiting (outside the lock).
-    fn fold(&self, mut part: jobs::ConntrackPart) {
-        loop {
-            let waiting = lock(&self.conntrack).pop();
-            match waiting {
-                Some(other) => part = part.merge(other),
-                None => return lock(&self.conntrack).push(part),
-            }
-        }
     }
 
     /// Folds every output into the sources of `bundle`, then releases the raw
