@@ -319,13 +319,6 @@ impl ConntrackPart {
             flows: Aggregates::default(),
         }
     }
-
-    /// Order-free: coverage misses are kept sorted by line, flows are sums/minimums.
-    pub fn merge(mut self, other: ConntrackPart) -> ConntrackPart {
-        self.coverage.merge(other.coverage);
-        self.flows = self.flows.merge(other.flows);
-        self
-    }
 }
 
 /// Parses bytes `start..end` of the conntrack entries (`data`, at `path`), whose

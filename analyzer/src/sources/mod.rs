@@ -197,11 +197,20 @@ impl Parsing {
     /// the coverage of the table.
     fn conntrack_flows(&self, bundle: &Bundle) -> Option<(Flows, Coverage)> {
         let parts = std::mem::take(&mut *lock(&self.conntrack));
-        let ct = parts.into_iter().reduce(jobs::ConntrackPart::merge)?;
+        let mut coverage: Option<Coverage> = None;
+        let mut aggregates = Vec::with_capacity(parts.len());
+        for part in parts {
+            match &mut coverage {
+                Some(c) => c.merge(part.coverage),
+                None => coverage = Some(part.coverage),
+            }
+            aggregates.push(part.flows);
+        }
+        let coverage = coverage?;
         let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
         let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
-        let flows = ct.flows.finish(&excerpt);
-        Some((flows, ct.coverage))
+        let flows = flows::Aggregates::finish_all(aggregates, &excerpt);
+        Some((flows, coverage))
     }
 
     fn assemble(self, bundle: &Bundle, conntrack: Option<(Flows, Coverage)>) -> Sources<'_> {
