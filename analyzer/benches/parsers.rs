@@ -65,7 +65,15 @@ fn parsers(c: &mut Criterion) {
             .entries
             .len()
     });
-    // The analyzer's own way for big tables: line-aligned chunks in parallel.
+    // The path the analysis takes: each line to a flow, the kernel's form scanned.
+    bench_text(&mut g, "conntrack_50k_flows", &ct, |t| {
+        let mut n = 0usize;
+        conntrack::parse_conntrack_flows("conntrack/nf_conntrack.txt", t.as_bytes(), 1, |f, _| {
+            n += usize::from(f.unreplied) + 1
+        });
+        n
+    });
+    // Line-aligned chunks in parallel (the analysis cuts big tables this way).
     bench_text(&mut g, "conntrack_50k_chunked", &ct, |t| {
         let chunks = conntrack::split_chunks(t, rayon_threads());
         let parts = std::thread::scope(|s| {

@@ -90,6 +90,7 @@ pub fn run(name: &str, data: &[u8]) {
         "conntrack" => {
             let whole = parse::conntrack::parse_conntrack("fuzz", &text);
             every_line_once(&whole.coverage, lines);
+            conntrack_flows(data);
             // Chunked parsing must give exactly the whole-file result.
             let parts = parse::conntrack::split_chunks(&text, 3)
                 .into_iter()
@@ -115,6 +116,18 @@ pub fn run(name: &str, data: &[u8]) {
         "samples" => samples(&text),
         other => panic!("unknown fuzz target {other}"),
     }
+}
+
+/// The analysis's path (a fast scanner for the kernel's usual lines, the full parser
+/// for the rest) must read the raw bytes exactly as the full parser alone.
+fn conntrack_flows(data: &[u8]) {
+    use parse::conntrack::{parse_conntrack_flows, parse_conntrack_stream, CtFlow};
+    let mut full = Vec::new();
+    let slow = parse_conntrack_stream("fuzz", data, 1, |e, at| full.push((CtFlow::of(&e), at)));
+    let mut fast = Vec::new();
+    let quick = parse_conntrack_flows("fuzz", data, 1, |f, at| fast.push((f, at)));
+    assert_eq!(quick, slow);
+    assert_eq!(fast, full);
 }
 
 fn every_line_once(c: &Coverage, lines: usize) {

@@ -4,7 +4,13 @@
 //! Built for large tables: one pass per line, no regex, no per-field allocation
 //! (addresses, ports and states are parsed into plain values). A big file can be cut
 //! into line-aligned chunks with [`split_chunks`], parsed in parallel with
-//! [`parse_conntrack_lines`] and joined with [`merge`].
+//! [`parse_conntrack_lines`] and joined with [`merge`]. The analysis itself streams
+//! each line to flow aggregation through [`parse_conntrack_flows`] (module `flow`: a
+//! fast path for the kernel's fixed field order, this parser for everything else).
+
+mod flow;
+
+pub use flow::{parse_conntrack_flows, CtFlow};
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -247,30 +253,34 @@ pub fn parse_conntrack_stream(
 ) -> (Coverage, Option<u64>) {
     let mut cov = Coverage::new(path);
     let mut reported = None;
-    // Valid UTF-8 (the normal case) is checked once for the chunk, not per line.
-    let text = std::str::from_utf8(data).ok();
+    for_each_line(data, first_line_no, |bytes, no, at, terminated| {
+        let decoded = String::from_utf8_lossy(bytes);
+        if let Some(e) = parse_line(strip_cr(&decoded, terminated), no, &mut cov, &mut reported) {
+            each(e, at);
+        }
+    });
+    (cov, reported)
+}
+
+/// Calls `f(line bytes, line number, byte offset, ended by a newline)` for every line
+/// of `data` (whose first line is `first_line_no`), the last one even without a
+/// newline, as `str::lines` cuts them.
+fn for_each_line(data: &[u8], first_line_no: usize, mut f: impl FnMut(&[u8], usize, usize, bool)) {
     let (mut start, mut no) = (0usize, first_line_no);
     while start < data.len() {
-        let end = data[start..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(data.len(), |p| start + p);
-        let decoded = match text {
-            Some(t) => std::borrow::Cow::Borrowed(&t[start..end]),
-            None => String::from_utf8_lossy(&data[start..end]),
-        };
-        // As `str::lines`: one `\r` before a `\n` goes; parse_line strips another.
-        let raw = match end < data.len() {
-            true => decoded.strip_suffix('\r').unwrap_or(&decoded),
-            false => &decoded,
-        };
-        if let Some(e) = parse_line(raw, no, &mut cov, &mut reported) {
-            each(e, start);
-        }
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        f(&data[start..end], no, start, end < data.len());
         start = end + 1;
         no += 1;
     }
-    (cov, reported)
+}
+
+/// As `str::lines`: one `\r` before a `\n` goes ([`parse_line`] strips another).
+fn strip_cr(line: &str, terminated: bool) -> &str {
+    match terminated {
+        true => line.strip_suffix('\r').unwrap_or(line),
+        false => line,
+    }
 }
 
 /// One line of the table: an entry, or a counted blank/summary line, or a miss.
@@ -589,7 +599,12 @@ enum Key {
 
 /// Decimal without sign; `None` on anything else or on overflow.
 fn dec<T: TryFrom<u64>>(s: &str) -> Option<T> {
-    let b = s.as_bytes();
+    dec_bytes(s.as_bytes())
+}
+
+/// [`dec`] on raw bytes.
+#[inline]
+fn dec_bytes<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
@@ -605,9 +620,14 @@ fn dec<T: TryFrom<u64>>(s: &str) -> Option<T> {
 }
 
 fn is_state_word(t: &str) -> bool {
+    is_state_bytes(t.as_bytes())
+}
+
+/// [`is_state_word`] on raw bytes.
+fn is_state_bytes(t: &[u8]) -> bool {
     !t.is_empty()
-        && t.bytes()
-            .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        && t.iter()
+            .all(|b| b.is_ascii_uppercase() || *b == b'_' || b.is_ascii_digit())
 }
 
 /// Fast paths for dotted IPv4 and the kernel's full-length IPv6 form; std otherwise.

@@ -2,7 +2,7 @@
 //! hold a million entries, so only the sums per flow key and the text of each key's
 //! first entry are kept. The model turns these into findings' evidence.
 
-use crate::parse::conntrack::{CtEntry, L4Proto};
+use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -77,8 +77,9 @@ pub struct Flows {
     pub snat: Vec<SnatCount>,
 }
 
-/// Aggregates of some chunks of entries. Sums and minimums only, so merging in any
-/// order gives the same result (threads may fold chunks as they come).
+/// Aggregates of some chunks of entries. Sums and minimums only, so the order does
+/// not matter: a worker adds chunks as they come, and [`Aggregates::finish_all`]
+/// merges the workers' parts.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     pub entries: u64,
@@ -116,10 +117,10 @@ impl Aggregates {
         }
     }
 
-    /// Adds one parsed entry (at byte `offset` of the file); flows of protocols
+    /// Adds one entry (its line at byte `offset` of the file); flows of protocols
     /// without ports (ICMP …) are only counted.
-    pub fn add_entry(&mut self, e: &CtEntry, offset: usize) {
-        let protocol = match e.protocol {
+    pub fn add_flow(&mut self, f: &CtFlow, offset: usize) {
+        let protocol = match f.protocol {
             L4Proto::Tcp => FlowProto::Tcp,
             L4Proto::Udp => FlowProto::Udp,
             L4Proto::Sctp => FlowProto::Sctp,
@@ -129,47 +130,40 @@ impl Aggregates {
             }
         };
         self.add(&FlowTuple {
-            line: e.line,
+            line: f.line,
             offset,
             protocol,
-            orig_src: e.original.src,
-            orig_dst: e.original.dst,
-            orig_dport: e.original.dport.unwrap_or(0),
-            reply_src: e.reply.src,
-            reply_sport: e.reply.sport.unwrap_or(0),
-            reply_dst: e.reply.dst,
-            unreplied: e.unreplied,
+            orig_src: f.orig_src,
+            orig_dst: f.orig_dst,
+            orig_dport: f.orig_dport.unwrap_or(0),
+            reply_src: f.reply_src,
+            reply_sport: f.reply_sport.unwrap_or(0),
+            reply_dst: f.reply_dst,
+            unreplied: f.unreplied,
         });
-    }
-
-    pub fn merge(mut self, mut other: Aggregates) -> Aggregates {
-        // Fold the smaller into the larger.
-        if other.dnat.len() + other.snat.len() > self.dnat.len() + self.snat.len() {
-            std::mem::swap(&mut self, &mut other);
-        }
-        self.entries += other.entries;
-        for (k, (n, u, l)) in other.dnat {
-            let e = self.dnat.entry(k).or_insert((0, 0, l));
-            e.0 += n;
-            e.1 += u;
-            e.2 = e.2.min(l);
-        }
-        for (k, (n, l)) in other.snat {
-            let e = self.snat.entry(k).or_insert((0, l));
-            e.0 += n;
-            e.1 = e.1.min(l);
-        }
-        self
     }
 
     /// Flow lists in key order; `excerpt` gives the text of a line (number, byte
     /// offset). The text of a hundred thousand flows is taken in parallel.
     pub fn finish(self, excerpt: &(dyn Fn(usize, usize) -> String + Sync)) -> Flows {
-        let entries = self.entries;
-        let mut dnat: Vec<_> = self.dnat.into_iter().collect();
-        dnat.par_sort_unstable_by_key(|a| a.0);
-        let mut snat: Vec<_> = self.snat.into_iter().collect();
-        snat.par_sort_unstable_by_key(|a| a.0);
+        Aggregates::finish_all(vec![self], excerpt)
+    }
+
+    /// [`Aggregates::finish`] of the merge of `parts`, merged by sorting their entries
+    /// together (in parallel) rather than by folding map into map on one thread:
+    /// each worker's map holds nearly every key of a big table.
+    pub fn finish_all(
+        parts: Vec<Aggregates>,
+        excerpt: &(dyn Fn(usize, usize) -> String + Sync),
+    ) -> Flows {
+        let entries = parts.iter().map(|p| p.entries).sum();
+        let (mut dnat, mut snat) = (Vec::new(), Vec::new());
+        for p in parts {
+            dnat.extend(p.dnat);
+            snat.extend(p.snat);
+        }
+        let dnat = combine(dnat, |a, b| (a.0 + b.0, a.1 + b.1, a.2.min(b.2)));
+        let snat = combine(snat, |a, b| (a.0 + b.0, a.1.min(b.1)));
         let dnat = dnat
             .into_par_iter()
             .map(
@@ -207,6 +201,82 @@ impl Aggregates {
             entries,
             dnat,
             snat,
+        }
+    }
+}
+
+/// Entries sorted by key, those with equal keys folded into one.
+fn combine<K: Ord + Copy + Send, V: Copy + Send>(
+    mut entries: Vec<(K, V)>,
+    fold: impl Fn(V, V) -> V,
+) -> Vec<(K, V)> {
+    entries.par_sort_unstable_by_key(|e| e.0);
+    let mut out: Vec<(K, V)> = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        match out.last_mut() {
+            Some((last, acc)) if *last == k => *acc = fold(*acc, v),
+            _ => out.push((k, v)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn flow(line: usize, dst: u8, backend: u8, unreplied: bool) -> FlowTuple {
+        let ip = |d| IpAddr::V4(Ipv4Addr::new(10, 0, 0, d));
+        FlowTuple {
+            line,
+            offset: line * 100,
+            protocol: FlowProto::Tcp,
+            orig_src: ip(1),
+            orig_dst: ip(dst),
+            orig_dport: 80,
+            reply_src: ip(backend),
+            reply_sport: 8080,
+            reply_dst: ip(if line.is_multiple_of(3) { 9 } else { 1 }),
+            unreplied,
+        }
+    }
+
+    fn summary(f: &Flows) -> Vec<String> {
+        let mut v: Vec<String> = f.dnat.iter().map(|d| format!("{d:?}")).collect();
+        v.extend(f.snat.iter().map(|s| format!("{s:?}")));
+        v.push(f.entries.to_string());
+        v
+    }
+
+    /// Parts finished together give what one aggregate of every entry gives, whichever
+    /// part took which entry.
+    #[test]
+    fn finishing_parts_equals_one_aggregate() {
+        let flows: Vec<FlowTuple> = (1..400)
+            .map(|l| {
+                flow(
+                    l,
+                    (l % 7) as u8 + 20,
+                    (l % 5) as u8 + 40,
+                    l.is_multiple_of(4),
+                )
+            })
+            .collect();
+        let excerpt = |line: usize, at: usize| format!("{line}@{at}");
+        let mut one = Aggregates::default();
+        flows.iter().for_each(|f| one.add(f));
+        let want = summary(&one.finish(&excerpt));
+        for n in [1, 2, 3, 7] {
+            let mut parts: Vec<Aggregates> = (0..n).map(|_| Aggregates::default()).collect();
+            for (i, f) in flows.iter().rev().enumerate() {
+                parts[(i * 31) % n].add(f);
+            }
+            assert_eq!(
+                summary(&Aggregates::finish_all(parts, &excerpt)),
+                want,
+                "{n}"
+            );
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn chunks(data: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
     // Counting the lines of a 200 MB table is itself worth spreading over threads.
     let counts: Vec<usize> = bounds
         .par_iter()
-        .map(|&(s, e)| data[s..e].iter().filter(|b| **b == b'\n').count())
+        .map(|&(s, e)| memchr::memchr_iter(b'\n', &data[s..e]).count())
         .collect();
     let mut line = 1usize;
     bounds
@@ -313,28 +313,31 @@ pub struct ConntrackPart {
 }
 
 impl ConntrackPart {
-    /// Order-free: coverage misses are kept sorted by line, flows are sums/minimums.
-    pub fn merge(mut self, other: ConntrackPart) -> ConntrackPart {
-        self.coverage.merge(other.coverage);
-        self.flows = self.flows.merge(other.flows);
-        self
+    pub fn new(path: &str) -> ConntrackPart {
+        ConntrackPart {
+            coverage: Coverage::new(path),
+            flows: Aggregates::default(),
+        }
     }
 }
 
 /// Parses bytes `start..end` of the conntrack entries (`data`, at `path`), whose
-/// first line is line `first_line`, straight into aggregates (no entry is kept).
+/// first line is line `first_line`, straight into `part`'s aggregates (no entry is
+/// kept). A part takes chunk after chunk: one map per worker grows once, instead of a
+/// map per chunk grown and then merged.
 pub fn conntrack_chunk(
+    part: &mut ConntrackPart,
     path: &str,
     data: &[u8],
     (start, end, first_line): (usize, usize, usize),
-) -> ConntrackPart {
-    let mut flows = Aggregates::default();
+) {
+    let flows = &mut part.flows;
     let chunk = data.get(start..end).unwrap_or_default();
     let (coverage, _) =
-        parse::conntrack::parse_conntrack_stream(path, chunk, first_line, |e, at| {
-            flows.add_entry(&e, start + at)
+        parse::conntrack::parse_conntrack_flows(path, chunk, first_line, |f, at| {
+            flows.add_flow(&f, start + at)
         });
-    ConntrackPart { coverage, flows }
+    part.coverage.merge(coverage);
 }
 
 fn keep<T>(

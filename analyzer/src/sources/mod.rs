@@ -148,8 +148,8 @@ pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
 #[derive(Default)]
 pub struct Parsing {
     outputs: Mutex<Vec<(String, jobs::Output)>>,
-    /// Conntrack chunk aggregates not yet merged (merged as chunks finish, so only
-    /// a few are alive at once).
+    /// Conntrack aggregates not in use by a chunk task: a task takes one, adds its
+    /// chunk and puts it back, so there are about as many as threads.
     conntrack: Mutex<Vec<jobs::ConntrackPart>>,
 }
 
@@ -167,20 +167,14 @@ impl Parsing {
         scope.spawn(move |scope| {
             for range in jobs::chunks(&data, jobs::CONNTRACK_CHUNK_BYTES) {
                 let (data, path) = (data.clone(), job.path.clone());
-                scope.spawn(move |_| self.fold(jobs::conntrack_chunk(&path, &data, range)));
+                scope.spawn(move |_| {
+                    let waiting = lock(&self.conntrack).pop();
+                    let mut part = waiting.unwrap_or_else(|| jobs::ConntrackPart::new(&path));
+                    jobs::conntrack_chunk(&mut part, &path, &data, range);
+                    lock(&self.conntrack).push(part);
+                });
             }
         });
-    }
-
-    /// Merges a chunk's aggregates into whatever is waiting (outside the lock).
-    fn fold(&self, mut part: jobs::ConntrackPart) {
-        loop {
-            let waiting = lock(&self.conntrack).pop();
-            match waiting {
-                Some(other) => part = part.merge(other),
-                None => return lock(&self.conntrack).push(part),
-            }
-        }
     }
 
     /// Folds every output into the sources of `bundle`, then releases the raw
@@ -203,11 +197,20 @@ impl Parsing {
     /// the coverage of the table.
     fn conntrack_flows(&self, bundle: &Bundle) -> Option<(Flows, Coverage)> {
         let parts = std::mem::take(&mut *lock(&self.conntrack));
-        let ct = parts.into_iter().reduce(jobs::ConntrackPart::merge)?;
+        let mut coverage: Option<Coverage> = None;
+        let mut aggregates = Vec::with_capacity(parts.len());
+        for part in parts {
+            match &mut coverage {
+                Some(c) => c.merge(part.coverage),
+                None => coverage = Some(part.coverage),
+            }
+            aggregates.push(part.flows);
+        }
+        let coverage = coverage?;
         let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
         let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
-        let flows = ct.flows.finish(&excerpt);
-        Some((flows, ct.coverage))
+        let flows = flows::Aggregates::finish_all(aggregates, &excerpt);
+        Some((flows, coverage))
     }
 
     fn assemble(self, bundle: &Bundle, conntrack: Option<(Flows, Coverage)>) -> Sources<'_> {

@@ -3,6 +3,10 @@
 //! which `matches` and `targets` then type.
 
 use std::collections::HashSet;
+
+/// Chain names come from bundles we did not write: a randomly seeded hasher, and a
+/// fast one (every rule's chain and target are looked up, in file order).
+type Names = HashSet<Arc<str>, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -27,7 +31,7 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         rs: Ruleset::default(),
         open: None,
         pending_comments: Vec::new(),
-        chain_names: HashSet::new(),
+        chain_names: Names::default(),
         last_line: 0,
     };
     // Rule lines do not depend on each other: parse them in parallel first (a big
@@ -60,7 +64,7 @@ struct Assembler {
     open: Option<Table>,
     /// Comments seen outside a table (they go before the next table's header).
     pending_comments: Vec<CommentLine>,
-    chain_names: HashSet<Arc<str>>,
+    chain_names: Names,
     last_line: usize,
 }
 
@@ -193,7 +197,7 @@ impl Assembler {
 
 /// The rule with its chain name, and the chain it jumps to, shared with every other
 /// rule naming them (a big save names each KUBE-SEP chain several times).
-fn intern_chain(names: &mut HashSet<Arc<str>>, mut rule: Rule) -> Rule {
+fn intern_chain(names: &mut Names, mut rule: Rule) -> Rule {
     intern(names, &mut rule.chain);
     if let Some(Target::Chain(c)) = &mut rule.target {
         intern(names, c);
@@ -201,7 +205,7 @@ fn intern_chain(names: &mut HashSet<Arc<str>>, mut rule: Rule) -> Rule {
     rule
 }
 
-fn intern(names: &mut HashSet<Arc<str>>, name: &mut Arc<str>) {
+fn intern(names: &mut Names, name: &mut Arc<str>) {
     match names.get(name) {
         Some(shared) => *name = shared.clone(),
         None => {

@@ -1,0 +1,383 @@
+//! The conntrack path the analysis takes: every line of the table reduced to what
+//! flow aggregation reads ([`CtFlow`]), without building a [`CtEntry`].
+//!
+//! Nearly every line of a real table is in the kernel's fixed field order
+//! (`ct_seq_show`: `ipv4 2 tcp 6 117 STATE src= dst= sport= dport= [packets= bytes=]
+//! [UNREPLIED] src= … [ASSURED] mark= zone= use=`), so such lines are read by a strict
+//! single-pass scanner on the raw bytes ([`scan`]). A line it does not accept in full —
+//! another protocol, a field it does not know, a field out of place, a bad value, a tab,
+//! non-ASCII — goes to the full parser, which decides it (and reports a miss with its
+//! line) exactly as before. The scanner accepts only lines the full parser accepts, with
+//! the same values, so the result does not depend on which of the two read a line:
+//! unit tests and the conntrack fuzz body hold the two equal.
+
+use super::{
+    dec_bytes, is_state_bytes, parse_line, parse_v4, parse_v6_full, strip_cr, CtEntry, L4Proto,
+};
+use crate::parse::coverage::Coverage;
+use std::net::IpAddr;
+
+/// What flow aggregation reads of one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtFlow {
+    pub line: usize,
+    pub protocol: L4Proto,
+    pub orig_src: IpAddr,
+    pub orig_dst: IpAddr,
+    pub orig_dport: Option<u16>,
+    pub reply_src: IpAddr,
+    pub reply_dst: IpAddr,
+    pub reply_sport: Option<u16>,
+    pub unreplied: bool,
+}
+
+impl CtFlow {
+    /// The fields of a fully parsed entry.
+    pub fn of(e: &CtEntry) -> CtFlow {
+        CtFlow {
+            line: e.line,
+            protocol: e.protocol,
+            orig_src: e.original.src,
+            orig_dst: e.original.dst,
+            orig_dport: e.original.dport,
+            reply_src: e.reply.src,
+            reply_dst: e.reply.dst,
+            reply_sport: e.reply.sport,
+            unreplied: e.unreplied,
+        }
+    }
+}
+
+/// [`super::parse_conntrack_stream`] reduced to [`CtFlow`]s: the same coverage, summary
+/// count, entries and byte offsets, with the kernel's usual lines read by [`scan`].
+pub fn parse_conntrack_flows(
+    path: &str,
+    data: &[u8],
+    first_line_no: usize,
+    mut each: impl FnMut(CtFlow, usize),
+) -> (Coverage, Option<u64>) {
+    let mut cov = Coverage::new(path);
+    let mut reported = None;
+    super::for_each_line(data, first_line_no, |bytes, no, at, terminated| {
+        if let Some(flow) = scan(bytes, no) {
+            cov.ok();
+            return each(flow, at);
+        }
+        let decoded = String::from_utf8_lossy(bytes);
+        let raw = strip_cr(&decoded, terminated);
+        if let Some(e) = parse_line(raw, no, &mut cov, &mut reported) {
+            each(CtFlow::of(&e), at);
+        }
+    });
+    (cov, reported)
+}
+
+/// The words of a line, split at runs of spaces. Any other byte is part of a word, so
+/// a tab or a `\r` makes a word the scanner rejects, and the full parser (which splits
+/// at every ASCII space) reads the line.
+struct Words<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Words<'a> {
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.rest.iter().position(|&b| b != b' ')?;
+        let rest = &self.rest[start..];
+        let len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        self.rest = &rest[len..];
+        Some(&rest[..len])
+    }
+
+    /// The value of the next word, which must be `key` (with its `=`) and a value.
+    #[inline]
+    fn value(&mut self, key: &[u8]) -> Option<&'a [u8]> {
+        self.next()?.strip_prefix(key)
+    }
+}
+
+/// One tuple as the kernel prints it for protocols with ports.
+struct Tuple {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+}
+
+/// A line in the kernel's order, every field checked as the full parser checks it;
+/// `None` for anything else (the full parser then reads the line).
+fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
+    let mut words = Words { rest: line };
+    let mut word = words.next()?;
+    if word == b"ipv4" || word == b"ipv6" {
+        dec_bytes::<u8>(words.next()?)?;
+        word = words.next()?;
+    }
+    // Protocols printed with ports; ICMP, GRE and `unknown` take the full parser.
+    let protocol = match word {
+        b"tcp" => L4Proto::Tcp,
+        b"udp" => L4Proto::Udp,
+        b"sctp" => L4Proto::Sctp,
+        b"udplite" => L4Proto::Udplite,
+        b"dccp" => L4Proto::Dccp,
+        _ => return None,
+    };
+    dec_bytes::<u8>(words.next()?)?; // protocol number
+    dec_bytes::<u32>(words.next()?)?; // timeout
+    let mut word = words.next()?;
+    if !word.starts_with(b"src=") {
+        // One state word before the first tuple (its value is not aggregated).
+        if !is_state_bytes(word) {
+            return None;
+        }
+        word = words.next()?;
+    }
+    let (original, mut next) = tuple(&mut words, word)?;
+    let unreplied = matches!(next, Some(b"[UNREPLIED]"));
+    if unreplied {
+        next = words.next();
+    }
+    let (reply, mut next) = tuple(&mut words, next?)?;
+    while let Some(word) = next {
+        if !tail_word(word) {
+            return None;
+        }
+        next = words.next();
+    }
+    Some(CtFlow {
+        line: no,
+        protocol,
+        orig_src: original.src,
+        orig_dst: original.dst,
+        orig_dport: Some(original.dport),
+        reply_src: reply.src,
+        reply_dst: reply.dst,
+        reply_sport: Some(reply.sport),
+        unreplied,
+    })
+}
+
+/// `src= dst= sport= dport= [packets= bytes=]` from its first word; with the word after.
+#[inline]
+fn tuple<'a>(words: &mut Words<'a>, first: &'a [u8]) -> Option<(Tuple, Option<&'a [u8]>)> {
+    let src = ip(first.strip_prefix(b"src=")?)?;
+    let dst = ip(words.value(b"dst=")?)?;
+    let sport = dec_bytes::<u16>(words.value(b"sport=")?)?;
+    let dport = dec_bytes::<u16>(words.value(b"dport=")?)?;
+    let mut next = words.next();
+    if let Some(packets) = next.and_then(|w| w.strip_prefix(b"packets=")) {
+        dec_bytes::<u64>(packets)?;
+        dec_bytes::<u64>(words.value(b"bytes=")?)?;
+        next = words.next();
+    }
+    let tuple = Tuple {
+        src,
+        dst,
+        sport,
+        dport,
+    };
+    Some((tuple, next))
+}
+
+/// The words after the reply tuple that the scanner knows; any other goes to the full
+/// parser (secctx, labels, zone directions, `[DYING]`, …).
+#[inline]
+fn tail_word(word: &[u8]) -> bool {
+    match word {
+        b"[ASSURED]" | b"[OFFLOAD]" | b"[HW_OFFLOAD]" => true,
+        _ => match word.split_first() {
+            Some((b'm', _)) => word
+                .strip_prefix(b"mark=")
+                .is_some_and(|v| dec_bytes::<u32>(v).is_some()),
+            Some((b'z', _)) => word
+                .strip_prefix(b"zone=")
+                .is_some_and(|v| dec_bytes::<u16>(v).is_some()),
+            Some((b'u', _)) => word
+                .strip_prefix(b"use=")
+                .is_some_and(|v| dec_bytes::<u32>(v).is_some()),
+            _ => false,
+        },
+    }
+}
+
+/// Dotted IPv4 or the kernel's full-length IPv6 (the full parser's own fast paths);
+/// any other form (`::1`, compressed IPv6 of `conntrack -L`) takes the full parser.
+#[inline]
+fn ip(b: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_v4(b) {
+        return Some(IpAddr::V4(v4));
+    }
+    parse_v6_full(b).map(IpAddr::V6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_conntrack_stream, parse_entry};
+    use super::*;
+    use netsnap_scale::{Plan, Size, Spec};
+
+    /// Everything a stream gives: coverage, summary count, flows with offsets.
+    type Streamed = (Coverage, Option<u64>, Vec<(CtFlow, usize)>);
+
+    fn full_parser(data: &[u8]) -> Streamed {
+        let mut got = Vec::new();
+        let (cov, n) =
+            parse_conntrack_stream("ct", data, 5, |e, at| got.push((CtFlow::of(&e), at)));
+        (cov, n, got)
+    }
+
+    fn flows(data: &[u8]) -> Streamed {
+        let mut got = Vec::new();
+        let (cov, n) = parse_conntrack_flows("ct", data, 5, |f, at| got.push((f, at)));
+        (cov, n, got)
+    }
+
+    /// The scanner's reading of one line, checked against the full parser's: when it
+    /// accepts a line, the full parser accepts it with the same fields.
+    fn scan_checked(line: &[u8]) -> Option<CtFlow> {
+        let fast = scan(line, 1)?;
+        let text = String::from_utf8_lossy(line);
+        let full = parse_entry(text.trim_end_matches('\r'), 1);
+        let full = full.unwrap_or_else(|e| panic!("scanner accepted {text:?}, parser: {e}"));
+        assert_eq!(fast, CtFlow::of(&full), "{text:?}");
+        Some(fast)
+    }
+
+    /// The kernel's forms: the scanner reads each of them itself.
+    const KERNEL: &[&str] = &[
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4     2 udp      17 29 src=10.244.0.5 dst=10.96.0.10 sport=5353 dport=53 [UNREPLIED] src=10.244.0.9 dst=10.244.0.5 sport=53 dport=5353 mark=0 use=1",
+        "ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 packets=12 bytes=3400 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 packets=10 bytes=9000 [ASSURED] mark=0 zone=0 use=2",
+        "ipv6     10 tcp      6 86399 ESTABLISHED src=fd00:0010:0244:0001:0000:0000:0000:0005 dst=fd00:0010:0096:0000:0000:0000:0000:0001 sport=40000 dport=443 src=fd00:0010:0244:0001:0000:0000:0000:0009 dst=fd00:0010:0244:0001:0000:0000:0000:0005 sport=8443 dport=40000 [ASSURED] mark=0 zone=0 use=2",
+        "ipv6     10 udp      17 12 src=FD00:0010:0244:0001:0000:0000:0000:000A dst=fd00:0010:0096:0000:0000:0000:0000:000a sport=5353 dport=53 src=fd00:0010:0244:0001:0000:0000:0000:0009 dst=fd00:0010:0244:0001:0000:0000:0000:000a sport=53 dport=5353 mark=0 use=2",
+        "tcp      6 431999 ESTABLISHED src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [ASSURED] mark=0 use=1",
+        "ipv4     2 sctp     132 3 ESTABLISHED src=10.244.0.5 dst=10.96.0.7 sport=3868 dport=3868 src=10.244.0.8 dst=10.244.0.5 sport=3868 dport=3868 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4     2 udplite  136 29 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0 use=2",
+        "ipv4     2 dccp     33 3 REQUEST src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 [OFFLOAD] mark=7 zone=65535 use=4294967295",
+        "ipv4     2 tcp      6 10 SYN_SENT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 [UNREPLIED] src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [HW_OFFLOAD] mark=4294967295 zone=3 use=1",
+        "ipv4     2 tcp      6 10 SOME_NEW_STATE2 src=10.244.0.5 dst=10.96.0.1 sport=0 dport=65535 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000",
+        "  ipv4  2  tcp  6  10  CLOSE  src=0.0.0.0  dst=255.255.255.255 sport=1 dport=2 src=1.2.3.4 dst=5.6.7.8 sport=3 dport=4 use=1  ",
+    ];
+
+    /// Lines the scanner leaves to the full parser: other protocols and forms, fields it
+    /// does not know, and malformed lines (which must still be reported, with their line).
+    const OTHERS: &[&str] = &[
+        "ipv4     2 icmp     1 29 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=7 src=10.0.0.2 dst=10.0.0.1 type=0 code=0 id=7 mark=0 use=1",
+        "ipv4     2 unknown  47 599 src=10.0.0.1 dst=10.0.0.2 src=10.0.0.2 dst=10.0.0.1 mark=0 use=1",
+        "tcp      6 100 ESTABLISHED src=fd00::5 dst=fd00:10:96::1 sport=40000 dport=443 src=fd00::9 dst=fd00::5 sport=8443 dport=40000 [ASSURED] mark=0 use=1",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [ASSURED] mark=0 secctx=system_u:object_r:unlabeled_t:s0 zone=0 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [ASSURED] mark=0 zone=0 delta-time=12 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 [UNREPLIED] mark=0 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 dport=443 sport=40000 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 use=2",
+        "ipv4\t2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=40000 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 use=2\r",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=65536 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.256 sport=1 dport=443 src=10.0.0.1 dst=10.244.0.5 sport=6443 dport=40000 use=2",
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.244.0.5 dst=10.96.0.1 sport=1 dport=443",
+        "ipv4     2 tcp      6 117 src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1 src=1.1.1.3 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 -1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     x tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 foo      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 CLOSE CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 src=1.1.1.1 CLOSE dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1 mark=-1",
+        "ipv4     2 tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1 zone=70000",
+        "ipv4     2 tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1 use=2 x",
+        "ipv4     2 tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 packets=1 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 CLOSE src=fd00:0010:0244:0001:0000:0000:0000:000g dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 [ASSURED] src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1",
+        "ipv4     2 tcp      6 1 CLOSE src=1.1.1.1 dst=1.1.1.2 sport=1 dport=2 src=1.1.1.2 dst=1.1.1.1 sport=2 dport=1 labels=0x1 use=2",
+        "",
+        "   ",
+        "conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.",
+        "garbage",
+    ];
+
+    fn joined(lines: &[&str]) -> Vec<u8> {
+        lines.join("\n").into_bytes()
+    }
+
+    #[test]
+    fn scanner_reads_the_kernel_forms_as_the_parser() {
+        for line in KERNEL {
+            assert!(scan_checked(line.as_bytes()).is_some(), "{line}");
+        }
+    }
+
+    #[test]
+    fn other_lines_are_left_to_the_parser() {
+        for line in OTHERS {
+            assert_eq!(scan(line.as_bytes(), 1), None, "{line}");
+        }
+        let data = joined(&[KERNEL, OTHERS, KERNEL].concat());
+        let got = flows(&data);
+        assert_eq!(got, full_parser(&data));
+        // Malformed lines are still reported, with their line in the file (from 5).
+        let missed: Vec<usize> = got.0.unrecognised.iter().map(|u| u.line).collect();
+        let first_other = 5 + KERNEL.len();
+        assert!(missed.contains(&(first_other + 9)), "{missed:?}"); // sport=65536
+        assert!(
+            missed.contains(&(first_other + OTHERS.len() - 1)),
+            "{missed:?}"
+        );
+        assert_eq!(got.1, Some(4));
+    }
+
+    #[test]
+    fn line_ends_and_invalid_utf8_read_as_the_parser() {
+        let mut data = joined(KERNEL);
+        data.extend_from_slice(b"\r\n");
+        data.extend_from_slice(KERNEL[0].as_bytes());
+        data.extend_from_slice(b" \xff\n\n");
+        data.extend_from_slice(KERNEL[1].replace("mark=0", "mark=\u{e9}").as_bytes());
+        data.extend_from_slice(b"\r\r\n");
+        data.extend_from_slice(KERNEL[2].as_bytes()); // last line, no newline
+        assert_eq!(flows(&data), full_parser(&data));
+    }
+
+    /// Every single-byte change of every kernel line: whatever the scanner accepts, the
+    /// parser accepts with the same fields, and the streams agree line for line.
+    #[test]
+    fn mutated_lines_read_as_the_parser() {
+        let mut all = Vec::new();
+        for line in KERNEL {
+            let b = line.as_bytes();
+            for i in 0..b.len() {
+                for with in [
+                    b' ', b'\t', b'\r', b'x', b'9', b'0', b'=', b'.', b':', b'[', 0xff,
+                ] {
+                    let mut m = b.to_vec();
+                    m[i] = with;
+                    scan_checked(&m);
+                    all.extend_from_slice(&m);
+                    all.push(b'\n');
+                }
+                let mut cut = b.to_vec();
+                cut.remove(i);
+                scan_checked(&cut);
+                all.extend_from_slice(&cut);
+                all.push(b'\n');
+            }
+        }
+        assert_eq!(flows(&all), full_parser(&all));
+    }
+
+    /// The scale generator's table (the bench's input): every line through the
+    /// scanner, and the same flows as the parser's.
+    #[test]
+    fn generated_table_reads_as_the_parser() {
+        let plan = Plan::new(&Spec {
+            conntrack: 5_000,
+            ..Spec::preset(Size::Small)
+        })
+        .expect("valid spec");
+        let mut data = Vec::new();
+        plan.write_conntrack(&mut data).expect("rendered");
+        let got = flows(&data);
+        assert_eq!(got, full_parser(&data));
+        assert_eq!(got.2.len(), 5_000);
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            assert!(scan_checked(line).is_some());
+        }
+    }
+}
