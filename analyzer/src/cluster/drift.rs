@@ -313,7 +313,7 @@ fn endpoint_sets(
             .collect::<Vec<_>>()
             .join(", "),
     };
-    match vote(programs.iter().map(|(i, s)| (*i, set(*s)))) {
+    match vote(programs.iter().map(|(i, s)| (*i, set(s)))) {
         Vote::Agree => None,
         Vote::Majority { value, odd } => {
             let majority: Vec<usize> = programs

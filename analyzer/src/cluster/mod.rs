@@ -112,6 +112,9 @@ pub fn names(nodes: &[NodeSummary]) -> Vec<String> {
     out
 }
 
+/// One cluster check: the findings of its id on the nodes.
+type ClusterCheck = fn(&Cluster<'_>) -> Vec<ClusterFinding>;
+
 /// The cluster checks CLU001–CLU006 (those `selection` wants) on the node summaries.
 /// Findings are sorted by severity (worst first), id and subject; one finding per
 /// (id, subject), its evidence and nodes merged.
@@ -123,7 +126,7 @@ pub fn check(nodes: &[NodeSummary], selection: &Selection) -> Vec<ClusterFinding
         nodes,
         names: names(nodes),
     };
-    let units: [(CheckId, fn(&Cluster<'_>) -> Vec<ClusterFinding>); 6] = [
+    let units: [(CheckId, ClusterCheck); 6] = [
         (CheckId::Clu001, addresses::overlapping_pod_cidrs),
         (CheckId::Clu002, drift::kube_proxy_drift),
         (CheckId::Clu003, addresses::endpoints_owned_by_no_pod),
