@@ -2,7 +2,7 @@
 //! in another node's pod CIDR that no pod owns (CLU003), one pod IP on two nodes
 //! (CLU004).
 
-use super::{Cluster, ClusterFinding};
+use super::{more, Cluster, ClusterFinding, NAMES_SHOWN, SHOWN};
 use crate::check::{CheckId, Severity};
 use crate::model::net::Cidr;
 use std::collections::BTreeMap;
@@ -47,11 +47,13 @@ pub(crate) fn overlapping_pod_cidrs(c: &Cluster<'_>) -> Vec<ClusterFinding> {
             };
             let each: Vec<String> = holders
                 .iter()
+                .take(NAMES_SHOWN)
                 .map(|&(n, i)| format!("{} {}", c.name(n), c.nodes[n].pod_cidrs[i].value))
                 .collect();
             let message = format!(
-                "Pod CIDRs overlap ({}): these nodes can give pods the same address, and each routes the others' pods in that range to itself.",
-                each.join(", ")
+                "Pod CIDRs overlap ({}{}): these nodes can give pods the same address, and each routes the others' pods in that range to itself.",
+                each.join(", "),
+                more(holders.len(), each.len(), "nodes")
             );
             c.finding(CheckId::Clu001, Severity::Critical, subject, message, &nodes)
                 .with_evidence(
@@ -77,11 +79,13 @@ pub(crate) fn pod_ip_on_two_nodes(c: &Cluster<'_>) -> Vec<ClusterFinding> {
         .map(|(ip, nodes)| {
             let holders: Vec<String> = nodes
                 .iter()
+                .take(SHOWN)
                 .map(|&i| format!("pod {} on {}", c.nodes[i].pods[&ip].name, c.name(i)))
                 .collect();
             let message = format!(
-                "{ip} is assigned to {}: replies and service traffic for it go to whichever node the sender routes to.",
-                holders.join(" and ")
+                "{ip} is assigned to {}{}: replies and service traffic for it go to whichever node the sender routes to.",
+                holders.join(" and "),
+                more(nodes.len(), holders.len(), "nodes")
             );
             c.finding(
                 CheckId::Clu004,
@@ -111,7 +115,7 @@ pub(crate) fn endpoints_owned_by_no_pod(c: &Cluster<'_>) -> Vec<ClusterFinding> 
     let mut stale: BTreeMap<(String, SocketAddr), Stale> = BTreeMap::new();
     for (i, n) in c.nodes.iter().enumerate() {
         for (key, svc) in &n.services {
-            for ep in svc.endpoints.keys() {
+            for ep in svc.addrs() {
                 let owner = c
                     .nodes
                     .iter()
@@ -123,7 +127,7 @@ pub(crate) fn endpoints_owned_by_no_pod(c: &Cluster<'_>) -> Vec<ClusterFinding> 
                     continue;
                 }
                 stale
-                    .entry((key.clone(), *ep))
+                    .entry((key.clone(), ep))
                     .or_insert_with(|| Stale {
                         service: svc.display.clone(),
                         owner,

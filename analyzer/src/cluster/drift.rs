@@ -4,7 +4,7 @@
 //! side is named.
 
 use super::summary::{ServiceFact, DRIFT_SYSCTLS};
-use super::{Cluster, ClusterFinding};
+use super::{more, Cluster, ClusterFinding, SHOWN};
 use crate::check::{CheckId, Evidence, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -90,6 +90,7 @@ fn drift_finding<'a>(
             let odd_nodes: Vec<usize> = odd.iter().flat_map(|(_, n)| n.clone()).collect();
             let parts: Vec<String> = odd
                 .iter()
+                .take(SHOWN)
                 .map(|(v, n)| format!("{} has {v:?}", c.list(n)))
                 .collect();
             let majority: Vec<usize> = facts
@@ -98,8 +99,9 @@ fn drift_finding<'a>(
                 .filter(|i| !odd_nodes.contains(i))
                 .collect();
             let message = format!(
-                "{}, where the other {} nodes have {value:?}.",
+                "{}{}, where the other {} nodes have {value:?}.",
                 parts.join("; "),
+                more(odd.len(), parts.len(), "values"),
                 majority.len()
             );
             // Evidence: every odd node and one node of the majority.
@@ -110,6 +112,7 @@ fn drift_finding<'a>(
         Vote::Split(groups) => {
             let parts: Vec<String> = groups
                 .iter()
+                .take(SHOWN)
                 .map(|(v, n)| {
                     format!(
                         "{} {} {v:?}",
@@ -120,8 +123,9 @@ fn drift_finding<'a>(
                 .collect();
             let all: Vec<usize> = groups.iter().flat_map(|(_, n)| n.clone()).collect();
             let message = format!(
-                "{}: no value is held by a majority of the nodes, so netsnap cannot tell which is intended.",
-                parts.join(", ")
+                "{}{}: no value is held by a majority of the nodes, so netsnap cannot tell which is intended.",
+                parts.join(", "),
+                more(groups.len(), parts.len(), "values")
             );
             (message, all.clone(), evidence_of(&all))
         }
@@ -232,7 +236,7 @@ fn presence(c: &Cluster<'_>, programs: &[(usize, &ServiceFact)], display: &str) 
     if absent.is_empty() {
         return None;
     }
-    let cite_present = |i: usize| fact(i).map(|s| c.cite(i, &s.evidence));
+    let cite_present = |i: usize| fact(i).map(|s| c.cite(i, &s.evidence()));
     let (severity, message, nodes) = if present.len() * 2 > c.nodes.len() {
         let message = format!(
             "{} do{} not program {display}, which {} of {} nodes do: {} stale.",
@@ -298,12 +302,7 @@ fn endpoint_sets(
     programs: &[(usize, &ServiceFact)],
     display: &str,
 ) -> Option<Part> {
-    let set = |s: &ServiceFact| {
-        s.endpoints
-            .keys()
-            .copied()
-            .collect::<BTreeSet<SocketAddr>>()
-    };
+    let set = |s: &ServiceFact| s.addrs().collect::<BTreeSet<SocketAddr>>();
     let fact = |i: usize| programs.iter().find(|(n, _)| *n == i).map(|(_, s)| *s);
     let show = |eps: &BTreeSet<SocketAddr>| match eps.is_empty() {
         true => "no endpoint".to_string(),
@@ -325,7 +324,7 @@ fn endpoint_sets(
             let mut messages = Vec::new();
             let mut evidence = Vec::new();
             let mut nodes = Vec::new();
-            for (eps, odd_nodes) in &odd {
+            for (eps, odd_nodes) in odd.iter().take(SHOWN) {
                 let extra: Vec<&SocketAddr> = eps.difference(&value).collect();
                 let missing: Vec<&SocketAddr> = value.difference(eps).collect();
                 let mut what = Vec::new();
@@ -353,7 +352,7 @@ fn endpoint_sets(
                     if let Some(s) = fact(i) {
                         let ev = extra
                             .first()
-                            .map_or_else(|| s.evidence.clone(), |e| s.endpoint_evidence(e));
+                            .map_or_else(|| s.evidence(), |e| s.endpoint_evidence(e));
                         evidence.push(c.cite(i, &ev));
                     }
                 }
@@ -363,11 +362,18 @@ fn endpoint_sets(
                     let ev = value
                         .iter()
                         .next()
-                        .map_or_else(|| s.evidence.clone(), |e| s.endpoint_evidence(e));
+                        .map_or_else(|| s.evidence(), |e| s.endpoint_evidence(e));
                     evidence.push(c.cite(m, &ev));
                 }
             }
             nodes.extend(majority);
+            let others = odd.iter().skip(SHOWN).map(|(_, n)| n.len()).sum::<usize>();
+            if others > 0 {
+                messages.push(format!(
+                    "{others} more nodes program other endpoint sets too."
+                ));
+            }
+            nodes.extend(odd.iter().skip(SHOWN).flat_map(|(_, n)| n.iter().copied()));
             Some(Part {
                 severity,
                 message: format!("{} (majority: {}.)", messages.join(" "), show(&value)),
@@ -378,18 +384,22 @@ fn endpoint_sets(
         Vote::Split(groups) => {
             let parts: Vec<String> = groups
                 .iter()
+                .take(SHOWN)
                 .map(|(eps, n)| format!("{}: {}", c.list(n), show(eps)))
                 .collect();
             let nodes: Vec<usize> = groups.iter().flat_map(|(_, n)| n.clone()).collect();
-            let evidence = nodes
+            // One node of each set shown.
+            let evidence = groups
                 .iter()
-                .filter_map(|&i| fact(i).map(|s| c.cite(i, &s.evidence)))
+                .take(SHOWN)
+                .filter_map(|(_, n)| fact(n[0]).map(|s| c.cite(n[0], &s.evidence())))
                 .collect();
             Some(Part {
                 severity: Severity::Warning,
                 message: format!(
-                    "The nodes program {display} with different endpoints ({}) and no set is held by a majority: one side is stale.",
-                    parts.join("; ")
+                    "The nodes program {display} with different endpoints ({}{}) and no set is held by a majority: one side is stale.",
+                    parts.join("; "),
+                    more(groups.len(), parts.len(), "sets")
                 ),
                 nodes,
                 evidence,
@@ -435,7 +445,7 @@ mod tests {
             .find(|s| s.display == "default/web:http")
             .unwrap();
         web.endpoints
-            .insert("10.244.3.99:8080".parse().unwrap(), Some(7));
+            .push(("10.244.3.99:8080".parse().unwrap(), Some(7)));
         let f = find(
             &cluster(&nodes),
             CheckId::Clu002,

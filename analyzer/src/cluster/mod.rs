@@ -167,6 +167,16 @@ pub fn check(nodes: &[NodeSummary], selection: &Selection) -> Vec<ClusterFinding
             _ => merged.push(f),
         }
     }
+    for f in &mut merged {
+        let n = f.finding.evidence.len();
+        if n > EVIDENCE_KEPT {
+            f.finding.evidence.truncate(EVIDENCE_KEPT);
+            f.finding.message = format!(
+                "{} (Evidence: the first {EVIDENCE_KEPT} of {n} lines.)",
+                f.finding.message
+            );
+        }
+    }
     merged
 }
 
@@ -174,6 +184,22 @@ pub fn check(nodes: &[NodeSummary], selection: &Selection) -> Vec<ClusterFinding
 /// checks run on node summaries, see [`check`]).
 pub fn not_on_one_node(_: &Context<'_>) -> Vec<Finding> {
     Vec::new()
+}
+
+/// Groups (of nodes, endpoint sets, values) described one by one in a message; the
+/// rest are counted. A hundred nodes that each differ must not make a megabyte finding.
+pub(crate) const SHOWN: usize = 5;
+/// Node names listed in a message before "and N more" (every node is in `nodes`).
+pub(crate) const NAMES_SHOWN: usize = 10;
+/// Evidence kept per cluster finding; the message says when there was more.
+pub(crate) const EVIDENCE_KEPT: usize = 20;
+
+/// ` and N more GROUPS` when `total` exceeds what was shown.
+pub(crate) fn more(total: usize, shown: usize, what: &str) -> String {
+    match total.saturating_sub(shown) {
+        0 => String::new(),
+        n => format!(" and {n} more {what}"),
+    }
 }
 
 /// The nodes under check, with their names.
@@ -196,9 +222,16 @@ impl Cluster<'_> {
         &self.names[i]
     }
 
-    /// `a, b and c`.
+    /// `a, b and c`; past [`NAMES_SHOWN`] names, `a, b, … and 90 more`.
     pub fn list(&self, nodes: &[usize]) -> String {
         let names: Vec<&str> = nodes.iter().map(|&i| self.name(i)).collect();
+        if names.len() > NAMES_SHOWN {
+            return format!(
+                "{} and {} more",
+                names[..NAMES_SHOWN].join(", "),
+                names.len() - NAMES_SHOWN
+            );
+        }
         match names.split_last() {
             None => String::new(),
             Some((last, [])) => (*last).to_string(),

@@ -7,9 +7,9 @@ use crate::evidence::Evidence;
 use crate::model::net::{cidr, parse_cidr, parse_ip, Cidr};
 use crate::model::{Model, Netns, Service};
 use crate::report::Analysis;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// The node sysctls compared across nodes (CLU006).
 pub const DRIFT_SYSCTLS: &[&str] = &[
@@ -20,51 +20,71 @@ pub const DRIFT_SYSCTLS: &[&str] = &[
 ];
 
 /// A value and where the node's bundle says it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fact<T> {
     pub value: T,
     pub evidence: Evidence,
 }
 
 /// A pod of the node, by one of its addresses.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PodFact {
     /// `namespace/name` (else what [`crate::model::Pod::display_name`] gives).
     pub name: String,
     pub evidence: Evidence,
 }
 
-/// A service as this node programs it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A service as this node programs it. Kept small (lines, not evidence; file names
+/// shared): a hundred nodes of a thousand services each are held at once.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceFact {
     /// `ns/name:port` when the rules name it, else `VIP:port/proto`.
     pub display: String,
     /// internalTrafficPolicy Local: each node programs only its own endpoints, so the
     /// endpoint sets legitimately differ between nodes.
     pub internal_local: bool,
-    /// Endpoints and the line programming each (in [`ServiceFact::path`]). Lines only,
-    /// not full evidence: a hundred nodes of a thousand services each stay small.
-    pub endpoints: BTreeMap<SocketAddr, Option<usize>>,
-    /// The file the endpoints are programmed in.
-    pub path: String,
-    /// Where the service itself is programmed (its first frontend).
-    pub evidence: Evidence,
+    /// Endpoints, sorted and unique, with the line programming each (in
+    /// `endpoint_path`).
+    pub endpoints: Vec<(SocketAddr, Option<u32>)>,
+    /// The file and line where the service itself is programmed (its first frontend).
+    pub path: Arc<str>,
+    pub line: Option<u32>,
+    /// The file its endpoints are programmed in.
+    pub endpoint_path: Arc<str>,
 }
 
 impl ServiceFact {
+    /// Where the service is programmed.
+    pub fn evidence(&self) -> Evidence {
+        Evidence::new(
+            &*self.path,
+            self.line.map(|l| l as usize),
+            format!("service {}", self.display),
+        )
+    }
+
     /// Evidence of one endpoint of the service.
     pub fn endpoint_evidence(&self, ep: &SocketAddr) -> Evidence {
-        let line = self.endpoints.get(ep).copied().flatten();
+        let line = self
+            .endpoints
+            .iter()
+            .find(|(e, _)| e == ep)
+            .and_then(|(_, l)| *l);
         Evidence::new(
-            self.path.clone(),
-            line,
+            &*self.endpoint_path,
+            line.map(|l| l as usize),
             format!("endpoint {ep} of {}", self.display),
         )
+    }
+
+    /// The endpoint addresses.
+    pub fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.endpoints.iter().map(|(e, _)| *e)
     }
 }
 
 /// A forwarding entry of an overlay device: frames for `mac` go to `dst` (a VTEP).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FdbFact {
     pub mac: String,
     pub dst: Option<IpAddr>,
@@ -72,7 +92,7 @@ pub struct FdbFact {
 }
 
 /// A neighbour entry of an overlay device: the next hop `ip` is the VTEP MAC `lladdr`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NeighFact {
     pub ip: IpAddr,
     pub lladdr: Option<String>,
@@ -90,7 +110,7 @@ impl NeighFact {
 }
 
 /// An overlay device of the node (VXLAN …).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OverlayFact {
     pub ifindex: u32,
     pub name: String,
@@ -112,7 +132,7 @@ pub struct OverlayFact {
 }
 
 /// A main-table route of the node to a prefix outside its own pod CIDRs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteFact {
     pub dst: Cidr,
     pub gateway: Option<IpAddr>,
@@ -125,7 +145,7 @@ pub struct RouteFact {
 }
 
 /// What one node contributes to the cluster checks.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeSummary {
     pub hostname: String,
     /// Global addresses of the node netns.
@@ -209,19 +229,32 @@ pub fn service_key(s: &Service) -> String {
 }
 
 fn services(m: &Model) -> BTreeMap<String, ServiceFact> {
+    // File names shared by every service of the node.
+    let mut files: Vec<Arc<str>> = Vec::new();
+    let mut file = |p: &str| -> Arc<str> {
+        if let Some(f) = files.iter().find(|f| &***f == p) {
+            return f.clone();
+        }
+        let f: Arc<str> = Arc::from(p);
+        files.push(f.clone());
+        f
+    };
+    let line = |l: Option<usize>| l.and_then(|l| u32::try_from(l).ok());
     let mut out: BTreeMap<String, ServiceFact> = BTreeMap::new();
     for s in &m.services {
         let Some(anchor) = s.anchor() else { continue };
         let key = service_key(s);
+        let endpoint_path = s
+            .endpoints
+            .first()
+            .map_or(&anchor.path, |e| &e.evidence.path);
         let fact = out.entry(key).or_insert_with(|| ServiceFact {
             display: s.display_name(),
             internal_local: s.internal_local,
-            endpoints: BTreeMap::new(),
-            path: s
-                .endpoints
-                .first()
-                .map_or_else(|| anchor.path.clone(), |e| e.evidence.path.clone()),
-            evidence: anchor.clone(),
+            endpoints: Vec::new(),
+            path: file(&anchor.path),
+            line: line(anchor.line),
+            endpoint_path: file(endpoint_path),
         });
         // One node may program a service twice (both iptables backends, IPVS and
         // its iptables helpers): the node's set is the union.
@@ -231,9 +264,13 @@ fn services(m: &Model) -> BTreeMap<String, ServiceFact> {
         fact.internal_local |= s.internal_local;
         for e in &s.endpoints {
             fact.endpoints
-                .entry(SocketAddr::new(e.ip, e.port))
-                .or_insert(e.evidence.line);
+                .push((SocketAddr::new(e.ip, e.port), line(e.evidence.line)));
         }
+    }
+    for fact in out.values_mut() {
+        fact.endpoints.sort_by_key(|(e, _)| *e);
+        fact.endpoints.dedup_by_key(|(e, _)| *e);
+        fact.endpoints.shrink_to_fit();
     }
     out
 }

@@ -59,10 +59,11 @@ fn node(i: usize) -> NodeSummary {
         endpoints: eps
             .iter()
             .enumerate()
-            .map(|(k, e)| (e.parse().expect("endpoint"), Some(100 + k)))
+            .map(|(k, e)| (e.parse().expect("endpoint"), Some(100 + k as u32)))
             .collect(),
         path: "netfilter/iptables-nft-save.txt".into(),
-        evidence: ev("netfilter/iptables-nft-save.txt", 50, display),
+        line: Some(50),
+        endpoint_path: "netfilter/iptables-nft-save.txt".into(),
     };
     services.insert(
         "10.96.12.34:80/tcp".to_string(),

@@ -200,7 +200,7 @@ fn summaries_hold_what_the_cluster_checks_need() {
     let web = &s.services["10.96.12.34:80/tcp"];
     assert_eq!(web.display, "default/web:http");
     assert_eq!(web.endpoints.len(), 2);
-    assert!(web.endpoints.values().all(|l| l.is_some()));
+    assert!(web.endpoints.iter().all(|(_, l)| l.is_some()));
     let vx = &s.overlays[0];
     assert_eq!((vx.name.as_str(), vx.mtu), ("flannel.1", 1450));
     assert_eq!(vx.local, Some("10.0.0.11".parse().unwrap()));
