@@ -14,9 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Analyses alive at once by default: two keeps a hundred bundles within a few times
-/// the memory of one, while each analysis still uses every core (rayon).
-pub const DEFAULT_JOBS: usize = 2;
+/// Analyses alive at once by default. Each analysis already uses every core (rayon),
+/// so on the 2-core bench machine a second concurrent analysis gained no wall time
+/// (100 medium bundles: 23.6 s with 1, 24.0 s with 2) but cost 84 MiB of peak RSS
+/// (138 vs 222 MiB; one medium analysis alone: 55 MiB). `--jobs 2` is there for
+/// machines where decompression, which is single-threaded, dominates.
+pub const DEFAULT_JOBS: usize = 1;
 
 /// What the analysis of one bundle leaves behind.
 #[derive(Debug, Clone)]

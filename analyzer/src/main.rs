@@ -506,11 +506,10 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
     let origins: Vec<String> = reports.iter().map(|r| r.origin.clone()).collect();
     let mut report = Report::new(reports);
     if summaries.len() > 1 {
-        report = report.with_cluster(ClusterReport::new(
-            origins.iter().map(String::as_str),
-            &summaries,
-            &selection,
-        ));
+        let cluster = netsnap_analyzer::timings::stage("cluster", || {
+            ClusterReport::new(origins.iter().map(String::as_str), &summaries, &selection)
+        });
+        report = report.with_cluster(cluster);
     }
     let text = netsnap_analyzer::timings::stage("render", || match format {
         Format::Text => {

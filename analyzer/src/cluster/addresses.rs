@@ -111,7 +111,13 @@ struct Stale {
 /// node owns. Only endpoints whose CIDR's node is among the bundles are judged, and
 /// never on that node itself (SVC002 reports those).
 pub(crate) fn endpoints_owned_by_no_pod(c: &Cluster<'_>) -> Vec<ClusterFinding> {
-    let owned = |ip: IpAddr| c.nodes.iter().any(|n| n.pods.contains_key(&ip));
+    // Every pod address of the cluster, once (not one lookup per node per endpoint).
+    let pod_ips: std::collections::HashSet<IpAddr> = c
+        .nodes
+        .iter()
+        .flat_map(|n| n.pods.keys().copied())
+        .collect();
+    let owned = |ip: IpAddr| pod_ips.contains(&ip);
     let mut stale: BTreeMap<(String, SocketAddr), Stale> = BTreeMap::new();
     for (i, n) in c.nodes.iter().enumerate() {
         for (key, svc) in &n.services {
