@@ -65,7 +65,9 @@ pub(crate) fn overlapping_pod_cidrs(c: &Cluster<'_>) -> Vec<ClusterFinding> {
         .collect()
 }
 
-/// CLU004: the same pod address on two nodes.
+/// CLU004: the same pod address on two nodes. Duplicates inside pod CIDRs that
+/// overlap (CLU001) come from that one cause: one finding per such CIDR, not one per
+/// address.
 pub(crate) fn pod_ip_on_two_nodes(c: &Cluster<'_>) -> Vec<ClusterFinding> {
     let mut by_ip: BTreeMap<IpAddr, Vec<usize>> = BTreeMap::new();
     for (i, n) in c.nodes.iter().enumerate() {
@@ -73,30 +75,90 @@ pub(crate) fn pod_ip_on_two_nodes(c: &Cluster<'_>) -> Vec<ClusterFinding> {
             by_ip.entry(*ip).or_default().push(i);
         }
     }
-    by_ip
+    let mut single = Vec::new();
+    let mut by_overlap: BTreeMap<Cidr, Vec<(IpAddr, Vec<usize>)>> = BTreeMap::new();
+    for (ip, nodes) in by_ip.into_iter().filter(|(_, n)| n.len() > 1) {
+        let cidrs: Vec<Option<Cidr>> = nodes
+            .iter()
+            .map(|&i| c.nodes[i].pod_cidr_of(ip).map(|f| f.value))
+            .collect();
+        match cidrs[0] {
+            Some(first) if cidrs.iter().all(Option::is_some) => {
+                by_overlap.entry(first).or_default().push((ip, nodes));
+            }
+            _ => single.push((ip, nodes)),
+        }
+    }
+    for (_, group) in by_overlap.iter_mut().filter(|(_, g)| g.len() == 1) {
+        single.append(group);
+    }
+    let mut out: Vec<ClusterFinding> = single
         .into_iter()
-        .filter(|(_, nodes)| nodes.len() > 1)
-        .map(|(ip, nodes)| {
-            let holders: Vec<String> = nodes
-                .iter()
-                .take(SHOWN)
-                .map(|&i| format!("pod {} on {}", c.nodes[i].pods[&ip].name, c.name(i)))
-                .collect();
-            let message = format!(
-                "{ip} is assigned to {}{}: replies and service traffic for it go to whichever node the sender routes to.",
-                holders.join(" and "),
-                more(nodes.len(), holders.len(), "nodes")
-            );
-            c.finding(
-                CheckId::Clu004,
-                Severity::Critical,
-                format!("pod IP {ip}"),
-                message,
-                &nodes,
-            )
-            .with_evidence(nodes.iter().map(|&i| c.cite(i, &c.nodes[i].pods[&ip].evidence)))
-        })
-        .collect()
+        .map(|(ip, nodes)| one_pod_ip(c, ip, &nodes))
+        .collect();
+    for (cidr, group) in by_overlap.into_iter().filter(|(_, g)| g.len() > 1) {
+        out.push(pod_ips_in_overlap(c, cidr, &group));
+    }
+    out
+}
+
+fn one_pod_ip(c: &Cluster<'_>, ip: IpAddr, nodes: &[usize]) -> ClusterFinding {
+    let holders: Vec<String> = nodes
+        .iter()
+        .take(SHOWN)
+        .map(|&i| format!("pod {} on {}", c.nodes[i].pods[&ip].name, c.name(i)))
+        .collect();
+    let message = format!(
+        "{ip} is assigned to {}{}: replies and service traffic for it go to whichever node the sender routes to.",
+        holders.join(" and "),
+        more(nodes.len(), holders.len(), "nodes")
+    );
+    c.finding(
+        CheckId::Clu004,
+        Severity::Critical,
+        format!("pod IP {ip}"),
+        message,
+        nodes,
+    )
+    .with_evidence(
+        nodes
+            .iter()
+            .map(|&i| c.cite(i, &c.nodes[i].pods[&ip].evidence)),
+    )
+}
+
+/// Many duplicate pod addresses in overlapping pod CIDRs, as one finding.
+fn pod_ips_in_overlap(
+    c: &Cluster<'_>,
+    cidr: Cidr,
+    group: &[(IpAddr, Vec<usize>)],
+) -> ClusterFinding {
+    let mut nodes: Vec<usize> = group.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let shown: Vec<String> = group
+        .iter()
+        .take(SHOWN)
+        .map(|(ip, n)| format!("{ip} on {}", c.list(n)))
+        .collect();
+    let message = format!(
+        "{} pod addresses in {cidr} are assigned on more than one node ({}{}), as the nodes' pod CIDRs overlap (CLU001): replies and service traffic for them go to whichever node the sender routes to.",
+        group.len(),
+        shown.join("; "),
+        more(group.len(), shown.len(), "addresses")
+    );
+    let evidence = group.iter().take(SHOWN).flat_map(|(ip, n)| {
+        n.iter()
+            .map(move |&i| c.cite(i, &c.nodes[i].pods[ip].evidence))
+    });
+    c.finding(
+        CheckId::Clu004,
+        Severity::Critical,
+        format!("pod IPs in {cidr}"),
+        message,
+        &nodes,
+    )
+    .with_evidence(evidence)
 }
 
 /// A stale endpoint seen from other nodes: which nodes program it, which node owns
@@ -214,6 +276,28 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.path.starts_with("node-a:")));
+    }
+
+    #[test]
+    fn duplicates_of_overlapping_cidrs_are_one_finding() {
+        let mut nodes = healthy_nodes();
+        nodes[1].pod_cidrs[0].value = "10.244.1.0/24".parse().unwrap();
+        let pods = nodes[0].pods.clone();
+        nodes[1].pods.extend(pods);
+        let all = cluster(&nodes);
+        let f = find(&all, CheckId::Clu004, "pod IPs in 10.244.1.0/24");
+        assert_eq!(f.nodes, ["node-a", "node-b"]);
+        assert!(
+            f.finding.message.starts_with("2 pod addresses"),
+            "{}",
+            f.finding.message
+        );
+        assert_eq!(
+            all.iter()
+                .filter(|f| f.finding.id == CheckId::Clu004)
+                .count(),
+            1
+        );
     }
 
     #[test]
