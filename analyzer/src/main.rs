@@ -61,8 +61,11 @@ enum TraceProto {
 
 #[derive(clap::Args)]
 struct TraceArgs {
-    /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
-    bundle: PathBuf,
+    /// A `.netsnap.tar.zst` file or an unpacked bundle directory; several (one per
+    /// node of a cluster): a packet that leaves a node through the overlay or the
+    /// uplink goes on in the bundle of the node it goes to.
+    #[arg(required = true, num_args = 1..)]
+    bundles: Vec<PathBuf>,
     /// Where the packet starts: a pod (`ns/name` or a unique name), a netns id,
     /// `node`, or an IP (one outside the node arrives on the uplink).
     #[arg(long, value_name = "SRC")]
@@ -424,8 +427,6 @@ fn diff(args: DiffArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<E
 /// `netsnap trace`: one packet through one node.
 fn trace(args: TraceArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
     use netsnap_analyzer::trace::{packet::Proto, path::Verdict, request::Ask, Prepared};
-    let b = open(&args.bundle, limits)?;
-    let prepared = Prepared::new(&b);
     let ask = Ask {
         from: args.from,
         to: args.to,
@@ -438,7 +439,11 @@ fn trace(args: TraceArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result
         size: args.size,
         established: args.established,
     };
-    let traces = prepared.trace(&ask)?;
+    let traces = if let [one] = args.bundles.as_slice() {
+        Prepared::new(&open(one, limits)?).trace(&ask)?
+    } else {
+        trace_cluster(&args.bundles, limits, &ask)?
+    };
     write_out(&match args.format {
         TraceFormat::Text => render::trace::render_text(&traces),
         TraceFormat::Json => render::trace::render_json(&traces),
@@ -453,6 +458,44 @@ fn trace(args: TraceArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result
     } else {
         ExitCode::from(EXIT_FINDINGS)
     })
+}
+
+/// `netsnap trace A B …`: the bundles read and prepared in parallel, then traced as
+/// one cluster (`trace::cluster`).
+fn trace_cluster(
+    paths: &[PathBuf],
+    limits: &netsnap_schema::ReadLimits,
+    ask: &netsnap_analyzer::trace::request::Ask,
+) -> anyhow::Result<Vec<netsnap_analyzer::trace::request::Trace>> {
+    use netsnap_analyzer::trace::{cluster, Prepared};
+    let prepared: Vec<anyhow::Result<(String, Prepared)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .iter()
+            .map(|p| {
+                s.spawn(move || {
+                    let b = open(p, limits)?;
+                    Ok((b.manifest.hostname.clone(), Prepared::new(&b)))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a reader panicked")))
+            })
+            .collect()
+    });
+    let prepared = prepared.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let hostnames: Vec<String> = prepared.iter().map(|(h, _)| h.clone()).collect();
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let names = cluster::node_names(&hostnames, &files);
+    let nodes: Vec<(String, &Prepared)> = names
+        .into_iter()
+        .zip(prepared.iter().map(|(_, p)| p))
+        .collect();
+    let c = cluster::Cluster::new(&nodes, Default::default());
+    Ok(c.trace_ask(ask)?)
 }
 
 /// `netsnap analyze`: every bundle analysed and rendered in one report; several

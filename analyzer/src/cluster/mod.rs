@@ -46,8 +46,9 @@ pub struct ClusterFinding {
 /// One node of the cluster report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterNode {
-    /// How findings and evidence paths name the node: its hostname, with `#N` added
-    /// when two bundles have the same hostname.
+    /// How findings and evidence paths name the node (as `netsnap trace` does): its
+    /// hostname, else (two bundles with one hostname) the bundle's file name without
+    /// `.netsnap…`, else `node-N`.
     pub name: String,
     pub hostname: String,
     /// The bundle path as given on the command line.
@@ -70,8 +71,10 @@ impl ClusterReport {
         summaries: &[NodeSummary],
         selection: &Selection,
     ) -> ClusterReport {
-        let names = names(summaries);
-        let findings = check(summaries, selection);
+        let origins: Vec<String> = origins.into_iter().map(str::to_string).collect();
+        let hostnames: Vec<String> = summaries.iter().map(|s| s.hostname.clone()).collect();
+        let names = crate::trace::cluster::node_names(&hostnames, &origins);
+        let findings = check_named(summaries, &names, selection);
         let plain: Vec<Finding> = findings.iter().map(|f| f.finding.clone()).collect();
         ClusterReport {
             nodes: names
@@ -81,7 +84,7 @@ impl ClusterReport {
                 .map(|((name, s), origin)| ClusterNode {
                     name,
                     hostname: s.hostname.clone(),
-                    origin: origin.to_string(),
+                    origin,
                 })
                 .collect(),
             summary: Summary::of(&plain),
@@ -90,26 +93,11 @@ impl ClusterReport {
     }
 }
 
-/// The name of each node in findings: its hostname, `#2`, `#3` … added to the second
-/// and later bundles of one hostname.
+/// The name of each node in findings, as `netsnap trace` names them: its hostname,
+/// else (two bundles with one hostname) the bundle's file name, else `node-N`.
 pub fn names(nodes: &[NodeSummary]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(nodes.len());
-    for (i, n) in nodes.iter().enumerate() {
-        let before = nodes[..i]
-            .iter()
-            .filter(|m| m.hostname == n.hostname)
-            .count();
-        let base = if n.hostname.is_empty() {
-            format!("node{}", i + 1)
-        } else {
-            n.hostname.clone()
-        };
-        out.push(match before {
-            0 => base,
-            k => format!("{base}#{}", k + 1),
-        });
-    }
-    out
+    let hostnames: Vec<String> = nodes.iter().map(|s| s.hostname.clone()).collect();
+    crate::trace::cluster::node_names(&hostnames, &[])
 }
 
 /// One cluster check: the findings of its id on the nodes.
@@ -119,12 +107,22 @@ type ClusterCheck = fn(&Cluster<'_>) -> Vec<ClusterFinding>;
 /// Findings are sorted by severity (worst first), id and subject; one finding per
 /// (id, subject), its evidence and nodes merged.
 pub fn check(nodes: &[NodeSummary], selection: &Selection) -> Vec<ClusterFinding> {
-    if nodes.len() < 2 {
+    check_named(nodes, &names(nodes), selection)
+}
+
+/// [`check`] with the nodes' names given (one per node, e.g. from
+/// [`crate::trace::cluster::node_names`] with the bundle paths).
+pub fn check_named(
+    nodes: &[NodeSummary],
+    names: &[String],
+    selection: &Selection,
+) -> Vec<ClusterFinding> {
+    if nodes.len() < 2 || names.len() != nodes.len() {
         return Vec::new();
     }
     let c = Cluster {
         nodes,
-        names: names(nodes),
+        names: names.to_vec(),
     };
     let units: [(CheckId, ClusterCheck); 6] = [
         (CheckId::Clu001, addresses::overlapping_pod_cidrs),

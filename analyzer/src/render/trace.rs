@@ -24,7 +24,12 @@ fn title(t: &Trace) -> String {
         .map(|i| format!(", arriving on {i}"))
         .unwrap_or_default();
     let state = if r.established { " (established)" } else { "" };
-    format!("trace {} ({}{arrives}) → {to}{state}", t.from, r.src)
+    let node = t
+        .node
+        .as_ref()
+        .map(|n| format!(" on node {n}"))
+        .unwrap_or_default();
+    format!("trace {} ({}{arrives}){node} → {to}{state}", t.from, r.src)
 }
 
 /// The share of each verdict, e.g. `delivered 66.7 %, refused 33.3 %`.
@@ -78,9 +83,15 @@ pub fn render_text(traces: &[Trace]) -> String {
                     .as_ref()
                     .map(|e| format!("  [{}]", e.location()))
                     .unwrap_or_default();
+                // Across nodes, each hop says which node it is on.
+                let node = h
+                    .node
+                    .as_deref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  {:>3}  {}{iface}  {}: {}{at}",
+                    "  {:>3}  {node}{}{iface}  {}: {}{at}",
                     k + 1,
                     h.netns,
                     h.at,
@@ -146,7 +157,11 @@ pub fn render_dot(traces: &[Trace]) -> String {
             let mut prev = start.clone();
             for (hi, h) in b.hops.iter().enumerate() {
                 let id = format!("t{ti}b{bi}h{hi}");
-                let label = format!("{}\\n{}: {}", h.netns, h.at, h.what);
+                let place = match &h.node {
+                    Some(n) => format!("{n}: {}", h.netns),
+                    None => h.netns.clone(),
+                };
+                let label = format!("{place}\\n{}: {}", h.at, h.what);
                 let _ = writeln!(s, "    {id} [label=\"{}\"];", super::dot::esc(&label));
                 let _ = writeln!(s, "    {prev} -> {id};");
                 prev = id;

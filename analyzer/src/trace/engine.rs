@@ -157,6 +157,29 @@ pub(super) struct State {
     pub only_dnat_to: Option<std::sync::Arc<[IpAddr]>>,
 }
 
+/// How a packet leaves the node (a `left-node` branch), for a trace across nodes
+/// to continue it in the bundle of the node it goes to (`trace::cluster`).
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    /// The branch as it left (its packet after POSTROUTING, its NAT and reply state).
+    pub(super) state: State,
+    /// The device it leaves by, and that device's kind (`vxlan`, `veth` …).
+    pub device: String,
+    pub kind: String,
+    /// The next hop routing chose.
+    pub nexthop: IpAddr,
+    /// The remote VTEP address a VXLAN device's FDB entry names, and the device's VNI.
+    pub vtep: Option<IpAddr>,
+    pub vni: Option<u32>,
+}
+
+/// Two branches are equal by what they say, not by how they would continue.
+impl PartialEq for Handoff {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.device, self.nexthop, self.vtep) == (&other.device, other.nexthop, other.vtep)
+    }
+}
+
 /// What the walk may do.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -201,6 +224,8 @@ pub struct Engine<'a> {
     /// and routing decision cites one).
     link_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
     route_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
+    /// The node's name in a trace across nodes (every hop says it).
+    pub(super) node: Option<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -276,6 +301,7 @@ impl<'a> Engine<'a> {
             })
             .collect();
         Engine {
+            node: None,
             link_evidence,
             route_evidence,
             places,
@@ -289,6 +315,12 @@ impl<'a> Engine<'a> {
             root,
             options,
         }
+    }
+
+    /// Names the node in every hop (a trace across nodes, `trace::cluster`).
+    pub fn on_node(mut self, name: &str) -> Self {
+        self.node = Some(name.to_string());
+        self
     }
 
     pub(super) fn netns(&self, id: &str) -> Option<&'a Netns> {
@@ -435,7 +467,8 @@ impl<'a> Engine<'a> {
                 let place = self.place(&s.netns);
                 let iface = s.packet.iif.clone().or(s.packet.oif.clone());
                 for step in b.steps {
-                    push_step(&mut s2, &place, iface.clone(), step, detail);
+                    let at = (self.node.clone(), place.as_str(), iface.clone());
+                    push_step(&mut s2, at, step, detail);
                 }
             }
             if chain.nat && nat_changed(&s.packet, &b.packet) {
@@ -551,6 +584,7 @@ impl<'a> Engine<'a> {
         st.hops.push_kept(
             self.options.detail == Detail::Every,
             Hop {
+                node: self.node.clone(),
                 netns: self.place(netns),
                 iface,
                 at,
@@ -578,6 +612,7 @@ impl<'a> Engine<'a> {
                 ended_in,
                 hops: self.kept(&st.hops),
                 dnat_to: st.dnat_to,
+                handoff: None,
             },
             Some(r) => {
                 // A reply that leaves the node for a client outside it (`--from` an
@@ -600,6 +635,7 @@ impl<'a> Engine<'a> {
                         ended_in: r.ended_in,
                         hops: self.kept(&st.hops),
                         dnat_to: st.dnat_to,
+                        handoff: None,
                     };
                 }
                 let verdict = match verdict {
@@ -619,6 +655,7 @@ impl<'a> Engine<'a> {
                     ended_in: r.ended_in,
                     hops: self.kept(&st.hops),
                     dnat_to: st.dnat_to,
+                    handoff: None,
                 }
             }
         }
@@ -767,7 +804,10 @@ fn nat_changed(a: &Packet, b: &Packet) -> bool {
     a.src != b.src || a.dst != b.dst || a.sport != b.sport || a.dport != b.dport
 }
 
-fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, detail: Detail) {
+/// Where a step was taken: (node, netns, interface).
+type StepAt<'s> = (Option<String>, &'s str, Option<String>);
+
+fn push_step(st: &mut State, (node, netns, iface): StepAt<'_>, step: Step, detail: Detail) {
     let kept = match detail {
         Detail::Every => true,
         Detail::Deciding => step.evidence.is_some(),
@@ -785,6 +825,7 @@ fn push_step(st: &mut State, netns: &str, iface: Option<String>, step: Step, det
     st.hops.push_kept(
         all,
         Hop {
+            node,
             netns: netns.to_string(),
             iface,
             at,

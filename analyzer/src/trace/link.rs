@@ -4,7 +4,7 @@
 //! uplink or an overlay device, where the packet leaves the node (a VXLAN device only
 //! through the remote VTEP its neighbour and FDB entries name: see `overlay`).
 
-use super::engine::{Engine, Stage, State};
+use super::engine::{Engine, Handoff, Stage, State};
 use super::overlay::{self, VtepLookup};
 use super::packet::Hook;
 use super::path::{Branch, Verdict};
@@ -71,37 +71,60 @@ impl<'a> Engine<'a> {
         match kind {
             "bridge" => self.bridge_out(st, link, nexthop, out),
             "veth" => self.cross_veth(st, link, nexthop, out),
-            k => {
-                // The uplink or an overlay device: the rest of the way is in another bundle.
-                let mut why = if OVERLAY_KINDS.contains(&k) {
-                    format!(
-                        "leaves the node through {k} device {} towards {nexthop}",
-                        link.name
-                    )
-                } else {
-                    format!("leaves the node on {} towards {nexthop}", link.name)
-                };
-                let netns = st.netns.clone();
-                if k == "vxlan" {
-                    match self.vxlan_vtep(&mut st, ns, link, nexthop) {
-                        Ok(Some(vtep)) => why = format!("{why}: {vtep}"),
-                        Ok(None) => {}
-                        Err(dropped) => {
-                            return out.push(self.end(st, Verdict::Dropped, dropped, None))
-                        }
-                    }
+            _ => self.leave(st, ns, (i, link), nexthop, out),
+        }
+    }
+
+    /// Out of the uplink or an overlay device: the rest of the way is in another
+    /// bundle (the branch carries a [`Handoff`] for a trace across nodes).
+    fn leave(
+        &self,
+        mut st: State,
+        ns: &Netns,
+        (i, link): (usize, &Link),
+        nexthop: IpAddr,
+        out: &mut Vec<Branch>,
+    ) {
+        let k = link.kind.as_deref().unwrap_or("");
+        let mut why = if OVERLAY_KINDS.contains(&k) {
+            format!(
+                "leaves the node through {k} device {} towards {nexthop}",
+                link.name
+            )
+        } else {
+            format!("leaves the node on {} towards {nexthop}", link.name)
+        };
+        let netns = st.netns.clone();
+        let mut vtep = None;
+        if k == "vxlan" {
+            match self.vxlan_vtep(&mut st, ns, link, nexthop) {
+                Ok(Some((text, dst))) => {
+                    why = format!("{why}: {text}");
+                    vtep = dst;
                 }
-                self.hop(
-                    &mut st,
-                    &netns,
-                    Some(link.name.clone()),
-                    "link",
-                    &why,
-                    Some(self.link_evidence(ns, i)),
-                );
-                out.push(self.end(st, Verdict::LeftNode, why, None));
+                Ok(None) => {}
+                Err(dropped) => return out.push(self.end(st, Verdict::Dropped, dropped, None)),
             }
         }
+        self.hop(
+            &mut st,
+            &netns,
+            Some(link.name.clone()),
+            "link",
+            &why,
+            Some(self.link_evidence(ns, i)),
+        );
+        let handoff = Handoff {
+            state: st.clone(),
+            device: link.name.clone(),
+            kind: k.to_string(),
+            nexthop,
+            vtep,
+            vni: link.vxlan.as_ref().map(|v| v.id),
+        };
+        let mut b = self.end(st, Verdict::LeftNode, why, None);
+        b.handoff = Some(std::sync::Arc::new(handoff));
+        out.push(b);
     }
 
     /// The remote VTEP a VXLAN device sends `nexthop`'s packets to (`Ok(Some)`, with
@@ -113,17 +136,18 @@ impl<'a> Engine<'a> {
         ns: &Netns,
         link: &Link,
         nexthop: IpAddr,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<(String, Option<IpAddr>)>, String> {
         let netns = st.netns.clone();
         let dev = &link.name;
         match overlay::vtep_for(ns, link, nexthop) {
             VtepLookup::Undecided => Ok(None),
             VtepLookup::Found { mac, dst, fdb, .. } => {
+                let ip = dst.as_deref().and_then(crate::model::net::parse_ip);
                 let at = dst.map(|d| format!(" at {d}")).unwrap_or_default();
                 let vtep = format!("VTEP {mac}{at} (neighbour and FDB entries of {dev})");
                 let ev = ns.fdb.evidence(fdb, format!("{mac}{at} dev {dev}"));
                 self.hop(st, &netns, Some(dev.clone()), "fdb", &vtep, Some(ev));
-                Ok(Some(vtep))
+                Ok(Some((vtep, ip)))
             }
             VtepLookup::NoNeighbour => {
                 let why = format!(

@@ -8,6 +8,7 @@
 //! decision names the rule and route it rests on, so a trace can be checked by hand and
 //! against the lab's kernel.
 
+pub mod cluster;
 pub mod engine;
 pub mod firewall;
 pub mod iptables;

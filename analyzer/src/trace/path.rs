@@ -44,6 +44,10 @@ impl Verdict {
 /// One step of the journey.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hop {
+    /// The node the packet is on, in a trace across several bundles (`netsnap trace
+    /// A B …`); absent for a single bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The netns the packet is in.
     pub netns: String,
     /// The interface concerned (in, out, or the bridge port), when there is one.
@@ -75,4 +79,8 @@ pub struct Branch {
     /// The address a node NAT chain sent the request to, if one did.
     #[serde(skip)]
     pub dnat_to: Option<std::net::IpAddr>,
+    /// A `left-node` branch: the packet as it left, for a trace across nodes to
+    /// continue in the bundle of the node it goes to (`trace::cluster`).
+    #[serde(skip)]
+    pub handoff: Option<std::sync::Arc<super::engine::Handoff>>,
 }

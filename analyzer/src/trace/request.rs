@@ -71,6 +71,43 @@ pub struct Ask {
 /// The requests `ask` means (a service name without a port means each of its ports).
 pub fn resolve(model: &Model, ask: &Ask) -> Result<Vec<Request>, RequestError> {
     let dests = destinations(model, ask)?;
+    requests_to(model, ask, dests)
+}
+
+/// The requests `ask` means on a cluster: sent from `model`'s node (which holds the
+/// source), to a destination it knows or, failing that, the first of `others` does
+/// (a pod of another node).
+pub fn resolve_across(
+    model: &Model,
+    others: &[&Model],
+    ask: &Ask,
+) -> Result<Vec<Request>, RequestError> {
+    let dests = match destinations(model, ask) {
+        Err(e @ RequestError::UnknownDestination(_)) => others
+            .iter()
+            .find_map(|m| destinations(m, ask).ok())
+            .ok_or(e)?,
+        other => other?,
+    };
+    requests_to(model, ask, dests)
+}
+
+/// Whether `from` names a pod, a netns or an address of `model`'s node.
+pub fn holds_source(model: &Model, from: &str) -> bool {
+    match from.parse::<IpAddr>() {
+        Ok(ip) => model
+            .netns
+            .values()
+            .any(|n| n.global_ips().any(|(_, a)| a == ip)),
+        Err(_) => from != "node" && pod_netns(model, from).is_ok(),
+    }
+}
+
+fn requests_to(
+    model: &Model,
+    ask: &Ask,
+    dests: Vec<Destination>,
+) -> Result<Vec<Request>, RequestError> {
     let mut out = Vec::new();
     for (dst, dport, proto, to) in dests {
         let (netns, arrives_on, src) = source(model, &ask.from, dst)?;
@@ -267,6 +304,9 @@ fn source_address(ns: &Netns, dst: IpAddr) -> Option<IpAddr> {
 /// One traced request: the packet, and every way it can go.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trace {
+    /// The node the packet starts on, in a trace across several bundles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub from: String,
     pub request: Request,
     pub verdicts: Vec<Branch>,
@@ -326,6 +366,7 @@ impl<'a> Engine<'a> {
         }
         self.note_cilium_programs(&req.netns, &mut verdicts);
         Trace {
+            node: self.node.clone(),
             from: self.place(&req.netns),
             request: req.clone(),
             verdicts,
@@ -364,6 +405,7 @@ impl<'a> Engine<'a> {
             b.hops.insert(
                 0,
                 super::path::Hop {
+                    node: self.node.clone(),
                     netns: self.place(netns),
                     iface: None,
                     at: "cilium".into(),
@@ -403,6 +445,7 @@ impl<'a> Engine<'a> {
             endpoint: None,
             ended_in: None,
             hops: vec![super::path::Hop {
+                node: self.node.clone(),
                 netns: self.place(&req.netns),
                 iface: None,
                 at: "cilium".into(),
@@ -410,6 +453,7 @@ impl<'a> Engine<'a> {
                 evidence: Some(f.evidence.clone()),
             }],
             dnat_to: None,
+            handoff: None,
         })
     }
 

@@ -647,10 +647,19 @@ impl Lab {
             })
             .context("no conntrack entry for the UDP request")?
             .parse()?;
+        // Only this client's entry: a broad update also touches the other pods'
+        // entries, and one of them changing under it makes ctnetlink refuse the lot
+        // ("Protocol error", seen on a loaded CI machine). Tried again if it does.
+        let client_s = client_ip.to_string();
         let mut update = vec!["conntrack", "-U"];
         update.extend(filter);
-        update.extend(["-t", "3600"]);
-        cmd::run(&mut netns::exec(&self.node_ns, &update))?;
+        update.extend(["--orig-src", &client_s, "-t", "3600"]);
+        let mut attempt = 0;
+        while let Err(e) = cmd::run(&mut netns::exec(&self.node_ns, &update)) {
+            attempt += 1;
+            ensure!(attempt < 3, "{e:#}");
+            eprintln!("lab {}: {e:#}; updating again", self.name);
+        }
         match (ep_ip, self.services[svc].v6.as_mut()) {
             (IpAddr::V6(ip), Some(v6)) => v6.endpoints.retain(|e| *e.ip() != ip),
             (ip, _) => self.services[svc]

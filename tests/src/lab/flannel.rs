@@ -230,6 +230,36 @@ impl Lab {
     }
 }
 
+/// Joins flannel nodes into one cluster, as flanneld on each and kube-proxy would:
+/// every node gets every other node's VTEP (neighbour, FDB entry, route), and one
+/// service list — each service's endpoints on every node; kube-dns (the first
+/// node's) a service of all — is loaded on every node. Returns the VTEPs in order.
+pub(super) fn join(nodes: &mut [Lab]) -> Result<Vec<Vtep>> {
+    let vteps = nodes
+        .iter()
+        .map(Lab::flannel_vtep)
+        .collect::<Result<Vec<_>>>()?;
+    for (i, lab) in nodes.iter().enumerate() {
+        for (j, peer) in vteps.iter().enumerate() {
+            if i != j {
+                lab.flannel_add_peer(peer)?;
+            }
+        }
+    }
+    let mut cluster = nodes.first().context("no node")?.services.clone();
+    for other in &nodes[1..] {
+        for (s, theirs) in cluster.iter_mut().zip(&other.services) {
+            s.endpoints.extend(theirs.endpoints.iter().copied());
+        }
+    }
+    for lab in nodes.iter_mut() {
+        lab.services = cluster.clone();
+        lab.load_proxy_rules()?;
+        lab.save_state()?;
+    }
+    Ok(vteps)
+}
+
 /// Two lab nodes with a Flannel VXLAN overlay between them (see the module doc).
 pub struct FlannelPair {
     pub a: Lab,
@@ -260,29 +290,19 @@ impl FlannelPair {
             b.cfg.prefix = format!("{}-{suffix}", base.cfg.prefix);
             b
         };
-        let mut a = node("a").node_index(1).build()?;
-        let mut b = node("b")
+        let a = node("a").node_index(1).build()?;
+        let b = node("b")
             .node_index(2)
             .join_upstream(&a)
             .cluster_dns(false)
             .build()?;
-        let (va, vb) = (a.flannel_vtep()?, b.flannel_vtep()?);
-        a.flannel_add_peer(&vb)?;
-        b.flannel_add_peer(&va)?;
-        // One cluster: each service's endpoints are its endpoints on both nodes;
-        // kube-dns (A's) is a service of B too.
-        let mut cluster = a.services.clone();
-        for (s, theirs) in cluster.iter_mut().zip(&b.services) {
-            s.endpoints.extend(theirs.endpoints.iter().copied());
-        }
-        for lab in [&mut a, &mut b] {
-            lab.services = cluster.clone();
-            lab.load_proxy_rules()?;
-            lab.save_state()?;
-        }
+        let mut nodes = vec![a, b];
+        let vteps = join(&mut nodes)?;
+        let (b, a) = (nodes.pop(), nodes.pop());
+        let [va, vb]: [Vtep; 2] = vteps.try_into().map_err(|_| anyhow::anyhow!("two VTEPs"))?;
         Ok(FlannelPair {
-            a,
-            b,
+            a: a.context("node A")?,
+            b: b.context("node B")?,
             vteps: [va, vb],
         })
     }

@@ -53,7 +53,8 @@
 //! pods instead (run inside the node netns as a runtime runs them; host-local
 //! addresses; conflist in the host root): see [`cni`]. Two nodes joined by a
 //! Flannel-style VXLAN overlay (`.node_index(2).join_upstream(&first)`): see
-//! [`flannel`].
+//! [`flannel`]; N such nodes as one cluster, with the cluster fault injectors
+//! (CLU001–CLU006): see [`cluster`].
 //!
 //! With `.dual_stack(true)` every pod also has an IPv6 address, every service an
 //! IPv6 ClusterIP programmed by an IPv6 kube-proxy (ip6tables or `table ip6
@@ -98,6 +99,7 @@
 
 pub mod cilium;
 mod cleanup;
+pub mod cluster;
 mod cmd;
 pub mod cni;
 mod conntrack;

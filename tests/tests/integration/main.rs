@@ -12,6 +12,7 @@ mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
 mod lab_basic;
+mod lab_cluster;
 mod lab_cni;
 mod lab_diff;
 mod lab_dual_stack;

@@ -20,6 +20,7 @@ use netsnap_tests::notice;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+mod cluster;
 mod mutations;
 
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -44,13 +45,13 @@ struct Tally {
 const BUNDLE_CANNOT_SEE: &[&str] = &["dangling-host-veth"];
 
 /// What the kernel may do with a request the trace gave `b` for.
-fn predicts(b: &Branch, proto: Protocol, observed: &Observed, lab: &Lab) -> bool {
+fn predicts(b: &Branch, proto: Protocol, observed: &Observed, labs: &[&Lab]) -> bool {
     let udp = proto == Protocol::Udp;
     let silent = matches!(observed, Observed::TimedOut);
     let unreachable = matches!(observed, Observed::Unreachable(_));
     match b.verdict {
         Verdict::Delivered => match observed {
-            Observed::Answered(reply) => answered_by(b, reply, lab),
+            Observed::Answered(reply) => answered_by(b, reply, labs),
             Observed::Connected => true,
             _ => false,
         },
@@ -79,8 +80,9 @@ fn predicts(b: &Branch, proto: Protocol, observed: &Observed, lab: &Lab) -> bool
 }
 
 /// Whether `reply` came from the endpoint the branch names: the lab's listeners
-/// answer with their pod's name; the DNS stub echoes the query.
-fn answered_by(b: &Branch, reply: &str, lab: &Lab) -> bool {
+/// answer with their pod's name; the DNS stub echoes the query. `labs`: every node
+/// the endpoint may be on.
+fn answered_by(b: &Branch, reply: &str, labs: &[&Lab]) -> bool {
     let Some(ip) = b
         .endpoint
         .as_deref()
@@ -89,9 +91,9 @@ fn answered_by(b: &Branch, reply: &str, lab: &Lab) -> bool {
     else {
         return false;
     };
-    let Some(pod) = lab
-        .pods()
+    let Some(pod) = labs
         .iter()
+        .flat_map(|l| l.pods())
         .find(|p| IpAddr::V4(p.ip) == ip || p.ip6.map(IpAddr::V6) == Some(ip))
     else {
         return false;
@@ -263,6 +265,22 @@ pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
         diff.join("\n")
     );
     let engine = prepared.engine(Default::default());
+    let out = judge_with(&[lab], label, cases, |c| {
+        let requests = request::resolve(&prepared.model, &c.ask).map_err(|e| e.to_string())?;
+        Ok(engine.trace(&requests[0]))
+    });
+    let _ = std::fs::remove_file(&bundle);
+    out
+}
+
+/// Sends `cases` for real (all at once) and judges each against what `trace` makes of
+/// it (`Err`: the request does not resolve); the answering pod may be on any of `labs`.
+pub(crate) fn judge_with(
+    labs: &[&Lab],
+    label: &str,
+    cases: &[Case],
+    trace: impl Fn(&Case) -> Result<request::Trace, String>,
+) -> Vec<Judged> {
     let probes: Vec<Probe> = cases.iter().map(|c| c.probe.clone()).collect();
     let observed = probe::run_all(&probes, PROBE_TIMEOUT);
     // `NETSNAP_TRACE_SHOW_ALL=1` prints every case with its trace (to debug one).
@@ -270,8 +288,8 @@ pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
     let mut out = Vec::with_capacity(cases.len());
     for (c, seen) in cases.iter().zip(&observed) {
         let mut line = format!("[{label}] {}: kernel {seen:?}", c.what);
-        let requests = match request::resolve(&prepared.model, &c.ask) {
-            Ok(r) => r,
+        let trace = match trace(c) {
+            Ok(t) => t,
             Err(e) => {
                 out.push(Judged {
                     outcome: Outcome::Disagree,
@@ -282,13 +300,12 @@ pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
                 continue;
             }
         };
-        let trace = engine.trace(&requests[0]);
         let live: Vec<&Branch> = trace
             .verdicts
             .iter()
             .filter(|b| b.probability > 0.0)
             .collect();
-        let mut outcome = outcome_of(&live, c, seen, lab);
+        let mut outcome = outcome_of(&live, c, seen, labs);
         // Sent with every other case at once, a request can be lost to their load (a
         // server's full accept queue drops the SYN, and the retry comes after the
         // timeout); sent alone, a real drop times out again. Counted and reported.
@@ -296,7 +313,7 @@ pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
         if reprobed {
             let again = probe::run_all(std::slice::from_ref(&c.probe), PROBE_TIMEOUT).remove(0);
             line.push_str(&format!("; sent again alone: {again:?}"));
-            outcome = outcome_of(&live, c, &again, lab);
+            outcome = outcome_of(&live, c, &again, labs);
         }
         let trace = if outcome == Outcome::Agree && !show_all {
             String::new()
@@ -313,13 +330,12 @@ pub(crate) fn judge(lab: &Lab, label: &str, cases: &[Case]) -> Vec<Judged> {
             reprobed,
         });
     }
-    let _ = std::fs::remove_file(&bundle);
     out
 }
 
 /// Whether the kernel's outcome is one a live branch of the trace predicts.
-fn outcome_of(live: &[&Branch], c: &Case, seen: &Observed, lab: &Lab) -> Outcome {
-    if live.iter().any(|b| predicts(b, c.proto, seen, lab)) {
+fn outcome_of(live: &[&Branch], c: &Case, seen: &Observed, labs: &[&Lab]) -> Outcome {
+    if live.iter().any(|b| predicts(b, c.proto, seen, labs)) {
         Outcome::Agree
     } else if live.iter().any(|b| b.verdict == Verdict::Unknown) {
         Outcome::Unknown
