@@ -251,11 +251,17 @@ fn mtu_disagreements(c: &Cluster<'_>) -> Vec<ClusterFinding> {
             .iter()
             .filter_map(|i| devices.iter().find(|(n, _)| n == i))
             .map(|(i, o)| c.cite(*i, &o.evidence));
+        // Named by the device of the first odd node (`flannel.1` on every node, as a
+        // rule), like a per-node link finding.
+        let device = nodes
+            .first()
+            .and_then(|i| devices.iter().find(|(n, _)| n == i))
+            .map_or(kind, |(_, o)| o.name.as_str());
         out.push(
             c.finding(
                 CheckId::Clu005,
                 Severity::Warning,
-                format!("{kind} overlay MTU"),
+                format!("link {device} MTU ({kind} overlay)"),
                 message,
                 &nodes,
             )
@@ -332,7 +338,11 @@ mod tests {
 
         let mut nodes = healthy_nodes();
         nodes[1].overlays[0].mtu = 1400;
-        let f = find(&cluster(&nodes), CheckId::Clu005, "vxlan overlay MTU");
+        let f = find(
+            &cluster(&nodes),
+            CheckId::Clu005,
+            "link flannel.1 MTU (vxlan overlay)",
+        );
         assert_eq!(f.finding.severity, Severity::Warning);
         assert_eq!(f.nodes[0], "node-b");
         assert!(

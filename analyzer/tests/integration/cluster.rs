@@ -376,7 +376,7 @@ fn missing_fdb_route_and_mtu_disagreement() {
         .evidence
         .iter()
         .any(|e| e.path == "node-c:netns/root/routes.json"));
-    let mtu = find(&r, CheckId::Clu005, "vxlan overlay MTU");
+    let mtu = find(&r, CheckId::Clu005, "link flannel.1 MTU (vxlan overlay)");
     assert_eq!(mtu.nodes[0], "node-b");
     assert_eq!(mtu.finding.severity, Severity::Warning);
 }
