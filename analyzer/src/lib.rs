@@ -12,9 +12,13 @@
 //! - [`check`]: the catalog of checks, findings with evidence;
 //! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot;
 //! - [`show`] and [`inspect`]: offline views of a bundle;
-//! - [`diff`]: a semantic diff of two bundles, counters as rates.
+//! - [`diff`]: a semantic diff of two bundles, counters as rates;
+//! - [`batch`]: many bundles in one run, analysed in parallel but bounded, streamed;
+//! - [`cluster`]: several nodes as one cluster (node summaries, CLU checks).
 
+pub mod batch;
 pub mod check;
+pub mod cluster;
 pub mod diff;
 pub mod evidence;
 pub mod graph;

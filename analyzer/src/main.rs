@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use netsnap_analyzer::check::{self, Selection, Severity, Thresholds};
+use netsnap_analyzer::cluster::ClusterReport;
 use netsnap_analyzer::diff::{FailOn, Input as DiffInput};
 use netsnap_analyzer::render::{self, Format};
 use netsnap_analyzer::report::{self, BundleReport, Report};
@@ -136,6 +137,13 @@ struct AnalyzeArgs {
     /// TRC001, which rest on those traces, are then not reported).
     #[arg(long)]
     no_reach: bool,
+    /// With several bundles: report each node on its own, without the cluster checks
+    /// (CLU*) that treat the bundles as the nodes of one cluster.
+    #[arg(long)]
+    separate: bool,
+    /// Bundles analysed at once (memory grows with it; each analysis uses every core).
+    #[arg(long, value_name = "N", default_value_t = netsnap_analyzer::batch::DEFAULT_JOBS)]
+    jobs: usize,
 }
 
 #[derive(clap::Args)]
@@ -416,7 +424,7 @@ fn diff(args: DiffArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<E
     })
 }
 
-/// `netsnap analyze`: every bundle analysed and rendered in one report.
+/// `netsnap trace`: one packet through one node.
 fn trace(args: TraceArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
     use netsnap_analyzer::trace::{packet::Proto, path::Verdict, request::Ask, Prepared};
     let ask = Ask {
@@ -490,6 +498,8 @@ fn trace_cluster(
     Ok(c.trace_ask(ask)?)
 }
 
+/// `netsnap analyze`: every bundle analysed and rendered in one report; several
+/// bundles are also checked as the nodes of one cluster (unless `--separate`).
 fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
     let AnalyzeArgs {
         bundles,
@@ -501,6 +511,8 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
         threshold,
         color,
         no_reach,
+        separate,
+        jobs,
     } = args;
     let selection = Selection {
         only,
@@ -519,27 +531,29 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
         None => Thresholds::default(),
     };
     let thresholds = apply_overrides(thresholds, &threshold)?;
-    let mut reports = Vec::new();
-    for (i, path) in bundles.iter().enumerate() {
-        progress(&format!("reading and parsing {}", path.display()));
-        let (mut bundle, parsing) =
-            netsnap_analyzer::timings::stage("open+parse", || load::open_and_parse(path, limits))
-                .context("cannot read bundle")?;
-        progress(&format!("analyzing {}", path.display()));
-        let sources =
-            netsnap_analyzer::timings::stage("assemble", || parsing.finish_releasing(&mut bundle));
-        let a = report::analyze_sources(sources, &thresholds, &selection);
-        reports.push(BundleReport::new(&path.display().to_string(), &a));
-        if i + 1 == bundles.len() {
-            // The process ends after the report: freeing a large bundle's
-            // millions of small allocations one by one would cost several
-            // percent of the run for nothing. Earlier bundles are freed, so
-            // many bundles in one run still use the memory of one.
-            std::mem::forget(a);
-            std::mem::forget(bundle);
-        }
+    let nodes = netsnap_analyzer::batch::analyze_all(
+        &bundles,
+        &netsnap_analyzer::batch::Options {
+            limits,
+            thresholds: &thresholds,
+            selection: &selection,
+            jobs,
+            summarise: bundles.len() > 1 && !separate,
+            leak_single: true,
+            progress: &progress,
+        },
+    )?;
+    let (reports, summaries): (Vec<BundleReport>, Vec<_>) =
+        nodes.into_iter().map(|n| (n.report, n.summary)).unzip();
+    let summaries: Vec<_> = summaries.into_iter().flatten().collect();
+    let origins: Vec<String> = reports.iter().map(|r| r.origin.clone()).collect();
+    let mut report = Report::new(reports);
+    if summaries.len() > 1 {
+        let cluster = netsnap_analyzer::timings::stage("cluster", || {
+            ClusterReport::new(origins.iter().map(String::as_str), &summaries, &selection)
+        });
+        report = report.with_cluster(cluster);
     }
-    let report = Report::new(reports);
     let text = netsnap_analyzer::timings::stage("render", || match format {
         Format::Text => {
             let colored = match color {

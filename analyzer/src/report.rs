@@ -17,6 +17,9 @@ pub struct Report {
     pub version: u32,
     pub tool: Tool,
     pub bundles: Vec<BundleReport>,
+    /// The bundles as one cluster (several bundles, without `--separate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,15 +171,30 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             bundles,
+            cluster: None,
         }
     }
 
+    /// The report with its cluster section.
+    pub fn with_cluster(self, cluster: crate::cluster::ClusterReport) -> Report {
+        Report {
+            cluster: Some(cluster),
+            ..self
+        }
+    }
+
+    /// Findings of every bundle and of the cluster.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for b in &self.bundles {
             s.critical += b.summary.critical;
             s.warning += b.summary.warning;
             s.info += b.summary.info;
+        }
+        if let Some(c) = &self.cluster {
+            s.critical += c.summary.critical;
+            s.warning += c.summary.warning;
+            s.info += c.summary.info;
         }
         s
     }

@@ -179,6 +179,15 @@ pub struct Node {
     pub captured_at_unix_ms: Option<u64>,
     /// `host/facts.json` boot id.
     pub boot_id: String,
+    /// The node's own address (eth0, the VXLAN local address); [`NODE_IP`] by default.
+    pub node_ip: String,
+    /// Third octet of the node's pod CIDR `10.244.N.0/24` (cni0 is `.1`); 1 by default.
+    /// The pods' addresses are theirs to give ([`Pod::ip`]).
+    pub pod_subnet: u8,
+    /// MAC and MTU of the node's VXLAN device `flannel.1` (several nodes of one
+    /// cluster need distinct VTEP MACs).
+    pub vtep_mac: String,
+    pub overlay_mtu: u32,
 }
 
 impl Node {
@@ -243,6 +252,10 @@ impl Node {
             captured_at_unix: 1_795_282_681,
             captured_at_unix_ms: None,
             boot_id: "00000000-0000-4000-8000-000000000001".into(),
+            node_ip: NODE_IP.into(),
+            pod_subnet: 1,
+            vtep_mac: "0a:0b:0c:0d:0e:0f".into(),
+            overlay_mtu: 1450,
         }
     }
 
@@ -457,31 +470,33 @@ impl Node {
             Link {
                 vxlan: Some(Vxlan {
                     id: 1,
-                    local: Some(NODE_IP.into()),
+                    local: Some(self.node_ip.clone()),
                     group: None,
                     dev: Some(2),
                     port: Some(8472),
                     ..Vxlan::default()
                 }),
-                ..Link::new(4, "flannel.1", 1450)
+                ..Link::new(4, "flannel.1", self.overlay_mtu)
                     .with_kind("vxlan")
                     .up()
                     .with_state(LinkState::Unknown)
-                    .with_mac("0a:0b:0c:0d:0e:0f")
+                    .with_mac(self.vtep_mac.clone())
             },
         ];
+        let subnet = format!("10.244.{}", self.pod_subnet);
+        let pod_cidr = format!("{subnet}.0/24");
         let mut root_addrs = vec![
             loopback_addr(),
-            Addr::new(2, NODE_IP, 24).with_label("eth0"),
-            Addr::new(BRIDGE_IF, "10.244.1.1", 24).with_label("cni0"),
-            Addr::new(4, "10.244.1.0", 32).with_label("flannel.1"),
+            Addr::new(2, self.node_ip.clone(), 24).with_label("eth0"),
+            Addr::new(BRIDGE_IF, format!("{subnet}.1"), 24).with_label("cni0"),
+            Addr::new(4, format!("{subnet}.0"), 32).with_label("flannel.1"),
         ];
         let mut routes = RouteTable {
             routes: vec![
                 route("default", Some("10.0.0.1"), 2, "dhcp", "universe"),
                 route("10.0.0.0/24", None, 2, "kernel", "link"),
                 route("10.244.0.0/24", Some("10.244.0.0"), 4, "boot", "universe"),
-                route("10.244.1.0/24", None, BRIDGE_IF, "kernel", "link"),
+                route(&pod_cidr, None, BRIDGE_IF, "kernel", "link"),
             ],
             rules: vec![
                 Rule::lookup("inet", 0, 255),
@@ -591,11 +606,17 @@ impl Node {
                 _ => p.ip.clone(),
             };
             let addrs = vec![loopback_addr(), Addr::new(2, ip, 24).with_label("eth0")];
-            let mut pr = vec![route("10.244.1.0/24", None, 2, "kernel", "link")];
+            let mut pr = vec![route(&pod_cidr, None, 2, "kernel", "link")];
             if p.default_route {
                 pr.insert(
                     0,
-                    route("default", Some("10.244.1.1"), 2, "boot", "universe"),
+                    route(
+                        "default",
+                        Some(&format!("{subnet}.1")),
+                        2,
+                        "boot",
+                        "universe",
+                    ),
                 );
             }
             let sockets: Vec<Socket> = p

@@ -1,6 +1,7 @@
 //! Every check id is produced somewhere: by a fixture bundle (fixtures/analyzer/*,
 //! fixtures/demo) or by a testkit fault knob ([`super::faults::FAULTS`]). Both are run
-//! here through the real checks; nothing is taken from a hand list of ids.
+//! here through the real checks; nothing is taken from a hand list of ids. The cluster
+//! checks (CLU) have their own faults ([`crate::cluster::testkit::FAULTS`]).
 
 use super::catalog::CHECKS;
 use super::faults::FAULTS;
@@ -63,6 +64,23 @@ fn every_check_is_produced_by_a_fixture_or_a_testkit_fault() {
         run_units(&ctx, fault.name, &mut produced);
         let after = produced.values().map(Vec::len).sum::<usize>();
         assert!(after > before, "fault {:?} produces no finding", fault.name);
+    }
+    for fault in crate::cluster::testkit::FAULTS {
+        let mut nodes = crate::cluster::testkit::healthy_nodes();
+        (fault.apply)(&mut nodes);
+        let found = crate::cluster::check(&nodes, &Selection::default());
+        assert!(
+            !found.is_empty(),
+            "cluster fault {:?} produces no finding",
+            fault.name
+        );
+        for f in found {
+            check_finding(f.finding.id, &f.finding, fault.name);
+            produced
+                .entry(f.finding.id)
+                .or_default()
+                .push(fault.name.to_string());
+        }
     }
     let missing: Vec<&str> = CheckId::ALL
         .iter()

@@ -102,6 +102,12 @@ check_ids! {
     Trc001 => "TRC001",
     Cni001 => "CNI001",
     Cni002 => "CNI002",
+    Clu001 => "CLU001",
+    Clu002 => "CLU002",
+    Clu003 => "CLU003",
+    Clu004 => "CLU004",
+    Clu005 => "CLU005",
+    Clu006 => "CLU006",
 }
 
 // `CHECKS` holds one unit per id, in the order of `CheckId`, so `unit()` is an index.
@@ -118,6 +124,12 @@ impl CheckId {
     /// The unit of this id.
     pub fn unit(self) -> &'static Check {
         &CHECKS[self as usize]
+    }
+
+    /// Whether the check runs on several nodes' summaries (`crate::cluster::check`)
+    /// rather than on one node.
+    pub fn is_cluster(self) -> bool {
+        self.family() == "CLU"
     }
 
     /// The family prefix, e.g. `SVC`.

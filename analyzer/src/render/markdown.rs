@@ -1,6 +1,7 @@
 //! `--format markdown`: a report to paste into a ticket.
 
 use crate::check::{Finding, Severity};
+use crate::cluster::ClusterReport;
 use crate::report::Report;
 use std::fmt::Write;
 
@@ -63,14 +64,56 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
         for sev in Severity::ALL {
             for f in b.findings.iter().filter(|f| f.severity == sev) {
-                finding(&mut out, f);
+                finding(&mut out, f, &[]);
             }
         }
+    }
+    if let Some(c) = &report.cluster {
+        cluster(&mut out, c);
     }
     out
 }
 
-fn finding(out: &mut String, f: &Finding) {
+/// The cluster section: nodes, a table of the cluster findings, then each finding.
+fn cluster(out: &mut String, c: &ClusterReport) {
+    let _ = writeln!(out, "# netsnap cluster report: {} nodes\n", c.nodes.len());
+    for n in &c.nodes {
+        let _ = writeln!(out, "- {}: {}", plain(&n.name), code(&n.origin));
+    }
+    let s = c.summary;
+    let _ = writeln!(
+        out,
+        "\n| critical | warning | info |\n|---:|---:|---:|\n| {} | {} | {} |\n",
+        s.critical, s.warning, s.info
+    );
+    if c.findings.is_empty() {
+        let _ = writeln!(out, "No cluster findings.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| severity | id | subject | nodes |\n|---|---|---|---|"
+    );
+    for f in &c.findings {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            f.finding.severity,
+            f.finding.id,
+            plain(&f.finding.subject),
+            plain(&f.nodes.join(", "))
+        );
+    }
+    out.push('\n');
+    for sev in Severity::ALL {
+        for f in c.findings.iter().filter(|f| f.finding.severity == sev) {
+            finding(out, &f.finding, &f.nodes);
+        }
+    }
+}
+
+/// One finding; `nodes`: the nodes a cluster finding involves.
+fn finding(out: &mut String, f: &Finding, nodes: &[String]) {
     let _ = writeln!(
         out,
         "## {} {} — {}\n",
@@ -80,6 +123,9 @@ fn finding(out: &mut String, f: &Finding) {
     );
     let _ = writeln!(out, "**{}**\n", plain(&f.title));
     let _ = writeln!(out, "{}\n", f.message);
+    if !nodes.is_empty() {
+        let _ = writeln!(out, "Nodes: {}\n", plain(&nodes.join(", ")));
+    }
     if !f.evidence.is_empty() {
         let _ = writeln!(out, "Evidence:\n");
         for e in &f.evidence {

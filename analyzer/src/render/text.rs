@@ -2,6 +2,7 @@
 //! Colour (ANSI) only when the caller says stdout is a terminal.
 
 use crate::check::{Finding, Severity};
+use crate::cluster::ClusterReport;
 use crate::report::{BundleReport, Report};
 use std::fmt::Write;
 
@@ -45,18 +46,76 @@ pub fn render(report: &Report, color: bool) -> String {
         }
         bundle(&mut out, b, &st);
     }
+    if let Some(c) = &report.cluster {
+        out.push('\n');
+        cluster(&mut out, c, &st);
+    }
     if report.bundles.len() > 1 {
         let s = report.summary();
         let _ = writeln!(
             out,
-            "\n{} bundles: {} critical, {} warning, {} info",
+            "\n{} bundles{}: {} critical, {} warning, {} info",
             report.bundles.len(),
+            if report.cluster.is_some() {
+                " and the cluster"
+            } else {
+                ""
+            },
             s.critical,
             s.warning,
             s.info
         );
     }
     out
+}
+
+fn summary_line(out: &mut String, s: crate::report::Summary, st: &Style) {
+    let _ = writeln!(
+        out,
+        "  findings  {}, {}, {}",
+        st.severity(Severity::Critical, &format!("{} critical", s.critical)),
+        st.severity(Severity::Warning, &format!("{} warning", s.warning)),
+        st.severity(Severity::Info, &format!("{} info", s.info)),
+    );
+}
+
+/// The cluster section: its nodes, then the cluster findings by severity.
+fn cluster(out: &mut String, c: &ClusterReport, st: &Style) {
+    let _ = writeln!(
+        out,
+        "{} {} nodes",
+        st.bold("netsnap cluster of"),
+        c.nodes.len()
+    );
+    for n in &c.nodes {
+        let _ = writeln!(out, "  node      {}  {}", n.name, st.dim(&n.origin));
+    }
+    summary_line(out, c.summary, st);
+    if c.findings.is_empty() {
+        let _ = writeln!(out, "\nNo cluster findings.");
+        return;
+    }
+    for sev in Severity::ALL {
+        let group: Vec<_> = c
+            .findings
+            .iter()
+            .filter(|f| f.finding.severity == sev)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            st.severity(
+                sev,
+                &format!("{} ({})", sev.as_str().to_uppercase(), group.len())
+            )
+        );
+        for f in group {
+            finding(out, &f.finding, &f.nodes, st);
+        }
+    }
 }
 
 fn bundle(out: &mut String, b: &BundleReport, st: &Style) {
@@ -78,14 +137,7 @@ fn bundle(out: &mut String, b: &BundleReport, st: &Style) {
         "  parsed    {} files, {} lines recognised, {} unrecognised",
         b.coverage.files, b.coverage.recognised_lines, b.coverage.unrecognised_lines
     );
-    let s = b.summary;
-    let _ = writeln!(
-        out,
-        "  findings  {}, {}, {}",
-        st.severity(Severity::Critical, &format!("{} critical", s.critical)),
-        st.severity(Severity::Warning, &format!("{} warning", s.warning)),
-        st.severity(Severity::Info, &format!("{} info", s.info)),
-    );
+    summary_line(out, b.summary, st);
     if b.findings.is_empty() {
         let _ = writeln!(out, "\nNo findings.");
         return;
@@ -104,12 +156,13 @@ fn bundle(out: &mut String, b: &BundleReport, st: &Style) {
             )
         );
         for f in group {
-            finding(out, f, st);
+            finding(out, f, &[], st);
         }
     }
 }
 
-fn finding(out: &mut String, f: &Finding, st: &Style) {
+/// One finding; `nodes`: the nodes a cluster finding involves.
+fn finding(out: &mut String, f: &Finding, nodes: &[String], st: &Style) {
     let pad = "          ";
     let _ = writeln!(
         out,
@@ -119,6 +172,9 @@ fn finding(out: &mut String, f: &Finding, st: &Style) {
     );
     let _ = writeln!(out, "{pad}{}", st.dim(&f.title));
     let _ = writeln!(out, "{pad}{}", f.message);
+    if !nodes.is_empty() {
+        let _ = writeln!(out, "{pad}nodes: {}", nodes.join(", "));
+    }
     if !f.evidence.is_empty() {
         let _ = writeln!(out, "{pad}evidence:");
         for e in f.evidence.iter().take(EVIDENCE_SHOWN) {

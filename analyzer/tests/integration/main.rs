@@ -2,6 +2,7 @@
 //! (one link step instead of one per file; ripgrep keeps its tests the same way).
 
 mod analyze_fixtures;
+mod cluster;
 mod datapath;
 mod diff;
 mod inspect_cli;
