@@ -3,10 +3,12 @@
 //! from one service list whose endpoints span the nodes. Real requests cross between
 //! every pair of nodes; every node is collected healthy, then with each cluster fault
 //! injected (CLU001–CLU006), whose kernel-level facts are asserted here; the cluster
-//! checks' assertions plug in at [`assert_cluster_findings`]. The nodes are left to
+//! checks run on the collected bundles at [`assert_cluster_findings`]. The nodes are left to
 //! the stale-lab cleanup at the end (owner records of a dead process): every node
 //! must go, with nothing left.
 
+use netsnap_analyzer::check::Selection;
+use netsnap_analyzer::cluster;
 use netsnap_tests::collect_support::collect_lab;
 use netsnap_tests::datapath_check as dc;
 use netsnap_tests::lab::cluster::{rp_filter, ClusterFault, LabCluster};
@@ -19,18 +21,55 @@ use std::path::PathBuf;
 /// One collected bundle per node: (node lab name, bundle path).
 type NodeBundles = Vec<(String, PathBuf)>;
 
-/// PLUG-IN POINT for the cluster checks (branch `cluster`, `netsnap_analyzer::cluster`,
-/// CLU001–CLU006). After merging, analyse `bundles` as one cluster here and assert:
-/// with no `faults`, no cluster finding; else, for each fault, a finding with its
-/// `finding` ID on its `node` (a lab name: map it to its bundle) whose subject
-/// names `subject`. Until then this checks what it can without them: every bundle
-/// opens and each node's own analysis runs; returns the per-node finding counts.
+/// Analyses `bundles` as one cluster (each node on its own, reduced to its summary,
+/// then the cluster checks CLU001–CLU006, nodes named by their lab names) and asserts:
+/// with no `faults`, no cluster finding; else, for each fault, a finding with its ID
+/// that involves its node and whose subject names its subject. Returns the per-node
+/// finding counts.
 fn assert_cluster_findings(bundles: &NodeBundles, faults: &[ClusterFault]) -> Vec<usize> {
-    let _ = faults;
-    bundles
+    let mut counts = Vec::new();
+    let mut summaries = Vec::new();
+    for (_, path) in bundles {
+        let b = dc::open(path);
+        let a = dc::analyze(&b);
+        counts.push(a.findings.len());
+        summaries.push(cluster::NodeSummary::of(&a));
+    }
+    let names: Vec<String> = bundles.iter().map(|(n, _)| n.clone()).collect();
+    let found = cluster::check_named(&summaries, &names, &Selection::default());
+    let described = found
         .iter()
-        .map(|(_, path)| dc::analyze(&dc::open(path)).findings.len())
-        .collect()
+        .map(|c| {
+            let f = &c.finding;
+            format!(
+                "{} {:?} [{}] on {:?}: {}",
+                f.id, f.severity, f.subject, c.nodes, f.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    if faults.is_empty() {
+        assert!(
+            found.is_empty(),
+            "healthy cluster has cluster findings:\n{described}"
+        );
+    }
+    let missing: Vec<String> = faults
+        .iter()
+        .filter(|f| {
+            !found.iter().any(|c| {
+                c.finding.id.as_str() == f.finding
+                    && c.nodes.contains(&f.node)
+                    && c.finding.subject.contains(&f.subject)
+            })
+        })
+        .map(|f| format!("{} {} on {} [{}]", f.finding, f.kind, f.node, f.subject))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "cluster faults not reported: {missing:#?}\ncluster findings:\n{described}"
+    );
+    counts
 }
 
 /// Collects every node under `label`.
@@ -188,7 +227,7 @@ fn lab_cluster_three_nodes_and_cluster_faults() {
         "lab_cluster: 3 flannel VXLAN nodes ({}), {} pods, {} service ports on every node with endpoints on every node; \
          {requests} cross-node pod requests answered; healthy per-node findings {healthy_counts:?}; \
          {} cluster faults injected, kernel facts asserted: {}; per-node findings with faults {fault_counts:?} \
-         (cluster checks plug in at assert_cluster_findings); stale cleanup removed all 3 nodes, 0 left",
+         (cluster checks: none on the healthy cluster, every fault reported on its node and subject); stale cleanup removed all 3 nodes, 0 left",
         c.nodes.iter().map(|l| l.name().to_string()).collect::<Vec<_>>().join(", "),
         c.nodes.iter().map(|l| l.pods().len()).sum::<usize>(),
         c.nodes[0].services().len(),
