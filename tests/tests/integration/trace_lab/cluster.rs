@@ -193,7 +193,7 @@ fn traces_across_nodes_agree_with_the_kernel() {
          scenarios (healthy; node 2 without node 3's FDB entry; node 3's endpoint pod {gone} deleted; \
          node 3 also given node 1's pod CIDR): \
          {} pod → service port cases, {} pod → pod-of-another-node cases (a listening and a closed port); \
-         {} traces followed a branch onto another node; {} sent again alone after timing out; \
+         {} traces followed a branch onto another node; {} sent again alone after disagreeing; \
          `netsnap trace` CLI on the 3 healthy bundles: node 1 → node 3 pod delivered via node-3 and back",
         tally.agree,
         tally.total,

@@ -52,7 +52,7 @@ struct MutTally {
     not_applied: Vec<String>,
     /// Fresh labs built because a revert did not restore the lab, and why.
     rebuilds: Vec<String>,
-    /// Requests that timed out among the others and were sent again alone.
+    /// Requests whose first answer disagreed, sent again alone.
     reprobed: usize,
     wall: Duration,
 }
@@ -336,7 +336,7 @@ fn mutations_agree_with_the_kernel() {
          VIP, the rest pod to pod (a listening and a closed port); \
          {} requests whose trace leaves the node without predicting the outcome (not counted), \
          {} unknown, {} mutations the kernel refused, {} fresh labs after a revert, \
-         {} requests sent again alone after timing out among the others",
+         {} requests sent again alone after disagreeing among the others",
         t.mutations,
         t.requests,
         t.agree,
