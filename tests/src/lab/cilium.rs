@@ -46,44 +46,21 @@ impl Lab {
             !self.cfg.traffic,
             "Cilium's shape has no service datapath here (Cilium serves VIPs from BPF): build it with .traffic(false)"
         );
-        let dir = self.host_root.join("etc/cni/net.d");
-        fs::create_dir_all(&dir)?;
-        fs::write(
-            dir.join(self.cfg.cni.conflist_file()),
-            serde_json::to_vec_pretty(&self.cni_list())?,
-        )?;
+        self.write_conflist(&self.cni_list())?;
         let router = self.net.gateway();
         let cidr = self.net.pod_cidr();
-        let mut node = format!(
+        let node_first = format!(
             "link add cilium_host type veth peer name cilium_net\n\
              link set cilium_host up\nlink set cilium_net up\n\
              addr add {router}/32 dev cilium_host\n\
              link add cilium_vxlan type vxlan external dstport 8472\nlink set cilium_vxlan up\n\
              route add {cidr} via {router} dev cilium_host src {router} mtu {ROUTE_MTU}\n"
         );
-        for p in &self.pods {
-            netns::add(&p.netns_name)?;
-            let v = &p.host_veth;
-            let _ = writeln!(
-                node,
-                "link add {v} type veth peer name eth0 netns {}\nlink set {v} up\n\
-                 route add {}/32 dev {v} scope link",
-                p.netns_name, p.ip
-            );
-        }
-        Self::ip_batch(&self.node_ns, &node)?;
-        for p in &self.pods {
-            Self::ip_batch(
-                &p.netns_name,
-                &format!(
-                    "link set lo up\naddr add {}/32 dev eth0\nlink set eth0 up\n\
-                     route add {router} dev eth0 scope link\n\
-                     route add default via {router} dev eth0 mtu {ROUTE_MTU}\n",
-                    p.ip
-                ),
-            )?;
-        }
-        Ok(())
+        self.attach_routed_pods(
+            node_first,
+            &router.to_string(),
+            &format!(" mtu {ROUTE_MTU}"),
+        )
     }
 
     /// `usr/bin/cilium-dbg` in the host root: prints what the lab last rendered.

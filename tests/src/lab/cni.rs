@@ -455,15 +455,41 @@ impl super::Lab {
     /// gateway on-link (answered by the host veth's proxy ARP). The conflist Calico's
     /// installer writes goes into the host root, as evidence.
     pub(super) fn calico_attach_pods(&mut self) -> Result<()> {
+        self.write_conflist(&self.cni_list())?;
+        // Calico holds the node's IPAM block with a blackhole route: an address of the
+        // block no pod has goes nowhere.
+        let node_first = format!("route add blackhole {}\n", self.net.pod_cidr());
+        self.attach_routed_pods(node_first, CALICO_GATEWAY, "")?;
+        for p in &self.pods {
+            let v = &p.host_veth;
+            netns::sysctl_set(&self.node_ns, &format!("net/ipv4/conf/{v}/proxy_arp"), "1")?;
+        }
+        Ok(())
+    }
+
+    /// `list` as the runtime's CNI configuration: `<host root>/etc/cni/net.d/<the
+    /// mode's conflist file>`.
+    pub(super) fn write_conflist(&self, list: &Value) -> Result<()> {
         let dir = self.host_root.join("etc/cni/net.d");
         fs::create_dir_all(&dir)?;
         fs::write(
             dir.join(self.cfg.cni.conflist_file()),
-            serde_json::to_vec_pretty(&self.cni_list())?,
+            serde_json::to_vec_pretty(list)?,
         )?;
-        // Calico holds the node's IPAM block with a blackhole route: an address of the
-        // block no pod has goes nowhere.
-        let mut node_batch = format!("route add blackhole {}\n", self.net.pod_cidr());
+        Ok(())
+    }
+
+    /// Routed pods, as Calico and Cilium wire them: per pod a host veth and a /32
+    /// route to the pod on the node (after `node_first` in the node's batch); in the
+    /// pod a /32 address, `gateway` on-link and the default route through it, with
+    /// `default_opts` (e.g. ` mtu 1450`).
+    pub(super) fn attach_routed_pods(
+        &self,
+        node_first: String,
+        gateway: &str,
+        default_opts: &str,
+    ) -> Result<()> {
+        let mut node_batch = node_first;
         for p in &self.pods {
             netns::add(&p.netns_name)?;
             let v = &p.host_veth;
@@ -476,14 +502,12 @@ impl super::Lab {
         }
         Self::ip_batch(&self.node_ns, &node_batch)?;
         for p in &self.pods {
-            let v = &p.host_veth;
-            netns::sysctl_set(&self.node_ns, &format!("net/ipv4/conf/{v}/proxy_arp"), "1")?;
             Self::ip_batch(
                 &p.netns_name,
                 &format!(
                     "link set lo up\naddr add {}/32 dev eth0\nlink set eth0 up\n\
-                     route add {CALICO_GATEWAY} dev eth0 scope link\n\
-                     route add default via {CALICO_GATEWAY} dev eth0\n",
+                     route add {gateway} dev eth0 scope link\n\
+                     route add default via {gateway} dev eth0{default_opts}\n",
                     p.ip
                 ),
             )?;
@@ -498,18 +522,13 @@ impl super::Lab {
         let mode = self.cfg.cni;
         fs::create_dir_all(self.dir.join("cni/ipam"))?;
         let list = self.cni_list();
-        let dir = self.host_root.join("etc/cni/net.d");
-        fs::create_dir_all(&dir)?;
         // What kubelet sees: the list the lab runs, or (flannel) flannel's own list,
         // whose delegate the lab runs in its place.
         let written = match mode {
             CniMode::Flannel => self.write_flannel_evidence()?,
             _ => list.clone(),
         };
-        fs::write(
-            dir.join(mode.conflist_file()),
-            serde_json::to_vec_pretty(&written)?,
-        )?;
+        self.write_conflist(&written)?;
         for i in 0..self.pods.len() {
             netns::add(&self.pods[i].netns_name)?;
             if self.cfg.dual_stack {
