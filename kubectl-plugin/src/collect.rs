@@ -107,7 +107,13 @@ pub fn run(k: &Kubectl, o: &CollectOptions) -> Result<Collection> {
         version: COLLECTION_VERSION,
         tool: format!("kubectl-netsnap {}", env!("CARGO_PKG_VERSION")),
         namespace: NAMESPACE.into(),
-        selection: o.choice.describe(),
+        selection: match &redaction {
+            Some(r) => {
+                let names: Vec<&str> = targets.iter().map(|t| t.node.as_str()).collect();
+                r.scrub(&o.choice.describe(), &names)
+            }
+            None => o.choice.describe(),
+        },
         parallel: o.parallel,
         timeout_secs: o.timeout.as_secs(),
         redacted: o.redact,
