@@ -371,7 +371,10 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
         .map(|n| {
             format!(
                 "{} {} {} B {} ms",
-                n["node"], n["status"], n["bytes"], n["duration_ms"]
+                n["node"].as_str().unwrap_or("?"),
+                n["status"].as_str().unwrap_or("?"),
+                n["bytes"],
+                n["duration_ms"]
             )
         })
         .collect();
