@@ -8,6 +8,7 @@ mod collect_faults;
 mod collect_faults_more;
 mod collect_lab;
 mod collect_memory;
+mod deploy_manifest;
 mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
