@@ -23,5 +23,6 @@ mod lab_flannel;
 mod lab_ipvs;
 mod lab_rootns;
 mod lab_samples;
+mod static_aarch64;
 mod trace_lab;
 mod trace_route;
