@@ -9,6 +9,7 @@
 use netsnap_tests::collect_support::{processes_with, s};
 use netsnap_tests::collector::{collector_bin, kubectl_plugin_bin, open_bundle, TempDir};
 use netsnap_tests::datapath_check as dc;
+use netsnap_tests::deploy_support::workspace;
 use netsnap_tests::lab::cluster::LabCluster;
 use netsnap_tests::lab::{assert_no_leaks, require_lab, CniMode, Lab};
 use netsnap_tests::notice;
@@ -31,6 +32,8 @@ shift 2
 case "$*" in
 "get nodes -o json") exec cat "$D/nodes.json" ;;
 "get pods -n netsnap -l app.kubernetes.io/name=netsnap-collector -o json") exec cat "$D/pods.json" ;;
+"apply -f -") cat > "$D/applied.yaml"; echo "daemonset.apps/netsnap-collector created"; exit 0 ;;
+"delete --ignore-not-found -f -") cat > "$D/deleted.yaml"; exit 0 ;;
 esac
 [ "$1" = exec ] || { echo "fake kubectl: unexpected: $*" >&2; exit 98; }
 pod=$4
@@ -334,6 +337,35 @@ fn check_redacted(fake: &FakeCluster) {
     }
 }
 
+/// `deploy --image` applies the built-in manifest with that image, `undeploy` deletes
+/// the same objects, both through `kubectl … -f -`.
+fn check_deploy(fake: &FakeCluster) {
+    let manifest = std::fs::read_to_string(workspace().join("deploy/netsnap.yaml")).unwrap();
+    let out = fake.plugin(&["deploy", "--image", "registry.example/netsnap:9"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied = std::fs::read_to_string(fake.path().join("applied.yaml")).unwrap();
+    assert_eq!(
+        applied,
+        manifest.replace(
+            "image: netsnap-collect:0.1.0\n",
+            "image: registry.example/netsnap:9\n"
+        )
+    );
+    assert_ne!(applied, manifest);
+    let out = fake.plugin(&["undeploy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deleted = std::fs::read_to_string(fake.path().join("deleted.yaml")).unwrap();
+    assert_eq!(deleted, manifest);
+}
+
 #[test]
 fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     let Some(_env) = require_lab() else { return };
@@ -355,6 +387,7 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     let cluster_findings = check_analysis(&fake, &c, &ctx);
     let pids = check_no_process_left(&fake);
     check_redacted(&fake);
+    check_deploy(&fake);
     let calls = std::fs::read_to_string(fake.path().join("calls.log")).unwrap();
     assert!(
         calls.lines().all(|l| l.starts_with("--context fake ")),
@@ -381,7 +414,7 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     notice(&format!(
         "kubectl_plugin: 7 nodes through a fake kubectl (--parallel 3, --timeout {TIMEOUT_SECS}): {}; \
          run took {} ms; cluster analysis of the 3 bundles: {cluster_findings} cluster finding(s), CLU006 on node 2; \
-         {pids} fake PIDs all dead; --redact run: 2 bundles with pseudonymous names",
+         {pids} fake PIDs all dead; --redact run: 2 bundles with pseudonymous names; deploy/undeploy piped the built-in manifest",
         took.join(", "),
         c["duration_ms"]
     ));

@@ -6,6 +6,7 @@ mod code_shape;
 mod collect_backends;
 mod collect_faults;
 mod collect_faults_more;
+mod collect_idle;
 mod collect_lab;
 mod collect_memory;
 mod deploy_manifest;

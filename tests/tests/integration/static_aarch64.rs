@@ -6,7 +6,7 @@
 //! came out under emulation.
 
 use netsnap_schema::SourceStatus;
-use netsnap_tests::collect_support::{lab_args, refs, with_lab};
+use netsnap_tests::collect_support::{collect_lab, lab_args, refs, with_lab};
 use netsnap_tests::collector::open_bundle;
 use netsnap_tests::deploy_support::{elf_machine_and_interp, require_tool, static_collector};
 use netsnap_tests::lab::require_lab;
@@ -89,15 +89,23 @@ fn aarch64_collector_runs_under_qemu_user() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(full.is_file(), "no full bundle under qemu ({}): {stderr}", out.status);
         let (by, bad) = statuses(&full);
-        // setns and the netlink link dump work under emulation (rules and neighbours
-        // do not: qemu-user's netlink translation, reported below).
+        // setns and the netlink dumps of links, addresses and routes work under
+        // emulation. qemu-user 7.2's netlink translation does not carry ip rules,
+        // neighbours or RTM_GETNSID, so the node's pods (found through their veth
+        // peers' nsid) are missed there: reported below, not asserted (native arm64
+        // runs these syscalls natively).
         let b = open_bundle(&full).expect("full bundle");
-        let links = b.manifest.sources.iter().filter(|r| r.name == "netns/links");
-        assert!(links.clone().count() > 1, "links of the node and its pods");
-        assert!(links.clone().all(|r| r.status == SourceStatus::Ok), "{:?}", links.collect::<Vec<_>>());
+        for name in ["netns/links", "netns/addrs", "host/sysctl", "iptables-nft-save"] {
+            let r = b.manifest.sources.iter().find(|r| r.name == name);
+            assert_eq!(r.map(|r| r.status), Some(SourceStatus::Ok), "{name}: {r:?}");
+        }
+        let netns_with_links = b.paths().filter(|p| p.ends_with("/links.json")).count();
+        assert!(netns_with_links >= 1, "no links captured");
+        let native = open_bundle(&collect_lab(lab, "native", &[])).expect("native bundle");
+        let native_links = native.paths().filter(|p| p.ends_with("/links.json")).count();
         notice(&format!(
             "static_aarch64: {} ({} bytes, static ARM64 ELF) under {QEMU}: `{version}`; host facts of lab node {}: \
-             machine {}, {} cpus; full capture under emulation: sources by status {by:?}{}",
+             machine {}, {} cpus; full capture under emulation: links of {netns_with_links} netns (the native x86_64 collector: {native_links}), sources by status {by:?}{}",
             bin.display(),
             elf.len(),
             lab.name(),
