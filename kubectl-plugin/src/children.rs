@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+/// How long a killed group may take to be gone.
+pub const GONE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Process group id (= the child's pid) → its partial output file.
 static LIVE: Mutex<BTreeMap<i32, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
 
@@ -32,6 +35,29 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
+/// Waits (at most `limit`) until no process of group `pgid` is left: a SIGKILL is
+/// delivered asynchronously, and a process that returns must leave none behind.
+/// With `reap_leader` the group's leader (this process's child) is reaped here.
+pub fn await_group_gone(pgid: i32, limit: std::time::Duration, reap_leader: bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if reap_leader {
+            // SAFETY: waitpid on our own child, without blocking.
+            unsafe { libc::waitpid(pgid, std::ptr::null_mut(), libc::WNOHANG) };
+        }
+        // SAFETY: signal 0 only asks whether any process of the group exists.
+        let gone = unsafe { libc::kill(-pgid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Blocks the termination signals in this (main) thread before any other thread
 /// exists, so only the thread started here receives them: it kills every live
 /// group, removes their partial files and exits 130.
@@ -55,8 +81,11 @@ pub fn install_signal_thread() -> std::io::Result<()> {
             while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
             let groups: Vec<(i32, Option<PathBuf>)> =
                 live().iter().map(|(k, v)| (*k, v.clone())).collect();
+            for (pgid, _) in &groups {
+                kill_group(*pgid);
+            }
             for (pgid, partial) in groups {
-                kill_group(pgid);
+                await_group_gone(pgid, GONE_LIMIT, true);
                 if let Some(p) = partial {
                     let _ = std::fs::remove_file(p);
                 }

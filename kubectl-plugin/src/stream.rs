@@ -105,6 +105,10 @@ pub fn run(
         if !(copier.is_finished() && errs.is_finished()) {
             children::kill_group(pgid);
         }
+        if !matches!(end, End::Exited(_)) {
+            // Killed: return only once the whole group is gone.
+            children::await_group_gone(pgid, children::GONE_LIMIT, false);
+        }
         let copied = copier
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("copy thread panicked")));

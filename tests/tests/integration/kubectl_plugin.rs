@@ -6,7 +6,7 @@
 //! that are no bundle, and one without a collector pod. Every process the fake
 //! starts writes its PID, so the test can check that none survives the plugin.
 
-use netsnap_tests::collect_support::{processes_with, s};
+use netsnap_tests::collect_support::{processes_with, s, wait_for};
 use netsnap_tests::collector::{collector_bin, kubectl_plugin_bin, open_bundle, TempDir};
 use netsnap_tests::datapath_check as dc;
 use netsnap_tests::deploy_support::workspace;
@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Seconds a node may take: the hanging node is killed after this.
 const TIMEOUT_SECS: u64 = 15;
@@ -366,6 +367,65 @@ fn check_deploy(fake: &FakeCluster) {
     assert_eq!(deleted, manifest);
 }
 
+/// SIGTERM to the plugin while a node hangs: it kills that kubectl's whole group,
+/// removes the partial file and exits 130.
+fn check_interrupt(fake: &FakeCluster) {
+    let pids = fake.path().join("pids");
+    let (exec_pid, sleep_pid) = (
+        pids.join("netsnap-collector-hang.pid"),
+        pids.join("netsnap-collector-hang.sleep.pid"),
+    );
+    let _ = std::fs::remove_file(&exec_pid);
+    let _ = std::fs::remove_file(&sleep_pid);
+    let out_dir = fake.path().join("interrupted");
+    let path = format!(
+        "{}:{}",
+        s(&fake.path().join("bin")),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new(kubectl_plugin_bin().unwrap())
+        .args([
+            "--context",
+            "fake",
+            "collect",
+            "--nodes",
+            "worker-hang",
+            "--timeout",
+            "600",
+            "-o",
+        ])
+        .arg(&out_dir)
+        .env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = wait_for(Duration::from_secs(30), "the hanging exec", || {
+        std::fs::read_to_string(&sleep_pid)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    });
+    // SAFETY: kill(2) on the plugin this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    waited.expect("the fake's hang never started");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [&exec_pid, &sleep_pid] {
+        let pid: u32 = std::fs::read_to_string(f).unwrap().trim().parse().unwrap();
+        assert!(
+            !alive(pid),
+            "{}: {pid} survived the interrupted plugin",
+            f.display()
+        );
+    }
+    assert_eq!(listing(&out_dir), Vec::<String>::new(), "partial file left");
+}
+
 #[test]
 fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     let Some(_env) = require_lab() else { return };
@@ -388,6 +448,12 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     let pids = check_no_process_left(&fake);
     check_redacted(&fake);
     check_deploy(&fake);
+    check_interrupt(&fake);
+    let left = processes_with(&s(fake.path()));
+    assert!(
+        left.is_empty(),
+        "processes still running from the fake: {left:?}"
+    );
     let calls = std::fs::read_to_string(fake.path().join("calls.log")).unwrap();
     assert!(
         calls.lines().all(|l| l.starts_with("--context fake ")),
@@ -414,7 +480,7 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     notice(&format!(
         "kubectl_plugin: 7 nodes through a fake kubectl (--parallel 3, --timeout {TIMEOUT_SECS}): {}; \
          run took {} ms; cluster analysis of the 3 bundles: {cluster_findings} cluster finding(s), CLU006 on node 2; \
-         {pids} fake PIDs all dead; --redact run: 2 bundles with pseudonymous names; deploy/undeploy piped the built-in manifest",
+         {pids} fake PIDs all dead; --redact run: 2 bundles with pseudonymous names; deploy/undeploy piped the built-in manifest; SIGTERM during a hang: exit 130, its exec and sleep dead, no partial file",
         took.join(", "),
         c["duration_ms"]
     ));
