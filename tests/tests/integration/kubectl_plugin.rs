@@ -32,6 +32,7 @@ echo "$*" >> "$D/calls.log"
 shift 2
 case "$*" in
 "get nodes -o json") exec cat "$D/nodes.json" ;;
+"get nodes -l pool=lab -o json") exec cat "$D/nodes-lab.json" ;;
 "get pods -n netsnap -l app.kubernetes.io/name=netsnap-collector -o json") exec cat "$D/pods.json" ;;
 "apply -f -") cat > "$D/applied.yaml"; echo "daemonset.apps/netsnap-collector created"; exit 0 ;;
 "delete --ignore-not-found -f -") cat > "$D/deleted.yaml"; exit 0 ;;
@@ -98,6 +99,10 @@ impl FakeCluster {
                        "spec": {"nodeName": n}, "status": {"phase": "Running"}})
             })
             .collect();
+        let lab_nodes: Vec<Value> = ["worker-1", "worker-2"]
+            .iter()
+            .map(|n| json!({"metadata": {"name": n, "labels": {"pool": "lab"}}}))
+            .collect();
         nodes.push(NO_POD.into());
         let nodes: Vec<Value> = nodes
             .iter()
@@ -106,6 +111,7 @@ impl FakeCluster {
         let list = |items: Vec<Value>| json!({"apiVersion": "v1", "kind": "List", "items": items});
         std::fs::write(d.join("nodes.json"), list(nodes).to_string()).unwrap();
         std::fs::write(d.join("pods.json"), list(pods).to_string()).unwrap();
+        std::fs::write(d.join("nodes-lab.json"), list(lab_nodes).to_string()).unwrap();
         FakeCluster { dir }
     }
 
@@ -305,13 +311,14 @@ fn check_no_process_left(fake: &FakeCluster) -> usize {
     pids.len()
 }
 
-/// `--redact`: file names and records carry pseudonyms, maps beside the bundles.
+/// `-l pool=lab --redact`: the selector's two nodes; file names and records carry
+/// pseudonyms, maps beside the bundles.
 fn check_redacted(fake: &FakeCluster) {
     let out_dir = fake.path().join("redacted");
     let out = fake.plugin(&[
         "collect",
-        "--nodes",
-        "worker-1,worker-2",
+        "-l",
+        "pool=lab",
         "-o",
         &s(&out_dir),
         "--redact",
@@ -323,6 +330,8 @@ fn check_redacted(fake: &FakeCluster) {
     assert_eq!(files.len(), 5, "{files:?}");
     assert!(files.iter().all(|f| !f.contains("worker")), "{files:?}");
     let c = read_json(&out_dir.join("collection.json"));
+    assert_eq!(c["selection"], "-l pool=lab");
+    assert_eq!(c["nodes"].as_array().map(Vec::len), Some(2), "{c:#}");
     let text = c.to_string();
     assert!(
         !text.contains("worker-1") && !text.contains("worker-2"),
@@ -480,7 +489,7 @@ fn kubectl_plugin_collects_a_cluster_through_a_fake_kubectl() {
     notice(&format!(
         "kubectl_plugin: 7 nodes through a fake kubectl (--parallel 3, --timeout {TIMEOUT_SECS}): {}; \
          run took {} ms; cluster analysis of the 3 bundles: {cluster_findings} cluster finding(s), CLU006 on node 2; \
-         {pids} fake PIDs all dead; --redact run: 2 bundles with pseudonymous names; deploy/undeploy piped the built-in manifest; SIGTERM during a hang: exit 130, its exec and sleep dead, no partial file",
+         {pids} fake PIDs all dead; -l pool=lab --redact run: 2 bundles with pseudonymous names; deploy/undeploy piped the built-in manifest; SIGTERM during a hang: exit 130, its exec and sleep dead, no partial file",
         took.join(", "),
         c["duration_ms"]
     ));
