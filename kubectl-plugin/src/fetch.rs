@@ -11,8 +11,8 @@ use crate::stream::{self, End, Limits, Streamed};
 use crate::targets::Target;
 use crate::{COLLECTOR_CONTAINER, COLLECTOR_PATH, NAMESPACE};
 use netsnap_schema::{Bundle, ReadLimits};
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -98,10 +98,16 @@ fn fetch_plain(
 ) -> Result<Fetched, Failure> {
     let name = format!("{node}.netsnap.tar.zst");
     let partial = o.dir.join(format!(".{name}.partial"));
-    let file = File::create(&partial).map_err(|e| {
-        let why = format!("creating {}: {e}", partial.display());
-        (NodeStatus::Failed, why, 0)
-    })?;
+    // 0600 like the collector's own bundles: they hold the node's addresses and rules.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| {
+            let why = format!("creating {}: {e}", partial.display());
+            (NodeStatus::Failed, why, 0)
+        })?;
     let mut sink = BufWriter::new(file);
     let streamed = run_exec(o, pod, &mut sink, counter, Some(partial.clone()));
     drop(sink);

@@ -227,7 +227,9 @@ fn check_collect_all(fake: &FakeCluster, labs: &[Lab]) -> (Value, String) {
         let r = node_record(&c, &node);
         assert_eq!(r["status"], "collected", "{r:#}\n{ctx}");
         let file = out_dir.join(format!("{node}.netsnap.tar.zst"));
-        let size = std::fs::metadata(&file).unwrap().len();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{node}: mode");
+        let size = meta.len();
         assert_eq!(r["bytes"].as_u64(), Some(size), "{r:#}");
         let b = open_bundle(&file).expect("a readable bundle");
         assert_eq!(r["hostname"].as_str(), Some(b.manifest.hostname.as_str()));
