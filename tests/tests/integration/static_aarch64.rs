@@ -3,14 +3,17 @@
 //! Cargo.toml) under qemu-user (Debian `qemu-user-static`): a static ARM64 ELF,
 //! `--version`, and captures of a lab node: its host facts (uname says aarch64: the
 //! code ran emulated), then everything, with every source's status reported as it
-//! came out under emulation.
+//! came out under emulation. And deploy/Containerfile around it, built with buildah.
 
 use netsnap_schema::SourceStatus;
 use netsnap_tests::collect_support::{collect_lab, lab_args, refs, with_lab};
-use netsnap_tests::collector::open_bundle;
-use netsnap_tests::deploy_support::{elf_machine_and_interp, require_tool, static_collector};
+use netsnap_tests::collector::{open_bundle, TempDir};
+use netsnap_tests::deploy_support::{
+    elf_machine_and_interp, require_tool, static_collector, workspace,
+};
 use netsnap_tests::lab::require_lab;
 use netsnap_tests::notice;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -116,4 +119,96 @@ fn aarch64_collector_runs_under_qemu_user() {
         Ok(())
     })
     .expect("lab");
+}
+
+/// deploy/Containerfile built with buildah (Debian `buildah`, daemonless; its storage
+/// in a temporary directory) for linux/arm64 around the static aarch64 collector: an
+/// image of one layer holding one file, `/netsnap-collect`, whose default command is
+/// `--idle`.
+#[test]
+fn containerfile_makes_a_one_file_scratch_image() {
+    if !require_tool("buildah", "apt-get install buildah")
+        || !require_tool("cargo-zigbuild", "pip install ziglang cargo-zigbuild")
+    {
+        return;
+    }
+    let bin = static_collector("aarch64-unknown-linux-musl");
+    let dir = TempDir::new("image").unwrap();
+    let ctx = dir.path().join("context");
+    std::fs::create_dir_all(ctx.join("bin/arm64")).unwrap();
+    std::fs::copy(
+        workspace().join("deploy/Containerfile"),
+        ctx.join("Containerfile"),
+    )
+    .unwrap();
+    std::fs::copy(&bin, ctx.join("bin/arm64/netsnap-collect")).unwrap();
+    let store = |args: &[&str]| -> Output {
+        Command::new("buildah")
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--runroot")
+            .arg(dir.path().join("runroot"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .current_dir(&ctx)
+            .output()
+            .expect("run buildah")
+    };
+    let tag = "localhost/netsnap-collect:test-arm64";
+    let out = store(&[
+        "bud",
+        "--isolation",
+        "chroot",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        tag,
+        ".",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "buildah bud: {err}");
+    let out = store(&["inspect", "--type", "image", tag]);
+    let image: Value = serde_json::from_slice(&out.stdout).expect("buildah inspect JSON");
+    let oci = &image["OCIv1"];
+    assert_eq!(oci["architecture"], "arm64");
+    assert_eq!(
+        oci["config"]["Entrypoint"],
+        serde_json::json!(["/netsnap-collect"])
+    );
+    assert_eq!(oci["config"]["Cmd"], serde_json::json!(["--idle"]));
+    assert_eq!(oci["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(1));
+    let container = store(&["from", tag]);
+    let name = String::from_utf8_lossy(&container.stdout)
+        .trim()
+        .to_string();
+    let mount = store(&["mount", &name]);
+    let root = std::path::PathBuf::from(String::from_utf8_lossy(&mount.stdout).trim());
+    let files: Vec<String> = walk(&root);
+    assert_eq!(files, ["netsnap-collect"], "the image's files");
+    let same = std::fs::read(root.join("netsnap-collect")).unwrap() == std::fs::read(&bin).unwrap();
+    assert!(same, "the image's collector is not the static build");
+    let _ = store(&["umount", &name]);
+    let _ = store(&["rm", &name]);
+    let _ = store(&["rmi", "--all", "--force"]);
+    notice(&format!(
+        "static_aarch64: deploy/Containerfile → {tag}: arm64, 1 layer, files {files:?}, entrypoint /netsnap-collect --idle"
+    ));
+}
+
+/// Every file under `root`, relative, sorted.
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
 }
