@@ -82,6 +82,12 @@ pub struct Cli {
     /// Where --redact writes the map [default: OUTPUT.map.json]; needed with `-o -`.
     #[arg(long, value_name = "FILE", requires = "redact")]
     pub redact_map: Option<PathBuf>,
+
+    /// Capture nothing: wait until SIGTERM/SIGINT/SIGHUP, then exit 0. The DaemonSet
+    /// pod's main process (its image is FROM scratch: no shell, no sleep); captures are
+    /// `kubectl exec`'d beside it.
+    #[arg(long)]
+    pub idle: bool,
 }
 
 /// `--interval`: decimal seconds, 0.1 to 3600.
@@ -210,5 +216,15 @@ mod tests {
         assert_eq!(c.redact_key.as_deref(), Some(std::path::Path::new("k")));
         assert!(Cli::try_parse_from(["netsnap-collect", "--redact-key", "k"]).is_err());
         assert!(Cli::try_parse_from(["netsnap-collect", "--redact-map", "m"]).is_err());
+    }
+
+    #[test]
+    fn idle_option() {
+        assert!(
+            Cli::try_parse_from(["netsnap-collect", "--idle"])
+                .unwrap()
+                .idle
+        );
+        assert!(!Cli::try_parse_from(["netsnap-collect"]).unwrap().idle);
     }
 }

@@ -41,12 +41,36 @@ enum Failure {
     Runtime(anyhow::Error),
 }
 
+/// `--idle`: the DaemonSet pod's main process waits, capturing nothing, until it is
+/// told to stop; a stop is a normal exit (0), not an interrupted capture.
+fn idle() -> ExitCode {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    if let Err(e) = set.thread_block() {
+        eprintln!("netsnap-collect: blocking signals: {e}");
+        return ExitCode::from(1);
+    }
+    match set.wait() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netsnap-collect: waiting for a signal: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    // Parsing starts no thread, so the signal mask below still reaches every thread.
+    let cli = Cli::parse();
+    if cli.idle {
+        return idle();
+    }
     if let Err(e) = install_signal_thread() {
         eprintln!("netsnap-collect: {e:#}");
         return ExitCode::from(1);
     }
-    let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {

@@ -171,12 +171,17 @@ pub fn redact_writer(
 /// `<hostname>-<time>.netsnap.tar.zst` with the hostname's pseudonym, so the file
 /// name does not give the node away (and nodes of a cluster still get distinct names).
 pub fn redacted_file_name(key: &RedactKey, hostname: &str, compact_utc: &str) -> String {
+    netsnap_schema::layout::bundle_file_name(&redacted_host_name(key, hostname), compact_utc)
+}
+
+/// The pseudonym of a host (or node) name under `key`: each of its words replaced,
+/// as in the bundles redacted with that key.
+pub fn redacted_host_name(key: &RedactKey, hostname: &str) -> String {
     let mut r = Redactor::new(key);
     for word in crate::text::words(hostname.as_bytes()) {
         r.add_name(&word);
     }
-    let pseudonym = r.rewrite_text(hostname);
-    netsnap_schema::layout::bundle_file_name(&pseudonym, compact_utc)
+    r.rewrite_text(hostname)
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod text;
 pub use error::RedactError;
 pub use files::{
     default_map_path, load_or_create_key, redact_to_path, redact_writer, redacted_file_name,
+    redacted_host_name,
 };
 pub use key::RedactKey;
 pub use map::RedactionMap;

@@ -54,6 +54,13 @@ pub const ANALYZER: WorkspaceBin = WorkspaceBin {
     test_features: "",
 };
 
+pub const KUBECTL_PLUGIN: WorkspaceBin = WorkspaceBin {
+    package: "netsnap-kubectl",
+    bin: "kubectl-netsnap",
+    env: "NETSNAP_KUBECTL_BIN",
+    test_features: "",
+};
+
 /// Path of the `netsnap-collect` binary under test (built on first use).
 pub fn collector_bin() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -74,6 +81,14 @@ pub fn collector_bin_release() -> Result<PathBuf> {
 pub fn analyzer_bin() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| locate_or_build(ANALYZER, false).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Path of the `kubectl-netsnap` plugin under test (built on first use).
+pub fn kubectl_plugin_bin() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build(KUBECTL_PLUGIN, false).map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(anyhow::Error::msg)
 }

@@ -8,6 +8,7 @@ pub mod bundle_edit;
 pub mod collect_support;
 pub mod collector;
 pub mod datapath_check;
+pub mod deploy_support;
 pub mod fuzz_bodies;
 pub mod hostile;
 pub mod lab;
