@@ -23,6 +23,7 @@ pub mod diff;
 pub mod evidence;
 pub mod graph;
 pub mod inspect;
+pub mod layout;
 pub mod load;
 pub mod model;
 pub mod parse;

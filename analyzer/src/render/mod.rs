@@ -5,6 +5,9 @@ pub mod diff;
 pub mod dot;
 pub mod json;
 pub mod markdown;
+pub mod page;
+pub mod page_markdown;
+pub mod html;
 pub mod text;
 pub mod trace;
 
