@@ -94,7 +94,12 @@ pub fn render(bundle: &Bundle) -> String {
 pub fn source_note(s: &netsnap_schema::SourceRecord) -> String {
     let note = s.error.clone().unwrap_or_default();
     match s.truncated {
-        Some(t) => format!("truncated: kept {} of {}{}", t.kept, t.total, prefixed(&note)),
+        Some(t) => format!(
+            "truncated: kept {} of {}{}",
+            t.kept,
+            t.total,
+            prefixed(&note)
+        ),
         None => note,
     }
 }

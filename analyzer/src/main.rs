@@ -635,7 +635,11 @@ fn report_file(args: ReportArgs, limits: &netsnap_schema::ReadLimits) -> anyhow:
     match args.format {
         ReportFormat::Html => write(&args.output, &html::render(&pages))?,
         ReportFormat::Markdown => {
-            let stem = args.output.file_stem().unwrap_or_default().to_string_lossy();
+            let stem = args
+                .output
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy();
             let pictures = page_markdown::pictures(&pages, &stem);
             let dir = args.output.parent().unwrap_or(Path::new(""));
             for (name, svg) in &pictures {

@@ -15,7 +15,12 @@ fn shape(kind: Kind, key: String, label: String, detail: String, y: i32, x: i32,
         key,
         label,
         detail,
-        rect: Rect { x, y, w, h: SHAPE_H },
+        rect: Rect {
+            x,
+            y,
+            w,
+            h: SHAPE_H,
+        },
         faulty: false,
         subjects: Vec::new(),
         panel: None,
@@ -34,7 +39,15 @@ pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
             true => "no overlay device".to_string(),
             false => format!("overlay {}", overlays.join(", ")),
         };
-        let mut n = shape(Kind::Node, format!("cluster-node:{name}"), name.to_string(), detail, y, MARGIN, W_NODE);
+        let mut n = shape(
+            Kind::Node,
+            format!("cluster-node:{name}"),
+            name.to_string(),
+            detail,
+            y,
+            MARGIN,
+            W_NODE,
+        );
         n.subjects = vec![name.to_string()];
         node_at.push(p.push(n));
         let cidrs: Vec<String> = s.pod_cidrs.iter().map(|c| c.value.to_string()).collect();
@@ -42,7 +55,15 @@ pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
             true => "no pod CIDR found".to_string(),
             false => cidrs.join(", "),
         };
-        cidr_at.push(p.push(shape(Kind::Cidr, format!("pod-cidr:{name}"), label, format!("pods of {name}"), y, X_CIDR, W_CIDR)));
+        cidr_at.push(p.push(shape(
+            Kind::Cidr,
+            format!("pod-cidr:{name}"),
+            label,
+            format!("pods of {name}"),
+            y,
+            X_CIDR,
+            W_CIDR,
+        )));
     }
     for (i, (_, s)) in nodes.iter().enumerate() {
         for (j, (_, other)) in nodes.iter().enumerate() {
@@ -55,7 +76,11 @@ pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
                 })
             });
             if let Some(r) = via.filter(|r| r.kind == "unicast") {
-                let kind = if r.overlay.is_some() { WireKind::Uplink } else { WireKind::Route };
+                let kind = if r.overlay.is_some() {
+                    WireKind::Uplink
+                } else {
+                    WireKind::Route
+                };
                 p.wire(node_at[i], cidr_at[j], kind);
             }
         }

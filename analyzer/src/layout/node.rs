@@ -18,7 +18,15 @@ const W_BRIDGE: i32 = 130;
 
 /// Device kinds drawn as the overlay.
 const OVERLAY_KINDS: &[&str] = &[
-    "vxlan", "geneve", "ipip", "gre", "gretap", "sit", "ip6tnl", "wireguard", "vti",
+    "vxlan",
+    "geneve",
+    "ipip",
+    "gre",
+    "gretap",
+    "sit",
+    "ip6tnl",
+    "wireguard",
+    "vti",
 ];
 
 fn shape(kind: Kind, key: String, label: String, detail: String, rect: Rect) -> Shape {
@@ -57,7 +65,11 @@ fn ifaces_of<'g>(graph: &'g NodeGraph, netns: &str) -> Vec<(NodeIndex, &'g GNode
 fn iface_shape(node: &GNode, kind: Kind, x: i32, w: i32, y: i32, root: bool) -> Shape {
     let (name, detail, up) = match node {
         GNode::Interface {
-            name, kind: k, up, mtu, ..
+            name,
+            kind: k,
+            up,
+            mtu,
+            ..
         } => (
             name.clone(),
             format!("{} mtu {mtu}", k.as_deref().unwrap_or("device")),
@@ -79,7 +91,13 @@ type PanelBridges = BTreeMap<NodeIndex, Vec<usize>>;
 
 /// The host side of a pod (or dangling) veth: the host veth or the missing peer,
 /// wired to the bridge it is a port of.
-fn host_side(p: &mut Panel, g: &NodeGraph, peer: NodeIndex, y: i32, br: &mut PanelBridges) -> usize {
+fn host_side(
+    p: &mut Panel,
+    g: &NodeGraph,
+    peer: NodeIndex,
+    y: i32,
+    br: &mut PanelBridges,
+) -> usize {
     let node = &g.graph[peer];
     if let GNode::MissingPeer { .. } = node {
         let mut s = shape(
@@ -112,10 +130,26 @@ fn netns_block(
     let ifaces = ifaces_of(g, netns);
     let rows = ifaces.len().max(1) as i32;
     let (kind, key, label, subject) = match model.pod_in(netns) {
-        Some(pod) => (Kind::Pod, format!("pod:{netns}"), pod.display_name(), pod.subject()),
-        None => (Kind::Netns, format!("netns:{netns}"), format!("netns {netns}"), format!("netns {netns}")),
+        Some(pod) => (
+            Kind::Pod,
+            format!("pod:{netns}"),
+            pod.display_name(),
+            pod.subject(),
+        ),
+        None => (
+            Kind::Netns,
+            format!("netns:{netns}"),
+            format!("netns {netns}"),
+            format!("netns {netns}"),
+        ),
     };
-    let mut s = shape(kind, key, label, format!("netns {netns}"), row_rect(X_POD, W_POD, y0, rows));
+    let mut s = shape(
+        kind,
+        key,
+        label,
+        format!("netns {netns}"),
+        row_rect(X_POD, W_POD, y0, rows),
+    );
     s.subjects.push(subject);
     let pod = p.push(s);
     for (k, (idx, node)) in ifaces.into_iter().enumerate() {
@@ -134,7 +168,11 @@ fn netns_block(
 /// Draws each bridge of a panel as a tall box beside its ports.
 fn place_bridges(p: &mut Panel, g: &NodeGraph, br: PanelBridges) {
     for (col, (bridge, ports)) in br.into_iter().enumerate() {
-        let top = ports.iter().map(|&i| p.shapes[i].rect.y).min().unwrap_or(MARGIN);
+        let top = ports
+            .iter()
+            .map(|&i| p.shapes[i].rect.y)
+            .min()
+            .unwrap_or(MARGIN);
         let bottom = ports
             .iter()
             .map(|&i| p.shapes[i].rect.y + p.shapes[i].rect.h)
@@ -161,7 +199,9 @@ pub fn pod_panels(model: &Model, g: &NodeGraph) -> Vec<Panel> {
         }
         let (group, name) = match model.pod_in(id) {
             Some(pod) => (
-                pod.namespace.clone().unwrap_or_else(|| "(no namespace)".into()),
+                pod.namespace
+                    .clone()
+                    .unwrap_or_else(|| "(no namespace)".into()),
                 pod.display_name(),
             ),
             None => ("(netns without pod)".into(), id.clone()),
@@ -215,7 +255,12 @@ fn orphan_panel(model: &Model, g: &NodeGraph, claimed: &BTreeSet<NodeIndex>) -> 
 }
 
 /// What a root link is in the overview (`None`: drawn in a pod panel, or loopback).
-fn device_kind(g: &NodeGraph, idx: NodeIndex, node: &GNode, in_panels: &BTreeSet<&str>) -> Option<Kind> {
+fn device_kind(
+    g: &NodeGraph,
+    idx: NodeIndex,
+    node: &GNode,
+    in_panels: &BTreeSet<&str>,
+) -> Option<Kind> {
     match node {
         GNode::Bridge { .. } => Some(Kind::Bridge),
         GNode::Interface { kind: Some(k), .. } if OVERLAY_KINDS.contains(&k.as_str()) => {
@@ -281,10 +326,21 @@ pub fn overview(model: &Model, g: &NodeGraph, pods: &[Panel], services: &[Panel]
     }
     let mut bridge_shapes = BTreeMap::new();
     for (i, b) in bridges.into_iter().enumerate() {
-        let s = iface_shape(b, Kind::Bridge, X_BR, W_BRIDGE, MARGIN + i as i32 * ROW, true);
+        let s = iface_shape(
+            b,
+            Kind::Bridge,
+            X_BR,
+            W_BRIDGE,
+            MARGIN + i as i32 * ROW,
+            true,
+        );
         bridge_shapes.insert(b.key(), p.push(s));
     }
-    let rows = (groups.len().max(devices.len()).max(bridge_shapes.len()).max(1)) as i32;
+    let rows = (groups
+        .len()
+        .max(devices.len())
+        .max(bridge_shapes.len())
+        .max(1)) as i32;
     let mut node = shape(
         Kind::Node,
         format!("node:{}", model.hostname),
@@ -295,8 +351,23 @@ pub fn overview(model: &Model, g: &NodeGraph, pods: &[Panel], services: &[Panel]
     node.subjects = vec!["node".into(), format!("node {}", model.hostname)];
     let node = p.push(node);
     for (i, (k, d)) in devices.into_iter().enumerate() {
-        let di = p.push(iface_shape(d, k, X_DEV, W_DEV, MARGIN + i as i32 * ROW, true));
-        p.wire(node, di, if k == Kind::Device { WireKind::Route } else { WireKind::Uplink });
+        let di = p.push(iface_shape(
+            d,
+            k,
+            X_DEV,
+            W_DEV,
+            MARGIN + i as i32 * ROW,
+            true,
+        ));
+        p.wire(
+            node,
+            di,
+            if k == Kind::Device {
+                WireKind::Route
+            } else {
+                WireKind::Uplink
+            },
+        );
     }
     for &b in bridge_shapes.values() {
         p.wire(b, node, WireKind::Port);
@@ -308,7 +379,10 @@ pub fn overview(model: &Model, g: &NodeGraph, pods: &[Panel], services: &[Panel]
             .filter(|s| s.kind == Kind::Bridge)
             .map(|s| s.key.as_str())
             .collect();
-        let targets: Vec<usize> = used.iter().filter_map(|k| bridge_shapes.get(*k).copied()).collect();
+        let targets: Vec<usize> = used
+            .iter()
+            .filter_map(|k| bridge_shapes.get(*k).copied())
+            .collect();
         if targets.is_empty() {
             p.wire(gi, node, WireKind::Route);
         }

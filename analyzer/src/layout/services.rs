@@ -1,6 +1,9 @@
 //! The service panels of a node's picture: each VIP and the endpoints it balances to.
 
-use super::{Kind, Panel, Rect, Shape, WireKind, MARGIN, MAX_DRAWN_ENDPOINTS, ROW, SERVICES_PER_PANEL, SHAPE_H};
+use super::{
+    Kind, Panel, Rect, Shape, WireKind, MARGIN, MAX_DRAWN_ENDPOINTS, ROW, SERVICES_PER_PANEL,
+    SHAPE_H,
+};
 use crate::graph::{GNode, NodeGraph};
 use crate::model::services::sockaddr;
 use crate::model::Model;
@@ -59,7 +62,11 @@ fn owner(model: &Model, g: &NodeGraph, ep: &GNode) -> String {
     let owners: Vec<String> = g
         .owners(*ip)
         .iter()
-        .map(|ns| model.pod_in(ns).map_or_else(|| format!("netns {ns}"), |p| p.display_name()))
+        .map(|ns| {
+            model
+                .pod_in(ns)
+                .map_or_else(|| format!("netns {ns}"), |p| p.display_name())
+        })
         .collect();
     if owners.is_empty() {
         "owned by no captured netns".into()
@@ -70,23 +77,47 @@ fn owner(model: &Model, g: &NodeGraph, ep: &GNode) -> String {
 
 fn vip_detail(node: &GNode) -> String {
     match node {
-        GNode::ServiceVip { ip: Some(ip), port, protocol, frontend, .. } => {
+        GNode::ServiceVip {
+            ip: Some(ip),
+            port,
+            protocol,
+            frontend,
+            ..
+        } => {
             format!("{frontend} {}/{protocol}", sockaddr(*ip, *port))
         }
-        GNode::ServiceVip { port, protocol, frontend, .. } => format!("{frontend} :{port}/{protocol}"),
+        GNode::ServiceVip {
+            port,
+            protocol,
+            frontend,
+            ..
+        } => format!("{frontend} :{port}/{protocol}"),
         _ => String::new(),
     }
 }
 
 /// One service's rows; returns the rows used.
-fn service_block(p: &mut Panel, model: &Model, g: &NodeGraph, name: &str, svc: &Svc<'_>, y0: i32, draw_eps: bool) -> i32 {
+fn service_block(
+    p: &mut Panel,
+    model: &Model,
+    g: &NodeGraph,
+    name: &str,
+    svc: &Svc<'_>,
+    y0: i32,
+    draw_eps: bool,
+) -> i32 {
     let mut vip_at = BTreeMap::new();
     for (k, (key, node)) in svc.vips.iter().enumerate() {
         let mut detail = vip_detail(node);
         if !draw_eps {
             detail.push_str(&format!(", {} endpoints", svc.endpoints.len()));
         }
-        let rect = Rect { x: X_VIP, y: y0 + k as i32 * ROW, w: W_VIP, h: SHAPE_H };
+        let rect = Rect {
+            x: X_VIP,
+            y: y0 + k as i32 * ROW,
+            w: W_VIP,
+            h: SHAPE_H,
+        };
         let i = p.push(Shape {
             kind: Kind::Vip,
             key: key.clone(),
@@ -104,7 +135,12 @@ fn service_block(p: &mut Panel, model: &Model, g: &NodeGraph, name: &str, svc: &
         let mut ep_at = BTreeMap::new();
         for (k, (key, &idx)) in svc.endpoints.iter().enumerate() {
             let node = &g.graph[idx];
-            let rect = Rect { x: X_EP, y: y0 + k as i32 * ROW, w: W_EP, h: SHAPE_H };
+            let rect = Rect {
+                x: X_EP,
+                y: y0 + k as i32 * ROW,
+                w: W_EP,
+                h: SHAPE_H,
+            };
             let i = p.push(Shape {
                 kind: Kind::Endpoint,
                 key: key.clone(),
@@ -131,7 +167,11 @@ fn service_block(p: &mut Panel, model: &Model, g: &NodeGraph, name: &str, svc: &
 /// `faulty`: the services a finding names (their endpoints are always drawn).
 pub fn service_panels(g: &NodeGraph, model: &Model, faulty: &BTreeSet<String>) -> Vec<Panel> {
     let all = collect(g);
-    let total: usize = all.values().flat_map(|m| m.values()).map(|s| s.endpoints.len()).sum();
+    let total: usize = all
+        .values()
+        .flat_map(|m| m.values())
+        .map(|s| s.endpoints.len())
+        .sum();
     let draw_all = total <= MAX_DRAWN_ENDPOINTS;
     let mut panels = Vec::new();
     for (ns, services) in &all {
@@ -156,7 +196,9 @@ pub fn service_panels(g: &NodeGraph, model: &Model, faulty: &BTreeSet<String>) -
                 y += service_block(&mut p, model, g, name, svc, y, draw) * ROW;
             }
             if hidden > 0 {
-                p.note = Some(format!("{hidden} endpoints of healthy services counted, not drawn"));
+                p.note = Some(format!(
+                    "{hidden} endpoints of healthy services counted, not drawn"
+                ));
             }
             panels.push(p);
         }
@@ -175,8 +217,11 @@ pub fn named_services(g: &NodeGraph, subjects: &[&str]) -> BTreeSet<String> {
         })
         .collect();
     let subj: Vec<String> = names.iter().map(|n| format!("service {n}")).collect();
-    let index: BTreeMap<&str, Vec<super::ShapeRef>> =
-        subj.iter().enumerate().map(|(i, s)| (s.as_str(), vec![(0, i)])).collect();
+    let index: BTreeMap<&str, Vec<super::ShapeRef>> = subj
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), vec![(0, i)]))
+        .collect();
     let names: Vec<&String> = names.iter().collect();
     subjects
         .iter()

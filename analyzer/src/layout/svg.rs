@@ -77,7 +77,13 @@ path.w{fill:none;stroke:#98a2b3}path.w-route{stroke-dasharray:4 3}path.w-balance
 
 /// The whole picture as one SVG document: every panel, one under the other.
 pub fn standalone(pic: &Picture, title: &str) -> String {
-    let width = pic.panels.iter().map(|p| p.width).max().unwrap_or(100).max(300);
+    let width = pic
+        .panels
+        .iter()
+        .map(|p| p.width)
+        .max()
+        .unwrap_or(100)
+        .max(300);
     let mut out = String::new();
     let mut y = MARGIN + 14;
     let mut panels = String::new();
@@ -88,7 +94,12 @@ pub fn standalone(pic: &Picture, title: &str) -> String {
             esc(&p.title)
         );
         if let Some(n) = &p.note {
-            let _ = write!(panels, "<text class=\"d\" x=\"{}\" y=\"{y}\">{}</text>", MARGIN + 400, esc(n));
+            let _ = write!(
+                panels,
+                "<text class=\"d\" x=\"{}\" y=\"{y}\">{}</text>",
+                MARGIN + 400,
+                esc(n)
+            );
         }
         let _ = write!(panels, "<g transform=\"translate(0,{})\">", y + 4);
         panels.push_str(&body(p, &format!("p{pi}s"), &|_| String::new()));

@@ -3,11 +3,11 @@
 
 pub mod diff;
 pub mod dot;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod page;
 pub mod page_markdown;
-pub mod html;
 pub mod text;
 pub mod trace;
 

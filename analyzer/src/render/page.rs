@@ -176,11 +176,27 @@ impl Matrix {
                 namespace(s).to_string()
             }
         };
-        let rows: Vec<String> = pods.iter().map(|p| key(p)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let cols: Vec<String> = svcs.iter().map(|s| key(s)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let rows: Vec<String> = pods
+            .iter()
+            .map(|p| key(p))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let cols: Vec<String> = svcs
+            .iter()
+            .map(|s| key(s))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let (ri, ci): (BTreeMap<&str, usize>, BTreeMap<&str, usize>) = (
-            rows.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect(),
-            cols.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect(),
+            rows.iter()
+                .enumerate()
+                .map(|(i, s)| (s.as_str(), i))
+                .collect(),
+            cols.iter()
+                .enumerate()
+                .map(|(i, s)| (s.as_str(), i))
+                .collect(),
         );
         let mut cells: BTreeMap<(usize, usize), (usize, usize)> = BTreeMap::new();
         for c in &r.cells {
@@ -191,7 +207,12 @@ impl Matrix {
                 e.0 += 1;
             }
         }
-        Matrix { per_pod, rows, cols, cells }
+        Matrix {
+            per_pod,
+            rows,
+            cols,
+            cells,
+        }
     }
 }
 
@@ -204,7 +225,8 @@ pub fn build(paths: &[PathBuf], o: &Options<'_>) -> Result<Pages, BatchError> {
     })?;
     let cluster = summarise.then(|| {
         let origins: Vec<String> = nodes.iter().map(|n| n.report.origin.clone()).collect();
-        let summaries: Vec<NodeSummary> = nodes.iter_mut().filter_map(|n| n.summary.take()).collect();
+        let summaries: Vec<NodeSummary> =
+            nodes.iter_mut().filter_map(|n| n.summary.take()).collect();
         let c = ClusterReport::new(origins.iter().map(String::as_str), &summaries, o.selection);
         for (n, s) in nodes.iter_mut().zip(summaries) {
             n.summary = Some(s);

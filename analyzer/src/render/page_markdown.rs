@@ -23,7 +23,13 @@ pub fn pictures(pages: &Pages, stem: &str) -> Vec<(String, String)> {
                 .report
                 .hostname
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .take(60)
                 .collect();
             let mut name = format!("{stem}.{safe}.svg");
@@ -43,7 +49,8 @@ pub fn render(pages: &Pages, pictures: &[String]) -> String {
     for n in &pages.nodes {
         let r = &n.report;
         let c = |k: &str| n.source_counts.get(k).copied().unwrap_or(0);
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
             "| {} | {} | {} | {} ok, {} partial, {} failed | {} critical, {} warning, {} info |",
             plain(&r.hostname),
@@ -65,9 +72,19 @@ pub fn render(pages: &Pages, pictures: &[String]) -> String {
 
 fn node(out: &mut String, n: &NodePage, picture: Option<&str>) {
     let r = &n.report;
-    let _ = writeln!(out, "## Node {}\n\n- bundle: {}\n- kernel: {}\n", plain(&r.hostname), code(&r.origin), plain(&r.kernel));
+    let _ = writeln!(
+        out,
+        "## Node {}\n\n- bundle: {}\n- kernel: {}\n",
+        plain(&r.hostname),
+        code(&r.origin),
+        plain(&r.kernel)
+    );
     if let Some(p) = picture {
-        let _ = writeln!(out, "![topology of {}]({p})\n", plain(&r.hostname).replace(['[', ']'], ""));
+        let _ = writeln!(
+            out,
+            "![topology of {}]({p})\n",
+            plain(&r.hostname).replace(['[', ']'], "")
+        );
     }
     let _ = writeln!(out, "### Findings\n");
     if r.findings.is_empty() {
@@ -87,7 +104,17 @@ fn node(out: &mut String, n: &NodePage, picture: Option<&str>) {
         if !reach.failing.is_empty() {
             out.push_str("| from pod | to service | verdict | fails | why | decided at |\n|---|---|---|---:|---|---|\n");
             for f in &reach.failing {
-                let _ = writeln!(out, "| {} | {} ({}) | {} | {:.0} % | {} | {} |", plain(&f.pod), plain(&f.service), plain(&f.address), f.verdict, f.percent, plain(&f.reason), code(&f.at));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} ({}) | {} | {:.0} % | {} | {} |",
+                    plain(&f.pod),
+                    plain(&f.service),
+                    plain(&f.address),
+                    f.verdict,
+                    f.percent,
+                    plain(&f.reason),
+                    code(&f.at)
+                );
             }
             out.push('\n');
         }
@@ -95,7 +122,16 @@ fn node(out: &mut String, n: &NodePage, picture: Option<&str>) {
     }
     let _ = writeln!(out, "### Sources\n\n| source | netns | status | bytes | time | note |\n|---|---|---|---:|---:|---|");
     for s in &n.sources {
-        let _ = writeln!(out, "| {} | {} | {} | {} | {} ms | {} |", plain(&s.name), plain(&s.netns), s.status, s.bytes, s.ms, plain(&s.note));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} ms | {} |",
+            plain(&s.name),
+            plain(&s.netns),
+            s.status,
+            s.bytes,
+            s.ms,
+            plain(&s.note)
+        );
     }
     out.push('\n');
 }
@@ -105,10 +141,25 @@ fn matrix(out: &mut String, m: &super::page::Matrix) {
         return;
     }
     let cols: Vec<String> = m.cols.iter().map(|c| plain(c)).collect();
-    let _ = writeln!(out, "Failing / all paths, {}:\n\n| | {} |\n|---|{}", if m.per_pod { "pods × service ports" } else { "pod namespaces × service namespaces" }, cols.join(" | "), "---:|".repeat(cols.len()));
+    let _ = writeln!(
+        out,
+        "Failing / all paths, {}:\n\n| | {} |\n|---|{}",
+        if m.per_pod {
+            "pods × service ports"
+        } else {
+            "pod namespaces × service namespaces"
+        },
+        cols.join(" | "),
+        "---:|".repeat(cols.len())
+    );
     for (ri, row) in m.rows.iter().enumerate() {
         let cells: Vec<String> = (0..m.cols.len())
-            .map(|ci| m.cells.get(&(ri, ci)).map(|(f, a)| format!("{f}/{a}")).unwrap_or_default())
+            .map(|ci| {
+                m.cells
+                    .get(&(ri, ci))
+                    .map(|(f, a)| format!("{f}/{a}"))
+                    .unwrap_or_default()
+            })
             .collect();
         let _ = writeln!(out, "| {} | {} |", plain(row), cells.join(" | "));
     }

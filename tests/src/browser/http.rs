@@ -74,7 +74,10 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Res
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").context("bad chunk")?;
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16)?;
         b = &b[eol + 2..];
         if size == 0 {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// W3C's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735a43a600";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Why the browser tests cannot run here, if they cannot.
 pub fn unavailable_reason() -> Option<String> {
@@ -43,7 +43,10 @@ pub fn unavailable_reason() -> Option<String> {
 /// a panic when `NETSNAP_LAB=required`.
 pub fn require() -> Option<Browser> {
     let mode = std::env::var("NETSNAP_LAB").unwrap_or_default();
-    let test = std::thread::current().name().unwrap_or("browser test").to_string();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("browser test")
+        .to_string();
     if matches!(mode.as_str(), "0" | "skip" | "off" | "no") {
         crate::notice(&format!("SKIPPED {test}: NETSNAP_LAB={mode}"));
         return None;
@@ -80,7 +83,9 @@ impl Browser {
             .process_group(0)
             .spawn()
             .context("starting chromedriver")?;
-        let profile = tempfile::Builder::new().prefix("netsnap-chromium-").tempdir()?;
+        let profile = tempfile::Builder::new()
+            .prefix("netsnap-chromium-")
+            .tempdir()?;
         let mut b = Browser {
             driver,
             port,
@@ -144,7 +149,30 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` are `args`) and returns its value.
     pub fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.session_call("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+    }
+
+    /// Runs `script` asynchronously: it calls its last argument with the result.
+    pub fn execute_async(&self, script: &str) -> Result<Value> {
+        self.session_call(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Types `text` into an element, as a user would.
+    pub fn send_keys(&self, element: &str, text: &str) -> Result<()> {
+        self.session_call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )?;
+        Ok(())
     }
 
     /// The element `css` selects (the first), as a WebDriver reference.
@@ -154,12 +182,19 @@ impl Browser {
             "/element",
             Some(json!({"using": "css selector", "value": css})),
         )?;
-        Ok(v[ELEMENT].as_str().context("no element reference")?.to_string())
+        Ok(v[ELEMENT]
+            .as_str()
+            .with_context(|| format!("no element reference for {css}: {v}"))?
+            .to_string())
     }
 
     /// A real click (chromedriver scrolls the element into view and clicks its centre).
     pub fn click(&self, element: &str) -> Result<()> {
-        self.session_call("POST", &format!("/element/{element}/click"), Some(json!({})))?;
+        self.session_call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )?;
         Ok(())
     }
 

@@ -22,7 +22,10 @@ fn main() -> Result<()> {
         b.goto(&url)?;
         let start = Instant::now();
         let ready = loop {
-            let v = b.execute("return document.documentElement.getAttribute('data-ready');", vec![])?;
+            let v = b.execute(
+                "return document.documentElement.getAttribute('data-ready');",
+                vec![],
+            )?;
             if let Some(s) = v.as_str() {
                 break s.parse::<f64>()?;
             }

@@ -21,5 +21,7 @@ mod lab_flannel;
 mod lab_ipvs;
 mod lab_rootns;
 mod lab_samples;
+mod report_browser;
+mod report_html;
 mod trace_lab;
 mod trace_route;

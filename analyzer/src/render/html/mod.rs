@@ -26,7 +26,11 @@ const MAX_EVIDENCE: usize = 20;
 const MAX_EXCERPT: usize = 300;
 
 pub fn render(pages: &Pages) -> String {
-    let hosts: Vec<&str> = pages.nodes.iter().map(|n| n.report.hostname.as_str()).collect();
+    let hosts: Vec<&str> = pages
+        .nodes
+        .iter()
+        .map(|n| n.report.hostname.as_str())
+        .collect();
     let mut out = String::with_capacity(1 << 20);
     let _ = write!(
         out,
@@ -75,7 +79,11 @@ fn header(out: &mut String, pages: &Pages) {
             c.nodes.len(), s.critical, s.warning, s.info
         );
     }
-    let _ = write!(out, "</table><p>netsnap {}</p></header>", env!("CARGO_PKG_VERSION"));
+    let _ = write!(
+        out,
+        "</table><p>netsnap {}</p></header>",
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 /// Element id of shape `s` of panel `p` of node `n`.
@@ -94,7 +102,9 @@ fn node(out: &mut String, i: usize, n: &NodePage) {
         r.counts.netns, r.counts.pods, r.counts.services, r.counts.endpoints,
         r.coverage.files, r.coverage.unrecognised_lines
     );
-    let finding_ids: Vec<String> = (0..r.findings.len()).map(|f| format!("{prefix}f{f}")).collect();
+    let finding_ids: Vec<String> = (0..r.findings.len())
+        .map(|f| format!("{prefix}f{f}"))
+        .collect();
     let targets: Vec<Vec<String>> = n
         .targets
         .iter()
@@ -130,7 +140,13 @@ fn node(out: &mut String, i: usize, n: &NodePage) {
 }
 
 /// A panel: the overview (or cluster) drawn as is, the others in a `<details>`.
-pub(crate) fn panel(out: &mut String, id: &str, p: &Panel, bare: bool, extra: &dyn Fn(usize) -> String) {
+pub(crate) fn panel(
+    out: &mut String,
+    id: &str,
+    p: &Panel,
+    bare: bool,
+    extra: &dyn Fn(usize) -> String,
+) {
     let svg = format!(
         "<svg class=\"pic\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">{}</svg>",
         esc(&p.title),
@@ -144,7 +160,11 @@ pub(crate) fn panel(out: &mut String, id: &str, p: &Panel, bare: bool, extra: &d
         .map(|n| format!("<p class=\"muted\">{}</p>", esc(n)))
         .unwrap_or_default();
     if bare {
-        let _ = write!(out, "<div class=\"panel\" id=\"{id}\"><h4>{}</h4>{svg}{note}</div>", esc(&p.title));
+        let _ = write!(
+            out,
+            "<div class=\"panel\" id=\"{id}\"><h4>{}</h4>{svg}{note}</div>",
+            esc(&p.title)
+        );
     } else {
         let _ = write!(
             out,
@@ -158,13 +178,21 @@ pub(crate) fn panel(out: &mut String, id: &str, p: &Panel, bare: bool, extra: &d
 
 /// Findings grouped by severity. `ids[i]`: the element id of finding `i`;
 /// `targets[i]`: the shape ids it names; `nodes[i]`: the nodes of a cluster finding.
-pub(crate) fn findings(out: &mut String, list: &[Finding], ids: &[String], targets: &[Vec<String>], nodes: Option<&[Vec<String>]>) {
+pub(crate) fn findings(
+    out: &mut String,
+    list: &[Finding],
+    ids: &[String],
+    targets: &[Vec<String>],
+    nodes: Option<&[Vec<String>]>,
+) {
     if list.is_empty() {
         out.push_str("<p>No findings.</p>");
         return;
     }
     for sev in Severity::ALL {
-        let of: Vec<usize> = (0..list.len()).filter(|&i| list[i].severity == sev).collect();
+        let of: Vec<usize> = (0..list.len())
+            .filter(|&i| list[i].severity == sev)
+            .collect();
         if of.is_empty() {
             continue;
         }
@@ -175,7 +203,13 @@ pub(crate) fn findings(out: &mut String, list: &[Finding], ids: &[String], targe
             of.len()
         );
         for i in of {
-            finding(out, &list[i], &ids[i], &targets[i], nodes.map(|n| n[i].as_slice()));
+            finding(
+                out,
+                &list[i],
+                &ids[i],
+                &targets[i],
+                nodes.map(|n| n[i].as_slice()),
+            );
         }
         out.push_str("</details>");
     }
@@ -202,12 +236,20 @@ fn finding(out: &mut String, f: &Finding, id: &str, targets: &[String], nodes: O
         for e in f.evidence.iter().take(MAX_EVIDENCE) {
             let _ = write!(out, "<li><code>{}</code>", esc(&e.location()));
             if !e.excerpt.is_empty() {
-                let _ = write!(out, " <code>{}</code>", esc(&crate::layout::clip(&e.excerpt, MAX_EXCERPT)));
+                let _ = write!(
+                    out,
+                    " <code>{}</code>",
+                    esc(&crate::layout::clip(&e.excerpt, MAX_EXCERPT))
+                );
             }
             out.push_str("</li>");
         }
         if f.evidence.len() > MAX_EVIDENCE {
-            let _ = write!(out, "<li>… and {} more</li>", f.evidence.len() - MAX_EVIDENCE);
+            let _ = write!(
+                out,
+                "<li>… and {} more</li>",
+                f.evidence.len() - MAX_EVIDENCE
+            );
         }
         out.push_str("</ul>");
     }
@@ -215,12 +257,20 @@ fn finding(out: &mut String, f: &Finding, id: &str, targets: &[String], nodes: O
         let _ = write!(out, "<p><b>Remedy:</b> {}</p>", esc(&f.remedy));
     }
     if !f.refs.is_empty() {
-        let refs: Vec<String> = f.refs.iter().map(|r| format!("<code>{}</code>", esc(r))).collect();
+        let refs: Vec<String> = f
+            .refs
+            .iter()
+            .map(|r| format!("<code>{}</code>", esc(r)))
+            .collect();
         let _ = write!(out, "<p class=\"muted\">References: {}</p>", refs.join(" "));
     }
     let _ = write!(
         out,
         "<p class=\"muted\">{}</p></article>",
-        if targets.is_empty() { "not in the picture" } else { "click to show it in the picture" }
+        if targets.is_empty() {
+            "not in the picture"
+        } else {
+            "click to show it in the picture"
+        }
     );
 }

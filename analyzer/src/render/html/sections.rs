@@ -74,7 +74,11 @@ pub(super) fn reach(out: &mut String, r: &ReachView) {
         }
         out.push_str("</table>");
         if r.failing_total > r.failing.len() {
-            let _ = write!(out, "<p class=\"muted\">… and {} more (`netsnap reach` lists them all).</p>", r.failing_total - r.failing.len());
+            let _ = write!(
+                out,
+                "<p class=\"muted\">… and {} more (`netsnap reach` lists them all).</p>",
+                r.failing_total - r.failing.len()
+            );
         }
         out.push_str("</details>");
     }
@@ -102,7 +106,11 @@ fn matrix(out: &mut String, r: &ReachView) {
         for ci in 0..m.cols.len() {
             match m.cells.get(&(ri, ci)) {
                 Some(&(fail, all)) => {
-                    let _ = write!(out, "<td class=\"num {}\">{fail}/{all}</td>", if fail > 0 { "bad" } else { "ok" });
+                    let _ = write!(
+                        out,
+                        "<td class=\"num {}\">{fail}/{all}</td>",
+                        if fail > 0 { "bad" } else { "ok" }
+                    );
                 }
                 None => out.push_str("<td></td>"),
             }
