@@ -196,6 +196,7 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Write one report file to attach to a ticket: header, findings, the node's
     /// picture (clickable), failing traces, reachability matrix, source table.
+    /// Exits 0 once the file is written, whatever it found (`analyze` gates CI).
     Report(ReportArgs),
     /// Print the node graph (netns, pods, links, VIPs, endpoints).
     Graph {

@@ -304,26 +304,7 @@ pub fn overview(model: &Model, g: &NodeGraph, pods: &[Panel], services: &[Panel]
             }
         }
     }
-    let mut groups = Vec::new();
-    for (i, q) in pods.iter().chain(services).enumerate() {
-        let y = MARGIN + i as i32 * ROW;
-        let count = |k: Kind| q.shapes.iter().filter(|s| s.kind == k).count();
-        let detail = match (count(Kind::Pod), count(Kind::Netns), count(Kind::Vip)) {
-            (0, 0, 0) => format!("{} host veths", count(Kind::HostVeth)),
-            (0, 0, v) => format!("{v} VIPs"),
-            (0, n, _) => format!("{n} netns"),
-            (p, _, _) => format!("{p} pods"),
-        };
-        let mut s = shape(
-            Kind::Group,
-            format!("group:{}", q.title),
-            q.title.clone(),
-            detail,
-            row_rect(X_GROUP, W_GROUP, y, 1),
-        );
-        s.panel = Some(i + 1);
-        groups.push((p.push(s), q));
-    }
+    let groups = group_boxes(&mut p, pods, services, X_GROUP, W_GROUP);
     let mut bridge_shapes = BTreeMap::new();
     for (i, b) in bridges.into_iter().enumerate() {
         let s = iface_shape(
@@ -391,4 +372,36 @@ pub fn overview(model: &Model, g: &NodeGraph, pods: &[Panel], services: &[Panel]
         }
     }
     p
+}
+
+/// One box per pod or service panel in the overview's first column; returns each
+/// box's shape index and its panel.
+fn group_boxes<'p>(
+    p: &mut Panel,
+    pods: &'p [Panel],
+    services: &'p [Panel],
+    x: i32,
+    w: i32,
+) -> Vec<(usize, &'p Panel)> {
+    let mut groups = Vec::new();
+    for (i, q) in pods.iter().chain(services).enumerate() {
+        let count = |k: Kind| q.shapes.iter().filter(|s| s.kind == k).count();
+        let detail = match (count(Kind::Pod), count(Kind::Netns), count(Kind::Vip)) {
+            (0, 0, 0) => format!("{} host veths", count(Kind::HostVeth)),
+            (0, 0, v) => format!("{v} VIPs"),
+            (0, n, _) => format!("{n} netns"),
+            (1, _, _) => "1 pod".to_string(),
+            (p, _, _) => format!("{p} pods"),
+        };
+        let mut s = shape(
+            Kind::Group,
+            format!("group:{}", q.title),
+            q.title.clone(),
+            detail,
+            row_rect(x, w, MARGIN + i as i32 * ROW, 1),
+        );
+        s.panel = Some(i + 1);
+        groups.push((p.push(s), q));
+    }
+    groups
 }

@@ -172,3 +172,29 @@ fn svg_text_is_escaped_and_xml_safe() {
     assert_eq!(clip("abcdef", 4), "abc…");
     assert_eq!(clip("abc", 4), "abc");
 }
+
+#[test]
+fn cluster_overview_wires_each_route_to_another_nodes_pods() {
+    let mut nodes = crate::cluster::testkit::healthy_nodes();
+    let names = ["node-a", "node-b", "node-c"];
+    let named = |nodes: &[crate::cluster::NodeSummary]| -> Panel {
+        let pairs: Vec<(&str, &crate::cluster::NodeSummary)> =
+            names.iter().copied().zip(nodes.iter()).collect();
+        cluster::overview(&pairs)
+    };
+    let p = named(&nodes);
+    assert_eq!(p.shapes.len(), 6, "a node box and a pod-CIDR box per node");
+    assert_eq!(p.wires.len(), 6, "each node routes to both others");
+    assert!(
+        p.wires.iter().all(|w| w.kind == WireKind::Uplink),
+        "through flannel.1"
+    );
+    for (i, a) in p.shapes.iter().enumerate() {
+        for b in &p.shapes[i + 1..] {
+            assert!(!a.rect.overlaps(&b.rect), "{} overlaps {}", a.key, b.key);
+        }
+    }
+    // node-a loses its routes: its two wires go.
+    nodes[0].routes.clear();
+    assert_eq!(named(&nodes).wires.len(), 4);
+}

@@ -1,5 +1,7 @@
 //! Renderers: text for people, JSON (stable, versioned), Markdown for tickets, and
-//! the graph as dot or JSON. Renderers only format what the report holds.
+//! the graph as dot or JSON. Renderers only format what the report holds; `netsnap
+//! report` also needs each node's picture and matrix, which [`page`] gathers while the
+//! analysis is alive, for [`html`] and [`page_markdown`].
 
 pub mod diff;
 pub mod dot;
