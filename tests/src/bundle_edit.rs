@@ -56,16 +56,14 @@ pub fn replace_source(bundle: &Path, source: SourceId, content: &[u8]) -> Result
     Ok(manifest)
 }
 
+/// A content edit for [`rewrite`]: bundle path and bytes → the new bytes, or `None`.
+pub type Edit = dyn Fn(&str, &[u8]) -> Option<Vec<u8>>;
+
 /// Writes a copy of the bundle `from` as the archive `to`, each content passed through
 /// `edit` (bundle path, bytes → new bytes, or `None` to keep it) and the manifest's
 /// hostname replaced when `hostname` is given; sizes and digests are recomputed by the
 /// writer. For hostile-name cases made from a real capture.
-pub fn rewrite(
-    from: &Path,
-    to: &Path,
-    hostname: Option<&str>,
-    edit: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>,
-) -> Result<Manifest> {
+pub fn rewrite(from: &Path, to: &Path, hostname: Option<&str>, edit: &Edit) -> Result<Manifest> {
     let b = Bundle::open(from, &ReadLimits::default())
         .with_context(|| format!("reading {}", from.display()))?;
     let mut w = BundleWriter::new(to.parent().unwrap_or(Path::new(".")));

@@ -48,7 +48,7 @@ pub fn render(pages: &Pages) -> String {
     for (i, n) in pages.nodes.iter().enumerate() {
         node(&mut out, i, n);
     }
-    let _ = write!(out, "</main><script>{JS}</script></body></html>\n");
+    let _ = writeln!(out, "</main><script>{JS}</script></body></html>");
     out
 }
 
