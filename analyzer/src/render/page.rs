@@ -83,6 +83,23 @@ pub struct Pages {
     pub cluster: Option<ClusterReport>,
 }
 
+impl Pages {
+    /// How the report names each node: as the cluster section does (hostname, else
+    /// the bundle's file name when two hostnames are alike), else its hostname.
+    pub fn node_names(&self) -> Vec<String> {
+        match &self.cluster {
+            Some(c) if c.nodes.len() == self.nodes.len() => {
+                c.nodes.iter().map(|n| n.name.clone()).collect()
+            }
+            _ => self
+                .nodes
+                .iter()
+                .map(|n| n.report.hostname.clone())
+                .collect(),
+        }
+    }
+}
+
 impl NodePage {
     pub fn new(path: &Path, manifest: &Manifest, a: &Analysis<'_>, summarise: bool) -> NodePage {
         let report = BundleReport::new(&path.display().to_string(), a);

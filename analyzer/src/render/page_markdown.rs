@@ -10,18 +10,17 @@ use crate::layout::svg::standalone;
 use std::fmt::Write;
 
 /// The picture files of the report `stem` (`report` for `report.md`): one standalone
-/// SVG per node, named `{stem}.{node}.svg` (the node name reduced to `[A-Za-z0-9._-]`,
-/// numbered when two nodes reduce alike).
+/// SVG per node, named `{stem}.{node}.svg` (the node as the report names it, reduced
+/// to `[A-Za-z0-9_-]`, numbered when two nodes reduce alike).
 pub fn pictures(pages: &Pages, stem: &str) -> Vec<(String, String)> {
     let mut names: Vec<String> = Vec::new();
     pages
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            let safe: String = n
-                .report
-                .hostname
+        .zip(pages.node_names())
+        .map(|((i, n), node)| {
+            let safe: String = node
                 .chars()
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
@@ -46,14 +45,15 @@ pub fn pictures(pages: &Pages, stem: &str) -> Vec<(String, String)> {
 /// The Markdown; `pictures`: the file names [`pictures`] gave, in node order.
 pub fn render(pages: &Pages, pictures: &[String]) -> String {
     let mut out = String::from("# netsnap report\n\n| node | datapath | captured | sources | findings |\n|---|---|---|---|---|\n");
-    for n in &pages.nodes {
+    let names = pages.node_names();
+    for (n, name) in pages.nodes.iter().zip(&names) {
         let r = &n.report;
         let c = |k: &str| n.source_counts.get(k).copied().unwrap_or(0);
         let _ =
             writeln!(
             out,
             "| {} | {} | {} | {} ok, {} partial, {} failed | {} critical, {} warning, {} info |",
-            plain(&r.hostname),
+            plain(name),
             plain(&r.datapath.summary()),
             plain(&r.captured_at),
             c("ok"), c("partial"), c("failed"),
@@ -64,17 +64,18 @@ pub fn render(pages: &Pages, pictures: &[String]) -> String {
     if let Some(c) = &pages.cluster {
         super::markdown::cluster(&mut out, c);
     }
-    for (i, n) in pages.nodes.iter().enumerate() {
-        node(&mut out, n, pictures.get(i).map(String::as_str));
+    for (i, (n, name)) in pages.nodes.iter().zip(&names).enumerate() {
+        node(&mut out, n, name, pictures.get(i).map(String::as_str));
     }
     out
 }
 
-fn node(out: &mut String, n: &NodePage, picture: Option<&str>) {
+fn node(out: &mut String, n: &NodePage, name: &str, picture: Option<&str>) {
     let r = &n.report;
     let _ = writeln!(
         out,
-        "## Node {}\n\n- bundle: {}\n- kernel: {}\n",
+        "## Node {}\n\n- hostname: {}\n- bundle: {}\n- kernel: {}\n",
+        plain(name),
         plain(&r.hostname),
         code(&r.origin),
         plain(&r.kernel)

@@ -26,11 +26,7 @@ const MAX_EVIDENCE: usize = 20;
 const MAX_EXCERPT: usize = 300;
 
 pub fn render(pages: &Pages) -> String {
-    let hosts: Vec<&str> = pages
-        .nodes
-        .iter()
-        .map(|n| n.report.hostname.as_str())
-        .collect();
+    let names = pages.node_names();
     let mut out = String::with_capacity(1 << 20);
     let _ = write!(
         out,
@@ -38,32 +34,32 @@ pub fn render(pages: &Pages) -> String {
 <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>netsnap report: {}</title><style>{CSS}</style></head><body>",
-        esc(&hosts.join(", "))
+        esc(&names.join(", "))
     );
-    header(&mut out, pages);
+    header(&mut out, pages, &names);
     out.push_str("<div class=\"filter\"><input id=\"filter\" type=\"search\" placeholder=\"Filter findings by ID or subject\" aria-label=\"Filter findings by ID or subject\"></div><main>");
     if pages.cluster.is_some() {
         sections::cluster(&mut out, pages);
     }
-    for (i, n) in pages.nodes.iter().enumerate() {
-        node(&mut out, i, n);
+    for (i, (n, name)) in pages.nodes.iter().zip(&names).enumerate() {
+        node(&mut out, i, n, name);
     }
     let _ = writeln!(out, "</main><script>{JS}</script></body></html>");
     out
 }
 
-fn header(out: &mut String, pages: &Pages) {
+fn header(out: &mut String, pages: &Pages, names: &[String]) {
     let _ = write!(
         out,
         "<header class=\"top\"><h1>netsnap report</h1><table><tr><th>node</th><th>datapath</th><th>captured</th><th>sources</th><th>findings</th></tr>"
     );
-    for n in &pages.nodes {
+    for (n, name) in pages.nodes.iter().zip(names) {
         let r = &n.report;
         let c = |k: &str| n.source_counts.get(k).copied().unwrap_or(0);
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{} <span>(kernel {})</span></td><td>{} ok, {} partial, {} failed, {} unavailable, {} skipped</td><td>{} critical, {} warning, {} info</td></tr>",
-            esc(&r.hostname),
+            esc(name),
             esc(&r.datapath.summary()),
             esc(&r.captured_at),
             esc(&r.kernel),
@@ -91,12 +87,13 @@ fn shape_id(prefix: &str, (p, s): ShapeRef) -> String {
     format!("{prefix}p{p}s{s}")
 }
 
-fn node(out: &mut String, i: usize, n: &NodePage) {
+fn node(out: &mut String, i: usize, n: &NodePage, name: &str) {
     let prefix = format!("n{i}");
     let r = &n.report;
     let _ = write!(
         out,
-        "<section class=\"node\" id=\"{prefix}\"><h2>Node {}</h2><p class=\"muted\">bundle <code>{}</code> · {} netns, {} pods, {} services, {} endpoints · {} files parsed, {} lines unrecognised</p><div class=\"cols\"><div class=\"findings\"><h3>Findings</h3>",
+        "<section class=\"node\" id=\"{prefix}\"><h2>Node {}</h2><p class=\"muted\">hostname {} · bundle <code>{}</code> · {} netns, {} pods, {} services, {} endpoints · {} files parsed, {} lines unrecognised</p><div class=\"cols\"><div class=\"findings\"><h3>Findings</h3>",
+        esc(name),
         esc(&r.hostname),
         esc(&r.origin),
         r.counts.netns, r.counts.pods, r.counts.services, r.counts.endpoints,
