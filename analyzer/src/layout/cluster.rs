@@ -2,30 +2,12 @@
 //! from a node to every other node's pod CIDRs it has a route to (solid through an
 //! overlay device, dashed through a gateway). A missing wire is a missing route.
 
-use super::{Kind, Panel, Rect, Shape, WireKind, MARGIN, ROW, SHAPE_H};
+use super::{row_rect, shape, Kind, Panel, WireKind, MARGIN, ROW};
 use crate::cluster::NodeSummary;
 
 const W_NODE: i32 = 260;
 const X_CIDR: i32 = MARGIN + W_NODE + 160;
 const W_CIDR: i32 = 260;
-
-fn shape(kind: Kind, key: String, label: String, detail: String, y: i32, x: i32, w: i32) -> Shape {
-    Shape {
-        kind,
-        key,
-        label,
-        detail,
-        rect: Rect {
-            x,
-            y,
-            w,
-            h: SHAPE_H,
-        },
-        faulty: false,
-        subjects: Vec::new(),
-        panel: None,
-    }
-}
 
 /// `nodes`: each node's name (as cluster findings name it) and summary.
 pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
@@ -44,9 +26,7 @@ pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
             format!("cluster-node:{name}"),
             name.to_string(),
             detail,
-            y,
-            MARGIN,
-            W_NODE,
+            row_rect(MARGIN, W_NODE, y, 1),
         );
         n.subjects = vec![name.to_string()];
         node_at.push(p.push(n));
@@ -60,9 +40,7 @@ pub fn overview(nodes: &[(&str, &NodeSummary)]) -> Panel {
             format!("pod-cidr:{name}"),
             label,
             format!("pods of {name}"),
-            y,
-            X_CIDR,
-            W_CIDR,
+            row_rect(X_CIDR, W_CIDR, y, 1),
         )));
     }
     for (i, (_, s)) in nodes.iter().enumerate() {

@@ -263,6 +263,30 @@ impl Picture {
     }
 }
 
+/// A shape without subjects, not faulty.
+pub(crate) fn shape(kind: Kind, key: String, label: String, detail: String, rect: Rect) -> Shape {
+    Shape {
+        kind,
+        key,
+        label,
+        detail,
+        rect,
+        faulty: false,
+        subjects: Vec::new(),
+        panel: None,
+    }
+}
+
+/// A shape's box at column `x`, `w` wide, from `y` down `rows` rows.
+pub(crate) fn row_rect(x: i32, w: i32, y: i32, rows: i32) -> Rect {
+    Rect {
+        x,
+        y,
+        w,
+        h: rows.max(1) * ROW - (ROW - SHAPE_H),
+    }
+}
+
 /// [`Picture::resolve`] on an index built once.
 pub fn resolve_in(index: &BTreeMap<&str, Vec<ShapeRef>>, subject: &str) -> Vec<ShapeRef> {
     if let Some(r) = index.get(subject) {

@@ -1,6 +1,6 @@
 //! The overview panel and the pod panels of a node's picture.
 
-use super::{Kind, Panel, Rect, Shape, WireKind, MARGIN, ROW, SHAPE_H};
+use super::{row_rect, shape, Kind, Panel, Shape, WireKind, MARGIN, ROW, SHAPE_H};
 use crate::graph::{GNode, NodeGraph};
 use crate::model::Model;
 use petgraph::graph::NodeIndex;
@@ -28,28 +28,6 @@ const OVERLAY_KINDS: &[&str] = &[
     "wireguard",
     "vti",
 ];
-
-fn shape(kind: Kind, key: String, label: String, detail: String, rect: Rect) -> Shape {
-    Shape {
-        kind,
-        key,
-        label,
-        detail,
-        rect,
-        faulty: false,
-        subjects: Vec::new(),
-        panel: None,
-    }
-}
-
-fn row_rect(x: i32, w: i32, y: i32, rows: i32) -> Rect {
-    Rect {
-        x,
-        y,
-        w,
-        h: rows.max(1) * ROW - (ROW - SHAPE_H),
-    }
-}
 
 /// Interfaces of a netns in ifindex order, without loopback.
 fn ifaces_of<'g>(graph: &'g NodeGraph, netns: &str) -> Vec<(NodeIndex, &'g GNode)> {

@@ -1,8 +1,7 @@
 //! The service panels of a node's picture: each VIP and the endpoints it balances to.
 
 use super::{
-    Kind, Panel, Rect, Shape, WireKind, MARGIN, MAX_DRAWN_ENDPOINTS, ROW, SERVICES_PER_PANEL,
-    SHAPE_H,
+    row_rect, shape, Kind, Panel, WireKind, MARGIN, MAX_DRAWN_ENDPOINTS, ROW, SERVICES_PER_PANEL,
 };
 use crate::graph::{GNode, NodeGraph};
 use crate::model::services::sockaddr;
@@ -112,22 +111,10 @@ fn service_block(
         if !draw_eps {
             detail.push_str(&format!(", {} endpoints", svc.endpoints.len()));
         }
-        let rect = Rect {
-            x: X_VIP,
-            y: y0 + k as i32 * ROW,
-            w: W_VIP,
-            h: SHAPE_H,
-        };
-        let i = p.push(Shape {
-            kind: Kind::Vip,
-            key: key.clone(),
-            label: name.to_string(),
-            detail,
-            rect,
-            faulty: false,
-            subjects: vec![format!("service {name}")],
-            panel: None,
-        });
+        let rect = row_rect(X_VIP, W_VIP, y0 + k as i32 * ROW, 1);
+        let mut vip = shape(Kind::Vip, key.clone(), name.to_string(), detail, rect);
+        vip.subjects = vec![format!("service {name}")];
+        let i = p.push(vip);
         vip_at.insert(key.as_str(), i);
     }
     let mut rows = svc.vips.len();
@@ -135,22 +122,15 @@ fn service_block(
         let mut ep_at = BTreeMap::new();
         for (k, (key, &idx)) in svc.endpoints.iter().enumerate() {
             let node = &g.graph[idx];
-            let rect = Rect {
-                x: X_EP,
-                y: y0 + k as i32 * ROW,
-                w: W_EP,
-                h: SHAPE_H,
-            };
-            let i = p.push(Shape {
-                kind: Kind::Endpoint,
-                key: key.clone(),
-                label: node.label(),
-                detail: owner(model, g, node),
+            let rect = row_rect(X_EP, W_EP, y0 + k as i32 * ROW, 1);
+            let detail = owner(model, g, node);
+            let i = p.push(shape(
+                Kind::Endpoint,
+                key.clone(),
+                node.label(),
+                detail,
                 rect,
-                faulty: false,
-                subjects: Vec::new(),
-                panel: None,
-            });
+            ));
             ep_at.insert(key.as_str(), i);
         }
         for (v, e) in &svc.balances {
