@@ -42,22 +42,10 @@ pub fn unavailable_reason() -> Option<String> {
 /// Starts a browser, or says why not: `None` (after a visible notice) to skip,
 /// a panic when `NETSNAP_LAB=required`.
 pub fn require() -> Option<Browser> {
-    let mode = std::env::var("NETSNAP_LAB").unwrap_or_default();
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("browser test")
-        .to_string();
-    if matches!(mode.as_str(), "0" | "skip" | "off" | "no") {
-        crate::notice(&format!("SKIPPED {test}: NETSNAP_LAB={mode}"));
+    if !crate::lab::may_run("the browser test", unavailable_reason) {
         return None;
     }
-    let required = matches!(mode.as_str(), "required" | "1" | "yes" | "true");
-    if let Some(why) = unavailable_reason() {
-        assert!(!required, "{test}: NETSNAP_LAB={mode} but {why}");
-        crate::notice(&format!("SKIPPED {test}: {why}"));
-        return None;
-    }
-    Some(Browser::start().unwrap_or_else(|e| panic!("{test}: cannot start Chromium: {e:#}")))
+    Some(Browser::start().unwrap_or_else(|e| panic!("cannot start Chromium: {e:#}")))
 }
 
 pub struct Browser {
