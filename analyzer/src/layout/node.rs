@@ -232,7 +232,7 @@ fn orphan_panel(model: &Model, g: &NodeGraph, claimed: &BTreeSet<NodeIndex>) -> 
     (!p.shapes.is_empty()).then_some(p)
 }
 
-/// What a root link is in the overview (`None`: drawn in a pod panel, or loopback).
+/// What a root link is in the overview (`None`: only drawn in a pod panel).
 fn device_kind(
     g: &NodeGraph,
     idx: NodeIndex,
@@ -244,13 +244,18 @@ fn device_kind(
         GNode::Interface { kind: Some(k), .. } if OVERLAY_KINDS.contains(&k.as_str()) => {
             Some(Kind::Overlay)
         }
-        _ if in_panels.contains(node.key().as_str()) => None,
         GNode::Interface { .. } => {
             let global = g
                 .graph
                 .neighbors(idx)
                 .any(|n| matches!(g.graph[n], GNode::Address { .. }));
-            Some(if global { Kind::Uplink } else { Kind::Device })
+            // A host veth with a global address is the node's way out (a lab's
+            // uplink to its router netns): drawn in its panel and as the uplink.
+            match (global, in_panels.contains(node.key().as_str())) {
+                (true, _) => Some(Kind::Uplink),
+                (false, true) => None,
+                (false, false) => Some(Kind::Device),
+            }
         }
         _ => None,
     }

@@ -71,6 +71,7 @@ rect{fill:#eef3fb;stroke:#6b86b3}.k-pod rect,.k-netns rect{fill:#e9f6ec;stroke:#
 .k-bridge rect{fill:#fff4dc;stroke:#c49a2c}.k-vip rect{fill:#f1ecfb;stroke:#7a5fb5}\
 .k-endpoint rect{fill:#f7f7f7;stroke:#999}.k-node rect{fill:#e6eef7;stroke:#335}\
 .k-overlay rect{fill:#e3f5f7;stroke:#2b8a99}.k-group rect{fill:#fafafa;stroke:#888}\
+.k-uplink rect{fill:#e8f4fd;stroke:#1f6fb2;stroke-width:2}\
 .faulty rect{fill:#fde2e2;stroke:#c0392b;stroke-width:2}\
 path.w{fill:none;stroke:#98a2b3}path.w-route{stroke-dasharray:4 3}path.w-balances{stroke:#b6a4dc}\
 .k-missing rect{stroke-dasharray:4 2}";
