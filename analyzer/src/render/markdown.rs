@@ -113,10 +113,15 @@ pub(crate) fn cluster(out: &mut String, c: &ClusterReport) {
 }
 
 /// One finding; `nodes`: the nodes a cluster finding involves.
-pub(crate) fn finding(out: &mut String, f: &Finding, nodes: &[String]) {
+fn finding(out: &mut String, f: &Finding, nodes: &[String]) {
+    finding_at(out, f, nodes, "##");
+}
+
+/// [`finding`] under a heading of the given level (`####` inside a node's section).
+pub(crate) fn finding_at(out: &mut String, f: &Finding, nodes: &[String], heading: &str) {
     let _ = writeln!(
         out,
-        "## {} {} — {}\n",
+        "{heading} {} {} — {}\n",
         f.severity.as_str().to_uppercase(),
         f.id,
         plain(&f.subject)

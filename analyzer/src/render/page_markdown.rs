@@ -93,7 +93,7 @@ fn node(out: &mut String, n: &NodePage, name: &str, picture: Option<&str>) {
     }
     for sev in Severity::ALL {
         for f in r.findings.iter().filter(|f| f.severity == sev) {
-            super::markdown::finding(out, f, &[]);
+            super::markdown::finding_at(out, f, &[], "####");
         }
     }
     if let Some(reach) = &n.reach {
