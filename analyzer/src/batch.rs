@@ -56,13 +56,26 @@ pub struct BatchError {
 /// Analyses every bundle (see the module doc). The first unreadable bundle in path
 /// order is the error; no new bundle is started once one failed.
 pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, BatchError> {
+    analyze_all_with(paths, o, &|path, _, a| Node {
+        report: BundleReport::new(&path.display().to_string(), a),
+        summary: o.summarise.then(|| NodeSummary::of(a)),
+    })
+}
+
+/// [`analyze_all`] keeping what `keep` makes of each bundle and its analysis (e.g. a
+/// page of the HTML report, which needs the graph and the reachability matrix).
+pub fn analyze_all_with<T: Send>(
+    paths: &[PathBuf],
+    o: &Options<'_>,
+    keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
+) -> Result<Vec<T>, BatchError> {
     if let [path] = paths {
-        return one(path, o, o.leak_single).map(|n| vec![n]);
+        return one(path, o, o.leak_single, keep).map(|n| vec![n]);
     }
     let jobs = o.jobs.clamp(1, paths.len().max(1));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<Node, BatchError>>>> =
+    let results: Mutex<Vec<Option<Result<T, BatchError>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -71,7 +84,7 @@ pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, Batc
                 if i >= paths.len() || failed.load(Ordering::SeqCst) {
                     break;
                 }
-                let r = one(&paths[i], o, false);
+                let r = one(&paths[i], o, false, keep);
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -96,7 +109,12 @@ pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, Batc
 }
 
 /// One bundle: read and parse, analyse, keep the report (and summary), drop the rest.
-fn one(path: &Path, o: &Options<'_>, leak: bool) -> Result<Node, BatchError> {
+fn one<T>(
+    path: &Path,
+    o: &Options<'_>,
+    leak: bool,
+    keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
+) -> Result<T, BatchError> {
     (o.progress)(&format!("reading and parsing {}", path.display()));
     let (mut bundle, parsing) = stage("open+parse", || load::open_and_parse(path, o.limits))
         .map_err(|error| BatchError {
@@ -104,12 +122,10 @@ fn one(path: &Path, o: &Options<'_>, leak: bool) -> Result<Node, BatchError> {
             error,
         })?;
     (o.progress)(&format!("analyzing {}", path.display()));
+    let manifest = bundle.manifest.clone();
     let sources = stage("assemble", || parsing.finish_releasing(&mut bundle));
     let a = report::analyze_sources(sources, o.thresholds, o.selection);
-    let node = Node {
-        report: BundleReport::new(&path.display().to_string(), &a),
-        summary: o.summarise.then(|| NodeSummary::of(&a)),
-    };
+    let node = keep(path, &manifest, &a);
     if leak {
         std::mem::forget(a);
         std::mem::forget(bundle);

@@ -69,15 +69,7 @@ pub fn render(bundle: &Bundle) -> String {
         .sources
         .iter()
         .map(|s| {
-            let mut note = s.error.clone().unwrap_or_default();
-            if let Some(t) = s.truncated {
-                note = format!(
-                    "truncated: kept {} of {}{}",
-                    t.kept,
-                    t.total,
-                    prefixed(&note)
-                );
-            }
+            let note = source_note(s);
             [
                 s.name.clone(),
                 s.netns.clone().unwrap_or_default(),
@@ -95,6 +87,21 @@ pub fn render(bundle: &Bundle) -> String {
     let header = ["SOURCE", "NETNS", "STATUS", "BYTES", "TIME", "PATH / NOTE"].map(String::from);
     out.push_str(&table(&header, &rows));
     out
+}
+
+/// What the source table says about a source besides its status: the truncation and
+/// the collector's error, if any.
+pub fn source_note(s: &netsnap_schema::SourceRecord) -> String {
+    let note = s.error.clone().unwrap_or_default();
+    match s.truncated {
+        Some(t) => format!(
+            "truncated: kept {} of {}{}",
+            t.kept,
+            t.total,
+            prefixed(&note)
+        ),
+        None => note,
+    }
 }
 
 fn prefixed(note: &str) -> String {

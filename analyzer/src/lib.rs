@@ -10,7 +10,10 @@
 //! - [`graph`]: netns, pods, links, VIPs and endpoints as a petgraph graph;
 //! - [`trace`]: the packet-path engine (so far: the routing decision of a netns);
 //! - [`check`]: the catalog of checks, findings with evidence;
-//! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot;
+//! - [`report`] and [`render`]: the report, printed as text, JSON, Markdown or dot, and
+//!   `netsnap report`'s self-contained HTML (and Markdown) pages;
+//! - [`layout`]: the node's picture laid out by netsnap (SVG for the report and
+//!   `netsnap graph --format svg`);
 //! - [`show`] and [`inspect`]: offline views of a bundle;
 //! - [`diff`]: a semantic diff of two bundles, counters as rates;
 //! - [`batch`]: many bundles in one run, analysed in parallel but bounded, streamed;
@@ -23,6 +26,7 @@ pub mod diff;
 pub mod evidence;
 pub mod graph;
 pub mod inspect;
+pub mod layout;
 pub mod load;
 pub mod model;
 pub mod parse;

@@ -41,6 +41,31 @@ enum ColorChoice {
 enum GraphFormat {
     Dot,
     Json,
+    /// The picture of `netsnap report`, laid out by netsnap (every panel expanded).
+    Svg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// One self-contained HTML file (no request of any kind).
+    Html,
+    /// Markdown for a ticket, with each node's picture as `OUTPUT-STEM.NODE.svg` beside it.
+    Markdown,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// `.netsnap.tar.zst` files or unpacked bundle directories (several: one cluster).
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    /// The file to write.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    format: ReportFormat,
+    /// Do not trace every pod to every service port (no reachability section).
+    #[arg(long)]
+    no_reach: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,6 +194,10 @@ struct DiffArgs {
 enum Command {
     /// Parse every source, build the node graph and report what is broken.
     Analyze(AnalyzeArgs),
+    /// Write one report file to attach to a ticket: header, findings, the node's
+    /// picture (clickable), failing traces, reachability matrix, source table.
+    /// Exits 0 once the file is written, whatever it found (`analyze` gates CI).
+    Report(ReportArgs),
     /// Print the node graph (netns, pods, links, VIPs, endpoints).
     Graph {
         bundle: PathBuf,
@@ -305,10 +334,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze(args, &limits),
         Command::Graph { bundle, format } => {
             let b = open(&bundle, &limits)?;
-            let (_, _, graph) = report::prepare(&b);
+            let (_, model, graph) = report::prepare(&b);
             write_out(&match format {
                 GraphFormat::Dot => render::dot::render_dot(&graph),
                 GraphFormat::Json => render::dot::render_json(&graph),
+                GraphFormat::Svg => netsnap_analyzer::layout::svg::standalone(
+                    &netsnap_analyzer::layout::Picture::of(&model, &graph, &[]),
+                    &format!("netsnap topology of {}", model.hostname),
+                ),
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -342,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(args) => trace(args, &limits),
+        Command::Report(args) => report_file(args, &limits),
         Command::Diff(args) => diff(args, &limits),
         Command::Reach { bundle, format } => {
             let b = open(&bundle, &limits)?;
@@ -574,6 +608,50 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `netsnap report`: the pages of `render::page`, written as HTML or Markdown (with
+/// its pictures beside it).
+fn report_file(args: ReportArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
+    use netsnap_analyzer::render::{html, page, page_markdown};
+    let selection = Selection {
+        no_reach: args.no_reach,
+        ..Selection::default()
+    };
+    let pages = page::build(
+        &args.bundles,
+        &netsnap_analyzer::batch::Options {
+            limits,
+            thresholds: &Thresholds::default(),
+            selection: &selection,
+            jobs: netsnap_analyzer::batch::DEFAULT_JOBS,
+            summarise: false,
+            leak_single: false,
+            progress: &progress,
+        },
+    )?;
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    match args.format {
+        ReportFormat::Html => write(&args.output, &html::render(&pages))?,
+        ReportFormat::Markdown => {
+            let stem = args
+                .output
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let pictures = page_markdown::pictures(&pages, &stem);
+            let dir = args.output.parent().unwrap_or(Path::new(""));
+            for (name, svg) in &pictures {
+                write(&dir.join(name), svg)?;
+            }
+            let names: Vec<String> = pictures.into_iter().map(|(n, _)| n).collect();
+            write(&args.output, &page_markdown::render(&pages, &names))?;
+        }
+    }
+    eprintln!("netsnap: report written to {}", args.output.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `netsnap redact`: the file rules (map beside, never inside a bundle; nothing

@@ -56,6 +56,36 @@ pub fn replace_source(bundle: &Path, source: SourceId, content: &[u8]) -> Result
     Ok(manifest)
 }
 
+/// A content edit for [`rewrite`]: bundle path and bytes → the new bytes, or `None`.
+pub type Edit = dyn Fn(&str, &[u8]) -> Option<Vec<u8>>;
+
+/// Writes a copy of the bundle `from` as the archive `to`, each content passed through
+/// `edit` (bundle path, bytes → new bytes, or `None` to keep it) and the manifest's
+/// hostname replaced when `hostname` is given; sizes and digests are recomputed by the
+/// writer. For hostile-name cases made from a real capture.
+pub fn rewrite(from: &Path, to: &Path, hostname: Option<&str>, edit: &Edit) -> Result<Manifest> {
+    let b = Bundle::open(from, &ReadLimits::default())
+        .with_context(|| format!("reading {}", from.display()))?;
+    let mut w = BundleWriter::new(to.parent().unwrap_or(Path::new(".")));
+    for r in &b.manifest.sources {
+        match &r.path {
+            Some(p) => {
+                let data = b
+                    .file(p)
+                    .with_context(|| format!("{p} listed but not in the bundle"))?;
+                let new = edit(p, data);
+                w.add_bytes(r.clone(), new.as_deref().unwrap_or(data))?;
+            }
+            None => w.add_record(r.clone())?,
+        }
+    }
+    let mut manifest = b.manifest.clone();
+    if let Some(h) = hostname {
+        manifest.hostname = h.to_string();
+    }
+    Ok(w.write_archive(manifest, to)?)
+}
+
 /// Places `/proc/net/ip_vs` text as `ipvs/ip_vs.txt` (source `ipvs`, status ok).
 pub fn place_ipvs_text(bundle: &Path, text: &str) -> Result<Manifest> {
     debug_assert_eq!(SourceId::Ipvs.path(), Some(layout::IPVS));

@@ -4,6 +4,7 @@
 //! (see `src/lab/README.md` for the `scripts/lab` command).
 
 pub mod bare_node;
+pub mod browser;
 pub mod bundle_edit;
 pub mod collect_support;
 pub mod collector;

@@ -75,7 +75,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// The cluster section: nodes, a table of the cluster findings, then each finding.
-fn cluster(out: &mut String, c: &ClusterReport) {
+pub(crate) fn cluster(out: &mut String, c: &ClusterReport) {
     let _ = writeln!(out, "# netsnap cluster report: {} nodes\n", c.nodes.len());
     for n in &c.nodes {
         let _ = writeln!(out, "- {}: {}", plain(&n.name), code(&n.origin));
@@ -114,9 +114,14 @@ fn cluster(out: &mut String, c: &ClusterReport) {
 
 /// One finding; `nodes`: the nodes a cluster finding involves.
 fn finding(out: &mut String, f: &Finding, nodes: &[String]) {
+    finding_at(out, f, nodes, "##");
+}
+
+/// [`finding`] under a heading of the given level (`####` inside a node's section).
+pub(crate) fn finding_at(out: &mut String, f: &Finding, nodes: &[String], heading: &str) {
     let _ = writeln!(
         out,
-        "## {} {} — {}\n",
+        "{heading} {} {} — {}\n",
         f.severity.as_str().to_uppercase(),
         f.id,
         plain(&f.subject)

@@ -127,7 +127,7 @@ pub use cmd::{ok_json, ok_stdout};
 pub use cni::CniMode;
 pub use faults::{conntrack_stat, kmsg_count};
 pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service, ServiceV6};
-pub use require::{require_lab, unavailable_reason, LabEnv};
+pub use require::{may_run, require_lab, unavailable_reason, LabEnv};
 
 use anyhow::{bail, ensure, Context, Result};
 use ipnet::Ipv4Net;

@@ -65,6 +65,19 @@ pub fn unavailable_reason() -> Option<String> {
 /// Returns `None` (after printing why to stderr) when the test should be
 /// skipped; panics when `NETSNAP_LAB=required` and the lab cannot run.
 pub fn require_lab() -> Option<LabEnv> {
+    if !may_run("the lab", unavailable_reason) {
+        return None;
+    }
+    Some(LabEnv {
+        cgroup_hierarchy: pod::pick_hierarchy()?,
+    })
+}
+
+/// What every test that needs this machine's environment decides (the lab's, the
+/// report's browser tests): `true` to run; `false` after a visible skip notice when
+/// `NETSNAP_LAB` says skip or `unavailable` gives a reason; a panic with that reason
+/// when `NETSNAP_LAB=required`. `what` names the environment in the panic.
+pub fn may_run(what: &str, unavailable: impl FnOnce() -> Option<String>) -> bool {
     let mode = std::env::var("NETSNAP_LAB").unwrap_or_default();
     let test = std::thread::current()
         .name()
@@ -72,21 +85,19 @@ pub fn require_lab() -> Option<LabEnv> {
         .to_string();
     if matches!(mode.as_str(), "0" | "skip" | "off" | "no") {
         skip_notice(&format!("SKIPPED {test}: NETSNAP_LAB={mode}"));
-        return None;
+        return false;
     }
     let required = matches!(mode.as_str(), "required" | "1" | "yes" | "true");
-    match unavailable_reason() {
-        None => Some(LabEnv {
-            cgroup_hierarchy: pod::pick_hierarchy()?,
-        }),
+    match unavailable() {
+        None => true,
         Some(reason) if required => {
-            panic!("NETSNAP_LAB={mode} but the lab cannot run: {reason}")
+            panic!("NETSNAP_LAB={mode} but {what} cannot run: {reason}")
         }
         Some(reason) => {
             skip_notice(&format!(
                 "SKIPPED {test}: {reason}; set NETSNAP_LAB=required to make this a failure"
             ));
-            None
+            false
         }
     }
 }

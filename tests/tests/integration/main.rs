@@ -24,6 +24,8 @@ mod lab_flannel;
 mod lab_ipvs;
 mod lab_rootns;
 mod lab_samples;
+mod report_browser;
+mod report_html;
 mod static_aarch64;
 mod trace_lab;
 mod trace_route;
