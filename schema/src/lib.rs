@@ -16,6 +16,9 @@ pub mod writer;
 
 mod digest;
 
-pub use manifest::{Manifest, SourceRecord, SourceStatus, Truncation, FORMAT_VERSION};
+pub use manifest::{
+    ImportReport, ImportedFrom, ImportedInput, Manifest, SourceRecord, SourceStatus, Truncation,
+    FORMAT_VERSION,
+};
 pub use reader::{Bundle, ReadError, ReadLimits};
 pub use writer::{BundleWriter, Spool, WriteError};

@@ -1,0 +1,133 @@
+//! Tool output whose bundle form is the kernel's text: `conntrack -S` becomes
+//! `/proc/net/stat/nf_conntrack` rows, `ipvsadm -Lnc` becomes `/proc/net/ip_vs_conn`
+//! lines, and `sysctl -a` is split into the bundle's sysctl maps.
+
+use netsnap_schema::model::Sysctls;
+use std::net::IpAddr;
+
+/// `cpu=0 found=0 invalid=3 …` rows → a header of the names and one hex row per CPU
+/// (the analyzer reads the columns by name). Returns the text and lines not read.
+pub fn conntrack_stat_from_cmd(text: &str) -> (String, Vec<usize>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<(String, u64)>> = Vec::new();
+    let mut unread = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let pairs: Option<Vec<(String, u64)>> = line
+            .split_whitespace()
+            .filter(|w| !w.starts_with("cpu="))
+            .map(|w| {
+                let (k, v) = w.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect();
+        match pairs {
+            Some(p) if !p.is_empty() => {
+                for (k, _) in &p {
+                    if !names.contains(k) {
+                        names.push(k.clone());
+                    }
+                }
+                rows.push(p);
+            }
+            _ if line.trim().is_empty() => {}
+            _ => unread.push(i + 1),
+        }
+    }
+    let mut out = names.join(" ");
+    out.push('\n');
+    for row in rows {
+        let vals: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let v = row.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap_or(0);
+                format!("{v:08x}")
+            })
+            .collect();
+        out.push_str(&vals.join(" "));
+        out.push('\n');
+    }
+    (out, unread)
+}
+
+fn hex_addr(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V4(v4) => format!("{:08X}", u32::from(*v4)),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            s.iter().map(|g| format!("{g:04x}")).collect::<Vec<_>>().join(":")
+        }
+    }
+}
+
+fn split_addr(s: &str) -> Option<(IpAddr, u16)> {
+    let (a, p) = s.rsplit_once(':')?;
+    let a = a.trim_start_matches('[').trim_end_matches(']');
+    Some((a.parse().ok()?, p.parse().ok()?))
+}
+
+/// `ipvsadm -Lnc` → `/proc/net/ip_vs_conn`:
+/// `TCP 14:54 ESTABLISHED 10.0.0.5:38714 10.96.0.1:443 192.168.0.2:6443` →
+/// `TCP 0A000005 970A 0A600001 01BB C0A80002 192B ESTABLISHED 894`.
+pub fn ipvs_conn_from_ipvsadm(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::from("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n");
+    let mut unread = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.first().is_some_and(|f| *f == "pro" || *f == "IPVS") || w.is_empty() {
+            continue;
+        }
+        let parsed = (|| {
+            let (m, s) = w.get(1)?.split_once(':')?;
+            let expires = m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?;
+            let (sa, sp) = split_addr(w.get(3)?)?;
+            let (va, vp) = split_addr(w.get(4)?)?;
+            let (da, dp) = split_addr(w.get(5)?)?;
+            Some(format!(
+                "{} {} {sp:04X} {} {vp:04X} {} {dp:04X} {:<11} {expires:7}\n",
+                w[0],
+                hex_addr(&sa),
+                hex_addr(&va),
+                hex_addr(&da),
+                w[2]
+            ))
+        })();
+        match parsed {
+            Some(l) => out.push_str(&l),
+            None => unread.push(i + 1),
+        }
+    }
+    (out, unread)
+}
+
+/// `sysctl -a` split as the collector writes it: `net.*` (the node's and the root
+/// netns's sysctls) and `net.netfilter.nf_conntrack_*` (conntrack settings).
+pub struct SysctlSplit {
+    pub net: Sysctls,
+    pub conntrack: Sysctls,
+    pub unread: Vec<usize>,
+}
+
+pub fn split_sysctl(text: &str) -> SysctlSplit {
+    let mut out = SysctlSplit {
+        net: Sysctls::new(),
+        conntrack: Sysctls::new(),
+        unread: Vec::new(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let pair = line.split_once(" = ").or_else(|| line.trim_end().strip_suffix(" =").map(|k| (k, "")));
+        let Some((k, v)) = pair else {
+            if !line.trim().is_empty() && !line.starts_with("sysctl: ") {
+                out.unread.push(i + 1);
+            }
+            continue;
+        };
+        let k = k.trim();
+        if k.starts_with("net.netfilter.nf_conntrack_") {
+            out.conntrack.insert(k.into(), v.trim().into());
+        }
+        if k.starts_with("net.") {
+            out.net.insert(k.into(), v.trim().into());
+        }
+    }
+    out
+}

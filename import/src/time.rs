@@ -1,0 +1,31 @@
+//! RFC 3339 UTC timestamps for the manifest (no time zone database needed).
+
+/// `(2026-12-05T05:20:00Z, 20261205T052000Z)` for seconds since the epoch.
+pub fn rfc3339(unix: u64) -> (String, String) {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    (
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z"),
+        format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}Z"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_dates() {
+        assert_eq!(super::rfc3339(0).0, "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_000_000).0, "2026-11-18T09:46:40Z");
+    }
+}
