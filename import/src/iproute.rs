@@ -135,6 +135,26 @@ const KINDS: [&str; 16] = [
     "sit", "ip6tnl", "team", "macvtap",
 ];
 
+/// Netlink's `IFF_*` order, in which the collector lists flags.
+const IFF_ORDER: [&str; 19] = [
+    "UP", "BROADCAST", "DEBUG", "LOOPBACK", "POINTOPOINT", "NOTRAILERS", "RUNNING", "NOARP", "PROMISC", "ALLMULTI",
+    "MASTER", "SLAVE", "MULTICAST", "PORTSEL", "AUTOMEDIA", "DYNAMIC", "LOWER_UP", "DORMANT", "ECHO",
+];
+
+/// `ip`'s flag list as netlink has it: `ip` hides `RUNNING` (set when the device is
+/// up with carrier, i.e. `UP` and `LOWER_UP`) and adds `NO-CARRIER`/`M-DOWN`, which
+/// are no flags; the order is the kernel's bit order.
+fn netlink_flags<'a>(shown: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut flags: Vec<&str> = shown.filter(|f| IFF_ORDER.contains(f)).collect();
+    if flags.contains(&"UP") && flags.contains(&"LOWER_UP") && !flags.contains(&"RUNNING") {
+        flags.push("RUNNING");
+    }
+    let pos = |f: &&str| IFF_ORDER.iter().position(|o| o == f).unwrap_or(usize::MAX);
+    flags.sort_by_key(pos);
+    flags.dedup();
+    flags.into_iter().map(str::to_string).collect()
+}
+
 fn port_state(s: &str) -> Option<u8> {
     Some(match s {
         "disabled" => 0,
@@ -157,11 +177,7 @@ fn link_header(words: &[&str]) -> Option<LinkDraft> {
     let flags_word = words.get(2)?.strip_prefix('<')?.strip_suffix('>')?;
     let mtu = after(words, "mtu")?.parse().ok()?;
     let mut link = Link::new(ifindex, name, mtu);
-    link.flags = flags_word
-        .split(',')
-        .filter(|f| !f.is_empty() && *f != "NO-CARRIER" && *f != "M-DOWN")
-        .map(str::to_string)
-        .collect();
+    link.flags = netlink_flags(flags_word.split(','));
     link.state = state(after(words, "state").unwrap_or("UNKNOWN"));
     let mut draft = LinkDraft {
         link,
@@ -439,15 +455,7 @@ fn json_link(v: &Value) -> Result<LinkDraft, String> {
     let ifindex = u(v, "ifindex").ok_or("link without ifindex")? as u32;
     let name = s(v, "ifname").ok_or("link without ifname")?;
     let mut link = Link::new(ifindex, name, u(v, "mtu").unwrap_or(0) as u32);
-    link.flags = v
-        .get("flags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|f| *f != "NO-CARRIER" && *f != "M-DOWN")
-        .map(str::to_string)
-        .collect();
+    link.flags = netlink_flags(v.get("flags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
     link.state = state(s(v, "operstate").unwrap_or("UNKNOWN"));
     link.mac = s(v, "address").map(str::to_string);
     link.link = u(v, "link_index").map(|n| n as u32);

@@ -11,6 +11,7 @@ mod collect_memory;
 mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
+mod import_loose;
 mod lab_basic;
 mod lab_cluster;
 mod lab_cni;
