@@ -285,6 +285,7 @@ impl Draft {
         let mut index = NetnsIndex::default();
         let mut counts = BTreeMap::new();
         let known_nsids: Vec<i32> = netns.values().filter_map(|n| n.nsid).collect();
+        let nsid_of: BTreeMap<String, i32> = netns.iter().filter_map(|(id, n)| Some((id.clone(), n.nsid?))).collect();
         for (id, ns) in netns {
             index.netns.push(NetnsEntry {
                 id: id.clone(),
@@ -298,7 +299,7 @@ impl Draft {
                 pod: None,
             });
             let from_of = |f: NetnsFile| ns.from.get(&f).cloned();
-            let mut resolved = ns.ip.finish();
+            let mut resolved = ns.ip.finish(&nsid_of);
             // A veth whose peer netns is not in the input would look dangling (LNK001):
             // its nsid is left out, and said so.
             let mut strays = 0;

@@ -18,6 +18,9 @@ pub struct LinkDraft {
     pub master: Option<String>,
     pub peer_name: Option<String>,
     pub vxlan_dev: Option<String>,
+    /// `link-netns NAME`: the peer's netns by name (text shows the name, not the
+    /// nsid, when the netns is named); mapped to the nsid the input gives it.
+    pub peer_netns: Option<String>,
 }
 
 /// Everything `ip` told about one netns.
@@ -184,6 +187,7 @@ fn link_header(words: &[&str]) -> Option<LinkDraft> {
         master: after(words, "master").map(str::to_string),
         peer_name: None,
         vxlan_dev: None,
+        peer_netns: None,
     };
     match peer.and_then(|p| p.strip_prefix("if")).and_then(|n| n.parse().ok()) {
         Some(n) => draft.link.link = Some(n),
@@ -199,6 +203,7 @@ fn link_detail(words: &[&str], cur: &mut LinkDraft) {
     if let Some(id) = after(words, "link-netnsid").and_then(|v| v.parse().ok()) {
         cur.link.link_netnsid = Some(id);
     }
+    cur.peer_netns = after(words, "link-netns").map(str::to_string);
     if let Some(p) = after(words, "promiscuity").and_then(|v| v.parse().ok()) {
         cur.link.promiscuity = p;
     }
@@ -502,6 +507,7 @@ fn json_link(v: &Value) -> Result<LinkDraft, String> {
         master: s(v, "master").map(str::to_string),
         peer_name,
         vxlan_dev,
+        peer_netns: None,
     })
 }
 
@@ -595,7 +601,8 @@ pub struct Resolved {
 }
 
 impl IpState {
-    pub fn finish(self) -> Resolved {
+    /// Resolves names; `nsids` maps netns names to the nsid the node gives them.
+    pub fn finish(self, nsids: &BTreeMap<String, i32>) -> Resolved {
         let by_name: BTreeMap<String, u32> = self
             .links
             .iter()
@@ -617,6 +624,9 @@ impl IpState {
                     l.master = d.master.as_deref().and_then(|m| idx(m, "a link's master"));
                     if let Some(p) = &d.peer_name {
                         l.link = idx(p, "a link's peer");
+                    }
+                    if let Some(n) = d.peer_netns.as_ref().and_then(|n| nsids.get(n)) {
+                        l.link_netnsid = Some(*n);
                     }
                     if let (Some(v), Some(dev)) = (l.vxlan.as_mut(), &d.vxlan_dev) {
                         v.dev = idx(dev, "a vxlan device");

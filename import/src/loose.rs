@@ -21,8 +21,33 @@ pub fn dumps_of(data: &[u8], origin: &str) -> Found {
     dumps_of_text(text, origin, false)
 }
 
+/// What iptables-nft prints on stderr when legacy tables exist; tools that capture
+/// stdout and stderr together (sos) can splice it into the middle of a rule.
+const LEGACY_WARNING: &str = "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them";
+
+/// Takes the legacy-tables warning out of the middle of a line (rejoining the line
+/// it split) and reports it: it also says legacy tables exist on the node.
+fn unsplice_warning(text: &str, origin: &str, notes: &mut Vec<String>) -> Option<String> {
+    let at = text.find(LEGACY_WARNING)?;
+    let line = text[..at].matches('\n').count() + 1;
+    let mid_line = at > 0 && !text[..at].ends_with('\n');
+    let mut end = at + LEGACY_WARNING.len();
+    if mid_line && text[end..].starts_with('\n') {
+        end += 1;
+    }
+    notes.push(format!(
+        "{origin} line {line}: iptables' stderr warning that iptables-legacy tables are present{}; the node has legacy tables, which this input does not hold",
+        if mid_line { " was spliced into the line; removed and the line rejoined" } else { "" }
+    ));
+    Some(format!("{}{}", &text[..at], &text[end..]))
+}
+
 fn dumps_of_text(text: &str, origin: &str, lossy: bool) -> Found {
+    let mut notes = Vec::new();
+    let repaired = unsplice_warning(text, origin, &mut notes);
+    let text = repaired.as_deref().unwrap_or(text);
     let mut found = json_dump(text, origin).unwrap_or_else(|| find_dumps(text, origin));
+    found.notes.splice(0..0, notes);
     if lossy {
         found.notes.push(format!("{origin}: not valid UTF-8; invalid bytes replaced"));
     }

@@ -43,6 +43,32 @@ fn key(f: &Finding) -> String {
     format!("{} {}", f.id, f.subject)
 }
 
+/// `pod NS/NAME` → netns id, from a bundle's netns index.
+fn pod_netns(b: &Bundle) -> Vec<(String, String)> {
+    let index: Option<netsnap_schema::model::NetnsIndex> = b.json("netns/index.json").ok().flatten();
+    index
+        .into_iter()
+        .flat_map(|i| i.netns)
+        .filter_map(|n| {
+            let p = n.pod?;
+            Some((format!("pod {}/{}", p.namespace?, p.name?), n.id))
+        })
+        .collect()
+}
+
+/// A direct finding's key as an import without pod identities names it: sos and the
+/// other tools know netns by name only, so `pod default/web-0` is `pod netns <id>`.
+fn key_without_pod_names(f: &Finding, pods: &[(String, String)], imported_has_names: bool) -> String {
+    let k = key(f);
+    if imported_has_names {
+        return k;
+    }
+    pods.iter()
+        .find(|(subject, _)| f.subject == *subject || f.subject.starts_with(&format!("{subject} ")))
+        .map(|(subject, id)| format!("{} {}", f.id, f.subject.replacen(subject.as_str(), &format!("pod netns {id}"), 1)))
+        .unwrap_or(k)
+}
+
 /// Checks that look at pods (their netns, veths, resolv.conf, sockets, or pods on a
 /// bridge) and so cannot fire on an import without pod netns, whatever files their
 /// evidence cites.
@@ -72,9 +98,12 @@ pub fn findings(bundle: &Bundle) -> Vec<Finding> {
 pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
     let (d, i) = (findings(direct), findings(imported));
     let have = |p: &str| p == "manifest.json" || imported.file(p).is_some();
-    let pods = has_pod_netns(imported);
+    let has_pods = has_pod_netns(imported);
+    let pods = pod_netns(direct);
+    let names = !pod_netns(imported).is_empty();
+    let direct_key = |f: &Finding| key_without_pod_names(f, &pods, names);
     let imported_keys: BTreeSet<String> = i.iter().filter(|f| !bundle_level(f)).map(key).collect();
-    let direct_keys: BTreeSet<String> = d.iter().filter(|f| !bundle_level(f)).map(key).collect();
+    let direct_keys: BTreeSet<String> = d.iter().filter(|f| !bundle_level(f)).map(direct_key).collect();
     let mut out = Compared {
         unavailable: imported
             .manifest
@@ -86,15 +115,16 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
     };
     for f in d.iter().filter(|f| !bundle_level(f)) {
         let mut lacking: Vec<&str> = f.evidence.iter().map(|e| e.path.as_str()).filter(|p| !have(p)).collect();
-        if !pods && NEED_PODS.contains(&f.id.to_string().as_str()) {
+        if !has_pods && NEED_PODS.contains(&f.id.to_string().as_str()) {
             lacking.push("pod netns");
         }
+        let k = direct_key(f);
         if !lacking.is_empty() {
-            out.uncovered.push(format!("{} (needs {})", key(f), lacking.join(", ")));
-        } else if imported_keys.contains(&key(f)) {
-            out.matched.push(key(f));
+            out.uncovered.push(format!("{k} (needs {})", lacking.join(", ")));
+        } else if imported_keys.contains(&k) {
+            out.matched.push(k);
         } else {
-            out.missing.push(format!("{}: {}", key(f), f.message));
+            out.missing.push(format!("{k}: {}", f.message));
         }
     }
     for f in i.iter().filter(|f| !bundle_level(f)) {

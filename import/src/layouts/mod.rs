@@ -8,24 +8,41 @@ use crate::error::ImportError;
 use crate::input::Tree;
 use crate::loose::dumps_of;
 
+pub mod sos;
+
 /// Imports one input tree into `draft`; returns a phrase naming what the input was
 /// (for the reason on every source it lacks).
 pub fn import_tree(tree: &Tree, draft: &mut Draft) -> Result<String, ImportError> {
-    let loose_files: Vec<&String> = tree.files.keys().collect();
-    let mut tree_notes = tree.notes.clone();
-    for name in loose_files {
-        let origin = tree.display(name);
-        import_loose(&origin, &tree.files[name], ROOT, draft);
+    let first_input = draft.inputs.len();
+    let reason = match sos::detect(tree) {
+        Some(prefix) => sos::import(tree, &prefix, draft),
+        None => import_all_loose(tree, draft),
+    };
+    if let Some(first) = draft.inputs.get_mut(first_input) {
+        first.notes.extend(tree.notes.iter().cloned());
     }
-    if let Some(first) = draft.inputs.iter_mut().find(|i| i.path.starts_with(&tree.origin)) {
-        first.notes.append(&mut tree_notes);
-    }
-    Ok("the input was loose dumps".into())
+    Ok(reason)
 }
 
-/// One file recognised by content, its dumps added for `netns`.
-pub fn import_loose(origin: &str, data: &[u8], netns: &str, draft: &mut Draft) {
-    let found = dumps_of(data, origin);
+/// Every file of a tree no layout claims, recognised by content.
+fn import_all_loose(tree: &Tree, draft: &mut Draft) -> String {
+    let loose_files: Vec<&String> = tree.files.keys().collect();
+    for name in loose_files {
+        let origin = tree.display(name);
+        import_file(&origin, &tree.files[name], ROOT, None, draft);
+    }
+    "the input was loose dumps".into()
+}
+
+/// One file recognised by content, its dumps added for `netns`; `command` is what a
+/// layout knows made the file (`ip -6 rule`), used where no prompt line says it.
+pub fn import_file(origin: &str, data: &[u8], netns: &str, command: Option<&str>, draft: &mut Draft) {
+    let mut found = dumps_of(data, origin);
+    for d in &mut found.dumps {
+        if d.command.is_none() {
+            d.command = command.map(str::to_string);
+        }
+    }
     let mut notes = found.notes;
     let mut recognisers: Vec<&str> = Vec::new();
     for dump in &found.dumps {
