@@ -39,7 +39,7 @@ pub struct Draft {
     pub kernel: String,
     /// Seconds since the epoch the capture is dated (the newest input's mtime).
     pub captured_unix: u64,
-    entries: BTreeMap<&'static str, Entry>,
+    entries: BTreeMap<String, Entry>,
     conntrack: Option<(Sysctls, ImportedFrom)>,
     netns: BTreeMap<String, Netns>,
     pub inputs: Vec<ImportedInput>,
@@ -115,7 +115,7 @@ fn unread_note(origin: &str, dump: &Dump, what: &str, lines: &[usize]) -> Option
 }
 
 impl Draft {
-    fn put(&mut self, path: &'static str, content: Vec<u8>, from: ImportedFrom, note: Option<String>, notes: &mut Vec<String>) {
+    fn put(&mut self, path: &str, content: Vec<u8>, from: ImportedFrom, note: Option<String>, notes: &mut Vec<String>) {
         if let Some(old) = self.entries.get_mut(path) {
             if path == layout::CONNTRACK_ENTRIES {
                 // `conntrack -L` and `conntrack -L -f ipv6` are two dumps of one table.
@@ -126,7 +126,14 @@ impl Draft {
             notes.push(format!("{}: a second dump for {path} left out (the first, from {}, is kept)", from.path, old.from.path));
             return;
         }
-        self.entries.insert(path, Entry { content, from, note });
+        self.entries.insert(path.to_string(), Entry { content, from, note });
+    }
+
+    /// One file of the node's CNI configuration directory, kept raw (`host/cni/<name>`).
+    pub fn add_cni_file(&mut self, name: &str, data: &[u8], origin: &str, notes: &mut Vec<String>) {
+        let Some(path) = netsnap_schema::registry::SourceId::HostCni.dir_path(name) else { return };
+        let from = ImportedFrom { path: origin.into(), recogniser: "cni-config".into(), lines: None };
+        self.put(&path, data.to_vec(), from, None, notes);
     }
 
     fn netns(&mut self, id: &str) -> &mut Netns {
@@ -147,7 +154,13 @@ impl Draft {
                 let target = iptables_target(dump, notes, origin);
                 self.put(target, raw, f, None, notes);
             }
-            Kind::NftJson => self.put(layout::NFT_JSON, raw, f, None, notes),
+            Kind::NftJson => match convert::nft_without_iptables_tables(&dump.text) {
+                Ok((json, left_out)) => {
+                    let note = (left_out > 0).then(|| format!("{left_out} table(s) iptables-nft manages left out (they are the iptables-save dumps' content)"));
+                    self.put(layout::NFT_JSON, json.into_bytes(), f, note, notes)
+                }
+                Err(e) => notes.push(format!("{origin}: `nft -j` output not imported: {e}")),
+            },
             Kind::NftText => notes.push(format!(
                 "{origin} lines {}-{}: `nft list ruleset` text recognised but not imported: bundles hold nft rulesets as `nft -j` JSON; ask for `nft -j list ruleset`",
                 dump.lines[0], dump.lines[1]
@@ -158,6 +171,13 @@ impl Draft {
                 dump.lines[0], dump.lines[1]
             )),
             Kind::IpvsConnProc => self.put(layout::IPVS_CONN, raw, f, None, notes),
+            Kind::IpvsadmSave => {
+                let (text, unread) = convert::ipvs_from_save(&dump.text);
+                notes.extend(unread_note(origin, dump, "ipvsadm --save", &unread));
+                let note = "converted from ipvsadm --save, which has no connection counts (written as 0)";
+                self.put(layout::IPVS, text.into_bytes(), f, Some(note.into()), notes);
+            }
+            Kind::Ipset => self.put(layout::IPSET, raw, f, None, notes),
             Kind::IpvsadmConn => {
                 let (text, unread) = convert::ipvs_conn_from_ipvsadm(&dump.text);
                 let note = unread_note(origin, dump, "ipvsadm -c", &unread);
@@ -221,7 +241,7 @@ impl Draft {
             }
             Kind::IpJson => match serde_json::from_str::<serde_json::Value>(&dump.text)
                 .map_err(|e| e.to_string())
-                .and_then(|v| iproute::parse_ip_json(&v))
+                .and_then(|v| iproute::parse_ip_json(&v, dump.command.as_deref()))
             {
                 Ok(st) => self.merge_ip(netns, st, f),
                 Err(e) => notes.push(format!("{origin}: `ip -j` output not imported: {e}")),
@@ -255,6 +275,33 @@ impl Draft {
         }
     }
 
+    /// Gives each netns without an nsid the one the node's veth pairs give it: a
+    /// node veth (ifindex A, peer ifindex B, peer nsid N) and a netns whose link B
+    /// has its peer at A make that netns N, when exactly one netns matches. The hand
+    /// recipe and loose `ip` dumps name no nsids; the pairs do.
+    pub fn infer_nsids(&mut self) {
+        let Some(root) = self.netns.get(ROOT).and_then(|n| n.ip.links.clone()) else { return };
+        let mut found = Vec::new();
+        for l in root.iter().map(|d| &d.link) {
+            let (Some(peer), Some(nsid)) = (l.link, l.link_netnsid) else { continue };
+            let matches: Vec<&String> = self
+                .netns
+                .iter()
+                .filter(|(id, n)| id.as_str() != ROOT && n.nsid.is_none())
+                .filter(|(_, n)| {
+                    n.ip.links.iter().flatten().any(|d| d.link.ifindex == peer && d.link.link == Some(l.ifindex) && d.link.link_netnsid.is_some())
+                })
+                .map(|(id, _)| id)
+                .collect();
+            if let [id] = matches.as_slice() {
+                found.push(((*id).clone(), nsid));
+            }
+        }
+        for (id, nsid) in found {
+            self.set_nsid(&id, nsid);
+        }
+    }
+
     /// Whether any dump was imported.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -278,9 +325,9 @@ impl Draft {
             r
         };
         for (path, e) in entries {
-            let name = netsnap_schema::registry::locate(path).map(|l| l.id.name()).unwrap_or(path);
-            writer.add_bytes(record(name, path.into(), e.from, e.note), &e.content)?;
-            written.push(path.into());
+            let name = netsnap_schema::registry::locate(&path).map(|l| l.id.name()).unwrap_or("imported");
+            writer.add_bytes(record(name, path.clone(), e.from, e.note), &e.content)?;
+            written.push(path);
         }
         let mut index = NetnsIndex::default();
         let mut counts = BTreeMap::new();

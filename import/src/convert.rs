@@ -131,3 +131,87 @@ pub fn split_sysctl(text: &str) -> SysctlSplit {
     }
     out
 }
+
+/// `nft -j list ruleset` as the bundle keeps it: without the tables iptables-nft
+/// manages (they are in the iptables-save dumps). Returns the JSON and how many
+/// tables were left out.
+pub fn nft_without_iptables_tables(text: &str) -> Result<(String, usize), String> {
+    let mut doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
+    let items = doc
+        .get_mut("nftables")
+        .and_then(|v| v.as_array_mut())
+        .ok_or("no `nftables` array")?;
+    let managed = |o: &serde_json::Value| {
+        let Some((kind, inner)) = o.as_object().and_then(|m| m.iter().next()) else {
+            return false;
+        };
+        let family = inner.get("family").and_then(|f| f.as_str()).unwrap_or("");
+        let table = match kind.as_str() {
+            "table" => inner.get("name"),
+            _ => inner.get("table"),
+        };
+        table
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| netsnap_schema::layout::managed_by_iptables_nft(family, t))
+    };
+    let tables = items.iter().filter(|o| o.get("table").is_some() && managed(o)).count();
+    items.retain(|o| !managed(o));
+    let mut out = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
+    out.push('\n');
+    Ok((out, tables))
+}
+
+/// `ipvsadm --save` → the `ipvsadm -Ln` table the analyzer reads. The save format has
+/// schedulers, flags and weights but no connection counts: those are written as 0.
+pub fn ipvs_from_save(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+    );
+    let mut unread = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let opt = |k: &str| w.iter().position(|x| *x == k).and_then(|p| w.get(p + 1).copied());
+        let proto = match w.get(1).copied() {
+            Some("-t") => "TCP",
+            Some("-u") => "UDP",
+            Some("-f") => "FWM",
+            _ if line.trim().is_empty() => continue,
+            _ => {
+                unread.push(i + 1);
+                continue;
+            }
+        };
+        let Some(vip) = w.get(2) else {
+            unread.push(i + 1);
+            continue;
+        };
+        match w[0] {
+            "-A" => {
+                let mut l = format!("{proto}  {vip} {}", opt("-s").unwrap_or("wlc"));
+                if let Some(p) = opt("-p") {
+                    l.push_str(&format!(" persistent {p}"));
+                }
+                out.push_str(&l);
+                out.push('\n');
+            }
+            "-a" => {
+                let fwd = if w.contains(&"-g") {
+                    "Route"
+                } else if w.contains(&"-i") {
+                    "Tunnel"
+                } else {
+                    "Masq"
+                };
+                match opt("-r") {
+                    Some(rip) => out.push_str(&format!(
+                        "  -> {rip:<28} {fwd:<7} {:<6} 0          0\n",
+                        opt("-w").unwrap_or("1")
+                    )),
+                    None => unread.push(i + 1),
+                }
+            }
+            _ => unread.push(i + 1),
+        }
+    }
+    (out, unread)
+}

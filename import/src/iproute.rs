@@ -417,10 +417,29 @@ pub fn parse_neigh_text(text: &str) -> (Vec<(Neigh, String)>, Unread) {
     (out, unread)
 }
 
-/// What an `ip -j` array holds, told by its objects' keys.
-pub fn parse_ip_json(value: &Value) -> Result<IpState, String> {
+/// What an `ip -j` array holds, told by its objects' keys; an empty array by the
+/// command that made it, when known (`ip -j neigh show`).
+pub fn parse_ip_json(value: &Value, command: Option<&str>) -> Result<IpState, String> {
     let items = value.as_array().ok_or("not a JSON array")?;
-    let first = items.first().ok_or("an empty array: which `ip -j` command made it cannot be told")?;
+    let Some(first) = items.first() else {
+        let words: Vec<&str> = command.unwrap_or("").split_whitespace().collect();
+        let is = |w: &str| words.iter().any(|c| w.starts_with(c) && c.len() >= 2 && !c.starts_with('-'));
+        let mut st = IpState::default();
+        if is("neighbour") {
+            st.neigh = Some(Vec::new());
+        } else if is("route") {
+            st.routes = Some(Vec::new());
+        } else if is("rule") {
+            st.rules = Some(Vec::new());
+        } else if is("address") {
+            st.addrs = Some(Vec::new());
+        } else if is("link") {
+            st.links = Some(Vec::new());
+        } else {
+            return Err("an empty array: which `ip -j` command made it cannot be told".into());
+        }
+        return Ok(st);
+    };
     let has = |k: &str| first.get(k).is_some();
     let mut st = IpState::default();
     if has("ifname") {

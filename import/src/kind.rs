@@ -11,6 +11,10 @@ pub enum Kind {
     Ipvs,
     /// `ipvsadm -Ln --stats` / `--rate`: per-service counters, no weights.
     IpvsadmStats,
+    /// `ipvsadm --save` (`-A -t VIP:PORT -s rr`, `-a -t … -r RIP:PORT -m -w 1`).
+    IpvsadmSave,
+    /// `ipset save` (`create …`, `add …`).
+    Ipset,
     /// `ipvsadm -Lnc`: connections, decimal.
     IpvsadmConn,
     /// `/proc/net/ip_vs_conn`: connections, hex.
@@ -43,6 +47,8 @@ impl Kind {
             Kind::NftJson => "nft-json",
             Kind::Ipvs => "ipvs",
             Kind::IpvsadmStats => "ipvsadm-stats",
+            Kind::IpvsadmSave => "ipvsadm-save",
+            Kind::Ipset => "ipset-save",
             Kind::IpvsadmConn => "ipvsadm-conn",
             Kind::IpvsConnProc => "proc-ip_vs_conn",
             Kind::ConntrackEntries => "conntrack-entries",
@@ -61,8 +67,10 @@ impl Kind {
 }
 
 /// Kinds recognised line by line, in tie-break order.
-pub const LINE_KINDS: [Kind; 14] = [
+pub const LINE_KINDS: [Kind; 16] = [
     Kind::IptablesSave,
+    Kind::IpvsadmSave,
+    Kind::Ipset,
     Kind::NftText,
     Kind::ConntrackEntries,
     Kind::ConntrackStatCmd,
@@ -135,6 +143,11 @@ fn fits(kind: Kind, line: &str) -> Fit {
             }
         }
         Kind::Ipvs => ipvs_line(t, &words),
+        Kind::IpvsadmSave => strong(matches!(first, "-A" | "-a") && matches!(words.get(1).copied(), Some("-t" | "-u" | "-f" | "--sctp-service"))),
+        Kind::Ipset => strong(
+            (first == "create" && words.len() >= 3 && words[2].contains(':'))
+                || (first == "add" && words.len() >= 3),
+        ),
         Kind::IpvsadmConn => {
             if t.starts_with("IPVS connection entries") || (first == "pro" && t.contains("expire")) {
                 Fit::Strong
@@ -200,6 +213,10 @@ fn iptables_line(t: &str) -> Fit {
         Some(rest) => rest.split_once("] ").map(|(_, r)| r).unwrap_or(""),
         None => t,
     };
+    // `-A -t VIP` is ipvsadm's save format, not a chain.
+    if rule.starts_with("-A -") {
+        return Fit::No;
+    }
     if ["-A ", "-I ", "-N ", "-X ", "-P ", "-F", "-D "].iter().any(|p| rule.starts_with(p)) {
         return Fit::Strong;
     }

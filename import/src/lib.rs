@@ -45,6 +45,7 @@ pub fn import(paths: &[PathBuf], limits: &ReadLimits) -> Result<Draft, ImportErr
             notes.join("; ")
         )));
     }
+    draft.infer_nsids();
     draft.unavailable_reason = reasons.join("; ");
     Ok(draft)
 }

@@ -684,6 +684,8 @@ pub fn walk_tar<R: Read>(
         last = name.clone();
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            // `tar -C dir -c .` starts with the archive's own root, `./`.
+            tar::EntryType::Directory if name == "./" || name == "." => continue,
             tar::EntryType::Directory => {
                 let path = budget.check_path(&name)?;
                 on_entry(TarEvent::Dir(&path))?;

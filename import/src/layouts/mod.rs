@@ -8,15 +8,22 @@ use crate::error::ImportError;
 use crate::input::Tree;
 use crate::loose::dumps_of;
 
+pub mod eks;
+pub mod hand_recipe;
 pub mod sos;
 
 /// Imports one input tree into `draft`; returns a phrase naming what the input was
 /// (for the reason on every source it lacks).
 pub fn import_tree(tree: &Tree, draft: &mut Draft) -> Result<String, ImportError> {
     let first_input = draft.inputs.len();
-    let reason = match sos::detect(tree) {
-        Some(prefix) => sos::import(tree, &prefix, draft),
-        None => import_all_loose(tree, draft),
+    let reason = if let Some(prefix) = sos::detect(tree) {
+        sos::import(tree, &prefix, draft)
+    } else if let Some(prefix) = eks::detect(tree) {
+        eks::import(tree, &prefix, draft)
+    } else if let Some(prefix) = hand_recipe::detect(tree) {
+        hand_recipe::import(tree, &prefix, draft)
+    } else {
+        import_all_loose(tree, draft)
     };
     if let Some(first) = draft.inputs.get_mut(first_input) {
         first.notes.extend(tree.notes.iter().cloned());

@@ -12,7 +12,7 @@ mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
 mod import_loose;
-mod import_sos;
+mod import_tools;
 mod lab_basic;
 mod lab_cluster;
 mod lab_cni;
