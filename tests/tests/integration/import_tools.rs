@@ -11,7 +11,7 @@
 use netsnap_schema::{Bundle, ReadLimits, SourceStatus};
 use netsnap_tests::collect_support::{collect_lab, with_built_lab};
 use netsnap_tests::import_compare::compare;
-use netsnap_tests::lab::{ok_stdout, require_lab, Lab};
+use netsnap_tests::lab::{ok_stdout, require_lab, CniMode, Lab};
 use netsnap_tests::notice;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -144,7 +144,7 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
         Command::new("sos").arg("--help").output().is_ok(),
         "sos is not installed (scripts/test installs sosreport)"
     );
-    let b = Lab::builder("imptools").pods(3).services(4);
+    let b = Lab::builder("imptools").pods(3).services(4).cni(CniMode::Bridge);
     with_built_lab(b, |lab| {
         lab.fault_service_without_endpoints(1)?;
         lab.fault_mtu_mismatch(0)?;
