@@ -45,7 +45,10 @@ pub fn split(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
 
 /// Imports `inputs` as one node and returns it as a verified in-memory bundle, with
 /// the import's notes (prompts, text around dumps, inputs not recognised).
-pub fn import(inputs: &[PathBuf], limits: &ReadLimits) -> Result<(Bundle, Vec<String>), ImportError> {
+pub fn import(
+    inputs: &[PathBuf],
+    limits: &ReadLimits,
+) -> Result<(Bundle, Vec<String>), ImportError> {
     let draft = netsnap_import::import(inputs, limits)?;
     let notes: Vec<String> = draft.inputs.iter().flat_map(|i| i.notes.clone()).collect();
     let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();

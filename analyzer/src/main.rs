@@ -172,7 +172,13 @@ struct ImportArgs {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Write a `.netsnap.tar.zst` bundle here.
-    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "dir", required_unless_present = "dir")]
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        conflicts_with = "dir",
+        required_unless_present = "dir"
+    )]
     out: Option<PathBuf>,
     /// Write an unpacked bundle directory here (must not exist).
     #[arg(long, value_name = "DIR")]

@@ -39,7 +39,11 @@ pub fn conntrack_stat_from_cmd(text: &str) -> (String, Vec<usize>) {
         let vals: Vec<String> = names
             .iter()
             .map(|n| {
-                let v = row.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap_or(0);
+                let v = row
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(0);
                 format!("{v:08x}")
             })
             .collect();
@@ -54,7 +58,10 @@ fn hex_addr(a: &IpAddr) -> String {
         IpAddr::V4(v4) => format!("{:08X}", u32::from(*v4)),
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            s.iter().map(|g| format!("{g:04x}")).collect::<Vec<_>>().join(":")
+            s.iter()
+                .map(|g| format!("{g:04x}"))
+                .collect::<Vec<_>>()
+                .join(":")
         }
     }
 }
@@ -69,7 +76,9 @@ fn split_addr(s: &str) -> Option<(IpAddr, u16)> {
 /// `TCP 14:54 ESTABLISHED 10.0.0.5:38714 10.96.0.1:443 192.168.0.2:6443` →
 /// `TCP 0A000005 970A 0A600001 01BB C0A80002 192B ESTABLISHED 894`.
 pub fn ipvs_conn_from_ipvsadm(text: &str) -> (String, Vec<usize>) {
-    let mut out = String::from("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n");
+    let mut out = String::from(
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n",
+    );
     let mut unread = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -114,7 +123,9 @@ pub fn split_sysctl(text: &str) -> SysctlSplit {
         unread: Vec::new(),
     };
     for (i, line) in text.lines().enumerate() {
-        let pair = line.split_once(" = ").or_else(|| line.trim_end().strip_suffix(" =").map(|k| (k, "")));
+        let pair = line
+            .split_once(" = ")
+            .or_else(|| line.trim_end().strip_suffix(" =").map(|k| (k, "")));
         let Some((k, v)) = pair else {
             if !line.trim().is_empty() && !line.starts_with("sysctl: ") {
                 out.unread.push(i + 1);
@@ -136,7 +147,8 @@ pub fn split_sysctl(text: &str) -> SysctlSplit {
 /// manages (they are in the iptables-save dumps). Returns the JSON and how many
 /// tables were left out.
 pub fn nft_without_iptables_tables(text: &str) -> Result<(String, usize), String> {
-    let mut doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
     let items = doc
         .get_mut("nftables")
         .and_then(|v| v.as_array_mut())
@@ -154,7 +166,10 @@ pub fn nft_without_iptables_tables(text: &str) -> Result<(String, usize), String
             .and_then(|t| t.as_str())
             .is_some_and(|t| netsnap_schema::layout::managed_by_iptables_nft(family, t))
     };
-    let tables = items.iter().filter(|o| o.get("table").is_some() && managed(o)).count();
+    let tables = items
+        .iter()
+        .filter(|o| o.get("table").is_some() && managed(o))
+        .count();
     items.retain(|o| !managed(o));
     let mut out = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
     out.push('\n');
@@ -170,7 +185,11 @@ pub fn ipvs_from_save(text: &str) -> (String, Vec<usize>) {
     let mut unread = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let opt = |k: &str| w.iter().position(|x| *x == k).and_then(|p| w.get(p + 1).copied());
+        let opt = |k: &str| {
+            w.iter()
+                .position(|x| *x == k)
+                .and_then(|p| w.get(p + 1).copied())
+        };
         let proto = match w.get(1).copied() {
             Some("-t") => "TCP",
             Some("-u") => "UDP",

@@ -75,7 +75,11 @@ pub fn read_input(path: &Path, limits: &ReadLimits) -> Result<Tree, ImportError>
 }
 
 /// A (decompressed) stream: a tar archive when its first block says so, else one file.
-fn read_stream(mut input: impl Read, origin: &str, limits: &ReadLimits) -> Result<Tree, ImportError> {
+fn read_stream(
+    mut input: impl Read,
+    origin: &str,
+    limits: &ReadLimits,
+) -> Result<Tree, ImportError> {
     let mut first = vec![0u8; 512];
     let got = read_up_to(&mut input, &mut first).map_err(|source| ImportError::Io {
         path: origin.into(),
@@ -181,7 +185,11 @@ fn read_dir(dir: &Path, origin: &str, limits: &ReadLimits) -> Result<Tree, Impor
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let name = child.file_name().to_string_lossy().into_owned();
-            let entry = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let entry = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let meta = fs::symlink_metadata(child.path()).map_err(|e| io_err(&child.path(), e))?;
             let path = budget.check_path(&entry)?;
             if meta.is_dir() {
@@ -202,7 +210,8 @@ fn read_dir(dir: &Path, origin: &str, limits: &ReadLimits) -> Result<Tree, Impor
                 } else {
                     "special file"
                 };
-                tree.notes.push(format!("{origin}!{path}: {kind} not followed"));
+                tree.notes
+                    .push(format!("{origin}!{path}: {kind} not followed"));
             }
         }
     }

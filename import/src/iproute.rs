@@ -5,8 +5,8 @@
 //! same input at the end ([`IpState::finish`]); what cannot be resolved is reported.
 
 use netsnap_schema::model::{
-    Addr, BridgeInfo, BridgePort, Link, LinkState, Neigh, NeighTable, NextHop, Route, RouteTable, Rule,
-    Vxlan,
+    Addr, BridgeInfo, BridgePort, Link, LinkState, Neigh, NeighTable, NextHop, Route, RouteTable,
+    Rule, Vxlan,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -82,7 +82,10 @@ fn with_prefix(dst: &str) -> String {
 }
 
 fn after<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
-    words.iter().position(|w| *w == key).and_then(|i| words.get(i + 1).copied())
+    words
+        .iter()
+        .position(|w| *w == key)
+        .and_then(|i| words.get(i + 1).copied())
 }
 
 /// `ip [-d] link` or `ip [-d] addr` text: links, and the addresses when present.
@@ -134,14 +137,45 @@ pub fn parse_links_text(text: &str) -> (Vec<LinkDraft>, Vec<Addr>, Unread) {
 }
 
 const KINDS: [&str; 16] = [
-    "veth", "dummy", "ipip", "gre", "macvlan", "ipvlan", "geneve", "wireguard", "bond", "vlan", "tun", "vrf",
-    "sit", "ip6tnl", "team", "macvtap",
+    "veth",
+    "dummy",
+    "ipip",
+    "gre",
+    "macvlan",
+    "ipvlan",
+    "geneve",
+    "wireguard",
+    "bond",
+    "vlan",
+    "tun",
+    "vrf",
+    "sit",
+    "ip6tnl",
+    "team",
+    "macvtap",
 ];
 
 /// Netlink's `IFF_*` order, in which the collector lists flags.
 const IFF_ORDER: [&str; 19] = [
-    "UP", "BROADCAST", "DEBUG", "LOOPBACK", "POINTOPOINT", "NOTRAILERS", "RUNNING", "NOARP", "PROMISC", "ALLMULTI",
-    "MASTER", "SLAVE", "MULTICAST", "PORTSEL", "AUTOMEDIA", "DYNAMIC", "LOWER_UP", "DORMANT", "ECHO",
+    "UP",
+    "BROADCAST",
+    "DEBUG",
+    "LOOPBACK",
+    "POINTOPOINT",
+    "NOTRAILERS",
+    "RUNNING",
+    "NOARP",
+    "PROMISC",
+    "ALLMULTI",
+    "MASTER",
+    "SLAVE",
+    "MULTICAST",
+    "PORTSEL",
+    "AUTOMEDIA",
+    "DYNAMIC",
+    "LOWER_UP",
+    "DORMANT",
+    "ECHO",
 ];
 
 /// `ip`'s flag list as netlink has it: `ip` hides `RUNNING` (set when the device is
@@ -189,7 +223,10 @@ fn link_header(words: &[&str]) -> Option<LinkDraft> {
         vxlan_dev: None,
         peer_netns: None,
     };
-    match peer.and_then(|p| p.strip_prefix("if")).and_then(|n| n.parse().ok()) {
+    match peer
+        .and_then(|p| p.strip_prefix("if"))
+        .and_then(|n| n.parse().ok())
+    {
         Some(n) => draft.link.link = Some(n),
         None => draft.peer_name = peer.filter(|p| *p != "NONE").map(str::to_string),
     }
@@ -220,7 +257,9 @@ fn vxlan_detail(words: &[&str], cur: &mut LinkDraft) {
     cur.link.vxlan = Some(Vxlan {
         id: after(words, "id").and_then(|v| v.parse().ok()).unwrap_or(0),
         local: after(words, "local").map(str::to_string),
-        group: after(words, "group").or(after(words, "remote")).map(str::to_string),
+        group: after(words, "group")
+            .or(after(words, "remote"))
+            .map(str::to_string),
         dev: None,
         port: after(words, "dstport").and_then(|v| v.parse().ok()),
         learning: Some(!words.contains(&"nolearning")),
@@ -243,7 +282,11 @@ fn addr_line(words: &[&str], ifindex: u32) -> Option<Addr> {
     address.parse::<std::net::IpAddr>().ok()?;
     let scope_i = words.iter().position(|w| *w == "scope")?;
     let label = (family == "inet")
-        .then(|| words.last().filter(|w| scope_i + 2 < words.len() && !FLAGS.contains(w)))
+        .then(|| {
+            words
+                .last()
+                .filter(|w| scope_i + 2 < words.len() && !FLAGS.contains(w))
+        })
         .flatten()
         .map(|w| w.to_string());
     Some(Addr {
@@ -257,12 +300,31 @@ fn addr_line(words: &[&str], ifindex: u32) -> Option<Addr> {
 }
 
 const FLAGS: [&str; 12] = [
-    "secondary", "dynamic", "noprefixroute", "nodad", "permanent", "deprecated", "tentative", "home",
-    "mngtmpaddr", "optimistic", "dadfailed", "stable-privacy",
+    "secondary",
+    "dynamic",
+    "noprefixroute",
+    "nodad",
+    "permanent",
+    "deprecated",
+    "tentative",
+    "home",
+    "mngtmpaddr",
+    "optimistic",
+    "dadfailed",
+    "stable-privacy",
 ];
 
 const ROUTE_TYPES: [&str; 11] = [
-    "unicast", "local", "broadcast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "anycast", "nat",
+    "unicast",
+    "local",
+    "broadcast",
+    "multicast",
+    "unreachable",
+    "blackhole",
+    "prohibit",
+    "throw",
+    "anycast",
+    "nat",
     "xresolve",
 ];
 
@@ -279,7 +341,9 @@ pub fn parse_routes_text(text: &str, v6: bool) -> (Vec<(Route, Option<String>)>,
                 r.multipath.push(NextHop {
                     gateway: after(&words, "via").map(str::to_string),
                     oif: None,
-                    weight: after(&words, "weight").and_then(|w| w.parse().ok()).unwrap_or(1),
+                    weight: after(&words, "weight")
+                        .and_then(|w| w.parse().ok())
+                        .unwrap_or(1),
                 });
                 if r.gateway.is_none() {
                     r.gateway = after(&words, "via").map(str::to_string);
@@ -312,23 +376,33 @@ fn route_line(words: &[&str], v6: bool) -> Option<(Route, Option<String>)> {
     } else {
         "inet"
     };
-    let default_table = if matches!(kind, "local" | "broadcast") { 255 } else { 254 };
+    let default_table = if matches!(kind, "local" | "broadcast") {
+        255
+    } else {
+        254
+    };
     let default_scope = match kind {
         "local" => "host",
         "broadcast" => "link",
-        _ if gateway.is_none() && kind == "unicast" && family == "inet" && dst != "default" => "link",
+        _ if gateway.is_none() && kind == "unicast" && family == "inet" && dst != "default" => {
+            "link"
+        }
         _ => "universe",
     };
     let route = Route {
         family: family.into(),
-        table: after(rest, "table").and_then(table_id).unwrap_or(default_table),
+        table: after(rest, "table")
+            .and_then(table_id)
+            .unwrap_or(default_table),
         dst,
         gateway,
         oif: None,
         prefsrc: after(rest, "src").map(str::to_string),
         kind: kind.into(),
         protocol: after(rest, "proto").unwrap_or("boot").into(),
-        scope: after(rest, "scope").map(scope).unwrap_or_else(|| default_scope.into()),
+        scope: after(rest, "scope")
+            .map(scope)
+            .unwrap_or_else(|| default_scope.into()),
         metric: after(rest, "metric").and_then(|m| m.parse().ok()),
         mtu: after(rest, "mtu").and_then(|m| m.parse().ok()),
         multipath: Vec::new(),
@@ -358,13 +432,17 @@ fn rule_line(words: &[&str], v6: bool) -> Option<Rule> {
     let src = prefix(after(words, "from"));
     let dst = prefix(after(words, "to"));
     let v6 = v6 || src.iter().chain(dst.iter()).any(|a| a.contains(':'));
-    let (fwmark, fwmask) = match after(words, "fwmark").map(|m| m.split_once('/').unwrap_or((m, "0xffffffff"))) {
-        Some((m, k)) => (hex(m), hex(k)),
-        None => (None, None),
-    };
+    let (fwmark, fwmask) =
+        match after(words, "fwmark").map(|m| m.split_once('/').unwrap_or((m, "0xffffffff"))) {
+            Some((m, k)) => (hex(m), hex(k)),
+            None => (None, None),
+        };
     let (table, action) = if let Some(t) = after(words, "lookup").or(after(words, "table")) {
         (table_id(t)?, "to_tbl")
-    } else if let Some(a) = ["goto", "blackhole", "unreachable", "prohibit", "nop"].iter().find(|a| words.contains(a)) {
+    } else if let Some(a) = ["goto", "blackhole", "unreachable", "prohibit", "nop"]
+        .iter()
+        .find(|a| words.contains(a))
+    {
         (0, *a)
     } else {
         return None;
@@ -423,7 +501,11 @@ pub fn parse_ip_json(value: &Value, command: Option<&str>) -> Result<IpState, St
     let items = value.as_array().ok_or("not a JSON array")?;
     let Some(first) = items.first() else {
         let words: Vec<&str> = command.unwrap_or("").split_whitespace().collect();
-        let is = |w: &str| words.iter().any(|c| w.starts_with(c) && c.len() >= 2 && !c.starts_with('-'));
+        let is = |w: &str| {
+            words
+                .iter()
+                .any(|c| w.starts_with(c) && c.len() >= 2 && !c.starts_with('-'))
+        };
         let mut st = IpState::default();
         if is("neighbour") {
             st.neigh = Some(Vec::new());
@@ -447,8 +529,19 @@ pub fn parse_ip_json(value: &Value, command: Option<&str>) -> Result<IpState, St
         let mut addrs = Vec::new();
         for it in items {
             links.push(json_link(it)?);
-            for a in it.get("addr_info").and_then(Value::as_array).into_iter().flatten() {
-                addrs.push(json_addr(a, links.last().map(|l: &LinkDraft| l.link.ifindex).unwrap_or(0))?);
+            for a in it
+                .get("addr_info")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                addrs.push(json_addr(
+                    a,
+                    links
+                        .last()
+                        .map(|l: &LinkDraft| l.link.ifindex)
+                        .unwrap_or(0),
+                )?);
             }
         }
         st.links = Some(links);
@@ -479,11 +572,20 @@ fn json_link(v: &Value) -> Result<LinkDraft, String> {
     let ifindex = u(v, "ifindex").ok_or("link without ifindex")? as u32;
     let name = s(v, "ifname").ok_or("link without ifname")?;
     let mut link = Link::new(ifindex, name, u(v, "mtu").unwrap_or(0) as u32);
-    link.flags = netlink_flags(v.get("flags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+    link.flags = netlink_flags(
+        v.get("flags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str),
+    );
     link.state = state(s(v, "operstate").unwrap_or("UNKNOWN"));
     link.mac = s(v, "address").map(str::to_string);
     link.link = u(v, "link_index").map(|n| n as u32);
-    link.link_netnsid = v.get("link_netnsid").and_then(Value::as_i64).map(|n| n as i32);
+    link.link_netnsid = v
+        .get("link_netnsid")
+        .and_then(Value::as_i64)
+        .map(|n| n as i32);
     link.promiscuity = u(v, "promiscuity").unwrap_or(0) as u32;
     let info = v.get("linkinfo");
     link.kind = info.and_then(|i| s(i, "info_kind")).map(str::to_string);
@@ -513,14 +615,19 @@ fn json_link(v: &Value) -> Result<LinkDraft, String> {
         vxlan_dev = s(&d, "link").map(str::to_string);
     }
     if info.and_then(|i| s(i, "info_slave_kind")) == Some("bridge") {
-        let sd = info.and_then(|i| i.get("info_slave_data")).cloned().unwrap_or(Value::Null);
+        let sd = info
+            .and_then(|i| i.get("info_slave_data"))
+            .cloned()
+            .unwrap_or(Value::Null);
         link.bridge_port = Some(BridgePort {
             hairpin: sd.get("hairpin").and_then(Value::as_bool).unwrap_or(false),
             state: s(&sd, "state").and_then(port_state),
             learning: sd.get("learning").and_then(Value::as_bool),
         });
     }
-    let peer_name = (link.link.is_none()).then(|| s(v, "link").map(str::to_string)).flatten();
+    let peer_name = (link.link.is_none())
+        .then(|| s(v, "link").map(str::to_string))
+        .flatten();
     Ok(LinkDraft {
         link,
         master: s(v, "master").map(str::to_string),
@@ -552,7 +659,11 @@ fn json_route(v: &Value) -> Result<(Route, Option<String>), String> {
     } else {
         "inet"
     };
-    let default_table = if matches!(kind, "local" | "broadcast") { 255 } else { 254 };
+    let default_table = if matches!(kind, "local" | "broadcast") {
+        255
+    } else {
+        254
+    };
     let route = Route {
         family: family.into(),
         table: s(v, "table").and_then(table_id).unwrap_or(default_table),
@@ -564,7 +675,11 @@ fn json_route(v: &Value) -> Result<(Route, Option<String>), String> {
         protocol: s(v, "protocol").unwrap_or("boot").into(),
         scope: scope(s(v, "scope").unwrap_or(if kind == "local" { "host" } else { "global" })),
         metric: u(v, "metric").map(|m| m as u32),
-        mtu: v.get("metrics").and_then(Value::as_array).and_then(|m| m.iter().find_map(|x| u(x, "mtu"))).map(|m| m as u32),
+        mtu: v
+            .get("metrics")
+            .and_then(Value::as_array)
+            .and_then(|m| m.iter().find_map(|x| u(x, "mtu")))
+            .map(|m| m as u32),
         multipath: Vec::new(),
     };
     Ok((route, s(v, "dev").map(str::to_string)))
@@ -596,14 +711,24 @@ fn json_rule(v: &Value) -> Result<Rule, String> {
 
 fn json_neigh(v: &Value) -> Result<(Neigh, String), String> {
     let dst = s(v, "dst").ok_or("neighbour without dst")?;
-    let states: Vec<&str> = v.get("state").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let states: Vec<&str> = v
+        .get("state")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     Ok((
         Neigh {
             ifindex: 0,
             family: family_of(dst).into(),
             dst: dst.into(),
             lladdr: s(v, "lladdr").map(str::to_string),
-            state: if states.is_empty() { "NONE".into() } else { states.join("|") },
+            state: if states.is_empty() {
+                "NONE".into()
+            } else {
+                states.join("|")
+            },
         },
         s(v, "dev").ok_or("neighbour without dev")?.into(),
     ))
@@ -632,7 +757,9 @@ impl IpState {
         let mut idx = |name: &str, what: &str| match by_name.get(name) {
             Some(i) => Some(*i),
             None => {
-                unresolved.push(format!("{what} names device {name}, which no imported link list has"));
+                unresolved.push(format!(
+                    "{what} names device {name}, which no imported link list has"
+                ));
                 None
             }
         };

@@ -134,53 +134,106 @@ fn fits(kind: Kind, line: &str) -> Fit {
         }
         Kind::ConntrackStatCmd => strong(first.starts_with("cpu=") && t.contains("found=")),
         Kind::ConntrackStatProc => {
-            if first == "entries" && words.len() >= 5 && words.iter().all(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_')) {
+            if first == "entries"
+                && words.len() >= 5
+                && words
+                    .iter()
+                    .all(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            {
                 Fit::Strong
-            } else if !words.is_empty() && words.iter().all(|w| w.len() == 8 && w.chars().all(|c| c.is_ascii_hexdigit())) {
+            } else if !words.is_empty()
+                && words
+                    .iter()
+                    .all(|w| w.len() == 8 && w.chars().all(|c| c.is_ascii_hexdigit()))
+            {
                 Fit::Weak
             } else {
                 Fit::No
             }
         }
         Kind::Ipvs => ipvs_line(t, &words),
-        Kind::IpvsadmSave => strong(matches!(first, "-A" | "-a") && matches!(words.get(1).copied(), Some("-t" | "-u" | "-f" | "--sctp-service"))),
+        Kind::IpvsadmSave => strong(
+            matches!(first, "-A" | "-a")
+                && matches!(
+                    words.get(1).copied(),
+                    Some("-t" | "-u" | "-f" | "--sctp-service")
+                ),
+        ),
         Kind::Ipset => strong(
             (first == "create" && words.len() >= 3 && words[2].contains(':'))
                 || (first == "add" && words.len() >= 3),
         ),
         Kind::IpvsadmConn => {
-            if t.starts_with("IPVS connection entries") || (first == "pro" && t.contains("expire")) {
+            if t.starts_with("IPVS connection entries") || (first == "pro" && t.contains("expire"))
+            {
                 Fit::Strong
             } else {
-                strong(matches!(first, "TCP" | "UDP" | "SCTP") && words.len() >= 6 && words[1].contains(':') && words[3].contains(':'))
+                strong(
+                    matches!(first, "TCP" | "UDP" | "SCTP")
+                        && words.len() >= 6
+                        && words[1].contains(':')
+                        && words[3].contains(':'),
+                )
             }
         }
         Kind::IpvsConnProc => {
             if first == "Pro" && t.contains("FromIP") {
                 Fit::Strong
             } else {
-                strong(matches!(first, "TCP" | "UDP" | "SCTP") && words.len() >= 9 && words[2].len() == 4 && words[2].chars().all(|c| c.is_ascii_hexdigit()))
+                strong(
+                    matches!(first, "TCP" | "UDP" | "SCTP")
+                        && words.len() >= 9
+                        && words[2].len() == 4
+                        && words[2].chars().all(|c| c.is_ascii_hexdigit()),
+                )
             }
         }
         Kind::IpRoute => route_line(t, &words),
         Kind::IpRule => {
-            let prio = first.strip_suffix(':').is_some_and(|p| p.parse::<u32>().is_ok());
+            let prio = first
+                .strip_suffix(':')
+                .is_some_and(|p| p.parse::<u32>().is_ok());
             strong(prio && matches!(words.get(1).copied(), Some("from") | Some("not")))
         }
         Kind::IpNeigh => {
-            let states = ["REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "INCOMPLETE", "NONE"];
+            let states = [
+                "REACHABLE",
+                "STALE",
+                "DELAY",
+                "PROBE",
+                "FAILED",
+                "NOARP",
+                "PERMANENT",
+                "INCOMPLETE",
+                "NONE",
+            ];
             let ip = first.parse::<std::net::IpAddr>().is_ok();
             let last = words.last().copied().unwrap_or("");
             strong(ip && words.get(1) == Some(&"dev") && states.contains(&last))
         }
         Kind::Sysctl => {
-            let Some((key, _)) = t.split_once(" = ").or_else(|| t.strip_suffix(" =").map(|k| (k, ""))) else {
-                return if t.starts_with("sysctl: ") { Fit::Weak } else { Fit::No };
+            let Some((key, _)) = t
+                .split_once(" = ")
+                .or_else(|| t.strip_suffix(" =").map(|k| (k, "")))
+            else {
+                return if t.starts_with("sysctl: ") {
+                    Fit::Weak
+                } else {
+                    Fit::No
+                };
             };
-            strong(key.contains('.') && !key.contains(' ') && key.starts_with(|c: char| c.is_ascii_lowercase()))
+            strong(
+                key.contains('.')
+                    && !key.contains(' ')
+                    && key.starts_with(|c: char| c.is_ascii_lowercase()),
+            )
         }
         Kind::ResolvConf => {
-            if matches!(first, "nameserver" | "search" | "domain" | "options" | "sortlist") && words.len() >= 2 {
+            if matches!(
+                first,
+                "nameserver" | "search" | "domain" | "options" | "sortlist"
+            ) && words.len() >= 2
+            {
                 Fit::Strong
             } else if first.starts_with('#') || first.starts_with(';') {
                 Fit::Weak
@@ -203,11 +256,19 @@ fn iptables_line(t: &str) -> Fit {
         return Fit::Strong;
     }
     if let Some(table) = t.strip_prefix('*') {
-        return if !table.is_empty() && table.chars().all(|c| c.is_ascii_lowercase()) { Fit::Strong } else { Fit::No };
+        return if !table.is_empty() && table.chars().all(|c| c.is_ascii_lowercase()) {
+            Fit::Strong
+        } else {
+            Fit::No
+        };
     }
     if let Some(rest) = t.strip_prefix(':') {
         let w: Vec<&str> = rest.split_whitespace().collect();
-        return if w.len() == 3 && w[2].starts_with('[') && w[2].ends_with(']') { Fit::Strong } else { Fit::No };
+        return if w.len() == 3 && w[2].starts_with('[') && w[2].ends_with(']') {
+            Fit::Strong
+        } else {
+            Fit::No
+        };
     }
     let rule = match t.strip_prefix('[') {
         Some(rest) => rest.split_once("] ").map(|(_, r)| r).unwrap_or(""),
@@ -217,7 +278,10 @@ fn iptables_line(t: &str) -> Fit {
     if rule.starts_with("-A -") {
         return Fit::No;
     }
-    if ["-A ", "-I ", "-N ", "-X ", "-P ", "-F", "-D "].iter().any(|p| rule.starts_with(p)) {
+    if ["-A ", "-I ", "-N ", "-X ", "-P ", "-F", "-D "]
+        .iter()
+        .any(|p| rule.starts_with(p))
+    {
         return Fit::Strong;
     }
     Fit::No
@@ -225,13 +289,17 @@ fn iptables_line(t: &str) -> Fit {
 
 fn ipvs_line(t: &str, words: &[&str]) -> Fit {
     let first = words.first().copied().unwrap_or("");
-    if t.starts_with("IP Virtual Server version") || (first == "Prot" && t.contains("LocalAddress")) {
+    if t.starts_with("IP Virtual Server version") || (first == "Prot" && t.contains("LocalAddress"))
+    {
         return Fit::Strong;
     }
     if first == "->" {
         return Fit::Strong;
     }
-    if matches!(first, "TCP" | "UDP" | "SCTP" | "FWM") && words.len() >= 3 && !words[1].contains(' ') {
+    if matches!(first, "TCP" | "UDP" | "SCTP" | "FWM")
+        && words.len() >= 3
+        && !words[1].contains(' ')
+    {
         return Fit::Strong;
     }
     Fit::No
@@ -242,15 +310,43 @@ fn route_line(t: &str, words: &[&str]) -> Fit {
     if t.starts_with(char::is_whitespace) && words.first() == Some(&"nexthop") {
         return Fit::Weak;
     }
-    let types = ["default", "local", "broadcast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "anycast", "unicast", "nat"];
-    let dst = if types.contains(&first) { true } else {
+    let types = [
+        "default",
+        "local",
+        "broadcast",
+        "multicast",
+        "unreachable",
+        "blackhole",
+        "prohibit",
+        "throw",
+        "anycast",
+        "unicast",
+        "nat",
+    ];
+    let dst = if types.contains(&first) {
+        true
+    } else {
         let addr = first.split('/').next().unwrap_or("");
         addr.parse::<std::net::IpAddr>().is_ok()
     };
     let has = |w: &str| words.contains(&w);
-    let states = ["REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "INCOMPLETE"];
+    let states = [
+        "REACHABLE",
+        "STALE",
+        "DELAY",
+        "PROBE",
+        "FAILED",
+        "NOARP",
+        "PERMANENT",
+        "INCOMPLETE",
+    ];
     let neigh_like = words.last().is_some_and(|l| states.contains(l));
-    if dst && !neigh_like && (has("dev") || has("via") || matches!(first, "unreachable" | "blackhole" | "prohibit" | "throw")) {
+    if dst
+        && !neigh_like
+        && (has("dev")
+            || has("via")
+            || matches!(first, "unreachable" | "blackhole" | "prohibit" | "throw"))
+    {
         Fit::Strong
     } else {
         Fit::No
@@ -307,7 +403,13 @@ pub fn brace_delta(t: &str) -> i64 {
 /// newline, the sign of a paste cut in the middle of a line).
 pub fn line_complete(kind: Kind, line: &str) -> bool {
     match kind {
-        Kind::IptablesSave => quotes_balanced(line) && !line.trim_end().split_whitespace().last().is_some_and(|w| w.starts_with('-')),
+        Kind::IptablesSave => {
+            quotes_balanced(line)
+                && !line
+                    .split_whitespace()
+                    .last()
+                    .is_some_and(|w| w.starts_with('-'))
+        }
         Kind::ConntrackEntries => line.contains(" use=") || line.contains("flow entries"),
         Kind::NftText => quotes_balanced(line),
         _ => true,

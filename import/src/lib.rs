@@ -70,7 +70,10 @@ pub fn input_record(path: String, recogniser: Option<&str>, notes: Vec<String>) 
 
 /// Writes the node as a `.tar.zst` bundle (via `.partial`, mode 0600).
 pub fn write_archive(draft: Draft, out: &Path) -> Result<netsnap_schema::Manifest, ImportError> {
-    let spool = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let spool = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut writer = BundleWriter::new(spool);
     let manifest = draft.write(&mut writer)?;
     Ok(writer.write_archive(manifest, out)?)
@@ -78,7 +81,10 @@ pub fn write_archive(draft: Draft, out: &Path) -> Result<netsnap_schema::Manifes
 
 /// Writes the node as an unpacked bundle directory (which must not exist).
 pub fn write_dir(draft: Draft, dir: &Path) -> Result<netsnap_schema::Manifest, ImportError> {
-    let spool = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let spool = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut writer = BundleWriter::new(spool);
     let manifest = draft.write(&mut writer)?;
     Ok(writer.write_dir(manifest, dir)?)

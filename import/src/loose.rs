@@ -13,7 +13,9 @@ pub fn dumps_of(data: &[u8], origin: &str) -> Found {
         Err(e) if data[..e.valid_up_to()].contains(&0) || data.contains(&0) => {
             return Found {
                 dumps: Vec::new(),
-                notes: vec![format!("{origin}: binary content, not a text dump; left out")],
+                notes: vec![format!(
+                    "{origin}: binary content, not a text dump; left out"
+                )],
             }
         }
         Err(_) => return dumps_of_text(&String::from_utf8_lossy(data), origin, true),
@@ -23,7 +25,8 @@ pub fn dumps_of(data: &[u8], origin: &str) -> Found {
 
 /// What iptables-nft prints on stderr when legacy tables exist; tools that capture
 /// stdout and stderr together (sos) can splice it into the middle of a rule.
-const LEGACY_WARNING: &str = "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them";
+const LEGACY_WARNING: &str =
+    "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them";
 
 /// Takes the legacy-tables warning out of the middle of a line (rejoining the line
 /// it split) and reports it: it also says legacy tables exist on the node.
@@ -49,10 +52,14 @@ fn dumps_of_text(text: &str, origin: &str, lossy: bool) -> Found {
     let mut found = json_dump(text, origin).unwrap_or_else(|| find_dumps(text, origin));
     found.notes.splice(0..0, notes);
     if lossy {
-        found.notes.push(format!("{origin}: not valid UTF-8; invalid bytes replaced"));
+        found
+            .notes
+            .push(format!("{origin}: not valid UTF-8; invalid bytes replaced"));
     }
     if found.dumps.is_empty() && !text.trim().is_empty() {
-        found.notes.push(format!("{origin}: no recognised dump in it"));
+        found
+            .notes
+            .push(format!("{origin}: no recognised dump in it"));
     }
     found
 }
@@ -67,7 +74,9 @@ fn json_dump(text: &str, origin: &str) -> Option<Found> {
         let t = line.trim();
         if t.is_empty() {
         } else if let Some(cmd) = prompt_command(line) {
-            notes.push(format!("{origin} line {line_no}: shell prompt `{cmd}` left out"));
+            notes.push(format!(
+                "{origin} line {line_no}: shell prompt `{cmd}` left out"
+            ));
             command = Some(cmd.to_string());
         } else if t.starts_with('{') || t.starts_with('[') {
             break;
@@ -86,7 +95,10 @@ fn json_dump(text: &str, origin: &str) -> Option<Found> {
                 "{origin} line {}: JSON that does not parse ({e}); left out",
                 line_no + e.line() as u64 - 1
             ));
-            return Some(Found { dumps: Vec::new(), notes });
+            return Some(Found {
+                dumps: Vec::new(),
+                notes,
+            });
         }
     };
     let end = stream.byte_offset();
@@ -99,11 +111,20 @@ fn json_dump(text: &str, origin: &str) -> Option<Found> {
             trailing.lines().count()
         ));
     }
-    let kind = if value.get("nftables").is_some() { Kind::NftJson } else { Kind::IpJson };
+    let kind = if value.get("nftables").is_some() {
+        Kind::NftJson
+    } else {
+        Kind::IpJson
+    };
     let mut body = body.to_string();
     body.push('\n');
     Some(Found {
-        dumps: vec![Dump { kind, text: body, lines: [line_no, last_line], command }],
+        dumps: vec![Dump {
+            kind,
+            text: body,
+            lines: [line_no, last_line],
+            command,
+        }],
         notes,
     })
 }

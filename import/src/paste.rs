@@ -26,8 +26,20 @@ pub struct Found {
 }
 
 const COMMANDS: [&str; 14] = [
-    "iptables-save", "ip6tables-save", "iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save",
-    "ip6tables-legacy-save", "nft", "ipvsadm", "conntrack", "ip", "cat", "sysctl", "sudo", "nsenter",
+    "iptables-save",
+    "ip6tables-save",
+    "iptables-nft-save",
+    "iptables-legacy-save",
+    "ip6tables-nft-save",
+    "ip6tables-legacy-save",
+    "nft",
+    "ipvsadm",
+    "conntrack",
+    "ip",
+    "cat",
+    "sysctl",
+    "sudo",
+    "nsenter",
 ];
 
 /// The command of a shell prompt line (`$ ip addr`, `root@node:~# iptables-save`,
@@ -71,7 +83,11 @@ pub fn find_dumps(text: &str, origin: &str) -> Found {
             }
             end -= 1;
         }
-        let command = prompt[..start].iter().rev().find_map(|p| *p).map(str::to_string);
+        let command = prompt[..start]
+            .iter()
+            .rev()
+            .find_map(|p| *p)
+            .map(str::to_string);
         let mut body = lines[start..=end].join("\n");
         body.push('\n');
         found.dumps.push(Dump {
@@ -131,18 +147,33 @@ fn refine(kind: Kind, lines: &[&str]) -> Kind {
         Kind::IpAddr | Kind::IpLink => {
             let addr = lines.iter().any(|l| {
                 let t = l.trim_start();
-                l.starts_with(char::is_whitespace) && (t.starts_with("inet ") || t.starts_with("inet6 "))
+                l.starts_with(char::is_whitespace)
+                    && (t.starts_with("inet ") || t.starts_with("inet6 "))
             });
-            if addr { Kind::IpAddr } else { Kind::IpLink }
+            if addr {
+                Kind::IpAddr
+            } else {
+                Kind::IpLink
+            }
         }
-        Kind::Ipvs if lines.iter().any(|l| l.starts_with("Prot") && (l.contains("Conns") || l.contains("CPS"))) => {
+        Kind::Ipvs
+            if lines
+                .iter()
+                .any(|l| l.starts_with("Prot") && (l.contains("Conns") || l.contains("CPS"))) =>
+        {
             Kind::IpvsadmStats
         }
         k => k,
     }
 }
 
-fn report_left_out(lines: &[&str], prompt: &[Option<&str>], claimed: &[bool], origin: &str, notes: &mut Vec<String>) {
+fn report_left_out(
+    lines: &[&str],
+    prompt: &[Option<&str>],
+    claimed: &[bool],
+    origin: &str,
+    notes: &mut Vec<String>,
+) {
     let mut i = 0;
     while i < lines.len() {
         if claimed[i] || lines[i].trim().is_empty() {
@@ -150,7 +181,10 @@ fn report_left_out(lines: &[&str], prompt: &[Option<&str>], claimed: &[bool], or
             continue;
         }
         if let Some(cmd) = prompt[i] {
-            notes.push(format!("{origin} line {}: shell prompt `{cmd}` left out", i + 1));
+            notes.push(format!(
+                "{origin} line {}: shell prompt `{cmd}` left out",
+                i + 1
+            ));
             i += 1;
             continue;
         }
@@ -158,8 +192,15 @@ fn report_left_out(lines: &[&str], prompt: &[Option<&str>], claimed: &[bool], or
         while i < lines.len() && !claimed[i] && prompt[i].is_none() {
             i += 1;
         }
-        let n = lines[start..i].iter().filter(|l| !l.trim().is_empty()).count();
-        let at = if i == start + 1 { format!("line {i}") } else { format!("lines {}-{i}", start + 1) };
+        let n = lines[start..i]
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+        let at = if i == start + 1 {
+            format!("line {i}")
+        } else {
+            format!("lines {}-{i}", start + 1)
+        };
         notes.push(format!(
             "{origin} {at}: {n} line(s) of text that is no recognised dump left out (first: {:?})",
             excerpt(lines[start])

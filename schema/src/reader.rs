@@ -646,6 +646,11 @@ pub enum TarEvent<'e> {
     Other(&'e str, String),
 }
 
+/// [`walk_tar`]'s view of each header: what to do with the entry.
+pub type OnHeader<'f> = dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError> + 'f;
+/// [`walk_tar`]'s hand-over of a regular file's path and content.
+pub type OnData<'f> = dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError> + 'f;
+
 /// What [`walk_tar`] does with a regular file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visit {
@@ -662,8 +667,8 @@ pub enum Visit {
 pub fn walk_tar<R: Read>(
     input: R,
     budget: &mut Budget<'_>,
-    on_entry: &mut dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError>,
-    on_data: &mut dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError>,
+    on_entry: &mut OnHeader<'_>,
+    on_data: &mut OnData<'_>,
 ) -> Result<(), ReadError> {
     let (origin, limits) = (budget.origin, budget.limits);
     let decode_err = |entry: &str, e: io::Error| decompress_error(origin, entry, e, limits);

@@ -45,7 +45,8 @@ fn key(f: &Finding) -> String {
 
 /// `pod NS/NAME` → netns id, from a bundle's netns index.
 fn pod_netns(b: &Bundle) -> Vec<(String, String)> {
-    let index: Option<netsnap_schema::model::NetnsIndex> = b.json("netns/index.json").ok().flatten();
+    let index: Option<netsnap_schema::model::NetnsIndex> =
+        b.json("netns/index.json").ok().flatten();
     index
         .into_iter()
         .flat_map(|i| i.netns)
@@ -58,14 +59,25 @@ fn pod_netns(b: &Bundle) -> Vec<(String, String)> {
 
 /// A direct finding's key as an import without pod identities names it: sos and the
 /// other tools know netns by name only, so `pod default/web-0` is `pod netns <id>`.
-fn key_without_pod_names(f: &Finding, pods: &[(String, String)], imported_has_names: bool) -> String {
+fn key_without_pod_names(
+    f: &Finding,
+    pods: &[(String, String)],
+    imported_has_names: bool,
+) -> String {
     let k = key(f);
     if imported_has_names {
         return k;
     }
     pods.iter()
         .find(|(subject, _)| f.subject == *subject || f.subject.starts_with(&format!("{subject} ")))
-        .map(|(subject, id)| format!("{} {}", f.id, f.subject.replacen(subject.as_str(), &format!("pod netns {id}"), 1)))
+        .map(|(subject, id)| {
+            format!(
+                "{} {}",
+                f.id,
+                f.subject
+                    .replacen(subject.as_str(), &format!("pod netns {id}"), 1)
+            )
+        })
         .unwrap_or(k)
 }
 
@@ -73,8 +85,8 @@ fn key_without_pod_names(f: &Finding, pods: &[(String, String)], imported_has_na
 /// bridge) and so cannot fire on an import without pod netns, whatever files their
 /// evidence cites.
 const NEED_PODS: [&str; 16] = [
-    "LNK001", "LNK002", "LNK003", "LNK004", "LNK005", "LNK006", "LNK007", "LNK008", "NF002", "NF006", "SVC002",
-    "SVC003", "DNS001", "DNS002", "DNS005", "TRC001",
+    "LNK001", "LNK002", "LNK003", "LNK004", "LNK005", "LNK006", "LNK007", "LNK008", "NF002",
+    "NF006", "SVC002", "SVC003", "DNS001", "DNS002", "DNS005", "TRC001",
 ];
 
 fn has_pod_netns(b: &Bundle) -> bool {
@@ -91,7 +103,8 @@ fn bundle_level(f: &Finding) -> bool {
 
 /// Findings of a bundle with default thresholds, every check.
 pub fn findings(bundle: &Bundle) -> Vec<Finding> {
-    netsnap_analyzer::report::analyze(bundle, &Thresholds::default(), &Selection::default()).findings
+    netsnap_analyzer::report::analyze(bundle, &Thresholds::default(), &Selection::default())
+        .findings
 }
 
 /// Compares the findings of `imported` with those of `direct` (see the module doc).
@@ -103,7 +116,11 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
     let names = !pod_netns(imported).is_empty();
     let direct_key = |f: &Finding| key_without_pod_names(f, &pods, names);
     let imported_keys: BTreeSet<String> = i.iter().filter(|f| !bundle_level(f)).map(key).collect();
-    let direct_keys: BTreeSet<String> = d.iter().filter(|f| !bundle_level(f)).map(direct_key).collect();
+    let direct_keys: BTreeSet<String> = d
+        .iter()
+        .filter(|f| !bundle_level(f))
+        .map(direct_key)
+        .collect();
     let mut out = Compared {
         unavailable: imported
             .manifest
@@ -114,13 +131,19 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
         ..Compared::default()
     };
     for f in d.iter().filter(|f| !bundle_level(f)) {
-        let mut lacking: Vec<&str> = f.evidence.iter().map(|e| e.path.as_str()).filter(|p| !have(p)).collect();
+        let mut lacking: Vec<&str> = f
+            .evidence
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| !have(p))
+            .collect();
         if !has_pods && NEED_PODS.contains(&f.id.to_string().as_str()) {
             lacking.push("pod netns");
         }
         let k = direct_key(f);
         if !lacking.is_empty() {
-            out.uncovered.push(format!("{k} (needs {})", lacking.join(", ")));
+            out.uncovered
+                .push(format!("{k} (needs {})", lacking.join(", ")));
         } else if imported_keys.contains(&k) {
             out.matched.push(k);
         } else {

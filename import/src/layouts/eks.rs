@@ -15,7 +15,11 @@ use crate::layouts::import_file;
 pub fn detect(tree: &Tree) -> Option<String> {
     tree.files.keys().find_map(|k| {
         let prefix = k.strip_suffix("networking/iptables-save.txt")?;
-        let has = |d: &str| tree.files.keys().any(|p| p.starts_with(&format!("{prefix}{d}")));
+        let has = |d: &str| {
+            tree.files
+                .keys()
+                .any(|p| p.starts_with(&format!("{prefix}{d}")))
+        };
         (has("sysctls/") || has("system/")).then(|| prefix.to_string())
     })
 }
@@ -40,20 +44,32 @@ const FILES: [(&str, &str); 13] = [
 pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
     for (rel, cmd) in FILES {
         let path = format!("{prefix}{rel}");
-        let Some(data) = tree.files.get(&path) else { continue };
+        let Some(data) = tree.files.get(&path) else {
+            continue;
+        };
         if cmd == "ifconfig" {
             let note = "`ifconfig` output is not read: links and addresses stay unavailable (the EKS collector runs no `ip addr`)";
-            draft.inputs.push(crate::input_record(tree.display(&path), None, vec![note.into()]));
+            draft.inputs.push(crate::input_record(
+                tree.display(&path),
+                None,
+                vec![note.into()],
+            ));
             continue;
         }
         import_file(&tree.display(&path), data, ROOT, Some(cmd), draft);
     }
     let cni = format!("{prefix}cni/");
     for (path, data) in &tree.files {
-        let Some(name) = path.strip_prefix(&cni).filter(|n| !n.contains('/')) else { continue };
+        let Some(name) = path.strip_prefix(&cni).filter(|n| !n.contains('/')) else {
+            continue;
+        };
         let mut notes = Vec::new();
         draft.add_cni_file(name, data, &tree.display(path), &mut notes);
-        draft.inputs.push(crate::input_record(tree.display(path), Some("cni-config"), notes));
+        draft.inputs.push(crate::input_record(
+            tree.display(path),
+            Some("cni-config"),
+            notes,
+        ));
     }
     "the input was the EKS log collector's tree (no ip addr/link, neighbours, nft, sockets or pod netns)".into()
 }

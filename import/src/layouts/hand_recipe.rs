@@ -32,15 +32,23 @@ const COMMANDS: [(&str, &str); 9] = [
 
 /// Files the recipe writes that are no bundle source (said so, not guessed at).
 const NOT_SOURCES: [(&str, &str); 4] = [
-    ("sockets.txt", "`ss -ltnu` output is not read (sockets stay unavailable)"),
+    (
+        "sockets.txt",
+        "`ss -ltnu` output is not read (sockets stay unavailable)",
+    ),
     ("fdb.json", "`bridge -j fdb` is not read"),
-    ("dmesg.txt", "`dmesg` is not read (the kernel log stays unavailable)"),
+    (
+        "dmesg.txt",
+        "`dmesg` is not read (the kernel log stays unavailable)",
+    ),
     ("errors.txt", "the recipe's stderr"),
 ];
 
 pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
     for (path, data) in &tree.files {
-        let Some(rel) = path.strip_prefix(prefix) else { continue };
+        let Some(rel) = path.strip_prefix(prefix) else {
+            continue;
+        };
         let (netns, file) = match rel.split('/').collect::<Vec<_>>().as_slice() {
             ["node", file] => (ROOT.to_string(), file.to_string()),
             ["netns", ns, file] => (ns.to_string(), file.to_string()),
@@ -49,7 +57,11 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
         let origin = tree.display(path);
         if let Some((_, why)) = NOT_SOURCES.iter().find(|(f, _)| *f == file) {
             if !data.is_empty() {
-                draft.inputs.push(crate::input_record(origin, None, vec![format!("left out: {why}")]));
+                draft.inputs.push(crate::input_record(
+                    origin,
+                    None,
+                    vec![format!("left out: {why}")],
+                ));
             }
             continue;
         }

@@ -43,7 +43,13 @@ fn import_all_loose(tree: &Tree, draft: &mut Draft) -> String {
 
 /// One file recognised by content, its dumps added for `netns`; `command` is what a
 /// layout knows made the file (`ip -6 rule`), used where no prompt line says it.
-pub fn import_file(origin: &str, data: &[u8], netns: &str, command: Option<&str>, draft: &mut Draft) {
+pub fn import_file(
+    origin: &str,
+    data: &[u8],
+    netns: &str,
+    command: Option<&str>,
+    draft: &mut Draft,
+) {
     let mut found = dumps_of(data, origin);
     for d in &mut found.dumps {
         if d.command.is_none() {
@@ -59,7 +65,9 @@ pub fn import_file(origin: &str, data: &[u8], netns: &str, command: Option<&str>
         }
     }
     let recogniser = (!recognisers.is_empty()).then(|| recognisers.join(","));
-    draft
-        .inputs
-        .push(crate::input_record(origin.to_string(), recogniser.as_deref(), notes));
+    draft.inputs.push(crate::input_record(
+        origin.to_string(),
+        recogniser.as_deref(),
+        notes,
+    ));
 }

@@ -16,7 +16,8 @@ pub fn detect(tree: &Tree) -> Option<String> {
     tree.files.keys().find_map(|k| {
         let i = k.find("sos_commands/networking/")?;
         let prefix = &k[..i];
-        (prefix.is_empty() || (prefix.ends_with('/') && !prefix[..prefix.len() - 1].contains('/'))).then(|| prefix.to_string())
+        (prefix.is_empty() || (prefix.ends_with('/') && !prefix[..prefix.len() - 1].contains('/')))
+            .then(|| prefix.to_string())
     })
 }
 
@@ -24,18 +25,42 @@ pub fn detect(tree: &Tree) -> Option<String> {
 const NODE_FILES: [(&str, &str); 14] = [
     ("sos_commands/networking/ip_-s_-d_link", "ip -s -d link"),
     ("sos_commands/networking/ip_-d_address", "ip -d address"),
-    ("sos_commands/networking/ip_route_show_table_all", "ip route show table all"),
-    ("sos_commands/networking/ip_-6_route_show_table_all", "ip -6 route show table all"),
+    (
+        "sos_commands/networking/ip_route_show_table_all",
+        "ip route show table all",
+    ),
+    (
+        "sos_commands/networking/ip_-6_route_show_table_all",
+        "ip -6 route show table all",
+    ),
     ("sos_commands/networking/ip_-4_rule", "ip -4 rule"),
     ("sos_commands/networking/ip_-6_rule", "ip -6 rule"),
-    ("sos_commands/networking/ip_-s_-s_neigh_show", "ip -s -s neigh show"),
-    ("sos_commands/networking/nft_list_ruleset", "nft list ruleset"),
-    ("sos_commands/firewall_tables/iptables-save", "iptables-save"),
-    ("sos_commands/firewall_tables/ip6tables-save", "ip6tables-save"),
-    ("sos_commands/firewall_tables/nft_-j_list_ruleset", "nft -j list ruleset"),
+    (
+        "sos_commands/networking/ip_-s_-s_neigh_show",
+        "ip -s -s neigh show",
+    ),
+    (
+        "sos_commands/networking/nft_list_ruleset",
+        "nft list ruleset",
+    ),
+    (
+        "sos_commands/firewall_tables/iptables-save",
+        "iptables-save",
+    ),
+    (
+        "sos_commands/firewall_tables/ip6tables-save",
+        "ip6tables-save",
+    ),
+    (
+        "sos_commands/firewall_tables/nft_-j_list_ruleset",
+        "nft -j list ruleset",
+    ),
     ("sos_commands/kernel/sysctl_-a", "sysctl -a"),
     ("etc/resolv.conf", "cat /etc/resolv.conf"),
-    ("sos_commands/conntrack/conntrack_-L_-o_extended", "conntrack -L -o extended"),
+    (
+        "sos_commands/conntrack/conntrack_-L_-o_extended",
+        "conntrack -L -o extended",
+    ),
 ];
 
 /// Per-netns commands of the networking plugin: (file suffix, command).
@@ -76,32 +101,54 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
     if let Some(h) = text("etc/hostname") {
         draft.hostname = h.trim().to_string();
     }
-    if let Some(k) = text("sos_commands/kernel/uname_-a").and_then(|u| u.split_whitespace().nth(2).map(str::to_string)) {
+    if let Some(k) = text("sos_commands/kernel/uname_-a")
+        .and_then(|u| u.split_whitespace().nth(2).map(str::to_string))
+    {
         draft.kernel = k;
     }
     for (rel, cmd) in NODE_FILES {
         if let Some(data) = file(rel) {
-            import_file(&tree.display(&format!("{prefix}{rel}")), data, ROOT, Some(cmd), draft);
+            import_file(
+                &tree.display(&format!("{prefix}{rel}")),
+                data,
+                ROOT,
+                Some(cmd),
+                draft,
+            );
         }
     }
     // /proc/net copies: `proc/<pid>/net/…` (sos resolves /proc/net) or `proc/net/…`.
     for (path, data) in &tree.files {
-        let Some(rel) = path.strip_prefix(prefix) else { continue };
+        let Some(rel) = path.strip_prefix(prefix) else {
+            continue;
+        };
         let parts: Vec<&str> = rel.split('/').collect();
         let net = match parts.as_slice() {
             ["proc", "net", rest @ ..] => rest.join("/"),
-            ["proc", pid, "net", rest @ ..] if pid.chars().all(|c| c.is_ascii_digit()) => rest.join("/"),
+            ["proc", pid, "net", rest @ ..] if pid.chars().all(|c| c.is_ascii_digit()) => {
+                rest.join("/")
+            }
             _ => continue,
         };
-        if matches!(net.as_str(), "nf_conntrack" | "stat/nf_conntrack" | "ip_vs" | "ip_vs_conn") {
+        if matches!(
+            net.as_str(),
+            "nf_conntrack" | "stat/nf_conntrack" | "ip_vs" | "ip_vs_conn"
+        ) {
             import_file(&tree.display(path), data, ROOT, None, draft);
         }
     }
-    let netns = text("sos_commands/networking/ip_netns").map(|t| netns_list(&t)).unwrap_or_default();
+    let netns = text("sos_commands/networking/ip_netns")
+        .map(|t| netns_list(&t))
+        .unwrap_or_default();
     let node_links = text("sos_commands/networking/ip_-d_address").map(|t| link_headers(&t));
-    let per_netns = |name: &str, suffix: &str| file(&format!("sos_commands/networking/ip_netns_exec_{name}{suffix}"));
+    let per_netns = |name: &str, suffix: &str| {
+        file(&format!(
+            "sos_commands/networking/ip_netns_exec_{name}{suffix}"
+        ))
+    };
     for (name, nsid) in &netns {
-        let own = per_netns(name, "_ip_address_show").map(|d| link_headers(&String::from_utf8_lossy(d)));
+        let own =
+            per_netns(name, "_ip_address_show").map(|d| link_headers(&String::from_utf8_lossy(d)));
         let is_node = nsid.is_none() && own.is_some() && own == node_links;
         let id = if is_node { ROOT } else { name.as_str() };
         if !is_node {
@@ -110,8 +157,12 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
             }
         }
         for (suffix, cmd) in NETNS_FILES {
-            let Some(data) = per_netns(name, suffix) else { continue };
-            let origin = tree.display(&format!("{prefix}sos_commands/networking/ip_netns_exec_{name}{suffix}"));
+            let Some(data) = per_netns(name, suffix) else {
+                continue;
+            };
+            let origin = tree.display(&format!(
+                "{prefix}sos_commands/networking/ip_netns_exec_{name}{suffix}"
+            ));
             if suffix.contains("tables-save") && !is_node {
                 // The bundle keeps the node's rules only; a pod netns's own rules are
                 // no bundle source.

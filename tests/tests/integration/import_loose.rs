@@ -47,7 +47,8 @@ fn command_forms(lab: &Lab) -> Vec<String> {
     let conntrack = dump(lab, &["conntrack", "-L"]);
     // A paste that stopped in the middle of a line: the first entry again, cut.
     let cut = format!("{conntrack}{}", &conntrack[..40]);
-    let resolv = std::fs::read_to_string(lab.host_root().join("etc/resolv.conf")).expect("resolv.conf");
+    let resolv =
+        std::fs::read_to_string(lab.host_root().join("etc/resolv.conf")).expect("resolv.conf");
     vec![
         format!("root@node-7:~# iptables-save -c\n{ipt}root@node-7:~# exit\nlogout\nConnection to node-7 closed.\n"),
         dump(lab, &["ip6tables-nft-save", "-c"]),
@@ -90,14 +91,25 @@ fn notes_of(draft: &netsnap_import::Draft) -> Vec<String> {
 
 fn assert_same(c: &Compared, what: &str) {
     notice(&c.summary(what));
-    assert!(c.missing.is_empty(), "{what}: covered findings not found again:\n{}", c.missing.join("\n"));
-    assert!(c.extra.is_empty(), "{what}: findings the direct capture does not have:\n{}", c.extra.join("\n"));
+    assert!(
+        c.missing.is_empty(),
+        "{what}: covered findings not found again:\n{}",
+        c.missing.join("\n")
+    );
+    assert!(
+        c.extra.is_empty(),
+        "{what}: findings the direct capture does not have:\n{}",
+        c.extra.join("\n")
+    );
 }
 
 #[test]
 fn loose_dumps_of_a_lab_node_give_the_direct_captures_findings() {
     let Some(_env) = require_lab() else { return };
-    let b = Lab::builder("imploose").pods(3).services(4).dual_stack(true);
+    let b = Lab::builder("imploose")
+        .pods(3)
+        .services(4)
+        .dual_stack(true);
     with_built_lab(b, |lab| {
         lab.fault_service_without_endpoints(1)?;
         lab.fault_bridge_nf_call_iptables_off()?;
@@ -109,35 +121,93 @@ fn loose_dumps_of_a_lab_node_give_the_direct_captures_findings() {
         let paths = write_inputs(&lab.dir().join("import-a"), &command_forms(lab));
         let (bundle, draft) = import(&paths);
         let notes = notes_of(&draft);
-        notice(&format!("import of command output: {} input(s), {} note(s)", paths.len(), notes.len()));
+        notice(&format!(
+            "import of command output: {} input(s), {} note(s)",
+            paths.len(),
+            notes.len()
+        ));
         let has = |needle: &str| notes.iter().any(|n| n.contains(needle));
-        assert!(has("shell prompt `iptables-save -c` left out"), "{notes:#?}");
-        assert!(has("no recognised dump left out (first: \"logout\")"), "{notes:#?}");
-        assert!(has("shell prompt `ip -6 route show table all` left out"), "{notes:#?}");
+        assert!(
+            has("shell prompt `iptables-save -c` left out"),
+            "{notes:#?}"
+        );
+        assert!(
+            has("no recognised dump left out (first: \"logout\")"),
+            "{notes:#?}"
+        );
+        assert!(
+            has("shell prompt `ip -6 route show table all` left out"),
+            "{notes:#?}"
+        );
         assert!(has("cut in the middle of the line"), "{notes:#?}");
-        for path in ["netfilter/iptables-nft-save.txt", "netfilter/ip6tables-nft-save.txt", "netfilter/iptables-legacy-save.txt", "conntrack/nf_conntrack.txt", "conntrack/stat.txt", "netns/root/links.json", "netns/root/addrs.json", "netns/root/routes.json", "netns/root/neigh.json", "host/sysctl.json", "host/resolv.conf"] {
-            let rec = bundle.manifest.source_at(path).unwrap_or_else(|| panic!("{path} not imported"));
+        for path in [
+            "netfilter/iptables-nft-save.txt",
+            "netfilter/ip6tables-nft-save.txt",
+            "netfilter/iptables-legacy-save.txt",
+            "conntrack/nf_conntrack.txt",
+            "conntrack/stat.txt",
+            "netns/root/links.json",
+            "netns/root/addrs.json",
+            "netns/root/routes.json",
+            "netns/root/neigh.json",
+            "host/sysctl.json",
+            "host/resolv.conf",
+        ] {
+            let rec = bundle
+                .manifest
+                .source_at(path)
+                .unwrap_or_else(|| panic!("{path} not imported"));
             let from = rec.imported_from.as_ref().expect("imported_from");
             assert!(from.path.contains("ticket-attachment-"), "{path}: {from:?}");
         }
-        let routes: netsnap_schema::model::RouteTable = bundle.json("netns/root/routes.json")?.expect("routes");
-        let direct_routes: netsnap_schema::model::RouteTable = direct.json("netns/root/routes.json")?.expect("routes");
-        assert_eq!(routes.routes.len(), direct_routes.routes.len(), "every route of every table, both families");
-        assert!(routes.routes.iter().any(|r| r.family == "inet6" && r.dst == "default"), "IPv6 default route");
-        assert_eq!(routes.rules.len(), direct_routes.rules.iter().filter(|r| r.family == "inet").count());
+        let routes: netsnap_schema::model::RouteTable =
+            bundle.json("netns/root/routes.json")?.expect("routes");
+        let direct_routes: netsnap_schema::model::RouteTable =
+            direct.json("netns/root/routes.json")?.expect("routes");
+        assert_eq!(
+            routes.routes.len(),
+            direct_routes.routes.len(),
+            "every route of every table, both families"
+        );
+        assert!(
+            routes
+                .routes
+                .iter()
+                .any(|r| r.family == "inet6" && r.dst == "default"),
+            "IPv6 default route"
+        );
+        assert_eq!(
+            routes.rules.len(),
+            direct_routes
+                .rules
+                .iter()
+                .filter(|r| r.family == "inet")
+                .count()
+        );
         assert_same(&compare(&direct, &bundle), "command output");
 
         let paths = write_inputs(&lab.dir().join("import-b"), &kernel_forms(lab));
         let (bundle, draft) = import(&paths);
         let notes = notes_of(&draft);
-        assert!(notes.iter().any(|n| n.contains("`nft list ruleset` text recognised but not imported")), "{notes:#?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("`nft list ruleset` text recognised but not imported")),
+            "{notes:#?}"
+        );
         // The operational state is left out: a fresh bridge goes from `unknown` to `up`
         // between the capture and the dump; so is the peer nsid, which an import
         // without the pods' netns leaves out on purpose.
         let recs = &bundle.manifest.sources;
-        assert!(recs.iter().any(|r| r.name == "netns/links" && r.note.as_deref().is_some_and(|n| n.contains("link_netnsid left out"))));
+        assert!(recs.iter().any(|r| r.name == "netns/links"
+            && r.note
+                .as_deref()
+                .is_some_and(|n| n.contains("link_netnsid left out"))));
         let links_of = |b: &Bundle| -> Vec<netsnap_schema::model::Link> {
-            let links: Vec<netsnap_schema::model::Link> = b.json("netns/root/links.json").expect("json").expect("links");
+            let links: Vec<netsnap_schema::model::Link> = b
+                .json("netns/root/links.json")
+                .expect("json")
+                .expect("links");
             links
                 .into_iter()
                 .map(|mut l| {
@@ -146,7 +216,11 @@ fn loose_dumps_of_a_lab_node_give_the_direct_captures_findings() {
                 })
                 .collect()
         };
-        assert_eq!(links_of(&bundle), links_of(&direct), "ip -j -d link gives what netlink gives");
+        assert_eq!(
+            links_of(&bundle),
+            links_of(&direct),
+            "ip -j -d link gives what netlink gives"
+        );
         assert_same(&compare(&direct, &bundle), "JSON and kernel files");
         Ok(())
     })

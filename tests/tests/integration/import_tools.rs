@@ -25,7 +25,12 @@ fn repo() -> PathBuf {
 
 fn run(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(out.status.success(), "{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs scripts/sos-confined on the lab; returns the report archive.
@@ -40,7 +45,10 @@ fn sos_report(lab: &Lab) -> PathBuf {
             .arg(&out),
         "scripts/sos-confined",
     );
-    notice(&format!("sos report of the lab node: {:.1} s", start.elapsed().as_secs_f64()));
+    notice(&format!(
+        "sos report of the lab node: {:.1} s",
+        start.elapsed().as_secs_f64()
+    ));
     std::fs::read_dir(&out)
         .expect("sos output dir")
         .flatten()
@@ -85,22 +93,50 @@ fn eks_tree(lab: &Lab) -> PathBuf {
     );
     write(
         "networking/conntrack6.txt",
-        format!("*** Output of conntrack -L -f ipv6 ***\n{}", node(&["conntrack", "-L", "-f", "ipv6"])),
+        format!(
+            "*** Output of conntrack -L -f ipv6 ***\n{}",
+            node(&["conntrack", "-L", "-f", "ipv6"])
+        ),
     );
     write("networking/iprule.txt", node(&["ip", "rule", "show"]));
-    write("networking/ip6rule.txt", node(&["ip", "-6", "rule", "show"]));
-    write("networking/iproute.txt", node(&["ip", "route", "show", "table", "all"]));
-    write("networking/ip6route.txt", node(&["ip", "-6", "route", "show", "table", "all"]));
+    write(
+        "networking/ip6rule.txt",
+        node(&["ip", "-6", "rule", "show"]),
+    );
+    write(
+        "networking/iproute.txt",
+        node(&["ip", "route", "show", "table", "all"]),
+    );
+    write(
+        "networking/ip6route.txt",
+        node(&["ip", "-6", "route", "show", "table", "all"]),
+    );
     write("sysctls/sysctl_all.txt", node(&["sysctl", "--all"]));
     write("system/instance-id.txt", "i-0123456789abcdef0\n".into());
-    let resolv = std::fs::read_to_string(lab.host_root().join("etc/resolv.conf")).expect("resolv.conf");
+    let resolv =
+        std::fs::read_to_string(lab.host_root().join("etc/resolv.conf")).expect("resolv.conf");
     write("networking/resolv.conf", resolv);
-    for entry in std::fs::read_dir(lab.host_root().join("etc/cni/net.d")).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(lab.host_root().join("etc/cni/net.d"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
-        write(&format!("cni/{name}"), std::fs::read_to_string(entry.path()).expect("CNI config"));
+        write(
+            &format!("cni/{name}"),
+            std::fs::read_to_string(entry.path()).expect("CNI config"),
+        );
     }
     let out = lab.dir().join("eks_i-0123456789abcdef0.tar.gz");
-    run(Command::new("tar").arg("-C").arg(&dir).arg("-czf").arg(&out).arg("."), "tar");
+    run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-czf")
+            .arg(&out)
+            .arg("."),
+        "tar",
+    );
     out
 }
 
@@ -115,7 +151,16 @@ fn unavailable(b: &Bundle) -> Vec<String> {
         .sources
         .iter()
         .filter(|s| s.status == SourceStatus::Unavailable)
-        .map(|s| format!("{}{}", s.name, s.netns.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()))
+        .map(|s| {
+            format!(
+                "{}{}",
+                s.name,
+                s.netns
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -124,16 +169,31 @@ fn check(direct: &Bundle, what: &str, input: PathBuf, lacks: &[&str], at_least: 
     let imported = import(input);
     let missing = unavailable(&imported);
     for expected in lacks {
-        assert!(missing.iter().any(|u| u == expected), "{what}: {expected} not listed unavailable: {missing:?}");
+        assert!(
+            missing.iter().any(|u| u == expected),
+            "{what}: {expected} not listed unavailable: {missing:?}"
+        );
     }
     let c = compare(direct, &imported);
     notice(&c.summary(what));
     if !c.uncovered.is_empty() {
         notice(&format!("{what}: not covered: {}", c.uncovered.join("; ")));
     }
-    assert!(c.missing.is_empty(), "{what}: covered findings not found again:\n{}", c.missing.join("\n"));
-    assert!(c.extra.is_empty(), "{what}: findings the direct capture does not have:\n{}", c.extra.join("\n"));
-    assert!(c.matched.len() >= at_least, "{what}: too few findings compared: {:?}", c.matched);
+    assert!(
+        c.missing.is_empty(),
+        "{what}: covered findings not found again:\n{}",
+        c.missing.join("\n")
+    );
+    assert!(
+        c.extra.is_empty(),
+        "{what}: findings the direct capture does not have:\n{}",
+        c.extra.join("\n")
+    );
+    assert!(
+        c.matched.len() >= at_least,
+        "{what}: too few findings compared: {:?}",
+        c.matched
+    );
     imported
 }
 
@@ -144,7 +204,10 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
         Command::new("sos").arg("--help").output().is_ok(),
         "sos is not installed (scripts/test installs sosreport)"
     );
-    let b = Lab::builder("imptools").pods(3).services(4).cni(CniMode::Bridge);
+    let b = Lab::builder("imptools")
+        .pods(3)
+        .services(4)
+        .cni(CniMode::Bridge);
     with_built_lab(b, |lab| {
         lab.fault_service_without_endpoints(1)?;
         lab.fault_mtu_mismatch(0)?;
@@ -152,12 +215,45 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
         lab.fault_kube_rules_in_both_backends()?;
         let direct = collect_lab(lab, "direct", &[]);
         let direct = Bundle::open(&direct, &ReadLimits::default())?;
-        let _ = check(&direct, "sos report", sos_report(lab), &["netns/sockets (root)", "host/facts", "iptables-legacy-save", "nft"], 3);
-        let _ = check(&direct, "hand recipe", hand_recipe(lab), &["netns/sockets (root)", "host/facts", "host/kmsg"], 5);
+        let _ = check(
+            &direct,
+            "sos report",
+            sos_report(lab),
+            &[
+                "netns/sockets (root)",
+                "host/facts",
+                "iptables-legacy-save",
+                "nft",
+            ],
+            3,
+        );
+        let _ = check(
+            &direct,
+            "hand recipe",
+            hand_recipe(lab),
+            &["netns/sockets (root)", "host/facts", "host/kmsg"],
+            5,
+        );
         // The EKS tree has no links or pod netns and only the default iptables: of
         // this node's findings only the conntrack one is within its reach.
-        let eks = check(&direct, "EKS log collector", eks_tree(lab), &["netns/links (root)", "netns/addrs (root)", "netns/neigh (root)", "nft"], 1);
-        let cni = |b: &Bundle| b.paths().filter(|p| p.starts_with("host/cni/")).map(str::to_string).collect::<Vec<_>>();
+        let eks = check(
+            &direct,
+            "EKS log collector",
+            eks_tree(lab),
+            &[
+                "netns/links (root)",
+                "netns/addrs (root)",
+                "netns/neigh (root)",
+                "nft",
+            ],
+            1,
+        );
+        let cni = |b: &Bundle| {
+            b.paths()
+                .filter(|p| p.starts_with("host/cni/"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(cni(&eks), cni(&direct), "the CNI configuration is imported");
         assert!(eks.file("host/sysctl.json").is_some() && eks.file("conntrack/stat.txt").is_some());
         Ok(())
