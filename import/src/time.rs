@@ -26,6 +26,6 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(super::rfc3339(0).0, "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_000_000).0, "2026-11-18T09:46:40Z");
+        assert_eq!(super::rfc3339(1_795_000_000).0, "2026-11-18T11:06:40Z");
     }
 }
