@@ -8,9 +8,13 @@ use netsnap_schema::{Bundle, ReadLimits};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A netsnap bundle: a directory with a manifest, or a zstd-compressed tar whose first
-/// entry is the manifest. Anything else is an import input.
+/// A netsnap bundle: named `*.netsnap.tar.zst` (whatever it holds: the bundle reader
+/// says what is wrong with it), a directory with a manifest, or a zstd-compressed tar
+/// whose first entry is the manifest. Anything else is an import input.
 pub fn is_bundle(path: &Path) -> bool {
+    if path.to_string_lossy().ends_with(".netsnap.tar.zst") {
+        return true;
+    }
     if path.is_dir() {
         return path.join(MANIFEST_PATH).is_file();
     }

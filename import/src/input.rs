@@ -81,9 +81,10 @@ fn read_stream(
     limits: &ReadLimits,
 ) -> Result<Tree, ImportError> {
     let mut first = vec![0u8; 512];
-    let got = read_up_to(&mut input, &mut first).map_err(|source| ImportError::Io {
-        path: origin.into(),
-        source,
+    let got = read_up_to(&mut input, &mut first).map_err(|e| ReadError::Decompress {
+        bundle: origin.into(),
+        entry: "(start)".into(),
+        reason: e.to_string(),
     })?;
     first.truncate(got);
     let chained = io::Cursor::new(first.clone()).chain(input);
@@ -94,9 +95,10 @@ fn read_stream(
     chained
         .take(limits.max_entry_bytes + 1)
         .read_to_end(&mut data)
-        .map_err(|source| ImportError::Io {
-            path: origin.into(),
-            source,
+        .map_err(|e| ReadError::Decompress {
+            bundle: origin.into(),
+            entry: origin.into(),
+            reason: e.to_string(),
         })?;
     if data.len() as u64 > limits.max_entry_bytes {
         return Err(ReadError::EntryTooLarge {

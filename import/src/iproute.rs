@@ -81,6 +81,14 @@ fn with_prefix(dst: &str) -> String {
     }
 }
 
+/// `addr/len` with a real address and a length its family allows.
+fn valid_prefix(p: &str) -> Option<()> {
+    let (a, l) = p.split_once('/')?;
+    let ip: std::net::IpAddr = a.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (l.parse::<u8>().ok()? <= max).then_some(())
+}
+
 fn after<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
     words
         .iter()
@@ -279,7 +287,7 @@ fn addr_line(words: &[&str], ifindex: u32) -> Option<Addr> {
         Some((a, p)) => (a, p.parse().ok()?),
         None => (*raw, if family == "inet6" { 128 } else { 32 }),
     };
-    address.parse::<std::net::IpAddr>().ok()?;
+    valid_prefix(&format!("{address}/{prefix}"))?;
     let scope_i = words.iter().position(|w| *w == "scope")?;
     let label = (family == "inet")
         .then(|| {
@@ -366,9 +374,23 @@ fn route_line(words: &[&str], v6: bool) -> Option<(Route, Option<String>)> {
     };
     let dst = with_prefix(rest.first()?);
     if dst != "default" {
-        dst.split('/').next()?.parse::<std::net::IpAddr>().ok()?;
+        valid_prefix(&dst)?;
     }
-    let gateway = after(rest, "via").map(|g| g.trim_start_matches("inet6").to_string());
+    let gateway = match after(rest, "via") {
+        // `via inet6 fe80::1` names the family first.
+        Some("inet" | "inet6") => after(rest, after(rest, "via")?),
+        g => g,
+    };
+    let gateway = match gateway {
+        Some(g) => Some(g.parse::<std::net::IpAddr>().ok()?.to_string()),
+        None => None,
+    };
+    // A number that does not parse is an unread line, not a missing metric.
+    for key in ["metric", "mtu"] {
+        if let Some(v) = after(rest, key) {
+            v.parse::<u32>().ok()?;
+        }
+    }
     let family = if dst != "default" {
         family_of(&dst)
     } else if gateway.as_deref().is_some_and(|g| g.contains(':')) || v6 || rest.contains(&"pref") {

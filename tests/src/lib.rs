@@ -10,6 +10,7 @@ pub mod collector;
 pub mod datapath_check;
 pub mod fuzz_bodies;
 pub mod hostile;
+pub mod hostile_import;
 pub mod import_compare;
 pub mod lab;
 

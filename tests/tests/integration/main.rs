@@ -11,6 +11,7 @@ mod collect_memory;
 mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
+mod hostile_import;
 mod import_loose;
 mod import_tools;
 mod lab_basic;
