@@ -165,6 +165,23 @@ impl Draft {
         );
     }
 
+    /// A file kept raw at a bundle path (another tool's JSON the analyzer reads).
+    pub fn add_raw(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        origin: &str,
+        recogniser: &str,
+        notes: &mut Vec<String>,
+    ) {
+        let from = ImportedFrom {
+            path: origin.into(),
+            recogniser: recogniser.into(),
+            lines: None,
+        };
+        self.put(path, data.to_vec(), from, None, notes);
+    }
+
     /// One file of the node's CNI configuration directory, kept raw (`host/cni/<name>`).
     pub fn add_cni_file(&mut self, name: &str, data: &[u8], origin: &str, notes: &mut Vec<String>) {
         let Some(path) = netsnap_schema::registry::SourceId::HostCni.dir_path(name) else {

@@ -8,6 +8,7 @@ use crate::error::ImportError;
 use crate::input::Tree;
 use crate::loose::dumps_of;
 
+pub mod bugtool;
 pub mod eks;
 pub mod hand_recipe;
 pub mod sos;
@@ -18,6 +19,8 @@ pub fn import_tree(tree: &Tree, draft: &mut Draft) -> Result<String, ImportError
     let first_input = draft.inputs.len();
     let reason = if let Some(prefix) = sos::detect(tree) {
         sos::import(tree, &prefix, draft)
+    } else if let Some(prefix) = bugtool::detect(tree) {
+        bugtool::import(tree, &prefix, draft)
     } else if let Some(prefix) = eks::detect(tree) {
         eks::import(tree, &prefix, draft)
     } else if let Some(prefix) = hand_recipe::detect(tree) {

@@ -140,6 +140,64 @@ fn eks_tree(lab: &Lab) -> PathBuf {
     out
 }
 
+/// A `cilium-dbg bugtool` archive of the lab node, made by hand (no Cilium runs
+/// here): bugtool's commands run in the node netns, written under bugtool's names
+/// (`ip -d -s l` → `cmd/ip--d--s-l.md`), half of them in its `--enable-markdown`
+/// form, stdout and stderr together as bugtool writes them; an uncompressed `.tar`,
+/// bugtool's default.
+fn bugtool_archive(lab: &Lab) -> PathBuf {
+    let top = lab.dir().join("bugtool");
+    let cmd = top.join("cilium-bugtool-20261205-060000.123+0000-UTC-1234567/cmd");
+    std::fs::create_dir_all(&cmd).expect("bugtool dir");
+    let commands = [
+        "ip a",
+        "ip -4 r",
+        "ip -6 r",
+        "ip -d -s l",
+        "ip -4 n",
+        "ip -6 n",
+        "ip rule",
+        "sysctl -a",
+        "iptables-save -c",
+        "iptables-nft-save -c",
+        "iptables-legacy-save -c",
+    ];
+    for (i, c) in commands.iter().enumerate() {
+        let script = format!("{c} 2>&1");
+        let out = ok_stdout(&lab.node(&["sh", "-c", &script]));
+        let body = if i % 2 == 0 {
+            out
+        } else {
+            format!("# {c}\n\n```\n{out}\n```\n")
+        };
+        std::fs::write(
+            cmd.join(netsnap_import::layouts::bugtool::file_name(c)),
+            body,
+        )
+        .expect("bugtool file");
+    }
+    let resolv =
+        std::fs::read_to_string(lab.host_root().join("etc/resolv.conf")).expect("resolv.conf");
+    std::fs::write(
+        cmd.join(netsnap_import::layouts::bugtool::file_name(
+            "cat /etc/resolv.conf",
+        )),
+        resolv,
+    )
+    .expect("resolv");
+    let out = lab.dir().join("cilium-bugtool.tar");
+    run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&top)
+            .arg("-cf")
+            .arg(&out)
+            .arg("."),
+        "tar",
+    );
+    out
+}
+
 fn import(input: PathBuf) -> Bundle {
     let limits = ReadLimits::default();
     let draft = netsnap_import::import(&[input], &limits).expect("import");
@@ -247,6 +305,14 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
                 "nft",
             ],
             1,
+        );
+        // bugtool lists routes of the main table only and has no conntrack table.
+        let _ = check(
+            &direct,
+            "cilium bugtool",
+            bugtool_archive(lab),
+            &["conntrack/entries", "netns/sockets (root)", "nft"],
+            2,
         );
         let cni = |b: &Bundle| {
             b.paths()
