@@ -31,6 +31,7 @@ struct Netns {
     ip: IpState,
     from: BTreeMap<NetnsFile, ImportedFrom>,
     sysctl: Option<(Sysctls, ImportedFrom)>,
+    sockets: Option<(Vec<netsnap_schema::model::Socket>, ImportedFrom)>,
     resolv: Option<Entry>,
     nsid: Option<i32>,
 }
@@ -237,6 +238,16 @@ impl Draft {
                 self.put(layout::IPVS, text.into_bytes(), f, Some(note.into()), notes);
             }
             Kind::Ipset => self.put(layout::IPSET, raw, f, None, notes),
+            Kind::Ss => {
+                let (sockets, unread) = convert::sockets_from_ss(&dump.text);
+                notes.extend(unread_note(origin, dump, "ss", &unread));
+                // ss rows interleaved with ss's stderr come as several runs: one list.
+                let ns = self.netns(netns);
+                match ns.sockets.as_mut() {
+                    Some((have, _)) => extend_unique(have, sockets),
+                    None => ns.sockets = Some((sockets, f)),
+                }
+            }
             Kind::IpvsadmConn => {
                 let (text, unread) = convert::ipvs_conn_from_ipvsadm(&dump.text);
                 let note = unread_note(origin, dump, "ipvsadm -c", &unread);
@@ -505,6 +516,21 @@ impl Draft {
                 writer.add_json(
                     record(NetnsFile::Sysctl.source_name(), path.clone(), f, None).in_netns(&id),
                     &sysctls,
+                )?;
+                written.push(path);
+            }
+            if let Some((sockets, f)) = ns.sockets {
+                let path = layout::netns_path(&id, NetnsFile::Sockets);
+                let note = "from ss: listening TCP and bound UDP sockets; inode and uid where ss printed them".to_string();
+                writer.add_json(
+                    record(
+                        NetnsFile::Sockets.source_name(),
+                        path.clone(),
+                        f,
+                        Some(note),
+                    )
+                    .in_netns(&id),
+                    &sockets,
                 )?;
                 written.push(path);
             }

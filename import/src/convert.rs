@@ -234,3 +234,55 @@ pub fn ipvs_from_save(text: &str) -> (String, Vec<usize>) {
     }
     (out, unread)
 }
+
+/// The listening TCP and bound UDP sockets of `ss` output (`-ltnu`, or `-peaonmi`
+/// whose other rows are skipped): `tcp LISTEN 0 128 0.0.0.0:80 0.0.0.0:* … ino:123`.
+/// `*` and `[::]` are the IPv6 wildcard (a dual-stack socket), as /proc lists them.
+pub fn sockets_from_ss(text: &str) -> (Vec<netsnap_schema::model::Socket>, Vec<usize>) {
+    use netsnap_schema::model::{Socket, SocketProto};
+    let (mut out, mut unread) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (Some(netid), Some(state), Some(local)) = (w.first(), w.get(1), w.get(4)) else {
+            continue;
+        };
+        if !matches!(*netid, "tcp" | "udp") || !matches!(*state, "LISTEN" | "UNCONN") {
+            continue;
+        }
+        let parsed = (|| {
+            let (addr, port) = local.rsplit_once(':')?;
+            let addr = addr.trim_start_matches('[').trim_end_matches(']');
+            let addr = addr.split('%').next()?;
+            let ip: std::net::IpAddr = if addr == "*" {
+                "::".parse().ok()?
+            } else {
+                addr.parse().ok()?
+            };
+            let proto = match (*netid, ip.is_ipv6()) {
+                ("tcp", false) => SocketProto::Tcp,
+                ("tcp", true) => SocketProto::Tcp6,
+                ("udp", false) => SocketProto::Udp,
+                _ => SocketProto::Udp6,
+            };
+            let field = |k: &str| {
+                w.iter()
+                    .find_map(|x| x.strip_prefix(k))
+                    .and_then(|v| v.parse().ok())
+            };
+            Some(Socket {
+                proto,
+                local: ip.to_string(),
+                port: port.parse().ok()?,
+                inode: field("ino:").unwrap_or(0),
+                uid: field("uid:")
+                    .and_then(|u: u64| u32::try_from(u).ok())
+                    .unwrap_or(0),
+            })
+        })();
+        match parsed {
+            Some(s) => out.push(s),
+            None => unread.push(i + 1),
+        }
+    }
+    (out, unread)
+}

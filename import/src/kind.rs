@@ -15,6 +15,8 @@ pub enum Kind {
     IpvsadmSave,
     /// `ipset save` (`create …`, `add …`).
     Ipset,
+    /// `ss -ltnu` / `ss -peaonmi`: the listening TCP and bound UDP sockets are read.
+    Ss,
     /// `ipvsadm -Lnc`: connections, decimal.
     IpvsadmConn,
     /// `/proc/net/ip_vs_conn`: connections, hex.
@@ -49,6 +51,7 @@ impl Kind {
             Kind::IpvsadmStats => "ipvsadm-stats",
             Kind::IpvsadmSave => "ipvsadm-save",
             Kind::Ipset => "ipset-save",
+            Kind::Ss => "ss",
             Kind::IpvsadmConn => "ipvsadm-conn",
             Kind::IpvsConnProc => "proc-ip_vs_conn",
             Kind::ConntrackEntries => "conntrack-entries",
@@ -67,8 +70,9 @@ impl Kind {
 }
 
 /// Kinds recognised line by line, in tie-break order.
-pub const LINE_KINDS: [Kind; 16] = [
+pub const LINE_KINDS: [Kind; 17] = [
     Kind::IptablesSave,
+    Kind::Ss,
     Kind::IpvsadmSave,
     Kind::Ipset,
     Kind::NftText,
@@ -152,6 +156,7 @@ fn fits(kind: Kind, line: &str) -> Fit {
             }
         }
         Kind::Ipvs => ipvs_line(t, &words),
+        Kind::Ss => ss_line(&words),
         Kind::IpvsadmSave => strong(
             matches!(first, "-A" | "-a")
                 && matches!(
@@ -285,6 +290,27 @@ fn iptables_line(t: &str) -> Fit {
         return Fit::Strong;
     }
     Fit::No
+}
+
+/// `ss` rows: a listening TCP or bound UDP socket is strong, other sockets and the
+/// header are weak (kept in the dump, not read).
+fn ss_line(words: &[&str]) -> Fit {
+    const NETIDS: [&str; 14] = [
+        "tcp", "udp", "u_str", "u_dgr", "u_seq", "nl", "p_raw", "p_dgr", "raw", "icmp6", "mptcp",
+        "sctp", "tipc", "xdp",
+    ];
+    match words {
+        ["Netid", "State", ..] => Fit::Weak,
+        [netid, state, _, _, local, ..]
+            if matches!(*netid, "tcp" | "udp")
+                && matches!(*state, "LISTEN" | "UNCONN")
+                && local.contains(':') =>
+        {
+            Fit::Strong
+        }
+        [netid, _, _, _, _, ..] if NETIDS.contains(netid) => Fit::Weak,
+        _ => Fit::No,
+    }
 }
 
 fn ipvs_line(t: &str, words: &[&str]) -> Fit {

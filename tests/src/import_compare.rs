@@ -89,6 +89,10 @@ const NEED_PODS: [&str; 16] = [
     "NF006", "SVC002", "SVC003", "DNS001", "DNS002", "DNS005", "TRC001",
 ];
 
+/// Inputs a check reads that its evidence does not cite: the trace engine decides
+/// whether bridged pod traffic passes iptables from `bridge-nf-call-iptables`.
+const READS: [(&str, &str); 1] = [("TRC001", "host/sysctl.json")];
+
 fn has_pod_netns(b: &Bundle) -> bool {
     b.json::<netsnap_schema::model::NetnsIndex>("netns/index.json")
         .ok()
@@ -140,6 +144,12 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
         if !has_pods && NEED_PODS.contains(&f.id.to_string().as_str()) {
             lacking.push("pod netns");
         }
+        lacking.extend(
+            READS
+                .iter()
+                .filter(|(id, p)| *id == f.id.to_string() && !have(p))
+                .map(|(_, p)| *p),
+        );
         let k = direct_key(f);
         if !lacking.is_empty() {
             out.uncovered

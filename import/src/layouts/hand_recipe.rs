@@ -18,7 +18,8 @@ pub fn detect(tree: &Tree) -> Option<String> {
 }
 
 /// Files the recipe writes and what made them (for the recognisers' hints).
-const COMMANDS: [(&str, &str); 9] = [
+const COMMANDS: [(&str, &str); 10] = [
+    ("sockets.txt", "ss -H -ltnu"),
     ("links.json", "ip -d -j link show"),
     ("addrs.json", "ip -j addr show"),
     ("neigh.json", "ip -j neigh show"),
@@ -68,5 +69,5 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
         let hint = COMMANDS.iter().find(|(f, _)| *f == file).map(|(_, c)| *c);
         import_file(&origin, data, &netns, hint, draft);
     }
-    "the input was the hand recipe's capture (no sockets, fdb, kernel log or host facts)".into()
+    "the input was the hand recipe's capture (no fdb, kernel log or host facts)".into()
 }

@@ -6,7 +6,9 @@
 use crate::assemble::{Draft, ROOT};
 use crate::error::ImportError;
 use crate::input::Tree;
+use crate::kind::Kind;
 use crate::loose::dumps_of;
+use crate::paste::Dump;
 
 pub mod bugtool;
 pub mod eks;
@@ -66,6 +68,21 @@ pub fn import_file(
         if !recognisers.contains(&dump.kind.name()) {
             recognisers.push(dump.kind.name());
         }
+    }
+    // `ss` that lists no TCP/UDP socket (a node without listeners) still says so.
+    let is_ss = command.is_some_and(|c| c.starts_with("ss "));
+    if is_ss
+        && !recognisers.contains(&Kind::Ss.name())
+        && (data.is_empty() || String::from_utf8_lossy(data).contains("Netid State"))
+    {
+        let empty = Dump {
+            kind: Kind::Ss,
+            text: String::new(),
+            lines: [1, 1],
+            command: command.map(str::to_string),
+        };
+        draft.add_dump(netns, origin, &empty, &mut notes);
+        recognisers.push(Kind::Ss.name());
     }
     let recogniser = (!recognisers.is_empty()).then(|| recognisers.join(","));
     draft.inputs.push(crate::input_record(

@@ -22,7 +22,8 @@ pub fn detect(tree: &Tree) -> Option<String> {
 }
 
 /// Node-level files: (path under the report, `ip` command hint for the recognisers).
-const NODE_FILES: [(&str, &str); 14] = [
+const NODE_FILES: [(&str, &str); 15] = [
+    ("sos_commands/networking/ss_-peaonmi", "ss -peaonmi"),
     ("sos_commands/networking/ip_-s_-d_link", "ip -s -d link"),
     ("sos_commands/networking/ip_-d_address", "ip -d address"),
     (
@@ -64,7 +65,8 @@ const NODE_FILES: [(&str, &str); 14] = [
 ];
 
 /// Per-netns commands of the networking plugin: (file suffix, command).
-const NETNS_FILES: [(&str, &str); 4] = [
+const NETNS_FILES: [(&str, &str); 5] = [
+    ("_ss_-peaonmi", "ss -peaonmi"),
     ("_ip_address_show", "ip address show"),
     ("_ip_route_show_table_all", "ip route show table all"),
     ("_iptables-save", "iptables-save"),
@@ -172,5 +174,5 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
             import_file(&origin, data, id, Some(cmd), draft);
         }
     }
-    "the input was an sos report (sos 4.0's networking plugin has no sockets, per-netns sysctls or resolv.conf, no nft JSON and no legacy iptables-save; the kernel plugin adds sysctl -a)".into()
+    "the input was an sos report (sos 4.0's networking plugin has no per-netns sysctls or resolv.conf, no nft JSON and no legacy iptables-save; the kernel plugin adds sysctl -a)".into()
 }

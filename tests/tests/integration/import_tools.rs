@@ -1,8 +1,8 @@
 //! `netsnap import` of what other tools collect from a lab node, each compared with a
 //! direct capture of the same node (every finding whose evidence the tool collected
 //! must be found again, nothing else; what it lacks is listed as unavailable):
-//! - a real `sos report` (Debian's sosreport), confined to the lab by
-//!   scripts/sos-confined; one run, a few seconds on a small node, bounded;
+//! - a real `sos report` (Debian's sosreport, networking and kernel plugins), confined
+//!   to the lab by scripts/sos-confined; one run, a few seconds on a small node, bounded;
 //! - the hand recipe (scripts/peer-hand-recipe), confined to the lab's netns;
 //! - the EKS log collector's tree, made by running the commands its script runs
 //!   (awslabs/amazon-eks-ami, log-collector-script/linux/eks-log-collector.sh) in the
@@ -33,16 +33,28 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-/// Runs scripts/sos-confined on the lab; returns the report archive.
+/// Runs scripts/sos-confined on the lab with its default options plus the kernel
+/// plugin (for `sysctl -a`); returns the report archive.
 fn sos_report(lab: &Lab) -> PathBuf {
     let out = lab.dir().join("sos-out");
+    let script = repo().join("scripts/sos-confined");
+    let defaults = Command::new(&script)
+        .arg("--options")
+        .output()
+        .expect("sos-confined --options");
+    let options = String::from_utf8_lossy(&defaults.stdout).replacen(
+        "-o networking",
+        "-o networking,kernel",
+        1,
+    );
     let start = Instant::now();
     run(
         Command::new("timeout")
             .arg(SOS_TIMEOUT.as_secs().to_string())
-            .arg(repo().join("scripts/sos-confined"))
+            .arg(&script)
             .arg(lab.name())
-            .arg(&out),
+            .arg(&out)
+            .args(options.split_whitespace()),
         "scripts/sos-confined",
     );
     notice(&format!(
@@ -277,19 +289,14 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
             &direct,
             "sos report",
             sos_report(lab),
-            &[
-                "netns/sockets (root)",
-                "host/facts",
-                "iptables-legacy-save",
-                "nft",
-            ],
+            &["host/facts", "host/kmsg", "iptables-legacy-save", "nft"],
             3,
         );
         let _ = check(
             &direct,
             "hand recipe",
             hand_recipe(lab),
-            &["netns/sockets (root)", "host/facts", "host/kmsg"],
+            &["host/facts", "host/kmsg", "host/cni"],
             5,
         );
         // The EKS tree has no links or pod netns and only the default iptables: of
