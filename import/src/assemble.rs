@@ -574,7 +574,7 @@ impl Draft {
         for r in unavailable(&written, &ids, unavailable_reason) {
             writer.add_record(r)?;
         }
-        let (captured_at, _) = crate::time::rfc3339(captured_unix);
+        let (captured_at, _) = netsnap_schema::time::utc_forms(captured_unix);
         let mut manifest = Manifest::new(
             env!("CARGO_PKG_VERSION"),
             &hostname,

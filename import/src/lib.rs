@@ -18,7 +18,6 @@ pub mod kind;
 pub mod layouts;
 pub mod loose;
 pub mod paste;
-mod time;
 
 pub use assemble::Draft;
 pub use error::ImportError;

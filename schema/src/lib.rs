@@ -12,6 +12,7 @@ pub mod reader;
 pub mod registry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod time;
 pub mod writer;
 
 mod digest;

@@ -147,7 +147,7 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
         lacking.extend(
             READS
                 .iter()
-                .filter(|(id, p)| *id == f.id.to_string() && !have(p))
+                .filter(|(id, p)| *id == f.id.as_str() && !have(p))
                 .map(|(_, p)| *p),
         );
         let k = direct_key(f);
