@@ -30,6 +30,8 @@ struct Entry {
 struct Netns {
     ip: IpState,
     from: BTreeMap<NetnsFile, ImportedFrom>,
+    /// What a layout knows is incomplete about a file (bugtool: main table only).
+    notes: BTreeMap<NetnsFile, String>,
     sysctl: Option<(Sysctls, ImportedFrom)>,
     sockets: Option<(Vec<netsnap_schema::model::Socket>, ImportedFrom)>,
     resolv: Option<Entry>,
@@ -198,6 +200,11 @@ impl Draft {
 
     fn netns(&mut self, id: &str) -> &mut Netns {
         self.netns.entry(id.to_string()).or_default()
+    }
+
+    /// Notes what a layout knows is missing from one of a netns's files.
+    pub fn note_file(&mut self, id: &str, file: NetnsFile, note: &str) {
+        self.netns(id).notes.insert(file, note.to_string());
     }
 
     /// Records the nsid the node netns uses for a netns (sos: `ip netns list`).
@@ -492,8 +499,12 @@ impl Draft {
                     continue;
                 };
                 let path = layout::netns_path(&id, file);
+                let note = match (ns.notes.get(&file), &note) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.cloned().or_else(|| b.clone()),
+                };
                 writer.add_json(
-                    record(file.source_name(), path.clone(), f, note.clone()).in_netns(&id),
+                    record(file.source_name(), path.clone(), f, note).in_netns(&id),
                     &value,
                 )?;
                 written.push(path);

@@ -92,5 +92,6 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
             }
         }
     }
+    draft.note_file(ROOT, netsnap_schema::layout::NetnsFile::Routes, "bugtool lists the main table and numbered tables only: the local table (local and broadcast routes) is missing");
     "the input was a cilium bugtool archive (routes of the main and numbered tables only, no netns of pods, sockets, conntrack table, nft or ipvs)".into()
 }

@@ -314,12 +314,20 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
             1,
         );
         // bugtool lists routes of the main table only and has no conntrack table.
-        let _ = check(
+        let bugtool = check(
             &direct,
             "cilium bugtool",
             bugtool_archive(lab),
             &["conntrack/entries", "netns/sockets (root)", "nft"],
             2,
+        );
+        let routes = bugtool
+            .manifest
+            .source_at("netns/root/routes.json")
+            .and_then(|r| r.note.clone());
+        assert!(
+            routes.is_some_and(|n| n.contains("the local table")),
+            "bugtool's routes say what they lack"
         );
         let cni = |b: &Bundle| {
             b.paths()
