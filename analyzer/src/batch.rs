@@ -108,6 +108,18 @@ pub fn analyze_all_with<T: Send>(
     Ok(out)
 }
 
+/// A bundle already in memory (`netsnap analyze` on dumps, imported): analysed like
+/// one read from disk.
+pub fn analyze_opened(bundle: &netsnap_schema::Bundle, o: &Options<'_>) -> Node {
+    (o.progress)(&format!("analyzing {}", bundle.origin));
+    let sources = stage("parse", || crate::sources::parse_all(bundle));
+    let a = report::analyze_sources(sources, o.thresholds, o.selection);
+    Node {
+        report: BundleReport::new(&bundle.origin, &a),
+        summary: o.summarise.then(|| NodeSummary::of(&a)),
+    }
+}
+
 /// One bundle: read and parse, analyse, keep the report (and summary), drop the rest.
 fn one<T>(
     path: &Path,

@@ -5,6 +5,7 @@
 //! - [`evidence`]: where a fact comes from (bundle path, line, excerpt), cited by the
 //!   model and the findings;
 //! - [`load`]: open and verify a bundle (archive or directory);
+//! - [`imported`]: other tools' bundles and pasted dumps, imported in memory;
 //! - [`sources`]: run every parser ([`parse`]) in parallel, collect coverage;
 //! - [`model`]: services, pods, the node, netfilter facts, conntrack aggregates;
 //! - [`graph`]: netns, pods, links, VIPs and endpoints as a petgraph graph;
@@ -25,6 +26,7 @@ pub mod cluster;
 pub mod diff;
 pub mod evidence;
 pub mod graph;
+pub mod imported;
 pub mod inspect;
 pub mod layout;
 pub mod load;

@@ -135,7 +135,8 @@ enum View {
 
 #[derive(clap::Args)]
 struct AnalyzeArgs {
-    /// `.netsnap.tar.zst` files or unpacked bundle directories.
+    /// `.netsnap.tar.zst` files or unpacked bundle directories; anything else (an sos
+    /// report, a support archive, pasted dumps) is imported in memory as one node.
     #[arg(required = true)]
     bundles: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -190,6 +191,25 @@ struct DiffArgs {
     ignore: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Files, directories and archives (.tar, .tar.gz, .tar.xz, .tar.zst), one node.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write a `.netsnap.tar.zst` bundle here.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        conflicts_with = "dir",
+        required_unless_present = "dir"
+    )]
+    out: Option<PathBuf>,
+    /// Write an unpacked bundle directory here (must not exist).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse every source, build the node graph and report what is broken.
@@ -234,6 +254,10 @@ enum Command {
     /// conntrack counters as rates over the time between the captures. Exits 1 when
     /// a change at or above --fail-on exists (a CI job can keep a golden bundle).
     Diff(DiffArgs),
+    /// Build a bundle from other tools' output: an sos report, the EKS log
+    /// collector's tree, a cilium bugtool archive, or loose dumps (iptables-save, nft,
+    /// ipvsadm, conntrack, ip, resolv.conf, sysctl -a) recognised by content.
+    Import(ImportArgs),
     /// Print a bundle's manifest, the status of every source and parse coverage.
     Inspect {
         /// A `.netsnap.tar.zst` file or an unpacked bundle directory.
@@ -332,6 +356,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let limits = cli.limits.limits();
     match cli.command {
         Command::Analyze(args) => analyze(args, &limits),
+        Command::Import(args) => import(args, &limits),
         Command::Graph { bundle, format } => {
             let b = open(&bundle, &limits)?;
             let (_, model, graph) = report::prepare(&b);
@@ -565,18 +590,25 @@ fn analyze(args: AnalyzeArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Re
         None => Thresholds::default(),
     };
     let thresholds = apply_overrides(thresholds, &threshold)?;
-    let nodes = netsnap_analyzer::batch::analyze_all(
-        &bundles,
-        &netsnap_analyzer::batch::Options {
-            limits,
-            thresholds: &thresholds,
-            selection: &selection,
-            jobs,
-            summarise: bundles.len() > 1 && !separate,
-            leak_single: true,
-            progress: &progress,
-        },
-    )?;
+    let (bundles, dumps) = netsnap_analyzer::imported::split(&bundles);
+    let nodes_total = bundles.len() + usize::from(!dumps.is_empty());
+    let options = netsnap_analyzer::batch::Options {
+        limits,
+        thresholds: &thresholds,
+        selection: &selection,
+        jobs,
+        summarise: nodes_total > 1 && !separate,
+        leak_single: dumps.is_empty(),
+        progress: &progress,
+    };
+    let mut nodes = netsnap_analyzer::batch::analyze_all(&bundles, &options)?;
+    if !dumps.is_empty() {
+        let (bundle, notes) = netsnap_analyzer::imported::import(&dumps, limits)?;
+        for note in notes {
+            eprintln!("netsnap: import: {note}");
+        }
+        nodes.push(netsnap_analyzer::batch::analyze_opened(&bundle, &options));
+    }
     let (reports, summaries): (Vec<BundleReport>, Vec<_>) =
         nodes.into_iter().map(|n| (n.report, n.summary)).unzip();
     let summaries: Vec<_> = summaries.into_iter().flatten().collect();
@@ -651,6 +683,28 @@ fn report_file(args: ReportArgs, limits: &netsnap_schema::ReadLimits) -> anyhow:
         }
     }
     eprintln!("netsnap: report written to {}", args.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `netsnap import`: other tools' output as one bundle.
+fn import(args: ImportArgs, limits: &netsnap_schema::ReadLimits) -> anyhow::Result<ExitCode> {
+    let draft = netsnap_import::import(&args.inputs, limits)?;
+    let notes: Vec<String> = draft.inputs.iter().flat_map(|i| i.notes.clone()).collect();
+    let (manifest, target) = match (&args.out, &args.dir) {
+        (Some(out), _) => (netsnap_import::write_archive(draft, out)?, out),
+        (None, Some(dir)) => (netsnap_import::write_dir(draft, dir)?, dir),
+        (None, None) => bail!("give -o FILE or --dir DIR"),
+    };
+    for note in notes {
+        eprintln!("netsnap: import: {note}");
+    }
+    let ok = manifest.sources.iter().filter(|s| s.path.is_some()).count();
+    let missing = manifest.sources.len() - ok;
+    eprintln!(
+        "netsnap: imported {} input(s) into {}: {ok} source(s), {missing} unavailable",
+        args.inputs.len(),
+        target.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

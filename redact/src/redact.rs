@@ -84,6 +84,10 @@ impl Redactor {
             new.netns = record.netns.as_deref().map(|n| self.rewrite_text(n));
             new.error = record.error.as_deref().map(|e| self.rewrite_text(e));
             new.note = record.note.as_deref().map(|n| self.rewrite_text(n));
+            // An imported bundle names the files it came from (host names, addresses).
+            if let Some(from) = new.imported_from.as_mut() {
+                from.path = self.rewrite_text(&from.path);
+            }
             match (&record.path, &new.path) {
                 (Some(path), Some(new_path)) => {
                     let content = bundle.file(path).unwrap_or_default();
@@ -102,6 +106,12 @@ impl Redactor {
         let mut manifest = bundle.manifest.clone();
         manifest.sources.clear();
         manifest.hostname = self.rewrite_text(&bundle.manifest.hostname);
+        for input in manifest.import.iter_mut().flat_map(|i| i.inputs.iter_mut()) {
+            input.path = text::rewrite_str(&mut self.p, &input.path);
+            for note in input.notes.iter_mut() {
+                *note = text::rewrite_str(&mut self.p, note);
+            }
+        }
         for value in manifest.options.values_mut() {
             *value = text::rewrite_str(&mut self.p, value);
         }

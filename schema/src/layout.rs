@@ -35,6 +35,17 @@ pub const CILIUM_BPF_LB: &str = "cilium/bpf-lb-list.json";
 /// Counters read several times during the capture (`netsnap-collect --samples N`).
 pub const COUNTER_SAMPLES: &str = "samples/counters.json";
 
+/// Tables that iptables-nft (and ebtables-/arptables-nft) create and manage: the
+/// bundle holds them as `*-save` text, and `netfilter/nft.json` leaves them out.
+pub fn managed_by_iptables_nft(family: &str, name: &str) -> bool {
+    match family {
+        "ip" | "ip6" => matches!(name, "filter" | "nat" | "mangle" | "raw" | "security"),
+        "arp" => name == "filter",
+        "bridge" => matches!(name, "filter" | "nat" | "broute"),
+        _ => false,
+    }
+}
+
 /// Files kept for every netns under `netns/<id>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NetnsFile {

@@ -12,10 +12,14 @@ pub mod reader;
 pub mod registry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod time;
 pub mod writer;
 
 mod digest;
 
-pub use manifest::{Manifest, SourceRecord, SourceStatus, Truncation, FORMAT_VERSION};
+pub use manifest::{
+    ImportReport, ImportedFrom, ImportedInput, Manifest, SourceRecord, SourceStatus, Truncation,
+    FORMAT_VERSION,
+};
 pub use reader::{Bundle, ReadError, ReadLimits};
 pub use writer::{BundleWriter, Spool, WriteError};

@@ -31,6 +31,43 @@ pub struct Manifest {
     pub options: BTreeMap<String, String>,
     /// One record per source, in bundle path order. Failed sources have no `path`.
     pub sources: Vec<SourceRecord>,
+    /// Set by `netsnap import`: every input it was given and what it made of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportReport>,
+}
+
+/// What `netsnap import` was given: one record per input file, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub inputs: Vec<ImportedInput>,
+}
+
+/// One input file (a loose dump, or a file of an sos report / support archive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedInput {
+    /// The path as given (inside an archive: `archive!member`).
+    pub path: String,
+    /// The recogniser that claimed it (`iptables-save`, `ip-addr-text` …); absent when
+    /// none did (the file is then listed with a note and not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recogniser: Option<String>,
+    /// What was tolerated or left out: shell prompts, text around a pasted dump, a
+    /// line cut in the middle, a file no recogniser claimed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Where an imported source's content came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedFrom {
+    /// The input path (inside an archive: `archive!member`).
+    pub path: String,
+    /// The recogniser that read it.
+    pub recogniser: String,
+    /// The input's lines that held the dump (1-based, inclusive), when it was pasted
+    /// among other text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<[u64; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +141,9 @@ pub struct SourceRecord {
     /// purpose (e.g. nft tables managed by iptables-nft), which fallback was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set by `netsnap import`: the input file (and recogniser) this content came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<ImportedFrom>,
 }
 
 impl SourceRecord {
@@ -121,6 +161,7 @@ impl SourceRecord {
             sha256: None,
             truncated: None,
             note: None,
+            imported_from: None,
         }
     }
 
@@ -158,6 +199,7 @@ impl Manifest {
             duration_ms: 0,
             options: BTreeMap::new(),
             sources: Vec::new(),
+            import: None,
         }
     }
 

@@ -229,89 +229,57 @@ impl Bundle {
             })?;
 
         with_hasher(|hasher| {
-            Bundle::read_archive(
-                decoder,
-                origin,
-                limits,
-                Files::new(origin, limits, hasher),
-                on_entry,
-            )
+            Bundle::read_archive(decoder, Files::new(origin, limits, hasher), on_entry)
         })
     }
 
     fn read_archive<R: Read>(
         decoder: R,
-        origin: &str,
-        limits: &ReadLimits,
         mut files: Files<'_>,
         on_entry: &mut OnEntry<'_>,
     ) -> Result<Bundle, ReadError> {
-        let bundle = || origin.to_string();
-        let mut archive = tar::Archive::new(decoder);
-        let decode_err = |entry: &str, e: io::Error| decompress_error(origin, entry, e, limits);
-        let entries = archive
-            .entries()
-            .map_err(|e| decode_err("(first header)", e))?;
-        let mut last = String::new();
-        let header_after = |last: &str| match last {
-            "" => "(first header)".to_string(),
-            name => format!("(header after {name})"),
-        };
-        for entry in entries {
-            let mut entry = entry.map_err(|e| decode_err(&header_after(&last), e))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let kind = entry.header().entry_type();
-            let size = entry.header().size().map_err(|e| decode_err(&name, e))?;
-            last = name.clone();
-            match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {}
-                tar::EntryType::Directory => {
-                    files.check_path(&name)?;
-                    continue;
+        let (origin, limits) = (files.budget.origin, files.budget.limits);
+        // The walk counts against the budget while the callbacks fill `files`.
+        let mut budget = std::mem::replace(&mut files.budget, Budget::new(origin, limits));
+        let files = std::cell::RefCell::new(files);
+        let mut first = true;
+        walk_tar(
+            decoder,
+            &mut budget,
+            &mut |event| match event {
+                TarEvent::Dir(path) => {
+                    files.borrow_mut().dirs.insert(path.to_string());
+                    Ok(Visit::Skip)
                 }
-                other => {
-                    return Err(ReadError::ForbiddenEntryType {
-                        bundle: bundle(),
-                        entry: name,
-                        kind: entry_kind_name(other),
-                    })
+                TarEvent::File(..) => Ok(Visit::Read),
+                TarEvent::Other(name, kind) => Err(ReadError::ForbiddenEntryType {
+                    bundle: origin.into(),
+                    entry: name.into(),
+                    kind,
+                }),
+            },
+            &mut |path, data| {
+                let mut files = files.borrow_mut();
+                if first && path == MANIFEST_PATH {
+                    // Refuse an unknown format before reading a possibly huge remainder.
+                    check_format_version(origin, &data)?;
                 }
-            }
-            let path = files.admit(&name, size)?;
-            let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
-            // Never trust the header alone: stop one byte past the admitted size.
-            (&mut entry)
-                .take(size + 1)
-                .read_to_end(&mut data)
-                .map_err(|e| decode_err(&name, e))?;
-            if data.len() as u64 != size {
-                return Err(ReadError::Decompress {
-                    bundle: bundle(),
-                    entry: name,
-                    reason: format!("entry holds {} bytes, header says {size}", data.len()),
-                });
-            }
-            if files.files.is_empty() && path == MANIFEST_PATH {
-                // Refuse an unknown format before reading a possibly huge remainder.
-                check_format_version(origin, &data)?;
-            }
-            let data = Arc::new(data);
-            files.insert(&path, data.clone())?;
-            on_entry(&path, &data);
-        }
-        // Read to the end of the zstd frame so its content checksum is verified, but
-        // never further than the total limit allows (endless padding is a bomb too).
-        let mut decoder = archive.into_inner();
-        let remaining = limits.max_total_bytes.saturating_sub(files.total);
-        let drained = io::copy(&mut (&mut decoder).take(remaining + 1), &mut io::sink())
-            .map_err(|e| decode_err(&format!("(end of archive after {last})"), e))?;
-        if drained > remaining {
-            return Err(ReadError::TotalTooLarge {
-                bundle: bundle(),
-                entry: format!("(padding after {last})"),
-                limit: limits.max_total_bytes,
-            });
-        }
+                first = false;
+                files.dirs.remove(path);
+                if files.files.contains_key(path) {
+                    return Err(ReadError::Duplicate {
+                        bundle: origin.into(),
+                        entry: path.into(),
+                    });
+                }
+                let data = Arc::new(data);
+                files.insert(path, data.clone())?;
+                on_entry(path, &data);
+                Ok(())
+            },
+        )?;
+        let mut files = files.into_inner();
+        files.budget = budget;
         files.finish()
     }
 
@@ -451,11 +419,9 @@ impl Bundle {
 /// Accumulates entries while enforcing the limits.
 struct Files<'a> {
     origin: &'a str,
-    limits: &'a ReadLimits,
+    budget: Budget<'a>,
     files: BTreeMap<String, Arc<Vec<u8>>>,
     dirs: BTreeSet<String>,
-    total: u64,
-    count: usize,
     hasher: Hashing<'a>,
 }
 
@@ -497,28 +463,15 @@ impl<'a> Files<'a> {
     fn new(origin: &'a str, limits: &'a ReadLimits, hasher: Hashing<'a>) -> Self {
         Files {
             origin,
-            limits,
+            budget: Budget::new(origin, limits),
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
-            total: 0,
-            count: 0,
             hasher,
         }
     }
 
     fn check_path(&mut self, raw: &str) -> Result<String, ReadError> {
-        self.count += 1;
-        if self.count > self.limits.max_entries {
-            return Err(ReadError::TooManyEntries {
-                bundle: self.origin.into(),
-                limit: self.limits.max_entries,
-            });
-        }
-        let path = normalise_entry_path(raw).map_err(|reason| ReadError::UnsafePath {
-            bundle: self.origin.into(),
-            entry: raw.into(),
-            reason,
-        })?;
+        let path = self.budget.check_path(raw)?;
         self.dirs.insert(path.clone());
         Ok(path)
     }
@@ -533,22 +486,7 @@ impl<'a> Files<'a> {
                 entry: path,
             });
         }
-        if size > self.limits.max_entry_bytes {
-            return Err(ReadError::EntryTooLarge {
-                bundle: self.origin.into(),
-                entry: path,
-                size,
-                limit: self.limits.max_entry_bytes,
-            });
-        }
-        if self.total.saturating_add(size) > self.limits.max_total_bytes {
-            return Err(ReadError::TotalTooLarge {
-                bundle: self.origin.into(),
-                entry: path,
-                limit: self.limits.max_total_bytes,
-            });
-        }
-        self.total += size;
+        self.budget.admit_size(&path, size)?;
         Ok(path)
     }
 
@@ -635,6 +573,170 @@ impl<'a> Files<'a> {
     }
 }
 
+/// The limits every archive netsnap reads obeys, bundles and imported archives alike:
+/// entry count, safe paths, per-entry and total size, all checked from the header
+/// before any content is read.
+pub struct Budget<'a> {
+    origin: &'a str,
+    limits: &'a ReadLimits,
+    total: u64,
+    count: usize,
+}
+
+impl<'a> Budget<'a> {
+    pub fn new(origin: &'a str, limits: &'a ReadLimits) -> Self {
+        Budget {
+            origin,
+            limits,
+            total: 0,
+            count: 0,
+        }
+    }
+
+    /// Counts one entry and returns its path, normalised, or why it is unsafe.
+    pub fn check_path(&mut self, raw: &str) -> Result<String, ReadError> {
+        self.count += 1;
+        if self.count > self.limits.max_entries {
+            return Err(ReadError::TooManyEntries {
+                bundle: self.origin.into(),
+                limit: self.limits.max_entries,
+            });
+        }
+        normalise_entry_path(raw).map_err(|reason| ReadError::UnsafePath {
+            bundle: self.origin.into(),
+            entry: raw.into(),
+            reason,
+        })
+    }
+
+    /// Accounts an entry's announced size against the per-entry and total limits.
+    pub fn admit_size(&mut self, path: &str, size: u64) -> Result<(), ReadError> {
+        if size > self.limits.max_entry_bytes {
+            return Err(ReadError::EntryTooLarge {
+                bundle: self.origin.into(),
+                entry: path.into(),
+                size,
+                limit: self.limits.max_entry_bytes,
+            });
+        }
+        if self.total.saturating_add(size) > self.limits.max_total_bytes {
+            return Err(ReadError::TotalTooLarge {
+                bundle: self.origin.into(),
+                entry: path.into(),
+                limit: self.limits.max_total_bytes,
+            });
+        }
+        self.total += size;
+        Ok(())
+    }
+
+    /// The archive these limits are counted for (for messages).
+    pub fn origin(&self) -> &str {
+        self.origin
+    }
+}
+
+/// One tar header, as [`walk_tar`] shows it before reading any content.
+pub enum TarEvent<'e> {
+    /// A directory (its path already checked and counted).
+    Dir(&'e str),
+    /// A regular file of this announced size (path checked, size admitted).
+    File(&'e str, u64),
+    /// A link, device or fifo: the raw name and what it is.
+    Other(&'e str, String),
+}
+
+/// [`walk_tar`]'s view of each header: what to do with the entry.
+pub type OnHeader<'f> = dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError> + 'f;
+/// [`walk_tar`]'s hand-over of a regular file's path and content.
+pub type OnData<'f> = dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError> + 'f;
+
+/// What [`walk_tar`] does with a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Read it (bounded by its admitted size) and hand it to `on_data`.
+    Read,
+    /// Skip its content (still decompressed and counted, never kept).
+    Skip,
+}
+
+/// Walks an (already decompressed) tar stream within `budget`: every path is checked
+/// and every size admitted before content is read, content is read at most one byte
+/// past the announced size, and the stream is drained to its end (so a compressed
+/// frame's checksum is verified) but never past the total limit.
+pub fn walk_tar<R: Read>(
+    input: R,
+    budget: &mut Budget<'_>,
+    on_entry: &mut OnHeader<'_>,
+    on_data: &mut OnData<'_>,
+) -> Result<(), ReadError> {
+    let (origin, limits) = (budget.origin, budget.limits);
+    let decode_err = |entry: &str, e: io::Error| decompress_error(origin, entry, e, limits);
+    let mut archive = tar::Archive::new(input);
+    let entries = archive
+        .entries()
+        .map_err(|e| decode_err("(first header)", e))?;
+    let mut last = String::new();
+    for entry in entries {
+        let header_after = match last.as_str() {
+            "" => "(first header)".to_string(),
+            name => format!("(header after {name})"),
+        };
+        let mut entry = entry.map_err(|e| decode_err(&header_after, e))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        let size = entry.header().size().map_err(|e| decode_err(&name, e))?;
+        last = name.clone();
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            // `tar -C dir -c .` starts with the archive's own root, `./`.
+            tar::EntryType::Directory if name == "./" || name == "." => continue,
+            tar::EntryType::Directory => {
+                let path = budget.check_path(&name)?;
+                on_entry(TarEvent::Dir(&path))?;
+                continue;
+            }
+            other => {
+                on_entry(TarEvent::Other(&name, entry_kind_name(other)))?;
+                continue;
+            }
+        }
+        let path = budget.check_path(&name)?;
+        budget.admit_size(&path, size)?;
+        if on_entry(TarEvent::File(&path, size))? == Visit::Skip {
+            continue;
+        }
+        let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+        // Never trust the header alone: stop one byte past the admitted size.
+        (&mut entry)
+            .take(size + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| decode_err(&name, e))?;
+        if data.len() as u64 != size {
+            return Err(ReadError::Decompress {
+                bundle: origin.into(),
+                entry: name,
+                reason: format!("entry holds {} bytes, header says {size}", data.len()),
+            });
+        }
+        on_data(&path, data)?;
+    }
+    // Read to the end of the stream so a compressed frame's checksum is verified, but
+    // never further than the total limit allows (endless padding is a bomb too).
+    let mut rest = archive.into_inner();
+    let remaining = limits.max_total_bytes.saturating_sub(budget.total);
+    let drained = io::copy(&mut (&mut rest).take(remaining + 1), &mut io::sink())
+        .map_err(|e| decode_err(&format!("(end of archive after {last})"), e))?;
+    if drained > remaining {
+        return Err(ReadError::TotalTooLarge {
+            bundle: origin.into(),
+            entry: format!("(padding after {last})"),
+            limit: limits.max_total_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the version before the full schema, so a future bundle gets a clear message
 /// instead of a confusing field error.
 fn check_format_version(origin: &str, raw: &[u8]) -> Result<(), ReadError> {
@@ -685,7 +787,7 @@ fn decompress_error(origin: &str, entry: &str, e: io::Error, limits: &ReadLimits
 
 /// Strips a leading `./` (as `tar -C dir -c .` writes) and refuses anything that
 /// could name a place outside the bundle.
-fn normalise_entry_path(raw: &str) -> Result<String, &'static str> {
+pub fn normalise_entry_path(raw: &str) -> Result<String, &'static str> {
     let trimmed = raw.trim_start_matches("./").trim_end_matches('/');
     if raw.starts_with('/') {
         return Err("absolute path");
@@ -720,7 +822,8 @@ fn entry_kind_name(kind: tar::EntryType) -> String {
     }
 }
 
-fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Fills `buf` as far as the input allows (a short read only at its end).
+pub fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {

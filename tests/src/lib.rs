@@ -12,6 +12,8 @@ pub mod datapath_check;
 pub mod deploy_support;
 pub mod fuzz_bodies;
 pub mod hostile;
+pub mod hostile_import;
+pub mod import_compare;
 pub mod lab;
 
 /// Prints a line that shows in the test output even when the test passes: the

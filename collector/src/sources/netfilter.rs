@@ -205,15 +205,7 @@ fn first_lines(s: &str, n: usize) -> String {
     s.lines().take(n).collect::<Vec<_>>().join(" / ")
 }
 
-/// Tables that iptables-nft (and ebtables-/arptables-nft) create and manage.
-pub fn managed_by_iptables_nft(family: &str, name: &str) -> bool {
-    match family {
-        "ip" | "ip6" => matches!(name, "filter" | "nat" | "mangle" | "raw" | "security"),
-        "arp" => name == "filter",
-        "bridge" => matches!(name, "filter" | "nat" | "broute"),
-        _ => false,
-    }
-}
+pub use netsnap_schema::layout::managed_by_iptables_nft;
 
 #[derive(Deserialize)]
 struct NftDoc<'a> {
