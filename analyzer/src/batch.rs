@@ -10,8 +10,8 @@ use crate::graph::NodeGraph;
 use crate::load;
 use crate::model::Model;
 use crate::report::{self, Analysis, BundleReport};
-use crate::trace::reach::Reachability;
 use crate::timings::stage;
+use crate::trace::reach::Reachability;
 use netsnap_schema::{ReadError, ReadLimits};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,7 +22,10 @@ use std::sync::Mutex;
 /// so on the 2-core bench machine a second concurrent analysis gained no wall time
 /// (100 medium bundles: 23.6 s with 1, 24.0 s with 2) but cost 84 MiB of peak RSS
 /// (138 vs 222 MiB; one medium analysis alone: 55 MiB). `--jobs 2` is there for
-/// machines where decompression, which is single-threaded, dominates.
+/// machines where decompression, which is single-threaded, dominates. Measured again
+/// for issue 14 (docs/performance.md, "Many bundles as one cluster"): with other work
+/// on the machine `--jobs 2` used ~10 % more CPU (the two CPUs' shared caches) and
+/// was slower; with the freeing moved off the workers, one at a time stays the default.
 pub const DEFAULT_JOBS: usize = 1;
 
 /// What the analysis of one bundle leaves behind.
@@ -61,10 +64,17 @@ pub struct BatchError {
 /// order is the error; no new bundle is started once one failed.
 pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, BatchError> {
     if let [path] = paths {
-        let free = if o.leak_single { Free::Never } else { Free::Here };
+        let free = if o.leak_single {
+            Free::Never
+        } else {
+            Free::Here
+        };
         return one(path, o, free).map(|n| vec![n]);
     }
     let jobs = o.jobs.clamp(1, paths.len().max(1));
+    if jobs > 1 {
+        map_big_buffers();
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<Node, BatchError>>>> =
@@ -111,6 +121,23 @@ pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, Batc
         }
     }
     Ok(out)
+}
+
+/// With several analyses alive at once: big buffers (a bundle's entries, parse
+/// outputs) each get their own mapping, given back when freed. glibc otherwise raises
+/// its mmap threshold after the first big free (up to 32 MiB) and carves the next
+/// bundles' buffers from the heap, where the small allocations kept for the cluster
+/// (reports, node summaries) and the other analysis pin them: 100 medium bundles with
+/// `--jobs 2` peaked at 241 MiB, with this at 165–175 MiB (one analysis: 58 MiB), for
+/// ~2 s more system time in page faults (~8 % of the CPU). With one analysis at a time
+/// the peak is within bounds without it (~150 MiB), so it is not paid there.
+fn map_big_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a glibc tunable; any value is accepted or refused
+    // (returns 0), and allocations made under the old threshold stay valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
 
 /// What outlives a bundle's own buffers in its analysis: freed on the drop thread.

@@ -328,8 +328,11 @@ fn cluster_nodes_differ_only_where_nodes_do() {
         };
         let plan = Plan::new(&spec).expect("valid spec");
         assert!(cidrs.insert(plan.pod_cidr), "node {i}: pod CIDR reused");
-        let w = write_bundle(&plan, &Output::Archive(dir.path().join(format!("n{i}.tar.zst"))))
-            .expect("bundle written");
+        let w = write_bundle(
+            &plan,
+            &Output::Archive(dir.path().join(format!("n{i}.tar.zst"))),
+        )
+        .expect("bundle written");
         let b = Bundle::open(&w.bundle, &ReadLimits::default()).expect("reader accepts it");
         let sel = Selection::default();
         let a = netsnap_analyzer::report::analyze(&b, &Thresholds::default(), &sel);
