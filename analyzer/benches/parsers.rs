@@ -123,7 +123,8 @@ fn rayon_threads() -> usize {
         .unwrap_or(1)
 }
 
-/// Model building, graph building and checks on a medium bundle already in memory
+/// Model building, graph building, checks and the reachability matrix on a medium
+/// bundle already in memory
 /// (reading and parsing are measured above and by scripts/bench).
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -155,6 +156,13 @@ fn pipeline(c: &mut Criterion) {
             let ctx = Context::new(&m, &gr, &thresholds);
             black_box(check::run(&ctx, &selection).len())
         })
+    });
+    // The reachability matrix (every pod to every service port, `netsnap analyze`'s
+    // default): thousands of traces, each a few route lookups and chain walks.
+    let mut taken = sources::parse_all(&bundle);
+    let firewall = netsnap_analyzer::trace::firewall::Firewall::take(&mut taken);
+    g.bench_function("reach_matrix", |b| {
+        b.iter(|| black_box(netsnap_analyzer::trace::reach::compute(&m, &gr, &firewall).traced))
     });
     g.finish();
     let _ = std::io::stderr().flush();

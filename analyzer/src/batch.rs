@@ -4,21 +4,28 @@
 //! Memory stays bounded by `jobs` analyses plus the reports and summaries, whatever
 //! the number of bundles. Results come back in the order of the paths.
 
-use crate::check::{Selection, Thresholds};
+use crate::check::{Finding, Selection, Thresholds};
 use crate::cluster::NodeSummary;
+use crate::graph::NodeGraph;
 use crate::load;
-use crate::report::{self, BundleReport};
+use crate::model::Model;
+use crate::report::{self, Analysis, BundleReport};
 use crate::timings::stage;
+use crate::trace::reach::Reachability;
 use netsnap_schema::{ReadError, ReadLimits};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{SendError, SyncSender};
 use std::sync::Mutex;
 
 /// Analyses alive at once by default. Each analysis already uses every core (rayon),
 /// so on the 2-core bench machine a second concurrent analysis gained no wall time
 /// (100 medium bundles: 23.6 s with 1, 24.0 s with 2) but cost 84 MiB of peak RSS
 /// (138 vs 222 MiB; one medium analysis alone: 55 MiB). `--jobs 2` is there for
-/// machines where decompression, which is single-threaded, dominates.
+/// machines where decompression, which is single-threaded, dominates. Measured again
+/// for issue 14 (docs/performance.md, "Many bundles as one cluster"): with other work
+/// on the machine `--jobs 2` used ~10 % more CPU (the two CPUs' shared caches) and
+/// was slower; with the freeing moved off the workers, one at a time stays the default.
 pub const DEFAULT_JOBS: usize = 1;
 
 /// What the analysis of one bundle leaves behind.
@@ -70,21 +77,41 @@ pub fn analyze_all_with<T: Send>(
     keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
 ) -> Result<Vec<T>, BatchError> {
     if let [path] = paths {
-        return one(path, o, o.leak_single, keep).map(|n| vec![n]);
+        let free = if o.leak_single {
+            Free::Never
+        } else {
+            Free::Here
+        };
+        return one(path, o, free, keep).map(|n| vec![n]);
     }
     let jobs = o.jobs.clamp(1, paths.len().max(1));
+    if jobs > 1 {
+        map_big_buffers();
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<T, BatchError>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
+    let (next, failed, results) = (&next, &failed, &results);
     std::thread::scope(|scope| {
+        // Freeing an analysis (millions of small allocations, ~8 % of its CPU) is
+        // work a lone analysis never does (it exits instead): done on a thread of its
+        // own, it fills the cores the next analysis leaves idle in its serial stages.
+        // The rendezvous channel keeps at most one analysis waiting to be freed.
+        let (garbage, to_free) = std::sync::mpsc::sync_channel::<Garbage>(0);
+        scope.spawn(move || {
+            for g in to_free {
+                stage("drop", || drop(g));
+            }
+        });
         for _ in 0..jobs {
-            scope.spawn(|| loop {
+            let garbage = garbage.clone();
+            scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= paths.len() || failed.load(Ordering::SeqCst) {
                     break;
                 }
-                let r = one(&paths[i], o, false, keep);
+                let r = one(&paths[i], o, Free::Elsewhere(&garbage), keep);
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -94,8 +121,9 @@ pub fn analyze_all_with<T: Send>(
                 }
             });
         }
+        drop(garbage);
     });
-    let slots = results.into_inner().unwrap_or_default();
+    let slots = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
     let mut out = Vec::with_capacity(paths.len());
     for slot in slots {
         match slot {
@@ -120,11 +148,40 @@ pub fn analyze_opened(bundle: &netsnap_schema::Bundle, o: &Options<'_>) -> Node 
     }
 }
 
-/// One bundle: read and parse, analyse, keep the report (and summary), drop the rest.
+/// With several analyses alive at once: big buffers (a bundle's entries, parse
+/// outputs) each get their own mapping, given back when freed. glibc otherwise raises
+/// its mmap threshold after the first big free (up to 32 MiB) and carves the next
+/// bundles' buffers from the heap, where the small allocations kept for the cluster
+/// (reports, node summaries) and the other analysis pin them: 100 medium bundles with
+/// `--jobs 2` peaked at 241 MiB, with this at 165–175 MiB (one analysis: 58 MiB), for
+/// ~2 s more system time in page faults (~8 % of the CPU). With one analysis at a time
+/// the peak is within bounds without it (~150 MiB), so it is not paid there.
+fn map_big_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a glibc tunable; any value is accepted or refused
+    // (returns 0), and allocations made under the old threshold stay valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// What outlives a bundle's own buffers in its analysis: freed on the drop thread.
+type Garbage = (Model, NodeGraph, Option<Reachability>, Vec<Finding>);
+
+/// Where a finished analysis is freed.
+enum Free<'g> {
+    Here,
+    /// Sent to the drop thread of [`analyze_all`].
+    Elsewhere(&'g SyncSender<Garbage>),
+    /// Not at all (see [`Options::leak_single`]).
+    Never,
+}
+
+/// One bundle: read and parse, analyse, keep what `keep` makes of it, free the rest.
 fn one<T>(
     path: &Path,
     o: &Options<'_>,
-    leak: bool,
+    free: Free<'_>,
     keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
 ) -> Result<T, BatchError> {
     (o.progress)(&format!("reading and parsing {}", path.display()));
@@ -138,9 +195,28 @@ fn one<T>(
     let sources = stage("assemble", || parsing.finish_releasing(&mut bundle));
     let a = report::analyze_sources(sources, o.thresholds, o.selection);
     let node = keep(path, &manifest, &a);
-    if leak {
-        std::mem::forget(a);
-        std::mem::forget(bundle);
+    match free {
+        Free::Never => {
+            std::mem::forget(a);
+            std::mem::forget(bundle);
+        }
+        Free::Here => drop(a),
+        Free::Elsewhere(garbage) => {
+            let Analysis {
+                sources,
+                model,
+                graph,
+                reach,
+                findings,
+            } = a;
+            // The sources borrow the bundle: freed here, with it.
+            drop(sources);
+            drop(bundle);
+            // A closed channel (the drop thread panicked) frees it here instead.
+            if let Err(SendError(g)) = garbage.send((model, graph, reach, findings)) {
+                drop(g);
+            }
+        }
     }
     Ok(node)
 }

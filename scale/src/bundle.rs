@@ -296,6 +296,9 @@ pub fn write(plan: &Plan, out: &Output) -> Result<Written, ScaleError> {
     ] {
         manifest.options.insert(k.into(), v);
     }
+    if let Some(i) = plan.spec.node_index {
+        manifest.options.insert("node_index".into(), i.to_string());
+    }
 
     let manifest = match out {
         Output::Archive(path) => w.write_archive(manifest, path)?,

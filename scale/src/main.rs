@@ -50,9 +50,15 @@ struct Cli {
     /// Plant no faults (a healthy node).
     #[arg(long)]
     no_faults: bool,
-    /// Node hostname (default: scale-<size>).
+    /// Node hostname (default: scale-<size>, with --node-index scale-<size>-<index>).
     #[arg(long)]
     hostname: Option<String>,
+    /// Make this node number INDEX (0-based) of a generated cluster: its own pod CIDR
+    /// block (10.244.<index>.0/24 for up to 248 pods) and hostname, and the same
+    /// services and endpoints as every other node of the same options, with remote
+    /// endpoints on the other nodes' pods. For `netsnap analyze A B C …` benches.
+    #[arg(long, value_name = "INDEX")]
+    node_index: Option<u32>,
     /// Archive to write (default: <hostname>-<time>.netsnap.tar.zst in the current
     /// directory).
     #[arg(short, long, conflicts_with = "dir")]
@@ -87,6 +93,10 @@ fn main() -> Result<()> {
         ProxyArg::Iptables => ProxyMode::Iptables,
         ProxyArg::Nftables => ProxyMode::Nftables,
     };
+    spec.node_index = cli.node_index;
+    if let Some(i) = cli.node_index {
+        spec.hostname = format!("{}-{i}", spec.hostname);
+    }
     if let Some(h) = cli.hostname {
         spec.hostname = h;
     }

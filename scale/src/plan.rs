@@ -219,6 +219,9 @@ pub struct PlantedFault {
 pub struct Plan {
     pub spec: Spec,
     pub pod_cidr: Ipv4Net,
+    /// Node 0's pod CIDR (the same as `pod_cidr` but on the other nodes of a cluster):
+    /// the services' local endpoints and the planted stale endpoint are drawn in it.
+    pub first_cidr: Ipv4Net,
     pub services: Vec<Service>,
     pub pods: Vec<Pod>,
     pub dangling: Option<DanglingVeth>,
@@ -228,26 +231,47 @@ pub struct Plan {
     pub(crate) rng: Rng,
 }
 
-/// Addresses of pods on other nodes: 10.244.<block>.<2..=254>, above this node's block.
+/// Addresses of pods on other nodes. A lone node: 10.244.<block>.<2..=254>, above
+/// this node's block. A cluster node ([`Spec::node_index`]): the addresses the pods of
+/// the other nodes of the same spec have (node `g`'s pods are at `2 + k` of its block).
 struct RemotePool {
     first_block: u32,
     size: u64,
+    /// In a cluster: (blocks per node, pods per node).
+    cluster: Option<(u32, u32)>,
 }
 
 impl RemotePool {
-    fn new(pod_cidr: Ipv4Net) -> RemotePool {
+    fn new(pod_cidr: Ipv4Net, spec: &Spec) -> RemotePool {
         let node_size = addresses(&pod_cidr);
         let first_block = node_size.div_ceil(256);
-        RemotePool {
-            first_block,
-            size: u64::from(256 - first_block) * 253,
+        match spec.node_index {
+            None => RemotePool {
+                first_block,
+                size: u64::from(256 - first_block) * 253,
+                cluster: None,
+            },
+            Some(_) => {
+                let pods = spec.pods as u32;
+                RemotePool {
+                    first_block,
+                    size: u64::from(256 / first_block - 1) * u64::from(pods),
+                    cluster: Some((first_block, pods)),
+                }
+            }
         }
     }
 
     fn ip(&self, r: u64) -> Ipv4Addr {
+        let base = u32::from(Ipv4Addr::new(10, 244, 0, 0));
+        if let Some((blocks, pods)) = self.cluster {
+            let node = 1 + (r / u64::from(pods)) as u32;
+            let host = 2 + (r % u64::from(pods)) as u32;
+            return Ipv4Addr::from(base + node * blocks * 256 + host);
+        }
         let block = self.first_block + (r / 253) as u32;
         let host = 2 + (r % 253) as u32;
-        Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)) + block * 256 + host)
+        Ipv4Addr::from(base + block * 256 + host)
     }
 
     fn draw(&self, rng: &mut Rng) -> Ipv4Addr {
@@ -282,15 +306,25 @@ impl Plan {
         let mut rng = root.fork("plan");
         // The smallest block ≥ /24 that leaves room for the pods, the gateway and a
         // few unused addresses (the stale endpoint is one of them).
-        let mut pod_cidr = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 24);
-        while (addresses(&pod_cidr) as usize) < spec.pods + 8 {
-            let Some(wider) = pod_cidr.supernet() else {
+        let mut first_cidr = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 24);
+        while (addresses(&first_cidr) as usize) < spec.pods + 8 {
+            let Some(wider) = first_cidr.supernet() else {
                 break;
             };
-            pod_cidr = wider;
+            first_cidr = wider;
         }
+        // Node i of a cluster has the ith block; the services (the same on every node,
+        // as kube-proxy programs them cluster-wide) are drawn as node 0 sees them.
+        let pod_cidr = match spec.node_index {
+            None => first_cidr,
+            Some(i) => Ipv4Net::new_assert(
+                Ipv4Addr::from(u32::from(first_cidr.network()) + i * addresses(&first_cidr)),
+                first_cidr.prefix_len(),
+            ),
+        };
         let base = u32::from(pod_cidr.network());
-        let pool = RemotePool::new(pod_cidr);
+        let first_base = u32::from(first_cidr.network());
+        let pool = RemotePool::new(first_cidr, spec);
 
         // Pods: 0 is CoreDNS, the rest are application pods.
         let mut veth_names = BTreeSet::new();
@@ -348,8 +382,10 @@ impl Plan {
             pods.push(pod);
         }
 
+        // Pod k of node 0 (this node, unless it is another node of a cluster).
+        let first_pod_ip = |k: usize| Ipv4Addr::from(first_base + 2 + k as u32);
         // CoreDNS endpoints: the local CoreDNS pod first, the rest on other nodes.
-        let mut dns_ips = vec![pods[0].ip];
+        let mut dns_ips = vec![first_pod_ip(0)];
         while dns_ips.len() < spec.endpoints {
             let ip = pool.draw(&mut rng);
             if !dns_ips.contains(&ip) {
@@ -409,7 +445,7 @@ impl Plan {
                 guard += 1;
                 let local = pods.len() > 1 && rng.percent(20);
                 let ip = if local {
-                    pods[1 + rng.below(pods.len() as u64 - 1) as usize].ip
+                    first_pod_ip(1 + rng.below(pods.len() as u64 - 1) as usize)
                 } else {
                     pool.draw(&mut rng)
                 };
@@ -434,6 +470,7 @@ impl Plan {
         let mut plan = Plan {
             spec: spec.clone(),
             pod_cidr,
+            first_cidr,
             services,
             pods,
             dangling: None,
@@ -498,24 +535,27 @@ impl Plan {
             evidence: rules_file.into(),
         });
 
-        // SVC002: an endpoint inside the node's pod CIDR that no pod owns.
+        // SVC002: an endpoint inside the node's pod CIDR that no pod owns (on the other
+        // nodes of a cluster: in node 0's CIDR, a CLU003 of the cluster, not a SVC002).
         if self.services.len() > 4 {
-            let stale = Ipv4Addr::from(u32::from(self.pod_cidr.broadcast()) - 1);
+            let stale = Ipv4Addr::from(u32::from(self.first_cidr.broadcast()) - 1);
             let s = &mut self.services[4];
             let port = s.target_port;
             s.endpoints[0] = SocketAddrV4::new(stale, port);
             s.endpoints.sort();
             s.refresh_chains();
-            self.faults.push(PlantedFault {
-                kind: "stale_endpoint".into(),
-                finding: "SVC002".into(),
-                subject: s.subject(),
-                detail: format!(
-                    "endpoint {stale}:{port} of {} is in the node's pod CIDR but no netns has {stale}",
-                    s.port_name_string()
-                ),
-                evidence: rules_file.into(),
-            });
+            if self.pod_cidr.contains(&stale) {
+                self.faults.push(PlantedFault {
+                    kind: "stale_endpoint".into(),
+                    finding: "SVC002".into(),
+                    subject: s.subject(),
+                    detail: format!(
+                        "endpoint {stale}:{port} of {} is in the node's pod CIDR but no netns has {stale}",
+                        s.port_name_string()
+                    ),
+                    evidence: rules_file.into(),
+                });
+            }
         }
 
         // LNK001: the host end of a deleted pod's veth, still on the bridge.

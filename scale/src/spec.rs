@@ -100,6 +100,10 @@ pub struct Spec {
     pub hostname: String,
     /// `small`, `medium`, `large` or `custom`, recorded in the manifest options.
     pub label: String,
+    /// This node's place in a generated cluster (see [`crate::Plan`]): node `i` gets
+    /// the `i`th pod CIDR block of 10.244.0.0/16, and every node of one spec programs
+    /// the same services and endpoints. `None`: the lone node of issue 6 (unchanged).
+    pub node_index: Option<u32>,
 }
 
 impl Spec {
@@ -119,6 +123,7 @@ impl Spec {
             faults: true,
             hostname: format!("scale-{size}"),
             label: size.as_str().to_string(),
+            node_index: None,
         }
     }
 
@@ -153,6 +158,16 @@ impl Spec {
         }
         if self.hostname.is_empty() {
             return bad("empty --hostname".into());
+        }
+        if let Some(i) = self.node_index {
+            // Every node's block fits in 10.244.0.0/16, and there are pod addresses
+            // on other nodes left for the endpoints.
+            let blocks = (self.pods as u32 + 8).div_ceil(256).next_power_of_two();
+            if (i + 1) * blocks > 255 {
+                return bad(format!(
+                    "--node-index {i} leaves no pod CIDR block of {blocks}×256 addresses in 10.244.0.0/16"
+                ));
+            }
         }
         Ok(())
     }

@@ -309,3 +309,60 @@ fn analyzer_finds_the_planted_faults_iptables() {
 fn analyzer_finds_the_planted_faults_nftables() {
     analyzer_sees_exactly_the_planted_faults(ProxyMode::Nftables);
 }
+
+/// Nodes of one generated cluster (`--node-index`): each node shows the analyzer its
+/// own planted faults and nothing else; as one cluster the only cluster finding is the
+/// planted stale endpoint in node 0's pod CIDR (CLU003, from the other nodes): no
+/// overlapping CIDRs, no kube-proxy drift, no pod IP on two nodes.
+#[test]
+fn cluster_nodes_differ_only_where_nodes_do() {
+    use netsnap_analyzer::cluster::{self, NodeSummary};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut summaries = Vec::new();
+    let mut cidrs = BTreeSet::new();
+    for i in 0..3u32 {
+        let spec = Spec {
+            node_index: Some(i),
+            hostname: format!("scale-small-{i}"),
+            ..Spec::preset(Size::Small)
+        };
+        let plan = Plan::new(&spec).expect("valid spec");
+        assert!(cidrs.insert(plan.pod_cidr), "node {i}: pod CIDR reused");
+        let w = write_bundle(
+            &plan,
+            &Output::Archive(dir.path().join(format!("n{i}.tar.zst"))),
+        )
+        .expect("bundle written");
+        let b = Bundle::open(&w.bundle, &ReadLimits::default()).expect("reader accepts it");
+        let sel = Selection::default();
+        let a = netsnap_analyzer::report::analyze(&b, &Thresholds::default(), &sel);
+        let found: BTreeSet<(String, String)> = a
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| (f.id.to_string(), f.subject.clone()))
+            .collect();
+        let planted: BTreeSet<(String, String)> = w
+            .planted
+            .faults
+            .iter()
+            .map(|f| (f.finding.clone(), f.subject.clone()))
+            .collect();
+        // Node 0 owns the stale endpoint's CIDR (SVC002); the others see it as remote.
+        assert_eq!(planted.len(), if i == 0 { 5 } else { 4 }, "node {i}");
+        assert_eq!(found, planted, "node {i}");
+        summaries.push(NodeSummary::of(&a));
+    }
+    let findings = cluster::check(&summaries, &Selection::default());
+    let ids: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| (f.finding.id.to_string(), f.finding.subject.clone()))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ids[0].0, "CLU003", "{ids:?}");
+    assert_eq!(
+        findings[0].nodes,
+        ["scale-small-1", "scale-small-2", "scale-small-0"],
+        "programmed by nodes 1 and 2, owned by node 0"
+    );
+}

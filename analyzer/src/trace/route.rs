@@ -290,8 +290,44 @@ fn prefix_len_if_contains(dst: &str, ip: IpAddr) -> Option<u8> {
     if dst == "default" {
         return Some(0);
     }
+    // Every route of a table is tried on every lookup, thousands of lookups per
+    // reachability matrix: the usual `a.b.c.d/len` is read without the general parser.
+    if let (IpAddr::V4(ip), Some((net, len))) = (ip, plain_v4_cidr(dst.as_bytes())) {
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        return (u32::from(ip) & mask == net & mask).then_some(len);
+    }
     let net = parse_cidr(dst).ok()?;
     net.contains(&ip).then(|| net.prefix_len())
+}
+
+/// `a.b.c.d/len` or `a.b.c.d` (a /32) in the canonical form `parse_cidr` accepts — no
+/// leading zeros, octets ≤ 255, len ≤ 32 — as (address, len); `None` for anything
+/// else, which then goes to `parse_cidr`.
+fn plain_v4_cidr(s: &[u8]) -> Option<(u32, u8)> {
+    /// A decimal number of 1–3 digits, without leading zeros, at most `max`.
+    fn number(s: &[u8], max: u32) -> Option<u32> {
+        if s.is_empty() || s.len() > 3 || (s.len() > 1 && s[0] == b'0') {
+            return None;
+        }
+        let mut v = 0u32;
+        for &b in s {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(b - b'0');
+        }
+        (v <= max).then_some(v)
+    }
+    let (addr, len) = match s.iter().position(|&b| b == b'/') {
+        Some(at) => (&s[..at], number(&s[at + 1..], 32)? as u8),
+        None => (s, 32),
+    };
+    let mut ip = 0u32;
+    let mut octets = addr.split(|&b| b == b'.');
+    for _ in 0..4 {
+        ip = ip << 8 | number(octets.next()?, 255)?;
+    }
+    octets.next().is_none().then_some((ip, len))
 }
 
 #[cfg(test)]
@@ -449,5 +485,58 @@ mod tests {
         b.metric = Some(100);
         let n = ns(vec![a, b], vec![]);
         assert_eq!(decide(&n, &out("10.9.1.1")).route, Some(1));
+    }
+
+    /// The fast IPv4 path answers as the general parser does, on every form a
+    /// routes file could hold and on broken ones.
+    #[test]
+    fn plain_v4_cidr_agrees_with_parse_cidr() {
+        let dsts = [
+            "10.244.0.0/16",
+            "10.244.1.0/24",
+            "10.244.1.7",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.244.1.9/24",
+            "192.168.49.0/24",
+            "10.0.0.0/8",
+            "10.0.0.0/33",
+            "10.0.0.0/024",
+            "010.0.0.0/8",
+            "10.0.0/8",
+            "10.0.0.0.0/8",
+            "10.0.0.256/32",
+            "10.0.0.0/",
+            "/8",
+            "10.0.0.0/+8",
+            "10..0.0/8",
+            " 10.0.0.0/8",
+            "fd00::/64",
+            "::/0",
+            "1.2.3.4/1",
+            "128.0.0.0/1",
+            "10.0.0.0/8x",
+            "1000.0.0.0/8",
+        ];
+        let ips = [
+            "10.244.1.7",
+            "10.244.0.1",
+            "10.0.0.1",
+            "192.168.49.2",
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "128.0.0.1",
+            "fd00::1",
+        ];
+        for dst in dsts {
+            for ip in ips {
+                let ip: IpAddr = ip.parse().unwrap();
+                let slow = parse_cidr(dst)
+                    .ok()
+                    .and_then(|net| net.contains(&ip).then(|| net.prefix_len()));
+                assert_eq!(prefix_len_if_contains(dst, ip), slow, "{dst} {ip}");
+            }
+        }
     }
 }
