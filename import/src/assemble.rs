@@ -324,7 +324,13 @@ impl Draft {
     }
 
     /// `nft list ruleset` text, converted to the `nft -j` document bundles hold.
-    fn add_nft_text(&mut self, origin: &str, dump: &Dump, f: ImportedFrom, notes: &mut Vec<String>) {
+    fn add_nft_text(
+        &mut self,
+        origin: &str,
+        dump: &Dump,
+        f: ImportedFrom,
+        notes: &mut Vec<String>,
+    ) {
         let c = crate::nft_text::to_json(&dump.text, origin, dump.lines[0] as usize);
         notes.extend(c.notes);
         let mut note = format!(

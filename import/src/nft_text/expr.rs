@@ -19,16 +19,62 @@ const PROTOCOLS: &[&str] = &[
 /// Header fields: a protocol word is a selector only when one of these follows it
 /// (`meta l4proto tcp dnat …` has `tcp` as a value).
 const FIELDS: &[&str] = &[
-    "saddr", "daddr", "sport", "dport", "protocol", "nexthdr", "flags", "type", "code", "id",
-    "length", "ttl", "hoplimit", "dscp", "ecn", "version", "hdrlength", "checksum", "sequence",
-    "ackseq", "window", "urgptr", "doff", "frag-off", "flowlabel", "vtag", "mtu", "gateway",
-    "pcp", "cfi", "htype", "ptype", "hlen", "plen", "operation",
+    "saddr",
+    "daddr",
+    "sport",
+    "dport",
+    "protocol",
+    "nexthdr",
+    "flags",
+    "type",
+    "code",
+    "id",
+    "length",
+    "ttl",
+    "hoplimit",
+    "dscp",
+    "ecn",
+    "version",
+    "hdrlength",
+    "checksum",
+    "sequence",
+    "ackseq",
+    "window",
+    "urgptr",
+    "doff",
+    "frag-off",
+    "flowlabel",
+    "vtag",
+    "mtu",
+    "gateway",
+    "pcp",
+    "cfi",
+    "htype",
+    "ptype",
+    "hlen",
+    "plen",
+    "operation",
 ];
 
 /// Meta keys nft prints without `meta`.
 const BARE_META: &[&str] = &[
-    "iifname", "oifname", "iif", "oif", "mark", "iiftype", "oiftype", "skuid", "skgid",
-    "nftrace", "rtclassid", "ibrname", "obrname", "pkttype", "cpu", "iifgroup", "oifgroup",
+    "iifname",
+    "oifname",
+    "iif",
+    "oif",
+    "mark",
+    "iiftype",
+    "oiftype",
+    "skuid",
+    "skgid",
+    "nftrace",
+    "rtclassid",
+    "ibrname",
+    "obrname",
+    "pkttype",
+    "cpu",
+    "iifgroup",
+    "oifgroup",
     "cgroup",
 ];
 
@@ -330,8 +376,14 @@ mod tests {
             parse_value("10.244.0.0/16"),
             json!({"prefix": {"addr": "10.244.0.0", "len": 16}})
         );
-        assert_eq!(parse_value("{ 22, 80-90 }"), json!({"set": [22, {"range": [80, 90]}]}));
-        assert_eq!(parse_value("established,related"), json!(["established", "related"]));
+        assert_eq!(
+            parse_value("{ 22, 80-90 }"),
+            json!({"set": [22, {"range": [80, 90]}]})
+        );
+        assert_eq!(
+            parse_value("established,related"),
+            json!(["established", "related"])
+        );
         assert_eq!(
             parse_value("{ 0 : goto a , 1 : goto b }"),
             json!({"set": [[0, {"goto": {"target": "a"}}], [1, {"goto": {"target": "b"}}]]})

@@ -88,7 +88,20 @@ mod tests {
     fn splits_punctuation_keeps_addresses() {
         assert_eq!(
             w("elements = { ::1, 10.0.0.1:80 . tcp : goto a/b__c }"),
-            ["elements", "=", "{", "::1", ",", "10.0.0.1:80", ".", "tcp", ":", "goto", "a/b__c", "}"]
+            [
+                "elements",
+                "=",
+                "{",
+                "::1",
+                ",",
+                "10.0.0.1:80",
+                ".",
+                "tcp",
+                ":",
+                "goto",
+                "a/b__c",
+                "}"
+            ]
         );
         assert_eq!(w(r#"comment "a \"b\" {""#), ["comment", "a \"b\" {"]);
         assert!(words("log prefix \"cut").is_err());

@@ -71,7 +71,9 @@ pub fn to_json(text: &str, origin: &str, first_line: usize) -> Converted {
         origin,
         offset: first_line.saturating_sub(1),
         stack: Vec::new(),
-        items: vec![json!({"metainfo": {"json_schema_version": 1, "release_name": "netsnap import of `nft list ruleset` text"}})],
+        items: vec![
+            json!({"metainfo": {"json_schema_version": 1, "release_name": "netsnap import of `nft list ruleset` text"}}),
+        ],
         out: Converted::default(),
         line_notes: 0,
     };
@@ -106,7 +108,10 @@ pub fn to_json(text: &str, origin: &str, first_line: usize) -> Converted {
     }
     if !st.stack.is_empty() {
         let n = text.lines().count();
-        st.note(n, "the ruleset ends inside a block (cut?): what was read is kept");
+        st.note(
+            n,
+            "the ruleset ends inside a block (cut?): what was read is kept",
+        );
         while !st.stack.is_empty() {
             st.close();
         }
@@ -164,7 +169,8 @@ impl State<'_> {
         if toks.is_empty() {
             return;
         }
-        if toks.len() == 1 && toks[0].is("}") && !matches!(self.stack.last(), Some(Block::Skip(_))) {
+        if toks.len() == 1 && toks[0].is("}") && !matches!(self.stack.last(), Some(Block::Skip(_)))
+        {
             if self.stack.is_empty() {
                 self.unread(n, toks, "a `}` outside any table");
             } else {
@@ -271,7 +277,10 @@ impl State<'_> {
         self.out.rules += 1;
         if let Some(why) = r.unparsed {
             self.out.unparsed_rules += 1;
-            self.note(n, &format!("nft statement not understood, the rule is kept up to it: {why}"));
+            self.note(
+                n,
+                &format!("nft statement not understood, the rule is kept up to it: {why}"),
+            );
         }
         if let Some(t) = self.table() {
             t.rules.push(json!({ "rule": body }));
@@ -291,7 +300,9 @@ impl State<'_> {
 
     /// Ends the innermost block.
     fn close(&mut self) {
-        let Some(block) = self.stack.pop() else { return };
+        let Some(block) = self.stack.pop() else {
+            return;
+        };
         let item = match block {
             Block::Table(t) => {
                 let mut table = json!({"family": t.family, "name": t.name});
@@ -433,7 +444,10 @@ fn set_property(set: &mut Map<String, Value>, toks: &[Tok], is_map: bool) -> Res
         other => return Err(format!("`{other}`")),
     }
     if !c.done() {
-        return Err(format!("`{}` after it", c.peek().map(Tok::text).unwrap_or("")));
+        return Err(format!(
+            "`{}` after it",
+            c.peek().map(Tok::text).unwrap_or("")
+        ));
     }
     Ok(())
 }

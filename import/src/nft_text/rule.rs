@@ -88,24 +88,23 @@ fn after_operand(c: &mut Cur, left: Value) -> Result<Value, String> {
         };
         return Ok(json!({"mangle": {"key": left, "value": value}}));
     }
-    let op = c
-        .peek()
-        .map(Tok::text)
-        .and_then(|t| match t {
-            "==" | "eq" => Some("=="),
-            "!=" | "ne" => Some("!="),
-            "<" | "lt" => Some("<"),
-            ">" | "gt" => Some(">"),
-            "<=" | "le" => Some("<="),
-            ">=" | "ge" => Some(">="),
-            _ => None,
-        });
+    let op = c.peek().map(Tok::text).and_then(|t| match t {
+        "==" | "eq" => Some("=="),
+        "!=" | "ne" => Some("!="),
+        "<" | "lt" => Some("<"),
+        ">" | "gt" => Some(">"),
+        "<=" | "le" => Some("<="),
+        ">=" | "ge" => Some(">="),
+        _ => None,
+    });
     c.pos += usize::from(op.is_some());
     let right = expr::value(c, 0)?;
     // `tcp flags syn / syn,ack`: the flags masked by the list after `/`.
     if c.eat("/") {
         let mask = expr::value(c, 0)?;
-        return Ok(json!({"match": {"op": op.unwrap_or("=="), "left": {"&": [left, mask]}, "right": right}}));
+        return Ok(
+            json!({"match": {"op": op.unwrap_or("=="), "left": {"&": [left, mask]}, "right": right}}),
+        );
     }
     let is_set = right.get("set").is_some();
     let op = op.unwrap_or(if expr::is_flag_match(&left) && !is_set {
@@ -180,7 +179,11 @@ fn limit(c: &mut Cur) -> Result<Value, String> {
 /// `redirect [to :PORT]`, each with optional flags (`fully-random`, …).
 fn nat(c: &mut Cur, kind: &str) -> Result<Value, String> {
     let mut body = Map::new();
-    if let Some(f) = c.peek().map(Tok::text).filter(|f| matches!(*f, "ip" | "ip6")) {
+    if let Some(f) = c
+        .peek()
+        .map(Tok::text)
+        .filter(|f| matches!(*f, "ip" | "ip6"))
+    {
         c.pos += 1;
         body.insert("family".into(), json!(f));
     }
@@ -230,7 +233,9 @@ fn split_addr_port(t: &str) -> Result<(Option<&str>, Option<&str>), String> {
         return Ok((None, Some(port)));
     }
     if let Some(rest) = t.strip_prefix('[') {
-        let (a, p) = rest.split_once(']').ok_or("`[` without `]` in a NAT address")?;
+        let (a, p) = rest
+            .split_once(']')
+            .ok_or("`[` without `]` in a NAT address")?;
         return Ok((Some(a), p.strip_prefix(':')));
     }
     if t.parse::<std::net::IpAddr>().is_ok() || t.contains('/') {
@@ -317,7 +322,10 @@ mod tests {
 
     #[test]
     fn unknown_statement_keeps_what_was_read() {
-        let r = rule(&words("ip saddr 10.0.0.1 frobnicate 3 accept comment \"c\"").unwrap(), "ip");
+        let r = rule(
+            &words("ip saddr 10.0.0.1 frobnicate 3 accept comment \"c\"").unwrap(),
+            "ip",
+        );
         assert_eq!(r.expr.len(), 2);
         assert_eq!(r.expr[1]["unparsed"]["text"], json!("frobnicate 3 accept"));
         assert_eq!(r.comment.as_deref(), Some("c"));

@@ -64,18 +64,30 @@ fn inet_and_ip6_tables_named_counters() {
     assert_eq!(items[3]["chain"]["prio"], json!(10));
     assert_eq!(items[3]["chain"]["policy"], json!("drop"));
     let rule = |i: usize| items[i]["rule"]["expr"].clone();
-    assert_eq!(rule(4)[0]["match"]["left"], json!({"meta": {"key": "iifname"}}));
+    assert_eq!(
+        rule(4)[0]["match"]["left"],
+        json!({"meta": {"key": "iifname"}})
+    );
     assert_eq!(rule(5)[1], json!({"counter": {"packets": 0, "bytes": 0}}));
     assert_eq!(rule(6)[1], json!({"log": {"prefix": "blk "}}));
-    assert_eq!(rule(7)[0], json!({"limit": {"rate": 10, "burst": 5, "per": "second"}}));
+    assert_eq!(
+        rule(7)[0],
+        json!({"limit": {"rate": 10, "burst": 5, "per": "second"}})
+    );
     assert_eq!(rule(8)[1], json!({"counter": "c1"}));
     assert_eq!(rule(8)[0]["match"]["op"], json!("!="));
     assert_eq!(
         rule(9)[0]["match"]["left"],
         json!({"fib": {"result": "type", "flags": ["daddr"]}})
     );
-    assert_eq!(rule(10)[0], json!({"reject": {"type": "icmpx", "expr": "admin-prohibited"}}));
-    assert_eq!(rule(11)[0], json!({"reject": {"type": "icmpx", "expr": "port-unreachable"}}));
+    assert_eq!(
+        rule(10)[0],
+        json!({"reject": {"type": "icmpx", "expr": "admin-prohibited"}})
+    );
+    assert_eq!(
+        rule(11)[0],
+        json!({"reject": {"type": "icmpx", "expr": "port-unreachable"}})
+    );
     assert_eq!(items[13]["chain"]["prio"], json!(-100));
     assert_eq!(
         items[14]["rule"]["expr"][2],
@@ -99,7 +111,11 @@ fn unknown_statement_is_kept_and_noted_with_its_line() {
         c.notes
     );
     assert!(c.notes[0].contains("osf"), "{:?}", c.notes);
-    assert!(c.notes[1].starts_with("ticket.txt line 14: an nft object not converted"), "{:?}", c.notes);
+    assert!(
+        c.notes[1].starts_with("ticket.txt line 14: an nft object not converted"),
+        "{:?}",
+        c.notes
+    );
     let rule = &items(&v)[2]["rule"]["expr"];
     assert_eq!(rule[0]["match"]["right"], json!("10.0.0.1"));
     assert_eq!(rule[1]["unparsed"]["text"], json!("osf name Linux drop"));
@@ -113,8 +129,20 @@ fn a_ruleset_cut_mid_rule_keeps_what_was_read() {
     assert_eq!(items.len(), 4, "{items:?}");
     assert_eq!(items[2]["rule"]["expr"][1], json!({"accept": null}));
     assert!(items[3]["rule"]["expr"][0].get("unparsed").is_some());
-    assert!(c.notes.iter().any(|n| n.contains("line 13: the ruleset ends inside this statement")), "{:?}", c.notes);
-    assert!(c.notes.iter().any(|n| n.contains("ends inside a block (cut?)")), "{:?}", c.notes);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("line 13: the ruleset ends inside this statement")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("ends inside a block (cut?)")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -137,7 +165,10 @@ fn hostile_input_gives_notes_not_panics() {
     );
     let (v, c) = convert(&huge);
     assert!(c.notes.is_empty(), "{:?}", c.notes);
-    assert_eq!(items(&v)[1]["set"]["elem"].as_array().map(Vec::len), Some(100_000));
+    assert_eq!(
+        items(&v)[1]["set"]["elem"].as_array().map(Vec::len),
+        Some(100_000)
+    );
     // Stray braces, text outside tables, junk: noted, never fatal.
     let (_, c) = convert("}\n}}}\nhello\ntable ip t {\n\tchain c {\n\t\t} } }\n\t}\n}\n{{{{\n");
     assert!(!c.notes.is_empty());

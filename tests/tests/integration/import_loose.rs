@@ -176,7 +176,10 @@ fn loose_dumps_of_a_lab_node_give_the_direct_captures_findings() {
         let (bundle, draft) = import(&paths);
         // The node's nft ruleset is iptables-nft's tables only: converted, and left
         // out as the iptables-save dumps' content.
-        let nft = bundle.manifest.source_at("netfilter/nft.json").expect("nft.json");
+        let nft = bundle
+            .manifest
+            .source_at("netfilter/nft.json")
+            .expect("nft.json");
         assert!(
             nft.note
                 .as_deref()

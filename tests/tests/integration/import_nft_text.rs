@@ -40,7 +40,10 @@ fn normalised(doc: &Value) -> Vec<Value> {
 /// (rules equal, rules in the real JSON, the first differences).
 fn agreement(converted: &[Value], real: &[Value]) -> (usize, usize, Vec<String>) {
     let rules = |v: &[Value]| -> Vec<Value> {
-        v.iter().filter(|o| o.get("rule").is_some()).cloned().collect()
+        v.iter()
+            .filter(|o| o.get("rule").is_some())
+            .cloned()
+            .collect()
     };
     let (a, b) = (rules(converted), rules(real));
     let mut diffs = Vec::new();
@@ -48,11 +51,17 @@ fn agreement(converted: &[Value], real: &[Value]) -> (usize, usize, Vec<String>)
     for (i, r) in b.iter().enumerate() {
         match a.get(i) {
             Some(c) if c == r => equal += 1,
-            c => diffs.push(format!("rule {i}:\n  real {r}\n  text {}", c.unwrap_or(&Value::Null))),
+            c => diffs.push(format!(
+                "rule {i}:\n  real {r}\n  text {}",
+                c.unwrap_or(&Value::Null)
+            )),
         }
     }
     let others = |v: &[Value]| -> Vec<Value> {
-        v.iter().filter(|o| o.get("rule").is_none()).cloned().collect()
+        v.iter()
+            .filter(|o| o.get("rule").is_none())
+            .cloned()
+            .collect()
     };
     for (x, y) in others(real).iter().zip(others(converted).iter()) {
         if x != y {
