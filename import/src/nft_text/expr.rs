@@ -100,7 +100,7 @@ impl<'a> Cur<'a> {
     pub fn peek_is(&self, w: &str) -> bool {
         self.peek().is_some_and(|t| t.is(w))
     }
-    pub fn next(&mut self) -> Option<&'a Tok> {
+    pub fn advance(&mut self) -> Option<&'a Tok> {
         let t = self.toks.get(self.pos);
         self.pos += usize::from(t.is_some());
         t
@@ -111,7 +111,7 @@ impl<'a> Cur<'a> {
         yes
     }
     pub fn word(&mut self) -> Result<&'a str, String> {
-        self.next()
+        self.advance()
             .map(Tok::text)
             .ok_or_else(|| "the statement ends too early".to_string())
     }
@@ -312,7 +312,7 @@ fn value_in(c: &mut Cur, depth: usize, lists: bool) -> Result<Value, String> {
 }
 
 fn single(c: &mut Cur, depth: usize) -> Result<Value, String> {
-    match c.next() {
+    match c.advance() {
         Some(Tok::Quoted(s)) => Ok(json!(s)),
         Some(Tok::Word(w)) if w == "{" => anonymous(c, depth + 1),
         Some(Tok::Word(w)) if matches!(w.as_str(), "}" | "," | ";" | ":" | "." | "(" | ")") => {

@@ -333,7 +333,7 @@ impl State<'_> {
 /// `type filter hook input [device "eth0"] priority filter + 10; policy drop;`
 fn base_chain(chain: &mut Map<String, Value>, toks: &[Tok], family: &str) -> Result<(), String> {
     let mut c = Cur::new(toks);
-    while let Some(t) = c.next() {
+    while let Some(t) = c.advance() {
         match t.text() {
             "type" => {
                 chain.insert("type".into(), json!(c.word()?));
@@ -401,7 +401,7 @@ fn set_property(set: &mut Map<String, Value>, toks: &[Tok], is_map: bool) -> Res
             let mut key_types = Vec::new();
             let mut data = Vec::new();
             let mut into_data = false;
-            while let Some(w) = c.next().map(Tok::text) {
+            while let Some(w) = c.advance().map(Tok::text) {
                 match w {
                     "." => {}
                     ":" if is_map => into_data = true,
