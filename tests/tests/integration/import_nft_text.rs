@@ -89,6 +89,8 @@ fn nft_text_converts_to_what_nft_prints_as_json_and_imports_like_a_capture() {
         .cni(CniMode::Bridge);
     with_built_lab(b, |lab| {
         lab.fault_service_without_endpoints(1)?;
+        lab.fault_endpoint_pod_deleted(2)?;
+        lab.fault_kube_rules_in_both_backends()?;
         let text = dump(lab, &["nft", "list", "ruleset"]);
         let real_json = dump(lab, &["nft", "-j", "list", "ruleset"]);
         let converted = netsnap_import::nft_text::to_json(&text, "nft-list-ruleset.txt", 1);
@@ -133,7 +135,17 @@ fn nft_text_converts_to_what_nft_prints_as_json_and_imports_like_a_capture() {
         let rec = bundle.manifest.source_at("netfilter/nft.json").expect("nft.json imported");
         let from = rec.imported_from.as_ref().expect("imported_from");
         assert_eq!(from.recogniser, "nft-list-ruleset", "{:#?}", notes_of(&draft));
-        assert_same(&compare(&direct, &bundle), "nft text with the node's other dumps");
+        let c = compare(&direct, &bundle);
+        assert_same(&c, "nft text with the node's other dumps");
+        // Findings that read the nft ruleset are among those found again: the service
+        // in kube-proxy's no-endpoint map, kube-proxy rules in both backends.
+        for id in ["SVC001 ", "NF001 "] {
+            assert!(
+                c.matched.iter().any(|m| m.starts_with(id)),
+                "{id}: {:?}",
+                c.matched
+            );
+        }
         Ok(())
     })
     .expect("lab");
