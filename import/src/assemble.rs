@@ -228,10 +228,7 @@ impl Draft {
                 }
                 Err(e) => notes.push(format!("{origin}: `nft -j` output not imported: {e}")),
             },
-            Kind::NftText => notes.push(format!(
-                "{origin} lines {}-{}: `nft list ruleset` text recognised but not imported: bundles hold nft rulesets as `nft -j` JSON; ask for `nft -j list ruleset`",
-                dump.lines[0], dump.lines[1]
-            )),
+            Kind::NftText => self.add_nft_text(origin, dump, f, notes),
             Kind::Ipvs => self.put(layout::IPVS, raw, f, None, notes),
             Kind::IpvsadmStats => notes.push(format!(
                 "{origin} lines {}-{}: `ipvsadm --stats/--rate` recognised but not imported: it has no schedulers or weights; ask for `ipvsadm -Ln`",
@@ -324,6 +321,38 @@ impl Draft {
                 Err(e) => notes.push(format!("{origin}: `ip -j` output not imported: {e}")),
             },
         }
+    }
+
+    /// `nft list ruleset` text, converted to the `nft -j` document bundles hold.
+    fn add_nft_text(
+        &mut self,
+        origin: &str,
+        dump: &Dump,
+        f: ImportedFrom,
+        notes: &mut Vec<String>,
+    ) {
+        let c = crate::nft_text::to_json(&dump.text, origin, dump.lines[0] as usize);
+        notes.extend(c.notes);
+        let mut note = format!(
+            "converted from `nft list ruleset` text ({} rule(s)): no handles",
+            c.rules
+        );
+        if c.unparsed_rules > 0 {
+            note.push_str(&format!(
+                "; {} rule(s) hold a statement not understood, kept as `unparsed`",
+                c.unparsed_rules
+            ));
+        }
+        if c.unread_lines > 0 {
+            note.push_str(&format!("; {} other line(s) not converted", c.unread_lines));
+        }
+        if c.iptables_tables > 0 {
+            note.push_str(&format!(
+                "; {} table(s) iptables-nft manages left out (they are the iptables-save dumps' content)",
+                c.iptables_tables
+            ));
+        }
+        self.put(layout::NFT_JSON, c.json.into_bytes(), f, Some(note), notes);
     }
 
     fn merge_ip(&mut self, netns: &str, st: IpState, f: ImportedFrom) {

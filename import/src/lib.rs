@@ -17,6 +17,7 @@ pub mod iproute;
 pub mod kind;
 pub mod layouts;
 pub mod loose;
+pub mod nft_text;
 pub mod paste;
 
 pub use assemble::Draft;

@@ -245,16 +245,27 @@ $ exit
 }
 
 #[test]
-fn nft_text_is_recognised_and_said_not_to_be_imported() {
+fn nft_text_is_converted_to_nft_json() {
     let nft = "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tct state established accept comment \"a } in a comment\"\n\t}\n}\n";
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("nft");
     std::fs::write(&p, nft).expect("write");
-    let err = import(&[p], &ReadLimits::default()).expect_err("nothing to import");
+    let draft = import(&[p], &ReadLimits::default()).expect("imported");
+    let b = netsnap_import::into_bundle(draft, "t", &ReadLimits::default()).expect("bundle");
+    let doc: serde_json::Value = b
+        .json("netfilter/nft.json")
+        .expect("json")
+        .expect("nft.json");
+    let rule = &doc["nftables"][3]["rule"];
+    assert_eq!(rule["comment"], "a } in a comment");
+    assert_eq!(rule["expr"][0]["match"]["op"], "in");
+    assert_eq!(doc["nftables"][2]["chain"]["policy"], "accept");
+    let rec = b.manifest.source_at("netfilter/nft.json").expect("record");
     assert!(
-        err.to_string()
-            .contains("`nft list ruleset` text recognised but not imported"),
-        "{err}"
+        rec.note
+            .as_deref()
+            .is_some_and(|n| n.contains("converted from `nft list ruleset` text (1 rule(s))")),
+        "{rec:?}"
     );
 }
 

@@ -193,6 +193,45 @@ pub fn cases() -> Vec<ImportCase> {
             },
         },
         ImportCase {
+            file: "nft-deep-nesting.txt",
+            what: "nft list ruleset with a rule nested 20,000 sets deep",
+            expect: Expect::Noted("nft statement not understood"),
+            build: || {
+                Ok(format!(
+                    "table ip t {{\n\tchain c {{\n\t\tip saddr {}10.0.0.1{} accept\n\t}}\n}}\n",
+                    "{ ".repeat(20_000),
+                    " }".repeat(20_000)
+                )
+                .into_bytes())
+            },
+        },
+        ImportCase {
+            file: "nft-unknown-and-cut.txt",
+            what: "nft list ruleset with a statement nft has and the importer not, cut mid-rule",
+            expect: Expect::Noted("the ruleset ends inside a block (cut?)"),
+            build: || {
+                Ok(b"table inet fw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tip saddr 10.0.0.1 osf name \"Linux\" drop\n\t\ttcp dport 22 accept\n\t\tip saddr { 10.0.0.2, 10.0"
+                    .to_vec())
+            },
+        },
+        ImportCase {
+            file: "nft-huge-set-invalid-utf8.txt",
+            what: "nft list ruleset with a 5,000-element set and invalid UTF-8 in a comment",
+            expect: Expect::Noted("not valid UTF-8"),
+            build: || {
+                let elems: Vec<String> = (0..5000u32)
+                    .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+                    .collect();
+                let mut v = format!(
+                    "table ip t {{\n\tset s {{\n\t\ttype ipv4_addr\n\t\telements = {{ {} }}\n\t}}\n\n\tchain c {{\n\t\tip saddr @s drop comment \"",
+                    elems.join(",\n\t\t\t     ")
+                )
+                .into_bytes();
+                v.extend_from_slice(b"\xff\xfe\"\n\t}\n}\n");
+                Ok(v)
+            },
+        },
+        ImportCase {
             file: "zstd-of-a-paste.txt.zst",
             what: "a compressed paste (not a tar)",
             expect: Expect::Noted("shell prompt `iptables-save`"),

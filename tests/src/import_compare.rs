@@ -169,3 +169,19 @@ pub fn compare(direct: &Bundle, imported: &Bundle) -> Compared {
     out.matched.dedup();
     out
 }
+
+/// Prints the comparison and fails on a covered finding not found again or a finding
+/// the direct capture does not have.
+pub fn assert_same(c: &Compared, what: &str) {
+    crate::notice(&c.summary(what));
+    assert!(
+        c.missing.is_empty(),
+        "{what}: covered findings not found again:\n{}",
+        c.missing.join("\n")
+    );
+    assert!(
+        c.extra.is_empty(),
+        "{what}: findings the direct capture does not have:\n{}",
+        c.extra.join("\n")
+    );
+}

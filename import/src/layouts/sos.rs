@@ -174,5 +174,5 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
             import_file(&origin, data, id, Some(cmd), draft);
         }
     }
-    "the input was an sos report (sos 4.0's networking plugin has no per-netns sysctls or resolv.conf, no nft JSON and no legacy iptables-save; the kernel plugin adds sysctl -a)".into()
+    "the input was an sos report (sos 4.0's networking plugin has no per-netns sysctls or resolv.conf, nft as text only (converted) and no legacy iptables-save; the kernel plugin adds sysctl -a)".into()
 }

@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile;
 mod hostile_import;
 mod import_loose;
+mod import_nft_text;
 mod import_tools;
 mod kubectl_plugin;
 mod lab_basic;
