@@ -8,6 +8,7 @@
 pub mod layout;
 pub mod manifest;
 pub mod model;
+pub mod nft_priority;
 pub mod reader;
 pub mod registry;
 #[cfg(feature = "test-support")]

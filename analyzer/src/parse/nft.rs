@@ -571,35 +571,10 @@ fn parse_chain(v: &Value, index: usize) -> Result<NftChain, String> {
 /// (nft(8) "PRIORITY"; the bridge family has its own values). `None` for a name nft
 /// does not define.
 pub fn chain_priority(v: &Value, family: &str) -> Option<i64> {
-    if let Some(n) = v.as_i64() {
-        return Some(n);
+    match v.as_i64() {
+        Some(n) => Some(n),
+        None => netsnap_schema::nft_priority::nft_chain_priority(v.as_str()?, family),
     }
-    let s = v.as_str()?.trim();
-    if let Ok(n) = s.parse() {
-        return Some(n);
-    }
-    let (name, offset) = match s.find(['+', '-']) {
-        Some(i) if i > 0 => {
-            let n: i64 = s[i + 1..].trim().parse().ok()?;
-            let n = if &s[i..=i] == "-" { -n } else { n };
-            (s[..i].trim(), n)
-        }
-        _ => (s, 0),
-    };
-    let base = match (family == "bridge", name) {
-        (false, "raw") => -300,
-        (false, "mangle") => -150,
-        (false, "dstnat") => -100,
-        (false, "filter") => 0,
-        (false, "security") => 50,
-        (false, "srcnat") => 100,
-        (true, "dstnat") => -300,
-        (true, "filter") => -200,
-        (true, "out") => 100,
-        (true, "srcnat") => 300,
-        _ => return None,
-    };
-    Some(base + offset)
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {

@@ -349,8 +349,9 @@ fn base_chain(chain: &mut Map<String, Value>, toks: &[Tok], family: &str) -> Res
                 while c.peek().is_some_and(|t| !t.is(";")) {
                     words.push(c.word()?);
                 }
-                let prio = priority(&words.join(" "), family)
-                    .ok_or_else(|| format!("priority `{}`", words.join(" ")))?;
+                let prio =
+                    netsnap_schema::nft_priority::nft_chain_priority(&words.join(" "), family)
+                        .ok_or_else(|| format!("priority `{}`", words.join(" ")))?;
                 chain.insert("prio".into(), json!(prio));
             }
             "policy" => {
@@ -361,34 +362,6 @@ fn base_chain(chain: &mut Map<String, Value>, toks: &[Tok], family: &str) -> Res
         }
     }
     Ok(())
-}
-
-/// A priority as nft's JSON writes it (a number): `-110`, `dstnat`, `filter + 10`.
-fn priority(s: &str, family: &str) -> Option<i64> {
-    if let Ok(n) = s.parse() {
-        return Some(n);
-    }
-    let (name, offset) = match s.split_once(['+', '-']) {
-        Some((name, n)) => {
-            let n: i64 = n.trim().parse().ok()?;
-            (name.trim(), if s.contains('-') { -n } else { n })
-        }
-        None => (s.trim(), 0),
-    };
-    let base = match (family == "bridge", name) {
-        (false, "raw") => -300,
-        (false, "mangle") => -150,
-        (false, "dstnat") => -100,
-        (false, "filter") => 0,
-        (false, "security") => 50,
-        (false, "srcnat") => 100,
-        (true, "dstnat") => -300,
-        (true, "filter") => -200,
-        (true, "out") => 100,
-        (true, "srcnat") => 300,
-        _ => return None,
-    };
-    Some(base + offset)
 }
 
 /// One line of a set or map block: `type a . b : c`, `flags x,y`, `elements = {…}`,
