@@ -86,6 +86,42 @@ pub fn rewrite(from: &Path, to: &Path, hostname: Option<&str>, edit: &Edit) -> R
     Ok(w.write_archive(manifest, to)?)
 }
 
+/// Writes a copy of the bundle `from` as the archive `to` without the sources `drop`
+/// selects: their content left out, their records `unavailable` with `reason`, as a
+/// producer that could not read them records them (an sos report without its kernel
+/// plugin has no sysctls).
+pub fn mark_unavailable(
+    from: &Path,
+    to: &Path,
+    drop: &dyn Fn(&SourceRecord) -> bool,
+    reason: &str,
+) -> Result<Manifest> {
+    let b = Bundle::open(from, &ReadLimits::default())
+        .with_context(|| format!("reading {}", from.display()))?;
+    let mut w = BundleWriter::new(to.parent().unwrap_or(Path::new(".")));
+    let mut dropped = 0;
+    for r in &b.manifest.sources {
+        match &r.path {
+            _ if drop(r) => {
+                dropped += 1;
+                let mut gone =
+                    SourceRecord::new(r.name.clone(), SourceStatus::Unavailable).with_error(reason);
+                gone.netns = r.netns.clone();
+                w.add_record(gone)?;
+            }
+            Some(p) => {
+                let data = b
+                    .file(p)
+                    .with_context(|| format!("{p} listed but not in the bundle"))?;
+                w.add_bytes(r.clone(), data)?;
+            }
+            None => w.add_record(r.clone())?,
+        }
+    }
+    ensure!(dropped > 0, "no source of {} matched", from.display());
+    Ok(w.write_archive(b.manifest.clone(), to)?)
+}
+
 /// Places `/proc/net/ip_vs` text as `ipvs/ip_vs.txt` (source `ipvs`, status ok).
 pub fn place_ipvs_text(bundle: &Path, text: &str) -> Result<Manifest> {
     debug_assert_eq!(SourceId::Ipvs.path(), Some(layout::IPVS));

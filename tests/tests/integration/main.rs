@@ -32,3 +32,4 @@ mod report_html;
 mod static_aarch64;
 mod trace_lab;
 mod trace_route;
+mod trace_sysctl_gap;
