@@ -14,6 +14,7 @@ mod findings_baseline;
 mod fuzz_regressions;
 mod hostile;
 mod hostile_import;
+mod import_listings;
 mod import_loose;
 mod import_tools;
 mod kubectl_plugin;
