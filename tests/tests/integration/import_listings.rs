@@ -138,7 +138,7 @@ fn dmesg_lines_are_the_kernel_log_and_ct004_fires() {
     let ct004 = report
         .findings
         .iter()
-        .find(|f| f.id.to_string() == "CT004")
+        .find(|f| f.id == "CT004")
         .unwrap_or_else(|| panic!("no CT004 on imported dmesg lines: {ids:?}"));
     assert!(ct004.message.contains("2 time(s)"), "{}", ct004.message);
     assert!(

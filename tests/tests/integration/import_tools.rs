@@ -292,13 +292,23 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
             &["host/facts", "host/kmsg", "iptables-legacy-save", "nft"],
             3,
         );
-        let _ = check(
+        let hand = check(
             &direct,
             "hand recipe",
             hand_recipe(lab),
-            &["host/facts", "host/kmsg", "host/cni"],
+            &["host/facts", "host/cni"],
             5,
         );
+        // The recipe's `dmesg` and `bridge -j fdb show` are read.
+        let kmsg = hand.manifest.source_at("host/kmsg.txt");
+        assert!(
+            kmsg.and_then(|r| r.imported_from.as_ref())
+                .is_some_and(|f| f.recogniser == "dmesg"),
+            "hand recipe: dmesg.txt not imported as the kernel log: {kmsg:?}"
+        );
+        let neigh: netsnap_schema::model::NeighTable =
+            hand.json("netns/root/neigh.json")?.expect("neigh.json");
+        assert!(!neigh.fdb.is_empty(), "hand recipe: fdb.json not imported");
         // The EKS tree has no links or pod netns and only the default iptables: of
         // this node's findings only the conntrack one is within its reach.
         let eks = check(
