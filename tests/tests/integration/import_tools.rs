@@ -267,6 +267,12 @@ fn check(direct: &Bundle, what: &str, input: PathBuf, lacks: &[&str], at_least: 
     imported
 }
 
+/// The recogniser that made an imported bundle path, if it was imported.
+fn recogniser(b: &Bundle, path: &str) -> Option<String> {
+    let rec = b.manifest.source_at(path)?;
+    Some(rec.imported_from.as_ref()?.recogniser.clone())
+}
+
 #[test]
 fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
     let Some(_env) = require_lab() else { return };
@@ -285,12 +291,20 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
         lab.fault_kube_rules_in_both_backends()?;
         let direct = collect_lab(lab, "direct", &[]);
         let direct = Bundle::open(&direct, &ReadLimits::default())?;
-        let _ = check(
+        let sos = check(
             &direct,
             "sos report",
             sos_report(lab),
-            &["host/facts", "host/kmsg", "iptables-legacy-save", "nft"],
+            &["host/facts", "iptables-legacy-save", "nft"],
             3,
+        );
+        // The kernel plugin's `dmesg` and the networking plugin's `bridge fdb show`.
+        assert_eq!(recogniser(&sos, "host/kmsg.txt").as_deref(), Some("dmesg"));
+        let neigh: netsnap_schema::model::NeighTable =
+            sos.json("netns/root/neigh.json")?.expect("neigh.json");
+        assert!(
+            !neigh.fdb.is_empty(),
+            "sos report: bridge fdb show not imported"
         );
         let hand = check(
             &direct,
@@ -300,12 +314,7 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
             5,
         );
         // The recipe's `dmesg` and `bridge -j fdb show` are read.
-        let kmsg = hand.manifest.source_at("host/kmsg.txt");
-        assert!(
-            kmsg.and_then(|r| r.imported_from.as_ref())
-                .is_some_and(|f| f.recogniser == "dmesg"),
-            "hand recipe: dmesg.txt not imported as the kernel log: {kmsg:?}"
-        );
+        assert_eq!(recogniser(&hand, "host/kmsg.txt").as_deref(), Some("dmesg"));
         let neigh: netsnap_schema::model::NeighTable =
             hand.json("netns/root/neigh.json")?.expect("neigh.json");
         assert!(!neigh.fdb.is_empty(), "hand recipe: fdb.json not imported");
