@@ -86,6 +86,48 @@ pub fn render(bundle: &Bundle) -> String {
         .collect();
     let header = ["SOURCE", "NETNS", "STATUS", "BYTES", "TIME", "PATH / NOTE"].map(String::from);
     out.push_str(&table(&header, &rows));
+    out.push_str(&render_import(m));
+    out
+}
+
+/// For a bundle `netsnap import` wrote: where each source came from (input, the
+/// recogniser that read it, the lines of a pasted dump) and every input with its
+/// notes (prompts, text around a dump, a cut line, files nobody claimed). Empty for a
+/// collector's bundle.
+pub fn render_import(m: &netsnap_schema::Manifest) -> String {
+    let mut out = String::new();
+    let rows: Vec<[String; 5]> = m
+        .sources
+        .iter()
+        .filter_map(|s| {
+            let from = s.imported_from.as_ref()?;
+            Some([
+                s.name.clone(),
+                s.netns.clone().unwrap_or_default(),
+                from.recogniser.clone(),
+                from.lines
+                    .map(|[a, b]| format!("{a}-{b}"))
+                    .unwrap_or_default(),
+                from.path.clone(),
+            ])
+        })
+        .collect();
+    if !rows.is_empty() {
+        let header = ["SOURCE", "NETNS", "RECOGNISER", "LINES", "IMPORTED FROM"].map(String::from);
+        let _ = writeln!(out, "\nImported from");
+        out.push_str(&table(&header, &rows));
+    }
+    let Some(import) = &m.import else {
+        return out;
+    };
+    let _ = writeln!(out, "\nImport inputs ({})", import.inputs.len());
+    for i in &import.inputs {
+        let by = i.recogniser.as_deref().unwrap_or("not recognised");
+        let _ = writeln!(out, "  {} ({by})", i.path);
+        for n in &i.notes {
+            let _ = writeln!(out, "    note: {n}");
+        }
+    }
     out
 }
 

@@ -231,7 +231,7 @@ impl Draft {
             Kind::NftText => self.add_nft_text(origin, dump, f, notes),
             Kind::Ipvs => self.put(layout::IPVS, raw, f, None, notes),
             Kind::IpvsadmStats => notes.push(format!(
-                "{origin} lines {}-{}: `ipvsadm --stats/--rate` recognised but not imported: it has no schedulers or weights; ask for `ipvsadm -Ln`",
+                "{origin} lines {}-{}: `ipvsadm --stats/--rate` recognised but not imported: it has no schedulers or weights, and the analyzer reads no IPVS counters; ask for `ipvsadm -Ln`",
                 dump.lines[0], dump.lines[1]
             )),
             Kind::IpvsConnProc => self.put(layout::IPVS_CONN, raw, f, None, notes),
@@ -242,6 +242,22 @@ impl Draft {
                 self.put(layout::IPVS, text.into_bytes(), f, Some(note.into()), notes);
             }
             Kind::Ipset => self.put(layout::IPSET, raw, f, None, notes),
+            Kind::IpsetList => {
+                let (text, unread) = crate::listings::ipset_save_from_list(&dump.text);
+                notes.extend(unread_note(origin, dump, "ipset list", &unread));
+                let note = "converted from ipset list to the ipset save form";
+                self.put(layout::IPSET, text.into_bytes(), f, Some(note.into()), notes);
+            }
+            Kind::Dmesg => self.put(layout::HOST_KMSG, raw, f, None, notes),
+            Kind::BridgeFdb => {
+                let (fdb, unread) = crate::listings::parse_fdb_text(&dump.text);
+                notes.extend(unread_note(origin, dump, "bridge fdb", &unread));
+                let st = IpState {
+                    fdb: Some(fdb),
+                    ..IpState::default()
+                };
+                self.merge_ip(netns, st, f);
+            }
             Kind::Ss => {
                 let (sockets, unread) = convert::sockets_from_ss(&dump.text);
                 notes.extend(unread_note(origin, dump, "ss", &unread));
@@ -377,6 +393,10 @@ impl Draft {
         if let Some(r) = st.rules {
             extend_unique(ns.ip.rules.get_or_insert_with(Vec::new), r);
             ns.from.entry(NetnsFile::Routes).or_insert(f.clone());
+        }
+        if let Some(d) = st.fdb {
+            extend_unique(ns.ip.fdb.get_or_insert_with(Vec::new), d);
+            ns.from.entry(NetnsFile::Neigh).or_insert(f.clone());
         }
         if let Some(n) = st.neigh {
             extend_unique(ns.ip.neigh.get_or_insert_with(Vec::new), n);

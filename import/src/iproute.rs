@@ -31,6 +31,8 @@ pub struct IpState {
     pub routes: Option<Vec<(Route, Option<String>)>>,
     pub rules: Option<Vec<Rule>>,
     pub neigh: Option<Vec<(Neigh, String)>>,
+    /// `bridge fdb show` (text or `-j`): the fdb half of the neighbour table.
+    pub fdb: Option<Vec<crate::listings::FdbDraft>>,
 }
 
 /// Lines a parser could not read: (1-based line within the dump, reason).
@@ -529,7 +531,9 @@ pub fn parse_ip_json(value: &Value, command: Option<&str>) -> Result<IpState, St
                 .any(|c| w.starts_with(c) && c.len() >= 2 && !c.starts_with('-'))
         };
         let mut st = IpState::default();
-        if is("neighbour") {
+        if is("fdb") {
+            st.fdb = Some(Vec::new());
+        } else if is("neighbour") {
             st.neigh = Some(Vec::new());
         } else if is("route") {
             st.routes = Some(Vec::new());
@@ -546,7 +550,9 @@ pub fn parse_ip_json(value: &Value, command: Option<&str>) -> Result<IpState, St
     };
     let has = |k: &str| first.get(k).is_some();
     let mut st = IpState::default();
-    if has("ifname") {
+    if has("mac") {
+        st.fdb = Some(crate::listings::parse_fdb_json(items)?);
+    } else if has("ifname") {
         let mut links = Vec::new();
         let mut addrs = Vec::new();
         for it in items {
@@ -815,16 +821,31 @@ impl IpState {
                 .collect(),
             rules: self.rules.unwrap_or_default(),
         });
-        let neigh = self.neigh.map(|ns| NeighTable {
-            neighbours: ns
-                .into_iter()
-                .filter_map(|(mut n, dev)| {
-                    n.ifindex = idx(&dev, "a neighbour")?;
-                    Some(n)
-                })
-                .collect(),
-            fdb: Vec::new(),
-        });
+        let has_neigh = self.neigh.is_some() || self.fdb.is_some();
+        let neighbours = self
+            .neigh
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(mut n, dev)| {
+                n.ifindex = idx(&dev, "a neighbour")?;
+                Some(n)
+            })
+            .collect();
+        let fdb = self
+            .fdb
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|d| {
+                let mut e = d.entry;
+                e.ifindex = idx(&d.dev, "an fdb entry")?;
+                e.master = d
+                    .master
+                    .as_deref()
+                    .and_then(|m| idx(m, "an fdb entry's master"));
+                Some(e)
+            })
+            .collect();
+        let neigh = has_neigh.then_some(NeighTable { neighbours, fdb });
         unresolved.sort();
         unresolved.dedup();
         Resolved {

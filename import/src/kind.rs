@@ -38,6 +38,12 @@ pub enum Kind {
     IpJson,
     ResolvConf,
     Sysctl,
+    /// `ipset list`: `Name:`/`Type:`/`Header:` blocks with their members.
+    IpsetList,
+    /// `bridge fdb show` text (`bridge -j fdb` is JSON, read with `ip -j`).
+    BridgeFdb,
+    /// `dmesg` lines (`[  123.456789] message`), the kernel log the collector keeps.
+    Dmesg,
 }
 
 impl Kind {
@@ -65,12 +71,15 @@ impl Kind {
             Kind::IpJson => "ip-json",
             Kind::ResolvConf => "resolv.conf",
             Kind::Sysctl => "sysctl-a",
+            Kind::IpsetList => "ipset-list",
+            Kind::BridgeFdb => "bridge-fdb",
+            Kind::Dmesg => "dmesg",
         }
     }
 }
 
 /// Kinds recognised line by line, in tie-break order.
-pub const LINE_KINDS: [Kind; 17] = [
+pub const LINE_KINDS: [Kind; 20] = [
     Kind::IptablesSave,
     Kind::Ss,
     Kind::IpvsadmSave,
@@ -88,6 +97,9 @@ pub const LINE_KINDS: [Kind; 17] = [
     Kind::IpNeigh,
     Kind::Sysctl,
     Kind::ResolvConf,
+    Kind::IpsetList,
+    Kind::BridgeFdb,
+    Kind::Dmesg,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +113,9 @@ pub enum Fit {
 pub fn scan(kind: Kind, lines: &[&str]) -> Vec<Fit> {
     if kind == Kind::NftText {
         return scan_nft(lines);
+    }
+    if kind == Kind::IpsetList {
+        return crate::listings::scan_ipset_list(lines);
     }
     let mut out = Vec::with_capacity(lines.len());
     let mut in_ip_block = false;
@@ -194,6 +209,8 @@ fn fits(kind: Kind, line: &str) -> Fit {
             }
         }
         Kind::IpRoute => route_line(t, &words),
+        Kind::BridgeFdb => strong(crate::listings::is_mac(first) && words.get(1) == Some(&"dev")),
+        Kind::Dmesg => strong(crate::listings::dmesg_message(t).is_some()),
         Kind::IpRule => {
             let prio = first
                 .strip_suffix(':')

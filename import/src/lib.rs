@@ -16,6 +16,7 @@ pub mod input;
 pub mod iproute;
 pub mod kind;
 pub mod layouts;
+pub mod listings;
 pub mod loose;
 pub mod nft_text;
 pub mod paste;

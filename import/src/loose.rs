@@ -78,6 +78,9 @@ fn json_dump(text: &str, origin: &str) -> Option<Found> {
                 "{origin} line {line_no}: shell prompt `{cmd}` left out"
             ));
             command = Some(cmd.to_string());
+        } else if crate::listings::dmesg_message(t).is_some() {
+            // `[  901.551090] message` is dmesg, not a JSON array.
+            return None;
         } else if t.starts_with('{') || t.starts_with('[') {
             break;
         } else {

@@ -198,6 +198,11 @@ TCP  10.96.0.1:443                       4       40       38     4000     3800
             .contains("--stats/--rate` recognised but not imported"),
         "{err}"
     );
+    assert!(
+        err.to_string()
+            .contains("the analyzer reads no IPVS counters"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -282,4 +287,46 @@ fn garbage_and_binary_are_notes_not_panics() {
         msg.contains("binary content") && msg.contains("JSON that does not parse"),
         "{msg}"
     );
+}
+
+/// Every source an import writes is registered with `Producer::Import` (the
+/// registry lists producers; the collector and scale read it, so must import).
+#[test]
+fn every_imported_source_is_registered_as_an_import_product() {
+    use netsnap_schema::registry::{Producer, SOURCES};
+    let (b, _) = import_texts(&[
+        CENTOS7,
+        "nameserver 10.96.0.10\nsearch default.svc.cluster.local\n",
+        "[    5.000000] nf_conntrack: nf_conntrack: table full, dropping packet\n",
+        "Name: S\nType: hash:ip\nRevision: 7\nHeader: family inet hashsize 1024 maxelem 65536\nSize in memory: 1\nReferences: 0\nNumber of entries: 1\nMembers:\n10.0.0.1\n",
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n",
+        "00:00:00:00:00:00 dev lo self permanent\n",
+        "net.ipv4.ip_forward = 1\n",
+    ]);
+    let written: Vec<&str> = b
+        .manifest
+        .sources
+        .iter()
+        .filter(|r| r.path.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    for want in [
+        "host/kmsg",
+        "ipset",
+        "netns/neigh",
+        "host/sysctl",
+        "iptables-legacy-save",
+    ] {
+        assert!(written.contains(&want), "{want} not written: {written:?}");
+    }
+    for name in written {
+        let spec = SOURCES
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is no registered source"));
+        assert!(
+            spec.producers.contains(&Producer::Import),
+            "{name} written by import but not registered as its product"
+        );
+    }
 }

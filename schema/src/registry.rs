@@ -81,6 +81,8 @@ pub enum Producer {
     Collector,
     /// `netsnap-scale`, the generator of large bundles.
     Scale,
+    /// `netsnap import` (crate `netsnap-import`), from other tools' output.
+    Import,
 }
 
 /// One registry entry.
@@ -111,6 +113,8 @@ pub const GROUPS: [&str; 7] = [
 
 const COLLECTOR: &[Producer] = &[Producer::Collector];
 const BOTH: &[Producer] = &[Producer::Collector, Producer::Scale];
+const ALL: &[Producer] = &[Producer::Collector, Producer::Scale, Producer::Import];
+const COLLECTOR_IMPORT: &[Producer] = &[Producer::Collector, Producer::Import];
 
 macro_rules! source {
     ($id:ident, $name:expr, $group:expr, $loc:expr, $format:ident, $producers:expr, $about:expr) => {
@@ -145,7 +149,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "host",
         File(layout::HOST_SYSCTL),
         SchemaJson,
-        BOTH,
+        ALL,
         "net.* sysctls of the root netns"
     ),
     source!(
@@ -154,7 +158,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "host",
         File(layout::HOST_RESOLV_CONF),
         Text,
-        BOTH,
+        ALL,
         "the node's resolv.conf"
     ),
     source!(
@@ -172,7 +176,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "host",
         File(layout::HOST_KMSG),
         Text,
-        BOTH,
+        ALL,
         "kernel log lines about netfilter, conntrack, neighbours, veth, bridge"
     ),
     source!(
@@ -181,7 +185,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "host",
         Dir(layout::HOST_CNI_DIR),
         ToolJson,
-        COLLECTOR,
+        COLLECTOR_IMPORT,
         "every file of /etc/cni/net.d (kubelet uses the first in lexical order)"
     ),
     source!(
@@ -190,7 +194,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         File(layout::NETNS_INDEX),
         SchemaJson,
-        BOTH,
+        ALL,
         "every netns, how it was found, its pod"
     ),
     source!(
@@ -199,7 +203,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("links.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "links with kind, state, master, veth peer, bridge-port and vxlan data"
     ),
     source!(
@@ -208,7 +212,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("addrs.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "addresses"
     ),
     source!(
@@ -217,7 +221,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("routes.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "routes of all tables and ip rules"
     ),
     source!(
@@ -226,7 +230,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("neigh.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "neighbours and bridge fdb"
     ),
     source!(
@@ -235,7 +239,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("sockets.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "listening TCP and bound UDP sockets"
     ),
     source!(
@@ -244,7 +248,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("sysctl.json"),
         SchemaJson,
-        BOTH,
+        ALL,
         "per-netns sysctls"
     ),
     source!(
@@ -253,7 +257,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netns",
         PerNetns("resolv.conf"),
         Text,
-        BOTH,
+        ALL,
         "resolv.conf seen by a process of the netns"
     ),
     source!(
@@ -262,7 +266,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::IPTABLES_NFT_SAVE),
         Text,
-        BOTH,
+        ALL,
         "iptables-nft-save -c"
     ),
     source!(
@@ -271,7 +275,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::IP6TABLES_NFT_SAVE),
         Text,
-        BOTH,
+        ALL,
         "ip6tables-nft-save -c"
     ),
     source!(
@@ -280,7 +284,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::IPTABLES_LEGACY_SAVE),
         Text,
-        BOTH,
+        ALL,
         "iptables-legacy-save -c"
     ),
     source!(
@@ -289,7 +293,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::IP6TABLES_LEGACY_SAVE),
         Text,
-        BOTH,
+        ALL,
         "ip6tables-legacy-save -c"
     ),
     source!(
@@ -298,7 +302,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::NFT_JSON),
         ToolJson,
-        BOTH,
+        ALL,
         "nft -j list ruleset, minus the tables iptables-nft manages"
     ),
     source!(
@@ -307,7 +311,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "netfilter",
         File(layout::IPSET),
         Text,
-        BOTH,
+        ALL,
         "ipset save"
     ),
     source!(
@@ -316,7 +320,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "ipvs",
         File(layout::IPVS),
         Text,
-        BOTH,
+        ALL,
         "/proc/net/ip_vs"
     ),
     source!(
@@ -334,7 +338,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "ipvs",
         File(layout::IPVS_CONN),
         Text,
-        BOTH,
+        ALL,
         "/proc/net/ip_vs_conn (capped)"
     ),
     source!(
@@ -343,7 +347,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "conntrack",
         File(layout::CONNTRACK_ENTRIES),
         Text,
-        BOTH,
+        ALL,
         "conntrack entries of the root netns (capped)"
     ),
     source!(
@@ -352,7 +356,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "conntrack",
         File(layout::CONNTRACK_STAT),
         Text,
-        BOTH,
+        ALL,
         "/proc/net/stat/nf_conntrack, per CPU"
     ),
     source!(
@@ -361,7 +365,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "conntrack",
         File(layout::CONNTRACK_SYSCTL),
         SchemaJson,
-        BOTH,
+        ALL,
         "conntrack count, max, buckets, timeouts, per-netns counts"
     ),
     source!(
@@ -370,7 +374,7 @@ pub const SOURCES: &[SourceSpec] = &[
         "cilium",
         File(layout::CILIUM_SERVICES),
         ToolJson,
-        COLLECTOR,
+        COLLECTOR_IMPORT,
         "cilium-dbg service list -o json (Cilium's services and backends), when on the host"
     ),
     source!(

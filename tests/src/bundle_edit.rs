@@ -33,15 +33,7 @@ pub fn replace_source(bundle: &Path, source: SourceId, content: &[u8]) -> Result
             placed.duration_ms = r.duration_ms;
             continue;
         }
-        match &r.path {
-            Some(p) => {
-                let data = b
-                    .file(p)
-                    .with_context(|| format!("{p} listed but not in the bundle"))?;
-                w.add_bytes(r.clone(), data)?;
-            }
-            None => w.add_record(r.clone())?,
-        }
+        copy_record(&b, &mut w, r, &|_, _| None)?;
     }
     placed.path = Some(path.to_string());
     placed.note = Some(PLACED_NOTE.into());
@@ -68,22 +60,57 @@ pub fn rewrite(from: &Path, to: &Path, hostname: Option<&str>, edit: &Edit) -> R
         .with_context(|| format!("reading {}", from.display()))?;
     let mut w = BundleWriter::new(to.parent().unwrap_or(Path::new(".")));
     for r in &b.manifest.sources {
-        match &r.path {
-            Some(p) => {
-                let data = b
-                    .file(p)
-                    .with_context(|| format!("{p} listed but not in the bundle"))?;
-                let new = edit(p, data);
-                w.add_bytes(r.clone(), new.as_deref().unwrap_or(data))?;
-            }
-            None => w.add_record(r.clone())?,
-        }
+        copy_record(&b, &mut w, r, edit)?;
     }
     let mut manifest = b.manifest.clone();
     if let Some(h) = hostname {
         manifest.hostname = h.to_string();
     }
     Ok(w.write_archive(manifest, to)?)
+}
+
+/// Copies record `r` of `b` into `w`, its content passed through `edit`.
+fn copy_record(b: &Bundle, w: &mut BundleWriter, r: &SourceRecord, edit: &Edit) -> Result<()> {
+    match &r.path {
+        Some(p) => {
+            let data = b
+                .file(p)
+                .with_context(|| format!("{p} listed but not in the bundle"))?;
+            let new = edit(p, data);
+            w.add_bytes(r.clone(), new.as_deref().unwrap_or(data))?;
+        }
+        None => w.add_record(r.clone())?,
+    }
+    Ok(())
+}
+
+/// Writes a copy of the bundle `from` as the archive `to` without the sources `drop`
+/// selects: their content left out, their records `unavailable` with `reason`, as a
+/// producer that could not read them records them (an sos report without its kernel
+/// plugin has no sysctls).
+pub fn mark_unavailable(
+    from: &Path,
+    to: &Path,
+    drop: &dyn Fn(&SourceRecord) -> bool,
+    reason: &str,
+) -> Result<Manifest> {
+    let b = Bundle::open(from, &ReadLimits::default())
+        .with_context(|| format!("reading {}", from.display()))?;
+    let mut w = BundleWriter::new(to.parent().unwrap_or(Path::new(".")));
+    let mut dropped = 0;
+    for r in &b.manifest.sources {
+        if !drop(r) {
+            copy_record(&b, &mut w, r, &|_, _| None)?;
+            continue;
+        }
+        dropped += 1;
+        let mut gone =
+            SourceRecord::new(r.name.clone(), SourceStatus::Unavailable).with_error(reason);
+        gone.netns = r.netns.clone();
+        w.add_record(gone)?;
+    }
+    ensure!(dropped > 0, "no source of {} matched", from.display());
+    Ok(w.write_archive(b.manifest.clone(), to)?)
 }
 
 /// Places `/proc/net/ip_vs` text as `ipvs/ip_vs.txt` (source `ipvs`, status ok).

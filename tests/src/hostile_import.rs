@@ -232,6 +232,37 @@ pub fn cases() -> Vec<ImportCase> {
             },
         },
         ImportCase {
+            file: "fdb-bad-fields.txt",
+            what: "bridge fdb show with a bad vlan and dst beside a good line, no link list",
+            expect: Expect::Noted("bridge fdb line(s) not understood"),
+            build: || {
+                Ok(b"02:00:00:00:00:01 dev veth1 vlan 99999 master cni0\n02:00:00:00:00:02 dev flannel.1 dst 300.1.1.1 self permanent\n02:00:00:00:00:03 dev veth2 master cni0 permanent\n".to_vec())
+            },
+        },
+        ImportCase {
+            file: "fdb-json-wrong-types.txt",
+            what: "bridge -j fdb output with wrong types",
+            expect: Expect::Refused("fdb entry with a bad vlan"),
+            build: || Ok(br#"[{"mac":"02:00:00:00:00:01","ifname":7,"vlan":-1}]"#.to_vec()),
+        },
+        ImportCase {
+            file: "ipset-list-disordered.txt",
+            what: "ipset list with a header before any set name",
+            expect: Expect::Noted("ipset list line(s) not understood"),
+            build: || {
+                Ok(b"Header: family inet hashsize 1024\nName: A\nType: hash:ip\nHeader: family inet hashsize 1024 maxelem 65536\nMembers:\n10.0.0.1\n".to_vec())
+            },
+        },
+        ImportCase {
+            file: "dmesg-absurd-stamps.txt",
+            what: "dmesg lines with timestamps past u64 and a kernel message 64 KiB long",
+            expect: Expect::Noted("shell prompt `dmesg` left out"),
+            build: || {
+                let long = "x".repeat(64 << 10);
+                Ok(format!("root@node-1:~# dmesg\n[99999999999999999999999.999999] nf_conntrack: nf_conntrack: table full, dropping packet\n[    1.000000] {long}\n").into_bytes())
+            },
+        },
+        ImportCase {
             file: "zstd-of-a-paste.txt.zst",
             what: "a compressed paste (not a tar)",
             expect: Expect::Noted("shell prompt `iptables-save`"),

@@ -30,6 +30,7 @@ pub use node::Node;
 pub use services::{Endpoint, Frontend, FrontendKind, Protocol, Proxier, Service, ServiceName};
 
 use crate::parse::Coverage;
+use netsnap_schema::registry::SourceId;
 use netsnap_schema::SourceRecord;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -131,6 +132,41 @@ impl Model {
             .sysctls
             .get(key)
             .map(|(v, ev)| (v.as_str(), ev.clone()))
+    }
+
+    /// Why the node's sysctls cannot be read from this bundle: neither `host/sysctl`
+    /// nor the node netns's `netns/sysctl` was captured (an sos report without its
+    /// kernel plugin, `--skip host`); `None` when one of them was. A key absent from a
+    /// captured source is a fact (br_netfilter not loaded); absent from a missing one
+    /// it is unknown.
+    pub fn node_sysctls_missing(&self) -> Option<String> {
+        let root = self.root();
+        if self.node.sysctls_present || root.is_some_and(|r| !r.sysctls.is_empty()) {
+            return None;
+        }
+        let root_id = root.map(|r| r.id.as_str());
+        let host = SourceId::HostSysctl.name();
+        let per_netns = SourceId::NetnsSysctl.name();
+        let gaps: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|s| {
+                (s.name == host && s.netns.is_none())
+                    || (s.name == per_netns && root_id.is_some() && s.netns.as_deref() == root_id)
+            })
+            .map(|s| {
+                let why = s
+                    .error
+                    .as_deref()
+                    .or(s.note.as_deref())
+                    .unwrap_or("no reason given");
+                format!("{} {}: {why}", s.name, s.status.as_str())
+            })
+            .collect();
+        Some(match gaps.is_empty() {
+            true => format!("{host} is not in the bundle"),
+            false => gaps.join("; "),
+        })
     }
 
     /// How many conntrack entries, pods … the model holds (for summaries).

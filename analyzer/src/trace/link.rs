@@ -313,6 +313,12 @@ impl<'a> Engine<'a> {
                 None,
             );
         }
+        let br_nf = match br_nf {
+            Ok(on) => on,
+            // The bridge's own address: the IP layer's PREROUTING runs either way.
+            Err(_) if to_bridge => false,
+            Err(why) => return out.push(self.end(st, Verdict::Unknown, why, None)),
+        };
         if !br_nf {
             return match to_bridge {
                 true => self.run(
@@ -514,20 +520,28 @@ impl<'a> Engine<'a> {
         out.push(self.end(st, verdict, why, None));
     }
 
-    /// Whether bridged frames of this family go through the node's iptables.
-    fn br_netfilter(&self, v6: bool) -> bool {
+    /// Whether bridged frames of this family go through the node's iptables, or why
+    /// the bundle cannot tell.
+    fn br_netfilter(&self, v6: bool) -> Result<bool, String> {
         let key = if v6 {
             "net.bridge.bridge-nf-call-ip6tables"
         } else {
             "net.bridge.bridge-nf-call-iptables"
         };
         if self.options.assume_forwarding {
-            return true;
+            return Ok(true);
         }
-        // Absent: br_netfilter is not loaded, so nothing is called.
-        self.model
-            .node_sysctl(key)
-            .is_some_and(|(v, _)| v.trim() == "1")
+        if let Some((v, _)) = self.model.node_sysctl(key) {
+            return Ok(v.trim() == "1");
+        }
+        // Absent from captured sysctls: br_netfilter is not loaded, nothing is called.
+        // Absent because no sysctl source was captured: unknown, not off.
+        match self.model.node_sysctls_missing() {
+            None => Ok(false),
+            Some(gap) => Err(format!(
+                "whether bridged frames pass the node's iptables is unknown: {key} cannot be read, the node's sysctls are not in the bundle ({gap})"
+            )),
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub mod reach;
 pub mod request;
 pub mod route;
 mod stack;
+#[cfg(test)]
+mod sysctl_gap_tests;
 
 use crate::report;
 use netsnap_schema::Bundle;

@@ -77,3 +77,71 @@ fn a_broken_bundle_exits_2_naming_the_entry() {
         "{err}"
     );
 }
+
+/// An imported bundle: the lab's real `iptables-save` (the demo capture's) pasted with
+/// a prompt and trailing text, beside a file nothing recognises.
+#[test]
+fn inspect_shows_where_imported_sources_came_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/demo/netfilter/iptables-nft-save.txt");
+    let save = std::fs::read_to_string(&demo).unwrap();
+    let paste = tmp.path().join("ticket.txt");
+    std::fs::write(
+        &paste,
+        format!("root@node-3:~# iptables-save\n{save}root@node-3:~# exit\n"),
+    )
+    .unwrap();
+    let other = tmp.path().join("notes.txt");
+    std::fs::write(&other, "the customer says it broke on Tuesday\n").unwrap();
+    let out_bundle = tmp.path().join("imported.netsnap.tar.zst");
+    let import = Command::new(env!("CARGO_BIN_EXE_netsnap"))
+        .arg("import")
+        .args([&paste, &other])
+        .arg("-o")
+        .arg(&out_bundle)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_netsnap"))
+        .arg("inspect")
+        .arg(&out_bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines = save.lines().count() + 1;
+    let row = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Imported from"))
+        .find(|l| l.starts_with("iptables-nft-save"))
+        .unwrap_or_else(|| panic!("no imported-from row:\n{text}"));
+    assert!(row.contains(&format!("2-{lines}")), "{row}");
+    assert!(row.contains(&paste.display().to_string()), "{row}");
+    assert!(row.contains("iptables-save"), "{row}");
+    let inputs = text
+        .split_once("Import inputs (2)")
+        .unwrap_or_else(|| panic!("no import inputs:\n{text}"))
+        .1;
+    assert!(
+        inputs.contains(&format!("{} (not recognised)", other.display())),
+        "{inputs}"
+    );
+    assert!(inputs.contains("note: "), "{inputs}");
+    // A collector's bundle has neither section.
+    let plain = bundle(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_netsnap"))
+        .arg("inspect")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("Imported from") && !text.contains("Import inputs"),
+        "{text}"
+    );
+}

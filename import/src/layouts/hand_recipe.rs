@@ -18,11 +18,13 @@ pub fn detect(tree: &Tree) -> Option<String> {
 }
 
 /// Files the recipe writes and what made them (for the recognisers' hints).
-const COMMANDS: [(&str, &str); 10] = [
+const COMMANDS: [(&str, &str); 12] = [
     ("sockets.txt", "ss -H -ltnu"),
     ("links.json", "ip -d -j link show"),
     ("addrs.json", "ip -j addr show"),
     ("neigh.json", "ip -j neigh show"),
+    ("fdb.json", "bridge -j fdb show"),
+    ("dmesg.txt", "dmesg"),
     ("rules.json", "ip -j rule show"),
     ("routes.json", "ip -d -j route show table all"),
     ("ip6tables-nft-save.txt", "ip6tables-nft-save -c"),
@@ -32,15 +34,10 @@ const COMMANDS: [(&str, &str); 10] = [
 ];
 
 /// Files the recipe writes that are no bundle source (said so, not guessed at).
-const NOT_SOURCES: [(&str, &str); 4] = [
+const NOT_SOURCES: [(&str, &str); 2] = [
     (
         "sockets.txt",
         "`ss -ltnu` output is not read (sockets stay unavailable)",
-    ),
-    ("fdb.json", "`bridge -j fdb` is not read"),
-    (
-        "dmesg.txt",
-        "`dmesg` is not read (the kernel log stays unavailable)",
     ),
     ("errors.txt", "the recipe's stderr"),
 ];
@@ -69,5 +66,5 @@ pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
         let hint = COMMANDS.iter().find(|(f, _)| *f == file).map(|(_, c)| *c);
         import_file(&origin, data, &netns, hint, draft);
     }
-    "the input was the hand recipe's capture (no fdb, kernel log or host facts)".into()
+    "the input was the hand recipe's capture (no host facts)".into()
 }

@@ -22,7 +22,7 @@ pub fn detect(tree: &Tree) -> Option<String> {
 }
 
 /// Node-level files: (path under the report, `ip` command hint for the recognisers).
-const NODE_FILES: [(&str, &str); 15] = [
+const NODE_FILES: [(&str, &str); 17] = [
     ("sos_commands/networking/ss_-peaonmi", "ss -peaonmi"),
     ("sos_commands/networking/ip_-s_-d_link", "ip -s -d link"),
     ("sos_commands/networking/ip_-d_address", "ip -d address"),
@@ -57,6 +57,11 @@ const NODE_FILES: [(&str, &str); 15] = [
         "nft -j list ruleset",
     ),
     ("sos_commands/kernel/sysctl_-a", "sysctl -a"),
+    ("sos_commands/kernel/dmesg", "dmesg"),
+    (
+        "sos_commands/networking/bridge_-s_-s_-d_-t_fdb_show",
+        "bridge -s -s -d -t fdb show",
+    ),
     ("etc/resolv.conf", "cat /etc/resolv.conf"),
     (
         "sos_commands/conntrack/conntrack_-L_-o_extended",

@@ -267,6 +267,12 @@ fn check(direct: &Bundle, what: &str, input: PathBuf, lacks: &[&str], at_least: 
     imported
 }
 
+/// The recogniser that made an imported bundle path, if it was imported.
+fn recogniser(b: &Bundle, path: &str) -> Option<String> {
+    let rec = b.manifest.source_at(path)?;
+    Some(rec.imported_from.as_ref()?.recogniser.clone())
+}
+
 #[test]
 fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
     let Some(_env) = require_lab() else { return };
@@ -289,25 +295,34 @@ fn other_tools_output_of_a_lab_node_gives_the_direct_captures_findings() {
             &direct,
             "sos report",
             sos_report(lab),
-            &["host/facts", "host/kmsg", "iptables-legacy-save"],
+            &["host/facts", "iptables-legacy-save"],
             3,
         );
         // sos 4.0 has nft as text only: converted to the JSON bundles hold.
-        let nft = sos
-            .manifest
-            .source_at("netfilter/nft.json")
-            .expect("nft from sos");
         assert_eq!(
-            nft.imported_from.as_ref().map(|f| f.recogniser.as_str()),
+            recogniser(&sos, "netfilter/nft.json").as_deref(),
             Some("nft-list-ruleset")
         );
-        let _ = check(
+        // The kernel plugin's `dmesg` and the networking plugin's `bridge fdb show`.
+        assert_eq!(recogniser(&sos, "host/kmsg.txt").as_deref(), Some("dmesg"));
+        let neigh: netsnap_schema::model::NeighTable =
+            sos.json("netns/root/neigh.json")?.expect("neigh.json");
+        assert!(
+            !neigh.fdb.is_empty(),
+            "sos report: bridge fdb show not imported"
+        );
+        let hand = check(
             &direct,
             "hand recipe",
             hand_recipe(lab),
-            &["host/facts", "host/kmsg", "host/cni"],
+            &["host/facts", "host/cni"],
             5,
         );
+        // The recipe's `dmesg` and `bridge -j fdb show` are read.
+        assert_eq!(recogniser(&hand, "host/kmsg.txt").as_deref(), Some("dmesg"));
+        let neigh: netsnap_schema::model::NeighTable =
+            hand.json("netns/root/neigh.json")?.expect("neigh.json");
+        assert!(!neigh.fdb.is_empty(), "hand recipe: fdb.json not imported");
         // The EKS tree has no links or pod netns and only the default iptables: of
         // this node's findings only the conntrack one is within its reach.
         let eks = check(
