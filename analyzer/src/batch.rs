@@ -1,8 +1,10 @@
 //! Many bundles in one run (`netsnap analyze A B C …`): each bundle is analysed on its
 //! own, at most `jobs` at a time, and reduced at once to its report and (for the
 //! cluster checks) its [`NodeSummary`]; the bundle and its analysis are then dropped.
-//! Memory stays bounded by `jobs` analyses plus the reports and summaries, whatever
-//! the number of bundles. Results come back in the order of the paths.
+//! With one job the next bundle is read and parsed while the current one is analysed.
+//! Memory stays bounded by `jobs` analyses (plus, with one job, one parsed bundle) and
+//! the reports and summaries, whatever the number of bundles. Results come back in the
+//! order of the paths.
 
 use crate::check::{Finding, Selection, Thresholds};
 use crate::cluster::NodeSummary;
@@ -10,6 +12,7 @@ use crate::graph::NodeGraph;
 use crate::load;
 use crate::model::Model;
 use crate::report::{self, Analysis, BundleReport};
+use crate::sources::Parsing;
 use crate::timings::stage;
 use crate::trace::reach::Reachability;
 use netsnap_schema::{ReadError, ReadLimits};
@@ -25,7 +28,8 @@ use std::sync::Mutex;
 /// machines where decompression, which is single-threaded, dominates. Measured again
 /// for issue 14 (docs/performance.md, "Many bundles as one cluster"): with other work
 /// on the machine `--jobs 2` used ~10 % more CPU (the two CPUs' shared caches) and
-/// was slower; with the freeing moved off the workers, one at a time stays the default.
+/// was slower; with the freeing moved off the workers and the next bundle read ahead,
+/// one at a time stays the default.
 pub const DEFAULT_JOBS: usize = 1;
 
 /// What the analysis of one bundle leaves behind.
@@ -82,28 +86,20 @@ pub fn analyze_all_with<T: Send>(
         } else {
             Free::Here
         };
-        return one(path, o, free, keep).map(|n| vec![n]);
+        return open(path, o).map(|opened| vec![analyse(path, opened, o, free, keep)]);
     }
     let jobs = o.jobs.clamp(1, paths.len().max(1));
-    if jobs > 1 {
-        map_big_buffers();
+    if jobs == 1 {
+        return read_ahead(paths, o, keep);
     }
+    map_big_buffers();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<T, BatchError>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let (next, failed, results) = (&next, &failed, &results);
     std::thread::scope(|scope| {
-        // Freeing an analysis (millions of small allocations, ~8 % of its CPU) is
-        // work a lone analysis never does (it exits instead): done on a thread of its
-        // own, it fills the cores the next analysis leaves idle in its serial stages.
-        // The rendezvous channel keeps at most one analysis waiting to be freed.
-        let (garbage, to_free) = std::sync::mpsc::sync_channel::<Garbage>(0);
-        scope.spawn(move || {
-            for g in to_free {
-                stage("drop", || drop(g));
-            }
-        });
+        let garbage = spawn_freer(scope);
         for _ in 0..jobs {
             let garbage = garbage.clone();
             scope.spawn(move || loop {
@@ -111,7 +107,8 @@ pub fn analyze_all_with<T: Send>(
                 if i >= paths.len() || failed.load(Ordering::SeqCst) {
                     break;
                 }
-                let r = one(&paths[i], o, Free::Elsewhere(&garbage), keep);
+                let r = open(&paths[i], o)
+                    .map(|opened| analyse(&paths[i], opened, o, Free::Elsewhere(&garbage), keep));
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -121,7 +118,6 @@ pub fn analyze_all_with<T: Send>(
                 }
             });
         }
-        drop(garbage);
     });
     let slots = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
     let mut out = Vec::with_capacity(paths.len());
@@ -134,6 +130,54 @@ pub fn analyze_all_with<T: Send>(
         }
     }
     Ok(out)
+}
+
+/// One analysis at a time, with the next bundle read and parsed beside it: reading
+/// (decompression is single-threaded) and parsing fill the cores that the current
+/// analysis leaves idle in its serial stages (model, graph, checks). The rendezvous
+/// channel keeps at most one read bundle waiting, so memory holds one analysis, one
+/// parsed bundle and one analysis being freed.
+fn read_ahead<T: Send>(
+    paths: &[PathBuf],
+    o: &Options<'_>,
+    keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
+) -> Result<Vec<T>, BatchError> {
+    std::thread::scope(|scope| {
+        let garbage = spawn_freer(scope);
+        let (opened, to_analyse) = std::sync::mpsc::sync_channel::<Result<Opened, BatchError>>(0);
+        scope.spawn(move || {
+            for path in paths {
+                let r = open(path, o);
+                let failed = r.is_err();
+                // A closed channel: the analysing side stopped (an error); so do we.
+                if opened.send(r).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut out = Vec::with_capacity(paths.len());
+        // Bundles arrive in path order; the first error ends the run (returning drops
+        // the receiver, which stops the reader).
+        for (path, r) in paths.iter().zip(to_analyse) {
+            out.push(analyse(path, r?, o, Free::Elsewhere(&garbage), keep));
+        }
+        Ok(out)
+    })
+}
+
+/// Starts the thread that frees finished analyses; returns where to send them.
+/// Freeing an analysis (millions of small allocations, ~8 % of its CPU) is work a lone
+/// analysis never does (it exits instead): done on a thread of its own, it fills the
+/// cores the next analysis leaves idle in its serial stages. The rendezvous channel
+/// keeps at most one analysis waiting to be freed.
+fn spawn_freer<'scope>(scope: &'scope std::thread::Scope<'scope, '_>) -> SyncSender<Garbage> {
+    let (garbage, to_free) = std::sync::mpsc::sync_channel::<Garbage>(0);
+    scope.spawn(move || {
+        for g in to_free {
+            stage("drop", || drop(g));
+        }
+    });
+    garbage
 }
 
 /// A bundle already in memory (`netsnap analyze` on dumps, imported): analysed like
@@ -177,19 +221,26 @@ enum Free<'g> {
     Never,
 }
 
-/// One bundle: read and parse, analyse, keep what `keep` makes of it, free the rest.
-fn one<T>(
+/// A bundle read and verified, its entries parsed.
+type Opened = (netsnap_schema::Bundle, Parsing);
+
+/// Reads, verifies and parses one bundle.
+fn open(path: &Path, o: &Options<'_>) -> Result<Opened, BatchError> {
+    (o.progress)(&format!("reading and parsing {}", path.display()));
+    stage("open+parse", || load::open_and_parse(path, o.limits)).map_err(|error| BatchError {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// Analyses one opened bundle, keeps what `keep` makes of it, frees the rest.
+fn analyse<T>(
     path: &Path,
+    (mut bundle, parsing): Opened,
     o: &Options<'_>,
     free: Free<'_>,
     keep: &(dyn Fn(&Path, &netsnap_schema::Manifest, &report::Analysis<'_>) -> T + Sync),
-) -> Result<T, BatchError> {
-    (o.progress)(&format!("reading and parsing {}", path.display()));
-    let (mut bundle, parsing) = stage("open+parse", || load::open_and_parse(path, o.limits))
-        .map_err(|error| BatchError {
-            path: path.to_path_buf(),
-            error,
-        })?;
+) -> T {
     (o.progress)(&format!("analyzing {}", path.display()));
     let manifest = bundle.manifest.clone();
     let sources = stage("assemble", || parsing.finish_releasing(&mut bundle));
@@ -218,5 +269,5 @@ fn one<T>(
             }
         }
     }
-    Ok(node)
+    node
 }

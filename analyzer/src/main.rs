@@ -167,7 +167,8 @@ struct AnalyzeArgs {
     /// (CLU*) that treat the bundles as the nodes of one cluster.
     #[arg(long)]
     separate: bool,
-    /// Bundles analysed at once (memory grows with it; each analysis uses every core).
+    /// Bundles analysed at once (memory grows with it; each analysis uses every core;
+    /// with 1, the next bundle is read while one is analysed).
     #[arg(long, value_name = "N", default_value_t = netsnap_analyzer::batch::DEFAULT_JOBS)]
     jobs: usize,
 }

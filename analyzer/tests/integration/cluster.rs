@@ -488,3 +488,29 @@ fn command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope: cannot read bundle"));
 }
+
+#[test]
+fn the_first_unreadable_bundle_in_path_order_is_the_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut paths = write(tmp.path(), &healthy());
+    let (first_bad, second_bad) = (tmp.path().join("gone-1"), tmp.path().join("gone-2"));
+    paths.insert(1, first_bad.clone());
+    paths.push(second_bad);
+    // One analysis at a time (the next bundle read ahead) and two at once.
+    for jobs in [1, 2] {
+        let err = batch::analyze_all(
+            &paths,
+            &Options {
+                limits: &ReadLimits::default(),
+                thresholds: &Thresholds::default(),
+                selection: &Selection::default(),
+                jobs,
+                summarise: true,
+                leak_single: false,
+                progress: &|_| {},
+            },
+        )
+        .expect_err("an unreadable bundle is an error");
+        assert_eq!(err.path, first_bad, "--jobs {jobs}");
+    }
+}
