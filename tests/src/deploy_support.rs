@@ -44,7 +44,14 @@ pub fn target_dir() -> PathBuf {
 /// The static collector for `target` (a musl triple) in the `static-test` profile,
 /// built once per target directory by `scripts/build-static` (cargo's cache makes
 /// later calls a no-op); panics with the script's output when the build fails.
+/// Builds are one at a time: two tests adding the same rustup target at once make
+/// rustup fail with a file conflict (seen on a fresh machine).
 pub fn static_collector(target: &str) -> PathBuf {
+    static ONE_BUILD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A build that panicked poisons the lock; the next one may still succeed.
+    let _building = ONE_BUILD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let out = std::process::Command::new(workspace().join("scripts/build-static"))
         .args(["--target", target, "--profile", "static-test"])
         .env("CARGO_TARGET_DIR", target_dir())

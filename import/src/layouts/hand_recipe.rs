@@ -34,13 +34,7 @@ const COMMANDS: [(&str, &str); 12] = [
 ];
 
 /// Files the recipe writes that are no bundle source (said so, not guessed at).
-const NOT_SOURCES: [(&str, &str); 2] = [
-    (
-        "sockets.txt",
-        "`ss -ltnu` output is not read (sockets stay unavailable)",
-    ),
-    ("errors.txt", "the recipe's stderr"),
-];
+const NOT_SOURCES: [(&str, &str); 1] = [("errors.txt", "the recipe's stderr")];
 
 pub fn import(tree: &Tree, prefix: &str, draft: &mut Draft) -> String {
     for (path, data) in &tree.files {

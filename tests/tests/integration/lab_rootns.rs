@@ -110,7 +110,15 @@ fn every_fault_leaves_the_root_netns_unchanged() {
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(lab.node_netns_path()).unwrap());
     let with_netns = kmsg_count("table full in netns").unwrap();
     assert!(with_netns == 0 || kmsg_count(&format!("table full in netns {ino},")).unwrap() > 0);
-    assert!(conntrack_slab_objects() >= slab_before + 200_000);
+    // The kernel's conntrack cache holds at least our table (a global count: other
+    // tests' labs fill and free theirs meanwhile, so growth since the start is no
+    // measure).
+    let table = read("nf_conntrack_count");
+    assert!(
+        conntrack_slab_objects() >= table,
+        "nf_conntrack slab: {} objects, fewer than the lab's table of {table}",
+        conntrack_slab_objects()
+    );
 
     let kinds: Vec<&str> = lab.faults().iter().map(|f| f.finding.as_str()).collect();
     for id in [
