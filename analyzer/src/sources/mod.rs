@@ -130,6 +130,12 @@ pub(crate) fn decode(data: &[u8]) -> Cow<'_, str> {
 
 /// Parses every source of an opened bundle in parallel.
 pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
+    parse_entries(bundle).finish(bundle)
+}
+
+/// Parses every entry of an opened bundle in parallel, to be finished
+/// ([`Parsing::finish`], [`Parsing::finish_releasing`]).
+pub fn parse_entries(bundle: &Bundle) -> Parsing {
     let parsing = Parsing::default();
     rayon::in_place_scope(|scope| {
         for path in bundle.paths() {
@@ -138,7 +144,7 @@ pub fn parse_all(bundle: &Bundle) -> Sources<'_> {
             }
         }
     });
-    parsing.finish(bundle)
+    parsing
 }
 
 /// Parses entries as they are handed over, each on the rayon pool, so parsing can run
