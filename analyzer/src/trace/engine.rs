@@ -207,7 +207,7 @@ impl Default for Options {
 pub struct Engine<'a> {
     pub(super) model: &'a Model,
     pub(super) graph: &'a NodeGraph,
-    rulesets: Vec<Box<dyn Ruleset + Sync + 'a>>,
+    rulesets: Vec<Box<dyn Ruleset + Send + Sync + 'a>>,
     /// Base chains per (hook, IPv6), in priority order.
     chains: BTreeMap<(Hook, bool), Vec<HookChain>>,
     facts: BTreeMap<String, NetnsFacts>,
@@ -232,7 +232,7 @@ impl<'a> Engine<'a> {
     pub fn new(
         model: &'a Model,
         graph: &'a NodeGraph,
-        rulesets: Vec<Box<dyn Ruleset + Sync + 'a>>,
+        rulesets: Vec<Box<dyn Ruleset + Send + Sync + 'a>>,
         options: Options,
     ) -> Engine<'a> {
         let mut chains = BTreeMap::new();

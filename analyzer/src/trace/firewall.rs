@@ -68,10 +68,10 @@ impl Firewall {
     /// The rulesets the engine runs, in a fixed order: iptables saves by path, then
     /// native nft. The nft dump also lists iptables-nft's own tables (`ip filter`,
     /// `ip6 nat` …); those run once, from the iptables save, not again from nft.
-    pub fn rulesets(&self) -> Vec<Box<dyn Ruleset + Sync + '_>> {
+    pub fn rulesets(&self) -> Vec<Box<dyn Ruleset + Send + Sync + '_>> {
         let mut files: Vec<&IptablesFile> = self.iptables.iter().collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut out: Vec<Box<dyn Ruleset + Sync + '_>> = Vec::new();
+        let mut out: Vec<Box<dyn Ruleset + Send + Sync + '_>> = Vec::new();
         let mut owned: BTreeSet<String> = BTreeSet::new();
         for f in files {
             if f.backend == Proxier::IptablesNft {

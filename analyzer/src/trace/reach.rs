@@ -223,23 +223,33 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         detail: Detail::Deciding,
         ..Options::default()
     };
-    let engine = Tracer {
-        verdicts: Engine::new(
-            model,
-            graph,
-            firewall.rulesets(),
-            Options {
-                detail: Detail::Verdicts,
-                ..options
-            },
-        ),
-        deciding: Engine::new(model, graph, firewall.rulesets(), options),
-    };
+    // Building the engines, the masked cells and the plan are serial stretches of
+    // milliseconds each on a big node: side by side, they take the time of the longest.
     let targets = targets(model);
-    let masked = masked_cells(model, graph, firewall, options, &targets);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-    let refs = SourceRefs::of(firewall);
-    let plan = Plan::new(model, &refs, &pods, &targets);
+    let ((verdicts, deciding), (masked, (refs, plan))) = rayon::join(
+        || {
+            rayon::join(
+                || {
+                    let detail = Detail::Verdicts;
+                    let o = Options { detail, ..options };
+                    Engine::new(model, graph, firewall.rulesets(), o)
+                },
+                || Engine::new(model, graph, firewall.rulesets(), options),
+            )
+        },
+        || {
+            rayon::join(
+                || masked_cells(model, graph, firewall, options, &targets),
+                || {
+                    let refs = SourceRefs::of(firewall);
+                    let plan = Plan::new(model, &refs, &pods, &targets);
+                    (refs, plan)
+                },
+            )
+        },
+    );
+    let engine = Tracer { verdicts, deciding };
     let target = |i: usize| (pods[i / plan.width], &targets[i % plan.width]);
     let (full, shared): (Vec<usize>, Vec<usize>) = (0..pods.len() * plan.width)
         .filter(|&i| plan.own(i))
