@@ -151,10 +151,7 @@ fn read_ahead<T: Send>(
         scope.spawn(move || {
             for path in paths {
                 (o.progress)(&format!("reading {}", path.display()));
-                let r = stage("open", || load::open(path, o.limits)).map_err(|error| BatchError {
-                    path: path.to_path_buf(),
-                    error,
-                });
+                let r = stage("open", || load::open(path, o.limits)).map_err(unreadable(path));
                 let failed = r.is_err();
                 // A closed channel: the analysing side stopped (an error); so do we.
                 if read.send(r).is_err() || failed {
@@ -243,10 +240,15 @@ type Opened = (netsnap_schema::Bundle, Parsing);
 /// Reads, verifies and parses one bundle.
 fn open(path: &Path, o: &Options<'_>) -> Result<Opened, BatchError> {
     (o.progress)(&format!("reading and parsing {}", path.display()));
-    stage("open+parse", || load::open_and_parse(path, o.limits)).map_err(|error| BatchError {
+    stage("open+parse", || load::open_and_parse(path, o.limits)).map_err(unreadable(path))
+}
+
+/// The error of a bundle at `path` that could not be read.
+fn unreadable(path: &Path) -> impl FnOnce(ReadError) -> BatchError + '_ {
+    |error| BatchError {
         path: path.to_path_buf(),
         error,
-    })
+    }
 }
 
 /// Analyses one opened bundle, keeps what `keep` makes of it, frees the rest.

@@ -139,13 +139,11 @@ fn write(dir: &Path, nodes: &[Node]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The cluster report of the nodes, through the library as `netsnap analyze` runs it
-/// (bounded parallel analyses, summaries), origins named by hostname.
-fn cluster_of(nodes: &[Node], jobs: usize) -> ClusterReport {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let paths = write(tmp.path(), nodes);
-    let analysed = batch::analyze_all(
-        &paths,
+/// The bundles through the library as `netsnap analyze` runs them: `jobs` at a time,
+/// with the summaries the cluster checks need.
+fn analyze_all(paths: &[PathBuf], jobs: usize) -> Result<Vec<batch::Node>, batch::BatchError> {
+    batch::analyze_all(
+        paths,
         &Options {
             limits: &ReadLimits::default(),
             thresholds: &Thresholds::default(),
@@ -156,7 +154,14 @@ fn cluster_of(nodes: &[Node], jobs: usize) -> ClusterReport {
             progress: &|_| {},
         },
     )
-    .expect("bundles analyse");
+}
+
+/// The cluster report of the nodes, through the library as `netsnap analyze` runs it
+/// (bounded parallel analyses, summaries), origins named by hostname.
+fn cluster_of(nodes: &[Node], jobs: usize) -> ClusterReport {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let paths = write(tmp.path(), nodes);
+    let analysed = analyze_all(&paths, jobs).expect("bundles analyse");
     let summaries: Vec<NodeSummary> = analysed.into_iter().filter_map(|n| n.summary).collect();
     ClusterReport::new(HOSTS.iter().copied(), &summaries, &Selection::default())
 }
@@ -498,19 +503,7 @@ fn the_first_unreadable_bundle_in_path_order_is_the_error() {
     paths.push(second_bad);
     // One analysis at a time (the next bundle read ahead) and two at once.
     for jobs in [1, 2] {
-        let err = batch::analyze_all(
-            &paths,
-            &Options {
-                limits: &ReadLimits::default(),
-                thresholds: &Thresholds::default(),
-                selection: &Selection::default(),
-                jobs,
-                summarise: true,
-                leak_single: false,
-                progress: &|_| {},
-            },
-        )
-        .expect_err("an unreadable bundle is an error");
+        let err = analyze_all(&paths, jobs).expect_err("an unreadable bundle is an error");
         assert_eq!(err.path, first_bad, "--jobs {jobs}");
     }
 }

@@ -113,11 +113,10 @@ fn every_fault_leaves_the_root_netns_unchanged() {
     // The kernel's conntrack cache holds at least our table (a global count: other
     // tests' labs fill and free theirs meanwhile, so growth since the start is no
     // measure).
-    let table = read("nf_conntrack_count");
+    let (table, slab) = (read("nf_conntrack_count"), conntrack_slab_objects());
     assert!(
-        conntrack_slab_objects() >= table,
-        "nf_conntrack slab: {} objects, fewer than the lab's table of {table}",
-        conntrack_slab_objects()
+        slab >= table,
+        "nf_conntrack slab: {slab} objects, fewer than the lab's table of {table}"
     );
 
     let kinds: Vec<&str> = lab.faults().iter().map(|f| f.finding.as_str()).collect();
