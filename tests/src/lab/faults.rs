@@ -531,8 +531,10 @@ impl Lab {
     pub fn fault_conntrack_table_full(&mut self) -> Result<()> {
         let node = self.node_ns.clone();
         // Counted before the fill: inserts past max may already log (rate-limited).
-        let marker = "nf_conntrack: table full";
-        let logged_before = kmsg_count(marker)?;
+        let ino = std::os::unix::fs::MetadataExt::ino(
+            &fs::metadata(self.node_netns_path()).context("node netns")?,
+        );
+        let logged_before = table_full_logged(ino)?;
         let max = self.conntrack_max()?;
         let have = self.conntrack_load(max, |k, buf| {
             // Unique tuples from the benchmarking range 198.18.0.0/15.
@@ -554,13 +556,16 @@ impl Lab {
             .context("no live pod")?;
         let ns_path = self.pods[client].netns_path.clone();
         let to = SocketAddrV4::new(self.net.gateway(), 9);
+        // The kernel's log is rate-limited machine-wide (10 lines per 5 s), and other
+        // labs may be filling their tables at the same time: keep sending until a
+        // line for this table gets through.
         cmd::poll(
             Duration::from_secs(20),
             "a conntrack drop and a `table full` kernel log line",
             || {
                 traffic::udp_send(&ns_path, to, 3)?;
                 Ok((conntrack_stat(&node, "drop")? > drops_before
-                    && kmsg_count(marker)? > logged_before)
+                    && table_full_logged(ino)? > logged_before)
                     .then_some(()))
             },
         )?;
@@ -787,12 +792,17 @@ impl Lab {
     }
 }
 
-/// How many kernel log lines contain `needle`.
-pub fn kmsg_count(needle: &str) -> Result<usize> {
+/// Kernel log lines saying that the conntrack table of the netns with inode `ino`
+/// is full. Kernels that do not name the netns ("table full, dropping packet")
+/// count every table's lines: there is no telling them apart.
+pub fn table_full_logged(ino: u64) -> Result<usize> {
+    let ours = format!("table full in netns {ino},");
     let out = cmd::run(&mut std::process::Command::new("dmesg"))?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.contains(needle))
+        .filter(|l| {
+            l.contains(&ours) || (l.contains("nf_conntrack: table full") && !l.contains("in netns"))
+        })
         .count())
 }
 

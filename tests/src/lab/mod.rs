@@ -125,7 +125,7 @@ pub use cleanup::{
 };
 pub use cmd::{ok_json, ok_stdout};
 pub use cni::CniMode;
-pub use faults::{conntrack_stat, kmsg_count};
+pub use faults::{conntrack_stat, table_full_logged};
 pub use model::{InjectedFault, Pod, Protocol, ProxyMode, Service, ServiceV6};
 pub use require::{may_run, require_lab, unavailable_reason, LabEnv};
 
