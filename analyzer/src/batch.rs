@@ -7,7 +7,7 @@
 //! order of the paths.
 
 use crate::check::{Finding, Selection, Thresholds};
-use crate::cluster::NodeSummary;
+use crate::cluster::{self, NodeSummary};
 use crate::graph::NodeGraph;
 use crate::load;
 use crate::model::Model;
@@ -67,9 +67,10 @@ pub struct BatchError {
 /// Analyses every bundle (see the module doc). The first unreadable bundle in path
 /// order is the error; no new bundle is started once one failed.
 pub fn analyze_all(paths: &[PathBuf], o: &Options<'_>) -> Result<Vec<Node>, BatchError> {
+    let shared = cluster::Shared::default();
     analyze_all_with(paths, o, &|path, _, a| Node {
         report: BundleReport::new(&path.display().to_string(), a),
-        summary: o.summarise.then(|| NodeSummary::of(a)),
+        summary: o.summarise.then(|| NodeSummary::of_shared(a, &shared)),
     })
 }
 
@@ -92,7 +93,6 @@ pub fn analyze_all_with<T: Send>(
     if jobs == 1 {
         return read_ahead(paths, o, keep);
     }
-    map_big_buffers();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<T, BatchError>>>> =
@@ -179,10 +179,11 @@ fn read_ahead<T: Send>(
 }
 
 /// Starts the thread that frees finished analyses; returns where to send them.
-/// Freeing an analysis (millions of small allocations, ~8 % of its CPU) is work a lone
-/// analysis never does (it exits instead): done on a thread of its own, it fills the
-/// cores the next analysis leaves idle in its serial stages. The rendezvous channel
-/// keeps at most one analysis waiting to be freed.
+/// Freeing an analysis (millions of small allocations: 6–10 ms of a medium one's
+/// ~150 with mimalloc, 13–24 ms with glibc's malloc) is work a lone analysis never does
+/// (it exits instead): done on a thread of its own, it fills the cores the next
+/// analysis leaves idle in its serial stages. The rendezvous channel keeps at most one
+/// analysis waiting to be freed.
 fn spawn_freer<'scope>(scope: &'scope std::thread::Scope<'scope, '_>) -> SyncSender<Garbage> {
     let (garbage, to_free) = std::sync::mpsc::sync_channel::<Garbage>(0);
     scope.spawn(move || {
@@ -202,23 +203,6 @@ pub fn analyze_opened(bundle: &netsnap_schema::Bundle, o: &Options<'_>) -> Node 
     Node {
         report: BundleReport::new(&bundle.origin, &a),
         summary: o.summarise.then(|| NodeSummary::of(&a)),
-    }
-}
-
-/// With several analyses alive at once: big buffers (a bundle's entries, parse
-/// outputs) each get their own mapping, given back when freed. glibc otherwise raises
-/// its mmap threshold after the first big free (up to 32 MiB) and carves the next
-/// bundles' buffers from the heap, where the small allocations kept for the cluster
-/// (reports, node summaries) and the other analysis pin them: 100 medium bundles with
-/// `--jobs 2` peaked at 241 MiB, with this at 165–175 MiB (one analysis: 58 MiB), for
-/// ~2 s more system time in page faults (~8 % of the CPU). With one analysis at a time
-/// the peak is within bounds without it (~150 MiB), so it is not paid there.
-fn map_big_buffers() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes a glibc tunable; any value is accepted or refused
-    // (returns 0), and allocations made under the old threshold stay valid.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -7,6 +7,7 @@ use crate::check::{CheckId, Severity};
 use crate::model::net::Cidr;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Evidence lines per node kept in one finding (the message counts the rest).
 const EVIDENCE_PER_NODE: usize = 3;
@@ -218,7 +219,7 @@ pub(crate) fn endpoints_owned_by_no_pod(c: &Cluster<'_>) -> Vec<ClusterFinding> 
         .collect();
     let owned = |ip: IpAddr| pod_ips.contains(&ip);
     let owners = CidrOwners::new(c);
-    let mut stale: BTreeMap<(String, SocketAddr), Stale> = BTreeMap::new();
+    let mut stale: BTreeMap<(Arc<str>, SocketAddr), Stale> = BTreeMap::new();
     for (i, n) in c.nodes.iter().enumerate() {
         for (key, svc) in &n.services {
             for ep in svc.addrs() {
@@ -268,7 +269,7 @@ pub(crate) fn endpoints_owned_by_no_pod(c: &Cluster<'_>) -> Vec<ClusterFinding> 
                 .programmed_by
                 .iter()
                 .take(EVIDENCE_PER_NODE)
-                .map(|&i| c.cite(i, &c.nodes[i].services[&key].endpoint_evidence(&ep)));
+                .map(|&i| c.cite(i, &c.nodes[i].services[&*key].endpoint_evidence(&ep)));
             c.finding(
                 CheckId::Clu003,
                 Severity::Critical,

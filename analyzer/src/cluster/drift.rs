@@ -141,7 +141,7 @@ fn services_by_key<'a>(c: &'a Cluster<'_>) -> BTreeMap<&'a str, Vec<(usize, &'a 
     let mut out: BTreeMap<&str, Vec<(usize, &ServiceFact)>> = BTreeMap::new();
     for (i, n) in c.nodes.iter().enumerate() {
         for (k, s) in &n.services {
-            out.entry(k.as_str()).or_default().push((i, s));
+            out.entry(&**k).or_default().push((i, &**s));
         }
     }
     out
@@ -444,7 +444,8 @@ mod tests {
             .values_mut()
             .find(|s| s.display == "default/web:http")
             .unwrap();
-        web.endpoints
+        std::sync::Arc::make_mut(web)
+            .endpoints
             .push(("10.244.3.99:8080".parse().unwrap(), Some(7)));
         let f = find(
             &cluster(&nodes),

@@ -27,7 +27,7 @@ pub mod summary;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use summary::NodeSummary;
+pub use summary::{NodeSummary, Shared};
 
 use crate::check::{CheckId, Context, Evidence, Finding, Selection, Severity};
 use crate::report::Summary;

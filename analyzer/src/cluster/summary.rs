@@ -7,9 +7,9 @@ use crate::evidence::Evidence;
 use crate::model::net::{cidr, parse_cidr, parse_ip, Cidr};
 use crate::model::{Model, Netns, Service};
 use crate::report::Analysis;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The node sysctls compared across nodes (CLU006).
 pub const DRIFT_SYSCTLS: &[&str] = &[
@@ -35,8 +35,9 @@ pub struct PodFact {
 }
 
 /// A service as this node programs it. Kept small (lines, not evidence; file names
-/// shared): a hundred nodes of a thousand services each are held at once.
-#[derive(Debug, Clone, PartialEq)]
+/// shared; nodes that program it alike share one, see [`Shared`]): a hundred nodes of
+/// a thousand services each are held at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceFact {
     /// `ns/name:port` when the rules name it, else `VIP:port/proto`.
     pub display: String,
@@ -144,6 +145,43 @@ pub struct RouteFact {
     pub evidence: Evidence,
 }
 
+/// What the summaries of one cluster share: the nodes of a cluster program the same
+/// services, mostly to the same lines of the same files, and a hundred copies of a
+/// thousand services were most of a cluster run's memory (100 medium nodes: ~0.4 MiB
+/// per node kept, docs/performance.md).
+#[derive(Debug, Default)]
+pub struct Shared {
+    keys: Mutex<HashSet<Arc<str>>>,
+    services: Mutex<HashSet<Arc<ServiceFact>>>,
+}
+
+impl Shared {
+    fn key(&self, key: String) -> Arc<str> {
+        intern(&self.keys, key.as_str(), || Arc::from(key.as_str()))
+    }
+
+    fn service(&self, fact: ServiceFact) -> Arc<ServiceFact> {
+        intern(&self.services, &fact, || Arc::new(fact.clone()))
+    }
+}
+
+/// The value equal to `v` in `set`, added when there is none. A poisoned lock (a
+/// panic elsewhere while interning) still holds a valid set.
+fn intern<T, Q>(set: &Mutex<HashSet<Arc<T>>>, v: &Q, make: impl FnOnce() -> Arc<T>) -> Arc<T>
+where
+    T: ?Sized + Eq + std::hash::Hash + std::borrow::Borrow<Q>,
+    Q: ?Sized + Eq + std::hash::Hash,
+    Arc<T>: std::borrow::Borrow<Q>,
+{
+    let mut set = set.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = set.get(v) {
+        return found.clone();
+    }
+    let made = make();
+    set.insert(made.clone());
+    made
+}
+
 /// What one node contributes to the cluster checks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeSummary {
@@ -154,7 +192,7 @@ pub struct NodeSummary {
     /// Pods by address (the first pod when one node has an address twice: LNK007's).
     pub pods: BTreeMap<IpAddr, PodFact>,
     /// Services by [`service_key`].
-    pub services: BTreeMap<String, ServiceFact>,
+    pub services: BTreeMap<Arc<str>, Arc<ServiceFact>>,
     pub overlays: Vec<OverlayFact>,
     pub routes: Vec<RouteFact>,
     /// The node netns's routes file (where a missing route would be).
@@ -168,11 +206,16 @@ pub struct NodeSummary {
 impl NodeSummary {
     /// The summary of an analysed node.
     pub fn of(a: &Analysis<'_>) -> NodeSummary {
-        NodeSummary::of_model(&a.model)
+        NodeSummary::of_model(&a.model, &Shared::default())
+    }
+
+    /// The summary of an analysed node, sharing with the other nodes' summaries.
+    pub fn of_shared(a: &Analysis<'_>, shared: &Shared) -> NodeSummary {
+        NodeSummary::of_model(&a.model, shared)
     }
 
     /// The summary of a node's model.
-    pub fn of_model(m: &Model) -> NodeSummary {
+    fn of_model(m: &Model, shared: &Shared) -> NodeSummary {
         let root = m.root();
         let pod_cidrs = pod_cidrs(m, root);
         let overlays = root.map(|r| overlays(m, r)).unwrap_or_default();
@@ -192,7 +235,7 @@ impl NodeSummary {
                 })
                 .unwrap_or_default(),
             pods: pods(m),
-            services: services(m),
+            services: services(m, shared),
             sysctls: sysctls(m),
             service_proxy: service_proxy(m),
             routes_path: root.map(|r| r.routes.path.clone()).unwrap_or_default(),
@@ -228,7 +271,7 @@ pub fn service_key(s: &Service) -> String {
     }
 }
 
-fn services(m: &Model) -> BTreeMap<String, ServiceFact> {
+fn services(m: &Model, shared: &Shared) -> BTreeMap<Arc<str>, Arc<ServiceFact>> {
     // File names shared by every service of the node.
     let mut files: Vec<Arc<str>> = Vec::new();
     let mut file = |p: &str| -> Arc<str> {
@@ -267,12 +310,14 @@ fn services(m: &Model) -> BTreeMap<String, ServiceFact> {
                 .push((SocketAddr::new(e.ip, e.port), line(e.evidence.line)));
         }
     }
-    for fact in out.values_mut() {
-        fact.endpoints.sort_by_key(|(e, _)| *e);
-        fact.endpoints.dedup_by_key(|(e, _)| *e);
-        fact.endpoints.shrink_to_fit();
-    }
-    out
+    out.into_iter()
+        .map(|(key, mut fact)| {
+            fact.endpoints.sort_by_key(|(e, _)| *e);
+            fact.endpoints.dedup_by_key(|(e, _)| *e);
+            fact.endpoints.shrink_to_fit();
+            (shared.key(key), shared.service(fact))
+        })
+        .collect()
 }
 
 fn pods(m: &Model) -> BTreeMap<IpAddr, PodFact> {

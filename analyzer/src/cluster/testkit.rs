@@ -53,27 +53,29 @@ fn node(i: usize) -> NodeSummary {
         );
     }
     let mut services = BTreeMap::new();
-    let svc = |display: &str, eps: &[&str]| ServiceFact {
-        display: display.into(),
-        internal_local: false,
-        endpoints: eps
-            .iter()
-            .enumerate()
-            .map(|(k, e)| (e.parse().expect("endpoint"), Some(100 + k as u32)))
-            .collect(),
-        path: "netfilter/iptables-nft-save.txt".into(),
-        line: Some(50),
-        endpoint_path: "netfilter/iptables-nft-save.txt".into(),
+    let svc = |display: &str, eps: &[&str]| {
+        std::sync::Arc::new(ServiceFact {
+            display: display.into(),
+            internal_local: false,
+            endpoints: eps
+                .iter()
+                .enumerate()
+                .map(|(k, e)| (e.parse().expect("endpoint"), Some(100 + k as u32)))
+                .collect(),
+            path: "netfilter/iptables-nft-save.txt".into(),
+            line: Some(50),
+            endpoint_path: "netfilter/iptables-nft-save.txt".into(),
+        })
     };
     services.insert(
-        "10.96.12.34:80/tcp".to_string(),
+        "10.96.12.34:80/tcp".into(),
         svc(
             "default/web:http",
             &["10.244.1.11:8080", "10.244.2.11:8080"],
         ),
     );
     services.insert(
-        "10.96.0.10:53/udp".to_string(),
+        "10.96.0.10:53/udp".into(),
         svc("kube-system/kube-dns:dns", &["10.244.1.10:53"]),
     );
     let others: Vec<usize> = (0..3).filter(|&o| o != i).collect();
@@ -184,7 +186,7 @@ pub const FAULTS: &[Fault] = &[
         name: "a node with a stale endpoint set",
         apply: |n| {
             if let Some(s) = n[1].services.values_mut().next() {
-                s.endpoints.clear();
+                std::sync::Arc::make_mut(s).endpoints.clear();
             }
         },
     },

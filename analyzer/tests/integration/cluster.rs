@@ -218,6 +218,33 @@ fn summaries_hold_what_the_cluster_checks_need() {
     assert!(s.service_proxy.is_some());
 }
 
+/// Nodes that program a service alike hold one copy of it (a hundred nodes of a
+/// thousand services each are held at once); a node that programs it differently
+/// keeps its own.
+#[test]
+fn services_programmed_alike_are_held_once() {
+    let mut nodes = healthy();
+    nodes[2].services[3].endpoints[1] = ("10.244.2.99".into(), 8080);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let paths = write(tmp.path(), &nodes);
+    for jobs in [1, 2] {
+        let s: Vec<NodeSummary> = analyze_all(&paths, jobs)
+            .expect("bundles analyse")
+            .into_iter()
+            .filter_map(|n| n.summary)
+            .collect();
+        let web = |n: usize| &s[n].services["10.96.12.34:80/tcp"];
+        assert!(std::sync::Arc::ptr_eq(web(0), web(1)), "jobs {jobs}");
+        assert!(!std::sync::Arc::ptr_eq(web(0), web(2)), "jobs {jobs}");
+        assert!(web(2).addrs().any(|e| e.to_string() == "10.244.2.99:8080"));
+        let (a, b) = (&s[0].services, &s[1].services);
+        assert!(a
+            .keys()
+            .zip(b.keys())
+            .all(|(x, y)| std::sync::Arc::ptr_eq(x, y)));
+    }
+}
+
 #[test]
 fn overlapping_pod_cidrs() {
     let mut nodes = healthy();
