@@ -5,7 +5,7 @@
 //! Markdown report both render these pages.
 
 use crate::batch::{self, BatchError, Options};
-use crate::cluster::{ClusterReport, NodeSummary};
+use crate::cluster::{ClusterReport, NodeSummary, Shared};
 use crate::layout::{Picture, ShapeRef};
 use crate::report::{Analysis, BundleReport};
 use crate::trace::reach::Reachability;
@@ -101,7 +101,14 @@ impl Pages {
 }
 
 impl NodePage {
-    pub fn new(path: &Path, manifest: &Manifest, a: &Analysis<'_>, summarise: bool) -> NodePage {
+    /// The page of one analysed node; with `summarise`, its cluster summary too
+    /// (sharing with the other nodes').
+    pub fn new(
+        path: &Path,
+        manifest: &Manifest,
+        a: &Analysis<'_>,
+        summarise: Option<&Shared>,
+    ) -> NodePage {
         let report = BundleReport::new(&path.display().to_string(), a);
         let subjects: Vec<&str> = report.findings.iter().map(|f| f.subject.as_str()).collect();
         let mut picture = Picture::of(&a.model, &a.graph, &subjects);
@@ -136,7 +143,7 @@ impl NodePage {
             sources,
             source_counts,
             reach: a.reach.as_ref().map(ReachView::of),
-            summary: summarise.then(|| NodeSummary::of(a)),
+            summary: summarise.map(|shared| NodeSummary::of_shared(a, shared)),
         }
     }
 }
@@ -237,8 +244,9 @@ impl Matrix {
 /// cluster checks when there are several.
 pub fn build(paths: &[PathBuf], o: &Options<'_>) -> Result<Pages, BatchError> {
     let summarise = paths.len() > 1;
+    let shared = Shared::default();
     let mut nodes = batch::analyze_all_with(paths, o, &|path, manifest, a| {
-        NodePage::new(path, manifest, a, summarise)
+        NodePage::new(path, manifest, a, summarise.then_some(&shared))
     })?;
     let cluster = summarise.then(|| {
         let origins: Vec<String> = nodes.iter().map(|n| n.report.origin.clone()).collect();
