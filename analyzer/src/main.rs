@@ -12,31 +12,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// An analysis makes and frees millions of small objects on several threads (parsed
-/// rules, model, trace branches); mimalloc does that with less CPU than glibc's malloc:
-/// 100 medium bundles as one cluster 14.2 → 10.3 s, the large bundle 4.1 → 3.5 s
-/// (docs/performance.md). Without transparent huge pages (`no_thp`): zeroing them cost
-/// the large bundle ~1 s of system time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
-/// Freed memory goes back to the kernel after 100 ms instead of mimalloc's 10: the
-/// analysis frees and allocates again in bursts (a stage's temporaries, then the
-/// next stage's), and pages given back too early are faulted in and zeroed again.
-/// Large bundle: 1.62 → 1.46 s without the matrix, for a peak of 642 instead of
-/// 503 MiB; 100 medium nodes as one cluster: ~10.4 → 9.8 s (docs/performance.md).
-fn tune_allocator() {
-    // mimalloc v2's `mi_option_purge_delay` (include/mimalloc.h); the -sys crate
-    // names only some of the options.
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: a version query and an option store; mimalloc reads the option when it
-    // next decides to purge, so setting it while running is allowed.
-    unsafe {
-        if libmimalloc_sys::mi_version() / 10_000 == 2 {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, 100);
-        }
-    }
-}
+#[global_allocator]
+static ALLOCATOR: allocator::Split = allocator::Split;
 
 /// Exit code for usage and input errors (findings use 1, a clean run 0).
 const EXIT_INPUT_ERROR: u8 = 2;
@@ -314,7 +293,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    allocator::tune();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
