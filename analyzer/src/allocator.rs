@@ -3,8 +3,9 @@
 //!
 //! An analysis makes and frees millions of small objects on several threads (parsed
 //! rules, the model, the trace engine's branches); mimalloc does that with less CPU
-//! than glibc's malloc: 100 medium bundles as one cluster 14.4 → 9.9 s, the large
-//! bundle 3.8 → 3.2 s (docs/performance.md). Big buffers (a bundle's entries, read by
+//! than glibc's malloc: 100 medium bundles as one cluster ~14.4 → ~10.4 s, the large
+//! bundle 7.5 → 6.4 × the zstd floor without the matrix, 17.7 → 15.5 × with it
+//! (docs/performance.md). Big buffers (a bundle's entries, read by
 //! doubling when the header's size is not trusted; conntrack tables) stay with glibc,
 //! which maps them on their own and grows them in place (`mremap`): mimalloc copies a
 //! grown huge block into a new one, and under the hostile corpus's 512 MiB
@@ -80,9 +81,9 @@ unsafe impl GlobalAlloc for Split {
 ///
 /// Freed small blocks go back to the kernel after 100 ms instead of mimalloc's 10: the
 /// analysis frees and allocates again in bursts (a stage's temporaries, then the next
-/// stage's), and pages given back too early are faulted in and zeroed again. Large
-/// bundle without the matrix 1.57 → 1.46 s; 100 medium nodes as one cluster ~10.4 →
-/// 9.8 s (docs/performance.md).
+/// stage's), and pages given back too early are faulted in and zeroed again. Measured
+/// while mimalloc still served every block: large bundle without the matrix 1.57 →
+/// 1.46 s, 100 medium nodes as one cluster ~10.4 → 9.8 s (docs/performance.md).
 ///
 /// glibc keeps one arena for the big buffers instead of one per thread: each thread's
 /// arena reserves 64 MiB of address space, which beside mimalloc's own segments put

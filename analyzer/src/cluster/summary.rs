@@ -157,27 +157,28 @@ pub struct Shared {
 
 impl Shared {
     fn key(&self, key: String) -> Arc<str> {
-        intern(&self.keys, key.as_str(), || Arc::from(key.as_str()))
+        intern::<str, str, _>(&self.keys, key)
     }
 
     fn service(&self, fact: ServiceFact) -> Arc<ServiceFact> {
-        intern(&self.services, &fact, || Arc::new(fact.clone()))
+        intern::<_, ServiceFact, _>(&self.services, fact)
     }
 }
 
-/// The value equal to `v` in `set`, added when there is none. A poisoned lock (a
-/// panic elsewhere while interning) still holds a valid set.
-fn intern<T, Q>(set: &Mutex<HashSet<Arc<T>>>, v: &Q, make: impl FnOnce() -> Arc<T>) -> Arc<T>
+/// The value equal to `value` in `set`, which takes `value` when there is none. A
+/// poisoned lock (a panic elsewhere while interning) still holds a valid set.
+fn intern<T, K, V>(set: &Mutex<HashSet<Arc<T>>>, value: V) -> Arc<T>
 where
-    T: ?Sized + Eq + std::hash::Hash + std::borrow::Borrow<Q>,
-    Q: ?Sized + Eq + std::hash::Hash,
-    Arc<T>: std::borrow::Borrow<Q>,
+    T: ?Sized + Eq + std::hash::Hash,
+    K: ?Sized + Eq + std::hash::Hash,
+    V: std::borrow::Borrow<K>,
+    Arc<T>: std::borrow::Borrow<K> + From<V>,
 {
     let mut set = set.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = set.get(v) {
+    if let Some(found) = set.get(value.borrow()) {
         return found.clone();
     }
-    let made = make();
+    let made = Arc::from(value);
     set.insert(made.clone());
     made
 }
@@ -206,16 +207,12 @@ pub struct NodeSummary {
 impl NodeSummary {
     /// The summary of an analysed node.
     pub fn of(a: &Analysis<'_>) -> NodeSummary {
-        NodeSummary::of_model(&a.model, &Shared::default())
+        NodeSummary::of_shared(a, &Shared::default())
     }
 
     /// The summary of an analysed node, sharing with the other nodes' summaries.
     pub fn of_shared(a: &Analysis<'_>, shared: &Shared) -> NodeSummary {
-        NodeSummary::of_model(&a.model, shared)
-    }
-
-    /// The summary of a node's model.
-    fn of_model(m: &Model, shared: &Shared) -> NodeSummary {
+        let m = &a.model;
         let root = m.root();
         let pod_cidrs = pod_cidrs(m, root);
         let overlays = root.map(|r| overlays(m, r)).unwrap_or_default();

@@ -531,9 +531,7 @@ impl Lab {
     pub fn fault_conntrack_table_full(&mut self) -> Result<()> {
         let node = self.node_ns.clone();
         // Counted before the fill: inserts past max may already log (rate-limited).
-        let ino = std::os::unix::fs::MetadataExt::ino(
-            &fs::metadata(self.node_netns_path()).context("node netns")?,
-        );
+        let ino = netns::inode(&self.node_netns_path())?;
         let logged_before = table_full_logged(ino)?;
         let max = self.conntrack_max()?;
         let have = self.conntrack_load(max, |k, buf| {

@@ -4,7 +4,7 @@
 //! the memory is given back with the netns.
 
 use netsnap_tests::lab::{
-    assert_no_leaks, conntrack_stat, require_lab, table_full_logged, Lab, ProxyMode,
+    assert_no_leaks, conntrack_stat, netns, require_lab, table_full_logged, Lab, ProxyMode,
 };
 use std::path::PathBuf;
 use std::process::Command;
@@ -94,8 +94,7 @@ fn every_fault_leaves_the_root_netns_unchanged() {
 
     // Conntrack table full: count = max, drops counted, kernel logged it (for this
     // table, on kernels that name the netns: other labs fill theirs meanwhile).
-    let ino =
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(lab.node_netns_path()).unwrap());
+    let ino = netns::inode(&lab.node_netns_path()).unwrap();
     let logged_before = table_full_logged(ino).unwrap();
     let started = Instant::now();
     lab.fault_conntrack_table_full().unwrap();
