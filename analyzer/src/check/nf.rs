@@ -266,7 +266,7 @@ fn forward_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 let e = by_policy
                     .entry(ev.clone())
                     .or_insert((backend, Default::default(), 0));
-                e.1.insert(&*c.pod);
+                e.1.insert(c.pod);
                 e.2 += 1;
             }
         }

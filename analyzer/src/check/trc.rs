@@ -16,10 +16,10 @@ pub fn unreachable_services(ctx: &Context<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let explained = Explained::from(ctx.prior);
-    let mut by_service: BTreeMap<&str, Vec<&Cell>> = BTreeMap::new();
+    let mut by_service: BTreeMap<&str, Vec<Cell<'_>>> = BTreeMap::new();
     for c in reach.cells.iter().filter(|c| c.failing() > 0.0) {
-        if !explained.covers(c) {
-            by_service.entry(&c.service).or_default().push(c);
+        if !explained.covers(&c) {
+            by_service.entry(c.service).or_default().push(c);
         }
     }
     let pods_total = reach.pods;
@@ -29,11 +29,11 @@ pub fn unreachable_services(ctx: &Context<'_>) -> Vec<Finding> {
         .collect()
 }
 
-fn finding(service: &str, cells: &[&Cell], pods_total: usize) -> Finding {
+fn finding(service: &str, cells: &[Cell<'_>], pods_total: usize) -> Finding {
     let all_fail = cells.iter().any(|c| c.failing() >= 0.999);
-    let first = cells[0];
+    let first = &cells[0];
     let failure = &first.failures()[0];
-    let mut pods: Vec<&str> = cells.iter().map(|c| &*c.pod).collect();
+    let mut pods: Vec<&str> = cells.iter().map(|c| c.pod).collect();
     pods.sort();
     let more = pods.len().saturating_sub(NAMED_PODS);
     let named = pods[..pods.len().min(NAMED_PODS)].join(", ");
@@ -105,7 +105,7 @@ impl Explained {
 
     /// A failing cell is explained by a finding about its service, its pod, or the
     /// pod where the failing branch ended.
-    fn covers(&self, c: &Cell) -> bool {
+    fn covers(&self, c: &Cell<'_>) -> bool {
         if self.node_wide
             || self.subjects.contains(&format!("service {}", c.service))
             || self.subjects.contains(&format!("pod {}", c.pod))

@@ -190,8 +190,8 @@ impl ReachView {
 
 impl Matrix {
     fn of(r: &Reachability) -> Matrix {
-        let pods: std::collections::BTreeSet<&str> = r.cells.iter().map(|c| &*c.pod).collect();
-        let svcs: std::collections::BTreeSet<&str> = r.cells.iter().map(|c| &*c.service).collect();
+        let pods: std::collections::BTreeSet<&str> = r.cells.iter().map(|c| c.pod).collect();
+        let svcs: std::collections::BTreeSet<&str> = r.cells.iter().map(|c| c.service).collect();
         let per_pod = pods.len() <= MAX_MATRIX && svcs.len() <= MAX_MATRIX;
         let key = |s: &str| -> String {
             if per_pod {
@@ -224,7 +224,7 @@ impl Matrix {
         );
         let mut cells: BTreeMap<(usize, usize), (usize, usize)> = BTreeMap::new();
         for c in &r.cells {
-            let at = (ri[key(&c.pod).as_str()], ci[key(&c.service).as_str()]);
+            let at = (ri[key(c.pod).as_str()], ci[key(c.service).as_str()]);
             let e = cells.entry(at).or_default();
             e.1 += 1;
             if c.failing() > 0.0 {

@@ -180,7 +180,7 @@ pub fn render_dot(traces: &[Trace]) -> String {
 }
 
 /// The verdict a cell shows: its most likely failure, else its most likely verdict.
-fn cell_verdict(c: &crate::trace::reach::Cell) -> Verdict {
+fn cell_verdict(c: &crate::trace::reach::Cell<'_>) -> Verdict {
     c.failures()
         .iter()
         .max_by(|a, b| a.probability.total_cmp(&b.probability))
@@ -197,16 +197,16 @@ fn cell_verdict(c: &crate::trace::reach::Cell) -> Verdict {
 /// The pods × service ports matrix: one row per pod, a cell per service port coloured
 /// by verdict (a failing share shows as its percentage).
 pub fn render_matrix_dot(reach: &crate::trace::reach::Reachability) -> String {
-    let mut pods: Vec<&str> = reach.cells.iter().map(|c| &*c.pod).collect();
+    let mut pods: Vec<&str> = reach.cells.iter().map(|c| c.pod).collect();
     pods.sort();
     pods.dedup();
-    let mut services: Vec<&str> = reach.cells.iter().map(|c| &*c.service).collect();
+    let mut services: Vec<&str> = reach.cells.iter().map(|c| c.service).collect();
     services.sort();
     services.dedup();
-    let by: std::collections::HashMap<(&str, &str), &crate::trace::reach::Cell> = reach
+    let by: std::collections::HashMap<(&str, &str), crate::trace::reach::Cell<'_>> = reach
         .cells
         .iter()
-        .map(|c| ((&*c.pod, &*c.service), c))
+        .map(|c| ((c.pod, c.service), c))
         .collect();
     let html = |s: &str| {
         s.replace('&', "&amp;")
@@ -247,7 +247,7 @@ pub fn render_matrix_dot(reach: &crate::trace::reach::Reachability) -> String {
 /// Failing cells, one line each, then a summary.
 pub fn render_matrix_text(reach: &crate::trace::reach::Reachability) -> String {
     let mut s = String::new();
-    let failing: Vec<&crate::trace::reach::Cell> =
+    let failing: Vec<crate::trace::reach::Cell<'_>> =
         reach.cells.iter().filter(|c| c.failing() > 0.0).collect();
     for c in &failing {
         let f = &c.failures()[0];

@@ -226,6 +226,9 @@ pub struct Engine<'a> {
     route_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
     /// The node's name in a trace across nodes (every hop says it).
     pub(super) node: Option<String>,
+    /// Cilium's BPF services by frontend (address, port): (service, frontend) index
+    /// of the first that has it. Every trace asks; most nodes have none.
+    pub(super) cilium_frontends: std::collections::HashMap<(IpAddr, u16), (usize, usize)>,
 }
 
 impl<'a> Engine<'a> {
@@ -302,6 +305,7 @@ impl<'a> Engine<'a> {
             .collect();
         Engine {
             node: None,
+            cilium_frontends: cilium_frontends(model),
             link_evidence,
             route_evidence,
             places,
@@ -880,4 +884,23 @@ fn netns_facts(ns: &Netns) -> NetnsFacts {
         }
     }
     f
+}
+
+/// The frontends of Cilium's services by (address, port), the first service and
+/// frontend in model order winning, as a scan of the services would find them.
+fn cilium_frontends(model: &Model) -> std::collections::HashMap<(IpAddr, u16), (usize, usize)> {
+    let mut out = std::collections::HashMap::new();
+    let cilium = model
+        .services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.proxier == crate::model::Proxier::Cilium);
+    for (si, s) in cilium {
+        for (fi, f) in s.frontends.iter().enumerate() {
+            if let Some(ip) = f.ip {
+                out.entry((ip, f.port)).or_insert((si, fi));
+            }
+        }
+    }
+    out
 }

@@ -22,6 +22,7 @@ use crate::graph::NodeGraph;
 use crate::model::netns::Pod;
 use crate::model::services::{sockaddr, FrontendKind, Protocol, Proxier, Service};
 use crate::model::Model;
+use crate::timings::stage;
 use ipnet::IpNet;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -29,28 +30,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// One (pod, service port) cell of the matrix. Names and the outcome are shared:
-/// a big node has a hundred thousand cells and a few thousand distinct outcomes.
-#[derive(Debug, Clone, Serialize)]
-pub struct Cell {
-    /// The pod (`ns/name`) and its netns id.
-    #[serde(serialize_with = "as_str")]
-    pub pod: Arc<str>,
-    #[serde(serialize_with = "as_str")]
-    pub netns: Arc<str>,
-    /// The service port (`ns/name:port`) and its address.
-    #[serde(serialize_with = "as_str")]
-    pub service: Arc<str>,
-    #[serde(serialize_with = "as_str")]
-    pub address: Arc<str>,
-    /// `--to` (and `--proto`) of the `netsnap trace` call that shows this cell.
-    #[serde(serialize_with = "as_str")]
-    pub to: Arc<str>,
-    #[serde(flatten, serialize_with = "outcome")]
-    pub outcome: Arc<Outcome>,
-    /// Traced for this pod (false: the result of a pod of its class).
-    pub traced: bool,
-}
+mod cells;
+
+pub use cells::{Cell, Cells};
+use cells::{Col, Row, Slot};
 
 /// What the traces of one cell say.
 #[derive(Debug, Clone, Serialize)]
@@ -59,14 +42,6 @@ pub struct Outcome {
     pub verdicts: BTreeMap<Verdict, f64>,
     /// The failing branches' reasons and the hop that decided each.
     pub failures: Vec<Failure>,
-}
-
-fn as_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(v)
-}
-
-fn outcome<S: serde::Serializer>(v: &Arc<Outcome>, s: S) -> Result<S::Ok, S::Error> {
-    v.as_ref().serialize(s)
 }
 
 impl Outcome {
@@ -170,33 +145,13 @@ pub struct Failure {
     pub deciding: Option<Hop>,
 }
 
-impl Cell {
-    /// Probability that a connection fails (refused, rejected, dropped, no route).
-    pub fn failing(&self) -> f64 {
-        self.outcome.failures.iter().map(|f| f.probability).sum()
-    }
-
-    pub fn failures(&self) -> &[Failure] {
-        &self.outcome.failures
-    }
-
-    pub fn verdicts(&self) -> &BTreeMap<Verdict, f64> {
-        &self.outcome.verdicts
-    }
-
-    /// The `netsnap trace` arguments that show this cell's paths.
-    pub fn command(&self) -> String {
-        format!("--from {} --to {}", self.pod, self.to)
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Reachability {
-    pub cells: Vec<Cell>,
+    pub cells: Cells,
     /// When the node does not forward pod traffic through its rules (ip_forward or
     /// bridge-nf-call-iptables off), one pod per service traced as if it did: what the
     /// rules will do once those are fixed (NF004 reads them; the matrix does not).
-    pub masked: Vec<Cell>,
+    pub masked: Cells,
     /// Pods in the matrix (its rows).
     pub pods: usize,
     /// Traces run, and cells answered from a class's trace.
@@ -227,28 +182,31 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
     // milliseconds each on a big node: side by side, they take the time of the longest.
     let targets = targets(model);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-    let ((verdicts, deciding), (masked, (refs, plan))) = rayon::join(
-        || {
-            rayon::join(
-                || {
-                    let detail = Detail::Verdicts;
-                    let o = Options { detail, ..options };
-                    Engine::new(model, graph, firewall.rulesets(), o)
-                },
-                || Engine::new(model, graph, firewall.rulesets(), options),
-            )
-        },
-        || {
-            rayon::join(
-                || masked_cells(model, graph, firewall, options, &targets),
-                || {
-                    let refs = SourceRefs::of(firewall);
-                    let plan = Plan::new(model, &refs, &pods, &targets);
-                    (refs, plan)
-                },
-            )
-        },
-    );
+
+    let ((verdicts, deciding), (masked, (refs, plan))) = stage("reach:prep", || {
+        rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        let detail = Detail::Verdicts;
+                        let o = Options { detail, ..options };
+                        Engine::new(model, graph, firewall.rulesets(), o)
+                    },
+                    || Engine::new(model, graph, firewall.rulesets(), options),
+                )
+            },
+            || {
+                rayon::join(
+                    || masked_cells(model, graph, firewall, options, &targets),
+                    || {
+                        let refs = SourceRefs::of(firewall);
+                        let plan = Plan::new(model, &refs, &pods, &targets);
+                        (refs, plan)
+                    },
+                )
+            },
+        )
+    });
     let engine = Tracer { verdicts, deciding };
     let target = |i: usize| (pods[i / plan.width], &targets[i % plan.width]);
     let (full, shared): (Vec<usize>, Vec<usize>) = (0..pods.len() * plan.width)
@@ -256,17 +214,18 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
         .partition(|&i| !plan.shares_class(i));
     // Trace what must be traced in full, in parallel, keeping the branches of the
     // cells that stand for a class …
-    let full: Vec<(usize, Cell, Vec<Branch>)> = full
-        .into_par_iter()
-        .map(|i| {
-            let (pod, t) = target(i);
-            let branches = engine.trace(pod, t, None);
-            let c = cell(pod, t, &branches, true);
-            let keep = !plan.special[i];
-            (i, c, if keep { branches } else { Vec::new() })
-        })
-        .collect();
-    // Position in `full` (then in `own`) of each traced cell.
+    let full: Vec<(usize, Outcome, Vec<Branch>)> = stage("reach:full", || {
+        full.into_par_iter()
+            .map(|i| {
+                let (pod, t) = target(i);
+                let branches = engine.trace(pod, t, None);
+                let o = outcome_of(&branches);
+                let keep = !plan.special[i];
+                (i, o, if keep { branches } else { Vec::new() })
+            })
+            .collect()
+    });
+    // Position in `full` (then in `outcomes`) of each traced cell.
     let mut slot = vec![u32::MAX; pods.len() * plan.width];
     for (k, (i, _, _)) in full.iter().enumerate() {
         slot[*i] = k as u32;
@@ -275,61 +234,70 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
     // branches to the endpoints that make them special are theirs (the endpoint is the
     // pod itself, or a rule of its chain names the pod); the others are as for the
     // rest of the class.
-    let shared: Vec<(usize, Cell)> = shared
-        .into_par_iter()
-        .map(|i| {
-            let (pod, t) = target(i);
-            let only = special_endpoints(pod, t, &refs);
-            let mut branches = engine.trace(pod, t, Some(only.clone()));
-            let by = plan.stand_in(i);
-            let (_, _, class) = &full[slot[by] as usize];
-            let say = Renamer::new(pods[by / plan.width], pod);
-            branches.extend(
-                class
-                    .iter()
-                    .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)))
-                    .map(|b| say.branch(b)),
-            );
-            (i, cell(pod, t, &branches, true))
-        })
-        .collect();
-    let mut own: Vec<Cell> = full.into_iter().map(|(_, c, _)| c).collect();
-    for (i, c) in shared {
-        slot[i] = own.len() as u32;
-        own.push(c);
-    }
-    let names: Vec<(Arc<str>, Arc<str>)> = pods
-        .iter()
-        .map(|p| (p.display_name().into(), p.netns.as_str().into()))
-        .collect();
-    // Every other cell is its stand-in's, under its own pod's name.
-    let cells: Vec<Cell> = (0..slot.len())
-        .into_par_iter()
-        .map(|i| match own.get(slot[i] as usize) {
-            Some(c) => c.clone(),
-            None => {
-                let (pod, netns) = &names[i / plan.width];
+    let shared: Vec<(usize, Outcome)> = stage("reach:shared", || {
+        shared
+            .into_par_iter()
+            .map(|i| {
+                let (pod, t) = target(i);
+                let only = special_endpoints(pod, t, &refs);
+                let mut branches = engine.trace(pod, t, Some(only.clone()));
                 let by = plan.stand_in(i);
-                let c = &own[slot[by] as usize];
-                // A failure's words name the pod that was traced: say them of this one.
-                let outcome = match c.outcome.failures.is_empty() {
-                    true => c.outcome.clone(),
-                    false => Arc::new(
-                        c.outcome
-                            .for_pod(pods[by / plan.width], pods[i / plan.width]),
-                    ),
-                };
-                Cell {
-                    pod: pod.clone(),
-                    netns: netns.clone(),
-                    traced: false,
-                    outcome,
-                    ..c.clone()
-                }
-            }
-        })
-        .collect();
-    let traced = own.len();
+                let (_, _, class) = &full[slot[by] as usize];
+                let say = Renamer::new(pods[by / plan.width], pod);
+                branches.extend(
+                    class
+                        .iter()
+                        .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)))
+                        .map(|b| say.branch(b)),
+                );
+                (i, outcome_of(&branches))
+            })
+            .collect()
+    });
+    let mut outcomes: Vec<Outcome> = full.into_iter().map(|(_, o, _)| o).collect();
+    for (i, o) in shared {
+        slot[i] = outcomes.len() as u32;
+        outcomes.push(o);
+    }
+    let traced = outcomes.len();
+    // Every other cell is its stand-in's outcome, under its own pod's name: shared,
+    // unless its failures' words name the pod that was traced (said again of this one).
+    let cells = stage("reach:cells", || {
+        let stand_in = |i: usize| slot[plan.stand_in(i)];
+        let renamed: Vec<(usize, Outcome)> = (0..slot.len())
+            .into_par_iter()
+            .filter(|&i| slot[i] == u32::MAX)
+            .filter_map(|i| {
+                let o = &outcomes[stand_in(i) as usize];
+                let by = plan.stand_in(i) / plan.width;
+                (!o.failures.is_empty()).then(|| (i, o.for_pod(pods[by], pods[i / plan.width])))
+            })
+            .collect();
+        let mut which: Vec<u32> = (0..slot.len())
+            .into_par_iter()
+            .map(|i| match slot[i] {
+                u32::MAX => stand_in(i),
+                own => own,
+            })
+            .collect();
+        for (i, o) in renamed {
+            which[i] = outcomes.len() as u32;
+            outcomes.push(o);
+        }
+        let slots = which
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, outcome)| Slot {
+                row: (i / plan.width) as u32,
+                col: (i % plan.width) as u32,
+                outcome,
+                traced: slot[i] != u32::MAX,
+            })
+            .collect();
+        let rows = pods.iter().map(|p| Row::of(p)).collect();
+        let cols = targets.iter().map(Col::of).collect();
+        Cells::new(rows, cols, outcomes, slots)
+    });
     Reachability {
         pods: pods.len(),
         reused: cells.len() - traced,
@@ -350,15 +318,18 @@ pub fn compute_each(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Re
     let engine = Engine::new(model, graph, firewall.rulesets(), options);
     let targets = targets(model);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-    let cells: Vec<Cell> = pods
+    let outcomes: Vec<Outcome> = pods
         .par_iter()
         .flat_map_iter(|p| {
             let engine = &engine;
             targets
                 .iter()
-                .map(move |t| cell(p, t, &trace(engine, p, t, None), true))
+                .map(move |t| outcome_of(&trace(engine, p, t, None)))
         })
         .collect();
+    let rows = pods.iter().map(|p| Row::of(p)).collect();
+    let cols = targets.iter().map(Col::of).collect();
+    let cells = Cells::each(rows, cols, outcomes);
     Reachability {
         pods: pods.len(),
         traced: cells.len(),
@@ -387,17 +358,12 @@ pub fn differences(a: &Reachability, b: &Reachability) -> Vec<String> {
             failures,
         )
     }
-    let index = |r: &Reachability| -> BTreeMap<(String, String), Arc<Outcome>> {
+    fn index(r: &Reachability) -> BTreeMap<(&str, &str), &Outcome> {
         r.cells
             .iter()
-            .map(|c| {
-                (
-                    (c.pod.to_string(), c.service.to_string()),
-                    c.outcome.clone(),
-                )
-            })
+            .map(|c| ((c.pod, c.service), c.outcome))
             .collect()
-    };
+    }
     let (a, b) = (index(a), index(b));
     let mut out = Vec::new();
     for (cell, x) in &a {
@@ -517,9 +483,9 @@ fn masked_cells(
     firewall: &Firewall,
     options: Options,
     targets: &[Target<'_>],
-) -> Vec<Cell> {
+) -> Cells {
     if !forwarding_masked(model) {
-        return Vec::new();
+        return Cells::default();
     }
     let forwarding = Engine::new(
         model,
@@ -531,12 +497,14 @@ fn masked_cells(
         },
     );
     let Some(pod) = model.pods.iter().find(|p| !p.ips.is_empty()) else {
-        return Vec::new();
+        return Cells::default();
     };
-    targets
+    let outcomes = targets
         .par_iter()
-        .map(|t| cell(pod, t, &trace(&forwarding, pod, t, None), true))
-        .collect()
+        .map(|t| outcome_of(&trace(&forwarding, pod, t, None)))
+        .collect();
+    let cols = targets.iter().map(Col::of).collect();
+    Cells::each(vec![Row::of(pod)], cols, outcomes)
 }
 
 /// Whether the node's sysctls stop pod traffic before its rules see it.
@@ -546,7 +514,9 @@ fn forwarding_masked(model: &Model) -> bool {
 }
 
 fn targets(model: &Model) -> Vec<Target<'_>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Target<'_>> = Vec::new();
+    // Position in `out` of each destination (address, port, protocol).
+    let mut seen: HashMap<(IpAddr, u16, Proto), usize> = HashMap::new();
     // Cilium's BPF load balancer is not simulated: its services are not in the matrix.
     for s in model
         .services
@@ -568,10 +538,8 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
                 _ => Proto::Tcp,
             };
             // The same service port programmed by two backends is one destination.
-            if let Some(t) = out
-                .iter_mut()
-                .find(|t: &&mut Target<'_>| t.ip == ip && t.port == f.port && t.proto == proto)
-            {
+            if let Some(&at) = seen.get(&(ip, f.port, proto)) {
+                let t = &mut out[at];
                 t.endpoints.extend(s.endpoints.iter().map(|e| e.ip));
                 t.chains.extend(
                     s.endpoints
@@ -580,6 +548,7 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
                 );
                 continue;
             }
+            seen.insert((ip, f.port, proto), out.len());
             out.push(Target {
                 service: s,
                 label,
@@ -667,7 +636,8 @@ fn trace(
     }
 }
 
-fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {
+/// What a cell's branches say: each verdict's probability, and the failing branches.
+fn outcome_of(branches: &[Branch]) -> Outcome {
     let mut verdicts: BTreeMap<Verdict, f64> = BTreeMap::new();
     let mut failures = Vec::new();
     for b in branches {
@@ -681,17 +651,19 @@ fn cell(pod: &Pod, t: &Target<'_>, branches: &[Branch], traced: bool) -> Cell {
             });
         }
     }
-    Cell {
-        pod: pod.display_name().into(),
-        netns: pod.netns.as_str().into(),
-        service: t.label.as_str().into(),
-        address: format!("{}/{}", sockaddr(t.ip, t.port), t.proto.name()).into(),
-        to: match &t.service.name {
-            Some(_) => t.label.as_str().into(),
-            None => format!("{} --proto {}", sockaddr(t.ip, t.port), t.proto.name()).into(),
-        },
-        outcome: Arc::new(Outcome { verdicts, failures }),
-        traced,
+    Outcome { verdicts, failures }
+}
+
+impl Col {
+    fn of(t: &Target<'_>) -> Col {
+        Col {
+            service: t.label.clone(),
+            address: format!("{}/{}", sockaddr(t.ip, t.port), t.proto.name()),
+            to: match &t.service.name {
+                Some(_) => t.label.clone(),
+                None => format!("{} --proto {}", sockaddr(t.ip, t.port), t.proto.name()),
+            },
+        }
     }
 }
 

@@ -419,14 +419,9 @@ impl<'a> Engine<'a> {
     /// A request to a service Cilium's BPF load balancer takes: not simulated (its
     /// programs are not in the bundle), said with the listing's line and backends.
     fn cilium_service(&self, req: &Request) -> Option<Branch> {
-        let (s, f) = self.model.services.iter().find_map(|s| {
-            let f = s.frontends.iter().find(|f| {
-                s.proxier == crate::model::Proxier::Cilium
-                    && f.ip == Some(req.dst)
-                    && f.port == req.dport
-            })?;
-            Some((s, f))
-        })?;
+        let &(si, fi) = self.cilium_frontends.get(&(req.dst, req.dport))?;
+        let s = &self.model.services[si];
+        let f = &s.frontends[fi];
         let backends: Vec<String> = s
             .endpoints
             .iter()
