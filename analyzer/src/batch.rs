@@ -1,5 +1,5 @@
 //! Many bundles in one run (`netsnap analyze A B C …`): each bundle is analysed on its
-//! own, at most `jobs` at a time, and reduced at once to its report and (for the
+//! own, at most `jobs` at a time (each on its share of the cores), and reduced at once to its report and (for the
 //! cluster checks) its [`NodeSummary`]; the bundle and its analysis are then dropped.
 //! With one job the next bundle is read while the current one is analysed.
 //! Memory stays bounded by `jobs` analyses (plus, with one job, one read bundle) and
@@ -21,16 +21,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SendError, SyncSender};
 use std::sync::Mutex;
 
-/// Analyses alive at once by default. Each analysis already uses every core (rayon),
-/// so on the 2-core bench machine a second concurrent analysis gained no wall time
-/// (100 medium bundles: 23.6 s with 1, 24.0 s with 2) but cost 84 MiB of peak RSS
-/// (138 vs 222 MiB; one medium analysis alone: 55 MiB). `--jobs 2` is there for
-/// machines where decompression, which is single-threaded, dominates. Measured again
-/// for issue 14 (docs/performance.md, "Many bundles as one cluster"): with other work
-/// on the machine `--jobs 2` used ~10 % more CPU (the two CPUs' shared caches) and
-/// was slower; with the freeing moved off the workers and the next bundle read ahead,
-/// one at a time stays the default.
-pub const DEFAULT_JOBS: usize = 1;
+/// Analyses alive at once by default: two (one on a one-core machine), each on a
+/// thread pool of its half of the cores. History, on the 2-core bench machine with
+/// 100 medium bundles (docs/performance.md, "Many bundles as one cluster"): when every
+/// job spread its work over every core, a second job cost ~10 % more CPU and gained
+/// little, and one job at a time with the next bundle read ahead was the default
+/// (1.23× the ideal wall); with the cores split between two jobs, neither waits for
+/// the other's serial stages: 1.10× the ideal wall, peak RSS 2.70× one analysis
+/// (2.50× with one job). More jobs would hold more analyses in memory for no core
+/// left to run them.
+pub fn default_jobs() -> usize {
+    cores().min(2)
+}
 
 /// What the analysis of one bundle leaves behind.
 #[derive(Debug, Clone)]
@@ -90,6 +92,7 @@ pub fn analyze_all_with<T: Send>(
         return open(path, o).map(|opened| vec![analyse(path, opened, o, free, keep)]);
     }
     let jobs = o.jobs.clamp(1, paths.len().max(1));
+    // One job keeps every core for itself and reads the next bundle ahead.
     if jobs == 1 {
         return read_ahead(paths, o, keep);
     }
@@ -98,23 +101,37 @@ pub fn analyze_all_with<T: Send>(
     let results: Mutex<Vec<Option<Result<T, BatchError>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let (next, failed, results) = (&next, &failed, &results);
+    let threads = (cores() / jobs).max(1);
     std::thread::scope(|scope| {
         let garbage = spawn_freer(scope);
         for _ in 0..jobs {
             let garbage = garbage.clone();
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= paths.len() || failed.load(Ordering::SeqCst) {
-                    break;
-                }
-                let r = open(&paths[i], o)
-                    .map(|opened| analyse(&paths[i], opened, o, Free::Elsewhere(&garbage), keep));
-                if r.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                // A poisoned lock means another worker panicked; the scope re-raises it.
-                if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(r);
+            scope.spawn(move || {
+                let work = || loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= paths.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let r = open(&paths[i], o).map(|opened| {
+                        analyse(&paths[i], opened, o, Free::Elsewhere(&garbage), keep)
+                    });
+                    if r.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    // A poisoned lock means another worker panicked; the scope
+                    // re-raises it.
+                    if let Ok(mut slots) = results.lock() {
+                        slots[i] = Some(r);
+                    }
+                };
+                // Each job on a pool of its share of the cores: jobs that split the
+                // cores between them, rather than all jobs splitting their work over
+                // every core, leave no core idle in one analysis's serial stages and
+                // pay no cross-core overhead for it. Without a pool of its own (the
+                // system refused a thread) a job runs on the shared one.
+                match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+                    Ok(pool) => pool.install(work),
+                    Err(_) => work(),
                 }
             });
         }
@@ -192,6 +209,11 @@ fn spawn_freer<'scope>(scope: &'scope std::thread::Scope<'scope, '_>) -> SyncSen
         }
     });
     garbage
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A bundle already in memory (`netsnap analyze` on dumps, imported): analysed like

@@ -172,9 +172,10 @@ struct AnalyzeArgs {
     /// (CLU*) that treat the bundles as the nodes of one cluster.
     #[arg(long)]
     separate: bool,
-    /// Bundles analysed at once (memory grows with it; each analysis uses every core;
-    /// with 1, the next bundle is read while one is analysed).
-    #[arg(long, value_name = "N", default_value_t = netsnap_analyzer::batch::DEFAULT_JOBS)]
+    /// Bundles analysed at once, the cores split between them (memory grows with it;
+    /// default 2, 1 on a one-core machine; with 1, the analysis uses every core and
+    /// the next bundle is read while it runs).
+    #[arg(long, value_name = "N", default_value_t = netsnap_analyzer::batch::default_jobs())]
     jobs: usize,
 }
 
@@ -663,7 +664,7 @@ fn report_file(args: ReportArgs, limits: &netsnap_schema::ReadLimits) -> anyhow:
             limits,
             thresholds: &Thresholds::default(),
             selection: &selection,
-            jobs: netsnap_analyzer::batch::DEFAULT_JOBS,
+            jobs: netsnap_analyzer::batch::default_jobs(),
             summarise: false,
             leak_single: false,
             progress: &progress,

@@ -5,7 +5,7 @@
 
 use crate::record::AnalysisRecord;
 use anyhow::{Context, Result};
-use netsnap_analyzer::batch::{self, Options, DEFAULT_JOBS};
+use netsnap_analyzer::batch::{self, default_jobs, Options};
 use netsnap_analyzer::check::{Selection, Thresholds};
 use netsnap_analyzer::cluster::ClusterReport;
 use netsnap_analyzer::render;
@@ -31,7 +31,7 @@ pub fn run(
             limits,
             thresholds: &thresholds,
             selection: &selection,
-            jobs: DEFAULT_JOBS,
+            jobs: default_jobs(),
             summarise: bundles.len() > 1,
             leak_single: false,
             progress: &progress,
