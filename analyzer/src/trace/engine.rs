@@ -207,7 +207,9 @@ impl Default for Options {
 pub struct Engine<'a> {
     pub(super) model: &'a Model,
     pub(super) graph: &'a NodeGraph,
-    rulesets: Vec<Box<dyn Ruleset + Send + Sync + 'a>>,
+    /// Shared: engines over one node that differ only in their options (the matrix's
+    /// two) index the rulesets once.
+    rulesets: Rulesets<'a>,
     /// Base chains per (hook, IPv6), in priority order.
     chains: BTreeMap<(Hook, bool), Vec<HookChain>>,
     facts: BTreeMap<String, NetnsFacts>,
@@ -226,16 +228,32 @@ pub struct Engine<'a> {
     route_evidence: std::collections::HashMap<&'a str, Vec<Evidence>>,
     /// The node's name in a trace across nodes (every hop says it).
     pub(super) node: Option<String>,
+    /// The destinations of each netns's routes, read once (every routing decision
+    /// tries every route of a table).
+    prefixes: std::collections::HashMap<&'a str, super::route::Prefixes>,
     /// Cilium's BPF services by frontend (address, port): (service, frontend) index
     /// of the first that has it. Every trace asks; most nodes have none.
     pub(super) cilium_frontends: std::collections::HashMap<(IpAddr, u16), (usize, usize)>,
 }
+
+/// A node's rulesets, indexed for running.
+pub type Rulesets<'a> = std::sync::Arc<Vec<Box<dyn Ruleset + Send + Sync + 'a>>>;
 
 impl<'a> Engine<'a> {
     pub fn new(
         model: &'a Model,
         graph: &'a NodeGraph,
         rulesets: Vec<Box<dyn Ruleset + Send + Sync + 'a>>,
+        options: Options,
+    ) -> Engine<'a> {
+        Engine::with_rulesets(model, graph, std::sync::Arc::new(rulesets), options)
+    }
+
+    /// [`Engine::new`] over rulesets another engine of the node may share.
+    pub fn with_rulesets(
+        model: &'a Model,
+        graph: &'a NodeGraph,
+        rulesets: Rulesets<'a>,
         options: Options,
     ) -> Engine<'a> {
         let mut chains = BTreeMap::new();
@@ -303,8 +321,14 @@ impl<'a> Engine<'a> {
                 (n.id.as_str(), all.collect())
             })
             .collect();
+        let prefixes = model
+            .netns
+            .values()
+            .map(|n| (n.id.as_str(), super::route::Prefixes::of(n)))
+            .collect();
         Engine {
             node: None,
+            prefixes,
             cilium_frontends: cilium_frontends(model),
             link_evidence,
             route_evidence,
@@ -329,6 +353,19 @@ impl<'a> Engine<'a> {
 
     pub(super) fn netns(&self, id: &str) -> Option<&'a Netns> {
         self.model.netns.get(id)
+    }
+
+    /// The routing decision of `ns` (a netns of the engine's model, which it borrows
+    /// unchanged) with its routes' destinations read when the engine was built.
+    pub(super) fn decide_route(
+        &self,
+        ns: &Netns,
+        lookup: &super::route::Lookup,
+    ) -> super::route::Decision {
+        match self.prefixes.get(ns.id.as_str()) {
+            Some(p) => super::route::decide_with(ns, p, lookup),
+            None => super::route::decide(ns, lookup),
+        }
     }
 
     /// Moves `st` on until every branch has a verdict.

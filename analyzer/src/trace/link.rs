@@ -361,7 +361,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let egress = self.netns(&s.netns).map(|n| {
-                super::route::decide(
+                self.decide_route(
                     n,
                     &super::route::Lookup {
                         dst: s.packet.dst,

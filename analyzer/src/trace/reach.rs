@@ -13,7 +13,7 @@
 //! service otherwise. `compute_each` traces every cell in full; tests hold the two
 //! equal on fixtures, generated nodes and every lab the kernel checks.
 
-use super::engine::{Engine, Options};
+use super::engine::{Engine, Options, Rulesets};
 use super::firewall::Firewall;
 use super::packet::{Detail, Proto};
 use super::path::{Branch, Hop, Verdict};
@@ -182,17 +182,17 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
     // milliseconds each on a big node: side by side, they take the time of the longest.
     let targets = targets(model);
     let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-
     let ((verdicts, deciding), (masked, (refs, plan))) = stage("reach:prep", || {
         rayon::join(
             || {
+                let rulesets: Rulesets<'_> = Arc::new(firewall.rulesets());
                 rayon::join(
                     || {
                         let detail = Detail::Verdicts;
                         let o = Options { detail, ..options };
-                        Engine::new(model, graph, firewall.rulesets(), o)
+                        Engine::with_rulesets(model, graph, rulesets.clone(), o)
                     },
-                    || Engine::new(model, graph, firewall.rulesets(), options),
+                    || Engine::with_rulesets(model, graph, rulesets.clone(), options),
                 )
             },
             || {

@@ -88,10 +88,114 @@ struct Step<'a> {
 
 /// The routing decision of `ns` for `lookup`.
 pub fn decide(ns: &Netns, lookup: &Lookup) -> Decision {
+    decide_with(ns, &Prefixes::of(ns), lookup)
+}
+
+/// The destinations of a netns's routes, read once: a lookup tries every route of a
+/// table, and a node's reachability matrix makes hundreds of thousands of lookups.
+/// Routes to one host (a node's route to each pod) are found by address; the rest are
+/// tried in turn. Built from `ns`, it answers for `ns` as it is (the engine builds it
+/// with itself).
+pub struct Prefixes {
+    /// Routes to one host (`/32`, `/128`) by (table, address): indexes into the
+    /// netns's routes, in bundle order.
+    hosts: std::collections::HashMap<(u32, IpAddr), Vec<usize>>,
+    /// The other routes, with their index, in bundle order.
+    nets: Vec<(usize, Prefix)>,
+    /// The bundle holds the local table (else the kernel's is derived).
+    has_local: bool,
+}
+
+/// One route as a lookup reads it: its table, family and destination.
+struct Prefix {
+    table: u32,
+    /// `Some(is IPv6)` for `inet`/`inet6`; `None` for another family, which no lookup
+    /// matches.
+    v6: Option<bool>,
+    dst: Dst,
+}
+
+enum Dst {
+    Default,
+    /// `a.b.c.d/len`, read without the general parser.
+    V4 {
+        net: u32,
+        len: u8,
+    },
+    Net(ipnet::IpNet),
+    /// Not a prefix: matches nothing, as before it was read once.
+    Unreadable,
+}
+
+impl Prefixes {
+    pub fn of(ns: &Netns) -> Prefixes {
+        let mut out = Prefixes {
+            hosts: std::collections::HashMap::new(),
+            nets: Vec::new(),
+            has_local: has_local_table(ns),
+        };
+        for (i, r) in ns.routes.items.iter().enumerate() {
+            let p = Prefix {
+                table: r.table,
+                v6: match r.family.as_str() {
+                    "inet" => Some(false),
+                    "inet6" => Some(true),
+                    _ => None,
+                },
+                dst: Dst::of(&r.dst),
+            };
+            match p.host() {
+                Some(ip) => out.hosts.entry((p.table, ip)).or_default().push(i),
+                None => out.nets.push((i, p)),
+            }
+        }
+        out
+    }
+}
+
+impl Prefix {
+    /// The one address this route of its family's length is to, if it is one.
+    fn host(&self) -> Option<IpAddr> {
+        let ip = match self.dst {
+            Dst::V4 { net, len: 32 } => IpAddr::V4(net.into()),
+            Dst::Net(n) if n.prefix_len() == n.max_prefix_len() => n.addr(),
+            _ => return None,
+        };
+        (self.v6 == Some(ip.is_ipv6())).then_some(ip)
+    }
+}
+
+impl Dst {
+    fn of(dst: &str) -> Dst {
+        if dst == "default" {
+            return Dst::Default;
+        }
+        if let Some((net, len)) = plain_v4_cidr(dst.as_bytes()) {
+            return Dst::V4 { net, len };
+        }
+        parse_cidr(dst).map_or(Dst::Unreadable, Dst::Net)
+    }
+
+    /// The prefix length when the destination contains `ip`.
+    fn len_if_contains(&self, ip: IpAddr) -> Option<u8> {
+        match (self, ip) {
+            (Dst::Default, _) => Some(0),
+            (Dst::V4 { net, len }, IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+                (u32::from(ip) & mask == net & mask).then_some(*len)
+            }
+            (Dst::V4 { .. }, IpAddr::V6(_)) | (Dst::Unreadable, _) => None,
+            (Dst::Net(n), ip) => n.contains(&ip).then(|| n.prefix_len()),
+        }
+    }
+}
+
+/// [`decide`] with the destinations of `ns`'s routes read already.
+pub fn decide_with(ns: &Netns, prefixes: &Prefixes, lookup: &Lookup) -> Decision {
     let family = family_of(lookup.dst);
     for step in steps(ns, family) {
         let Some(rule) = step.rule else {
-            if let Some(d) = in_table(ns, lookup, step.table, None) {
+            if let Some(d) = in_table(ns, prefixes, lookup, step.table, None) {
                 return d;
             }
             continue;
@@ -109,7 +213,7 @@ pub fn decide(ns: &Netns, lookup: &Lookup) -> Decision {
         };
         match rule.action.as_str() {
             "to_tbl" => {
-                if let Some(d) = in_table(ns, lookup, rule.table, step.index) {
+                if let Some(d) = in_table(ns, prefixes, lookup, rule.table, step.index) {
                     return d;
                 }
             }
@@ -239,16 +343,17 @@ fn derived_local(ns: &Netns, dst: IpAddr, rule: Option<usize>) -> Option<Decisio
 
 /// The best route for `l` in `table`: longest prefix, then lowest metric, then bundle
 /// order. `None` when nothing matches or the match is `throw` (next rule).
-fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<Decision> {
-    let family = family_of(l.dst);
+fn in_table(
+    ns: &Netns,
+    prefixes: &Prefixes,
+    l: &Lookup,
+    table: u32,
+    rule: Option<usize>,
+) -> Option<Decision> {
+    let v6 = Some(l.dst.is_ipv6());
     let mut best: Option<(usize, &Route, u8)> = None;
-    for (i, r) in ns.routes.items.iter().enumerate() {
-        if r.table != table || r.family != family {
-            continue;
-        }
-        let Some(len) = prefix_len_if_contains(&r.dst, l.dst) else {
-            continue;
-        };
+    let mut consider = |i: usize, len: u8| {
+        let r = &ns.routes.items[i];
         let better = match best {
             None => true,
             Some((_, b, blen)) => {
@@ -258,8 +363,26 @@ fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<D
         if better {
             best = Some((i, r, len));
         }
+    };
+    // A route to the host itself is longer than any other: the others are tried only
+    // when there is none.
+    match prefixes.hosts.get(&(table, l.dst)) {
+        Some(hosts) => {
+            let len = if l.dst.is_ipv6() { 128 } else { 32 };
+            hosts.iter().for_each(|&i| consider(i, len));
+        }
+        None => {
+            for (i, p) in &prefixes.nets {
+                if p.table != table || p.v6 != v6 {
+                    continue;
+                }
+                if let Some(len) = p.dst.len_if_contains(l.dst) {
+                    consider(*i, len);
+                }
+            }
+        }
     }
-    if best.is_none() && table == LOCAL_TABLE && !has_local_table(ns) {
+    if best.is_none() && table == LOCAL_TABLE && !prefixes.has_local {
         return derived_local(ns, l.dst, rule);
     }
     let (index, route, _) = best?;
@@ -282,22 +405,6 @@ fn in_table(ns: &Netns, l: &Lookup, table: u32, rule: Option<usize>) -> Option<D
         route: Some(index),
         table: Some(table),
     })
-}
-
-/// The prefix length of route destination `dst` (`default` or `addr/len`) when it
-/// contains `ip`.
-fn prefix_len_if_contains(dst: &str, ip: IpAddr) -> Option<u8> {
-    if dst == "default" {
-        return Some(0);
-    }
-    // Every route of a table is tried on every lookup, thousands of lookups per
-    // reachability matrix: the usual `a.b.c.d/len` is read without the general parser.
-    if let (IpAddr::V4(ip), Some((net, len))) = (ip, plain_v4_cidr(dst.as_bytes())) {
-        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-        return (u32::from(ip) & mask == net & mask).then_some(len);
-    }
-    let net = parse_cidr(dst).ok()?;
-    net.contains(&ip).then(|| net.prefix_len())
 }
 
 /// `a.b.c.d/len` or `a.b.c.d` (a /32) in the canonical form `parse_cidr` accepts — no
@@ -372,6 +479,76 @@ mod tests {
             Route::new("10.51.0.0/16").with_kind("unreachable"),
             Route::new("10.52.0.0/16").with_kind("prohibit"),
         ]
+    }
+
+    /// What `in_table` must answer: every route of the table and family tried in
+    /// turn, longest prefix, then lowest metric, then bundle order.
+    fn scan(n: &Netns, table: u32, dst: IpAddr) -> Option<usize> {
+        let family = family_of(dst);
+        let mut best: Option<(usize, u8, u32)> = None;
+        for (i, r) in n.routes.items.iter().enumerate() {
+            if r.table != table || r.family != family {
+                continue;
+            }
+            let Some(len) = Dst::of(&r.dst).len_if_contains(dst) else {
+                continue;
+            };
+            let metric = r.metric.unwrap_or(0);
+            if best.is_none_or(|(_, l, m)| len > l || (len == l && metric < m)) {
+                best = Some((i, len, metric));
+            }
+        }
+        best.map(|(i, _, _)| i)
+    }
+
+    #[test]
+    fn host_routes_found_by_address_choose_as_a_scan_would() {
+        let metric = |r: Route, m: u32| Route {
+            metric: Some(m),
+            ..r
+        };
+        let mut routes = main_table();
+        routes.extend([
+            // Two routes to one pod: the lower metric wins, then the first.
+            metric(Route::new("10.244.1.7").dev(5), 100),
+            metric(Route::new("10.244.1.7/32").dev(6), 50),
+            metric(Route::new("10.244.1.7").dev(7), 50),
+            // The same host in another table, and an IPv6 host and prefix.
+            Route::new("10.244.1.8").dev(8).in_table(100),
+            Route {
+                family: "inet6".into(),
+                ..Route::new("fd00::7/128").dev(9)
+            },
+            Route {
+                family: "inet6".into(),
+                ..Route::new("fd00::/64").dev(10)
+            },
+            // A host route whose family disagrees with its address: never taken.
+            Route {
+                family: "inet6".into(),
+                ..Route::new("10.244.1.9").dev(11)
+            },
+        ]);
+        let n = ns(routes, vec![]);
+        let prefixes = Prefixes::of(&n);
+        let dsts = [
+            "10.244.1.7",
+            "10.244.1.8",
+            "10.244.1.9",
+            "10.244.1.200",
+            "10.0.0.10",
+            "192.0.2.1",
+            "fd00::7",
+            "fd00::8",
+        ];
+        for table in [100, 254, 255] {
+            for dst in dsts {
+                let got = in_table(&n, &prefixes, &out(dst), table, None).and_then(|d| d.route);
+                assert_eq!(got, scan(&n, table, ip(dst)), "{dst} in table {table}");
+            }
+        }
+        let d = decide(&n, &out("10.244.1.7"));
+        assert_eq!(d.route, Some(9), "metric 50, first of two");
     }
 
     #[test]
@@ -535,7 +712,7 @@ mod tests {
                 let slow = parse_cidr(dst)
                     .ok()
                     .and_then(|net| net.contains(&ip).then(|| net.prefix_len()));
-                assert_eq!(prefix_len_if_contains(dst, ip), slow, "{dst} {ip}");
+                assert_eq!(Dst::of(dst).len_if_contains(ip), slow, "{dst} {ip}");
             }
         }
     }

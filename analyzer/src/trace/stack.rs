@@ -5,7 +5,7 @@
 use super::engine::{Engine, ReplyOf, Stage, State, Tuple};
 use super::packet::{CtState, Hook, Packet, Proto};
 use super::path::{Branch, Verdict};
-use super::route::{self, Decision, Lookup, Verdict as Route};
+use super::route::{Decision, Lookup, Verdict as Route};
 use crate::evidence::Evidence;
 use crate::model::net::parse_ip;
 use crate::model::services::sockaddr;
@@ -41,7 +41,7 @@ impl<'a> Engine<'a> {
             iif: iif.map(String::from),
             mark: st.packet.mark,
         };
-        let d = route::decide(ns, &lookup);
+        let d = self.decide_route(ns, &lookup);
         let dst = st.packet.dst;
         if self.keeps(d.route.is_some()) {
             let what = describe(ns, &d, dst);
