@@ -119,11 +119,22 @@ pub fn analyze_sources<'b>(
     thresholds: &Thresholds,
     selection: &Selection,
 ) -> Analysis<'b> {
-    let (mut sources, model, graph) = build(sources);
-    let reach = selection.wants_reach().then(|| {
-        let firewall = crate::trace::firewall::Firewall::take(&mut sources);
+    let mut sources = sources;
+    let model = stage("model", || crate::model::build(&sources));
+    let firewall = selection
+        .wants_reach()
+        .then(|| crate::trace::firewall::Firewall::take(&mut sources));
+    // What the matrix prepares without the graph is made while the graph is built.
+    let (graph, prepared) = rayon::join(
+        || stage("graph", || crate::graph::build(&model)),
+        || {
+            let prepare = |f| stage("reach:plan", || crate::trace::reach::prepare(&model, f));
+            firewall.as_ref().map(prepare)
+        },
+    );
+    let reach = prepared.map(|p| {
         stage("reach", || {
-            crate::trace::reach::compute(&model, &graph, &firewall)
+            crate::trace::reach::compute_prepared(&model, &graph, p)
         })
     });
     let findings = stage("check", || {

@@ -45,40 +45,28 @@ pub fn build(src: &Sources<'_>) -> Model {
     ids.extend(src.netns.keys().cloned());
     ids.sort();
     ids.dedup();
-    let empty = NetnsSources::default();
-    // By id, not a scan per netns: an index can list tens of thousands.
-    let by_id: std::collections::HashMap<&str, &NetnsEntry> =
-        index.iter().map(|e| (e.id.as_str(), e)).collect();
-    let built: Vec<Netns> = ids
-        .par_iter()
-        .map(|id| {
-            let entry = by_id.get(id.as_str()).copied();
-            netns(id, entry, src.netns.get(id).unwrap_or(&empty), src)
-        })
-        .collect();
-    model.netns = built.into_iter().map(|n| (n.id.clone(), n)).collect();
-
-    model.node = node(&model, src);
-    derive_topology(&mut model);
-
-    // Services and netfilter facts, one rules file per task.
-    let per_file: Vec<(Vec<super::Service>, super::RulesetFacts)> = src
-        .iptables
-        .par_iter()
-        .map(|ipt| {
-            let excerpt = |l: usize| src.excerpt(&ipt.path, l);
-            (
-                iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &excerpt),
-                netfilter::RulesetFacts::from_ruleset(
-                    &ipt.parsed.model,
-                    &ipt.path,
-                    ipt.proxier,
-                    ipt.ipv6,
-                    &excerpt,
-                ),
-            )
-        })
-        .collect();
+    // The netns (then the topology) and the services and netfilter facts of the
+    // rules files read different sources: built side by side (on a big node both are
+    // long).
+    let (per_file, ()) = rayon::join(
+        || rules_files(src),
+        || {
+            let empty = NetnsSources::default();
+            // By id, not a scan per netns: an index can list tens of thousands.
+            let by_id: std::collections::HashMap<&str, &NetnsEntry> =
+                index.iter().map(|e| (e.id.as_str(), e)).collect();
+            let built: Vec<Netns> = ids
+                .par_iter()
+                .map(|id| {
+                    let entry = by_id.get(id.as_str()).copied();
+                    netns(id, entry, src.netns.get(id).unwrap_or(&empty), src)
+                })
+                .collect();
+            model.netns = built.into_iter().map(|n| (n.id.clone(), n)).collect();
+            model.node = node(&model, src);
+            derive_topology(&mut model);
+        },
+    );
     for (svcs, facts) in per_file {
         model.services.extend(svcs);
         model.netfilter.rulesets.push(facts);
@@ -101,6 +89,29 @@ pub fn build(src: &Sources<'_>) -> Model {
     super::build_text::kernel_log(&mut model, src);
     model.datapath = super::datapath::Datapath::of(&model);
     model
+}
+
+/// Services and netfilter facts of each iptables save, one task per file (and the
+/// two of one file side by side).
+fn rules_files(src: &Sources<'_>) -> Vec<(Vec<super::Service>, super::RulesetFacts)> {
+    src.iptables
+        .par_iter()
+        .map(|ipt| {
+            let excerpt = |l: usize| src.excerpt(&ipt.path, l);
+            rayon::join(
+                || iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &excerpt),
+                || {
+                    netfilter::RulesetFacts::from_ruleset(
+                        &ipt.parsed.model,
+                        &ipt.path,
+                        ipt.proxier,
+                        ipt.ipv6,
+                        &excerpt,
+                    )
+                },
+            )
+        })
+        .collect()
 }
 
 /// Pods, bridges and pod CIDRs, derived from the netns (also used by hand-built models).

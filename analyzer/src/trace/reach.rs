@@ -173,19 +173,63 @@ struct Target<'m> {
     chains: BTreeMap<&'m str, IpAddr>,
 }
 
+/// What the matrix needs that the node's graph does not give: the service ports, the
+/// pods and their classes, the rulesets indexed. Made while the graph is built.
+pub struct Prepared<'a> {
+    targets: Vec<Target<'a>>,
+    pods: Vec<&'a Pod>,
+    rulesets: Rulesets<'a>,
+    refs: SourceRefs<'a>,
+    plan: Plan,
+}
+
+/// The part of the matrix's preparation that does not need the graph.
+pub fn prepare<'a>(model: &'a Model, firewall: &'a Firewall) -> Prepared<'a> {
+    let targets = targets(model);
+    let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
+    let (rulesets, (refs, plan)) = rayon::join(
+        || Arc::new(firewall.rulesets()),
+        || {
+            let refs = SourceRefs::of(firewall);
+            let plan = Plan::new(model, &refs, &pods, &targets);
+            (refs, plan)
+        },
+    );
+    Prepared {
+        targets,
+        pods,
+        rulesets,
+        refs,
+        plan,
+    }
+}
+
 pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachability {
+    compute_prepared(model, graph, prepare(model, firewall))
+}
+
+/// [`compute`] with what [`prepare`] made.
+pub fn compute_prepared<'a>(
+    model: &'a Model,
+    graph: &'a NodeGraph,
+    prepared: Prepared<'a>,
+) -> Reachability {
     let options = Options {
         detail: Detail::Deciding,
         ..Options::default()
     };
-    // Building the engines, the masked cells and the plan are serial stretches of
-    // milliseconds each on a big node: side by side, they take the time of the longest.
-    let targets = targets(model);
-    let pods: Vec<&Pod> = model.pods.iter().filter(|p| !p.ips.is_empty()).collect();
-    let ((verdicts, deciding), (masked, (refs, plan))) = stage("reach:prep", || {
+    let Prepared {
+        targets,
+        pods,
+        rulesets,
+        refs,
+        plan,
+    } = prepared;
+    // The engines and the masked cells are serial stretches of milliseconds each on a
+    // big node: side by side, they take the time of the longest.
+    let ((verdicts, deciding), masked) = stage("reach:prep", || {
         rayon::join(
             || {
-                let rulesets: Rulesets<'_> = Arc::new(firewall.rulesets());
                 rayon::join(
                     || {
                         let detail = Detail::Verdicts;
@@ -195,16 +239,7 @@ pub fn compute(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Reachab
                     || Engine::with_rulesets(model, graph, rulesets.clone(), options),
                 )
             },
-            || {
-                rayon::join(
-                    || masked_cells(model, graph, firewall, options, &targets),
-                    || {
-                        let refs = SourceRefs::of(firewall);
-                        let plan = Plan::new(model, &refs, &pods, &targets);
-                        (refs, plan)
-                    },
-                )
-            },
+            || masked_cells(model, graph, &rulesets, options, &targets),
         )
     });
     let engine = Tracer { verdicts, deciding };
@@ -402,7 +437,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(model: &Model, refs: &SourceRefs, pods: &[&Pod], targets: &[Target<'_>]) -> Plan {
+    fn new(model: &Model, refs: &SourceRefs<'_>, pods: &[&Pod], targets: &[Target<'_>]) -> Plan {
         let width = targets.len();
         let mut first: BTreeMap<String, usize> = BTreeMap::new();
         let class = pods
@@ -437,7 +472,7 @@ impl Plan {
         for (pi, p) in pods.iter().enumerate() {
             let named_in = p.ips.iter().filter_map(|ip| refs.hosts.get(ip)).flatten();
             for c in named_in {
-                for &ti in by_chain.get(c.as_str()).into_iter().flatten() {
+                for &ti in by_chain.get(c).into_iter().flatten() {
                     plan.special[pi * width + ti] = true;
                 }
             }
@@ -477,20 +512,20 @@ impl Plan {
 
 /// One pod per service traced as if the node forwarded through its rules, when its
 /// sysctls stop pod traffic before the rules see it.
-fn masked_cells(
-    model: &Model,
-    graph: &NodeGraph,
-    firewall: &Firewall,
+fn masked_cells<'a>(
+    model: &'a Model,
+    graph: &'a NodeGraph,
+    rulesets: &Rulesets<'a>,
     options: Options,
     targets: &[Target<'_>],
 ) -> Cells {
     if !forwarding_masked(model) {
         return Cells::default();
     }
-    let forwarding = Engine::new(
+    let forwarding = Engine::with_rulesets(
         model,
         graph,
-        firewall.rulesets(),
+        rulesets.clone(),
         Options {
             assume_forwarding: true,
             ..options
@@ -569,10 +604,10 @@ fn targets(model: &Model) -> Vec<Target<'_>> {
 
 /// The endpoints of `t` that make `pod` special for it: the pod itself, and those
 /// whose endpoint chain has a rule naming the pod.
-fn special_endpoints(pod: &Pod, t: &Target<'_>, refs: &SourceRefs) -> Arc<[IpAddr]> {
+fn special_endpoints(pod: &Pod, t: &Target<'_>, refs: &SourceRefs<'_>) -> Arc<[IpAddr]> {
     let mut out: Vec<IpAddr> = pod.ips.clone();
     for chain in pod.ips.iter().filter_map(|ip| refs.hosts.get(ip)).flatten() {
-        out.extend(t.chains.get(chain.as_str()));
+        out.extend(t.chains.get(chain));
     }
     out.into()
 }
@@ -670,17 +705,18 @@ impl Col {
 /// What the rulesets say about addresses (sources, destinations, set elements) and
 /// the interface names they match on.
 #[derive(Default)]
-struct SourceRefs {
+struct SourceRefs<'a> {
     /// Prefixes wider than one address.
     prefixes: BTreeSet<IpNet>,
-    /// Single addresses, with the chains that name them.
-    hosts: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Single addresses, with the chains that name them (a big node's rules name a
+    /// hundred thousand: looked up, never walked in order).
+    hosts: HashMap<IpAddr, BTreeSet<&'a str>>,
     /// Interface names and patterns (`veth+`, `cali*`).
     ifaces: BTreeSet<String>,
 }
 
-impl SourceRefs {
-    fn of(fw: &Firewall) -> SourceRefs {
+impl<'a> SourceRefs<'a> {
+    fn of(fw: &'a Firewall) -> SourceRefs<'a> {
         let mut r = SourceRefs::default();
         for f in &fw.iptables {
             for t in &f.ruleset.tables {
@@ -738,7 +774,7 @@ impl SourceRefs {
     }
 
     /// Every address and prefix written in `text`.
-    fn add_all(&mut self, text: &str, chain: &str) {
+    fn add_all(&mut self, text: &str, chain: &'a str) {
         for tok in text.split(|c: char| c.is_whitespace() || "{},".contains(c)) {
             if let Ok(net) = tok.parse::<IpNet>() {
                 self.add(net, chain);
@@ -748,12 +784,9 @@ impl SourceRefs {
         }
     }
 
-    fn add(&mut self, net: IpNet, chain: &str) {
+    fn add(&mut self, net: IpNet, chain: &'a str) {
         if net.prefix_len() == net.max_prefix_len() {
-            self.hosts
-                .entry(net.addr())
-                .or_default()
-                .insert(chain.to_string());
+            self.hosts.entry(net.addr()).or_default().insert(chain);
         } else {
             self.prefixes.insert(net.trunc());
         }
@@ -769,7 +802,7 @@ fn endpoint_chain(chain: &str) -> bool {
 /// its netns and host veth, and which source prefixes and interface patterns of the
 /// rules it falls under. A pod a rule names by address outside an endpoint chain is
 /// its own class.
-fn signature(model: &Model, pod: &Pod, refs: &SourceRefs) -> String {
+fn signature(model: &Model, pod: &Pod, refs: &SourceRefs<'_>) -> String {
     let Some(ns) = model.netns.get(&pod.netns) else {
         return format!("missing {}", pod.netns);
     };
