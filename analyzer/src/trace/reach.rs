@@ -295,43 +295,8 @@ pub fn compute_prepared<'a>(
         outcomes.push(o);
     }
     let traced = outcomes.len();
-    // Every other cell is its stand-in's outcome, under its own pod's name: shared,
-    // unless its failures' words name the pod that was traced (said again of this one).
     let cells = stage("reach:cells", || {
-        let stand_in = |i: usize| slot[plan.stand_in(i)];
-        let renamed: Vec<(usize, Outcome)> = (0..slot.len())
-            .into_par_iter()
-            .filter(|&i| slot[i] == u32::MAX)
-            .filter_map(|i| {
-                let o = &outcomes[stand_in(i) as usize];
-                let by = plan.stand_in(i) / plan.width;
-                (!o.failures.is_empty()).then(|| (i, o.for_pod(pods[by], pods[i / plan.width])))
-            })
-            .collect();
-        let mut which: Vec<u32> = (0..slot.len())
-            .into_par_iter()
-            .map(|i| match slot[i] {
-                u32::MAX => stand_in(i),
-                own => own,
-            })
-            .collect();
-        for (i, o) in renamed {
-            which[i] = outcomes.len() as u32;
-            outcomes.push(o);
-        }
-        let slots = which
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, outcome)| Slot {
-                row: (i / plan.width) as u32,
-                col: (i % plan.width) as u32,
-                outcome,
-                traced: slot[i] != u32::MAX,
-            })
-            .collect();
-        let rows = pods.iter().map(|p| Row::of(p)).collect();
-        let cols = targets.iter().map(Col::of).collect();
-        Cells::new(rows, cols, outcomes, slots)
+        spread(&plan, &pods, &targets, &slot, outcomes)
     });
     Reachability {
         pods: pods.len(),
@@ -340,6 +305,53 @@ pub fn compute_prepared<'a>(
         cells,
         masked,
     }
+}
+
+/// Every cell of the matrix: its own outcome if it was traced (`slot`: its index into
+/// `outcomes`, else `u32::MAX`), else its stand-in's under its own pod's name —
+/// shared, unless its failures' words name the pod that was traced (said again of
+/// this one).
+fn spread(
+    plan: &Plan,
+    pods: &[&Pod],
+    targets: &[Target<'_>],
+    slot: &[u32],
+    mut outcomes: Vec<Outcome>,
+) -> Cells {
+    let stand_in = |i: usize| slot[plan.stand_in(i)];
+    let renamed: Vec<(usize, Outcome)> = (0..slot.len())
+        .into_par_iter()
+        .filter(|&i| slot[i] == u32::MAX)
+        .filter_map(|i| {
+            let o = &outcomes[stand_in(i) as usize];
+            let by = plan.stand_in(i) / plan.width;
+            (!o.failures.is_empty()).then(|| (i, o.for_pod(pods[by], pods[i / plan.width])))
+        })
+        .collect();
+    let mut which: Vec<u32> = (0..slot.len())
+        .into_par_iter()
+        .map(|i| match slot[i] {
+            u32::MAX => stand_in(i),
+            own => own,
+        })
+        .collect();
+    for (i, o) in renamed {
+        which[i] = outcomes.len() as u32;
+        outcomes.push(o);
+    }
+    let slots = which
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, outcome)| Slot {
+            row: (i / plan.width) as u32,
+            col: (i % plan.width) as u32,
+            outcome,
+            traced: slot[i] != u32::MAX,
+        })
+        .collect();
+    let rows = pods.iter().map(|p| Row::of(p)).collect();
+    let cols = targets.iter().map(Col::of).collect();
+    Cells::new(rows, cols, outcomes, slots)
 }
 
 /// The matrix without sharing: every cell traced in full from its own pod. What
