@@ -1,6 +1,7 @@
 //! Many bundles in one run (`netsnap analyze A B C …`): each bundle is analysed on its
-//! own, at most `jobs` at a time (each on its share of the cores), and reduced at once to its report and (for the
-//! cluster checks) its [`NodeSummary`]; the bundle and its analysis are then dropped.
+//! own, at most `jobs` at a time (each on its share of the cores), and reduced at once
+//! to its report and (for the cluster checks) its [`NodeSummary`]; the bundle and its
+//! analysis are then dropped.
 //! With one job the next bundle is read while the current one is analysed.
 //! Memory stays bounded by `jobs` analyses (plus, with one job, one read bundle) and
 //! the reports and summaries, whatever the number of bundles. Results come back in the
@@ -27,9 +28,9 @@ use std::sync::Mutex;
 /// job spread its work over every core, a second job cost ~10 % more CPU and gained
 /// little, and one job at a time with the next bundle read ahead was the default
 /// (1.23× the ideal wall); with the cores split between two jobs, neither waits for
-/// the other's serial stages: 1.10× the ideal wall, peak RSS 2.70× one analysis
-/// (2.50× with one job). More jobs would hold more analyses in memory for no core
-/// left to run them.
+/// the other's serial stages: 0.97× the ideal wall, peak RSS 2.78× one analysis
+/// (1.08× and 2.88× with one job, at 49ae3a7). More jobs would hold more analyses in
+/// memory for no core left to run them.
 pub fn default_jobs() -> usize {
     cores().min(2)
 }

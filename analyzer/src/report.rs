@@ -115,11 +115,10 @@ pub fn analyze<'b>(
 /// [`analyze`] on sources already parsed (e.g. while the bundle was read, see
 /// [`crate::load::open_and_parse`]).
 pub fn analyze_sources<'b>(
-    sources: Sources<'b>,
+    mut sources: Sources<'b>,
     thresholds: &Thresholds,
     selection: &Selection,
 ) -> Analysis<'b> {
-    let mut sources = sources;
     let model = stage("model", || crate::model::build(&sources));
     let firewall = selection
         .wants_reach()

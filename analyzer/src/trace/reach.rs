@@ -318,20 +318,20 @@ fn spread(
     slot: &[u32],
     mut outcomes: Vec<Outcome>,
 ) -> Cells {
-    let stand_in = |i: usize| slot[plan.stand_in(i)];
     let renamed: Vec<(usize, Outcome)> = (0..slot.len())
         .into_par_iter()
         .filter(|&i| slot[i] == u32::MAX)
         .filter_map(|i| {
-            let o = &outcomes[stand_in(i) as usize];
-            let by = plan.stand_in(i) / plan.width;
-            (!o.failures.is_empty()).then(|| (i, o.for_pod(pods[by], pods[i / plan.width])))
+            let by = plan.stand_in(i);
+            let o = &outcomes[slot[by] as usize];
+            let (from, to) = (pods[by / plan.width], pods[i / plan.width]);
+            (!o.failures.is_empty()).then(|| (i, o.for_pod(from, to)))
         })
         .collect();
     let mut which: Vec<u32> = (0..slot.len())
         .into_par_iter()
         .map(|i| match slot[i] {
-            u32::MAX => stand_in(i),
+            u32::MAX => slot[plan.stand_in(i)],
             own => own,
         })
         .collect();
@@ -343,15 +343,18 @@ fn spread(
         .into_par_iter()
         .enumerate()
         .map(|(i, outcome)| Slot {
-            row: (i / plan.width) as u32,
-            col: (i % plan.width) as u32,
             outcome,
             traced: slot[i] != u32::MAX,
         })
         .collect();
-    let rows = pods.iter().map(|p| Row::of(p)).collect();
-    let cols = targets.iter().map(Col::of).collect();
+    let (rows, cols) = axes(pods, targets);
     Cells::new(rows, cols, outcomes, slots)
+}
+
+/// The rows and columns of a matrix of `pods` × `targets`.
+fn axes(pods: &[&Pod], targets: &[Target<'_>]) -> (Vec<Row>, Vec<Col>) {
+    let rows = pods.iter().map(|p| Row::of(p)).collect();
+    (rows, targets.iter().map(Col::of).collect())
 }
 
 /// The matrix without sharing: every cell traced in full from its own pod. What
@@ -374,8 +377,7 @@ pub fn compute_each(model: &Model, graph: &NodeGraph, firewall: &Firewall) -> Re
                 .map(move |t| outcome_of(&trace(engine, p, t, None)))
         })
         .collect();
-    let rows = pods.iter().map(|p| Row::of(p)).collect();
-    let cols = targets.iter().map(Col::of).collect();
+    let (rows, cols) = axes(&pods, &targets);
     let cells = Cells::each(rows, cols, outcomes);
     Reachability {
         pods: pods.len(),
@@ -550,8 +552,8 @@ fn masked_cells<'a>(
         .par_iter()
         .map(|t| outcome_of(&trace(&forwarding, pod, t, None)))
         .collect();
-    let cols = targets.iter().map(Col::of).collect();
-    Cells::each(vec![Row::of(pod)], cols, outcomes)
+    let (rows, cols) = axes(&[pod], targets);
+    Cells::each(rows, cols, outcomes)
 }
 
 /// Whether the node's sysctls stop pod traffic before its rules see it.

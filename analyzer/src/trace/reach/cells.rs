@@ -1,7 +1,8 @@
 //! The matrix's cells, stored as numbers: a big node has millions of (pod, service
 //! port) cells but hundreds of pods, thousands of service ports and a few thousand
-//! distinct outcomes, so a cell is four numbers into those tables and [`Cell`] a view
-//! of one (a cell of named fields took ~110 bytes and six reference counts).
+//! distinct outcomes, so a cell is its outcome's number (its pod and service port
+//! are its place in the row-major grid) and [`Cell`] a view of one (a cell of named
+//! fields took ~110 bytes and six reference counts).
 
 use super::{Failure, Outcome};
 use crate::model::netns::Pod;
@@ -9,7 +10,7 @@ use crate::trace::path::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Every cell of a matrix (or of its masked row), in the order they were made.
+/// Every cell of a matrix (or of its masked row): rows × columns, row-major.
 #[derive(Debug, Clone, Default)]
 pub struct Cells {
     rows: Vec<Row>,
@@ -42,11 +43,9 @@ pub(super) struct Col {
     pub(super) to: String,
 }
 
-/// One cell: indexes into the rows, columns and outcomes.
+/// One cell: its outcome's index (its row and column are its position).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slot {
-    pub(super) row: u32,
-    pub(super) col: u32,
     pub(super) outcome: u32,
     /// Traced for this pod (false: the outcome of a pod of its class).
     pub(super) traced: bool,
@@ -90,16 +89,16 @@ impl<'a> Cell<'a> {
 }
 
 impl Cells {
-    /// Cells over `rows` × `cols` as `slots` say, each slot's numbers in range.
+    /// Cells over `rows` × `cols`, one slot per cell in row-major order, each naming
+    /// one of `outcomes`.
     pub(super) fn new(
         rows: Vec<Row>,
         cols: Vec<Col>,
         outcomes: Vec<Outcome>,
         slots: Vec<Slot>,
     ) -> Cells {
-        debug_assert!(slots.iter().all(|s| (s.row as usize) < rows.len()
-            && (s.col as usize) < cols.len()
-            && (s.outcome as usize) < outcomes.len()));
+        debug_assert_eq!(slots.len(), rows.len() * cols.len());
+        debug_assert!(slots.iter().all(|s| (s.outcome as usize) < outcomes.len()));
         Cells {
             rows,
             cols,
@@ -110,11 +109,8 @@ impl Cells {
 
     /// Every (row, column) cell traced on its own: `outcomes` row-major.
     pub(super) fn each(rows: Vec<Row>, cols: Vec<Col>, outcomes: Vec<Outcome>) -> Cells {
-        let width = cols.len();
         let slots = (0..outcomes.len())
             .map(|i| Slot {
-                row: (i / width) as u32,
-                col: (i % width) as u32,
                 outcome: i as u32,
                 traced: true,
             })
@@ -133,13 +129,15 @@ impl Cells {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             cells: self,
-            slots: self.slots.iter(),
+            slots: self.slots.iter().enumerate(),
         }
     }
 
-    fn view(&self, s: &Slot) -> Cell<'_> {
-        let row = &self.rows[s.row as usize];
-        let col = &self.cols[s.col as usize];
+    /// The cell at position `at`.
+    fn view(&self, at: usize, s: &Slot) -> Cell<'_> {
+        let width = self.cols.len();
+        let row = &self.rows[at / width];
+        let col = &self.cols[at % width];
         Cell {
             pod: &row.pod,
             netns: &row.netns,
@@ -156,14 +154,14 @@ impl Cells {
 #[derive(Clone)]
 pub struct Iter<'a> {
     cells: &'a Cells,
-    slots: std::slice::Iter<'a, Slot>,
+    slots: std::iter::Enumerate<std::slice::Iter<'a, Slot>>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = Cell<'a>;
 
     fn next(&mut self) -> Option<Cell<'a>> {
-        self.slots.next().map(|s| self.cells.view(s))
+        self.slots.next().map(|(at, s)| self.cells.view(at, s))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -232,18 +230,8 @@ mod tests {
             outcome(Verdict::Delivered, false),
             outcome(Verdict::Dropped, true),
         ];
-        let slot = |row, col, outcome, traced| Slot {
-            row,
-            col,
-            outcome,
-            traced,
-        };
-        let slots = vec![
-            slot(0, 0, 0, true),
-            slot(0, 1, 1, true),
-            slot(1, 0, 0, false),
-            slot(1, 1, 1, false),
-        ];
+        let slot = |outcome, traced| Slot { outcome, traced };
+        let slots = vec![slot(0, true), slot(1, true), slot(0, false), slot(1, false)];
         let cells = Cells::new(
             vec![row("a"), row("b")],
             vec![col("s1"), col("s2")],
