@@ -5,11 +5,11 @@
 //! rules, the model, the trace engine's branches); mimalloc does that with less CPU
 //! than glibc's malloc: 100 medium bundles as one cluster ~14.4 → ~10.4 s, the large
 //! bundle 7.5 → 6.4 × the zstd floor without the matrix, 17.7 → 15.5 × with it
-//! (docs/performance.md). Big buffers (a bundle's entries, read by
-//! doubling when the header's size is not trusted; conntrack tables) stay with glibc,
-//! which maps them on their own and grows them in place (`mremap`): mimalloc copies a
-//! grown huge block into a new one, and under the hostile corpus's 512 MiB
-//! address-space limit a 100 MB entry then no longer fit.
+//! (docs/performance.md). Big buffers (a bundle's entries, made at their announced
+//! size when the address space allows and else grown by doubling; conntrack tables)
+//! stay with glibc, which maps them on their own and grows them in place (`mremap`):
+//! mimalloc copies a grown huge block into a new one, and under the hostile corpus's
+//! 512 MiB address-space limit a 100 MB entry then no longer fit.
 
 use mimalloc::MiMalloc;
 use std::alloc::{GlobalAlloc, Layout, System};

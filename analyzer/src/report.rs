@@ -136,12 +136,19 @@ pub fn analyze_sources<'b>(
             crate::trace::reach::compute_prepared(&model, &graph, p)
         })
     });
-    let findings = stage("check", || {
-        check::run(
-            &Context::new(&model, &graph, thresholds).with_reach(reach.as_ref()),
-            selection,
-        )
-    });
+    // The rulesets' hundreds of thousands of parsed rules are freed while the checks
+    // run (they need only the model): serial work that otherwise follows them.
+    let ((), findings) = rayon::join(
+        move || drop(firewall),
+        || {
+            stage("check", || {
+                check::run(
+                    &Context::new(&model, &graph, thresholds).with_reach(reach.as_ref()),
+                    selection,
+                )
+            })
+        },
+    );
     Analysis {
         sources,
         model,

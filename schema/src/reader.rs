@@ -6,6 +6,7 @@
 use crate::digest::sha256_hex;
 use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_PATH};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -243,7 +244,7 @@ impl Bundle {
         let mut budget = std::mem::replace(&mut files.budget, Budget::new(origin, limits));
         let files = std::cell::RefCell::new(files);
         let mut first = true;
-        walk_tar(
+        walk_tar_pieces(
             decoder,
             &mut budget,
             &mut |event| match event {
@@ -258,6 +259,7 @@ impl Bundle {
                     kind,
                 }),
             },
+            &mut |piece| files.borrow().hasher.piece(piece),
             &mut |path, data| {
                 let mut files = files.borrow_mut();
                 if first && path == MANIFEST_PATH {
@@ -273,7 +275,7 @@ impl Bundle {
                     });
                 }
                 let data = Arc::new(data);
-                files.insert(path, data.clone())?;
+                files.insert(path, data.clone(), Hashed::InPieces)?;
                 on_entry(path, &data);
                 Ok(())
             },
@@ -345,7 +347,7 @@ impl Bundle {
                             source,
                         })?;
                     let data = Arc::new(data);
-                    files.insert(&path, data.clone())?;
+                    files.insert(&path, data.clone(), Hashed::Whole)?;
                     on_entry(&path, &data);
                 } else {
                     let kind = if ft.is_symlink() {
@@ -428,11 +430,45 @@ struct Files<'a> {
 /// Entries go to a second thread for sha256 as they are read, so hashing overlaps
 /// decompression instead of following it; the digests come back for verification.
 struct Hashing<'a> {
-    to_hash: Option<mpsc::Sender<(String, Arc<Vec<u8>>)>>,
+    to_hash: Option<mpsc::Sender<ToHash>>,
     digests: Option<std::thread::ScopedJoinHandle<'a, BTreeMap<String, String>>>,
 }
 
+/// What the hashing thread is given.
+enum ToHash {
+    /// The next piece of the entry being read (a copy: the reader goes on filling
+    /// the entry's buffer meanwhile).
+    Piece(Vec<u8>),
+    /// The pieces since the last `End` were all of this entry.
+    End(String),
+    /// A whole entry, read at once.
+    Whole(String, Arc<Vec<u8>>),
+}
+
+/// How an entry's bytes reached the hashing thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hashed {
+    /// Piece by piece while it was read: only its end is still to be said.
+    InPieces,
+    /// Not yet: it goes whole.
+    Whole,
+}
+
 impl Hashing<'_> {
+    /// Hashes the next piece of the entry being read. A send fails only if the
+    /// hashing thread died; verification then finds no digest and reports a mismatch.
+    fn piece(&self, piece: &[u8]) {
+        if let Some(tx) = &self.to_hash {
+            let _ = tx.send(ToHash::Piece(piece.to_vec()));
+        }
+    }
+
+    fn send(&self, what: ToHash) {
+        if let Some(tx) = &self.to_hash {
+            let _ = tx.send(what);
+        }
+    }
+
     /// Every digest, once all entries are hashed.
     fn digests(&mut self) -> BTreeMap<String, String> {
         self.to_hash.take();
@@ -446,11 +482,23 @@ impl Hashing<'_> {
 /// Runs `read` with a hashing thread beside it.
 fn with_hasher<T>(read: impl FnOnce(Hashing<'_>) -> T) -> T {
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<(String, Arc<Vec<u8>>)>();
+        let (tx, rx) = mpsc::channel::<ToHash>();
         let handle = scope.spawn(move || {
-            rx.into_iter()
-                .map(|(path, data)| (path, sha256_hex(&data)))
-                .collect()
+            let mut digests = BTreeMap::new();
+            let mut current = Sha256::new();
+            for what in rx {
+                match what {
+                    ToHash::Piece(piece) => current.update(&piece),
+                    ToHash::End(path) => {
+                        let digest = std::mem::take(&mut current).finalize();
+                        digests.insert(path, hex::encode(digest));
+                    }
+                    ToHash::Whole(path, data) => {
+                        digests.insert(path, sha256_hex(&data));
+                    }
+                }
+            }
+            digests
         });
         read(Hashing {
             to_hash: Some(tx),
@@ -490,19 +538,21 @@ impl<'a> Files<'a> {
         Ok(path)
     }
 
-    fn insert(&mut self, path: &str, data: Arc<Vec<u8>>) -> Result<(), ReadError> {
+    fn insert(&mut self, path: &str, data: Arc<Vec<u8>>, hashed: Hashed) -> Result<(), ReadError> {
         if self.dirs.contains(path) {
             return Err(ReadError::Duplicate {
                 bundle: self.origin.into(),
                 entry: path.into(),
             });
         }
-        if path != MANIFEST_PATH {
-            if let Some(tx) = &self.hasher.to_hash {
-                // A send fails only if the hashing thread died; verification then
-                // finds no digest and reports a mismatch.
-                let _ = tx.send((path.to_string(), data.clone()));
-            }
+        // The manifest's own digest is never checked, but its pieces were hashed:
+        // their end is said all the same, so the next entry starts afresh.
+        match hashed {
+            Hashed::InPieces => self.hasher.send(ToHash::End(path.to_string())),
+            Hashed::Whole if path != MANIFEST_PATH => self
+                .hasher
+                .send(ToHash::Whole(path.to_string(), data.clone())),
+            Hashed::Whole => {}
         }
         self.files.insert(path.to_string(), data);
         Ok(())
@@ -650,6 +700,27 @@ pub enum TarEvent<'e> {
 pub type OnHeader<'f> = dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError> + 'f;
 /// [`walk_tar`]'s hand-over of a regular file's path and content.
 pub type OnData<'f> = dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError> + 'f;
+/// [`walk_tar_pieces`]'s view of a regular file's content as it is read.
+pub type OnPiece<'f> = dyn FnMut(&[u8]) + 'f;
+
+/// How much of an entry is read between two calls of `on_piece`.
+const PIECE: u64 = 4 << 20;
+
+/// A buffer for an entry whose header announced `size` (already within the limits):
+/// all of it at once when the address space allows, so a big entry is not copied
+/// each time it outgrows its buffer; else a small start that grows with what the
+/// entry really holds (a header may lie, and a confined reader may not have the
+/// announced size to spare).
+fn entry_buffer(size: u64) -> Vec<u8> {
+    let mut data = Vec::new();
+    let exact = usize::try_from(size + 1)
+        .ok()
+        .is_some_and(|n| data.try_reserve_exact(n).is_ok());
+    if !exact {
+        data.reserve(size.min(1 << 20) as usize);
+    }
+    data
+}
 
 /// What [`walk_tar`] does with a regular file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -668,6 +739,18 @@ pub fn walk_tar<R: Read>(
     input: R,
     budget: &mut Budget<'_>,
     on_entry: &mut OnHeader<'_>,
+    on_data: &mut OnData<'_>,
+) -> Result<(), ReadError> {
+    walk_tar_pieces(input, budget, on_entry, &mut |_| {}, on_data)
+}
+
+/// [`walk_tar`], also showing each regular file's content to `on_piece` a piece at a
+/// time while it is read (a reader hashes it on another thread meanwhile).
+pub fn walk_tar_pieces<R: Read>(
+    input: R,
+    budget: &mut Budget<'_>,
+    on_entry: &mut OnHeader<'_>,
+    on_piece: &mut OnPiece<'_>,
     on_data: &mut OnData<'_>,
 ) -> Result<(), ReadError> {
     let (origin, limits) = (budget.origin, budget.limits);
@@ -706,12 +789,21 @@ pub fn walk_tar<R: Read>(
         if on_entry(TarEvent::File(&path, size))? == Visit::Skip {
             continue;
         }
-        let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+        let mut data = entry_buffer(size);
         // Never trust the header alone: stop one byte past the admitted size.
-        (&mut entry)
-            .take(size + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| decode_err(&name, e))?;
+        let mut left = size + 1;
+        while left > 0 {
+            let start = data.len();
+            let got = (&mut entry)
+                .take(left.min(PIECE))
+                .read_to_end(&mut data)
+                .map_err(|e| decode_err(&name, e))?;
+            if got == 0 {
+                break;
+            }
+            left -= got as u64;
+            on_piece(&data[start..]);
+        }
         if data.len() as u64 != size {
             return Err(ReadError::Decompress {
                 bundle: origin.into(),

@@ -284,7 +284,10 @@ fn resolv(data: &[u8], path: &str, kubelet: bool) -> Output {
 
 fn iptables(data: &[u8], path: &str, proxier: Proxier, ipv6: bool) -> Output {
     let text = decode(data);
-    let parsed = parse::iptables::parse_iptables(path, &text);
+    let (parsed, lines) = rayon::join(
+        || parse::iptables::parse_iptables(path, &text),
+        || LineIndex::new(&text),
+    );
     Output::Iptables(
         Box::new(IptablesSource {
             path: path.to_string(),
@@ -292,7 +295,7 @@ fn iptables(data: &[u8], path: &str, proxier: Proxier, ipv6: bool) -> Output {
             ipv6,
             parsed,
         }),
-        LineIndex::new(&text),
+        lines,
     )
 }
 

@@ -589,7 +589,8 @@ impl<'a> Engine<'a> {
                 undone.push("destination");
             }
         }
-        if undone.is_empty() {
+        // Its words are made only if the hop is kept.
+        if undone.is_empty() || !self.keeps(false) {
             return;
         }
         let after = Tuple::of(&st.packet);

@@ -99,12 +99,24 @@ pub fn decide(ns: &Netns, lookup: &Lookup) -> Decision {
 pub struct Prefixes {
     /// Routes to one host (`/32`, `/128`) by (table, address): indexes into the
     /// netns's routes, in bundle order.
-    hosts: std::collections::HashMap<(u32, IpAddr), Vec<usize>>,
-    /// The other routes, with their index, in bundle order.
-    nets: Vec<(usize, Prefix)>,
+    hosts: Index<(u32, IpAddr)>,
+    /// Routes to other IPv4 networks by (table, prefix length, network): a lookup
+    /// tries the table's lengths longest first (a node holds a route per other node).
+    v4: Index<(u32, u8, u32)>,
+    /// The prefix lengths in `v4` of each table, longest first.
+    v4_lens: std::collections::HashMap<u32, Vec<u8>, Fx>,
+    /// The other routes (default, IPv6, unreadable) by (table, is IPv6), with their
+    /// index, in bundle order (a node's IPv6 link-local routes, one per veth, are not
+    /// tried for an IPv4 lookup). A route of another family matches nothing.
+    nets: std::collections::HashMap<(u32, bool), Vec<(usize, Dst)>, Fx>,
     /// The bundle holds the local table (else the kernel's is derived).
     has_local: bool,
 }
+
+/// Keys come from bundles we did not write: a randomly seeded (and fast) hasher.
+type Fx = foldhash::fast::RandomState;
+/// Indexes into a netns's routes by a key, in bundle order.
+type Index<K> = std::collections::HashMap<K, Vec<usize>, Fx>;
 
 /// One route as a lookup reads it: its table, family and destination.
 struct Prefix {
@@ -130,8 +142,10 @@ enum Dst {
 impl Prefixes {
     pub fn of(ns: &Netns) -> Prefixes {
         let mut out = Prefixes {
-            hosts: std::collections::HashMap::new(),
-            nets: Vec::new(),
+            hosts: Index::default(),
+            v4: Index::default(),
+            v4_lens: std::collections::HashMap::default(),
+            nets: std::collections::HashMap::default(),
             has_local: has_local_table(ns),
         };
         for (i, r) in ns.routes.items.iter().enumerate() {
@@ -144,13 +158,40 @@ impl Prefixes {
                 },
                 dst: Dst::of(&r.dst),
             };
-            match p.host() {
-                Some(ip) => out.hosts.entry((p.table, ip)).or_default().push(i),
-                None => out.nets.push((i, p)),
+            match (p.host(), &p.dst, p.v6) {
+                (Some(ip), _, _) => out.hosts.entry((p.table, ip)).or_default().push(i),
+                (None, &Dst::V4 { net, len }, Some(false)) => {
+                    let key = (p.table, len, net & v4_mask(len));
+                    out.v4.entry(key).or_default().push(i);
+                    let lens = out.v4_lens.entry(p.table).or_default();
+                    if !lens.contains(&len) {
+                        lens.push(len);
+                    }
+                }
+                (None, _, Some(v6)) => out.nets.entry((p.table, v6)).or_default().push((i, p.dst)),
+                (None, _, None) => {}
             }
+        }
+        for lens in out.v4_lens.values_mut() {
+            lens.sort_unstable_by(|a, b| b.cmp(a));
         }
         out
     }
+
+    /// The IPv4 routes of `table` with the longest prefix containing `ip`, and that
+    /// length.
+    fn longest_v4(&self, table: u32, ip: std::net::Ipv4Addr) -> Option<(&[usize], u8)> {
+        let ip = u32::from(ip);
+        self.v4_lens.get(&table)?.iter().find_map(|&len| {
+            let routes = self.v4.get(&(table, len, ip & v4_mask(len)))?;
+            Some((routes.as_slice(), len))
+        })
+    }
+}
+
+/// The netmask of an IPv4 prefix length.
+fn v4_mask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
 }
 
 impl Prefix {
@@ -181,7 +222,7 @@ impl Dst {
         match (self, ip) {
             (Dst::Default, _) => Some(0),
             (Dst::V4 { net, len }, IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+                let mask = v4_mask(*len);
                 (u32::from(ip) & mask == net & mask).then_some(*len)
             }
             (Dst::V4 { .. }, IpAddr::V6(_)) | (Dst::Unreadable, _) => None,
@@ -350,14 +391,17 @@ fn in_table(
     table: u32,
     rule: Option<usize>,
 ) -> Option<Decision> {
-    let v6 = Some(l.dst.is_ipv6());
+    let v6 = l.dst.is_ipv6();
     let mut best: Option<(usize, &Route, u8)> = None;
+    // Longest prefix, then lowest metric, then the first in bundle order (candidates
+    // come from an index and a list, not in bundle order).
     let mut consider = |i: usize, len: u8| {
         let r = &ns.routes.items[i];
         let better = match best {
             None => true,
-            Some((_, b, blen)) => {
-                len > blen || (len == blen && r.metric.unwrap_or(0) < b.metric.unwrap_or(0))
+            Some((bi, b, blen)) => {
+                let (m, bm) = (r.metric.unwrap_or(0), b.metric.unwrap_or(0));
+                len > blen || (len == blen && (m < bm || (m == bm && i < bi)))
             }
         };
         if better {
@@ -372,11 +416,13 @@ fn in_table(
             hosts.iter().for_each(|&i| consider(i, len));
         }
         None => {
-            for (i, p) in &prefixes.nets {
-                if p.table != table || p.v6 != v6 {
-                    continue;
+            if let IpAddr::V4(ip) = l.dst {
+                if let Some((routes, len)) = prefixes.longest_v4(table, ip) {
+                    routes.iter().for_each(|&i| consider(i, len));
                 }
-                if let Some(len) = p.dst.len_if_contains(l.dst) {
+            }
+            for (i, dst) in prefixes.nets.get(&(table, v6)).into_iter().flatten() {
+                if let Some(len) = dst.len_if_contains(l.dst) {
                     consider(*i, len);
                 }
             }
@@ -549,6 +595,52 @@ mod tests {
         }
         let d = decide(&n, &out("10.244.1.7"));
         assert_eq!(d.route, Some(9), "metric 50, first of two");
+    }
+
+    #[test]
+    fn network_routes_found_by_prefix_choose_as_a_scan_would() {
+        let metric = |r: Route, m: u32| Route {
+            metric: Some(m),
+            ..r
+        };
+        let mut routes = main_table();
+        routes.extend([
+            // Nested networks, two of one length told apart by metric then order, one
+            // written with host bits set.
+            metric(Route::new("10.60.0.0/16").dev(5), 10),
+            metric(Route::new("10.60.1.0/24").dev(6), 20),
+            metric(Route::new("10.60.1.0/24").dev(7), 10),
+            metric(Route::new("10.60.1.99/24").dev(8), 10),
+            Route::new("10.60.1.128/25").dev(9).in_table(100),
+            Route::new("0.0.0.0/0").dev(10).in_table(100),
+            // An IPv4 network whose family says IPv6: never taken for either.
+            Route {
+                family: "inet6".into(),
+                ..Route::new("10.61.0.0/16").dev(11)
+            },
+        ]);
+        let n = ns(routes, vec![]);
+        let prefixes = Prefixes::of(&n);
+        let dsts = [
+            "10.60.1.5",
+            "10.60.1.200",
+            "10.60.2.1",
+            "10.61.0.1",
+            "10.244.1.200",
+            "198.51.100.1",
+        ];
+        for table in [100, 254, 255] {
+            for dst in dsts {
+                let got = in_table(&n, &prefixes, &out(dst), table, None).and_then(|d| d.route);
+                assert_eq!(got, scan(&n, table, ip(dst)), "{dst} in table {table}");
+            }
+        }
+        let d = decide(&n, &out("10.60.1.5"));
+        assert_eq!(
+            d.route,
+            Some(main_table().len() + 2),
+            "metric 10, first of two"
+        );
     }
 
     #[test]

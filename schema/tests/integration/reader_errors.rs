@@ -153,6 +153,39 @@ fn sha256_mismatch_is_refused() {
     );
 }
 
+/// An entry bigger than the reader's piece (hashed piece by piece while it is read):
+/// its digest is checked whole, a changed byte in a later piece is found, and the
+/// next entry is hashed on its own.
+#[test]
+fn entry_hashed_in_pieces_is_verified_whole() {
+    let big: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
+    let files: &[(&str, &[u8])] = &[
+        ("conntrack/nf_conntrack.txt", &big),
+        ("host/resolv.conf", b"nameserver 10.96.0.10\n"),
+    ];
+    let manifest = manifest_json_for(files);
+    let tar = |big: &[u8]| {
+        raw_tar(
+            &[
+                RawEntry::file("manifest.json", &manifest),
+                RawEntry::file("conntrack/nf_conntrack.txt", big),
+                RawEntry::file("host/resolv.conf", files[1].1),
+            ],
+            true,
+        )
+    };
+    let bundle = read(&zstd(&tar(&big))).unwrap();
+    assert_eq!(bundle.file("conntrack/nf_conntrack.txt"), Some(&big[..]));
+
+    let mut changed = big.clone();
+    changed[(8 << 20) + 5] ^= 1;
+    let err = read(&zstd(&tar(&changed))).unwrap_err();
+    assert!(
+        matches!(err, ReadError::ChecksumMismatch { ref entry, .. } if entry == "conntrack/nf_conntrack.txt"),
+        "{err}"
+    );
+}
+
 #[test]
 fn size_mismatch_missing_and_unlisted_entries_are_refused() {
     let manifest = manifest_json_for(OK);

@@ -31,29 +31,41 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         rs: Ruleset::default(),
         open: None,
         pending_comments: Vec::new(),
-        chain_names: Names::default(),
+        chain_names: ChainNames::default(),
         last_line: 0,
     };
     // Rule lines do not depend on each other: parse them in parallel first (a big
     // node's save holds hundreds of thousands), then assemble in file order. A window
-    // at a time, so the parsed-but-not-assembled rules never hold more than a window's
-    // memory.
+    // at a time, so the parsed-but-not-assembled rules never hold more than two
+    // windows' memory; a window is assembled (serial) while the next one is parsed.
     let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
-    let mut rules: Vec<Option<Result<RuleLine, String>>> = Vec::new();
-    for window in lines.chunks(RULE_WINDOW) {
-        window
-            .par_iter()
-            .with_min_len(512)
-            .map(|(no, raw)| {
-                let line = raw.trim();
-                is_rule_line(line).then(|| parse_rule_line(line, *no))
-            })
-            .collect_into_vec(&mut rules);
-        for (slot, &(no, raw)) in rules.iter_mut().zip(window) {
-            asm.line(no, raw, slot);
-        }
+    let mut windows = lines.chunks(RULE_WINDOW);
+    let mut current = windows.next().map(|w| (w, parse_window(w)));
+    while let Some((window, mut rules)) = current.take() {
+        let next = windows.next();
+        current = rayon::join(
+            || {
+                for (slot, &(no, raw)) in rules.iter_mut().zip(window) {
+                    asm.line(no, raw, slot);
+                }
+            },
+            || next.map(|w| (w, parse_window(w))),
+        )
+        .1;
     }
     asm.finish()
+}
+
+/// The rule lines of `window` parsed (in parallel); `None` for the other lines.
+fn parse_window(window: &[(usize, &str)]) -> Vec<Option<Result<RuleLine, String>>> {
+    window
+        .par_iter()
+        .with_min_len(512)
+        .map(|(no, raw)| {
+            let line = raw.trim();
+            is_rule_line(line).then(|| parse_rule_line(line, *no))
+        })
+        .collect()
 }
 
 /// Puts lines, in file order, into the table they belong to.
@@ -64,7 +76,7 @@ struct Assembler {
     open: Option<Table>,
     /// Comments seen outside a table (they go before the next table's header).
     pending_comments: Vec<CommentLine>,
-    chain_names: Names,
+    chain_names: ChainNames,
     last_line: usize,
 }
 
@@ -153,7 +165,7 @@ impl Assembler {
         }
         match parsed.take().unwrap_or_else(|| parse_rule_line(line, no)) {
             Ok(RuleLine::Rule(r)) => {
-                table.rules.push(intern_chain(&mut self.chain_names, *r));
+                table.rules.push(self.chain_names.intern_rule(*r));
                 self.cov.ok();
             }
             Ok(RuleLine::Command(c)) => {
@@ -162,7 +174,7 @@ impl Assembler {
             }
             Ok(RuleLine::Degraded(r, reason)) => {
                 // Kept in the model (the chain graph needs it) but reported.
-                table.rules.push(intern_chain(&mut self.chain_names, *r));
+                table.rules.push(self.chain_names.intern_rule(*r));
                 self.cov.miss(no, raw, reason);
             }
             Err(e) => self.cov.miss(no, raw, e),
@@ -197,12 +209,28 @@ impl Assembler {
 
 /// The rule with its chain name, and the chain it jumps to, shared with every other
 /// rule naming them (a big save names each KUBE-SEP chain several times).
-fn intern_chain(names: &mut Names, mut rule: Rule) -> Rule {
-    intern(names, &mut rule.chain);
-    if let Some(Target::Chain(c)) = &mut rule.target {
-        intern(names, c);
+/// One shared copy of each chain name. A chain's rules come one after another, so
+/// the last rule's chain is tried before the set.
+#[derive(Default)]
+struct ChainNames {
+    names: Names,
+    last: Option<Arc<str>>,
+}
+
+impl ChainNames {
+    fn intern_rule(&mut self, mut rule: Rule) -> Rule {
+        match &self.last {
+            Some(last) if *last == rule.chain => rule.chain = last.clone(),
+            _ => {
+                intern(&mut self.names, &mut rule.chain);
+                self.last = Some(rule.chain.clone());
+            }
+        }
+        if let Some(Target::Chain(c)) = &mut rule.target {
+            intern(&mut self.names, c);
+        }
+        rule
     }
-    rule
 }
 
 fn intern(names: &mut Names, name: &mut Arc<str>) {

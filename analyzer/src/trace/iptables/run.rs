@@ -176,7 +176,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 self.note(s, ri, What::RateNotSimulated);
             }
             let jump = self.t.jumps[ri as usize];
-            match targets::action(rule, jump, &mut s.packet, self.cx.facts) {
+            match targets::action(rule, jump, &mut s.packet, self.cx.facts, self.says()) {
                 Action::Continue(what) => {
                     if let Some(what) = what {
                         self.note(s, ri, What::Text(what));
@@ -247,6 +247,11 @@ impl<'r, 'a> Runner<'r, 'a> {
     }
 
     /// Notes what rule `ri` (in the branch's current chain) did.
+    /// Whether notes are kept (their words are then made).
+    fn says(&self) -> targets::Say {
+        targets::Say(!matches!(self.detail, Detail::Verdicts))
+    }
+
     fn note(&self, s: &mut State, ri: u32, what: What) {
         match self.detail {
             Detail::Every => {}

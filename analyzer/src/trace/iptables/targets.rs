@@ -49,14 +49,35 @@ const PASSIVE: &[&str] = &[
     "TEE",
 ];
 
+/// Whether the runner records steps: when it keeps only verdicts (the reachability
+/// matrix's traces), a step's words are not made.
+#[derive(Clone, Copy)]
+pub(super) struct Say(pub bool);
+
+impl Say {
+    fn text(self, words: impl FnOnce() -> String) -> String {
+        if self.0 {
+            words()
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// The action of `rule`'s target; `jump` is the chain it names, resolved.
-pub(super) fn action(rule: &Rule, jump: u32, p: &mut Packet, facts: &NetnsFacts) -> Action {
+pub(super) fn action(
+    rule: &Rule,
+    jump: u32,
+    p: &mut Packet,
+    facts: &NetnsFacts,
+    say: Say,
+) -> Action {
     let Some(t) = &rule.target else {
         return Action::Continue(None);
     };
     match t {
-        Target::Accept => Action::Verdict(HookOutcome::Accept, "ACCEPT".into()),
-        Target::Drop => Action::Verdict(HookOutcome::Drop, "DROP".into()),
+        Target::Accept => Action::Verdict(HookOutcome::Accept, say.text(|| "ACCEPT".into())),
+        Target::Drop => Action::Verdict(HookOutcome::Drop, say.text(|| "DROP".into())),
         Target::Reject { with } => {
             let with = with.clone().unwrap_or_else(|| {
                 let default = if p.is_v6() {
@@ -66,7 +87,7 @@ pub(super) fn action(rule: &Rule, jump: u32, p: &mut Packet, facts: &NetnsFacts)
                 };
                 default.to_string()
             });
-            let what = format!("REJECT with {with}");
+            let what = say.text(|| format!("REJECT with {with}"));
             Action::Verdict(HookOutcome::Reject { with }, what)
         }
         Target::Return => Action::Return,
@@ -78,13 +99,14 @@ pub(super) fn action(rule: &Rule, jump: u32, p: &mut Packet, facts: &NetnsFacts)
             chain: jump,
             goto: rule.goto,
         },
-        Target::Dnat(n) => nat(n, p, true),
-        Target::Snat(n) => nat(n, p, false),
-        Target::Masquerade(m) => masquerade(m, p, facts),
+        Target::Dnat(n) => nat(n, p, true, say),
+        Target::Snat(n) => nat(n, p, false, say),
+        Target::Masquerade(m) => masquerade(m, p, facts, say),
         Target::Mark(m) => {
             let old = p.mark;
             p.mark = mark_op(m, old);
-            Action::Continue(Some(format!("MARK 0x{old:x} → 0x{:x}", p.mark)))
+            let new = p.mark;
+            Action::Continue(Some(say.text(|| format!("MARK 0x{old:x} → 0x{new:x}"))))
         }
         Target::Other(g) => other(g, p, facts),
     }
@@ -111,7 +133,7 @@ fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
 
 /// DNAT (`dst`) or SNAT: the first address and port of `--to-…`; a NAT target ends
 /// the base chain with ACCEPT.
-fn nat(n: &Nat, p: &mut Packet, dst: bool) -> Action {
+fn nat(n: &Nat, p: &mut Packet, dst: bool, say: Say) -> Action {
     let name = if dst { "DNAT" } else { "SNAT" };
     let Some(to) = n.to.as_deref() else {
         return Action::Unknown(format!("{name} without an address"));
@@ -133,16 +155,19 @@ fn nat(n: &Nat, p: &mut Packet, dst: bool) -> Action {
         p.sport = port.unwrap_or(p.sport);
         p.ct_snat = true;
     }
-    let mut what = format!("{name} to {}", endpoint(ip, port));
-    if to.contains('-') {
-        what.push_str(&format!(
-            " (first of the range {to}; the kernel picks one per connection)"
-        ));
-    }
+    let what = say.text(|| {
+        let mut what = format!("{name} to {}", endpoint(ip, port));
+        if to.contains('-') {
+            what.push_str(&format!(
+                " (first of the range {to}; the kernel picks one per connection)"
+            ));
+        }
+        what
+    });
     Action::Verdict(HookOutcome::Accept, what)
 }
 
-fn masquerade(m: &Masquerade, p: &mut Packet, facts: &NetnsFacts) -> Action {
+fn masquerade(m: &Masquerade, p: &mut Packet, facts: &NetnsFacts, say: Say) -> Action {
     let Some(oif) = p.oif.as_deref() else {
         return Action::Unknown("MASQUERADE without an output interface".into());
     };
@@ -153,24 +178,33 @@ fn masquerade(m: &Masquerade, p: &mut Packet, facts: &NetnsFacts) -> Action {
             if v6 { 6 } else { 4 }
         ));
     };
-    p.src = src;
-    p.ct_snat = true;
-    let mut what = if elsewhere {
-        format!("MASQUERADE to {src} ({oif} has no IPv4 address: the netns's first global one, as the kernel picks)")
-    } else {
-        format!("MASQUERADE to {src} (first address of {oif})")
-    };
+    let mut source_port = None;
     if let Some(ports) = &m.to_ports {
         let Some(first) = ports.split('-').next().and_then(|s| s.parse().ok()) else {
             return Action::Unknown(format!("MASQUERADE --to-ports {ports:?} not understood"));
         };
         if p.proto != Proto::Icmp {
-            p.sport = first;
-            what.push_str(&format!(", source port {first} (first of {ports})"));
+            source_port = Some((first, ports));
         }
     }
-    if m.random || m.random_fully {
-        what.push_str(", source port randomised by the kernel (kept as sent)");
+    let what = say.text(|| {
+        let mut what = if elsewhere {
+            format!("MASQUERADE to {src} ({oif} has no IPv4 address: the netns's first global one, as the kernel picks)")
+        } else {
+            format!("MASQUERADE to {src} (first address of {oif})")
+        };
+        if let Some((first, ports)) = source_port {
+            what.push_str(&format!(", source port {first} (first of {ports})"));
+        }
+        if m.random || m.random_fully {
+            what.push_str(", source port randomised by the kernel (kept as sent)");
+        }
+        what
+    });
+    p.src = src;
+    p.ct_snat = true;
+    if let Some((first, _)) = source_port {
+        p.sport = first;
     }
     Action::Verdict(HookOutcome::Accept, what)
 }
