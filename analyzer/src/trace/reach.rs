@@ -100,14 +100,6 @@ impl Renamer {
             ..h.clone()
         }
     }
-
-    fn branch(&self, b: &Branch) -> Branch {
-        Branch {
-            reason: self.text(&b.reason),
-            hops: b.hops.iter().map(|h| self.hop(h)).collect(),
-            ..b.clone()
-        }
-    }
 }
 
 /// `text` with every whole occurrence of `word` replaced: not inside a longer address
@@ -275,17 +267,14 @@ pub fn compute_prepared<'a>(
             .map(|i| {
                 let (pod, t) = target(i);
                 let only = special_endpoints(pod, t, &refs);
-                let mut branches = engine.trace(pod, t, Some(only.clone()));
+                let branches = engine.trace(pod, t, Some(only.clone()));
                 let by = plan.stand_in(i);
                 let (_, _, class) = &full[slot[by] as usize];
-                let say = Renamer::new(pods[by / plan.width], pod);
-                branches.extend(
-                    class
-                        .iter()
-                        .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)))
-                        .map(|b| say.branch(b)),
-                );
-                (i, outcome_of(&branches))
+                let rest = class
+                    .iter()
+                    .filter(|b| b.dnat_to.is_some_and(|d| !only.contains(&d)));
+                let say = || Renamer::new(pods[by / plan.width], pod);
+                (i, outcome_with(&branches, rest, say))
             })
             .collect()
     });
@@ -687,16 +676,48 @@ fn trace(
 
 /// What a cell's branches say: each verdict's probability, and the failing branches.
 fn outcome_of(branches: &[Branch]) -> Outcome {
+    outcome_with(branches, std::iter::empty(), || Renamer {
+        pairs: Vec::new(),
+    })
+}
+
+/// [`outcome_of`] the branches `own` then `others`, the branches of another pod's
+/// trace said of this one (`say`, made only if one of them fails: the words of the
+/// others are not read).
+fn outcome_with<'b>(
+    own: &[Branch],
+    others: impl Iterator<Item = &'b Branch>,
+    say: impl FnOnce() -> Renamer,
+) -> Outcome {
     let mut verdicts: BTreeMap<Verdict, f64> = BTreeMap::new();
     let mut failures = Vec::new();
-    for b in branches {
+    let deciding = |b: &Branch| b.hops.iter().rev().find(|h| h.evidence.is_some()).cloned();
+    for b in own {
         *verdicts.entry(b.verdict).or_default() += b.probability;
         if failing(b.verdict) {
             failures.push(Failure {
                 verdict: b.verdict,
                 probability: b.probability,
                 reason: b.reason.clone(),
-                deciding: b.hops.iter().rev().find(|h| h.evidence.is_some()).cloned(),
+                deciding: deciding(b),
+            });
+        }
+    }
+    let say = std::cell::LazyCell::new(say);
+    for b in others {
+        *verdicts.entry(b.verdict).or_default() += b.probability;
+        if failing(b.verdict) {
+            let r = &*say;
+            failures.push(Failure {
+                verdict: b.verdict,
+                probability: b.probability,
+                reason: r.text(&b.reason),
+                deciding: b
+                    .hops
+                    .iter()
+                    .rev()
+                    .find(|h| h.evidence.is_some())
+                    .map(|h| r.hop(h)),
             });
         }
     }
