@@ -354,8 +354,13 @@ fn flows_per_snat_tuple(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 fn flows_per_endpoint(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
-    let mut by_backend: BTreeMap<(Protocol, std::net::IpAddr, u16), Vec<&crate::model::DnatFlows>> =
-        BTreeMap::new();
+    // Looked up once per endpoint (a big node has a hundred thousand): hashed.
+    type ByBackend<'m> = std::collections::HashMap<
+        (Protocol, std::net::IpAddr, u16),
+        Vec<&'m crate::model::DnatFlows>,
+        foldhash::fast::RandomState,
+    >;
+    let mut by_backend = ByBackend::default();
     for d in &ctx.model.conntrack.dnat {
         by_backend
             .entry((d.protocol, d.backend, d.backend_port))
