@@ -430,7 +430,7 @@ struct Files<'a> {
 /// Entries go to a second thread for sha256 as they are read, so hashing overlaps
 /// decompression instead of following it; the digests come back for verification.
 struct Hashing<'a> {
-    to_hash: Option<mpsc::Sender<ToHash>>,
+    to_hash: Option<mpsc::SyncSender<ToHash>>,
     digests: Option<std::thread::ScopedJoinHandle<'a, BTreeMap<String, String>>>,
 }
 
@@ -479,10 +479,15 @@ impl Hashing<'_> {
     }
 }
 
+/// Messages the hashing thread may lag behind the reader by: pieces are copies, and
+/// where sha256 is slower than decompression (no SHA extensions) the reader waits
+/// instead of holding a second copy of the bundle.
+const PIECES_IN_FLIGHT: usize = 8;
+
 /// Runs `read` with a hashing thread beside it.
 fn with_hasher<T>(read: impl FnOnce(Hashing<'_>) -> T) -> T {
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<ToHash>();
+        let (tx, rx) = mpsc::sync_channel::<ToHash>(PIECES_IN_FLIGHT);
         let handle = scope.spawn(move || {
             let mut digests = BTreeMap::new();
             let mut current = Sha256::new();
