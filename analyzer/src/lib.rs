@@ -25,6 +25,7 @@ pub mod check;
 pub mod cluster;
 pub mod diff;
 pub mod evidence;
+mod fx;
 pub mod graph;
 pub mod imported;
 pub mod inspect;

@@ -358,7 +358,7 @@ fn flows_per_endpoint(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     type ByBackend<'m> = std::collections::HashMap<
         (Protocol, std::net::IpAddr, u16),
         Vec<&'m crate::model::DnatFlows>,
-        foldhash::fast::RandomState,
+        crate::fx::Fx,
     >;
     let mut by_backend = ByBackend::default();
     for d in &ctx.model.conntrack.dnat {

@@ -5,11 +5,11 @@
 //! table's "has no endpoints" / "has no local endpoints" rules. kube-proxy uses the
 //! same 16-character hash for every per-service chain, so the hash is the key.
 
-use super::fx::Fx;
 use super::services::{
     Endpoint, Frontend, FrontendKind, Protocol, Proxier, RuleDefect, Service, ServiceName,
 };
 use super::Evidence;
+use crate::fx::Fx;
 use crate::parse::iptables::{Chain, Match, Recent, RecentAction, Rule, Ruleset, Table, Target};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};

@@ -10,7 +10,6 @@ pub mod cilium;
 pub mod conntrack;
 pub mod datapath;
 pub mod dns;
-mod fx;
 pub mod iptables;
 pub mod ipvs;
 pub mod net;

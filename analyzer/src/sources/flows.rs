@@ -2,13 +2,11 @@
 //! hold a million entries, so only the sums per flow key and the text of each key's
 //! first entry are kept. The model turns these into findings' evidence.
 
+use crate::fx::Fx;
 use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
-
-/// Keys come from bundles we did not write: a randomly seeded hasher.
-type Fx = foldhash::fast::RandomState;
 
 /// The transport protocols whose flows are aggregated (the ones with ports), in the
 /// order flows are sorted.

@@ -9,6 +9,7 @@
 //! What the bundle cannot tell is said, never guessed: a `goto` rule, or a route type
 //! it does not model, gives [`Verdict::Unknown`] naming the rule.
 
+use crate::fx::Fx;
 use crate::model::net::{parse_cidr, parse_ip};
 use crate::model::Netns;
 use netsnap_schema::model::{Route, Rule};
@@ -113,8 +114,6 @@ pub struct Prefixes {
     has_local: bool,
 }
 
-/// Keys come from bundles we did not write: a randomly seeded (and fast) hasher.
-type Fx = foldhash::fast::RandomState;
 /// Indexes into a netns's routes by a key, in bundle order.
 type Index<K> = std::collections::HashMap<K, Vec<usize>, Fx>;
 

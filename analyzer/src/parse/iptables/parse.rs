@@ -3,13 +3,11 @@
 //! which `matches` and `targets` then type.
 
 use std::collections::HashSet;
-
-/// Chain names come from bundles we did not write: a randomly seeded hasher, and a
-/// fast one (every rule's chain and target are looked up, in file order).
-type Names = HashSet<Arc<str>, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+
+use crate::fx::Fx;
 
 use super::super::coverage::{numbered_lines, Coverage, Parsed};
 use super::super::tokenize::{tokenize, Token};
@@ -207,17 +205,18 @@ impl Assembler {
     }
 }
 
-/// The rule with its chain name, and the chain it jumps to, shared with every other
-/// rule naming them (a big save names each KUBE-SEP chain several times).
 /// One shared copy of each chain name. A chain's rules come one after another, so
 /// the last rule's chain is tried before the set.
 #[derive(Default)]
 struct ChainNames {
-    names: Names,
+    /// Chain names come from bundles we did not write: a randomly seeded hasher.
+    names: HashSet<Arc<str>, Fx>,
     last: Option<Arc<str>>,
 }
 
 impl ChainNames {
+    /// The rule with its chain name, and the chain it jumps to, shared with every
+    /// other rule naming them (a big save names each KUBE-SEP chain several times).
     fn intern_rule(&mut self, mut rule: Rule) -> Rule {
         match &self.last {
             Some(last) if *last == rule.chain => rule.chain = last.clone(),
@@ -233,7 +232,7 @@ impl ChainNames {
     }
 }
 
-fn intern(names: &mut Names, name: &mut Arc<str>) {
+fn intern(names: &mut HashSet<Arc<str>, Fx>, name: &mut Arc<str>) {
     match names.get(name) {
         Some(shared) => *name = shared.clone(),
         None => {

@@ -14,7 +14,7 @@ use crate::parse::ipset::{IpSet, IpsetSave};
 use crate::parse::iptables::SetMatch;
 
 use super::super::packet::{Packet, Proto};
-use super::Fx;
+use crate::fx::Fx;
 
 /// The sets of one ipset save, by name.
 pub(super) struct Sets<'a> {

@@ -49,6 +49,7 @@ mod tests;
 
 use std::collections::HashMap;
 
+use crate::fx::Fx;
 use crate::parse::ipset::IpsetSave;
 use crate::parse::iptables::{Chain, ChainOp, RuleOp, Table, Target};
 use crate::sources::Proxier;
@@ -58,8 +59,6 @@ use super::packet::{
     Detail, Hook, HookBranch, HookChain, HookOutcome, NetnsFacts, Packet, Ruleset,
 };
 use ipset::Sets;
-
-type Fx = foldhash::fast::RandomState;
 
 /// Default cap on the branches of one run (statistic splits multiply).
 pub const BRANCH_CAP: usize = 4096;

@@ -1,4 +1,5 @@
-//! The hasher for the analyzer's hot maps (conntrack flow keys, chain names).
+//! The hasher for the analyzer's hot maps (conntrack flow keys, chain names, routes
+//! by prefix, flows by endpoint).
 //!
 //! SipHash, std's default, cost more than the rest of conntrack aggregation for a
 //! million entries. foldhash is several times faster and, unlike a fixed-key hash
