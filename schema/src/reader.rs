@@ -458,9 +458,7 @@ impl Hashing<'_> {
     /// Hashes the next piece of the entry being read. A send fails only if the
     /// hashing thread died; verification then finds no digest and reports a mismatch.
     fn piece(&self, piece: &[u8]) {
-        if let Some(tx) = &self.to_hash {
-            let _ = tx.send(ToHash::Piece(piece.to_vec()));
-        }
+        self.send(ToHash::Piece(piece.to_vec()));
     }
 
     fn send(&self, what: ToHash) {

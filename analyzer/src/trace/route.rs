@@ -546,18 +546,33 @@ mod tests {
         best.map(|(i, _, _)| i)
     }
 
-    #[test]
-    fn host_routes_found_by_address_choose_as_a_scan_would() {
-        let metric = |r: Route, m: u32| Route {
+    /// Each of `dsts`, looked up in tables 100, 254 and 255 of `n`, gets the route
+    /// [`scan`] chooses.
+    fn assert_lookups_choose_as_a_scan_would(n: &Netns, dsts: &[&str]) {
+        let prefixes = Prefixes::of(n);
+        for table in [100, 254, 255] {
+            for &dst in dsts {
+                let got = in_table(n, &prefixes, &out(dst), table, None).and_then(|d| d.route);
+                assert_eq!(got, scan(n, table, ip(dst)), "{dst} in table {table}");
+            }
+        }
+    }
+
+    fn with_metric(r: Route, m: u32) -> Route {
+        Route {
             metric: Some(m),
             ..r
-        };
+        }
+    }
+
+    #[test]
+    fn host_routes_found_by_address_choose_as_a_scan_would() {
         let mut routes = main_table();
         routes.extend([
             // Two routes to one pod: the lower metric wins, then the first.
-            metric(Route::new("10.244.1.7").dev(5), 100),
-            metric(Route::new("10.244.1.7/32").dev(6), 50),
-            metric(Route::new("10.244.1.7").dev(7), 50),
+            with_metric(Route::new("10.244.1.7").dev(5), 100),
+            with_metric(Route::new("10.244.1.7/32").dev(6), 50),
+            with_metric(Route::new("10.244.1.7").dev(7), 50),
             // The same host in another table, and an IPv6 host and prefix.
             Route::new("10.244.1.8").dev(8).in_table(100),
             Route {
@@ -575,7 +590,6 @@ mod tests {
             },
         ]);
         let n = ns(routes, vec![]);
-        let prefixes = Prefixes::of(&n);
         let dsts = [
             "10.244.1.7",
             "10.244.1.8",
@@ -586,30 +600,21 @@ mod tests {
             "fd00::7",
             "fd00::8",
         ];
-        for table in [100, 254, 255] {
-            for dst in dsts {
-                let got = in_table(&n, &prefixes, &out(dst), table, None).and_then(|d| d.route);
-                assert_eq!(got, scan(&n, table, ip(dst)), "{dst} in table {table}");
-            }
-        }
+        assert_lookups_choose_as_a_scan_would(&n, &dsts);
         let d = decide(&n, &out("10.244.1.7"));
         assert_eq!(d.route, Some(9), "metric 50, first of two");
     }
 
     #[test]
     fn network_routes_found_by_prefix_choose_as_a_scan_would() {
-        let metric = |r: Route, m: u32| Route {
-            metric: Some(m),
-            ..r
-        };
         let mut routes = main_table();
         routes.extend([
             // Nested networks, two of one length told apart by metric then order, one
             // written with host bits set.
-            metric(Route::new("10.60.0.0/16").dev(5), 10),
-            metric(Route::new("10.60.1.0/24").dev(6), 20),
-            metric(Route::new("10.60.1.0/24").dev(7), 10),
-            metric(Route::new("10.60.1.99/24").dev(8), 10),
+            with_metric(Route::new("10.60.0.0/16").dev(5), 10),
+            with_metric(Route::new("10.60.1.0/24").dev(6), 20),
+            with_metric(Route::new("10.60.1.0/24").dev(7), 10),
+            with_metric(Route::new("10.60.1.99/24").dev(8), 10),
             Route::new("10.60.1.128/25").dev(9).in_table(100),
             Route::new("0.0.0.0/0").dev(10).in_table(100),
             // An IPv4 network whose family says IPv6: never taken for either.
@@ -619,7 +624,6 @@ mod tests {
             },
         ]);
         let n = ns(routes, vec![]);
-        let prefixes = Prefixes::of(&n);
         let dsts = [
             "10.60.1.5",
             "10.60.1.200",
@@ -628,12 +632,7 @@ mod tests {
             "10.244.1.200",
             "198.51.100.1",
         ];
-        for table in [100, 254, 255] {
-            for dst in dsts {
-                let got = in_table(&n, &prefixes, &out(dst), table, None).and_then(|d| d.route);
-                assert_eq!(got, scan(&n, table, ip(dst)), "{dst} in table {table}");
-            }
-        }
+        assert_lookups_choose_as_a_scan_would(&n, &dsts);
         let d = decide(&n, &out("10.60.1.5"));
         assert_eq!(
             d.route,
