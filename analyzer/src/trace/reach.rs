@@ -691,35 +691,25 @@ fn outcome_with<'b>(
 ) -> Outcome {
     let mut verdicts: BTreeMap<Verdict, f64> = BTreeMap::new();
     let mut failures = Vec::new();
-    let deciding = |b: &Branch| b.hops.iter().rev().find(|h| h.evidence.is_some()).cloned();
-    for b in own {
-        *verdicts.entry(b.verdict).or_default() += b.probability;
-        if failing(b.verdict) {
-            failures.push(Failure {
-                verdict: b.verdict,
-                probability: b.probability,
-                reason: b.reason.clone(),
-                deciding: deciding(b),
-            });
-        }
-    }
     let say = std::cell::LazyCell::new(say);
-    for b in others {
+    let own = own.iter().map(|b| (b, false));
+    for (b, renamed) in own.chain(others.map(|b| (b, true))) {
         *verdicts.entry(b.verdict).or_default() += b.probability;
-        if failing(b.verdict) {
-            let r = &*say;
-            failures.push(Failure {
-                verdict: b.verdict,
-                probability: b.probability,
-                reason: r.text(&b.reason),
-                deciding: b
-                    .hops
-                    .iter()
-                    .rev()
-                    .find(|h| h.evidence.is_some())
-                    .map(|h| r.hop(h)),
-            });
+        if !failing(b.verdict) {
+            continue;
         }
+        let deciding = b.hops.iter().rev().find(|h| h.evidence.is_some());
+        let (reason, deciding) = if renamed {
+            (say.text(&b.reason), deciding.map(|h| say.hop(h)))
+        } else {
+            (b.reason.clone(), deciding.cloned())
+        };
+        failures.push(Failure {
+            verdict: b.verdict,
+            probability: b.probability,
+            reason,
+            deciding,
+        });
     }
     Outcome { verdicts, failures }
 }

@@ -246,12 +246,12 @@ impl<'r, 'a> Runner<'r, 'a> {
         Evidence::new(&self.rs.file.path, Some(rule.line), text)
     }
 
-    /// Notes what rule `ri` (in the branch's current chain) did.
     /// Whether notes are kept (their words are then made).
     fn says(&self) -> targets::Say {
         targets::Say(!matches!(self.detail, Detail::Verdicts))
     }
 
+    /// Notes what rule `ri` (in the branch's current chain) did.
     fn note(&self, s: &mut State, ri: u32, what: What) {
         match self.detail {
             Detail::Every => {}
