@@ -22,5 +22,5 @@ pub use manifest::{
     ImportReport, ImportedFrom, ImportedInput, Manifest, SourceRecord, SourceStatus, Truncation,
     FORMAT_VERSION,
 };
-pub use reader::{Bundle, ReadError, ReadLimits};
+pub use reader::{Bundle, OnRead, ReadError, ReadLimits};
 pub use writer::{BundleWriter, Spool, WriteError};

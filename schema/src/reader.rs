@@ -158,22 +158,48 @@ pub struct Bundle {
     files: BTreeMap<String, Arc<Vec<u8>>>,
 }
 
-/// Called with each entry (path, content) as soon as it has been read, before the
-/// bundle as a whole is verified: a caller can start work on an entry while later
-/// ones are still being decompressed, but must discard that work if opening fails.
-pub type OnEntry<'f> = dyn FnMut(&str, &Arc<Vec<u8>>) + 'f;
+/// What a caller is shown of a bundle while it is read, before the bundle as a whole
+/// is verified: it can start work on an entry while later ones (or the rest of the
+/// same one) are still being decompressed, but must discard that work if opening
+/// fails.
+pub trait OnRead {
+    /// Whether the entry at `path` is to be read in pieces of whole lines, shown to
+    /// [`OnRead::piece`], instead of whole: it is then never held in memory at once,
+    /// nor kept in the bundle ([`Bundle::file`] does not find it, as after
+    /// [`Bundle::release`]), but its size and digest are verified all the same.
+    /// Asked once per entry of an archive (never of a directory, nor the manifest),
+    /// before any of its bytes are read.
+    fn wants_pieces(&mut self, _path: &str) -> bool {
+        false
+    }
+
+    /// The next piece of the entry at `path`, starting at byte `offset` of it. The
+    /// pieces follow one another without gap or overlap, each of about a MiB or more
+    /// and cut after a line end (only the entry's last line may lack one).
+    fn piece(&mut self, _path: &str, _offset: usize, _piece: &Arc<Vec<u8>>) {}
+
+    /// An entry, whole, once read (not one read in pieces).
+    fn entry(&mut self, path: &str, data: &Arc<Vec<u8>>);
+}
+
+/// A reader that only wants the verified bundle.
+struct NoEarlyLook;
+
+impl OnRead for NoEarlyLook {
+    fn entry(&mut self, _: &str, _: &Arc<Vec<u8>>) {}
+}
 
 impl Bundle {
     /// Opens a `.tar.zst` file or an unpacked bundle directory.
     pub fn open(path: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
-        Bundle::open_with(path, limits, &mut |_, _| {})
+        Bundle::open_with(path, limits, &mut NoEarlyLook)
     }
 
-    /// [`Bundle::open`], handing every entry to `on_entry` as soon as it is read.
+    /// [`Bundle::open`], showing every entry to `on_read` as soon as it is read.
     pub fn open_with(
         path: &Path,
         limits: &ReadLimits,
-        on_entry: &mut OnEntry<'_>,
+        on_read: &mut dyn OnRead,
     ) -> Result<Bundle, ReadError> {
         let origin = path.display().to_string();
         let meta = fs::metadata(path).map_err(|source| ReadError::Io {
@@ -181,13 +207,13 @@ impl Bundle {
             source,
         })?;
         if meta.is_dir() {
-            return Bundle::dir_with(path, limits, on_entry);
+            return Bundle::dir_with(path, limits, on_read);
         }
         let file = File::open(path).map_err(|source| ReadError::Io {
             bundle: origin.clone(),
             source,
         })?;
-        Bundle::archive_with(io::BufReader::new(file), &origin, limits, on_entry)
+        Bundle::archive_with(io::BufReader::new(file), &origin, limits, on_read)
     }
 
     /// Reads a `.tar.zst` stream.
@@ -196,14 +222,24 @@ impl Bundle {
         origin: &str,
         limits: &ReadLimits,
     ) -> Result<Bundle, ReadError> {
-        Bundle::archive_with(input, origin, limits, &mut |_, _| {})
+        Bundle::archive_with(input, origin, limits, &mut NoEarlyLook)
+    }
+
+    /// [`Bundle::from_archive`], showing every entry to `on_read` as soon as it is read.
+    pub fn from_archive_with<R: Read>(
+        input: R,
+        origin: &str,
+        limits: &ReadLimits,
+        on_read: &mut dyn OnRead,
+    ) -> Result<Bundle, ReadError> {
+        Bundle::archive_with(input, origin, limits, on_read)
     }
 
     fn archive_with<R: Read>(
         mut input: R,
         origin: &str,
         limits: &ReadLimits,
-        on_entry: &mut OnEntry<'_>,
+        on_read: &mut dyn OnRead,
     ) -> Result<Bundle, ReadError> {
         let bundle = || origin.to_string();
         let mut magic = [0u8; 4];
@@ -230,19 +266,20 @@ impl Bundle {
             })?;
 
         with_hasher(|hasher| {
-            Bundle::read_archive(decoder, Files::new(origin, limits, hasher), on_entry)
+            Bundle::read_archive(decoder, Files::new(origin, limits, hasher), on_read)
         })
     }
 
     fn read_archive<R: Read>(
         decoder: R,
         mut files: Files<'_>,
-        on_entry: &mut OnEntry<'_>,
+        on_read: &mut dyn OnRead,
     ) -> Result<Bundle, ReadError> {
         let (origin, limits) = (files.budget.origin, files.budget.limits);
         // The walk counts against the budget while the callbacks fill `files`.
         let mut budget = std::mem::replace(&mut files.budget, Budget::new(origin, limits));
         let files = std::cell::RefCell::new(files);
+        let on_read = std::cell::RefCell::new(on_read);
         let mut first = true;
         walk_tar_pieces(
             decoder,
@@ -252,14 +289,35 @@ impl Bundle {
                     files.borrow_mut().dirs.insert(path.to_string());
                     Ok(Visit::Skip)
                 }
-                TarEvent::File(..) => Ok(Visit::Read),
+                TarEvent::File(path, _) => {
+                    let pieces = path != MANIFEST_PATH && on_read.borrow_mut().wants_pieces(path);
+                    let mut files = files.borrow_mut();
+                    files.in_pieces = pieces.then(|| (path.to_string(), 0));
+                    files.hashed = 0;
+                    Ok(if pieces { Visit::Lines } else { Visit::Read })
+                }
                 TarEvent::Other(name, kind) => Err(ReadError::ForbiddenEntryType {
                     bundle: origin.into(),
                     entry: name.into(),
                     kind,
                 }),
             },
-            &mut |piece| files.borrow().hasher.piece(piece),
+            &mut |piece| {
+                let mut files = files.borrow_mut();
+                let files = &mut *files;
+                match piece {
+                    Piece::SoFar(so_far) => files.hash_so_far(so_far),
+                    Piece::Lines(lines) => {
+                        let Some((path, offset)) = &mut files.in_pieces else {
+                            return;
+                        };
+                        let lines = Arc::new(lines);
+                        files.hasher.send(ToHash::Piece(lines.clone()));
+                        on_read.borrow_mut().piece(path, *offset, &lines);
+                        *offset += lines.len();
+                    }
+                }
+            },
             &mut |path, data| {
                 let mut files = files.borrow_mut();
                 if first && path == MANIFEST_PATH {
@@ -268,15 +326,19 @@ impl Bundle {
                 }
                 first = false;
                 files.dirs.remove(path);
-                if files.files.contains_key(path) {
+                if files.has(path) {
                     return Err(ReadError::Duplicate {
                         bundle: origin.into(),
                         entry: path.into(),
                     });
                 }
+                if let Some((_, size)) = files.in_pieces.take() {
+                    return files.insert_read_in_pieces(path, size);
+                }
+                files.hash_so_far(&data);
                 let data = Arc::new(data);
                 files.insert(path, data.clone(), Hashed::InPieces)?;
-                on_entry(path, &data);
+                on_read.borrow_mut().entry(path, &data);
                 Ok(())
             },
         )?;
@@ -287,17 +349,17 @@ impl Bundle {
 
     /// Reads an unpacked bundle directory.
     pub fn from_dir(dir: &Path, limits: &ReadLimits) -> Result<Bundle, ReadError> {
-        Bundle::dir_with(dir, limits, &mut |_, _| {})
+        Bundle::dir_with(dir, limits, &mut NoEarlyLook)
     }
 
     fn dir_with(
         dir: &Path,
         limits: &ReadLimits,
-        on_entry: &mut OnEntry<'_>,
+        on_read: &mut dyn OnRead,
     ) -> Result<Bundle, ReadError> {
         let origin = dir.display().to_string();
         with_hasher(|hasher| {
-            Bundle::read_dir(dir, &origin, Files::new(&origin, limits, hasher), on_entry)
+            Bundle::read_dir(dir, &origin, Files::new(&origin, limits, hasher), on_read)
         })
     }
 
@@ -305,7 +367,7 @@ impl Bundle {
         dir: &Path,
         origin: &str,
         mut files: Files<'_>,
-        on_entry: &mut OnEntry<'_>,
+        on_read: &mut dyn OnRead,
     ) -> Result<Bundle, ReadError> {
         let origin = origin.to_string();
         let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
@@ -348,7 +410,7 @@ impl Bundle {
                         })?;
                     let data = Arc::new(data);
                     files.insert(&path, data.clone(), Hashed::Whole)?;
-                    on_entry(&path, &data);
+                    on_read.entry(&path, &data);
                 } else {
                     let kind = if ft.is_symlink() {
                         "symlink"
@@ -425,6 +487,12 @@ struct Files<'a> {
     files: BTreeMap<String, Arc<Vec<u8>>>,
     dirs: BTreeSet<String>,
     hasher: Hashing<'a>,
+    /// Bytes of the entry being read whole that have gone to the hashing thread.
+    hashed: usize,
+    /// The entry being read in pieces, and how many of its bytes were shown so far.
+    in_pieces: Option<(String, usize)>,
+    /// Entries read in pieces (never kept): their sizes.
+    read_in_pieces: BTreeMap<String, u64>,
 }
 
 /// Entries go to a second thread for sha256 as they are read, so hashing overlaps
@@ -436,9 +504,10 @@ struct Hashing<'a> {
 
 /// What the hashing thread is given.
 enum ToHash {
-    /// The next piece of the entry being read (a copy: the reader goes on filling
-    /// the entry's buffer meanwhile).
-    Piece(Vec<u8>),
+    /// The next piece of the entry being read: a copy of what was read of an entry
+    /// read whole (the reader goes on filling its buffer meanwhile), or a piece of one
+    /// read in pieces (shared with [`OnRead::piece`]).
+    Piece(Arc<Vec<u8>>),
     /// The pieces since the last `End` were all of this entry.
     End(String),
     /// A whole entry, read at once.
@@ -455,12 +524,8 @@ enum Hashed {
 }
 
 impl Hashing<'_> {
-    /// Hashes the next piece of the entry being read. A send fails only if the
-    /// hashing thread died; verification then finds no digest and reports a mismatch.
-    fn piece(&self, piece: &[u8]) {
-        self.send(ToHash::Piece(piece.to_vec()));
-    }
-
+    /// A send fails only if the hashing thread died; verification then finds no
+    /// digest and reports a mismatch.
     fn send(&self, what: ToHash) {
         if let Some(tx) = &self.to_hash {
             let _ = tx.send(what);
@@ -491,7 +556,7 @@ fn with_hasher<T>(read: impl FnOnce(Hashing<'_>) -> T) -> T {
             let mut current = Sha256::new();
             for what in rx {
                 match what {
-                    ToHash::Piece(piece) => current.update(&piece),
+                    ToHash::Piece(piece) => current.update(piece.as_slice()),
                     ToHash::End(path) => {
                         let digest = std::mem::take(&mut current).finalize();
                         digests.insert(path, hex::encode(digest));
@@ -518,6 +583,9 @@ impl<'a> Files<'a> {
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
             hasher,
+            hashed: 0,
+            in_pieces: None,
+            read_in_pieces: BTreeMap::new(),
         }
     }
 
@@ -539,6 +607,34 @@ impl<'a> Files<'a> {
         }
         self.budget.admit_size(&path, size)?;
         Ok(path)
+    }
+
+    /// Whether an entry of this path was read already.
+    fn has(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.read_in_pieces.contains_key(path)
+    }
+
+    /// Hands the hashing thread what of `so_far` (the entry being read whole, as far
+    /// as it has been) it has not had yet.
+    fn hash_so_far(&mut self, so_far: &[u8]) {
+        let rest = so_far.get(self.hashed..).unwrap_or_default();
+        if !rest.is_empty() {
+            self.hasher.send(ToHash::Piece(Arc::new(rest.to_vec())));
+            self.hashed = so_far.len();
+        }
+    }
+
+    /// Records an entry that was read in pieces (all of them hashed): only its size.
+    fn insert_read_in_pieces(&mut self, path: &str, size: usize) -> Result<(), ReadError> {
+        if self.dirs.contains(path) {
+            return Err(ReadError::Duplicate {
+                bundle: self.origin.into(),
+                entry: path.into(),
+            });
+        }
+        self.hasher.send(ToHash::End(path.to_string()));
+        self.read_in_pieces.insert(path.to_string(), size as u64);
+        Ok(())
     }
 
     fn insert(&mut self, path: &str, data: Arc<Vec<u8>>, hashed: Hashed) -> Result<(), ReadError> {
@@ -582,18 +678,24 @@ impl<'a> Files<'a> {
                     entry: path.clone(),
                 });
             }
-            let Some(data) = self.files.get(path) else {
-                return Err(ReadError::MissingEntry {
-                    bundle: bundle(),
-                    entry: path.clone(),
-                });
+            let size = match self.files.get(path) {
+                Some(data) => data.len() as u64,
+                None => match self.read_in_pieces.get(path) {
+                    Some(size) => *size,
+                    None => {
+                        return Err(ReadError::MissingEntry {
+                            bundle: bundle(),
+                            entry: path.clone(),
+                        })
+                    }
+                },
             };
-            if data.len() as u64 != source.bytes {
+            if size != source.bytes {
                 return Err(ReadError::SizeMismatch {
                     bundle: bundle(),
                     entry: path.clone(),
                     expected: source.bytes,
-                    actual: data.len() as u64,
+                    actual: size,
                 });
             }
             let actual = digests.get(path).cloned().unwrap_or_default();
@@ -610,6 +712,7 @@ impl<'a> Files<'a> {
         if let Some(extra) = self
             .files
             .keys()
+            .chain(self.read_in_pieces.keys())
             .find(|p| p.as_str() != MANIFEST_PATH && !listed.contains(p.as_str()))
         {
             return Err(ReadError::Unlisted {
@@ -704,7 +807,16 @@ pub type OnHeader<'f> = dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError> + 'f
 /// [`walk_tar`]'s hand-over of a regular file's path and content.
 pub type OnData<'f> = dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError> + 'f;
 /// [`walk_tar_pieces`]'s view of a regular file's content as it is read.
-pub type OnPiece<'f> = dyn FnMut(&[u8]) + 'f;
+pub enum Piece<'a> {
+    /// Of a file read whole ([`Visit::Read`]): all of it read so far, each time a
+    /// piece more has been.
+    SoFar(&'a [u8]),
+    /// Of a file read in lines ([`Visit::Lines`]): the next piece.
+    Lines(Vec<u8>),
+}
+
+/// [`walk_tar_pieces`]'s hand-over of a regular file's content as it is read.
+pub type OnPiece<'f> = dyn FnMut(Piece<'_>) + 'f;
 
 /// How much of an entry is read between two calls of `on_piece`.
 const PIECE: u64 = 4 << 20;
@@ -732,6 +844,10 @@ pub enum Visit {
     Read,
     /// Skip its content (still decompressed and counted, never kept).
     Skip,
+    /// Read it (bounded by its admitted size) in pieces of about [`PIECE`] bytes or
+    /// more, each cut after a line end, handed to `on_piece` and not kept: `on_data`
+    /// is then given no content (only [`walk_tar_pieces`] offers this).
+    Lines,
 }
 
 /// Walks an (already decompressed) tar stream within `budget`: every path is checked
@@ -747,8 +863,9 @@ pub fn walk_tar<R: Read>(
     walk_tar_pieces(input, budget, on_entry, &mut |_| {}, on_data)
 }
 
-/// [`walk_tar`], also showing each regular file's content to `on_piece` a piece at a
-/// time while it is read (a reader hashes it on another thread meanwhile).
+/// [`walk_tar`], also showing each regular file's content to `on_piece` as it is
+/// read (a reader hashes it on another thread meanwhile), and able to read a file in
+/// pieces of lines instead of whole ([`Visit::Lines`]).
 pub fn walk_tar_pieces<R: Read>(
     input: R,
     budget: &mut Budget<'_>,
@@ -789,29 +906,26 @@ pub fn walk_tar_pieces<R: Read>(
         }
         let path = budget.check_path(&name)?;
         budget.admit_size(&path, size)?;
-        if on_entry(TarEvent::File(&path, size))? == Visit::Skip {
-            continue;
-        }
-        let mut data = entry_buffer(size);
-        // Never trust the header alone: stop one byte past the admitted size.
-        let mut left = size + 1;
-        while left > 0 {
-            let start = data.len();
-            let got = (&mut entry)
-                .take(left.min(PIECE))
-                .read_to_end(&mut data)
-                .map_err(|e| decode_err(&name, e))?;
-            if got == 0 {
-                break;
+        let visit = on_entry(TarEvent::File(&path, size))?;
+        let (data, read) = match visit {
+            Visit::Skip => continue,
+            Visit::Lines => {
+                let read = read_lines(&mut entry, size, &mut |p| on_piece(Piece::Lines(p)))
+                    .map_err(|e| decode_err(&name, e))?;
+                (Vec::new(), read)
             }
-            left -= got as u64;
-            on_piece(&data[start..]);
-        }
-        if data.len() as u64 != size {
+            Visit::Read => {
+                let data = read_whole(&mut entry, size, &mut |p| on_piece(Piece::SoFar(p)))
+                    .map_err(|e| decode_err(&name, e))?;
+                let read = data.len() as u64;
+                (data, read)
+            }
+        };
+        if read != size {
             return Err(ReadError::Decompress {
                 bundle: origin.into(),
                 entry: name,
-                reason: format!("entry holds {} bytes, header says {size}", data.len()),
+                reason: format!("entry holds {read} bytes, header says {size}"),
             });
         }
         on_data(&path, data)?;
@@ -830,6 +944,50 @@ pub fn walk_tar_pieces<R: Read>(
         });
     }
     Ok(())
+}
+
+/// Reads an entry whose header announced `size`, never more than one byte past it,
+/// showing `so_far` all of it read each time a piece more has been.
+fn read_whole(
+    entry: &mut impl Read,
+    size: u64,
+    so_far: &mut dyn FnMut(&[u8]),
+) -> io::Result<Vec<u8>> {
+    let mut data = entry_buffer(size);
+    let mut left = size + 1;
+    while left > 0 {
+        let got = entry.take(left.min(PIECE)).read_to_end(&mut data)?;
+        if got == 0 {
+            break;
+        }
+        left -= got as u64;
+        so_far(&data);
+    }
+    Ok(data)
+}
+
+/// Reads an entry whose header announced `size`, never more than one byte past it,
+/// in pieces of about [`PIECE`] bytes, each handed to `lines` once cut after its last
+/// line end (what follows starts the next piece; a line longer than a piece makes
+/// that piece longer). Returns how many bytes were read.
+fn read_lines(entry: &mut impl Read, size: u64, lines: &mut dyn FnMut(Vec<u8>)) -> io::Result<u64> {
+    let (mut left, mut read) = (size + 1, 0u64);
+    let mut piece: Vec<u8> = Vec::new();
+    loop {
+        piece.reserve(PIECE as usize);
+        let got = entry.take(left.min(PIECE)).read_to_end(&mut piece)? as u64;
+        (left, read) = (left - got, read + got);
+        if got == 0 {
+            if !piece.is_empty() {
+                lines(piece);
+            }
+            return Ok(read);
+        }
+        if let Some(end) = memchr::memrchr(b'\n', &piece) {
+            let rest = piece.split_off(end + 1);
+            lines(std::mem::replace(&mut piece, rest));
+        }
+    }
 }
 
 /// Reads the version before the full schema, so a future bundle gets a clear message

@@ -5,6 +5,7 @@
 use crate::fx::Fx;
 use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -62,11 +63,43 @@ pub struct FlowTuple {
 type DnatKey = (FlowProto, IpAddr, u16, IpAddr, u16);
 type SnatKey = (FlowProto, IpAddr, IpAddr, u16);
 
-/// (line, byte offset) of the first entry of an aggregate.
-type First = (usize, usize);
+/// The first entry of an aggregate: line, byte offset (which orders entries as lines
+/// do, and tells apart entries of one line number in tests), and its text, taken
+/// when the entry is added: the table's text is not kept while it is parsed.
+#[derive(Debug, Clone)]
+struct First {
+    line: usize,
+    offset: usize,
+    text: String,
+}
+
+impl First {
+    fn new(f: &FlowTuple, text: &impl Fn() -> String) -> First {
+        First {
+            line: f.line,
+            offset: f.offset,
+            text: text(),
+        }
+    }
+
+    /// Keeps the earlier of the two.
+    fn earlier(self, other: First) -> First {
+        match (other.line, other.offset) < (self.line, self.offset) {
+            true => other,
+            false => self,
+        }
+    }
+
+    /// Becomes `f`'s entry when that is earlier (its text taken only then).
+    fn keep_earlier(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
+        if (f.line, f.offset) < (self.line, self.offset) {
+            *self = First::new(f, text);
+        }
+    }
+}
 
 /// The aggregates of a whole table, in key order, each with the text of its first
-/// entry: once these exist the table's text is no longer needed.
+/// entry.
 #[derive(Debug, Clone, Default)]
 pub struct Flows {
     /// Entries in the file.
@@ -86,38 +119,48 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    pub fn add(&mut self, f: &FlowTuple) {
+    /// Adds one entry; `text` gives its line's excerpt, asked for only when the entry
+    /// is the first of an aggregate so far.
+    pub fn add(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
         self.entries += 1;
         // DNAT: the reply comes from someone other than the original destination.
         if f.reply_src != f.orig_dst {
-            let e = self
-                .dnat
-                .entry((
-                    f.protocol,
-                    f.orig_dst,
-                    f.orig_dport,
-                    f.reply_src,
-                    f.reply_sport,
-                ))
-                .or_insert((0, 0, (f.line, f.offset)));
+            let key = (
+                f.protocol,
+                f.orig_dst,
+                f.orig_dport,
+                f.reply_src,
+                f.reply_sport,
+            );
+            let e = match self.dnat.entry(key) {
+                Entry::Occupied(e) => {
+                    let e = e.into_mut();
+                    e.2.keep_earlier(f, text);
+                    e
+                }
+                Entry::Vacant(e) => e.insert((0, 0, First::new(f, text))),
+            };
             e.0 += 1;
             e.1 += u64::from(f.unreplied);
-            e.2 = e.2.min((f.line, f.offset));
         }
         // SNAT: the reply goes to someone other than the original source.
         if f.reply_dst != f.orig_src {
-            let e = self
-                .snat
-                .entry((f.protocol, f.reply_dst, f.reply_src, f.reply_sport))
-                .or_insert((0, (f.line, f.offset)));
+            let key = (f.protocol, f.reply_dst, f.reply_src, f.reply_sport);
+            let e = match self.snat.entry(key) {
+                Entry::Occupied(e) => {
+                    let e = e.into_mut();
+                    e.1.keep_earlier(f, text);
+                    e
+                }
+                Entry::Vacant(e) => e.insert((0, First::new(f, text))),
+            };
             e.0 += 1;
-            e.1 = e.1.min((f.line, f.offset));
         }
     }
 
-    /// Adds one entry (its line at byte `offset` of the file); flows of protocols
-    /// without ports (ICMP …) are only counted.
-    pub fn add_flow(&mut self, f: &CtFlow, offset: usize) {
+    /// Adds one entry (its line at byte `offset` of the file, whose excerpt `text`
+    /// gives); flows of protocols without ports (ICMP …) are only counted.
+    pub fn add_flow(&mut self, f: &CtFlow, offset: usize, text: &impl Fn() -> String) {
         let protocol = match f.protocol {
             L4Proto::Tcp => FlowProto::Tcp,
             L4Proto::Udp => FlowProto::Udp,
@@ -127,48 +170,44 @@ impl Aggregates {
                 return;
             }
         };
-        self.add(&FlowTuple {
-            line: f.line,
-            offset,
-            protocol,
-            orig_src: f.orig_src,
-            orig_dst: f.orig_dst,
-            orig_dport: f.orig_dport.unwrap_or(0),
-            reply_src: f.reply_src,
-            reply_sport: f.reply_sport.unwrap_or(0),
-            reply_dst: f.reply_dst,
-            unreplied: f.unreplied,
-        });
+        self.add(
+            &FlowTuple {
+                line: f.line,
+                offset,
+                protocol,
+                orig_src: f.orig_src,
+                orig_dst: f.orig_dst,
+                orig_dport: f.orig_dport.unwrap_or(0),
+                reply_src: f.reply_src,
+                reply_sport: f.reply_sport.unwrap_or(0),
+                reply_dst: f.reply_dst,
+                unreplied: f.unreplied,
+            },
+            text,
+        );
     }
 
-    /// Flow lists in key order; `excerpt` gives the text of a line (number, byte
-    /// offset). The text of a hundred thousand flows is taken in parallel.
-    pub fn finish(self, excerpt: &(dyn Fn(usize, usize) -> String + Sync)) -> Flows {
-        Aggregates::finish_all(vec![self], excerpt)
+    /// Flow lists in key order.
+    pub fn finish(self) -> Flows {
+        Aggregates::finish_all(vec![self])
     }
 
     /// [`Aggregates::finish`] of the merge of `parts`, merged by sorting their entries
     /// together (in parallel) rather than by folding map into map on one thread:
     /// each worker's map holds nearly every key of a big table.
-    pub fn finish_all(
-        parts: Vec<Aggregates>,
-        excerpt: &(dyn Fn(usize, usize) -> String + Sync),
-    ) -> Flows {
+    pub fn finish_all(parts: Vec<Aggregates>) -> Flows {
         let entries = parts.iter().map(|p| p.entries).sum();
         let (mut dnat, mut snat) = (Vec::new(), Vec::new());
         for p in parts {
             dnat.extend(p.dnat);
             snat.extend(p.snat);
         }
-        let dnat = combine(dnat, |a, b| (a.0 + b.0, a.1 + b.1, a.2.min(b.2)));
-        let snat = combine(snat, |a, b| (a.0 + b.0, a.1.min(b.1)));
+        let dnat = combine(dnat, |a, b| (a.0 + b.0, a.1 + b.1, a.2.earlier(b.2)));
+        let snat = combine(snat, |a, b| (a.0 + b.0, a.1.earlier(b.1)));
         let dnat = dnat
-            .into_par_iter()
+            .into_iter()
             .map(
-                |(
-                    (protocol, vip, vport, backend, backend_port),
-                    (flows, unreplied, (line, at)),
-                )| {
+                |((protocol, vip, vport, backend, backend_port), (flows, unreplied, first))| {
                     DnatCount {
                         protocol,
                         vip,
@@ -177,21 +216,21 @@ impl Aggregates {
                         backend_port,
                         flows,
                         unreplied,
-                        first: (line, excerpt(line, at)),
+                        first: (first.line, first.text),
                     }
                 },
             )
             .collect();
         let snat = snat
-            .into_par_iter()
+            .into_iter()
             .map(
-                |((protocol, snat_ip, dst, dst_port), (flows, (line, at)))| SnatCount {
+                |((protocol, snat_ip, dst, dst_port), (flows, first))| SnatCount {
                     protocol,
                     snat_ip,
                     dst,
                     dst_port,
                     flows,
-                    first: (line, excerpt(line, at)),
+                    first: (first.line, first.text),
                 },
             )
             .collect();
@@ -204,18 +243,25 @@ impl Aggregates {
 }
 
 /// Entries sorted by key, those with equal keys folded into one.
-fn combine<K: Ord + Copy + Send, V: Copy + Send>(
+fn combine<K: Ord + Copy + Send, V: Send>(
     mut entries: Vec<(K, V)>,
     fold: impl Fn(V, V) -> V,
 ) -> Vec<(K, V)> {
     entries.par_sort_unstable_by_key(|e| e.0);
     let mut out: Vec<(K, V)> = Vec::with_capacity(entries.len());
+    let mut entries = entries.into_iter();
+    let Some(mut current) = entries.next() else {
+        return out;
+    };
     for (k, v) in entries {
-        match out.last_mut() {
-            Some((last, acc)) if *last == k => *acc = fold(*acc, v),
-            _ => out.push((k, v)),
+        if k == current.0 {
+            let (key, acc) = current;
+            current = (key, fold(acc, v));
+        } else {
+            out.push(std::mem::replace(&mut current, (k, v)));
         }
     }
+    out.push(current);
     out
 }
 
@@ -261,20 +307,16 @@ mod tests {
                 )
             })
             .collect();
-        let excerpt = |line: usize, at: usize| format!("{line}@{at}");
+        let text = |f: &FlowTuple| format!("{}@{}", f.line, f.offset);
         let mut one = Aggregates::default();
-        flows.iter().for_each(|f| one.add(f));
-        let want = summary(&one.finish(&excerpt));
+        flows.iter().for_each(|f| one.add(f, &|| text(f)));
+        let want = summary(&one.finish());
         for n in [1, 2, 3, 7] {
             let mut parts: Vec<Aggregates> = (0..n).map(|_| Aggregates::default()).collect();
             for (i, f) in flows.iter().rev().enumerate() {
-                parts[(i * 31) % n].add(f);
+                parts[(i * 31) % n].add(f, &|| text(f));
             }
-            assert_eq!(
-                summary(&Aggregates::finish_all(parts, &excerpt)),
-                want,
-                "{n}"
-            );
+            assert_eq!(summary(&Aggregates::finish_all(parts)), want, "{n}");
         }
     }
 }

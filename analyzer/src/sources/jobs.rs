@@ -80,7 +80,7 @@ pub fn chunks(data: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
     while start < data.len() {
         let mut end = (start + size.max(1)).min(data.len());
         if end < data.len() {
-            end = match data[end..].iter().position(|b| *b == b'\n') {
+            end = match memchr::memchr(b'\n', &data[end..]) {
                 Some(p) => end + p + 1,
                 None => data.len(),
             };
@@ -324,21 +324,20 @@ impl ConntrackPart {
     }
 }
 
-/// Parses bytes `start..end` of the conntrack entries (`data`, at `path`), whose
-/// first line is line `first_line`, straight into `part`'s aggregates (no entry is
-/// kept). A part takes chunk after chunk: one map per worker grows once, instead of a
-/// map per chunk grown and then merged.
+/// Parses `chunk`, bytes of the conntrack entries (at `path`) from byte `offset` and
+/// line `first_line` on, straight into `part`'s aggregates (no entry is kept). A part
+/// takes chunk after chunk: one map per worker grows once, instead of a map per chunk
+/// grown and then merged.
 pub fn conntrack_chunk(
     part: &mut ConntrackPart,
     path: &str,
-    data: &[u8],
-    (start, end, first_line): (usize, usize, usize),
+    chunk: &[u8],
+    (offset, first_line): (usize, usize),
 ) {
     let flows = &mut part.flows;
-    let chunk = data.get(start..end).unwrap_or_default();
     let (coverage, _) =
         parse::conntrack::parse_conntrack_flows(path, chunk, first_line, |f, at| {
-            flows.add_flow(&f, start + at)
+            flows.add_flow(&f, offset + at, &|| super::lines::excerpt_at(chunk, at))
         });
     part.coverage.merge(coverage);
 }

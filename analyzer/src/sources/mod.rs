@@ -21,7 +21,7 @@ use netsnap_schema::layout;
 use netsnap_schema::model::{
     Addr, ConntrackSysctl, HostFacts, Link, NeighTable, NetnsIndex, RouteTable, Socket, Sysctls,
 };
-use netsnap_schema::{Bundle, Manifest};
+use netsnap_schema::{Bundle, Manifest, OnRead};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -163,45 +163,66 @@ impl Parsing {
     /// Starts parsing one entry on `scope`.
     pub fn start<'s>(&'s self, scope: &rayon::Scope<'s>, path: &str, data: Arc<Vec<u8>>) {
         let Some(job) = jobs::plan(path) else { return };
-        if !job.is_conntrack_entries() {
-            scope.spawn(move |_| {
-                let out = jobs::run(&data, &job);
-                lock(&self.outputs).push((job.path, out));
-            });
-            return;
+        if job.is_conntrack_entries() {
+            return self.conntrack_whole(scope, job.path, data);
         }
+        scope.spawn(move |_| {
+            let out = jobs::run(&data, &job);
+            lock(&self.outputs).push((job.path, out));
+        });
+    }
+
+    /// Parses the conntrack entries (`data`, at `path`) in chunks side by side.
+    fn conntrack_whole<'s>(&'s self, scope: &rayon::Scope<'s>, path: String, data: Arc<Vec<u8>>) {
         scope.spawn(move |scope| {
-            for range in jobs::chunks(&data, jobs::CONNTRACK_CHUNK_BYTES) {
-                let (data, path) = (data.clone(), job.path.clone());
+            for (start, end, first) in jobs::chunks(&data, jobs::CONNTRACK_CHUNK_BYTES) {
+                let (data, path) = (data.clone(), path.clone());
                 scope.spawn(move |_| {
-                    let waiting = lock(&self.conntrack).pop();
-                    let mut part = waiting.unwrap_or_else(|| jobs::ConntrackPart::new(&path));
-                    jobs::conntrack_chunk(&mut part, &path, &data, range);
-                    lock(&self.conntrack).push(part);
+                    let chunk = data.get(start..end).unwrap_or_default();
+                    self.conntrack_chunk(&path, chunk, (start, first));
                 });
             }
         });
     }
 
+    /// Adds one chunk of conntrack entries (from byte and line `at` of the table) to
+    /// an aggregate not in use.
+    fn conntrack_chunk(&self, path: &str, chunk: &[u8], at: (usize, usize)) {
+        let waiting = lock(&self.conntrack).pop();
+        let mut part = waiting.unwrap_or_else(|| jobs::ConntrackPart::new(path));
+        jobs::conntrack_chunk(&mut part, path, chunk, at);
+        lock(&self.conntrack).push(part);
+    }
+
+    /// What the reader shows of a bundle, fed to this parsing on `scope`: whole
+    /// entries, and the conntrack table piece by piece while it is still being read.
+    pub fn feed<'a, 's>(&'s self, scope: &'a rayon::Scope<'s>) -> Feed<'a, 's> {
+        Feed {
+            parsing: self,
+            scope,
+            conntrack_lines: 0,
+        }
+    }
+
     /// Folds every output into the sources of `bundle`, then releases the raw
-    /// conntrack table from it: everything the analysis needs from it (aggregates,
-    /// the text of each aggregate's first entry, unrecognised lines) has been taken,
-    /// and on a big node it is most of the bundle's memory.
+    /// conntrack table from it (if it was read whole): everything the analysis needs
+    /// from it (aggregates, the text of each aggregate's first entry, unrecognised
+    /// lines) has been taken, and on a big node it is most of the bundle's memory.
     pub fn finish_releasing(self, bundle: &mut Bundle) -> Sources<'_> {
-        let conntrack = self.conntrack_flows(bundle);
+        let conntrack = self.conntrack_flows();
         bundle.release(layout::CONNTRACK_ENTRIES);
         self.assemble(bundle, conntrack)
     }
 
     /// Folds every output into the sources of `bundle`.
     pub fn finish(self, bundle: &Bundle) -> Sources<'_> {
-        let conntrack = self.conntrack_flows(bundle);
+        let conntrack = self.conntrack_flows();
         self.assemble(bundle, conntrack)
     }
 
     /// The merged conntrack aggregates as flow lists with their evidence text, and
     /// the coverage of the table.
-    fn conntrack_flows(&self, bundle: &Bundle) -> Option<(Flows, Coverage)> {
+    fn conntrack_flows(&self) -> Option<(Flows, Coverage)> {
         let parts = std::mem::take(&mut *lock(&self.conntrack));
         let mut coverage: Option<Coverage> = None;
         let mut aggregates = Vec::with_capacity(parts.len());
@@ -213,10 +234,7 @@ impl Parsing {
             aggregates.push(part.flows);
         }
         let coverage = coverage?;
-        let file = bundle.file(layout::CONNTRACK_ENTRIES).unwrap_or_default();
-        let excerpt = |_: usize, at: usize| lines::excerpt_at(file, at);
-        let flows = flows::Aggregates::finish_all(aggregates, &excerpt);
-        Some((flows, coverage))
+        Some((flows::Aggregates::finish_all(aggregates), coverage))
     }
 
     fn assemble(self, bundle: &Bundle, conntrack: Option<(Flows, Coverage)>) -> Sources<'_> {
@@ -253,6 +271,37 @@ impl Parsing {
         }
         s.coverage.sort_by(|a, b| a.path.cmp(&b.path));
         s
+    }
+}
+
+/// Hands a [`Parsing`] what the reader shows ([`OnRead`]). The conntrack table, most
+/// of a big bundle, is read in pieces of whole lines, each parsed as soon as it is
+/// read while the rest is still being decompressed (one core would otherwise only
+/// wait), and never held whole: the aggregates keep the text they cite.
+pub struct Feed<'a, 's> {
+    parsing: &'s Parsing,
+    scope: &'a rayon::Scope<'s>,
+    /// Lines of the conntrack table handed to parse tasks so far.
+    conntrack_lines: usize,
+}
+
+impl OnRead for Feed<'_, '_> {
+    fn wants_pieces(&mut self, path: &str) -> bool {
+        self.conntrack_lines = 0;
+        jobs::plan(path).is_some_and(|job| job.is_conntrack_entries())
+    }
+
+    fn piece(&mut self, path: &str, offset: usize, piece: &Arc<Vec<u8>>) {
+        let (parsing, piece, path) = (self.parsing, piece.clone(), path.to_string());
+        let first_line = self.conntrack_lines + 1;
+        self.conntrack_lines += memchr::memchr_iter(b'\n', &piece).count();
+        self.scope.spawn(move |_| {
+            parsing.conntrack_chunk(&path, &piece, (offset, first_line));
+        });
+    }
+
+    fn entry(&mut self, path: &str, data: &Arc<Vec<u8>>) {
+        self.parsing.start(self.scope, path, data.clone());
     }
 }
 

@@ -4,10 +4,11 @@
 use crate::common;
 
 use common::{archive_with, manifest_json_for, raw_tar, zstd, RawEntry};
-use netsnap_schema::{Bundle, ReadError, ReadLimits};
+use netsnap_schema::{Bundle, OnRead, ReadError, ReadLimits};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Counts live heap bytes so a test can assert the reader never allocated a bomb whole.
 struct PeakAlloc;
@@ -182,6 +183,146 @@ fn entry_hashed_in_pieces_is_verified_whole() {
     let err = read(&zstd(&tar(&changed))).unwrap_err();
     assert!(
         matches!(err, ReadError::ChecksumMismatch { ref entry, .. } if entry == "conntrack/nf_conntrack.txt"),
+        "{err}"
+    );
+}
+
+/// Records what a reader shows while it reads, asking for the table in pieces.
+#[derive(Default)]
+struct Shown {
+    pieces: Vec<(String, usize, Vec<u8>)>,
+    whole: Vec<String>,
+}
+
+impl OnRead for Shown {
+    fn wants_pieces(&mut self, path: &str) -> bool {
+        path == TABLE
+    }
+    fn piece(&mut self, path: &str, offset: usize, piece: &Arc<Vec<u8>>) {
+        self.pieces.push((path.into(), offset, piece.to_vec()));
+    }
+    fn entry(&mut self, path: &str, _: &Arc<Vec<u8>>) {
+        self.whole.push(path.into());
+    }
+}
+
+const TABLE: &str = "conntrack/nf_conntrack.txt";
+
+/// A text of about 13 MiB: short lines of varying length, one line longer than a
+/// piece (6 MiB), CRLF endings, and a last line without a newline.
+fn long_text() -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in 0..60_000u32 {
+        let line = format!("line {i} {}\n", "x".repeat((i % 97) as usize));
+        text.extend_from_slice(line.as_bytes());
+    }
+    text.extend(std::iter::repeat_n(b'y', 6 << 20));
+    text.extend_from_slice(b"\r\n");
+    for i in 0..40_000u32 {
+        text.extend_from_slice(format!("crlf {i}\r\n").as_bytes());
+    }
+    text.extend_from_slice(b"last line, unterminated");
+    text
+}
+
+fn read_shown(bytes: &[u8]) -> (Result<Bundle, ReadError>, Shown) {
+    let mut shown = Shown::default();
+    let r = Bundle::from_archive_with(
+        bytes,
+        "t.netsnap.tar.zst",
+        &ReadLimits::default(),
+        &mut shown,
+    );
+    (r, shown)
+}
+
+/// An entry read in pieces instead of whole: the pieces are whole lines (only the
+/// last may lack its newline), follow one another from offset 0 and make up the
+/// entry; the entry is verified (size and digest) but not kept; the other entries
+/// are read whole as before.
+#[test]
+fn entry_read_in_pieces_is_whole_lines_and_verified() {
+    let text = long_text();
+    let files: &[(&str, &[u8])] = &[(TABLE, &text), OK[0]];
+    let manifest = manifest_json_for(files);
+    let tar = |table: &[u8]| {
+        zstd(&raw_tar(
+            &[
+                RawEntry::file("manifest.json", &manifest),
+                RawEntry::file(TABLE, table),
+                RawEntry::file(OK[0].0, OK[0].1),
+            ],
+            true,
+        ))
+    };
+    let (bundle, shown) = read_shown(&tar(&text));
+    let bundle = bundle.unwrap();
+    assert_eq!(
+        bundle.file(TABLE),
+        None,
+        "a table read in pieces is not kept"
+    );
+    assert_eq!(bundle.file(OK[0].0), Some(OK[0].1));
+    assert_eq!(
+        shown.whole,
+        vec!["manifest.json".to_string(), OK[0].0.into()]
+    );
+    assert!(shown.pieces.len() >= 3, "{} pieces", shown.pieces.len());
+    let mut joined = Vec::new();
+    for (i, (path, offset, piece)) in shown.pieces.iter().enumerate() {
+        assert_eq!(path, TABLE);
+        assert_eq!(*offset, joined.len(), "piece {i} follows the one before");
+        if i + 1 < shown.pieces.len() {
+            assert_eq!(piece.last(), Some(&b'\n'), "piece {i} ends a line");
+        }
+        joined.extend_from_slice(piece);
+    }
+    assert_eq!(joined, text);
+
+    // A changed byte in a later piece, a shorter entry: refused as when read whole.
+    let mut changed = text.clone();
+    changed[(9 << 20) + 3] ^= 1;
+    let err = read_shown(&tar(&changed)).0.unwrap_err();
+    assert!(
+        matches!(err, ReadError::ChecksumMismatch { ref entry, .. } if entry == TABLE),
+        "{err}"
+    );
+    let err = read_shown(&tar(&text[..text.len() - 1])).0.unwrap_err();
+    assert!(
+        matches!(err, ReadError::SizeMismatch { ref entry, .. } if entry == TABLE),
+        "{err}"
+    );
+}
+
+/// An entry read in pieces counts as read: a second one of that path is a duplicate,
+/// and one the manifest does not list is refused.
+#[test]
+fn entry_read_in_pieces_is_checked_against_the_manifest() {
+    let table: &[u8] = b"a\nb\n";
+    let twice = raw_tar(
+        &[
+            RawEntry::file("manifest.json", &manifest_json_for(&[(TABLE, table)])),
+            RawEntry::file(TABLE, table),
+            RawEntry::file(TABLE, table),
+        ],
+        true,
+    );
+    let err = read_shown(&zstd(&twice)).0.unwrap_err();
+    assert!(
+        matches!(err, ReadError::Duplicate { ref entry, .. } if entry == TABLE),
+        "{err}"
+    );
+    let unlisted = raw_tar(
+        &[
+            RawEntry::file("manifest.json", &manifest_json_for(OK)),
+            RawEntry::file(TABLE, table),
+            RawEntry::file(OK[0].0, OK[0].1),
+        ],
+        true,
+    );
+    let err = read_shown(&zstd(&unlisted)).0.unwrap_err();
+    assert!(
+        matches!(err, ReadError::Unlisted { ref entry, .. } if entry == TABLE),
         "{err}"
     );
 }
