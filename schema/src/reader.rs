@@ -178,6 +178,10 @@ pub trait OnRead {
     /// and cut after a line end (only the entry's last line may lack one).
     fn piece(&mut self, _path: &str, _offset: usize, _piece: &Arc<Vec<u8>>) {}
 
+    /// The entry at `path`, read in pieces, has been shown to its end (it is still to
+    /// be verified with the rest of the bundle).
+    fn pieces_end(&mut self, _path: &str) {}
+
     /// An entry, whole, once read (not one read in pieces).
     fn entry(&mut self, path: &str, data: &Arc<Vec<u8>>);
 }
@@ -333,6 +337,7 @@ impl Bundle {
                     });
                 }
                 if let Some((_, size)) = files.in_pieces.take() {
+                    on_read.borrow_mut().pieces_end(path);
                     return files.insert_read_in_pieces(path, size);
                 }
                 files.hash_so_far(&data);

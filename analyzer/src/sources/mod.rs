@@ -24,6 +24,7 @@ use netsnap_schema::model::{
 use netsnap_schema::{Bundle, Manifest, OnRead};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A JSON source with where its items start (for evidence).
@@ -157,6 +158,11 @@ pub struct Parsing {
     /// Conntrack aggregates not in use by a chunk task: a task takes one, adds its
     /// chunk and puts it back, so there are about as many as threads.
     conntrack: Mutex<Vec<jobs::ConntrackPart>>,
+    /// Pieces of a conntrack table read in pieces still being parsed, plus one while
+    /// the table is still being read: whoever brings it to 0 merges the aggregates
+    /// ([`Parsing::conntrack_merged`]), beside the parsing of the rest of the bundle.
+    conntrack_pending: AtomicUsize,
+    conntrack_merged: Mutex<Option<(Flows, Coverage)>>,
 }
 
 impl Parsing {
@@ -210,6 +216,7 @@ impl Parsing {
     /// lines) has been taken, and on a big node it is most of the bundle's memory.
     pub fn finish_releasing(self, bundle: &mut Bundle) -> Sources<'_> {
         let conntrack = self.conntrack_flows();
+        // Read whole (from a directory), the table is still in the bundle.
         bundle.release(layout::CONNTRACK_ENTRIES);
         self.assemble(bundle, conntrack)
     }
@@ -223,6 +230,21 @@ impl Parsing {
     /// The merged conntrack aggregates as flow lists with their evidence text, and
     /// the coverage of the table.
     fn conntrack_flows(&self) -> Option<(Flows, Coverage)> {
+        lock(&self.conntrack_merged)
+            .take()
+            .or_else(|| self.conntrack_merge())
+    }
+
+    /// One conntrack piece (or the reading of the table) less to wait for: the last
+    /// merges the aggregates.
+    fn conntrack_piece_done(&self) {
+        if self.conntrack_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *lock(&self.conntrack_merged) = self.conntrack_merge();
+        }
+    }
+
+    /// Merges the conntrack aggregates of every part.
+    fn conntrack_merge(&self) -> Option<(Flows, Coverage)> {
         let parts = std::mem::take(&mut *lock(&self.conntrack));
         let mut coverage: Option<Coverage> = None;
         let mut aggregates = Vec::with_capacity(parts.len());
@@ -277,7 +299,8 @@ impl Parsing {
 /// Hands a [`Parsing`] what the reader shows ([`OnRead`]). The conntrack table, most
 /// of a big bundle, is read in pieces of whole lines, each parsed as soon as it is
 /// read while the rest is still being decompressed (one core would otherwise only
-/// wait), and never held whole: the aggregates keep the text they cite.
+/// wait), and never held whole: the aggregates keep the text they cite, and are
+/// merged as soon as the last piece is parsed.
 pub struct Feed<'a, 's> {
     parsing: &'s Parsing,
     scope: &'a rayon::Scope<'s>,
@@ -287,17 +310,31 @@ pub struct Feed<'a, 's> {
 
 impl OnRead for Feed<'_, '_> {
     fn wants_pieces(&mut self, path: &str) -> bool {
-        self.conntrack_lines = 0;
-        jobs::plan(path).is_some_and(|job| job.is_conntrack_entries())
+        let table = jobs::plan(path).is_some_and(|job| job.is_conntrack_entries());
+        if table {
+            self.conntrack_lines = 0;
+            // The table is being read: not to be merged before its end.
+            self.parsing
+                .conntrack_pending
+                .fetch_add(1, Ordering::AcqRel);
+        }
+        table
     }
 
     fn piece(&mut self, path: &str, offset: usize, piece: &Arc<Vec<u8>>) {
         let (parsing, piece, path) = (self.parsing, piece.clone(), path.to_string());
         let first_line = self.conntrack_lines + 1;
         self.conntrack_lines += memchr::memchr_iter(b'\n', &piece).count();
+        parsing.conntrack_pending.fetch_add(1, Ordering::AcqRel);
         self.scope.spawn(move |_| {
             parsing.conntrack_chunk(&path, &piece, (offset, first_line));
+            parsing.conntrack_piece_done();
         });
+    }
+
+    fn pieces_end(&mut self, _: &str) {
+        let parsing = self.parsing;
+        self.scope.spawn(move |_| parsing.conntrack_piece_done());
     }
 
     fn entry(&mut self, path: &str, data: &Arc<Vec<u8>>) {

@@ -192,6 +192,8 @@ fn entry_hashed_in_pieces_is_verified_whole() {
 struct Shown {
     pieces: Vec<(String, usize, Vec<u8>)>,
     whole: Vec<String>,
+    /// Entries whose pieces ended, with how many pieces had been shown then.
+    ends: Vec<(String, usize)>,
 }
 
 impl OnRead for Shown {
@@ -200,6 +202,9 @@ impl OnRead for Shown {
     }
     fn piece(&mut self, path: &str, offset: usize, piece: &Arc<Vec<u8>>) {
         self.pieces.push((path.into(), offset, piece.to_vec()));
+    }
+    fn pieces_end(&mut self, path: &str) {
+        self.ends.push((path.into(), self.pieces.len()));
     }
     fn entry(&mut self, path: &str, _: &Arc<Vec<u8>>) {
         self.whole.push(path.into());
@@ -278,6 +283,7 @@ fn entry_read_in_pieces_is_whole_lines_and_verified() {
         joined.extend_from_slice(piece);
     }
     assert_eq!(joined, text);
+    assert_eq!(shown.ends, vec![(TABLE.to_string(), shown.pieces.len())]);
 
     // A changed byte in a later piece, a shorter entry: refused as when read whole.
     let mut changed = text.clone();
