@@ -123,12 +123,23 @@ pub fn analyze_sources<'b>(
     let firewall = selection
         .wants_reach()
         .then(|| crate::trace::firewall::Firewall::take(&mut sources));
-    // What the matrix prepares without the graph is made while the graph is built.
-    let (graph, prepared) = rayon::join(
+    // What the matrix prepares without the graph, and the checks that read only the
+    // model, are done while the graph is built (mostly one thread's work).
+    let facts = check::Facts {
+        model: &model,
+        thresholds,
+    };
+    let (graph, (prepared, found)) = rayon::join(
         || stage("graph", || crate::graph::build(&model)),
         || {
-            let prepare = |f| stage("reach:plan", || crate::trace::reach::prepare(&model, f));
-            firewall.as_ref().map(prepare)
+            rayon::join(
+                || {
+                    let prepare =
+                        |f| stage("reach:plan", || crate::trace::reach::prepare(&model, f));
+                    firewall.as_ref().map(prepare)
+                },
+                || stage("check:facts", || check::run_facts(&facts, selection)),
+            )
         },
     );
     let reach = prepared.map(|p| {
@@ -142,9 +153,10 @@ pub fn analyze_sources<'b>(
         move || drop(firewall),
         || {
             stage("check", || {
-                check::run(
+                check::run_after_facts(
                     &Context::new(&model, &graph, thresholds).with_reach(reach.as_ref()),
                     selection,
+                    found,
                 )
             })
         },

@@ -1,11 +1,11 @@
 //! BND: the bundle's own coverage — sources that failed, are missing or truncated.
 
-use super::{CheckId, Context, Evidence, Finding, Severity};
+use super::{CheckId, Evidence, Facts, Finding, Severity};
 use crate::model::InaccessibleProcess;
 use crate::parse::cni::CniFileKind;
 use netsnap_schema::{layout, SourceRecord, SourceStatus};
 
-pub fn source_gaps(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn source_gaps(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut absent = Vec::new();
     for s in &ctx.model.sources {
@@ -122,7 +122,7 @@ fn split_inaccessible(s: &SourceRecord) -> (Option<String>, Option<&str>) {
 /// Warning when one of the processes could be a pod (its cgroup is kubelet's), info
 /// otherwise: a host process's netns is rarely one that matters, and without their
 /// cgroups (bundles before the collector recorded them) nothing says they are pods.
-fn inaccessible_processes(ctx: &Context<'_>, source: &str, part: &str, ev: Evidence) -> Finding {
+fn inaccessible_processes(ctx: &Facts<'_>, source: &str, part: &str, ev: Evidence) -> Finding {
     let count = part
         .trim_start_matches(INACCESSIBLE.0)
         .trim_end_matches(INACCESSIBLE.1);
@@ -166,7 +166,7 @@ fn inaccessible_processes(ctx: &Context<'_>, source: &str, part: &str, ev: Evide
 }
 
 /// BND002: nothing of Kubernetes on the node.
-pub fn not_a_kubernetes_node(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn not_a_kubernetes_node(ctx: &Facts<'_>) -> Vec<Finding> {
     let m = ctx.model;
     // Without the node's netns the bundle says too little to tell.
     if m.root().is_none() {

@@ -4,7 +4,7 @@
 //! `netsnap checks` are generated from this list. An id is never reused; a check may be
 //! added.
 
-use super::unit::{Check, CheckId};
+use super::unit::{Check, CheckId, Run};
 use super::Severity::{Critical, Info, Warning};
 use super::{bnd, cni, ct, dns, lnk, nb, nf, prs, svc, trc};
 
@@ -30,7 +30,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Check that the service selector matches ready pods (`kubectl get endpointslices -l kubernetes.io/service-name=NAME`); connections to it are rejected until one is ready.",
         refs: &[K8S_DEBUG_SVC],
-        run: svc::services_without_endpoints,
+        run: Run::Graph(svc::services_without_endpoints),
     },
     Check {
         id: CheckId::Svc002,
@@ -40,7 +40,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "The endpoint's pod is gone but kube-proxy still sends traffic to it: check kube-proxy's logs and sync (`kubectl -n kube-system logs ds/kube-proxy`), and the EndpointSlice of the service.",
         refs: &[K8S_DEBUG_SVC],
-        run: svc::stale_endpoints,
+        run: Run::Graph(svc::stale_endpoints),
     },
     Check {
         id: CheckId::Svc003,
@@ -50,7 +50,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Check the service's targetPort against the port the container really listens on, and the container's readiness probe.",
         refs: &[K8S_DEBUG_SVC],
-        run: svc::endpoints_not_listening,
+        run: Run::Graph(svc::endpoints_not_listening),
     },
     Check {
         id: CheckId::Svc004,
@@ -60,7 +60,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Info],
         remedy: "Traffic for this service that reaches this node from outside is dropped by design; make sure the load balancer health check (healthCheckNodePort) steers traffic away, or use externalTrafficPolicy Cluster.",
         refs: &["https://kubernetes.io/docs/tasks/access-application-cluster/create-external-load-balancer/#preserving-the-client-source-ip"],
-        run: svc::local_policy_without_local_endpoints,
+        run: Run::Graph(svc::local_policy_without_local_endpoints),
     },
     Check {
         id: CheckId::Svc005,
@@ -70,7 +70,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "kube-proxy's rules are inconsistent: restart kube-proxy on this node so that it resyncs the whole ruleset, and check its logs for iptables-restore errors.",
         refs: &[K8S_IPVS],
-        run: svc::partial_service_rules,
+        run: Run::Graph(svc::partial_service_rules),
     },
     Check {
         id: CheckId::Svc006,
@@ -80,7 +80,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Restart kube-proxy (IPVS mode) on this node so it resyncs virtual servers, ipsets and kube-ipvs0 addresses; check its logs.",
         refs: &[K8S_IPVS],
-        run: svc::ipvs_inconsistencies,
+        run: Run::Graph(svc::ipvs_inconsistencies),
     },
     Check {
         id: CheckId::Lnk001,
@@ -90,7 +90,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "The pod side of this veth is gone: the CNI did not clean up (check the CNI plugin and kubelet logs); delete the leftover link with `ip link del NAME`.",
         refs: &[K8S_NET_PLUGINS],
-        run: lnk::dangling_host_veths,
+        run: Run::Graph(lnk::dangling_host_veths),
     },
     Check {
         id: CheckId::Lnk002,
@@ -100,7 +100,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "The pod's eth0 has no veth peer on the node: the CNI ADD failed or the host end was deleted; recreate the pod and check CNI plugin logs.",
         refs: &[K8S_NET_PLUGINS],
-        run: lnk::pods_without_host_link,
+        run: Run::Graph(lnk::pods_without_host_link),
     },
     Check {
         id: CheckId::Lnk003,
@@ -110,7 +110,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Attach the host veth to the bridge (`ip link set VETH master BRIDGE`) or recreate the pod; check the bridge CNI plugin.",
         refs: &["https://www.cni.dev/plugins/current/main/bridge/"],
-        run: lnk::veths_off_the_pod_bridge,
+        run: Run::Graph(lnk::veths_off_the_pod_bridge),
     },
     Check {
         id: CheckId::Lnk004,
@@ -120,7 +120,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Bring the link up (`ip link set NAME up`) and find out what took it down (CNI, NetworkManager, udev).",
         refs: &[K8S_NET_PLUGINS],
-        run: lnk::pod_links_down,
+        run: Run::Graph(lnk::pod_links_down),
     },
     Check {
         id: CheckId::Lnk005,
@@ -130,7 +130,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "A pod cannot reach itself through its own service: enable hairpin mode on the port (`ip link set VETH type bridge_slave hairpin on`) or make the bridge promiscuous (kubelet --hairpin-mode=promiscuous-bridge); the bridge CNI's hairpinMode option sets it.",
         refs: &["https://kubernetes.io/docs/tasks/debug/debug-application/debug-service/#a-pod-fails-to-reach-itself-via-the-service-ip"],
-        run: lnk::hairpin_off,
+        run: Run::Graph(lnk::hairpin_off),
     },
     Check {
         id: CheckId::Lnk006,
@@ -140,7 +140,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Set the pod MTU (CNI config `mtu`) to the uplink MTU minus the overlay overhead (50 bytes for VXLAN), and at most the host veth's MTU.",
         refs: &["https://docs.tigera.io/calico/latest/networking/configuring/mtu"],
-        run: lnk::mtu_mismatches,
+        run: Run::Graph(lnk::mtu_mismatches),
     },
     Check {
         id: CheckId::Lnk007,
@@ -150,7 +150,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Two namespaces hold the same address: IPAM handed it out twice or a stale pod kept it; delete the stale pod and check the IPAM store (e.g. /var/lib/cni/networks).",
         refs: &[K8S_NET_PLUGINS],
-        run: lnk::duplicate_ips,
+        run: Run::Graph(lnk::duplicate_ips),
     },
     Check {
         id: CheckId::Lnk008,
@@ -160,7 +160,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "The pod cannot reach anything off its subnet: the CNI did not install the default route, or its gateway is not reachable on-link; recreate the pod and check the CNI plugin.",
         refs: &[K8S_NET_PLUGINS],
-        run: lnk::pods_without_default_route,
+        run: Run::Graph(lnk::pods_without_default_route),
     },
     Check {
         id: CheckId::Nf001,
@@ -170,7 +170,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Two iptables backends are in use: the node's iptables and kube-proxy/CNI disagree. Flush the KUBE-* chains of the unused backend and make every component use the same one.",
         refs: &["https://kubernetes.io/blog/2022/09/07/iptables-chains-not-api/"],
-        run: nf::kube_rules_in_both_backends,
+        run: Run::Graph(nf::kube_rules_in_both_backends),
     },
     Check {
         id: CheckId::Nf002,
@@ -180,7 +180,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Load br_netfilter and set `net.bridge.bridge-nf-call-iptables=1` (persist it in /etc/sysctl.d): without it pod-to-service traffic between pods on the same bridge skips kube-proxy's DNAT reply path.",
         refs: &[K8S_NET_PLUGINS],
-        run: nf::bridge_nf_call_iptables_off,
+        run: Run::Graph(nf::bridge_nf_call_iptables_off),
     },
     Check {
         id: CheckId::Nf003,
@@ -190,7 +190,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Set `net.ipv4.ip_forward=1` (and forwarding on the pod-facing links) and persist it in /etc/sysctl.d; pods cannot reach anything beyond the node without it.",
         refs: &[KERNEL_IP_SYSCTL],
-        run: nf::forwarding_off,
+        run: Run::Graph(nf::forwarding_off),
     },
     Check {
         id: CheckId::Nf004,
@@ -200,7 +200,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Add the CNI's forward accept rules or KUBE-FORWARD, or set the FORWARD policy to ACCEPT (Docker sets it to DROP).",
         refs: &["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
-        run: nf::forward_drop_without_accept,
+        run: Run::Graph(nf::forward_drop_without_accept),
     },
     Check {
         id: CheckId::Nf005,
@@ -210,7 +210,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "kube-proxy's masquerade rules are incomplete: restart kube-proxy so it re-creates KUBE-POSTROUTING and KUBE-MARK-MASQ.",
         refs: &[K8S_IPVS],
-        run: nf::masquerade_path_missing,
+        run: Run::Graph(nf::masquerade_path_missing),
     },
     Check {
         id: CheckId::Nf006,
@@ -220,7 +220,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Use loose reverse-path filtering (`net.ipv4.conf.all.rp_filter=2`) or disable it on pod-facing links; strict mode drops asymmetric pod traffic.",
         refs: &[KERNEL_IP_SYSCTL],
-        run: nf::strict_rp_filter,
+        run: Run::Graph(nf::strict_rp_filter),
     },
     Check {
         id: CheckId::Nf007,
@@ -230,7 +230,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "The CNI did not clean up after a pod (its DEL failed or never ran): delete the leftover CNI-* chain and the rules that jump to it (restarting the CNI agent or the container runtime lets it garbage-collect), and check kubelet and CNI logs for DEL errors. A leaked hostPort DNAT steals the port from the pod that holds it now.",
         refs: &["https://www.cni.dev/plugins/current/meta/portmap/", K8S_NET_PLUGINS],
-        run: nf::leaked_cni_rules,
+        run: Run::Graph(nf::leaked_cni_rules),
     },
     Check {
         id: CheckId::Ct001,
@@ -240,7 +240,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Raise `net.netfilter.nf_conntrack_max` (and nf_conntrack_buckets), or find who opens so many connections (`netsnap show BUNDLE conntrack`).",
         refs: &[KERNEL_CT_SYSCTL],
-        run: ct::table_nearly_full,
+        run: Run::Facts(ct::table_nearly_full),
     },
     Check {
         id: CheckId::Ct002,
@@ -250,7 +250,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "The table was full: raise `net.netfilter.nf_conntrack_max` and look for connection leaks.",
         refs: &[KERNEL_CT_SYSCTL],
-        run: ct::conntrack_drops,
+        run: Run::Facts(ct::conntrack_drops),
     },
     Check {
         id: CheckId::Ct003,
@@ -260,7 +260,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "insert_failed/clash_resolve are the DNS 5-second race (parallel A/AAAA over UDP): use `options single-request-reopen` or NodeLocal DNSCache; chaintoolong means too few buckets: raise nf_conntrack_buckets.",
         refs: &["https://www.weave.works/blog/racy-conntrack-and-dns-lookup-timeouts", KERNEL_CT_SYSCTL],
-        run: ct::insert_failures,
+        run: Run::Facts(ct::insert_failures),
     },
     Check {
         id: CheckId::Ct004,
@@ -270,7 +270,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Raise `net.netfilter.nf_conntrack_max` and look for connection leaks; packets were dropped when this was logged.",
         refs: &[KERNEL_CT_SYSCTL],
-        run: ct::kernel_logged_table_full,
+        run: Run::Facts(ct::kernel_logged_table_full),
     },
     Check {
         id: CheckId::Ct005,
@@ -280,7 +280,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "Delete the stale entries (`conntrack -D -p udp --orig-dst VIP --reply-src OLD_IP`); kube-proxy normally clears UDP entries when an endpoint goes away.",
         refs: &["https://github.com/kubernetes/kubernetes/issues/59368"],
-        run: ct::stale_dnat_entries,
+        run: Run::Facts(ct::stale_dnat_entries),
     },
     Check {
         id: CheckId::Ct006,
@@ -290,7 +290,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Too many concurrent flows share one (masquerade source, destination): widen net.ipv4.ip_local_port_range, use more destination IPs or reuse connections.",
         refs: &["https://github.com/kubernetes/kubernetes/issues/76699"],
-        run: ct::snat_port_exhaustion,
+        run: Run::Facts(ct::snat_port_exhaustion),
     },
     Check {
         id: CheckId::Ct007,
@@ -300,7 +300,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "Long-lived connections or session affinity pin traffic to few endpoints; consider client-side balancing or connection recycling.",
         refs: &[K8S_SVC],
-        run: ct::skewed_endpoint_traffic,
+        run: Run::Facts(ct::skewed_endpoint_traffic),
     },
     Check {
         id: CheckId::Dns001,
@@ -310,7 +310,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "Check the pod's dnsPolicy/dnsConfig and kubelet's --cluster-dns; pods normally resolve through the kube-dns service IP.",
         refs: &[K8S_DNS],
-        run: dns::pods_not_on_cluster_dns,
+        run: Run::Facts(dns::pods_not_on_cluster_dns),
     },
     Check {
         id: CheckId::Dns002,
@@ -320,7 +320,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning, Info],
         remedy: "Shorten the search list (node resolv.conf search domains are appended to every pod's); old glibc and musl use only 6 domains / 256 characters.",
         refs: &["https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/#dns-search-domain-list-limits"],
-        run: dns::long_search_lists,
+        run: Run::Facts(dns::long_search_lists),
     },
     Check {
         id: CheckId::Dns003,
@@ -330,7 +330,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Every pod's DNS is down: check the CoreDNS pods (`kubectl -n kube-system get pods -l k8s-app=kube-dns`).",
         refs: &[K8S_DNS],
-        run: dns::cluster_dns_without_endpoints,
+        run: Run::Facts(dns::cluster_dns_without_endpoints),
     },
     Check {
         id: CheckId::Dns004,
@@ -340,7 +340,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Point kubelet's resolvConf at the real upstream file (/run/systemd/resolve/resolv.conf) instead of the 127.0.0.53 stub.",
         refs: &["https://coredns.io/plugins/loop/#troubleshooting-loops-in-kubernetes-clusters"],
-        run: dns::local_stub_loops,
+        run: Run::Facts(dns::local_stub_loops),
     },
     Check {
         id: CheckId::Dns005,
@@ -350,7 +350,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "The resolver uses only the first 3 nameservers; remove the rest.",
         refs: &[K8S_DNS],
-        run: dns::too_many_nameservers,
+        run: Run::Facts(dns::too_many_nameservers),
     },
     Check {
         id: CheckId::Nb001,
@@ -360,7 +360,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Raise net.ipv4.neigh.default.gc_thresh1/2/3 (and ipv6); past gc_thresh3 the kernel logs `neighbour table overflow` and drops.",
         refs: &[KERNEL_IP_SYSCTL],
-        run: nb::neighbour_table_near_limit,
+        run: Run::Facts(nb::neighbour_table_near_limit),
     },
     Check {
         id: CheckId::Bnd001,
@@ -370,7 +370,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "The analysis is incomplete where this source is needed: see the error, fix it and collect again (`netsnap inspect BUNDLE` lists every source).",
         refs: &["docs/bundle-format.md"],
-        run: bnd::source_gaps,
+        run: Run::Facts(bnd::source_gaps),
     },
     Check {
         id: CheckId::Bnd002,
@@ -380,7 +380,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Info],
         remedy: "If this should be a Kubernetes node, check that the bundle was collected on the node itself (as root, or from a privileged pod with hostNetwork, hostPID and /etc/cni/net.d mounted) and that kubelet runs there; otherwise the Kubernetes checks do not apply to it.",
         refs: &["docs/bundle-format.md"],
-        run: bnd::not_a_kubernetes_node,
+        run: Run::Facts(bnd::not_a_kubernetes_node),
     },
     Check {
         id: CheckId::Prs001,
@@ -390,7 +390,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "These lines were not analysed; please report them (with the bundle) so the parser learns them.",
         refs: &["docs/analyzer-json.md"],
-        run: prs::unrecognised_lines,
+        run: Run::Facts(prs::unrecognised_lines),
     },
     Check {
         id: CheckId::Trc001,
@@ -400,7 +400,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "Run the `netsnap trace` command in the finding: it shows every hop and the rule, route or link that stops the packet. Fix that rule (or the CNI/kube-proxy that wrote it).",
         refs: &["docs/trace-json.md", K8S_DEBUG_SVC],
-        run: trc::unreachable_services,
+        run: Run::Graph(trc::unreachable_services),
     },
     Check {
         id: CheckId::Cni001,
@@ -410,7 +410,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Remove the configurations the node should not use (a previous CNI's leftover, a backup that still ends in .conf): the runtime uses only the first valid file in lexical order, so a stale file can win over the CNI you installed.",
         refs: &[K8S_NET_PLUGINS, "https://www.cni.dev/docs/spec/"],
-        run: cni::several_configs,
+        run: Run::Facts(cni::several_configs),
     },
     Check {
         id: CheckId::Cni002,
@@ -420,7 +420,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning],
         remedy: "Either the configuration changed after these pods were created (recreate them so the CNI applies it) or something else changed the links; make the CNI configuration and the node agree.",
         refs: &[CNI_BRIDGE, "https://www.cni.dev/plugins/current/ipam/host-local/"],
-        run: cni::config_disagrees_with_links,
+        run: Run::Facts(cni::config_disagrees_with_links),
     },
     Check {
         id: CheckId::Clu001,
@@ -430,7 +430,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Give every node its own pod CIDR: check the nodes' `spec.podCIDR` (kube-controller-manager --allocate-node-cidrs / --cluster-cidr) and the CNI's IPAM (host-local ranges, flannel's subnet.env, Calico IP pools); recreate the pods of the node that was given the wrong range.",
         refs: &[K8S_NET_PLUGINS, "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/"],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
     Check {
         id: CheckId::Clu002,
@@ -440,7 +440,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "kube-proxy on the named node(s) no longer follows the API server: check its logs and its sync (`kubectl -n kube-system logs POD-ON-NODE`, metric kubeproxy_sync_proxy_rules_last_timestamp_seconds) and restart it there; compare with the EndpointSlices of the service.",
         refs: &[K8S_IPVS, K8S_DEBUG_SVC],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
     Check {
         id: CheckId::Clu003,
@@ -450,7 +450,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "The endpoint's pod is gone from the node that owns its address, but other nodes still send traffic to it: check the service's EndpointSlice (`kubectl get endpointslices -l kubernetes.io/service-name=NAME`) and kube-proxy's sync on the nodes named.",
         refs: &[K8S_DEBUG_SVC],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
     Check {
         id: CheckId::Clu004,
@@ -460,7 +460,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical],
         remedy: "Two pods share an address: the nodes' pod CIDRs or IPAM state disagree (CLU001, or a host-local store copied between nodes); delete one of the pods and fix the IPAM of its node.",
         refs: &[K8S_NET_PLUGINS, "https://www.cni.dev/plugins/current/ipam/host-local/"],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
     Check {
         id: CheckId::Clu005,
@@ -470,7 +470,7 @@ pub const CHECKS: &[Check] = &[
         severities: &[Critical, Warning],
         remedy: "The CNI agent on the node that lacks the route, neighbour or FDB entry did not program its peer (flanneld, calico-node, …): check its logs and the peer node's annotations (flannel: flannel.alpha.coreos.com/backend-data, public-ip), then restart the agent there.",
         refs: &[K8S_NET_PLUGINS, "https://github.com/flannel-io/flannel/blob/master/Documentation/troubleshooting.md"],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
     Check {
         id: CheckId::Clu006,
@@ -480,6 +480,6 @@ pub const CHECKS: &[Check] = &[
         severities: &[Warning, Info],
         remedy: "Configure the named node(s) like the others (sysctl.d files, the node image, kube-proxy's ConfigMap); a node that differs behaves differently for the same traffic.",
         refs: &[KERNEL_IP_SYSCTL, KERNEL_CT_SYSCTL],
-        run: crate::cluster::not_on_one_node,
+        run: Run::Facts(crate::cluster::not_on_one_node),
     },
 ];

@@ -1,13 +1,13 @@
 //! CNI: the node's CNI configuration (`/etc/cni/net.d`) against itself and against the
 //! links the plugin made.
 
-use super::{CheckId, Context, Evidence, Finding, Severity};
+use super::{CheckId, Evidence, Facts, Finding, Severity};
 use crate::model::net::parse_cidr;
 use crate::parse::cni::{CniFile, CniFileKind, CniPlugin};
 
 /// CNI001: the runtime uses the first valid file in lexical order; the others only
 /// confuse whoever reads the directory, or win once the first is removed.
-pub fn several_configs(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn several_configs(ctx: &Facts<'_>) -> Vec<Finding> {
     let cni = &ctx.model.cni;
     let configs: Vec<&CniFile> = cni
         .files
@@ -95,7 +95,7 @@ fn is_bridge(f: &CniFile, p: &CniPlugin) -> bool {
 }
 
 /// CNI002: compares only what the configuration in use sets explicitly.
-pub fn config_disagrees_with_links(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn config_disagrees_with_links(ctx: &Facts<'_>) -> Vec<Finding> {
     let Some(file) = ctx.model.cni.in_use() else {
         return Vec::new();
     };
@@ -135,7 +135,7 @@ pub fn config_disagrees_with_links(ctx: &Context<'_>) -> Vec<Finding> {
 
 /// MTU, hairpin and IPAM range against each pod's interface.
 fn pod_links(
-    ctx: &Context<'_>,
+    ctx: &Facts<'_>,
     file: &CniFile,
     plugin: &CniPlugin,
     subject: &str,

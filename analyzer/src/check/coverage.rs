@@ -26,7 +26,7 @@ fn fixture_bundles() -> Vec<PathBuf> {
 /// declares.
 fn run_units(ctx: &Context<'_>, origin: &str, produced: &mut BTreeMap<CheckId, Vec<String>>) {
     for unit in CHECKS {
-        for f in (unit.run)(ctx) {
+        for f in unit.run_on(ctx) {
             check_finding(unit.id, &f, origin);
             produced.entry(f.id).or_default().push(origin.to_string());
         }

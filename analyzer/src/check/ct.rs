@@ -1,53 +1,53 @@
 //! CT: conntrack saturation, drops, races, stale and skewed flows.
 
-use super::{CheckId, Context, Evidence, Finding, Severity};
+use super::{CheckId, Evidence, Facts, Finding, Severity};
 use crate::model::services::sockaddr;
 use crate::model::{FrontendKind, KernelEvent, Protocol, Service};
 use std::collections::BTreeMap;
 
 /// Collects what `check` pushes.
-fn collect(ctx: &Context<'_>, check: fn(&Context<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
+fn collect(ctx: &Facts<'_>, check: fn(&Facts<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
     check(ctx, &mut out);
     out
 }
 
 /// CT001.
-pub fn table_nearly_full(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn table_nearly_full(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, table_usage)
 }
 
 /// CT002.
-pub fn conntrack_drops(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn conntrack_drops(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, drop_counters)
 }
 
 /// CT003.
-pub fn insert_failures(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn insert_failures(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, insert_counters)
 }
 
 /// CT004.
-pub fn kernel_logged_table_full(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn kernel_logged_table_full(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, table_full_log)
 }
 
 /// CT005.
-pub fn stale_dnat_entries(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn stale_dnat_entries(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, dnat_to_removed_endpoints)
 }
 
 /// CT006.
-pub fn snat_port_exhaustion(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn snat_port_exhaustion(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, flows_per_snat_tuple)
 }
 
 /// CT007.
-pub fn skewed_endpoint_traffic(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn skewed_endpoint_traffic(ctx: &Facts<'_>) -> Vec<Finding> {
     collect(ctx, flows_per_endpoint)
 }
 
-fn table_usage(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn table_usage(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let ct = &ctx.model.conntrack;
     let (Some((count, cev)), Some((max, mev))) = (&ct.count, &ct.max) else {
         return;
@@ -79,11 +79,11 @@ fn table_usage(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     );
 }
 
-fn stat(ctx: &Context<'_>, key: &str) -> u64 {
+fn stat(ctx: &Facts<'_>, key: &str) -> u64 {
     ctx.model.conntrack.stats.get(key).copied().unwrap_or(0)
 }
 
-fn stat_evidence(ctx: &Context<'_>, keys: &[(&str, u64)]) -> Evidence {
+fn stat_evidence(ctx: &Facts<'_>, keys: &[(&str, u64)]) -> Evidence {
     let base = ctx
         .model
         .conntrack
@@ -107,7 +107,7 @@ fn no_room(drop: u64, insert_failed: u64) -> u64 {
     drop - drop.min(insert_failed)
 }
 
-fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn drop_counters(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let (drop, early) = (stat(ctx, "drop"), stat(ctx, "early_drop"));
     let raced = drop.min(stat(ctx, "insert_failed"));
     let no_room_total = no_room(drop, stat(ctx, "insert_failed"));
@@ -170,7 +170,7 @@ fn drop_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     );
 }
 
-fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn insert_counters(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let (failed, chain, clash) = (
         stat(ctx, "insert_failed"),
         stat(ctx, "chaintoolong"),
@@ -232,7 +232,7 @@ fn insert_counters(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn table_full_log(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn table_full_log(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let root_inode = ctx.model.root().map(|r| r.inode).filter(|i| *i != 0);
     let lines: Vec<Evidence> = ctx
         .model
@@ -267,7 +267,7 @@ fn table_full_log(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 /// Services reachable at a fixed address (not NodePorts) by (ip, port, protocol).
 fn services_at<'a>(
-    ctx: &Context<'a>,
+    ctx: &Facts<'a>,
 ) -> BTreeMap<(std::net::IpAddr, u16, Protocol), Vec<&'a Service>> {
     let mut m: BTreeMap<_, Vec<&Service>> = BTreeMap::new();
     for s in &ctx.model.services {
@@ -284,7 +284,7 @@ fn services_at<'a>(
     m
 }
 
-fn dnat_to_removed_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn dnat_to_removed_endpoints(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let at = services_at(ctx);
     for d in &ctx.model.conntrack.dnat {
         let Some(svcs) = at.get(&(d.vip, d.vport, d.protocol)) else {
@@ -324,7 +324,7 @@ fn dnat_to_removed_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn flows_per_snat_tuple(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn flows_per_snat_tuple(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let ct = &ctx.model.conntrack;
     let Some((lo, hi, rev)) = &ct.port_range else {
         return;
@@ -352,7 +352,7 @@ fn flows_per_snat_tuple(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn flows_per_endpoint(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
     // Looked up once per endpoint (a big node has a hundred thousand): hashed.
     type ByBackend<'m> = std::collections::HashMap<

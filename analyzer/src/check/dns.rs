@@ -1,13 +1,13 @@
 //! DNS: pods' and the node's resolver configuration against the cluster DNS service.
 
 use super::svc::is_cluster_dns;
-use super::{CheckId, Context, Finding, Severity};
+use super::{CheckId, Facts, Finding, Severity};
 use crate::model::{FrontendKind, Protocol, Resolv, Service};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// Each pod with a resolv.conf: (subject, resolver config).
-fn pod_resolvers<'a>(ctx: &Context<'a>) -> Vec<(String, &'a Resolv)> {
+fn pod_resolvers<'a>(ctx: &Facts<'a>) -> Vec<(String, &'a Resolv)> {
     ctx.model
         .pods
         .iter()
@@ -21,7 +21,7 @@ fn pod_resolvers<'a>(ctx: &Context<'a>) -> Vec<(String, &'a Resolv)> {
 /// The cluster DNS service: kube-dns/CoreDNS by name; where the proxier names no
 /// service (IPVS: virtual servers and ipsets hold addresses only), an unnamed service
 /// port 53 whose ClusterIP is the first nameserver of a ClusterFirst pod.
-pub fn is_cluster_dns_service(ctx: &Context<'_>, s: &Service) -> bool {
+pub fn is_cluster_dns_service(ctx: &Facts<'_>, s: &Service) -> bool {
     if is_cluster_dns(s) {
         return true;
     }
@@ -37,14 +37,14 @@ pub fn is_cluster_dns_service(ctx: &Context<'_>, s: &Service) -> bool {
 }
 
 /// The node's resolver configs (its own, and the one kubelet hands to pods).
-fn node_resolvers<'a>(ctx: &Context<'a>) -> impl Iterator<Item = &'a Resolv> {
+fn node_resolvers<'a>(ctx: &Facts<'a>) -> impl Iterator<Item = &'a Resolv> {
     [&ctx.model.dns.host, &ctx.model.dns.kubelet]
         .into_iter()
         .flatten()
 }
 
 /// DNS001.
-pub fn pods_not_on_cluster_dns(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn pods_not_on_cluster_dns(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let cluster_dns = cluster_dns_ips(ctx);
     let node_local = node_addresses(ctx);
@@ -65,7 +65,7 @@ pub fn pods_not_on_cluster_dns(ctx: &Context<'_>) -> Vec<Finding> {
 }
 
 /// DNS002.
-pub fn long_search_lists(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn long_search_lists(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (subject, r) in pod_resolvers(ctx) {
         search_list_limits(ctx, &subject, r, &mut out);
@@ -77,14 +77,14 @@ pub fn long_search_lists(ctx: &Context<'_>) -> Vec<Finding> {
 }
 
 /// DNS003.
-pub fn cluster_dns_without_endpoints(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn cluster_dns_without_endpoints(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     cluster_dns_endpoints(ctx, &mut out);
     out
 }
 
 /// DNS004: pods given a loopback stub, and the node's stub that kubelet hands out.
-pub fn local_stub_loops(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn local_stub_loops(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (subject, r) in pod_resolvers(ctx) {
         loopback_in_pod(&subject, r, &mut out);
@@ -94,7 +94,7 @@ pub fn local_stub_loops(ctx: &Context<'_>) -> Vec<Finding> {
 }
 
 /// DNS005.
-pub fn too_many_nameservers(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn too_many_nameservers(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (subject, r) in pod_resolvers(ctx) {
         nameserver_count(&subject, r, &mut out);
@@ -106,7 +106,7 @@ pub fn too_many_nameservers(ctx: &Context<'_>) -> Vec<Finding> {
 }
 
 /// ClusterIPs of the cluster DNS service; else of any port-53 service.
-fn cluster_dns_ips(ctx: &Context<'_>) -> BTreeSet<IpAddr> {
+fn cluster_dns_ips(ctx: &Facts<'_>) -> BTreeSet<IpAddr> {
     let ips = |pred: &dyn Fn(&crate::model::Service) -> bool| -> BTreeSet<IpAddr> {
         ctx.model
             .services
@@ -130,7 +130,7 @@ fn cluster_dns_ips(ctx: &Context<'_>) -> BTreeSet<IpAddr> {
 }
 
 /// Every address of the node netns (NodeLocal DNSCache listens on one, e.g. 169.254.20.10).
-fn node_addresses(ctx: &Context<'_>) -> BTreeSet<IpAddr> {
+fn node_addresses(ctx: &Facts<'_>) -> BTreeSet<IpAddr> {
     ctx.model
         .root()
         .map(|r| {
@@ -203,7 +203,7 @@ fn nameserver_not_cluster_dns(
     }
 }
 
-fn search_list_limits(ctx: &Context<'_>, subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
+fn search_list_limits(ctx: &Facts<'_>, subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
     let n = r.search.len();
     let chars: usize = r.search.iter().map(|d| d.len()).sum::<usize>() + n.saturating_sub(1);
@@ -289,7 +289,7 @@ fn loopback_in_pod(subject: &str, r: &Resolv, out: &mut Vec<Finding>) {
     );
 }
 
-fn node_stub(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn node_stub(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let dns = &ctx.model.dns;
     let (file, severity, how) = match (&dns.kubelet, &dns.host) {
         (Some(k), _) => (k, Severity::Critical, "kubelet's resolvConf"),
@@ -314,7 +314,7 @@ fn node_stub(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     );
 }
 
-fn cluster_dns_endpoints(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+fn cluster_dns_endpoints(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     for s in ctx
         .model
         .services

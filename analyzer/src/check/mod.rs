@@ -21,7 +21,7 @@ mod trc;
 
 pub use finding::{Evidence, Finding, Severity};
 pub use thresholds::Thresholds;
-pub use unit::{Check, CheckId};
+pub use unit::{Check, CheckId, Run};
 
 use crate::graph::NodeGraph;
 use crate::model::Model;
@@ -54,6 +54,21 @@ impl<'a> Context<'a> {
     pub fn with_reach(self, reach: Option<&'a crate::trace::reach::Reachability>) -> Self {
         Context { reach, ..self }
     }
+
+    /// What of it a check that reads only the model is given.
+    pub fn facts(&self) -> Facts<'a> {
+        Facts {
+            model: self.model,
+            thresholds: self.thresholds,
+        }
+    }
+}
+
+/// What a check that reads only the model ([`unit::Run::Facts`]) may look at: all it
+/// needs exists before the graph is built, so it can run meanwhile.
+pub struct Facts<'a> {
+    pub model: &'a Model,
+    pub thresholds: &'a Thresholds,
 }
 
 /// Units that need the others' findings: TRC001 reports only the failures no more
@@ -100,16 +115,48 @@ impl Selection {
 /// Runs every selected check and returns its findings, merged per (id, subject) and
 /// sorted by severity (worst first), id and subject.
 pub fn run(ctx: &Context<'_>, selection: &Selection) -> Vec<Finding> {
+    run_after_facts(ctx, selection, run_facts(&ctx.facts(), selection))
+}
+
+/// The findings of the selected checks that read only the model ([`Run::Facts`]), in
+/// catalog order: they can be found while the graph is built, then handed to
+/// [`run_after_facts`].
+pub fn run_facts(facts: &Facts<'_>, selection: &Selection) -> Vec<Finding> {
+    catalog::CHECKS
+        .par_iter()
+        .filter(|c| selection.wants(c.id.as_str()))
+        .filter_map(|c| match c.run {
+            Run::Facts(run) => Some(run),
+            Run::Graph(_) => None,
+        })
+        .flat_map_iter(|run| run(facts))
+        .collect()
+}
+
+/// [`run`], the findings of the model-only checks (`found`, by [`run_facts`]) being
+/// known already.
+pub fn run_after_facts(
+    ctx: &Context<'_>,
+    selection: &Selection,
+    found: Vec<Finding>,
+) -> Vec<Finding> {
     let wanted = |c: &&Check| selection.wants(c.id.as_str());
     // Checks read the model and the graph only: they run side by side (a big node's
     // service checks take tens of milliseconds each), their findings collected in
-    // catalog order.
-    let mut all: Vec<Finding> = catalog::CHECKS
+    // catalog order. Findings of one id come from one unit, so which of the two
+    // lists holds them does not change the sorted result.
+    let mut all = found;
+    let graph: Vec<Finding> = catalog::CHECKS
         .par_iter()
         .filter(wanted)
         .filter(|c| !AFTER_OTHERS.contains(&c.id))
-        .flat_map_iter(|c| (c.run)(ctx))
+        .filter_map(|c| match c.run {
+            Run::Graph(run) => Some(run),
+            Run::Facts(_) => None,
+        })
+        .flat_map_iter(|run| run(ctx))
         .collect();
+    all.extend(graph);
     let after = Context {
         prior: &all,
         ..Context::new(ctx.model, ctx.graph, ctx.thresholds).with_reach(ctx.reach)
@@ -118,7 +165,7 @@ pub fn run(ctx: &Context<'_>, selection: &Selection) -> Vec<Finding> {
         .iter()
         .filter(wanted)
         .filter(|c| AFTER_OTHERS.contains(&c.id))
-        .flat_map(|c| (c.run)(&after))
+        .flat_map(|c| c.run_on(&after))
         .collect();
     all.extend(later);
     all.sort_by(|a, b| (b.severity, &a.id, &a.subject).cmp(&(a.severity, &b.id, &b.subject)));

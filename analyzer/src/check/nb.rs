@@ -1,9 +1,9 @@
 //! NB: the neighbour (ARP/NDP) table.
 
-use super::{CheckId, Context, Finding, Severity};
+use super::{CheckId, Facts, Finding, Severity};
 use crate::model::KernelEvent;
 
-pub fn neighbour_table_near_limit(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn neighbour_table_near_limit(ctx: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     // The kernel's neighbour tables are shared by every netns: gc_thresh3 bounds the sum.
     for (family, key, label) in [

@@ -1,8 +1,8 @@
 //! PRS: what the parsers did not understand (never dropped silently).
 
-use super::{CheckId, Context, Evidence, Finding, Severity};
+use super::{CheckId, Evidence, Facts, Finding, Severity};
 
-pub fn unrecognised_lines(ctx: &Context<'_>) -> Vec<Finding> {
+pub fn unrecognised_lines(ctx: &Facts<'_>) -> Vec<Finding> {
     let max = ctx.thresholds.max_evidence_lines;
     ctx.model
         .coverage

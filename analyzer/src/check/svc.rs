@@ -62,7 +62,7 @@ pub fn is_cluster_dns(s: &Service) -> bool {
 fn no_endpoints(ctx: &Context<'_>, s: &Service, out: &mut Vec<Finding>) {
     if !s.endpoints.is_empty()
         || !s.defects.is_empty()
-        || super::dns::is_cluster_dns_service(ctx, s)
+        || super::dns::is_cluster_dns_service(&ctx.facts(), s)
     {
         return;
     }

@@ -3,7 +3,7 @@
 //! remedy and references: an id outside the catalog cannot be written.
 
 use super::catalog::CHECKS;
-use super::{Context, Finding, Severity};
+use super::{Context, Facts, Finding, Severity};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
@@ -25,7 +25,26 @@ pub struct Check {
     pub remedy: &'static str,
     pub refs: &'static [&'static str],
     /// Runs the check; every finding it returns has this unit's id.
-    pub run: fn(&Context<'_>) -> Vec<Finding>,
+    pub run: Run,
+}
+
+/// A check's function, by what it reads.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// The model only: it may run while the graph is being built.
+    Facts(fn(&Facts<'_>) -> Vec<Finding>),
+    /// The graph too (and the reach matrix, earlier findings).
+    Graph(fn(&Context<'_>) -> Vec<Finding>),
+}
+
+impl Check {
+    /// Runs the check on everything an analysis has.
+    pub fn run_on(&self, ctx: &Context<'_>) -> Vec<Finding> {
+        match self.run {
+            Run::Facts(run) => run(&ctx.facts()),
+            Run::Graph(run) => run(ctx),
+        }
+    }
 }
 
 impl fmt::Debug for Check {

@@ -29,7 +29,7 @@ pub(crate) mod testkit;
 
 pub use summary::{NodeSummary, Shared};
 
-use crate::check::{CheckId, Context, Evidence, Finding, Selection, Severity};
+use crate::check::{CheckId, Evidence, Facts, Finding, Selection, Severity};
 use crate::report::Summary;
 use serde::Serialize;
 
@@ -180,7 +180,7 @@ pub fn check_named(
 
 /// The catalog's `run` of the CLU units: they do not run on one node (the cluster
 /// checks run on node summaries, see [`check`]).
-pub fn not_on_one_node(_: &Context<'_>) -> Vec<Finding> {
+pub fn not_on_one_node(_: &Facts<'_>) -> Vec<Finding> {
     Vec::new()
 }
 
