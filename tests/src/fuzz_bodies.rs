@@ -146,11 +146,52 @@ fn bundle_reader(data: &[u8]) {
         max_entries: 1000,
         max_window_log: 22,
     };
-    if let Ok(bundle) = Bundle::from_archive(data, "fuzz", &limits) {
+    let whole = Bundle::from_archive(data, "fuzz", &limits);
+    if let Ok(bundle) = &whole {
         for path in bundle.paths().map(str::to_string).collect::<Vec<_>>() {
             let _ = bundle.json::<serde_json::Value>(&path);
         }
     }
+    // Read again with every entry but the manifest in pieces of lines: the same
+    // verdict, and pieces that make up what reading whole gave.
+    let mut pieces = InPieces::default();
+    let in_pieces = Bundle::from_archive_with(data, "fuzz", &limits, &mut pieces);
+    match (&whole, &in_pieces) {
+        (Ok(whole), Ok(_)) => {
+            for (path, content) in &pieces.entries {
+                assert_eq!(whole.file(path), Some(&content[..]), "{path}");
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!(
+            "read whole: {:?}; in pieces: {:?}",
+            a.as_ref().err(),
+            b.as_ref().err()
+        ),
+    }
+}
+
+/// Takes every entry in pieces, checking they are whole lines that follow each other.
+#[derive(Default)]
+struct InPieces {
+    entries: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+impl netsnap_schema::OnRead for InPieces {
+    fn wants_pieces(&mut self, path: &str) -> bool {
+        self.entries.insert(path.to_string(), Vec::new());
+        true
+    }
+    fn piece(&mut self, path: &str, offset: usize, piece: &std::sync::Arc<Vec<u8>>) {
+        let content = self.entries.entry(path.to_string()).or_default();
+        assert_eq!(offset, content.len(), "{path}: pieces follow each other");
+        assert!(
+            content.is_empty() || content.last() == Some(&b'\n'),
+            "{path}: only the last piece may end inside a line"
+        );
+        content.extend_from_slice(piece);
+    }
+    fn entry(&mut self, _: &str, _: &std::sync::Arc<Vec<u8>>) {}
 }
 
 fn netlink_json(data: &[u8]) {
