@@ -174,8 +174,9 @@ pub trait OnRead {
     }
 
     /// The next piece of the entry at `path`, starting at byte `offset` of it. The
-    /// pieces follow one another without gap or overlap, each of about a MiB or more
-    /// and cut after a line end (only the entry's last line may lack one).
+    /// pieces follow one another without gap or overlap, each of about 4 MiB (more
+    /// when a line is longer) and cut after a line end (only the entry's last line
+    /// may lack one).
     fn piece(&mut self, _path: &str, _offset: usize, _piece: &Arc<Vec<u8>>) {}
 
     /// The entry at `path`, read in pieces, has been shown to its end (it is still to
@@ -849,9 +850,9 @@ pub enum Visit {
     Read,
     /// Skip its content (still decompressed and counted, never kept).
     Skip,
-    /// Read it (bounded by its admitted size) in pieces of about [`PIECE`] bytes or
-    /// more, each cut after a line end, handed to `on_piece` and not kept: `on_data`
-    /// is then given no content (only [`walk_tar_pieces`] offers this).
+    /// Read it (bounded by its admitted size) in pieces of about 4 MiB or more, each
+    /// cut after a line end, handed to `on_piece` and not kept: `on_data` is then
+    /// given no content (only [`walk_tar_pieces`] offers this).
     Lines,
 }
 
