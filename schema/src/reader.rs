@@ -341,7 +341,6 @@ impl Bundle {
                     on_read.borrow_mut().pieces_end(path);
                     return files.insert_read_in_pieces(path, size);
                 }
-                files.hash_so_far(&data);
                 let data = Arc::new(data);
                 files.insert(path, data.clone(), Hashed::InPieces)?;
                 on_read.borrow_mut().entry(path, &data);

@@ -144,11 +144,17 @@ pub fn tokenize(line: &str) -> Result<Vec<Token<'_>>, TokenizeError> {
     Ok(out)
 }
 
+/// The ASCII bytes [`char::is_whitespace`] holds for: the one list both scanners
+/// below use, so they cannot disagree about where a word ends.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
 /// The length of the whitespace character `s` starts with, if it does
 /// ([`char::is_whitespace`]).
 fn leading_space(s: &str) -> Option<usize> {
-    match s.as_bytes().first()? {
-        b' ' | b'\t'..=b'\r' => Some(1),
+    match *s.as_bytes().first()? {
+        b if is_ascii_space(b) => Some(1),
         b if b.is_ascii() => None,
         _ => s
             .chars()
@@ -162,7 +168,8 @@ fn leading_space(s: &str) -> Option<usize> {
 fn plain_run(s: &str) -> usize {
     for (i, b) in s.bytes().enumerate() {
         match b {
-            b' ' | b'\t'..=b'\r' | b'"' | b'\'' => return i,
+            b'"' | b'\'' => return i,
+            b if is_ascii_space(b) => return i,
             b if !b.is_ascii() => {
                 let rest = &s[i..];
                 let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '\'');

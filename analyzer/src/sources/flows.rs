@@ -5,7 +5,6 @@
 use crate::fx::Fx;
 use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -82,9 +81,14 @@ impl First {
         }
     }
 
+    /// Where the entry is, in the order entries are "earlier".
+    fn at(&self) -> (usize, usize) {
+        (self.line, self.offset)
+    }
+
     /// Keeps the earlier of the two.
     fn earlier(self, other: First) -> First {
-        match (other.line, other.offset) < (self.line, self.offset) {
+        match other.at() < self.at() {
             true => other,
             false => self,
         }
@@ -92,7 +96,7 @@ impl First {
 
     /// Becomes `f`'s entry when that is earlier (its text taken only then).
     fn keep_earlier(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
-        if (f.line, f.offset) < (self.line, self.offset) {
+        if (f.line, f.offset) < self.at() {
             *self = First::new(f, text);
         }
     }
@@ -132,28 +136,22 @@ impl Aggregates {
                 f.reply_src,
                 f.reply_sport,
             );
-            let e = match self.dnat.entry(key) {
-                Entry::Occupied(e) => {
-                    let e = e.into_mut();
-                    e.2.keep_earlier(f, text);
-                    e
-                }
-                Entry::Vacant(e) => e.insert((0, 0, First::new(f, text))),
-            };
+            let e = self
+                .dnat
+                .entry(key)
+                .and_modify(|e| e.2.keep_earlier(f, text))
+                .or_insert_with(|| (0, 0, First::new(f, text)));
             e.0 += 1;
             e.1 += u64::from(f.unreplied);
         }
         // SNAT: the reply goes to someone other than the original source.
         if f.reply_dst != f.orig_src {
             let key = (f.protocol, f.reply_dst, f.reply_src, f.reply_sport);
-            let e = match self.snat.entry(key) {
-                Entry::Occupied(e) => {
-                    let e = e.into_mut();
-                    e.1.keep_earlier(f, text);
-                    e
-                }
-                Entry::Vacant(e) => e.insert((0, First::new(f, text))),
-            };
+            let e = self
+                .snat
+                .entry(key)
+                .and_modify(|e| e.1.keep_earlier(f, text))
+                .or_insert_with(|| (0, First::new(f, text)));
             e.0 += 1;
         }
     }
