@@ -2,7 +2,7 @@
 //! are tokenized and split into the rule's own options, its matches and its target,
 //! which `matches` and `targets` then type.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -24,6 +24,8 @@ const RULE_WINDOW: usize = 1 << 16;
 
 /// Parse iptables-save output or iptables-restore input.
 pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
+    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
+    let outline = Outline::of(&lines);
     let mut asm = Assembler {
         cov: Coverage::new(path),
         rs: Ruleset::default(),
@@ -31,14 +33,15 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         pending_comments: Vec::new(),
         chain_names: ChainNames::default(),
         last_line: 0,
+        outline: &outline,
     };
     // Rule lines do not depend on each other: parse them in parallel first (a big
     // node's save holds hundreds of thousands), then assemble in file order. A window
     // at a time, so the parsed-but-not-assembled rules never hold more than two
     // windows' memory; a window is assembled (serial) while the next one is parsed.
-    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
+    let declared = &outline.declared;
     let mut windows = lines.chunks(RULE_WINDOW);
-    let mut current = windows.next().map(|w| (w, parse_window(w)));
+    let mut current = windows.next().map(|w| (w, parse_window(w, declared)));
     while let Some((window, mut rules)) = current.take() {
         let next = windows.next();
         current = rayon::join(
@@ -47,7 +50,7 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
                     asm.line(no, raw, slot);
                 }
             },
-            || next.map(|w| (w, parse_window(w))),
+            || next.map(|w| (w, parse_window(w, declared))),
         )
         .1;
     }
@@ -55,19 +58,78 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
 }
 
 /// The rule lines of `window` parsed (in parallel); `None` for the other lines.
-fn parse_window(window: &[(usize, &str)]) -> Vec<Option<Result<RuleLine, String>>> {
+fn parse_window(
+    window: &[(usize, &str)],
+    declared: &Declared,
+) -> Vec<Option<Result<RuleLine, String>>> {
     window
         .par_iter()
         .with_min_len(512)
         .map(|(no, raw)| {
             let line = raw.trim();
-            is_rule_line(line).then(|| parse_rule_line(line, *no))
+            is_rule_line(line).then(|| parse_rule_line(line, *no, declared))
         })
         .collect()
 }
 
+/// What one quick pass over the lines tells before any rule is parsed.
+struct Outline {
+    declared: Declared,
+    /// Per table header line, how many rule lines the table holds (its rule vector
+    /// is then allocated once, instead of grown by copying on a big save).
+    rule_lines: HashMap<usize, usize, Fx>,
+}
+
+impl Outline {
+    fn of(lines: &[(usize, &str)]) -> Outline {
+        let mut names = HashSet::default();
+        let mut rule_lines = HashMap::default();
+        let mut table: Option<(usize, usize)> = None;
+        for &(no, raw) in lines {
+            let line = raw.trim();
+            if let Some(decl) = line.strip_prefix(':') {
+                if let Some(name) = decl.split_whitespace().next() {
+                    if !names.contains(name) {
+                        names.insert(Arc::from(name));
+                    }
+                }
+            } else if line.starts_with('*') || line == "COMMIT" {
+                if let Some((header, n)) = table.take() {
+                    rule_lines.insert(header, n);
+                }
+                table = line.starts_with('*').then_some((no, 0));
+            } else if let Some((_, n)) = &mut table {
+                *n += usize::from(is_rule_line(line));
+            }
+        }
+        if let Some((header, n)) = table {
+            rule_lines.insert(header, n);
+        }
+        Outline {
+            declared: Declared { names },
+            rule_lines,
+        }
+    }
+}
+
+/// The chain names the save declares (`:NAME policy [counters]`), one shared copy
+/// each, looked up by the parallel rule parsers: every rule names its chain and most
+/// jump to one, and interning them one by one in file order was the slowest serial
+/// part of assembling a big save.
+struct Declared {
+    names: HashSet<Arc<str>, Fx>,
+}
+
+impl Declared {
+    /// The shared copy of `name`, or a new one when it was not declared (the
+    /// assembler interns those).
+    fn share(&self, name: &str) -> Arc<str> {
+        self.names.get(name).cloned().unwrap_or_else(|| name.into())
+    }
+}
+
 /// Puts lines, in file order, into the table they belong to.
-struct Assembler {
+struct Assembler<'o> {
     cov: Coverage,
     rs: Ruleset,
     /// The table whose `COMMIT` has not been seen yet.
@@ -76,9 +138,10 @@ struct Assembler {
     pending_comments: Vec<CommentLine>,
     chain_names: ChainNames,
     last_line: usize,
+    outline: &'o Outline,
 }
 
-impl Assembler {
+impl Assembler<'_> {
     /// One line; `parsed` is the rule line parsed ahead of time, if it is one.
     fn line(&mut self, no: usize, raw: &str, parsed: &mut Option<Result<RuleLine, String>>) {
         self.last_line = no;
@@ -126,12 +189,18 @@ impl Assembler {
             self.cov.miss(no, raw, "bad table header");
             return;
         }
+        let rules = self
+            .outline
+            .rule_lines
+            .get(&no)
+            .copied()
+            .unwrap_or_default();
         self.open = Some(Table {
             name: name.to_string(),
             line: no,
             comments: std::mem::take(&mut self.pending_comments),
             chains: Vec::new(),
-            rules: Vec::new(),
+            rules: Vec::with_capacity(rules),
             commands: Vec::new(),
             commit_line: None,
         });
@@ -161,18 +230,23 @@ impl Assembler {
             }
             return;
         }
-        match parsed.take().unwrap_or_else(|| parse_rule_line(line, no)) {
-            Ok(RuleLine::Rule(r)) => {
-                table.rules.push(self.chain_names.intern_rule(*r));
+        match parsed
+            .take()
+            .unwrap_or_else(|| parse_rule_line(line, no, &self.outline.declared))
+        {
+            Ok(RuleLine::Rule(mut r, names)) => {
+                self.chain_names.intern_rule(&mut r, names);
+                table.rules.push(r);
                 self.cov.ok();
             }
             Ok(RuleLine::Command(c)) => {
                 table.commands.push(c);
                 self.cov.ok();
             }
-            Ok(RuleLine::Degraded(r, reason)) => {
+            Ok(RuleLine::Degraded(mut r, names, reason)) => {
                 // Kept in the model (the chain graph needs it) but reported.
-                table.rules.push(self.chain_names.intern_rule(*r));
+                self.chain_names.intern_rule(&mut r, names);
+                table.rules.push(r);
                 self.cov.miss(no, raw, reason);
             }
             Err(e) => self.cov.miss(no, raw, e),
@@ -217,19 +291,32 @@ struct ChainNames {
 impl ChainNames {
     /// The rule with its chain name, and the chain it jumps to, shared with every
     /// other rule naming them (a big save names each KUBE-SEP chain several times).
-    fn intern_rule(&mut self, mut rule: Rule) -> Rule {
-        match &self.last {
-            Some(last) if *last == rule.chain => rule.chain = last.clone(),
-            _ => {
-                intern(&mut self.names, &mut rule.chain);
-                self.last = Some(rule.chain.clone());
+    /// Declared names are shared already ([`Declared::share`]): only undeclared
+    /// ones, which only a broken save or restore input has, are looked up here.
+    fn intern_rule(&mut self, rule: &mut Rule, names: Names) {
+        if names == Names::Declared {
+            return;
+        }
+        if !is_shared(&rule.chain) {
+            match &self.last {
+                Some(last) if *last == rule.chain => rule.chain = last.clone(),
+                _ => {
+                    intern(&mut self.names, &mut rule.chain);
+                    self.last = Some(rule.chain.clone());
+                }
             }
         }
         if let Some(Target::Chain(c)) = &mut rule.target {
-            intern(&mut self.names, c);
+            if !is_shared(c) {
+                intern(&mut self.names, c);
+            }
         }
-        rule
     }
+}
+
+/// Held elsewhere too: by the declared names, or by the interned ones.
+fn is_shared(name: &Arc<str>) -> bool {
+    Arc::strong_count(name) > 1
 }
 
 fn intern(names: &mut HashSet<Arc<str>, Fx>, name: &mut Arc<str>) {
@@ -282,10 +369,17 @@ fn parse_counters_bracket(s: &str) -> Option<Counters> {
 }
 
 enum RuleLine {
-    Rule(Box<Rule>),
+    Rule(Box<Rule>, Names),
     Command(ChainCommand),
     /// A rule that was kept, but part of it was not understood.
-    Degraded(Box<Rule>, String),
+    Degraded(Box<Rule>, Names, String),
+}
+
+/// Whether every chain a rule names was declared (and so is shared already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Declared,
+    SomeUndeclared,
 }
 
 /// `-j NAME [options]` as written, typed by [`build_target`].
@@ -295,9 +389,9 @@ struct PendingTarget {
     unsupported: bool,
 }
 
-fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
+fn parse_rule_line(line: &str, no: usize, declared: &Declared) -> Result<RuleLine, String> {
     let toks = tokenize(line).map_err(|e| e.to_string())?;
-    let (mut rule, start) = match parse_head(&toks, no)? {
+    let (mut rule, start) = match parse_head(&toks, no, declared)? {
         Head::Rule(rule, start) => (rule, start),
         Head::Command(c) => return Ok(RuleLine::Command(c)),
     };
@@ -311,12 +405,26 @@ fn parse_rule_line(line: &str, no: usize) -> Result<RuleLine, String> {
         rule.matches.push(m);
     }
     if let Some(t) = target {
-        rule.target = Some(build_target(t.name, t.opts, t.unsupported, &mut problems));
+        let mut target = build_target(t.name, t.opts, t.unsupported, &mut problems);
+        if let Target::Chain(c) = &mut target {
+            *c = declared.share(c);
+        }
+        rule.target = Some(target);
     }
+    let names = match is_shared(&rule.chain)
+        && !matches!(&rule.target, Some(Target::Chain(c)) if !is_shared(c))
+    {
+        true => Names::Declared,
+        false => Names::SomeUndeclared,
+    };
     if problems.is_empty() {
-        Ok(RuleLine::Rule(Box::new(rule)))
+        Ok(RuleLine::Rule(Box::new(rule), names))
     } else {
-        Ok(RuleLine::Degraded(Box::new(rule), problems.join("; ")))
+        Ok(RuleLine::Degraded(
+            Box::new(rule),
+            names,
+            problems.join("; "),
+        ))
     }
 }
 
@@ -328,7 +436,7 @@ enum Head {
     Command(ChainCommand),
 }
 
-fn parse_head(toks: &[Token], no: usize) -> Result<Head, String> {
+fn parse_head(toks: &[Token], no: usize, declared: &Declared) -> Result<Head, String> {
     let mut i = 0;
     let mut counters = None;
     if let Some(t) = toks.first() {
@@ -352,12 +460,12 @@ fn parse_head(toks: &[Token], no: usize) -> Result<Head, String> {
         }
         other => return Err(format!("unknown command {other:?}")),
     };
-    let chain = toks
-        .get(i + 1)
-        .ok_or_else(|| format!("{} without a chain", cmd.text))?
-        .text
-        .as_ref()
-        .into();
+    let chain = declared.share(
+        &toks
+            .get(i + 1)
+            .ok_or_else(|| format!("{} without a chain", cmd.text))?
+            .text,
+    );
     i += 2;
     let op = match toks.get(i) {
         Some(t) if insert && !t.quoted && t.text.bytes().all(|b| b.is_ascii_digit()) => {

@@ -10,7 +10,7 @@ fn one_rule(line: &str) -> (Rule, Coverage) {
     let p = parse_iptables("t", &text);
     let r = p.model.tables[0].rules.first().cloned();
     match r {
-        Some(r) => (r, p.coverage),
+        Some(r) => (*r, p.coverage),
         None => panic!("no rule parsed from {line:?}: {:?}", p.coverage),
     }
 }
@@ -112,4 +112,39 @@ fn cidr_keeps_host_bits_as_written() {
     );
     assert!(parse_cidr("10.0.0.0/33").is_err());
     assert!(parse_cidr("fd00::/255.0.0.0").is_err());
+}
+
+/// Every rule naming a chain holds one shared copy of its name, whether the chain was
+/// declared (shared by the parallel parsers) or not (interned by the assembler, as a
+/// broken save or restore input needs), and the two paths give the same rules.
+#[test]
+fn chain_names_are_shared_declared_or_not() {
+    let declared = "*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SEP-B - [0:0]\n\
+        -A KUBE-SVC-A -j KUBE-SEP-B\n-A KUBE-SVC-A -j KUBE-SEP-B\n-A KUBE-SEP-B -j KUBE-SVC-A\nCOMMIT\n";
+    let undeclared = "*nat\n-A KUBE-SVC-A -j KUBE-SEP-B\n-A KUBE-SVC-A -j KUBE-SEP-B\n\
+        -A KUBE-SEP-B -j KUBE-SVC-A\nCOMMIT\n";
+    let jump = |r: &Rule| match &r.target {
+        Some(Target::Chain(c)) => c.clone(),
+        other => panic!("not a jump: {other:?}"),
+    };
+    let mut seen = Vec::new();
+    for text in [declared, undeclared] {
+        let p = parse_iptables("t", text);
+        assert!(p.coverage.unrecognised.is_empty(), "{:?}", p.coverage);
+        let rules = &p.model.tables[0].rules;
+        assert_eq!(rules.len(), 3);
+        // The chain of rules 0 and 1, the target of rule 2: one allocation.
+        assert!(std::sync::Arc::ptr_eq(&rules[0].chain, &rules[1].chain));
+        assert!(std::sync::Arc::ptr_eq(&rules[0].chain, &jump(&rules[2])));
+        // The target of rules 0 and 1, the chain of rule 2.
+        assert!(std::sync::Arc::ptr_eq(&jump(&rules[0]), &jump(&rules[1])));
+        assert!(std::sync::Arc::ptr_eq(&jump(&rules[0]), &rules[2].chain));
+        // Lines differ (no declarations); all else is the same.
+        let unlined = rules.iter().map(|r| Rule {
+            line: 0,
+            ..(**r).clone()
+        });
+        seen.push(unlined.collect::<Vec<_>>());
+    }
+    assert_eq!(seen[0], seen[1], "declared or not, the same rules");
 }
