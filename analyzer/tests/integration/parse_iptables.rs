@@ -777,7 +777,7 @@ fn a_table() -> impl Strategy<Value = Table> {
                     counters,
                 })
                 .collect(),
-            rules: rules.into_iter().map(Box::new).collect(),
+            rules,
             commands: commands
                 .into_iter()
                 .map(|(op, chain)| ChainCommand {

@@ -22,6 +22,11 @@ use super::values::parse_cidr;
 /// Lines parsed in parallel before they are assembled into tables.
 const RULE_WINDOW: usize = 1 << 16;
 
+/// The most rules a table's vector is sized for before any is parsed: several times
+/// the biggest real save (~300,000 rules), far below what a save of millions of
+/// bogus one-word lines would ask for.
+const MAX_RESERVED_RULES: usize = 1 << 20;
+
 /// Parse iptables-save output or iptables-restore input.
 pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
@@ -73,15 +78,15 @@ fn parse_window(
 }
 
 /// What one quick pass over the lines tells before any rule is parsed.
-struct Outline {
-    declared: Declared,
-    /// Per table header line, how many rule lines the table holds (its rule vector
-    /// is then allocated once, instead of grown by copying on a big save).
-    rule_lines: HashMap<usize, usize, Fx>,
+pub(super) struct Outline {
+    pub(super) declared: Declared,
+    /// Per table header line, how many rule lines the table holds: its rule vector
+    /// is allocated once, instead of grown by copying (serially, on a big save).
+    pub(super) rule_lines: HashMap<usize, usize, Fx>,
 }
 
 impl Outline {
-    fn of(lines: &[(usize, &str)]) -> Outline {
+    pub(super) fn of(lines: &[(usize, &str)]) -> Outline {
         let mut names = HashSet::default();
         let mut rule_lines = HashMap::default();
         let mut table: Option<(usize, usize)> = None;
@@ -116,8 +121,8 @@ impl Outline {
 /// each, looked up by the parallel rule parsers: every rule names its chain and most
 /// jump to one, and interning them one by one in file order was the slowest serial
 /// part of assembling a big save.
-struct Declared {
-    names: HashSet<Arc<str>, Fx>,
+pub(super) struct Declared {
+    pub(super) names: HashSet<Arc<str>, Fx>,
 }
 
 impl Declared {
@@ -189,18 +194,17 @@ impl Assembler<'_> {
             self.cov.miss(no, raw, "bad table header");
             return;
         }
-        let rules = self
-            .outline
-            .rule_lines
-            .get(&no)
-            .copied()
-            .unwrap_or_default();
+        let mut rules = Vec::new();
+        let expected = self.outline.rule_lines.get(&no).copied();
+        // Bounded: a hostile save of millions of one-word lines must not reserve
+        // gigabytes; past the bound the vector grows as it fills (and may fail to).
+        let _ = rules.try_reserve_exact(expected.unwrap_or_default().min(MAX_RESERVED_RULES));
         self.open = Some(Table {
             name: name.to_string(),
             line: no,
             comments: std::mem::take(&mut self.pending_comments),
             chains: Vec::new(),
-            rules: Vec::with_capacity(rules),
+            rules,
             commands: Vec::new(),
             commit_line: None,
         });
@@ -236,7 +240,7 @@ impl Assembler<'_> {
         {
             Ok(RuleLine::Rule(mut r, names)) => {
                 self.chain_names.intern_rule(&mut r, names);
-                table.rules.push(r);
+                table.rules.push(*r);
                 self.cov.ok();
             }
             Ok(RuleLine::Command(c)) => {
@@ -246,7 +250,7 @@ impl Assembler<'_> {
             Ok(RuleLine::Degraded(mut r, names, reason)) => {
                 // Kept in the model (the chain graph needs it) but reported.
                 self.chain_names.intern_rule(&mut r, names);
-                table.rules.push(r);
+                table.rules.push(*r);
                 self.cov.miss(no, raw, reason);
             }
             Err(e) => self.cov.miss(no, raw, e),

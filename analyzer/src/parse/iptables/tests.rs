@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::super::coverage::Coverage;
+use super::super::coverage::{numbered_lines, Coverage};
+use super::parse::Outline;
 use super::*;
 
 fn one_rule(line: &str) -> (Rule, Coverage) {
@@ -10,7 +11,7 @@ fn one_rule(line: &str) -> (Rule, Coverage) {
     let p = parse_iptables("t", &text);
     let r = p.model.tables[0].rules.first().cloned();
     match r {
-        Some(r) => (*r, p.coverage),
+        Some(r) => (r, p.coverage),
         None => panic!("no rule parsed from {line:?}: {:?}", p.coverage),
     }
 }
@@ -142,9 +143,27 @@ fn chain_names_are_shared_declared_or_not() {
         // Lines differ (no declarations); all else is the same.
         let unlined = rules.iter().map(|r| Rule {
             line: 0,
-            ..(**r).clone()
+            ..r.clone()
         });
         seen.push(unlined.collect::<Vec<_>>());
     }
     assert_eq!(seen[0], seen[1], "declared or not, the same rules");
+}
+
+/// The pass before the parse: each table's rule lines (for its vector's size) and
+/// every declared chain name, whatever table declares it.
+#[test]
+fn outline_counts_rules_per_table_and_finds_declared_chains() {
+    let text = "# c\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n\
+        *nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j RETURN\n\n-A KUBE-SVC-A -j RETURN\n\
+        -N EXTRA\n*raw\n-A X -j ACCEPT\n";
+    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
+    let o = Outline::of(&lines);
+    let mut counts: Vec<_> = o.rule_lines.iter().map(|(&l, &n)| (l, n)).collect();
+    counts.sort();
+    // *filter (line 2): one rule; *nat (6), not committed: two rules and -N; *raw (12).
+    assert_eq!(counts, vec![(2, 1), (6, 3), (12, 1)]);
+    let mut names: Vec<_> = o.declared.names.iter().map(|n| n.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["INPUT", "KUBE-SVC-A"]);
 }

@@ -35,7 +35,7 @@ pub struct Table {
     /// Chain declarations, in file order.
     pub chains: Vec<Chain>,
     /// Rules of all chains, in file order.
-    pub rules: Vec<Box<Rule>>,
+    pub rules: Vec<Rule>,
     /// `-X`/`-F`/`-Z`/`-N` commands of restore input (kube-proxy deletes stale chains).
     pub commands: Vec<ChainCommand>,
     /// Line of `COMMIT`; `None` when the table was never committed.
@@ -217,10 +217,7 @@ impl Table {
     /// Rules of one chain, in order.
     pub fn rules_in<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a Rule> + 'a {
         let chain = chain.to_string();
-        self.rules
-            .iter()
-            .map(|r| &**r)
-            .filter(move |r| *r.chain == *chain)
+        self.rules.iter().filter(move |r| *r.chain == *chain)
     }
 }
 
