@@ -81,11 +81,12 @@ fn parsers(c: &mut Criterion) {
                 .iter()
                 .map(|(first, chunk)| {
                     s.spawn(move || {
-                        conntrack::parse_conntrack_lines(
+                        let part = conntrack::parse_conntrack_lines(
                             "conntrack/nf_conntrack.txt",
                             chunk,
                             *first,
-                        )
+                        );
+                        (*first, part)
                     })
                 })
                 .collect();

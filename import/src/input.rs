@@ -57,21 +57,39 @@ pub fn read_input(path: &Path, limits: &ReadLimits) -> Result<Tree, ImportError>
     let got = File::open(path)
         .and_then(|mut f| read_up_to(&mut f, &mut head))
         .map_err(io_err)?;
-    let head = &head[..got];
     let file = File::open(path).map_err(io_err)?;
-    let input = io::BufReader::new(file);
-    let decoded: Box<dyn Read> = if head.starts_with(ZSTD) {
-        let mut d = zstd::Decoder::new(input).map_err(io_err)?;
-        d.window_log_max(limits.max_window_log).map_err(io_err)?;
+    let decoded = decoder(&head[..got], io::BufReader::new(file), limits).map_err(io_err)?;
+    read_stream(decoded, &origin, limits)
+}
+
+/// [`read_input`] of content already in memory (a pasted dump, a fuzzer's input),
+/// named `origin` in notes and errors.
+pub fn read_bytes(data: &[u8], origin: &str, limits: &ReadLimits) -> Result<Tree, ImportError> {
+    let head = &data[..data.len().min(6)];
+    let decoded = decoder(head, data, limits).map_err(|source| ImportError::Io {
+        path: origin.into(),
+        source,
+    })?;
+    read_stream(decoded, origin, limits)
+}
+
+/// `input` decompressed as its first bytes (`head`) say, or as it is.
+fn decoder<'a>(
+    head: &[u8],
+    input: impl io::BufRead + 'a,
+    limits: &ReadLimits,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(if head.starts_with(ZSTD) {
+        let mut d = zstd::Decoder::with_buffer(input)?;
+        d.window_log_max(limits.max_window_log)?;
         Box::new(d)
     } else if head.starts_with(GZIP) {
-        Box::new(flate2::read::MultiGzDecoder::new(input))
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
     } else if head.starts_with(XZ) {
-        Box::new(xz2::read::XzDecoder::new_multi_decoder(input))
+        Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input))
     } else {
         Box::new(input)
-    };
-    read_stream(decoded, &origin, limits)
+    })
 }
 
 /// A (decompressed) stream: a tar archive when its first block says so, else one file.

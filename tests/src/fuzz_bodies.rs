@@ -28,6 +28,7 @@ pub const TARGETS: &[&str] = &[
     "cni",
     "cilium",
     "samples",
+    "import",
 ];
 
 /// The fuzz target that runs the parser of a registered source. Several sources
@@ -94,7 +95,12 @@ pub fn run(name: &str, data: &[u8]) {
             // Chunked parsing must give exactly the whole-file result.
             let parts = parse::conntrack::split_chunks(&text, 3)
                 .into_iter()
-                .map(|(first, chunk)| parse::conntrack::parse_conntrack_lines("fuzz", chunk, first))
+                .map(|(first, chunk)| {
+                    (
+                        first,
+                        parse::conntrack::parse_conntrack_lines("fuzz", chunk, first),
+                    )
+                })
                 .collect();
             let merged = parse::conntrack::merge("fuzz", parts);
             assert_eq!(merged.model, whole.model);
@@ -114,6 +120,7 @@ pub fn run(name: &str, data: &[u8]) {
         "cni" => cni(&text, lines),
         "cilium" => cilium(&text),
         "samples" => samples(&text),
+        "import" => import(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -169,6 +176,36 @@ fn bundle_reader(data: &[u8]) {
             b.as_ref().err()
         ),
     }
+}
+
+/// What a customer sends (`netsnap import`, `netsnap analyze DUMP…`): a pasted dump,
+/// one compressed file or an archive of any known layout. Whatever is recognised must
+/// make a bundle the reader accepts, and its analysis must run.
+fn import(data: &[u8]) {
+    use netsnap_import::{input, layouts, Draft};
+    // Small limits keep each execution fast, as for the bundle reader.
+    let limits = ReadLimits {
+        max_entry_bytes: 1 << 20,
+        max_total_bytes: 4 << 20,
+        max_entries: 1000,
+        max_window_log: 22,
+    };
+    let Ok(tree) = input::read_bytes(data, "fuzz", &limits) else {
+        return;
+    };
+    let mut draft = Draft::default();
+    if layouts::import_tree(&tree, &mut draft).is_err() || draft.is_empty() {
+        return;
+    }
+    draft.infer_nsids();
+    let bundle = netsnap_import::into_bundle(draft, "fuzz", &ReadLimits::default())
+        .unwrap_or_else(|e| panic!("an imported node must read back: {e}"));
+    let analysis = netsnap_analyzer::report::analyze(
+        &bundle,
+        &netsnap_analyzer::check::Thresholds::default(),
+        &netsnap_analyzer::check::Selection::default(),
+    );
+    drop(analysis);
 }
 
 /// Takes every entry in pieces, checking they are whole lines that follow each other.
@@ -296,9 +333,9 @@ mod tests {
                 body.contains(&format!("run(\"{target}\", data)")),
                 "{target}"
             );
-            // The reader is the one target that is not a source's parser.
-            let used =
-                *target == "bundle_reader" || SOURCES.iter().any(|s| target_for(s.id) == *target);
+            // The reader and the importer are the targets that are not a source's parser.
+            let used = matches!(*target, "bundle_reader" | "import")
+                || SOURCES.iter().any(|s| target_for(s.id) == *target);
             assert!(used, "{target} fuzzes no registered source");
         }
     }

@@ -349,27 +349,28 @@ pub fn split_chunks(text: &str, n: usize) -> Vec<(usize, &str)> {
     out
 }
 
-/// Join chunk results (in any order) into one result for the whole file.
-pub fn merge(path: &str, mut parts: Vec<Parsed<ConntrackTable>>) -> Parsed<ConntrackTable> {
-    parts.sort_by_key(|p| {
-        p.model
-            .entries
-            .first()
-            .map(|e| e.line)
-            .unwrap_or(usize::MAX)
-    });
+/// Join chunk results, each with the number of its chunk's first line in the file (as
+/// [`split_chunks`] gives it), in any order, into the whole file's result: entries in
+/// line order, and the summary count of the file's last summary line, as
+/// [`parse_conntrack`] keeps it.
+pub fn merge(
+    path: &str,
+    mut parts: Vec<(usize, Parsed<ConntrackTable>)>,
+) -> Parsed<ConntrackTable> {
+    // By where each chunk starts: a chunk without entries (only a summary line, say)
+    // still has its place.
+    parts.sort_by_key(|(first_line, _)| *first_line);
     let mut cov = Coverage::new(path);
-    let total: usize = parts.iter().map(|p| p.model.entries.len()).sum();
+    let total: usize = parts.iter().map(|(_, p)| p.model.entries.len()).sum();
     let mut table = ConntrackTable {
         entries: Vec::with_capacity(total),
         reported_count: None,
     };
-    for p in parts {
+    for (_, p) in parts {
         table.entries.extend(p.model.entries);
-        table.reported_count = table.reported_count.or(p.model.reported_count);
+        table.reported_count = p.model.reported_count.or(table.reported_count);
         cov.merge(p.coverage);
     }
-    table.entries.sort_by_key(|e| e.line);
     Parsed {
         model: table,
         coverage: cov,

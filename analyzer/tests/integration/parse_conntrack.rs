@@ -176,16 +176,25 @@ hello world
 #[test]
 fn chunked_parse_equals_whole_parse() {
     let mut text = String::new();
-    for _ in 0..50 {
+    for i in 0..50 {
         text.push_str(PROC);
         text.push_str("bad line\n");
+        // Summary lines here and there (a paste of several `conntrack -L` runs): the
+        // file's last one counts, wherever the chunks are cut.
+        if i % 20 == 5 {
+            text.push_str(&format!(
+                "conntrack v1.4.7 (conntrack-tools): {i} flow entries have been shown.\n"
+            ));
+        }
     }
     let whole = parse_conntrack("c", &text);
-    for n in [1, 2, 3, 7, 64] {
+    assert_eq!(whole.model.reported_count, Some(45));
+    // Up to one chunk per line: then some chunks hold a summary line and no entry.
+    for n in [1, 2, 3, 7, 64, text.lines().count()] {
         let parts: Vec<_> = split_chunks(&text, n)
             .into_iter()
             .rev() // order must not matter
-            .map(|(first, chunk)| parse_conntrack_lines("c", chunk, first))
+            .map(|(first, chunk)| (first, parse_conntrack_lines("c", chunk, first)))
             .collect();
         let merged = merge("c", parts);
         assert_eq!(merged, whole, "{n} chunks");
