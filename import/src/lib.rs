@@ -29,11 +29,24 @@ use std::path::{Path, PathBuf};
 
 /// Reads every input and assembles one node from them.
 pub fn import(paths: &[PathBuf], limits: &ReadLimits) -> Result<Draft, ImportError> {
+    import_trees(
+        paths
+            .iter()
+            .map(|path| Ok((input::read_input(path, limits)?, mtime(path)))),
+    )
+}
+
+/// Assembles one node from inputs as they are read (each with its modification time,
+/// Unix seconds): the first input that cannot be read stops the import, and each tree
+/// is dropped once its layout has taken what it wants.
+pub fn import_trees(
+    trees: impl IntoIterator<Item = Result<(input::Tree, u64), ImportError>>,
+) -> Result<Draft, ImportError> {
     let mut draft = Draft::default();
     let mut reasons = Vec::new();
-    for path in paths {
-        let tree = input::read_input(path, limits)?;
-        draft.captured_unix = draft.captured_unix.max(mtime(path));
+    for read in trees {
+        let (tree, modified) = read?;
+        draft.captured_unix = draft.captured_unix.max(modified);
         let reason = layouts::import_tree(&tree, &mut draft)?;
         if !reasons.contains(&reason) {
             reasons.push(reason);

@@ -145,15 +145,16 @@ fn every_line_once(c: &Coverage, lines: usize) {
     );
 }
 
+/// Small limits keep each execution fast; the limits themselves are under test too.
+const FUZZ_LIMITS: ReadLimits = ReadLimits {
+    max_entry_bytes: 1 << 20,
+    max_total_bytes: 4 << 20,
+    max_entries: 1000,
+    max_window_log: 22,
+};
+
 fn bundle_reader(data: &[u8]) {
-    // Small limits keep each execution fast; the limits themselves are under test too.
-    let limits = ReadLimits {
-        max_entry_bytes: 1 << 20,
-        max_total_bytes: 4 << 20,
-        max_entries: 1000,
-        max_window_log: 22,
-    };
-    let whole = Bundle::from_archive(data, "fuzz", &limits);
+    let whole = Bundle::from_archive(data, "fuzz", &FUZZ_LIMITS);
     if let Ok(bundle) = &whole {
         for path in bundle.paths().map(str::to_string).collect::<Vec<_>>() {
             let _ = bundle.json::<serde_json::Value>(&path);
@@ -162,7 +163,7 @@ fn bundle_reader(data: &[u8]) {
     // Read again with every entry but the manifest in pieces of lines: the same
     // verdict, and pieces that make up what reading whole gave.
     let mut pieces = InPieces::default();
-    let in_pieces = Bundle::from_archive_with(data, "fuzz", &limits, &mut pieces);
+    let in_pieces = Bundle::from_archive_with(data, "fuzz", &FUZZ_LIMITS, &mut pieces);
     match (&whole, &in_pieces) {
         (Ok(whole), Ok(_)) => {
             for (path, content) in &pieces.entries {
@@ -182,22 +183,11 @@ fn bundle_reader(data: &[u8]) {
 /// one compressed file or an archive of any known layout. Whatever is recognised must
 /// make a bundle the reader accepts, and its analysis must run.
 fn import(data: &[u8]) {
-    use netsnap_import::{input, layouts, Draft};
-    // Small limits keep each execution fast, as for the bundle reader.
-    let limits = ReadLimits {
-        max_entry_bytes: 1 << 20,
-        max_total_bytes: 4 << 20,
-        max_entries: 1000,
-        max_window_log: 22,
-    };
-    let Ok(tree) = input::read_bytes(data, "fuzz", &limits) else {
+    let read = netsnap_import::input::read_bytes(data, "fuzz", &FUZZ_LIMITS);
+    // The path `netsnap import` takes once its inputs are read.
+    let Ok(draft) = netsnap_import::import_trees([read.map(|tree| (tree, 0))]) else {
         return;
     };
-    let mut draft = Draft::default();
-    if layouts::import_tree(&tree, &mut draft).is_err() || draft.is_empty() {
-        return;
-    }
-    draft.infer_nsids();
     let bundle = netsnap_import::into_bundle(draft, "fuzz", &ReadLimits::default())
         .unwrap_or_else(|e| panic!("an imported node must read back: {e}"));
     let analysis = netsnap_analyzer::report::analyze(
