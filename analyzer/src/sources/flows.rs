@@ -6,7 +6,8 @@ use crate::fx::Fx;
 use crate::parse::conntrack::{CtFlow, L4Proto};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The transport protocols whose flows are aggregated (the ones with ports), in the
 /// order flows are sorted.
@@ -62,9 +63,37 @@ pub struct FlowTuple {
 type DnatKey = (FlowProto, IpAddr, u16, IpAddr, u16);
 type SnatKey = (FlowProto, IpAddr, IpAddr, u16);
 
-/// The first entry of an aggregate: line, byte offset (which orders entries as lines
-/// do, and tells apart entries of one line number in tests), and its text, taken
-/// when the entry is added: the table's text is not kept while it is parsed.
+/// A DNAT key of IPv4 addresses in one integer (protocol, VIP, backend, ports): a
+/// table's ~100k keys then take half the bytes of the tuple keys, and the lookups
+/// (each a likely cache miss, entries come in hash order) miss less.
+type PackedDnat = u128;
+
+fn packed_dnat(&(protocol, vip, vport, backend, backend_port): &DnatKey) -> Option<PackedDnat> {
+    let (IpAddr::V4(vip), IpAddr::V4(backend)) = (vip, backend) else {
+        return None;
+    };
+    Some(
+        (protocol as u128) << 96
+            | u128::from(u32::from(vip)) << 64
+            | u128::from(u32::from(backend)) << 32
+            | u128::from(vport) << 16
+            | u128::from(backend_port),
+    )
+}
+
+fn unpacked_dnat(k: PackedDnat) -> DnatKey {
+    let protocol = match (k >> 96) as u8 {
+        0 => FlowProto::Tcp,
+        1 => FlowProto::Udp,
+        _ => FlowProto::Sctp,
+    };
+    let v4 = |shift: u32| IpAddr::V4(Ipv4Addr::from((k >> shift) as u32));
+    (protocol, v4(64), (k >> 16) as u16, v4(32), k as u16)
+}
+
+/// The first entry of an aggregate: line, byte offset, and its text, taken when the
+/// entry is added (the table's text is not kept while it is parsed). Offsets order
+/// entries as their lines do.
 #[derive(Debug, Clone)]
 struct First {
     line: usize,
@@ -81,24 +110,76 @@ impl First {
         }
     }
 
-    /// Where the entry is, in the order entries are "earlier".
-    fn at(&self) -> (usize, usize) {
-        (self.line, self.offset)
-    }
-
     /// Keeps the earlier of the two.
     fn earlier(self, other: First) -> First {
-        match other.at() < self.at() {
+        match other.offset < self.offset {
             true => other,
             false => self,
         }
     }
+}
 
-    /// Becomes `f`'s entry when that is earlier (its text taken only then).
-    fn keep_earlier(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
-        if (f.line, f.offset) < self.at() {
-            *self = First::new(f, text);
+/// Counts of one key; its first entry's offset inline (compared on every entry), the
+/// rest of it apart (touched only when a key is new or gets an earlier entry).
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    flows: u64,
+    unreplied: u64,
+    first_offset: usize,
+    first: u32,
+}
+
+/// Counts per key with each key's first entry.
+#[derive(Debug, Clone)]
+struct Counted<K> {
+    map: HashMap<K, Tally, Fx>,
+    firsts: Vec<First>,
+}
+
+impl<K> Default for Counted<K> {
+    fn default() -> Self {
+        Counted {
+            map: HashMap::default(),
+            firsts: Vec::new(),
         }
+    }
+}
+
+impl<K: Hash + Eq> Counted<K> {
+    #[inline]
+    fn add(&mut self, key: K, f: &FlowTuple, text: &impl Fn() -> String) {
+        let firsts = &mut self.firsts;
+        let t = self.map.entry(key).or_insert_with(|| {
+            firsts.push(First::new(f, text));
+            Tally {
+                flows: 0,
+                unreplied: 0,
+                first_offset: f.offset,
+                first: (firsts.len() - 1) as u32,
+            }
+        });
+        if f.offset < t.first_offset {
+            t.first_offset = f.offset;
+            firsts[t.first as usize] = First::new(f, text);
+        }
+        t.flows += 1;
+        t.unreplied += u64::from(f.unreplied);
+    }
+
+    /// Brings `key`'s slot into the cache (see [`Aggregates::add_flows`]).
+    #[inline]
+    fn touch(&self, key: &K) {
+        std::hint::black_box(self.map.get(key));
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = (K, (Tally, First))> {
+        let mut firsts: Vec<Option<First>> = self.firsts.into_iter().map(Some).collect();
+        self.map.into_iter().map(move |(k, t)| {
+            let first = firsts[t.first as usize]
+                .take()
+                .expect("one key per first entry");
+            (k, (t, first))
+        })
     }
 }
 
@@ -118,71 +199,55 @@ pub struct Flows {
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     pub entries: u64,
-    dnat: HashMap<DnatKey, (u64, u64, First), Fx>,
-    snat: HashMap<SnatKey, (u64, First), Fx>,
+    dnat4: Counted<PackedDnat>,
+    dnat: Counted<DnatKey>,
+    snat: Counted<SnatKey>,
 }
+
+/// How many entries [`Aggregates::add_flows`] looks up before it adds them.
+const BATCH: usize = 32;
 
 impl Aggregates {
     /// Adds one entry; `text` gives its line's excerpt, asked for only when the entry
     /// is the first of an aggregate so far.
     pub fn add(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
         self.entries += 1;
-        // DNAT: the reply comes from someone other than the original destination.
-        if f.reply_src != f.orig_dst {
-            let key = (
-                f.protocol,
-                f.orig_dst,
-                f.orig_dport,
-                f.reply_src,
-                f.reply_sport,
-            );
-            let e = self
-                .dnat
-                .entry(key)
-                .and_modify(|e| e.2.keep_earlier(f, text))
-                .or_insert_with(|| (0, 0, First::new(f, text)));
-            e.0 += 1;
-            e.1 += u64::from(f.unreplied);
+        if let Some(key) = dnat_key(f) {
+            match packed_dnat(&key) {
+                Some(packed) => self.dnat4.add(packed, f, text),
+                None => self.dnat.add(key, f, text),
+            }
         }
-        // SNAT: the reply goes to someone other than the original source.
-        if f.reply_dst != f.orig_src {
-            let key = (f.protocol, f.reply_dst, f.reply_src, f.reply_sport);
-            let e = self
-                .snat
-                .entry(key)
-                .and_modify(|e| e.1.keep_earlier(f, text))
-                .or_insert_with(|| (0, First::new(f, text)));
-            e.0 += 1;
+        if let Some(key) = snat_key(f) {
+            self.snat.add(key, f, text);
         }
     }
 
-    /// Adds one entry (its line at byte `offset` of the file, whose excerpt `text`
-    /// gives); flows of protocols without ports (ICMP …) are only counted.
-    pub fn add_flow(&mut self, f: &CtFlow, offset: usize, text: &impl Fn() -> String) {
-        let protocol = match f.protocol {
-            L4Proto::Tcp => FlowProto::Tcp,
-            L4Proto::Udp => FlowProto::Udp,
-            L4Proto::Sctp => FlowProto::Sctp,
-            _ => {
-                self.entries += 1;
-                return;
+    /// Adds parsed entries, each with its byte offset in the file, `text(offset)`
+    /// giving the excerpt of the line there; entries of protocols without ports (ICMP
+    /// …) are only counted. A table's entries come in hash order, so nearly every one
+    /// is a cache miss in a map of ~100k keys: looking a batch of keys up before
+    /// adding them lets the processor wait for those misses together, not one by one.
+    pub fn add_flows(&mut self, flows: &[(CtFlow, usize)], text: &impl Fn(usize) -> String) {
+        for batch in flows.chunks(BATCH) {
+            for (f, offset) in batch {
+                let tuple = flow_tuple(f, *offset);
+                if let Some(packed) = tuple
+                    .as_ref()
+                    .and_then(dnat_key)
+                    .as_ref()
+                    .and_then(packed_dnat)
+                {
+                    self.dnat4.touch(&packed);
+                }
             }
-        };
-        self.add(
-            &FlowTuple {
-                line: f.line,
-                offset,
-                protocol,
-                orig_src: f.orig_src,
-                orig_dst: f.orig_dst,
-                orig_dport: f.orig_dport.unwrap_or(0),
-                reply_src: f.reply_src,
-                reply_sport: f.reply_sport.unwrap_or(0),
-                reply_dst: f.reply_dst,
-                unreplied: f.unreplied,
-            },
-            text,
-        );
+            for (f, offset) in batch {
+                match flow_tuple(f, *offset) {
+                    Some(tuple) => self.add(&tuple, &|| text(*offset)),
+                    None => self.entries += 1,
+                }
+            }
+        }
     }
 
     /// Flow lists in key order.
@@ -197,37 +262,42 @@ impl Aggregates {
         let entries = parts.iter().map(|p| p.entries).sum();
         let (mut dnat, mut snat) = (Vec::new(), Vec::new());
         for p in parts {
-            dnat.extend(p.dnat);
-            snat.extend(p.snat);
+            dnat.extend(p.dnat4.into_entries().map(|(k, v)| (unpacked_dnat(k), v)));
+            dnat.extend(p.dnat.into_entries());
+            snat.extend(p.snat.into_entries());
         }
-        let dnat = combine(dnat, |a, b| (a.0 + b.0, a.1 + b.1, a.2.earlier(b.2)));
-        let snat = combine(snat, |a, b| (a.0 + b.0, a.1.earlier(b.1)));
-        let dnat = dnat
+        let fold = |(a, af): (Tally, First), (b, bf): (Tally, First)| {
+            let tally = Tally {
+                flows: a.flows + b.flows,
+                unreplied: a.unreplied + b.unreplied,
+                ..a
+            };
+            (tally, af.earlier(bf))
+        };
+        let dnat = combine(dnat, fold)
             .into_iter()
             .map(
-                |((protocol, vip, vport, backend, backend_port), (flows, unreplied, first))| {
-                    DnatCount {
-                        protocol,
-                        vip,
-                        vport,
-                        backend,
-                        backend_port,
-                        flows,
-                        unreplied,
-                        first: (first.line, first.text),
-                    }
+                |((protocol, vip, vport, backend, backend_port), (tally, first))| DnatCount {
+                    protocol,
+                    vip,
+                    vport,
+                    backend,
+                    backend_port,
+                    flows: tally.flows,
+                    unreplied: tally.unreplied,
+                    first: (first.line, first.text),
                 },
             )
             .collect();
-        let snat = snat
+        let snat = combine(snat, fold)
             .into_iter()
             .map(
-                |((protocol, snat_ip, dst, dst_port), (flows, first))| SnatCount {
+                |((protocol, snat_ip, dst, dst_port), (tally, first))| SnatCount {
                     protocol,
                     snat_ip,
                     dst,
                     dst_port,
-                    flows,
+                    flows: tally.flows,
                     first: (first.line, first.text),
                 },
             )
@@ -238,6 +308,47 @@ impl Aggregates {
             snat,
         }
     }
+}
+
+/// DNAT: the reply comes from someone other than the original destination.
+#[inline]
+fn dnat_key(f: &FlowTuple) -> Option<DnatKey> {
+    (f.reply_src != f.orig_dst).then_some((
+        f.protocol,
+        f.orig_dst,
+        f.orig_dport,
+        f.reply_src,
+        f.reply_sport,
+    ))
+}
+
+/// SNAT: the reply goes to someone other than the original source.
+#[inline]
+fn snat_key(f: &FlowTuple) -> Option<SnatKey> {
+    (f.reply_dst != f.orig_src).then_some((f.protocol, f.reply_dst, f.reply_src, f.reply_sport))
+}
+
+/// The aggregated form of a parsed entry (at byte `offset` of its file); `None` for
+/// protocols without ports (ICMP …), which are only counted.
+fn flow_tuple(f: &CtFlow, offset: usize) -> Option<FlowTuple> {
+    let protocol = match f.protocol {
+        L4Proto::Tcp => FlowProto::Tcp,
+        L4Proto::Udp => FlowProto::Udp,
+        L4Proto::Sctp => FlowProto::Sctp,
+        _ => return None,
+    };
+    Some(FlowTuple {
+        line: f.line,
+        offset,
+        protocol,
+        orig_src: f.orig_src,
+        orig_dst: f.orig_dst,
+        orig_dport: f.orig_dport.unwrap_or(0),
+        reply_src: f.reply_src,
+        reply_sport: f.reply_sport.unwrap_or(0),
+        reply_dst: f.reply_dst,
+        unreplied: f.unreplied,
+    })
 }
 
 /// Entries sorted by key, those with equal keys folded into one.
@@ -266,7 +377,6 @@ fn combine<K: Ord + Copy + Send, V: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn flow(line: usize, dst: u8, backend: u8, unreplied: bool) -> FlowTuple {
         let ip = |d| IpAddr::V4(Ipv4Addr::new(10, 0, 0, d));
@@ -316,5 +426,125 @@ mod tests {
             }
             assert_eq!(summary(&Aggregates::finish_all(parts)), want, "{n}");
         }
+    }
+
+    #[test]
+    fn packed_keys_unpack_to_the_same_key() {
+        let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+        for protocol in [FlowProto::Tcp, FlowProto::Udp, FlowProto::Sctp] {
+            for (vip, vport, backend, bport) in [
+                (v4([0, 0, 0, 0]), 0, v4([255, 255, 255, 255]), 65535),
+                (v4([255, 255, 255, 255]), 65535, v4([0, 0, 0, 0]), 0),
+                (v4([10, 96, 0, 10]), 53, v4([10, 244, 1, 7]), 5353),
+            ] {
+                let key = (protocol, vip, vport, backend, bport);
+                let packed = packed_dnat(&key).expect("IPv4 key");
+                assert_eq!(unpacked_dnat(packed), key);
+            }
+        }
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        let key = (FlowProto::Tcp, v6, 80, v4([10, 0, 0, 1]), 80);
+        assert_eq!(packed_dnat(&key), None);
+        assert_eq!(
+            packed_dnat(&(FlowProto::Udp, v4([10, 0, 0, 1]), 53, v6, 53)),
+            None
+        );
+    }
+
+    /// Entries added in batches (IPv4, IPv6 and mixed keys, SNAT, ICMP, more than a
+    /// batch, later lines first) give the counts and first entries worked out here
+    /// directly from their definitions.
+    #[test]
+    fn batched_flows_aggregate_as_defined() {
+        let addr = |i: usize| -> IpAddr {
+            match i % 3 {
+                0 => IpAddr::V4(Ipv4Addr::new(10, 0, 0, (i % 5) as u8)),
+                1 => format!("fd00::{}", i % 4).parse().unwrap(),
+                _ => IpAddr::V4(Ipv4Addr::new(10, 96, 0, (i % 2) as u8)),
+            }
+        };
+        let protocols = [L4Proto::Tcp, L4Proto::Udp, L4Proto::Sctp, L4Proto::Icmp];
+        let flows: Vec<(CtFlow, usize)> = (0..300)
+            .rev()
+            .map(|i| {
+                let f = CtFlow {
+                    line: i + 1,
+                    protocol: protocols[i % 7 % 4],
+                    orig_src: addr(i),
+                    orig_dst: addr(i / 2),
+                    orig_dport: Some((i % 3) as u16),
+                    reply_src: addr(i / 3),
+                    reply_dst: addr(i + 1),
+                    reply_sport: Some(8080),
+                    unreplied: i % 5 == 0,
+                };
+                (f, i * 10)
+            })
+            .collect();
+        let text = |offset: usize| format!("line at {offset}");
+        let mut agg = Aggregates::default();
+        for piece in flows.chunks(70) {
+            agg.add_flows(piece, &text);
+        }
+        let got = agg.finish();
+
+        type Want<K> = std::collections::BTreeMap<K, (u64, u64, usize)>;
+        let (mut dnat, mut snat): (Want<DnatKey>, Want<SnatKey>) = Default::default();
+        for (f, offset) in &flows {
+            let Some(t) = flow_tuple(f, *offset) else {
+                continue;
+            };
+            let count = |e: &mut (u64, u64, usize)| {
+                *e = (e.0 + 1, e.1 + u64::from(t.unreplied), e.2.min(*offset));
+            };
+            if t.reply_src != t.orig_dst {
+                let k = (
+                    t.protocol,
+                    t.orig_dst,
+                    t.orig_dport,
+                    t.reply_src,
+                    t.reply_sport,
+                );
+                count(dnat.entry(k).or_insert((0, 0, usize::MAX)));
+            }
+            if t.reply_dst != t.orig_src {
+                let k = (t.protocol, t.reply_dst, t.reply_src, t.reply_sport);
+                count(snat.entry(k).or_insert((0, 0, usize::MAX)));
+            }
+        }
+        let line = |offset: usize| offset / 10 + 1;
+        let want_dnat: Vec<_> = dnat
+            .into_iter()
+            .map(|(k, (n, u, at))| (k, n, u, (line(at), text(at))))
+            .collect();
+        let got_dnat: Vec<_> = got
+            .dnat
+            .iter()
+            .map(|d| {
+                let k = (d.protocol, d.vip, d.vport, d.backend, d.backend_port);
+                (k, d.flows, d.unreplied, d.first.clone())
+            })
+            .collect();
+        assert_eq!(got_dnat, want_dnat);
+        let want_snat: Vec<_> = snat
+            .into_iter()
+            .map(|(k, (n, _, at))| (k, n, (line(at), text(at))))
+            .collect();
+        let got_snat: Vec<_> = got
+            .snat
+            .iter()
+            .map(|s| {
+                (
+                    (s.protocol, s.snat_ip, s.dst, s.dst_port),
+                    s.flows,
+                    s.first.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(got_snat, want_snat);
+        assert_eq!(got.entries, 300);
+        assert!(
+            got.dnat.iter().any(|d| d.vip.is_ipv6()) && got.dnat.iter().any(|d| d.vip.is_ipv4())
+        );
     }
 }
