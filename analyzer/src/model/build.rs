@@ -97,7 +97,7 @@ fn rules_files(src: &Sources<'_>) -> Vec<(Vec<super::Service>, super::RulesetFac
     src.iptables
         .par_iter()
         .map(|ipt| {
-            let excerpt = |l: usize| src.excerpt(&ipt.path, l);
+            let excerpt = src.excerpts(&ipt.path);
             rayon::join(
                 || iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &excerpt),
                 || {

@@ -100,7 +100,14 @@ impl<'b> Sources<'b> {
 
     /// The raw text of line `line` of a text source, for evidence.
     pub fn excerpt(&self, path: &str, line: usize) -> String {
-        match self.lines.get(path) {
+        self.excerpts(path)(line)
+    }
+
+    /// [`Sources::excerpt`] of many lines of one source: the source is looked up once
+    /// (the model cites a ruleset's rules by the hundred thousand).
+    pub fn excerpts(&self, path: &str) -> impl Fn(usize) -> String + Sync + '_ {
+        let source = self.lines.get(path);
+        move |line| match source {
             Some((text, ix)) => ix.excerpt(text, line),
             None => String::new(),
         }

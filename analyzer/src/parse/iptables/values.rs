@@ -84,7 +84,7 @@ pub fn parse_nat_to(s: &str) -> Option<(IpAddr, Option<u16>)> {
             .strip_prefix(':')
             .or_else(|| after.split_once("]:").map(|(_, p)| p));
         (&rest[..end], port)
-    } else if s.matches(':').count() > 1 {
+    } else if s.bytes().filter(|&b| b == b':').count() > 1 {
         (s, None) // bare IPv6 without port
     } else {
         match s.split_once(':') {
