@@ -220,11 +220,21 @@ fn addresses(ng: &mut NodeGraph, ip_iface: &[(IpAddr, NodeIndex)]) {
     }
 }
 
-type VipIndex = HashMap<(IpAddr, u16, &'static str), NodeIndex>;
+type VipIndex = HashMap<(IpAddr, u16, &'static str), NodeIndex, crate::fx::Fx>;
 
 /// Services: one VIP node per frontend, one node per endpoint address.
 fn services(ng: &mut NodeGraph, model: &Model) -> VipIndex {
-    let mut vip_index = VipIndex::new();
+    // A big node has ~100k of each: room made once, not by doubling on this serial path.
+    let frontends: usize = model.services.iter().map(|s| s.frontends.len()).sum();
+    let endpoints: usize = model.services.iter().map(|s| s.endpoints.len()).sum();
+    let balances: usize = model
+        .services
+        .iter()
+        .map(|s| s.endpoints.len() * s.frontends.len())
+        .sum();
+    ng.graph.reserve_nodes(frontends + endpoints);
+    ng.graph.reserve_edges(balances);
+    let mut vip_index = VipIndex::with_capacity_and_hasher(frontends, Default::default());
     for s in &model.services {
         let name = s.display_name();
         let mut vips = Vec::new();
