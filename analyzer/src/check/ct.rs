@@ -360,8 +360,9 @@ fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
         Vec<&'m crate::model::DnatFlows>,
         crate::fx::Fx,
     >;
-    let mut by_backend = ByBackend::default();
-    for d in &ctx.model.conntrack.dnat {
+    let dnat = &ctx.model.conntrack.dnat;
+    let mut by_backend = ByBackend::with_capacity_and_hasher(dnat.len(), Default::default());
+    for d in dnat {
         by_backend
             .entry((d.protocol, d.backend, d.backend_port))
             .or_default()
@@ -378,14 +379,16 @@ fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
             .endpoints
             .iter()
             .map(|e| {
-                let ds: Vec<&crate::model::DnatFlows> = by_backend
+                // Summed as found: no list per endpoint (a big node has 100k of them).
+                let mut ds = by_backend
                     .get(&(s.protocol, e.ip, e.port))
                     .into_iter()
                     .flatten()
                     .copied()
-                    .filter(|d| vips.contains(&(d.vip, d.vport)))
-                    .collect();
-                (ds.iter().map(|d| d.flows).sum(), ds.first().copied())
+                    .filter(|d| vips.contains(&(d.vip, d.vport)));
+                let first = ds.next();
+                let rest: u64 = ds.map(|d| d.flows).sum();
+                (first.map_or(0, |d| d.flows) + rest, first)
             })
             .collect();
         let total: u64 = flows.iter().map(|(n, _)| n).sum();
