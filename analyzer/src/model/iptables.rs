@@ -60,53 +60,30 @@ pub fn services(
     };
     let ix = Chains::new(nat);
 
-    // Frontends: KUBE-SERVICES and KUBE-NODEPORTS jumps into per-service chains.
-    for r in ix.rules("KUBE-SERVICES").chain(ix.rules("KUBE-NODEPORTS")) {
-        let Some(target) = r.jump_chain() else {
-            continue;
+    // Frontends: KUBE-SERVICES and KUBE-NODEPORTS jumps into per-service chains. Each
+    // rule is read on its own in parallel (tens of thousands on a big node, with
+    // evidence and comment parsing each); the services are then made in rule order.
+    let frontend_rules: Vec<&Rule> = ix
+        .rules("KUBE-SERVICES")
+        .chain(ix.rules("KUBE-NODEPORTS"))
+        .collect();
+    let frontends: Vec<Option<FrontendRule<'_>>> = frontend_rules
+        .par_iter()
+        .map(|r| frontend_rule(&ix, r, &ev))
+        .collect();
+    for f in frontends.into_iter().flatten() {
+        let svc = match by_hash.get_mut(f.hash) {
+            Some(svc) => svc,
+            None => by_hash.entry(f.hash.to_string()).or_insert_with(|| {
+                Service::new(format!("KUBE-SVC-{}", f.hash), f.protocol, proxier)
+            }),
         };
-        let Some((prefix, hash)) = service_chain(target) else {
-            continue;
-        };
-        let protocol = rule_protocol(r).unwrap_or(Protocol::Tcp);
-        let svc = by_hash
-            .entry(hash.to_string())
-            .or_insert_with(|| Service::new(format!("KUBE-SVC-{hash}"), protocol, proxier));
-        let comment = r.comment().and_then(parse_frontend_comment);
-        if let Some((n, _)) = &comment {
-            names.entry(hash.to_string()).or_insert_with(|| n.clone());
-        }
-        let port = r.dport().map(|p| p.value.first).unwrap_or(0);
-        let dst = r
-            .destination
-            .as_ref()
-            .filter(|d| !d.negated)
-            .map(|d| d.value.addr());
-        let kind = if &*r.chain == "KUBE-NODEPORTS" {
-            FrontendKind::NodePort
-        } else {
-            match (comment.and_then(|(_, k)| k), prefix) {
-                (Some(k), _) => k,
-                (None, "KUBE-FW-") => FrontendKind::LoadBalancer,
-                (None, "KUBE-EXT-") => FrontendKind::ExternalIp,
-                _ => FrontendKind::ClusterIp,
+        svc.frontends.push(f.frontend);
+        svc.defects.extend(f.defect);
+        if let Some(n) = f.name {
+            if !names.contains_key(f.hash) {
+                names.insert(f.hash.to_string(), n);
             }
-        };
-        svc.frontends.push(Frontend {
-            kind,
-            ip: if kind == FrontendKind::NodePort {
-                None
-            } else {
-                dst
-            },
-            port,
-            evidence: ev(r),
-        });
-        if !ix.exists(target) {
-            svc.defects.push(RuleDefect {
-                what: format!("{} jumps to {target}, which does not exist", r.chain),
-                evidence: ev(r),
-            });
         }
     }
 
@@ -133,6 +110,65 @@ pub fn services(
     let mut out = no_endpoint_services(rs, proxier, &ev, &mut by_hash);
     out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
     out
+}
+
+/// What one KUBE-SERVICES / KUBE-NODEPORTS rule says about its service.
+struct FrontendRule<'a> {
+    /// The service chain's hash.
+    hash: &'a str,
+    protocol: Protocol,
+    /// The name its comment gives.
+    name: Option<ServiceName>,
+    frontend: Frontend,
+    /// A jump to a chain that does not exist.
+    defect: Option<RuleDefect>,
+}
+
+/// Reads a frontend rule; `None` when it does not jump into a service chain.
+fn frontend_rule<'a>(
+    ix: &Chains<'a>,
+    r: &'a Rule,
+    ev: &(dyn Fn(&Rule) -> Evidence + Sync),
+) -> Option<FrontendRule<'a>> {
+    let target = r.jump_chain()?;
+    let (prefix, hash) = service_chain(target)?;
+    let comment = r.comment().and_then(parse_frontend_comment);
+    let port = r.dport().map(|p| p.value.first).unwrap_or(0);
+    let dst = r
+        .destination
+        .as_ref()
+        .filter(|d| !d.negated)
+        .map(|d| d.value.addr());
+    let kind = if &*r.chain == "KUBE-NODEPORTS" {
+        FrontendKind::NodePort
+    } else {
+        match (comment.as_ref().and_then(|(_, k)| *k), prefix) {
+            (Some(k), _) => k,
+            (None, "KUBE-FW-") => FrontendKind::LoadBalancer,
+            (None, "KUBE-EXT-") => FrontendKind::ExternalIp,
+            _ => FrontendKind::ClusterIp,
+        }
+    };
+    let defect = (!ix.exists(target)).then(|| RuleDefect {
+        what: format!("{} jumps to {target}, which does not exist", r.chain),
+        evidence: ev(r),
+    });
+    Some(FrontendRule {
+        hash,
+        protocol: rule_protocol(r).unwrap_or(Protocol::Tcp),
+        name: comment.map(|(n, _)| n),
+        frontend: Frontend {
+            kind,
+            ip: if kind == FrontendKind::NodePort {
+                None
+            } else {
+                dst
+            },
+            port,
+            evidence: ev(r),
+        },
+        defect,
+    })
 }
 
 /// The policy, endpoints and affinity of one service from its own chains; returns
@@ -249,7 +285,8 @@ fn endpoints_of(
     hash: &str,
 ) {
     // About one endpoint per rule of the chain: room made once.
-    svc.endpoints.reserve(ix.rules.get(chain).map_or(0, Vec::len));
+    svc.endpoints
+        .reserve(ix.rules.get(chain).map_or(0, Vec::len));
     let mut remaining = 1.0f64;
     let mut unconditional: Option<Evidence> = None;
     let mut last_jump: Option<(&Rule, f64)> = None;
