@@ -298,7 +298,6 @@ impl Bundle {
                     let pieces = path != MANIFEST_PATH && on_read.borrow_mut().wants_pieces(path);
                     let mut files = files.borrow_mut();
                     files.in_pieces = pieces.then(|| (path.to_string(), 0));
-                    files.hashed = 0;
                     Ok(if pieces { Visit::Lines } else { Visit::Read })
                 }
                 TarEvent::Other(name, kind) => Err(ReadError::ForbiddenEntryType {
@@ -307,21 +306,16 @@ impl Bundle {
                     kind,
                 }),
             },
-            &mut |piece| {
+            &mut |lines| {
                 let mut files = files.borrow_mut();
                 let files = &mut *files;
-                match piece {
-                    Piece::SoFar(so_far) => files.hash_so_far(so_far),
-                    Piece::Lines(lines) => {
-                        let Some((path, offset)) = &mut files.in_pieces else {
-                            return;
-                        };
-                        let lines = Arc::new(lines);
-                        files.hasher.send(ToHash::Piece(lines.clone()));
-                        on_read.borrow_mut().piece(path, *offset, &lines);
-                        *offset += lines.len();
-                    }
-                }
+                let Some((path, offset)) = &mut files.in_pieces else {
+                    return;
+                };
+                let lines = Arc::new(lines);
+                files.hasher.send(ToHash::Piece(lines.clone()));
+                on_read.borrow_mut().piece(path, *offset, &lines);
+                *offset += lines.len();
             },
             &mut |path, data| {
                 let mut files = files.borrow_mut();
@@ -342,7 +336,7 @@ impl Bundle {
                     return files.insert_read_in_pieces(path, size);
                 }
                 let data = Arc::new(data);
-                files.insert(path, data.clone(), Hashed::InPieces)?;
+                files.insert(path, data.clone())?;
                 on_read.borrow_mut().entry(path, &data);
                 Ok(())
             },
@@ -414,7 +408,7 @@ impl Bundle {
                             source,
                         })?;
                     let data = Arc::new(data);
-                    files.insert(&path, data.clone(), Hashed::Whole)?;
+                    files.insert(&path, data.clone())?;
                     on_read.entry(&path, &data);
                 } else {
                     let kind = if ft.is_symlink() {
@@ -492,8 +486,6 @@ struct Files<'a> {
     files: BTreeMap<String, Arc<Vec<u8>>>,
     dirs: BTreeSet<String>,
     hasher: Hashing<'a>,
-    /// Bytes of the entry being read whole that have gone to the hashing thread.
-    hashed: usize,
     /// The entry being read in pieces, and how many of its bytes were shown so far.
     in_pieces: Option<(String, usize)>,
     /// Entries read in pieces (never kept): their sizes.
@@ -509,23 +501,13 @@ struct Hashing<'a> {
 
 /// What the hashing thread is given.
 enum ToHash {
-    /// The next piece of the entry being read: a copy of what was read of an entry
-    /// read whole (the reader goes on filling its buffer meanwhile), or a piece of one
-    /// read in pieces (shared with [`OnRead::piece`]).
+    /// The next piece of an entry read in pieces (shared with [`OnRead::piece`]).
     Piece(Arc<Vec<u8>>),
     /// The pieces since the last `End` were all of this entry.
     End(String),
-    /// A whole entry, read at once.
+    /// A whole entry, once read (shared with the parsers: no copy; its hash is not
+    /// awaited before the reading goes on, only at the end of the archive).
     Whole(String, Arc<Vec<u8>>),
-}
-
-/// How an entry's bytes reached the hashing thread.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Hashed {
-    /// Piece by piece while it was read: only its end is still to be said.
-    InPieces,
-    /// Not yet: it goes whole.
-    Whole,
 }
 
 impl Hashing<'_> {
@@ -547,9 +529,9 @@ impl Hashing<'_> {
     }
 }
 
-/// Messages the hashing thread may lag behind the reader by: pieces are copies, and
-/// where sha256 is slower than decompression (no SHA extensions) the reader waits
-/// instead of holding a second copy of the bundle.
+/// Messages the hashing thread may lag behind the reader by: a piece it has not
+/// hashed yet stays in memory after its parse, so where sha256 is slower than
+/// decompression (no SHA extensions) the reader waits instead of holding the table.
 const PIECES_IN_FLIGHT: usize = 8;
 
 /// Runs `read` with a hashing thread beside it.
@@ -588,7 +570,6 @@ impl<'a> Files<'a> {
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
             hasher,
-            hashed: 0,
             in_pieces: None,
             read_in_pieces: BTreeMap::new(),
         }
@@ -619,16 +600,6 @@ impl<'a> Files<'a> {
         self.files.contains_key(path) || self.read_in_pieces.contains_key(path)
     }
 
-    /// Hands the hashing thread what of `so_far` (the entry being read whole, as far
-    /// as it has been) it has not had yet.
-    fn hash_so_far(&mut self, so_far: &[u8]) {
-        let rest = so_far.get(self.hashed..).unwrap_or_default();
-        if !rest.is_empty() {
-            self.hasher.send(ToHash::Piece(Arc::new(rest.to_vec())));
-            self.hashed = so_far.len();
-        }
-    }
-
     /// Records an entry that was read in pieces (all of them hashed): only its size.
     fn insert_read_in_pieces(&mut self, path: &str, size: usize) -> Result<(), ReadError> {
         if self.dirs.contains(path) {
@@ -642,21 +613,17 @@ impl<'a> Files<'a> {
         Ok(())
     }
 
-    fn insert(&mut self, path: &str, data: Arc<Vec<u8>>, hashed: Hashed) -> Result<(), ReadError> {
+    fn insert(&mut self, path: &str, data: Arc<Vec<u8>>) -> Result<(), ReadError> {
         if self.dirs.contains(path) {
             return Err(ReadError::Duplicate {
                 bundle: self.origin.into(),
                 entry: path.into(),
             });
         }
-        // The manifest's own digest is never checked, but its pieces were hashed:
-        // their end is said all the same, so the next entry starts afresh.
-        match hashed {
-            Hashed::InPieces => self.hasher.send(ToHash::End(path.to_string())),
-            Hashed::Whole if path != MANIFEST_PATH => self
-                .hasher
-                .send(ToHash::Whole(path.to_string(), data.clone())),
-            Hashed::Whole => {}
+        // The manifest's own digest is never checked.
+        if path != MANIFEST_PATH {
+            self.hasher
+                .send(ToHash::Whole(path.to_string(), data.clone()));
         }
         self.files.insert(path.to_string(), data);
         Ok(())
@@ -811,17 +778,9 @@ pub enum TarEvent<'e> {
 pub type OnHeader<'f> = dyn FnMut(TarEvent<'_>) -> Result<Visit, ReadError> + 'f;
 /// [`walk_tar`]'s hand-over of a regular file's path and content.
 pub type OnData<'f> = dyn FnMut(&str, Vec<u8>) -> Result<(), ReadError> + 'f;
-/// [`walk_tar_pieces`]'s view of a regular file's content as it is read.
-pub enum Piece<'a> {
-    /// Of a file read whole ([`Visit::Read`]): all of it read so far, each time a
-    /// piece more has been.
-    SoFar(&'a [u8]),
-    /// Of a file read in lines ([`Visit::Lines`]): the next piece.
-    Lines(Vec<u8>),
-}
-
-/// [`walk_tar_pieces`]'s hand-over of a regular file's content as it is read.
-pub type OnPiece<'f> = dyn FnMut(Piece<'_>) + 'f;
+/// [`walk_tar_pieces`]'s hand-over of the next piece of a file read in lines
+/// ([`Visit::Lines`]).
+pub type OnPiece<'f> = dyn FnMut(Vec<u8>) + 'f;
 
 /// How much of an entry is read between two calls of `on_piece`.
 const PIECE: u64 = 4 << 20;
@@ -868,9 +827,9 @@ pub fn walk_tar<R: Read>(
     walk_tar_pieces(input, budget, on_entry, &mut |_| {}, on_data)
 }
 
-/// [`walk_tar`], also showing each regular file's content to `on_piece` as it is
-/// read (a reader hashes it on another thread meanwhile), and able to read a file in
-/// pieces of lines instead of whole ([`Visit::Lines`]).
+/// [`walk_tar`], also able to read a file in pieces of lines instead of whole
+/// ([`Visit::Lines`]), each handed to `on_piece` as it is read (a reader hashes and
+/// parses it meanwhile; the file is never whole in memory).
 pub fn walk_tar_pieces<R: Read>(
     input: R,
     budget: &mut Budget<'_>,
@@ -915,13 +874,12 @@ pub fn walk_tar_pieces<R: Read>(
         let (data, read) = match visit {
             Visit::Skip => continue,
             Visit::Lines => {
-                let read = read_lines(&mut entry, size, &mut |p| on_piece(Piece::Lines(p)))
-                    .map_err(|e| decode_err(&name, e))?;
+                let read =
+                    read_lines(&mut entry, size, on_piece).map_err(|e| decode_err(&name, e))?;
                 (Vec::new(), read)
             }
             Visit::Read => {
-                let data = read_whole(&mut entry, size, &mut |p| on_piece(Piece::SoFar(p)))
-                    .map_err(|e| decode_err(&name, e))?;
+                let data = read_whole(&mut entry, size).map_err(|e| decode_err(&name, e))?;
                 let read = data.len() as u64;
                 (data, read)
             }
@@ -951,13 +909,8 @@ pub fn walk_tar_pieces<R: Read>(
     Ok(())
 }
 
-/// Reads an entry whose header announced `size`, never more than one byte past it,
-/// showing `so_far` all of it read each time a piece more has been.
-fn read_whole(
-    entry: &mut impl Read,
-    size: u64,
-    so_far: &mut dyn FnMut(&[u8]),
-) -> io::Result<Vec<u8>> {
+/// Reads an entry whose header announced `size`, never more than one byte past it.
+fn read_whole(entry: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
     let mut data = entry_buffer(size);
     let mut left = size + 1;
     while left > 0 {
@@ -966,7 +919,6 @@ fn read_whole(
             break;
         }
         left -= got as u64;
-        so_far(&data);
     }
     Ok(data)
 }

@@ -227,7 +227,9 @@ struct Chains<'a> {
 
 impl<'a> Chains<'a> {
     fn new(t: &'a Table) -> Chains<'a> {
-        let mut rules: HashMap<&str, Vec<&Rule>, Fx> = HashMap::default();
+        // Sized once: a big nat table declares ~100k chains.
+        let mut rules: HashMap<&str, Vec<&Rule>, Fx> =
+            HashMap::with_capacity_and_hasher(t.chains.len(), Fx::default());
         for r in &t.rules {
             rules.entry(&*r.chain).or_default().push(r);
         }

@@ -154,9 +154,9 @@ fn sha256_mismatch_is_refused() {
     );
 }
 
-/// An entry bigger than the reader's piece (hashed piece by piece while it is read):
-/// its digest is checked whole, a changed byte in a later piece is found, and the
-/// next entry is hashed on its own.
+/// An entry bigger than the reader's piece, read whole (and hashed once read, beside
+/// the reading of the next entries): its digest is checked whole, a changed byte in
+/// a later piece is found, and the next entry is hashed on its own.
 #[test]
 fn entry_hashed_in_pieces_is_verified_whole() {
     let big: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
