@@ -126,6 +126,8 @@ struct Tally {
     flows: u64,
     unreplied: u64,
     first_offset: usize,
+    /// Index in [`Counted::firsts`]: a table's keys are far fewer than 2³² (the reader
+    /// admits entries of at most 1 GiB, and a line is tens of bytes).
     first: u32,
 }
 
