@@ -912,14 +912,7 @@ pub fn walk_tar_pieces<R: Read>(
 /// Reads an entry whose header announced `size`, never more than one byte past it.
 fn read_whole(entry: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
     let mut data = entry_buffer(size);
-    let mut left = size + 1;
-    while left > 0 {
-        let got = entry.take(left.min(PIECE)).read_to_end(&mut data)?;
-        if got == 0 {
-            break;
-        }
-        left -= got as u64;
-    }
+    entry.take(size + 1).read_to_end(&mut data)?;
     Ok(data)
 }
 

@@ -133,12 +133,7 @@ fn frontend_rule<'a>(
     let target = r.jump_chain()?;
     let (prefix, hash) = service_chain(target)?;
     let comment = r.comment().and_then(parse_frontend_comment);
-    let port = r.dport().map(|p| p.value.first).unwrap_or(0);
-    let dst = r
-        .destination
-        .as_ref()
-        .filter(|d| !d.negated)
-        .map(|d| d.value.addr());
+    let (port, dst) = frontend_address(r);
     let kind = if &*r.chain == "KUBE-NODEPORTS" {
         FrontendKind::NodePort
     } else {
@@ -169,6 +164,18 @@ fn frontend_rule<'a>(
         },
         defect,
     })
+}
+
+/// The port (0 when none) and the destination address (when not negated) a frontend
+/// rule matches.
+fn frontend_address(r: &Rule) -> (u16, Option<IpAddr>) {
+    let port = r.dport().map(|p| p.value.first).unwrap_or(0);
+    let dst = r
+        .destination
+        .as_ref()
+        .filter(|d| !d.negated)
+        .map(|d| d.value.addr());
+    (port, dst)
 }
 
 /// The policy, endpoints and affinity of one service from its own chains; returns
@@ -427,12 +434,7 @@ fn no_endpoint_services(
             } else {
                 svc.no_endpoints.push(ev(r));
             }
-            let port = r.dport().map(|p| p.value.first).unwrap_or(0);
-            let dst = r
-                .destination
-                .as_ref()
-                .filter(|d| !d.negated)
-                .map(|d| d.value.addr());
+            let (port, dst) = frontend_address(r);
             let kind = match (&dst, &*r.chain) {
                 (None, _) => FrontendKind::NodePort,
                 (Some(_), "KUBE-SERVICES") => FrontendKind::ClusterIp,

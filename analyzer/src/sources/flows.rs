@@ -45,7 +45,7 @@ pub struct SnatCount {
 }
 
 /// One conntrack entry reduced to what the aggregates need.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlowTuple {
     pub line: usize,
     /// Byte offset of the line in the file (for the evidence excerpt).
@@ -206,8 +206,9 @@ pub struct Aggregates {
     snat: Counted<SnatKey>,
 }
 
-/// How many entries [`Aggregates::add_flows`] looks up before it adds them.
-const BATCH: usize = 32;
+/// How many entries [`Aggregates::add_flows`] looks up before it adds them (its
+/// callers hand it entries this many at a time).
+pub const BATCH: usize = 32;
 
 impl Aggregates {
     /// Adds one entry; `text` gives its line's excerpt, asked for only when the entry
@@ -231,9 +232,10 @@ impl Aggregates {
     /// is a cache miss in a map of ~100k keys: looking a batch of keys up before
     /// adding them lets the processor wait for those misses together, not one by one.
     pub fn add_flows(&mut self, flows: &[(CtFlow, usize)], text: &impl Fn(usize) -> String) {
+        let mut tuples: [Option<FlowTuple>; BATCH] = [None; BATCH];
         for batch in flows.chunks(BATCH) {
-            for (f, offset) in batch {
-                let tuple = flow_tuple(f, *offset);
+            for ((f, offset), tuple) in batch.iter().zip(&mut tuples) {
+                *tuple = flow_tuple(f, *offset);
                 if let Some(packed) = tuple
                     .as_ref()
                     .and_then(dnat_key)
@@ -243,9 +245,9 @@ impl Aggregates {
                     self.dnat4.touch(&packed);
                 }
             }
-            for (f, offset) in batch {
-                match flow_tuple(f, *offset) {
-                    Some(tuple) => self.add(&tuple, &|| text(*offset)),
+            for tuple in &tuples[..batch.len()] {
+                match tuple {
+                    Some(t) => self.add(t, &|| text(t.offset)),
                     None => self.entries += 1,
                 }
             }

@@ -324,9 +324,6 @@ impl ConntrackPart {
     }
 }
 
-/// Parsed entries handed to the aggregates at a time (a few of their batches).
-const FLOW_BATCH: usize = 256;
-
 /// Parses `chunk`, bytes of the conntrack entries (at `path`) from byte `offset` and
 /// line `first_line` on, straight into `part`'s aggregates (no entry is kept). A part
 /// takes chunk after chunk: one map per worker grows once, instead of a map per chunk
@@ -338,12 +335,12 @@ pub fn conntrack_chunk(
     (offset, first_line): (usize, usize),
 ) {
     let text = |at: usize| super::lines::excerpt_at(chunk, at - offset);
-    let mut batch = Vec::with_capacity(FLOW_BATCH);
+    let mut batch = Vec::with_capacity(super::flows::BATCH);
     let flows = &mut part.flows;
     let (coverage, _) =
         parse::conntrack::parse_conntrack_flows(path, chunk, first_line, |f, at| {
             batch.push((f, offset + at));
-            if batch.len() == FLOW_BATCH {
+            if batch.len() == super::flows::BATCH {
                 flows.add_flows(&batch, &text);
                 batch.clear();
             }
