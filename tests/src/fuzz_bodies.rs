@@ -75,6 +75,11 @@ pub fn run(name: &str, data: &[u8]) {
         "iptables" => {
             let p = parse::iptables::parse_iptables("fuzz", &text);
             every_line_once(&p.coverage, lines);
+            // The scanner reads what it accepts as the full parser does.
+            assert_eq!(
+                p,
+                parse::iptables::parse_iptables_full_parser("fuzz", &text)
+            );
             // What parsed must render to something that parses to the same rules.
             let again = parse::iptables::parse_iptables(
                 "fuzz",

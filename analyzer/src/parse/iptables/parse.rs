@@ -12,6 +12,7 @@ use crate::fx::Fx;
 use super::super::coverage::{numbered_lines, Coverage, Parsed};
 use super::super::tokenize::{tokenize, Token};
 use super::matches::{build_match, known_option, PendingMatch};
+use super::scan::{scan_rule, RecentNames};
 use super::targets::{build_target, Target};
 use super::types::{
     protocol_name, Chain, ChainCommand, ChainOp, CommentLine, Counters, Neg, Opt, ProtocolName,
@@ -29,6 +30,36 @@ const MAX_RESERVED_RULES: usize = 1 << 20;
 
 /// Parse iptables-save output or iptables-restore input.
 pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
+    parse_with(path, text, RuleReader::ScanFirst)
+}
+
+/// [`parse_iptables`] with every rule line read by the full parser, none by the
+/// scanner: the reference the differential tests and the fuzz body compare it with.
+pub fn parse_iptables_full_parser(path: &str, text: &str) -> Parsed<Ruleset> {
+    parse_with(path, text, RuleReader::FullOnly)
+}
+
+/// Which reader rule lines take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleReader {
+    /// The scanner ([`scan_rule`]) for the shapes it knows, the full parser for the rest.
+    ScanFirst,
+    /// The full parser only.
+    FullOnly,
+}
+
+impl RuleReader {
+    fn read(self, line: &str, no: usize, names: &mut RecentNames) -> Result<RuleLine, String> {
+        if self == RuleReader::ScanFirst {
+            if let Some(rule) = scan_rule(line, no, names) {
+                return Ok(RuleLine::Rule(Box::new(rule), Names::Declared));
+            }
+        }
+        parse_rule_line(line, no, names.declared())
+    }
+}
+
+fn parse_with(path: &str, text: &str, reader: RuleReader) -> Parsed<Ruleset> {
     let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
     let outline = Outline::of(&lines);
     let mut asm = Assembler {
@@ -39,6 +70,7 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
         chain_names: ChainNames::default(),
         last_line: 0,
         outline: &outline,
+        reader,
     };
     // Rule lines do not depend on each other: parse them in parallel first (a big
     // node's save holds hundreds of thousands), then assemble in file order. A window
@@ -46,7 +78,9 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
     // windows' memory; a window is assembled (serial) while the next one is parsed.
     let declared = &outline.declared;
     let mut windows = lines.chunks(RULE_WINDOW);
-    let mut current = windows.next().map(|w| (w, parse_window(w, declared)));
+    let mut current = windows
+        .next()
+        .map(|w| (w, parse_window(w, declared, reader)));
     while let Some((window, mut rules)) = current.take() {
         let next = windows.next();
         current = rayon::join(
@@ -55,7 +89,7 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
                     asm.line(no, raw, slot);
                 }
             },
-            || next.map(|w| (w, parse_window(w, declared))),
+            || next.map(|w| (w, parse_window(w, declared, reader))),
         )
         .1;
     }
@@ -66,14 +100,18 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
 fn parse_window(
     window: &[(usize, &str)],
     declared: &Declared,
+    reader: RuleReader,
 ) -> Vec<Option<Result<RuleLine, String>>> {
     window
         .par_iter()
         .with_min_len(512)
-        .map(|(no, raw)| {
-            let line = raw.trim();
-            is_rule_line(line).then(|| parse_rule_line(line, *no, declared))
-        })
+        .map_init(
+            || RecentNames::new(declared),
+            |names, (no, raw)| {
+                let line = raw.trim();
+                is_rule_line(line).then(|| reader.read(line, *no, names))
+            },
+        )
         .collect()
 }
 
@@ -129,7 +167,12 @@ impl Declared {
     /// The shared copy of `name`, or a new one when it was not declared (the
     /// assembler interns those).
     fn share(&self, name: &str) -> Arc<str> {
-        self.names.get(name).cloned().unwrap_or_else(|| name.into())
+        self.get(name).unwrap_or_else(|| name.into())
+    }
+
+    /// The shared copy of `name` if it was declared.
+    pub(super) fn get(&self, name: &str) -> Option<Arc<str>> {
+        self.names.get(name).cloned()
     }
 }
 
@@ -144,6 +187,7 @@ struct Assembler<'o> {
     chain_names: ChainNames,
     last_line: usize,
     outline: &'o Outline,
+    reader: RuleReader,
 }
 
 impl Assembler<'_> {
@@ -234,10 +278,10 @@ impl Assembler<'_> {
             }
             return;
         }
-        match parsed
-            .take()
-            .unwrap_or_else(|| parse_rule_line(line, no, &self.outline.declared))
-        {
+        match parsed.take().unwrap_or_else(|| {
+            let mut names = RecentNames::new(&self.outline.declared);
+            self.reader.read(line, no, &mut names)
+        }) {
             Ok(RuleLine::Rule(mut r, names)) => {
                 self.chain_names.intern_rule(&mut r, names);
                 table.rules.push(*r);
@@ -363,7 +407,7 @@ fn parse_chain_decl(decl: &str, no: usize) -> Result<Chain, String> {
     })
 }
 
-fn parse_counters_bracket(s: &str) -> Option<Counters> {
+pub(super) fn parse_counters_bracket(s: &str) -> Option<Counters> {
     let inner = s.strip_prefix('[')?.strip_suffix(']')?;
     let (p, b) = inner.split_once(':')?;
     Some(Counters {
@@ -483,22 +527,7 @@ fn parse_head(toks: &[Token], no: usize, declared: &Declared) -> Result<Head, St
         _ if insert => RuleOp::Insert(None),
         _ => RuleOp::Append,
     };
-    let rule = Rule {
-        line: no,
-        chain,
-        op,
-        counters,
-        protocol: None,
-        source: None,
-        destination: None,
-        in_iface: None,
-        out_iface: None,
-        fragment: None,
-        matches: Vec::new(),
-        target: None,
-        goto: false,
-    };
-    Ok(Head::Rule(rule, i))
+    Ok(Head::Rule(Rule::head(no, chain, op, counters), i))
 }
 
 /// `-N|-X|-F|-Z [chain]` at `toks[i]` (restore input).

@@ -95,6 +95,15 @@ const OPTIONLESS_TARGETS: &[&str] = &[
     "TCPOPTSTRIP",
 ];
 
+/// Whether a bare `-j NAME` (no options) jumps to a chain: NAME is neither a typed
+/// target ([`typed_target`]'s other arms) nor an optionless extension.
+pub(crate) fn bare_target_is_chain(name: &str) -> bool {
+    !matches!(
+        name,
+        "ACCEPT" | "DROP" | "RETURN" | "QUEUE" | "DNAT" | "SNAT" | "MASQUERADE" | "MARK" | "REJECT"
+    ) && !OPTIONLESS_TARGETS.contains(&name)
+}
+
 fn generic_target(name: String, opts: Vec<Opt>, unsupported: bool) -> Target {
     Target::Other(GenericTarget {
         name,
@@ -140,7 +149,7 @@ fn typed_target(name: &str, opts: &[Opt]) -> Result<Option<Target>, String> {
         "MASQUERADE" => return Ok(parse_masquerade(opts)?.map(Target::Masquerade)),
         "MARK" => return Ok(parse_mark_target(opts)?.map(Target::Mark)),
         "REJECT" => return parse_reject(opts),
-        _ if opts.is_empty() && !OPTIONLESS_TARGETS.contains(&name) => Target::Chain(name.into()),
+        _ if opts.is_empty() && bare_target_is_chain(name) => Target::Chain(name.into()),
         _ => return Ok(None),
     };
     Ok(Some(t))

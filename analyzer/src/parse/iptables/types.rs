@@ -222,6 +222,31 @@ impl Table {
 }
 
 impl Rule {
+    /// A rule of what precedes its options (`[counters] -A|-I chain [position]`), the
+    /// options still to be read into it.
+    pub(super) fn head(
+        line: usize,
+        chain: Arc<str>,
+        op: RuleOp,
+        counters: Option<Counters>,
+    ) -> Rule {
+        Rule {
+            line,
+            chain,
+            op,
+            counters,
+            protocol: None,
+            source: None,
+            destination: None,
+            in_iface: None,
+            out_iface: None,
+            fragment: None,
+            matches: Vec::new(),
+            target: None,
+            goto: false,
+        }
+    }
+
     /// Text of the first `-m comment`.
     pub fn comment(&self) -> Option<&str> {
         self.matches.iter().find_map(|m| match m {
