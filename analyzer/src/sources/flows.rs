@@ -63,9 +63,11 @@ pub struct FlowTuple {
 type DnatKey = (FlowProto, IpAddr, u16, IpAddr, u16);
 type SnatKey = (FlowProto, IpAddr, IpAddr, u16);
 
-/// A DNAT key of IPv4 addresses in one integer (protocol, VIP, backend, ports): a
-/// table's ~100k keys then take half the bytes of the tuple keys, and the lookups
-/// (each a likely cache miss, entries come in hash order) miss less.
+/// A DNAT key of IPv4 addresses in one integer, its fields from the most significant
+/// on in the tuple's order (protocol, VIP, VIP port, backend, backend port), so the
+/// integers sort as the tuples do: a table's ~100k keys then take half the bytes of the
+/// tuple keys, the lookups (each a likely cache miss, entries come in hash order) miss
+/// less, and the workers' keys are merged by sorting integers.
 type PackedDnat = u128;
 
 fn packed_dnat(&(protocol, vip, vport, backend, backend_port): &DnatKey) -> Option<PackedDnat> {
@@ -75,8 +77,8 @@ fn packed_dnat(&(protocol, vip, vport, backend, backend_port): &DnatKey) -> Opti
     Some(
         (protocol as u128) << 96
             | u128::from(u32::from(vip)) << 64
-            | u128::from(u32::from(backend)) << 32
-            | u128::from(vport) << 16
+            | u128::from(vport) << 48
+            | u128::from(u32::from(backend)) << 16
             | u128::from(backend_port),
     )
 }
@@ -88,16 +90,15 @@ fn unpacked_dnat(k: PackedDnat) -> DnatKey {
         _ => FlowProto::Sctp,
     };
     let v4 = |shift: u32| IpAddr::V4(Ipv4Addr::from((k >> shift) as u32));
-    (protocol, v4(64), (k >> 16) as u16, v4(32), k as u16)
+    (protocol, v4(64), (k >> 48) as u16, v4(16), k as u16)
 }
 
-/// The first entry of an aggregate: line, byte offset, and its text, taken when the
-/// entry is added (the table's text is not kept while it is parsed). Offsets order
-/// entries as their lines do.
+/// The first entry of an aggregate: line and text, taken when the entry is added (the
+/// table's text is not kept while it is parsed). Its byte offset, which orders entries
+/// as their lines do, is kept in the [`Tally`].
 #[derive(Debug, Clone)]
 struct First {
     line: usize,
-    offset: usize,
     text: String,
 }
 
@@ -105,16 +106,7 @@ impl First {
     fn new(f: &FlowTuple, text: &impl Fn() -> String) -> First {
         First {
             line: f.line,
-            offset: f.offset,
             text: text(),
-        }
-    }
-
-    /// Keeps the earlier of the two.
-    fn earlier(self, other: First) -> First {
-        match other.offset < self.offset {
-            true => other,
-            false => self,
         }
     }
 }
@@ -173,15 +165,43 @@ impl<K: Hash + Eq> Counted<K> {
     fn touch(&self, key: &K) {
         std::hint::black_box(self.map.get(key));
     }
+}
 
-    fn into_entries(self) -> impl Iterator<Item = (K, (Tally, First))> {
-        let mut firsts: Vec<Option<First>> = self.firsts.into_iter().map(Some).collect();
-        self.map.into_iter().map(move |(k, t)| {
-            let first = firsts[t.first as usize]
-                .take()
-                .expect("one key per first entry");
-            (k, (t, first))
-        })
+impl<K: Ord + Copy + Send> Counted<K> {
+    /// The parts' counts summed per key, in key order, each key with its earliest
+    /// first entry. The entries are sorted together (in parallel) rather than folded
+    /// map into map on one thread (each worker's map holds nearly every key of a big
+    /// table); only keys, counts and indices are moved, the first entries' texts are
+    /// taken once the keys are merged.
+    fn merge_all(parts: Vec<Counted<K>>) -> Vec<(K, Tally, First)> {
+        let len = parts.iter().map(|c| c.map.len()).sum();
+        let mut entries: Vec<(K, (Tally, usize))> = Vec::with_capacity(len);
+        let mut firsts: Vec<Vec<Option<First>>> = Vec::with_capacity(parts.len());
+        for (part, c) in parts.into_iter().enumerate() {
+            entries.extend(c.map.into_iter().map(|(k, t)| (k, (t, part))));
+            firsts.push(c.firsts.into_iter().map(Some).collect());
+        }
+        let fold = |(a, a_part): (Tally, usize), (b, b_part): (Tally, usize)| {
+            let (earlier, part) = match b.first_offset < a.first_offset {
+                true => (b, b_part),
+                false => (a, a_part),
+            };
+            let tally = Tally {
+                flows: a.flows + b.flows,
+                unreplied: a.unreplied + b.unreplied,
+                ..earlier
+            };
+            (tally, part)
+        };
+        combine(entries, fold)
+            .into_iter()
+            .map(|(k, (t, part))| {
+                let first = firsts[part][t.first as usize]
+                    .take()
+                    .expect("one key per first entry");
+                (k, t, first)
+            })
+            .collect()
     }
 }
 
@@ -259,29 +279,22 @@ impl Aggregates {
         Aggregates::finish_all(vec![self])
     }
 
-    /// [`Aggregates::finish`] of the merge of `parts`, merged by sorting their entries
-    /// together (in parallel) rather than by folding map into map on one thread:
-    /// each worker's map holds nearly every key of a big table.
+    /// [`Aggregates::finish`] of the merge of `parts`.
     pub fn finish_all(parts: Vec<Aggregates>) -> Flows {
         let entries = parts.iter().map(|p| p.entries).sum();
-        let (mut dnat, mut snat) = (Vec::new(), Vec::new());
+        let (mut dnat4, mut dnat, mut snat) = (Vec::new(), Vec::new(), Vec::new());
         for p in parts {
-            dnat.extend(p.dnat4.into_entries().map(|(k, v)| (unpacked_dnat(k), v)));
-            dnat.extend(p.dnat.into_entries());
-            snat.extend(p.snat.into_entries());
+            dnat4.push(p.dnat4);
+            dnat.push(p.dnat);
+            snat.push(p.snat);
         }
-        let fold = |(a, af): (Tally, First), (b, bf): (Tally, First)| {
-            let tally = Tally {
-                flows: a.flows + b.flows,
-                unreplied: a.unreplied + b.unreplied,
-                ..a
-            };
-            (tally, af.earlier(bf))
-        };
-        let dnat = combine(dnat, fold)
+        // Packed keys sort as their tuples do: the two merged lists are merged in order.
+        let dnat4 = Counted::merge_all(dnat4)
             .into_iter()
+            .map(|(k, t, first)| (unpacked_dnat(k), t, first));
+        let dnat = merge_sorted(dnat4, Counted::merge_all(dnat).into_iter())
             .map(
-                |((protocol, vip, vport, backend, backend_port), (tally, first))| DnatCount {
+                |((protocol, vip, vport, backend, backend_port), tally, first)| DnatCount {
                     protocol,
                     vip,
                     vport,
@@ -293,10 +306,10 @@ impl Aggregates {
                 },
             )
             .collect();
-        let snat = combine(snat, fold)
+        let snat = Counted::merge_all(snat)
             .into_iter()
             .map(
-                |((protocol, snat_ip, dst, dst_port), (tally, first))| SnatCount {
+                |((protocol, snat_ip, dst, dst_port), tally, first)| SnatCount {
                     protocol,
                     snat_ip,
                     dst,
@@ -312,6 +325,19 @@ impl Aggregates {
             snat,
         }
     }
+}
+
+/// Two lists sorted by key (no key in both) as one, in key order.
+fn merge_sorted<K: Ord, T, U>(
+    a: impl Iterator<Item = (K, T, U)>,
+    b: impl Iterator<Item = (K, T, U)>,
+) -> impl Iterator<Item = (K, T, U)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y.0 < x.0 => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// DNAT: the reply comes from someone other than the original destination.
@@ -432,6 +458,51 @@ mod tests {
         }
     }
 
+    /// Packed keys sort as their tuples do (the merge of the workers' parts relies on
+    /// it): every pair of keys differing in one field, high and low values.
+    #[test]
+    fn packed_keys_sort_as_their_tuples() {
+        let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
+        let mut keys = Vec::new();
+        for protocol in [FlowProto::Tcp, FlowProto::Udp, FlowProto::Sctp] {
+            for vip in [0, 1, 0x0a60_000a, u32::MAX] {
+                for vport in [0, 1, 80, u16::MAX] {
+                    for backend in [0, 0x0af4_0107, u32::MAX] {
+                        for bport in [0, 8080, u16::MAX] {
+                            keys.push((protocol, v4(vip), vport, v4(backend), bport));
+                        }
+                    }
+                }
+            }
+        }
+        let mut by_tuple = keys.clone();
+        by_tuple.sort();
+        let mut by_packed = keys;
+        by_packed.sort_by_key(|k| packed_dnat(k).expect("IPv4 key"));
+        assert_eq!(by_packed, by_tuple);
+    }
+
+    #[test]
+    fn merge_keeps_key_order() {
+        let a = [(1, 'a', ()), (4, 'a', ()), (5, 'a', ())];
+        let b = [(0, 'b', ()), (2, 'b', ()), (3, 'b', ()), (9, 'b', ())];
+        let got: Vec<(i32, char)> = merge_sorted(a.into_iter(), b.into_iter())
+            .map(|(k, v, ())| (k, v))
+            .collect();
+        let want = [
+            (0, 'b'),
+            (1, 'a'),
+            (2, 'b'),
+            (3, 'b'),
+            (4, 'a'),
+            (5, 'a'),
+            (9, 'b'),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(merge_sorted(a.into_iter(), [].into_iter()).count(), 3);
+        assert_eq!(merge_sorted([].into_iter(), b.into_iter()).count(), 4);
+    }
+
     #[test]
     fn packed_keys_unpack_to_the_same_key() {
         let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
@@ -486,15 +557,21 @@ mod tests {
             })
             .collect();
         let text = |offset: usize| format!("line at {offset}");
-        let mut agg = Aggregates::default();
-        for piece in flows.chunks(70) {
-            agg.add_flows(piece, &text);
+        // One aggregate, and the pieces spread over several parts merged (as the
+        // workers' parts are): each must give what the definitions give.
+        for parts in [1, 2, 3] {
+            let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
+            for (i, piece) in flows.chunks(70).enumerate() {
+                aggs[i % parts].add_flows(piece, &text);
+            }
+            check_as_defined(&flows, &Aggregates::finish_all(aggs), &text);
         }
-        let got = agg.finish();
+    }
 
+    fn check_as_defined(flows: &[(CtFlow, usize)], got: &Flows, text: &dyn Fn(usize) -> String) {
         type Want<K> = std::collections::BTreeMap<K, (u64, u64, usize)>;
         let (mut dnat, mut snat): (Want<DnatKey>, Want<SnatKey>) = Default::default();
-        for (f, offset) in &flows {
+        for (f, offset) in flows {
             let Some(t) = flow_tuple(f, *offset) else {
                 continue;
             };
