@@ -12,8 +12,11 @@ use super::Evidence;
 use crate::fx::Fx;
 use crate::parse::iptables::{Chain, Match, Recent, RecentAction, Rule, Ruleset, Table, Target};
 use rayon::prelude::*;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// Prefixes of kube-proxy's per-service chains.
 const SERVICE_PREFIXES: [&str; 5] = [
@@ -54,7 +57,9 @@ pub fn services(
 ) -> Vec<Service> {
     let ev = |r: &Rule| Evidence::new(path, Some(r.line), excerpt(r.line));
     let mut by_hash: BTreeMap<String, Service> = BTreeMap::new();
-    let mut names: BTreeMap<String, ServiceName> = BTreeMap::new();
+    // Which name each hash gets is decided as it is inserted; the order of the map
+    // does not matter.
+    let mut names: HashMap<String, ServiceName, Fx> = HashMap::default();
     let Some(nat) = rs.table("nat") else {
         return no_endpoint_services(rs, proxier, &ev, &mut by_hash);
     };
@@ -71,13 +76,17 @@ pub fn services(
         .par_iter()
         .map(|r| frontend_rule(&ix, r, &ev))
         .collect();
+    // Made in a list found through a hash map, then ordered once: ordered inserts and
+    // lookups of ~10k hashes, one per frontend rule, were most of this serial step.
+    let mut made: Vec<(String, Service)> = Vec::new();
+    let mut made_at: HashMap<&str, usize, Fx> = HashMap::default();
     for f in frontends.into_iter().flatten() {
-        let svc = match by_hash.get_mut(f.hash) {
-            Some(svc) => svc,
-            None => by_hash.entry(f.hash.to_string()).or_insert_with(|| {
-                Service::new(format!("KUBE-SVC-{}", f.hash), f.protocol, proxier)
-            }),
-        };
+        let at = *made_at.entry(f.hash).or_insert_with(|| {
+            let svc = Service::new(format!("KUBE-SVC-{}", f.hash), f.protocol, proxier);
+            made.push((f.hash.to_string(), svc));
+            made.len() - 1
+        });
+        let svc = &mut made[at].1;
         svc.frontends.push(f.frontend);
         svc.defects.extend(f.defect);
         if let Some(n) = f.name {
@@ -86,6 +95,7 @@ pub fn services(
             }
         }
     }
+    by_hash = made.into_iter().collect();
 
     // Per-service chains: policy, endpoints, affinity. Services are independent (a
     // big node has tens of thousands), so they are walked in parallel; the names found
@@ -228,26 +238,83 @@ fn per_service_chains(
 /// A table's rules and declarations by chain name (kube-proxy tables hold tens of
 /// thousands of rules; per-service lookups must not scan them all).
 struct Chains<'a> {
-    rules: HashMap<&'a str, Vec<&'a Rule>, Fx>,
+    table: &'a [Rule],
+    /// Where each chain's rules are in `table`.
+    rules: HashMap<&'a str, Runs, Fx>,
     decls: HashMap<&'a str, &'a Chain, Fx>,
+}
+
+/// The places of one chain's rules in its table: runs of consecutive rules, in file
+/// order. A save lists each chain's rules together, so nearly every chain is one run,
+/// kept inline: no list per chain to build (a big nat table has ~100k chains), and a
+/// chain's rules are read where they lie, side by side.
+enum Runs {
+    One(Range<usize>),
+    Many(Vec<Range<usize>>),
+}
+
+impl Runs {
+    fn ranges(&self) -> &[Range<usize>] {
+        match self {
+            Runs::One(r) => std::slice::from_ref(r),
+            Runs::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, run: Range<usize>) {
+        match self {
+            Runs::One(first) => *self = Runs::Many(vec![first.clone(), run]),
+            Runs::Many(v) => v.push(run),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ranges().iter().map(ExactSizeIterator::len).sum()
+    }
 }
 
 impl<'a> Chains<'a> {
     fn new(t: &'a Table) -> Chains<'a> {
         // Sized once: a big nat table declares ~100k chains.
-        let mut rules: HashMap<&str, Vec<&Rule>, Fx> =
+        let mut rules: HashMap<&str, Runs, Fx> =
             HashMap::with_capacity_and_hasher(t.chains.len(), Fx::default());
-        for r in &t.rules {
-            rules.entry(&*r.chain).or_default().push(r);
+        let mut start = 0;
+        for end in 1..=t.rules.len() {
+            let chain = &t.rules[start].chain;
+            // Rules of one chain share its name (interned), so the pointers usually
+            // tell; a model built otherwise is compared by name.
+            let same = |r: &Rule| Arc::ptr_eq(&r.chain, chain) || r.chain == *chain;
+            if t.rules.get(end).is_some_and(same) {
+                continue;
+            }
+            match rules.entry(&**chain) {
+                Entry::Occupied(mut runs) => runs.get_mut().push(start..end),
+                Entry::Vacant(slot) => {
+                    slot.insert(Runs::One(start..end));
+                }
+            }
+            start = end;
         }
         Chains {
+            table: &t.rules,
             rules,
             decls: t.chains.iter().map(|c| (c.name.as_str(), c)).collect(),
         }
     }
 
     fn rules(&self, chain: &str) -> impl Iterator<Item = &'a Rule> + '_ {
-        self.rules.get(chain).into_iter().flatten().copied()
+        self.rules_in(self.rules.get(chain))
+    }
+
+    /// The rules of the runs found for a chain (none when it has no rules).
+    fn rules_in<'r>(&self, runs: Option<&'r Runs>) -> impl Iterator<Item = &'a Rule> + 'r
+    where
+        'a: 'r,
+    {
+        let table = self.table;
+        runs.map_or(&[][..], Runs::ranges)
+            .iter()
+            .flat_map(move |r| &table[r.clone()])
     }
 
     /// Declared, or used as the chain of a rule.
@@ -260,7 +327,7 @@ impl<'a> Chains<'a> {
     }
 
     fn any_rule(&self) -> Option<&'a Rule> {
-        self.rules.values().flatten().next().copied()
+        self.table.first()
     }
 }
 
@@ -295,7 +362,7 @@ fn endpoints_of(
 ) {
     // About one endpoint per rule of the chain: room made once.
     svc.endpoints
-        .reserve(ix.rules.get(chain).map_or(0, Vec::len));
+        .reserve(ix.rules.get(chain).map_or(0, Runs::len));
     let mut remaining = 1.0f64;
     let mut unconditional: Option<Evidence> = None;
     let mut last_jump: Option<(&Rule, f64)> = None;
@@ -330,15 +397,15 @@ fn endpoints_of(
         remaining *= 1.0 - p;
         last_jump = Some((r, p));
         // One lookup of the SEP chain for both questions (a big node has 100k).
-        let sep_rules = ix.rules.get(sep);
-        if sep_rules.is_none() && !ix.decls.contains_key(sep) {
+        let sep_runs = ix.rules.get(sep);
+        if sep_runs.is_none() && !ix.decls.contains_key(sep) {
             svc.defects.push(RuleDefect {
                 what: format!("{chain} jumps to {sep}, which does not exist"),
                 evidence: ev(r),
             });
             continue;
         }
-        match sep_dnat(sep_rules.map_or(&[][..], Vec::as_slice)) {
+        match sep_dnat(ix.rules_in(sep_runs)) {
             Some((ip, port, dnat)) => svc.endpoints.push(Endpoint {
                 ip,
                 port,
@@ -385,8 +452,8 @@ fn ev_path(ev: &dyn Fn(&Rule) -> Evidence, ix: &Chains<'_>) -> String {
 }
 
 /// The DNAT destination of a KUBE-SEP chain, from its rules.
-fn sep_dnat<'a>(rules: &[&'a Rule]) -> Option<(IpAddr, u16, &'a Rule)> {
-    rules.iter().copied().find_map(|r| match &r.target {
+fn sep_dnat<'a>(mut rules: impl Iterator<Item = &'a Rule>) -> Option<(IpAddr, u16, &'a Rule)> {
+    rules.find_map(|r| match &r.target {
         Some(Target::Dnat(n)) => {
             let (ip, port) = n.endpoint()?;
             Some((ip, port.unwrap_or(0), r))
@@ -454,4 +521,45 @@ fn no_endpoint_services(
         .into_values()
         .chain(extra.into_values())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::iptables::parse_iptables;
+
+    /// A chain's rules in file order whether they come in one run or several (restore
+    /// input may interleave chains), counted, and found by name; a declared chain
+    /// without rules exists but has none.
+    #[test]
+    fn chains_find_their_rules_in_every_run() {
+        let text = "*nat\n:A - [0:0]\n:B - [0:0]\n:EMPTY - [0:0]\n\
+                    -A A -s 10.0.0.1 -j ACCEPT\n-A A -s 10.0.0.2 -j ACCEPT\n\
+                    -A B -s 10.0.0.3 -j ACCEPT\n-A A -s 10.0.0.4 -j ACCEPT\n\
+                    -A UNDECLARED -j ACCEPT\n-A B -s 10.0.0.5 -j ACCEPT\nCOMMIT\n";
+        let parsed = parse_iptables("t", text);
+        let table = &parsed.model.tables[0];
+        let ix = Chains::new(table);
+        let lines = |chain: &str| -> Vec<usize> { ix.rules(chain).map(|r| r.line).collect() };
+        assert_eq!(lines("A"), [5, 6, 8]);
+        assert_eq!(lines("B"), [7, 10]);
+        assert_eq!(lines("UNDECLARED"), [9]);
+        assert_eq!(lines("EMPTY"), Vec::<usize>::new());
+        assert_eq!(ix.rules.get("A").map(Runs::len), Some(3));
+        assert_eq!(ix.rules.get("B").map(Runs::len), Some(2));
+        assert!(ix.exists("EMPTY") && ix.exists("UNDECLARED") && !ix.exists("C"));
+        assert_eq!(ix.any_rule().map(|r| r.line), Some(5));
+    }
+
+    /// Rules whose chain names are equal but not shared (a model not built by the
+    /// parser) still make one chain.
+    #[test]
+    fn chains_compare_unshared_names() {
+        let parsed = parse_iptables("t", "*nat\n-A A -j ACCEPT\n-A A -j DROP\nCOMMIT\n");
+        let mut table = parsed.model.tables[0].clone();
+        table.rules[1].chain = Arc::from("A");
+        let ix = Chains::new(&table);
+        assert_eq!(ix.rules("A").count(), 2);
+        assert!(matches!(ix.rules.get("A"), Some(Runs::One(r)) if *r == (0..2)));
+    }
 }
