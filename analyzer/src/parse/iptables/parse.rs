@@ -108,7 +108,7 @@ fn parse_window(
         .map_init(
             || RecentNames::new(declared),
             |names, (no, raw)| {
-                let line = raw.trim();
+                let line = trimmed(raw);
                 is_rule_line(line).then(|| reader.read(line, *no, names))
             },
         )
@@ -129,7 +129,7 @@ impl Outline {
         let mut rule_lines = HashMap::default();
         let mut table: Option<(usize, usize)> = None;
         for &(no, raw) in lines {
-            let line = raw.trim();
+            let line = trimmed(raw);
             if let Some(decl) = line.strip_prefix(':') {
                 if let Some(name) = decl.split_whitespace().next() {
                     if !names.contains(name) {
@@ -194,7 +194,7 @@ impl Assembler<'_> {
     /// One line; `parsed` is the rule line parsed ahead of time, if it is one.
     fn line(&mut self, no: usize, raw: &str, parsed: &mut Option<Result<RuleLine, String>>) {
         self.last_line = no;
-        let line = raw.trim();
+        let line = trimmed(raw);
         if line.is_empty() {
             self.cov.ok();
         } else if line.starts_with('#') {
@@ -373,6 +373,16 @@ fn intern(names: &mut HashSet<Arc<str>, Fx>, name: &mut Arc<str>) {
         None => {
             names.insert(name.clone());
         }
+    }
+}
+
+/// `raw.trim()`, without looking at the characters of the usual line, which starts and
+/// ends with a printable ASCII byte (every line is trimmed three times: outline, rule
+/// parse, assembly).
+pub(super) fn trimmed(raw: &str) -> &str {
+    match (raw.as_bytes().first(), raw.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => raw,
+        _ => raw.trim(),
     }
 }
 

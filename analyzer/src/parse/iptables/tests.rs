@@ -167,3 +167,27 @@ fn outline_counts_rules_per_table_and_finds_declared_chains() {
     names.sort();
     assert_eq!(names, ["INPUT", "KUBE-SVC-A"]);
 }
+
+/// The quick trim gives what `str::trim` gives, whatever the line's ends.
+#[test]
+fn quick_trim_is_trim() {
+    for raw in [
+        "",
+        " ",
+        "a",
+        " a",
+        "a ",
+        "\ta\r",
+        "-A X -j ACCEPT",
+        "\u{a0}-A X\u{a0}",
+        "é",
+        " é ",
+        "x\u{2003}",
+        "\u{2003}x",
+        "!",
+        "#c",
+        "\u{85}",
+    ] {
+        assert_eq!(super::parse::trimmed(raw), raw.trim(), "{raw:?}");
+    }
+}
