@@ -56,12 +56,11 @@ pub fn services(
     excerpt: &(dyn Fn(usize) -> String + Sync),
 ) -> Vec<Service> {
     let ev = |r: &Rule| Evidence::new(path, Some(r.line), excerpt(r.line));
-    let mut by_hash: BTreeMap<String, Service> = BTreeMap::new();
     // Which name each hash gets is decided as it is inserted; the order of the map
     // does not matter.
     let mut names: HashMap<String, ServiceName, Fx> = HashMap::default();
     let Some(nat) = rs.table("nat") else {
-        return no_endpoint_services(rs, proxier, &ev, &mut by_hash);
+        return no_endpoint_services(rs, proxier, &ev, &mut BTreeMap::new());
     };
     let ix = Chains::new(nat);
 
@@ -95,7 +94,7 @@ pub fn services(
             }
         }
     }
-    by_hash = made.into_iter().collect();
+    let mut by_hash: BTreeMap<String, Service> = made.into_iter().collect();
 
     // Per-service chains: policy, endpoints, affinity. Services are independent (a
     // big node has tens of thousands), so they are walked in parallel; the names found

@@ -147,9 +147,7 @@ fn scan_target(words: &mut Words, names: &mut RecentNames) -> Option<Target> {
             }
             Target::Dnat(Nat {
                 to: Some(words.value()?.to_string()),
-                random: false,
-                random_fully: false,
-                persistent: false,
+                ..Nat::default()
             })
         }
         "ACCEPT" => Target::Accept,

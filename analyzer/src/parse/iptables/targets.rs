@@ -184,7 +184,7 @@ fn flag(o: &Opt) -> Result<bool, String> {
     no_arg(o).map(|()| true)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nat {
     /// `--to-destination`/`--to-source` value, e.g. `10.244.1.5:8080`, `[fd00::1]:53`.
     pub to: Option<String>,
@@ -202,12 +202,7 @@ impl Nat {
 
 /// `DNAT`/`SNAT` with `to_opt` (`--to-destination`/`--to-source`) given at most once.
 fn parse_nat(opts: &[Opt], to_opt: &str) -> Result<Option<Nat>, String> {
-    let mut n = Nat {
-        to: None,
-        random: false,
-        random_fully: false,
-        persistent: false,
-    };
+    let mut n = Nat::default();
     for o in opts {
         match o.name.as_str() {
             x if x == to_opt && n.to.is_none() => n.to = Some(one(o)?),

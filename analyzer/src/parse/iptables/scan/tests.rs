@@ -3,9 +3,10 @@
 
 use super::super::parse::Outline;
 use super::super::targets::{build_target, Target};
+use super::super::Ruleset;
 use super::super::{parse_iptables, parse_iptables_full_parser};
 use super::*;
-use crate::parse::coverage::numbered_lines;
+use crate::parse::coverage::{numbered_lines, Parsed};
 use netsnap_scale::{Plan, Size, Spec};
 
 /// The chains the lines below name, declared.
@@ -110,28 +111,34 @@ fn save(lines: &[&str]) -> String {
     text
 }
 
-/// The scanner's reading of one rule line (with the chains of `text` declared).
-fn scanned(text: &str, line: &str) -> Option<Rule> {
+/// The declared chains of `text`, as the parser finds them before any rule.
+fn outline(text: &str) -> Outline {
     let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
-    let outline = Outline::of(&lines);
+    Outline::of(&lines)
+}
+
+/// The scanner's reading of one rule line, with the chains of `outline` declared.
+fn scanned(outline: &Outline, line: &str) -> Option<Rule> {
     scan_rule(line.trim(), 1, &mut RecentNames::new(&outline.declared))
 }
 
-/// The whole save parses the same with the scanner as with the full parser alone.
-fn assert_same_parse(text: &str) {
+/// The whole save parses the same with the scanner as with the full parser alone;
+/// returns that parse.
+fn assert_same_parse(text: &str) -> Parsed<Ruleset> {
     let fast = parse_iptables("t", text);
     let full = parse_iptables_full_parser("t", text);
     assert_eq!(fast, full, "{text}");
+    full
 }
 
 #[test]
 fn kube_proxy_shapes_are_scanned_as_the_parser_reads_them() {
     let text = save(KUBE);
+    let declared = outline(&text);
     for line in KUBE {
-        assert!(scanned(&text, line).is_some(), "not scanned: {line}");
+        assert!(scanned(&declared, line).is_some(), "not scanned: {line}");
     }
-    assert_same_parse(&text);
-    let full = parse_iptables_full_parser("t", &text);
+    let full = assert_same_parse(&text);
     assert!(full.coverage.is_complete(), "{:?}", full.coverage);
     assert_eq!(full.model.tables[0].rules.len(), KUBE.len());
 }
@@ -139,12 +146,12 @@ fn kube_proxy_shapes_are_scanned_as_the_parser_reads_them() {
 #[test]
 fn other_lines_are_left_to_the_full_parser() {
     let text = save(OTHERS);
+    let declared = outline(&text);
     for line in OTHERS {
-        assert!(scanned(&text, line).is_none(), "scanned: {line}");
+        assert!(scanned(&declared, line).is_none(), "scanned: {line}");
     }
-    assert_same_parse(&text);
     // Some of them are errors, reported with their line as before.
-    let full = parse_iptables_full_parser("t", &text);
+    let full = assert_same_parse(&text);
     assert!(!full.coverage.unrecognised.is_empty());
 }
 
@@ -184,10 +191,11 @@ fn generated_save_is_scanned_as_the_parser_reads_it() {
     plan.write_iptables_save(&mut data).expect("rendered");
     let text = String::from_utf8(data).expect("utf-8");
     assert_same_parse(&text);
+    let declared = outline(&text);
     let rules: Vec<&str> = text.lines().filter(|l| l.contains(" -A ")).collect();
     let left: Vec<&&str> = rules
         .iter()
-        .filter(|l| scanned(&text, l).is_none())
+        .filter(|l| scanned(&declared, l).is_none())
         .collect();
     // Only the few hand-written base rules (conntrack, mark, addrtype matches, MARK,
     // MASQUERADE, REJECT targets) are left to the full parser.
@@ -245,10 +253,8 @@ fn bare_chain_targets_as_the_target_builder_types_them() {
 /// not found however recently a declared one was.
 #[test]
 fn recent_names_share_the_declared_copies() {
-    let text = save(&[]);
-    let lines: Vec<(usize, &str)> = numbered_lines(&text).collect();
-    let outline = Outline::of(&lines);
-    let mut names = RecentNames::new(&outline.declared);
+    let declared = outline(&save(&[]));
+    let mut names = RecentNames::new(&declared.declared);
     let a = names.get("KUBE-SVC-AAAA").expect("declared");
     let b = names.get("KUBE-SEP-BBBB").expect("declared");
     let c = names.get("KUBE-MARK-MASQ").expect("declared");
