@@ -3,7 +3,7 @@
 use super::{CheckId, Evidence, Facts, Finding, Severity};
 use crate::model::services::sockaddr;
 use crate::model::{FrontendKind, KernelEvent, Protocol, Service};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Collects what `check` pushes.
 fn collect(ctx: &Facts<'_>, check: fn(&Facts<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
@@ -265,19 +265,27 @@ fn table_full_log(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     );
 }
 
-/// Services reachable at a fixed address (not NodePorts) by (ip, port, protocol).
-fn services_at<'a>(
-    ctx: &Facts<'a>,
-) -> BTreeMap<(std::net::IpAddr, u16, Protocol), Vec<&'a Service>> {
-    let mut m: BTreeMap<_, Vec<&Service>> = BTreeMap::new();
-    for s in &ctx.model.services {
+/// Services reachable at a fixed address (not NodePorts) by (ip, port, protocol), as
+/// indices into the model's list, each service once per address in its own order.
+/// Hashed: it is looked up once per DNAT aggregate (a big node has a hundred
+/// thousand).
+type ServicesAt = HashMap<(std::net::IpAddr, u16, Protocol), Vec<usize>, crate::fx::Fx>;
+
+fn services_at(ctx: &Facts<'_>) -> ServicesAt {
+    let mut m = ServicesAt::default();
+    for (i, s) in ctx.model.services.iter().enumerate() {
         for f in s
             .frontends
             .iter()
             .filter(|f| f.kind != FrontendKind::NodePort)
         {
             if let Some(ip) = f.ip {
-                m.entry((ip, f.port, s.protocol)).or_default().push(s);
+                let at = m.entry((ip, f.port, s.protocol)).or_default();
+                // Two frontends of one service at one address (an external IP that
+                // is also its cluster IP) still name it once.
+                if !at.contains(&i) {
+                    at.push(i);
+                }
             }
         }
     }
@@ -286,17 +294,18 @@ fn services_at<'a>(
 
 fn dnat_to_removed_endpoints(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let at = services_at(ctx);
+    let services = &ctx.model.services;
     for d in &ctx.model.conntrack.dnat {
         let Some(svcs) = at.get(&(d.vip, d.vport, d.protocol)) else {
             continue;
         };
         if svcs
             .iter()
-            .any(|s| s.has_endpoint(d.backend, d.backend_port))
+            .any(|&s| services[s].has_endpoint(d.backend, d.backend_port))
         {
             continue;
         }
-        let s = svcs[0];
+        let s = &services[svcs[0]];
         let udp = d.protocol == Protocol::Udp;
         out.push(
             Finding::new(
@@ -354,43 +363,36 @@ fn flows_per_snat_tuple(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
 
 fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
     let t = ctx.thresholds;
-    // Looked up once per endpoint (a big node has a hundred thousand): hashed.
-    type ByBackend<'m> = std::collections::HashMap<
-        (Protocol, std::net::IpAddr, u16),
-        Vec<&'m crate::model::DnatFlows>,
-        crate::fx::Fx,
-    >;
-    let dnat = &ctx.model.conntrack.dnat;
-    let mut by_backend = ByBackend::with_capacity_and_hasher(dnat.len(), Default::default());
-    for d in dnat {
-        by_backend
-            .entry((d.protocol, d.backend, d.backend_port))
-            .or_default()
-            .push(d);
+    let services = &ctx.model.services;
+    let skewable = |s: &Service| s.endpoints.len() >= 2;
+    // The flows to each endpoint of each service (through its fixed addresses), with
+    // the first such aggregate (evidence): one slot per endpoint, in one list, filled
+    // in one pass over the aggregates (a big node has a hundred thousand of each).
+    let mut first_slot = Vec::with_capacity(services.len());
+    let mut slots = 0;
+    for s in services {
+        first_slot.push(slots);
+        if skewable(s) {
+            slots += s.endpoints.len();
+        }
     }
-    for s in ctx.model.services.iter().filter(|s| s.endpoints.len() >= 2) {
-        let vips: Vec<(std::net::IpAddr, u16)> = s
-            .frontends
-            .iter()
-            .filter(|f| f.kind != FrontendKind::NodePort)
-            .filter_map(|f| f.ip.map(|ip| (ip, f.port)))
-            .collect();
-        let flows: Vec<(u64, Option<&crate::model::DnatFlows>)> = s
-            .endpoints
-            .iter()
-            .map(|e| {
-                // Summed as found: no list per endpoint (a big node has 100k of them).
-                let mut ds = by_backend
-                    .get(&(s.protocol, e.ip, e.port))
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|d| vips.contains(&(d.vip, d.vport)));
-                let first = ds.next();
-                let rest: u64 = ds.map(|d| d.flows).sum();
-                (first.map_or(0, |d| d.flows) + rest, first)
-            })
-            .collect();
+    let mut sums: Vec<(u64, Option<&crate::model::DnatFlows>)> = vec![(0, None); slots];
+    let at = services_at(ctx);
+    for d in &ctx.model.conntrack.dnat {
+        let Some(svcs) = at.get(&(d.vip, d.vport, d.protocol)) else {
+            continue;
+        };
+        for &i in svcs.iter().filter(|&&i| skewable(&services[i])) {
+            let endpoints = services[i].endpoints.iter().enumerate();
+            for (e, _) in endpoints.filter(|(_, e)| e.ip == d.backend && e.port == d.backend_port) {
+                let sum = &mut sums[first_slot[i] + e];
+                sum.0 += d.flows;
+                sum.1.get_or_insert(d);
+            }
+        }
+    }
+    for (i, s) in services.iter().enumerate().filter(|(_, s)| skewable(s)) {
+        let flows = &sums[first_slot[i]..first_slot[i] + s.endpoints.len()];
         let total: u64 = flows.iter().map(|(n, _)| n).sum();
         if total < t.skew_min_flows {
             continue;
@@ -400,7 +402,7 @@ fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
         let loads: Vec<f64> = s
             .endpoints
             .iter()
-            .zip(&flows)
+            .zip(flows)
             .map(|(e, (f, _))| *f as f64 / (e.share.filter(|p| *p > 0.0).unwrap_or(1.0 / n) * n))
             .collect();
         let (Some(hi), Some(lo)) = (
@@ -421,7 +423,7 @@ fn flows_per_endpoint(ctx: &Facts<'_>, out: &mut Vec<Finding>) {
         let per: Vec<String> = s
             .endpoints
             .iter()
-            .zip(&flows)
+            .zip(flows)
             .map(|(e, (f, _))| format!("{}: {f}", sockaddr(e.ip, e.port)))
             .collect();
         out.push(
@@ -695,5 +697,45 @@ mod tests {
             ids(&k.run(&["CT"])),
             vec![("CT007", "service default/web:http")]
         );
+    }
+
+    /// An endpoint's flows are summed over every fixed address of its service (an
+    /// address two frontends share counted once), not over its NodePorts nor another
+    /// service's address; the evidence is the first aggregate summed.
+    #[test]
+    fn ct007_sums_every_fixed_address_once() {
+        use crate::model::{Frontend, FrontendKind};
+        let mut k = healthy();
+        let frontend = |kind, ip: Option<&str>, port| Frontend {
+            kind,
+            ip: ip.map(super::super::testkit::ip),
+            port,
+            evidence: ev("f"),
+        };
+        let web = k.service_mut("default/web:http");
+        web.frontends.extend([
+            frontend(FrontendKind::ExternalIp, Some("203.0.113.9"), 80),
+            frontend(FrontendKind::LoadBalancer, Some("10.96.1.1"), 80),
+            frontend(FrontendKind::NodePort, None, 30080),
+        ]);
+        let mut first = dnat("203.0.113.9", 80, "10.244.1.11", 8080, 90, Protocol::Tcp);
+        first.first = ev("first");
+        k.model().conntrack.dnat = vec![
+            first,
+            dnat("10.96.1.1", 80, "10.244.1.11", 8080, 100, Protocol::Tcp),
+            dnat("10.96.1.1", 80, "10.244.1.12", 8080, 10, Protocol::Tcp),
+            dnat("10.0.0.1", 30080, "10.244.1.12", 8080, 1000, Protocol::Tcp),
+            dnat("10.96.1.1", 80, "10.244.1.12", 8080, 1000, Protocol::Udp),
+            dnat("10.96.0.10", 53, "10.244.1.12", 8080, 1000, Protocol::Tcp),
+        ];
+        let f = k.run(&["CT007"]);
+        assert_eq!(ids(&f), vec![("CT007", "service default/web:http")]);
+        assert!(
+            f[0].message
+                .starts_with("190 of 200 flows of default/web:http go to 10.244.1.11:8080"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence[0].path, "first");
     }
 }
