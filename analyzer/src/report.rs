@@ -94,8 +94,8 @@ pub fn prepare(bundle: &Bundle) -> (Sources<'_>, Model, NodeGraph) {
 }
 
 /// Models and graphs parsed sources.
-fn build(sources: Sources<'_>) -> (Sources<'_>, Model, NodeGraph) {
-    let model = stage("model", || crate::model::build(&sources));
+fn build(mut sources: Sources<'_>) -> (Sources<'_>, Model, NodeGraph) {
+    let model = stage("model", || crate::model::build(&mut sources));
     let graph = stage("graph", || crate::graph::build(&model));
     (sources, model, graph)
 }
@@ -119,7 +119,7 @@ pub fn analyze_sources<'b>(
     thresholds: &Thresholds,
     selection: &Selection,
 ) -> Analysis<'b> {
-    let model = stage("model", || crate::model::build(&sources));
+    let model = stage("model", || crate::model::build(&mut sources));
     let firewall = selection
         .wants_reach()
         .then(|| crate::trace::firewall::Firewall::take(&mut sources));

@@ -236,7 +236,7 @@ fn model_of(node: &fixture::Node) -> (Model, Firewall) {
     node.write(&dir).expect("fixture bundle writes");
     let bundle = Bundle::open(&dir, &ReadLimits::default()).expect("fixture bundle opens");
     let mut parsed = crate::sources::parse_all(&bundle);
-    let model = crate::model::build(&parsed);
+    let model = crate::model::build(&mut parsed);
     (model, Firewall::take(&mut parsed))
 }
 

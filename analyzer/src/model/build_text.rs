@@ -8,7 +8,7 @@ use super::{Evidence, KernelEvent, KernelLogLine, Model};
 use crate::parse::kmsg::KmsgKind;
 use crate::parse::resolv::ResolvConf;
 use crate::parse::Parsed;
-use crate::sources::Sources;
+use crate::sources::{Flows, Sources};
 use netsnap_schema::layout;
 
 /// IPVS virtual servers become services; kube-proxy's KUBE-CLUSTER-IP ipset is kept.
@@ -122,7 +122,7 @@ fn parse_u64(s: &str) -> Option<u64> {
     s.trim().parse().ok()
 }
 
-pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
+pub fn conntrack(model: &mut Model, src: &Sources<'_>, flows: Option<Flows>) {
     if let Some(j) = &src.conntrack_sysctl {
         let root_id = model.root().map(|n| n.id.clone());
         let get = |k: &str| {
@@ -180,7 +180,7 @@ pub fn conntrack(model: &mut Model, src: &Sources<'_>) {
     if let Some(t) = record.and_then(|r| r.truncated) {
         ct.total_on_node = Some(t.total);
     }
-    if let Some(flows) = &src.conntrack {
+    if let Some(flows) = flows {
         ct.entries = flows.entries;
         (ct.dnat, ct.snat) = super::conntrack::flows_from(flows, layout::CONNTRACK_ENTRIES);
     }

@@ -138,11 +138,11 @@ pub struct SnatFlows {
 }
 
 /// The parse stage's flow counts, with their first entry as evidence in `path`.
-pub fn flows_from(flows: &Flows, path: &str) -> (Vec<DnatFlows>, Vec<SnatFlows>) {
-    let evidence = |(line, text): &(usize, String)| Evidence::new(path, Some(*line), text.clone());
+pub fn flows_from(flows: Flows, path: &str) -> (Vec<DnatFlows>, Vec<SnatFlows>) {
+    let evidence = |(line, text): (usize, String)| Evidence::new(path, Some(line), text);
     let dnat = flows
         .dnat
-        .par_iter()
+        .into_par_iter()
         .map(|d| DnatFlows {
             protocol: protocol(d.protocol),
             vip: d.vip,
@@ -151,19 +151,19 @@ pub fn flows_from(flows: &Flows, path: &str) -> (Vec<DnatFlows>, Vec<SnatFlows>)
             backend_port: d.backend_port,
             flows: d.flows,
             unreplied: d.unreplied,
-            first: evidence(&d.first),
+            first: evidence(d.first),
         })
         .collect();
     let snat = flows
         .snat
-        .par_iter()
+        .into_par_iter()
         .map(|s| SnatFlows {
             protocol: protocol(s.protocol),
             snat_ip: s.snat_ip,
             dst: s.dst,
             dst_port: s.dst_port,
             flows: s.flows,
-            first: evidence(&s.first),
+            first: evidence(s.first),
         })
         .collect();
     (dnat, snat)

@@ -21,12 +21,12 @@ fn written(node: &Node) -> (tempfile::TempDir, Bundle) {
 
 fn datapath_of(node: &Node) -> Datapath {
     let (_tmp, b) = written(node);
-    model::build(&sources::parse_all(&b)).datapath
+    model::build(&mut sources::parse_all(&b)).datapath
 }
 
 fn datapath_at(dir: &Path) -> Datapath {
     let b = Bundle::open(dir, &ReadLimits::default()).expect("bundle opens");
-    model::build(&sources::parse_all(&b)).datapath
+    model::build(&mut sources::parse_all(&b)).datapath
 }
 
 fn names(d: &Datapath) -> (String, Vec<String>, Vec<String>, Vec<&'static str>) {

@@ -506,8 +506,8 @@ fn cni_files_reach_the_model_and_show_cni() {
             ("host/cni/00-broken.conflist", "{\n  \"name\": \n"),
         ],
     );
-    let src = sources::parse_all(&b);
-    let m = model::build(&src);
+    let mut src = sources::parse_all(&b);
+    let m = model::build(&mut src);
     let files: Vec<&str> = m.cni.files.iter().map(|f| f.file.as_str()).collect();
     assert_eq!(
         files,
@@ -636,7 +636,7 @@ fn inaccessible_processes_reach_the_model() {
                    {"pid": 11, "cgroup": "0::/kubepods.slice/kubepods-pod1f2e3d4c_aaaa_bbbb_cccc_0123456789ab.slice/cri-containerd-0a1b.scope"},
                    {"pid": 12}]}"#;
     let b = bundle_of(tmp.path(), &[("netns/index.json", index)]);
-    let m = model::build(&sources::parse_all(&b));
+    let m = model::build(&mut sources::parse_all(&b));
     let got: Vec<(u32, bool)> = m
         .inaccessible
         .iter()
@@ -647,7 +647,7 @@ fn inaccessible_processes_reach_the_model() {
     let old =
         r#"{"netns": [{"id": "root", "inode": 1, "dev": 4, "is_root": true, "found_by": []}]}"#;
     let b = bundle_of(tmp.path(), &[("netns/index.json", old)]);
-    assert!(model::build(&sources::parse_all(&b))
+    assert!(model::build(&mut sources::parse_all(&b))
         .inaccessible
         .is_empty());
 }

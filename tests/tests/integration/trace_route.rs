@@ -183,8 +183,8 @@ fn routing_decisions_agree_with_the_kernel() {
     let bundle = collect_lab(&lab, "route", &["--only", "netns"]);
 
     let b = Bundle::open(&bundle, &ReadLimits::default()).expect("bundle opens");
-    let parsed = sources::parse_all(&b);
-    let m = model::build(&parsed);
+    let mut parsed = sources::parse_all(&b);
+    let m = model::build(&mut parsed);
     let node = m.netns.values().find(|n| n.is_root).expect("node netns");
     // Each pod's netns, found in the model by the pod's address.
     let mut places = vec![(Place::Node, node)];
