@@ -58,8 +58,8 @@ pub fn excerpt_at(data: &[u8], at: usize) -> String {
     let Some(rest) = data.get(at..) else {
         return String::new();
     };
-    let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
-    let text = String::from_utf8_lossy(line);
+    let line = memchr::memchr(b'\n', rest).map_or(rest, |end| &rest[..end]);
+    let text = super::decode(line);
     excerpt(text.strip_suffix('\r').unwrap_or(&text))
 }
 
