@@ -117,7 +117,7 @@ pub fn services(
         }
     }
     let mut out = no_endpoint_services(rs, proxier, &ev, &mut by_hash);
-    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    super::services::sort_by_name(&mut out);
     out
 }
 

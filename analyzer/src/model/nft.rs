@@ -216,7 +216,7 @@ fn services_of(rs: &NftRuleset, path: &str, fam: &str) -> Vec<Service> {
         }
     }
     let mut out: Vec<Service> = by_chain.into_values().collect();
-    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    super::services::sort_by_name(&mut out);
     out
 }
 

@@ -151,6 +151,19 @@ pub struct Service {
     pub defects: Vec<RuleDefect>,
 }
 
+/// Sorts services by name, then key (stable), moving each service once: the sort
+/// itself moves indices, not services of a few hundred bytes each (tens of thousands
+/// on a big node, made in hash order).
+pub fn sort_by_name(services: &mut Vec<Service>) {
+    let mut order: Vec<usize> = (0..services.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&services[a], &services[b]);
+        (&a.name, &a.key).cmp(&(&b.name, &b.key))
+    });
+    let mut slots: Vec<Option<Service>> = std::mem::take(services).into_iter().map(Some).collect();
+    services.extend(order.into_iter().filter_map(|i| slots[i].take()));
+}
+
 impl Service {
     pub fn new(key: impl Into<String>, protocol: Protocol, proxier: Proxier) -> Service {
         Service {
@@ -253,5 +266,40 @@ mod tests {
         assert_eq!(ServiceName::parse("default/kubernetes").unwrap().port, "");
         assert!(ServiceName::parse("cluster IP").is_none());
         assert!(ServiceName::parse("/x").is_none());
+    }
+
+    /// The same order as a stable sort of the services themselves: by name (unnamed
+    /// first), then key, equal ones in their first order.
+    #[test]
+    fn sorted_by_name_as_a_stable_sort() {
+        let names = [
+            Some("b/x:p"),
+            None,
+            Some("a/y:p"),
+            Some("b/x:p"),
+            None,
+            Some("a/y:"),
+            Some("b/x:p"),
+        ];
+        let keys = ["k2", "k9", "k1", "k1", "k3", "k2", "k2"];
+        let services: Vec<Service> = names
+            .iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(i, (n, k))| {
+                let mut s = Service::new(k, Protocol::Tcp, Proxier::IptablesNft);
+                s.name = n.and_then(ServiceName::parse);
+                s.affinity_seconds = Some(i as u32); // tells equal ones apart
+                s
+            })
+            .collect();
+        let mut expected = services.clone();
+        expected.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+        let mut got = services;
+        sort_by_name(&mut got);
+        let order = |v: &[Service]| v.iter().map(|s| s.affinity_seconds).collect::<Vec<_>>();
+        assert_eq!(order(&got), order(&expected));
+        let at = |i: &[u32]| i.iter().map(|&i| Some(i)).collect::<Vec<_>>();
+        assert_eq!(order(&got), at(&[4, 1, 5, 2, 3, 0, 6]));
     }
 }
