@@ -12,7 +12,7 @@
 //! unit tests and the conntrack fuzz body hold the two equal.
 
 use super::{
-    dec_bytes, is_state_bytes, parse_line, parse_v4, parse_v6_full, strip_cr, CtEntry, L4Proto,
+    dec_bytes, is_state_bytes, parse_line, parse_v6_full, strip_cr, v4_prefix, CtEntry, L4Proto,
 };
 use crate::parse::coverage::Coverage;
 use std::net::IpAddr;
@@ -80,19 +80,99 @@ struct Words<'a> {
 }
 
 impl<'a> Words<'a> {
+    /// Skips the spaces before the next word; false at the end of the line. The
+    /// kernel puts one space between most words: that case skips the search.
     #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let start = find(self.rest, first_non_space, |b| b != b' ')?;
-        let rest = &self.rest[start..];
-        let len = find(rest, first_space, |b| b == b' ').unwrap_or(rest.len());
-        self.rest = &rest[len..];
-        Some(&rest[..len])
+    fn start(&mut self) -> bool {
+        let skip = match self.rest {
+            [] => return false,
+            [b' ', b, ..] if *b != b' ' => 1,
+            [b, ..] if *b != b' ' => 0,
+            _ => match find(self.rest, first_non_space, |b| b != b' ') {
+                Some(i) => i,
+                None => {
+                    self.rest = &[];
+                    return false;
+                }
+            },
+        };
+        self.rest = &self.rest[skip..];
+        true
     }
 
-    /// The value of the next word, which must be `key` (with its `=`) and a value.
+    /// Whether the next word starts with `prefix` (which holds no space); the word
+    /// is not taken.
     #[inline]
-    fn value(&mut self, key: &[u8]) -> Option<&'a [u8]> {
-        self.next()?.strip_prefix(key)
+    fn starts_with(&mut self, prefix: &[u8]) -> bool {
+        self.start() && self.rest.starts_with(prefix)
+    }
+
+    /// Whether the next word is `word`; it is not taken.
+    #[inline]
+    fn is_word(&mut self, word: &[u8]) -> bool {
+        self.starts_with(word) && self.rest.get(word.len()).is_none_or(|&b| b == b' ')
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if !self.start() {
+            return None;
+        }
+        let len = find(self.rest, first_space, |b| b == b' ').unwrap_or(self.rest.len());
+        let (word, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(word)
+    }
+
+    /// The next word after `key` (which holds no space) as a dotted IPv4 address or
+    /// the kernel's full-length IPv6 (the full parser's own fast paths; any other form,
+    /// `::1` or the compressed IPv6 of `conntrack -L`, takes the full parser). IPv4 is
+    /// read in the pass that finds its end and must run to a space or the end of the
+    /// line; a word that starts with one and goes on is no address of either family
+    /// (an IPv6 one has no dot in its first five bytes).
+    #[inline]
+    fn address(&mut self, key: &[u8]) -> Option<IpAddr> {
+        if !self.start() {
+            return None;
+        }
+        let value = self.rest.strip_prefix(key)?;
+        if let Some((v4, len)) = v4_prefix(value) {
+            if value.get(len).is_some_and(|&b| b != b' ') {
+                return None;
+            }
+            self.rest = &value[len..];
+            return Some(IpAddr::V4(v4));
+        }
+        let len = find(value, first_space, |b| b == b' ').unwrap_or(value.len());
+        let v6 = parse_v6_full(&value[..len])?;
+        self.rest = &value[len..];
+        Some(IpAddr::V6(v6))
+    }
+
+    /// The next word as `dec_bytes` reads it after `key` (which holds no space), read
+    /// in the same pass that finds its end: the digits must run to a space or the end
+    /// of the line, as they would fill the word.
+    #[inline]
+    fn number<T: TryFrom<u64>>(&mut self, key: &[u8]) -> Option<T> {
+        if !self.start() {
+            return None;
+        }
+        let value = self.rest.strip_prefix(key)?;
+        let (mut v, mut digits) = (0u64, 0usize);
+        for &c in value {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+            digits += 1;
+        }
+        // `dec_bytes`' limits: no empty value, at most 20 digits (leading zeros too).
+        if digits == 0 || digits > 20 || value.get(digits).is_some_and(|&b| b != b' ') {
+            return None;
+        }
+        self.rest = &value[digits..];
+        T::try_from(v).ok()
     }
 }
 
@@ -154,7 +234,7 @@ fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
     let mut words = Words { rest: line };
     let mut word = words.next()?;
     if word == b"ipv4" || word == b"ipv6" {
-        dec_bytes::<u8>(words.next()?)?;
+        words.number::<u8>(b"")?;
         word = words.next()?;
     }
     // Protocols printed with ports; ICMP, GRE and `unknown` take the full parser.
@@ -166,27 +246,24 @@ fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
         b"dccp" => L4Proto::Dccp,
         _ => return None,
     };
-    dec_bytes::<u8>(words.next()?)?; // protocol number
-    dec_bytes::<u32>(words.next()?)?; // timeout
-    let mut word = words.next()?;
-    if !word.starts_with(b"src=") {
+    words.number::<u8>(b"")?; // protocol number
+    words.number::<u32>(b"")?; // timeout
+    if !words.starts_with(b"src=") {
         // One state word before the first tuple (its value is not aggregated).
-        if !is_state_bytes(word) {
+        if !is_state_bytes(words.next()?) {
             return None;
         }
-        word = words.next()?;
     }
-    let (original, mut next) = tuple(&mut words, word)?;
-    let unreplied = matches!(next, Some(b"[UNREPLIED]"));
+    let original = tuple(&mut words)?;
+    let unreplied = words.is_word(b"[UNREPLIED]");
     if unreplied {
-        next = words.next();
+        words.next();
     }
-    let (reply, mut next) = tuple(&mut words, next?)?;
-    while let Some(word) = next {
+    let reply = tuple(&mut words)?;
+    while let Some(word) = words.next() {
         if !tail_word(word) {
             return None;
         }
-        next = words.next();
     }
     Some(CtFlow {
         line: no,
@@ -201,26 +278,23 @@ fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
     })
 }
 
-/// `src= dst= sport= dport= [packets= bytes=]` from its first word; with the word after.
+/// `src= dst= sport= dport= [packets= bytes=]`.
 #[inline]
-fn tuple<'a>(words: &mut Words<'a>, first: &'a [u8]) -> Option<(Tuple, Option<&'a [u8]>)> {
-    let src = ip(first.strip_prefix(b"src=")?)?;
-    let dst = ip(words.value(b"dst=")?)?;
-    let sport = dec_bytes::<u16>(words.value(b"sport=")?)?;
-    let dport = dec_bytes::<u16>(words.value(b"dport=")?)?;
-    let mut next = words.next();
-    if let Some(packets) = next.and_then(|w| w.strip_prefix(b"packets=")) {
-        dec_bytes::<u64>(packets)?;
-        dec_bytes::<u64>(words.value(b"bytes=")?)?;
-        next = words.next();
+fn tuple(words: &mut Words<'_>) -> Option<Tuple> {
+    let src = words.address(b"src=")?;
+    let dst = words.address(b"dst=")?;
+    let sport = words.number::<u16>(b"sport=")?;
+    let dport = words.number::<u16>(b"dport=")?;
+    if words.starts_with(b"packets=") {
+        words.number::<u64>(b"packets=")?;
+        words.number::<u64>(b"bytes=")?;
     }
-    let tuple = Tuple {
+    Some(Tuple {
         src,
         dst,
         sport,
         dport,
-    };
-    Some((tuple, next))
+    })
 }
 
 /// The words after the reply tuple that the scanner knows; any other goes to the full
@@ -242,16 +316,6 @@ fn tail_word(word: &[u8]) -> bool {
             _ => false,
         },
     }
-}
-
-/// Dotted IPv4 or the kernel's full-length IPv6 (the full parser's own fast paths);
-/// any other form (`::1`, compressed IPv6 of `conntrack -L`) takes the full parser.
-#[inline]
-fn ip(b: &[u8]) -> Option<IpAddr> {
-    if let Some(v4) = parse_v4(b) {
-        return Some(IpAddr::V4(v4));
-    }
-    parse_v6_full(b).map(IpAddr::V6)
 }
 
 #[cfg(test)]
