@@ -194,6 +194,32 @@ impl<'d> RecentNames<'d> {
     }
 }
 
+/// What a byte is to [`Words::plain`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    /// Printable ASCII other than a quote: part of a plain word.
+    Plain,
+    /// Ends a word.
+    Space,
+    /// Anything else (quotes, tabs, control bytes, non-ASCII): the scan stops.
+    Other,
+}
+
+const BYTE_CLASS: [ByteClass; 256] = {
+    let mut class = [ByteClass::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte == b' ' {
+            class[b] = ByteClass::Space;
+        } else if byte.is_ascii_graphic() && byte != b'"' && byte != b'\'' {
+            class[b] = ByteClass::Plain;
+        }
+        b += 1;
+    }
+    class
+};
+
 /// The words of a trimmed line, split at runs of spaces. Only words the tokenizer would
 /// give back unchanged are handed out: printable ASCII without quotes, or one
 /// `"…"` run without escapes; anything else ends the scan.
@@ -207,12 +233,19 @@ impl<'a> Words<'a> {
         self.rest.is_empty()
     }
 
-    /// The next unquoted word.
+    /// The next unquoted word: its bytes are classed in the one pass that finds its
+    /// end (a big save's rule lines are tens of millions of bytes).
     fn plain(&mut self) -> Option<&'a str> {
         let bytes = self.rest.as_bytes();
-        let len = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
-        let plain = |b: &u8| b.is_ascii_graphic() && *b != b'"' && *b != b'\'';
-        if len == 0 || !bytes[..len].iter().all(plain) {
+        let mut len = 0;
+        loop {
+            match bytes.get(len).map(|&b| BYTE_CLASS[usize::from(b)]) {
+                Some(ByteClass::Plain) => len += 1,
+                Some(ByteClass::Space) | None => break,
+                Some(ByteClass::Other) => return None,
+            }
+        }
+        if len == 0 {
             return None;
         }
         let word = &self.rest[..len];
