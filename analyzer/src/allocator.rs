@@ -13,9 +13,16 @@
 
 use mimalloc::MiMalloc;
 use std::alloc::{GlobalAlloc, Layout, System};
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+use std::ffi::c_int;
 
 /// From this size on, a block is glibc's.
 const BIG: usize = 1 << 20;
+
+/// From this size on, glibc maps a block on its own (its own ceiling for the
+/// threshold it otherwise moves by itself).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MAP_ON_THEIR_OWN: c_int = 32 << 20;
 
 /// Sends each allocation to mimalloc or glibc by its size, so a block is always
 /// freed (and grown) by the allocator that made it: `dealloc` and `realloc` are given
@@ -90,12 +97,21 @@ unsafe impl GlobalAlloc for Split {
 /// the hostile corpus's 1,000,000-netns index over its 512 MiB address-space limit
 /// (it needed 600). Only blocks of 1 MiB and more reach glibc, so the shared arena's
 /// lock is not contended.
+///
+/// glibc also keeps what is freed in its heap (blocks below [`MAP_ON_THEIR_OWN`])
+/// instead of giving the heap's top back whenever it grows past twice the last
+/// block's size: the conntrack table's 4 MiB pieces, a few alive at a time, otherwise
+/// give the top back and fault it in again piece after piece (~24k of the large
+/// bundle's ~115k page faults). Blocks from [`MAP_ON_THEIR_OWN`] on are still mapped
+/// on their own and unmapped when freed.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a glibc tunable; any value is accepted or refused
     // (returns 0).
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MAP_ON_THEIR_OWN);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, c_int::MAX);
     }
     // mimalloc v2's `mi_option_purge_delay` (include/mimalloc.h); the -sys crate
     // names only some of the options.
