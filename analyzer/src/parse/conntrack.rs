@@ -606,18 +606,28 @@ fn dec<T: TryFrom<u64>>(s: &str) -> Option<T> {
 /// [`dec`] on raw bytes.
 #[inline]
 fn dec_bytes<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
+    match dec_prefix(b) {
+        Some((v, len)) if len == b.len() => T::try_from(v).ok(),
+        _ => None,
     }
+}
+
+/// The decimal number `b` starts with, and how many digits: one to twenty (leading
+/// zeros count), up to the first byte that is not a digit; `None` on overflow (the
+/// scanner reads a number and finds its end in one pass).
+#[inline]
+fn dec_prefix(b: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
+    let mut len = 0;
     for &c in b {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
-            return None;
+            break;
         }
         v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+        len += 1;
     }
-    T::try_from(v).ok()
+    (1..=20).contains(&len).then_some((v, len))
 }
 
 fn is_state_word(t: &str) -> bool {
@@ -863,6 +873,19 @@ fn state_name(s: CtState) -> &'static str {
 mod tests {
     use super::*;
 
+    /// `len` bytes drawn from `alphabet` by a fixed LCG (`seed` carries its state), for
+    /// the differential tests of the scanner's pieces.
+    pub(super) fn random_bytes(seed: &mut u64, alphabet: &[u8], len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                alphabet[(*seed >> 33) as usize % alphabet.len()]
+            })
+            .collect()
+    }
+
     /// The byte-at-a-time reading `parse_v4` had before it was built on `v4_prefix`.
     fn v4_reference(b: &[u8]) -> Option<Ipv4Addr> {
         let (mut octets, mut idx, mut acc, mut digits) = ([0u8; 4], 0, 0u16, 0);
@@ -897,14 +920,7 @@ mod tests {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for case in 0..300_000 {
             let len = case % 19;
-            let b: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    BYTES[(seed >> 33) as usize % BYTES.len()]
-                })
-                .collect();
+            let b = random_bytes(&mut seed, &BYTES, len);
             let run = b
                 .iter()
                 .take_while(|c| c.is_ascii_digit() || **c == b'.')
@@ -918,6 +934,38 @@ mod tests {
                 String::from_utf8_lossy(&b)
             );
         }
+    }
+
+    /// The whole-word reading `dec_bytes` had before it was built on `dec_prefix`.
+    fn dec_reference(b: &[u8]) -> Option<u64> {
+        if b.is_empty() || b.len() > 20 {
+            return None;
+        }
+        b.iter().try_fold(0u64, |v, &c| {
+            let d = c.wrapping_sub(b'0');
+            (d <= 9).then_some(())?;
+            v.checked_mul(10)?.checked_add(u64::from(d))
+        })
+    }
+
+    /// `dec_prefix` reads the longest run of digits as the reference reads a whole
+    /// word, and `dec_bytes` is the reference, on 300k strings around 20 digits and
+    /// u64's limit (mostly nines and zeros) with word ends in them.
+    #[test]
+    fn dec_prefix_reads_as_the_whole_word_parser() {
+        const BYTES: [u8; 7] = [b'0', b'1', b'8', b'9', b'9', b'x', b' '];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for case in 0..300_000 {
+            let len = case % 25;
+            let b = random_bytes(&mut seed, &BYTES, len);
+            let run = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let want = dec_reference(&b[..run]).map(|v| (v, run));
+            assert_eq!(dec_prefix(&b), want, "{:?}", String::from_utf8_lossy(&b));
+            assert_eq!(dec_bytes::<u64>(&b), dec_reference(&b), "{b:?}");
+        }
+        assert_eq!(dec_prefix(b"18446744073709551615 "), Some((u64::MAX, 20)));
+        assert_eq!(dec_prefix(b"18446744073709551616"), None);
+        assert_eq!(dec_prefix(b"000000000000000000001"), None);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! unit tests and the conntrack fuzz body hold the two equal.
 
 use super::{
-    dec_bytes, is_state_bytes, parse_line, parse_v6_full, strip_cr, v4_prefix, CtEntry, L4Proto,
+    dec_bytes, dec_prefix, is_state_bytes, parse_line, parse_v6_full, strip_cr, v4_prefix, CtEntry,
+    L4Proto,
 };
 use crate::parse::coverage::Coverage;
 use std::net::IpAddr;
@@ -158,20 +159,11 @@ impl<'a> Words<'a> {
             return None;
         }
         let value = self.rest.strip_prefix(key)?;
-        let (mut v, mut digits) = (0u64, 0usize);
-        for &c in value {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            v = v.checked_mul(10)?.checked_add(u64::from(d))?;
-            digits += 1;
-        }
-        // `dec_bytes`' limits: no empty value, at most 20 digits (leading zeros too).
-        if digits == 0 || digits > 20 || value.get(digits).is_some_and(|&b| b != b' ') {
+        let (v, len) = dec_prefix(value)?;
+        if value.get(len).is_some_and(|&b| b != b' ') {
             return None;
         }
-        self.rest = &value[digits..];
+        self.rest = &value[len..];
         T::try_from(v).ok()
     }
 }
@@ -414,14 +406,7 @@ mod tests {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for case in 0..200_000 {
             let len = case % 41;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    BYTES[(seed >> 33) as usize % BYTES.len()]
-                })
-                .collect();
+            let bytes = super::super::tests::random_bytes(&mut seed, &BYTES, len);
             assert_eq!(
                 find(&bytes, first_space, |b| b == b' '),
                 bytes.iter().position(|&b| b == b' '),
