@@ -111,7 +111,7 @@ impl<'a> Words<'a> {
     /// Whether the next word is `word`; it is not taken.
     #[inline]
     fn is_word(&mut self, word: &[u8]) -> bool {
-        self.starts_with(word) && self.rest.get(word.len()).is_none_or(|&b| b == b' ')
+        self.starts_with(word) && ends_word(self.rest, word.len())
     }
 
     #[inline]
@@ -119,7 +119,7 @@ impl<'a> Words<'a> {
         if !self.start() {
             return None;
         }
-        let len = find(self.rest, first_space, |b| b == b' ').unwrap_or(self.rest.len());
+        let len = word_len(self.rest);
         let (word, rest) = self.rest.split_at(len);
         self.rest = rest;
         Some(word)
@@ -138,13 +138,13 @@ impl<'a> Words<'a> {
         }
         let value = self.rest.strip_prefix(key)?;
         if let Some((v4, len)) = v4_prefix(value) {
-            if value.get(len).is_some_and(|&b| b != b' ') {
+            if !ends_word(value, len) {
                 return None;
             }
             self.rest = &value[len..];
             return Some(IpAddr::V4(v4));
         }
-        let len = find(value, first_space, |b| b == b' ').unwrap_or(value.len());
+        let len = word_len(value);
         let v6 = parse_v6_full(&value[..len])?;
         self.rest = &value[len..];
         Some(IpAddr::V6(v6))
@@ -160,12 +160,24 @@ impl<'a> Words<'a> {
         }
         let value = self.rest.strip_prefix(key)?;
         let (v, len) = dec_prefix(value)?;
-        if value.get(len).is_some_and(|&b| b != b' ') {
+        if !ends_word(value, len) {
             return None;
         }
         self.rest = &value[len..];
         T::try_from(v).ok()
     }
+}
+
+/// The length of the word `bytes` starts with: up to its first space.
+#[inline]
+fn word_len(bytes: &[u8]) -> usize {
+    find(bytes, first_space, |b| b == b' ').unwrap_or(bytes.len())
+}
+
+/// Whether a word of `bytes` ends at `at`: a space or the end of the line follows.
+#[inline]
+fn ends_word(bytes: &[u8], at: usize) -> bool {
+    bytes.get(at).is_none_or(|&b| b == b' ')
 }
 
 /// The first index of `bytes` that `is` holds for, eight bytes at a time (`in_eight`
