@@ -17,6 +17,7 @@ pub mod time;
 pub mod writer;
 
 mod digest;
+mod readahead;
 
 pub use manifest::{
     ImportReport, ImportedFrom, ImportedInput, Manifest, SourceRecord, SourceStatus, Truncation,

@@ -218,6 +218,7 @@ impl Bundle {
             bundle: origin.clone(),
             source,
         })?;
+        crate::readahead::read_ahead(&file, meta.len());
         Bundle::archive_with(io::BufReader::new(file), &origin, limits, on_read)
     }
 
