@@ -48,6 +48,12 @@ fn parse_frontend_comment(c: &str) -> Option<(ServiceName, Option<FrontendKind>)
     ServiceName::parse(c.split(" -> ").next().unwrap_or(c)).map(|n| (n, None))
 }
 
+/// The most rules or services one task of a parallel walk takes: services differ in
+/// cost (endpoints, affinity), and rayon splits a range only so far by itself, so
+/// with two threads one could be left alone on the last long part while the other
+/// idles.
+const PARALLEL_PART: usize = 256;
+
 /// Builds the services programmed in one iptables save file.
 pub fn services(
     rs: &Ruleset,
@@ -73,6 +79,7 @@ pub fn services(
         .collect();
     let frontends: Vec<Option<FrontendRule<'_>>> = frontend_rules
         .par_iter()
+        .with_max_len(PARALLEL_PART)
         .map(|r| frontend_rule(&ix, r, &ev))
         .collect();
     // Made in a list found through a hash map, then ordered once: ordered inserts and
@@ -103,6 +110,7 @@ pub fn services(
         .iter_mut()
         .collect::<Vec<_>>()
         .into_par_iter()
+        .with_max_len(PARALLEL_PART)
         .map(|(hash, svc)| (hash, per_service_chains(&ix, hash, svc, &ev)))
         .collect();
     for (hash, n) in found {
