@@ -148,6 +148,9 @@ pub fn run_after_facts(
     let mut all = found;
     let graph: Vec<Finding> = catalog::CHECKS
         .par_iter()
+        // One check a task: left to split the catalog by itself, rayon can leave the
+        // slowest checks in one thread's part while the other idles.
+        .with_max_len(1)
         .filter(wanted)
         .filter(|c| !AFTER_OTHERS.contains(&c.id))
         .filter_map(|c| match c.run {
