@@ -36,9 +36,12 @@ mod tests {
     use std::io::Write;
     use std::os::fd::AsRawFd;
 
-    /// Pages of `file`'s first `len` bytes the page cache holds (mincore of a map).
+    /// Pages of `file`'s first `len` bytes the page cache holds (mincore of a map),
+    /// and how many pages they are (mincore reports one byte per system page: 4 KiB
+    /// on x86-64, up to 64 KiB on aarch64).
     fn resident_pages(file: &File, len: usize) -> (usize, usize) {
-        let page = 4096;
+        // SAFETY: sysconf only reads a system constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         let pages = len.div_ceil(page);
         let mut vec = vec![0u8; pages];
         // SAFETY: a read-only shared map of an open file, unmapped before returning;
