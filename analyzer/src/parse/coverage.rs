@@ -93,16 +93,67 @@ pub fn excerpt(text: &str) -> String {
     s
 }
 
-/// Iterate over lines with their 1-based numbers, tolerating `\r\n` endings.
+/// Iterate over lines with their 1-based numbers, tolerating `\r\n` endings: the
+/// lines `str::lines` gives, each without one more trailing `\r`. Line ends are found
+/// with the `memchr` crate's vector search; `str::lines`' own search was most of the
+/// serial step before a 50 MB ruleset's rules are parsed in parallel.
 pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    let mut starts = memchr::memchr_iter(b'\n', text.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let line = match starts.next() {
+            Some(end) => {
+                let line = &text[at..end];
+                at = end + 1;
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None if at < text.len() => {
+                let line = &text[at..];
+                at = text.len();
+                line
+            }
+            None => return None,
+        };
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+    .enumerate()
+    .map(|(i, l)| (i + 1, l))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbered_lines_are_str_lines_without_one_more_cr() {
+        let reference = |text: &str| -> Vec<(usize, String)> {
+            text.lines()
+                .enumerate()
+                .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l).to_string()))
+                .collect()
+        };
+        let ours = |text: &str| -> Vec<(usize, String)> {
+            numbered_lines(text)
+                .map(|(n, l)| (n, l.to_string()))
+                .collect()
+        };
+        // Every string of up to seven of these characters, then longer mixed ones.
+        let alphabet = ['a', '\r', '\n', 'é'];
+        let mut texts = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        texts.push("*nat\r\n:A - [0:0]\r\r\n-A A -j RETURN\nCOMMIT\r".into());
+        texts.push("x\n".repeat(1000) + "tail");
+        for text in &texts {
+            assert_eq!(ours(text), reference(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn excerpt_is_capped_on_char_boundary() {
