@@ -125,16 +125,14 @@ pub(super) struct Outline {
 
 impl Outline {
     pub(super) fn of(lines: &[(usize, &str)]) -> Outline {
-        let mut names = HashSet::default();
+        let mut declared = Declared::default();
         let mut rule_lines = HashMap::default();
         let mut table: Option<(usize, usize)> = None;
         for &(no, raw) in lines {
             let line = trimmed(raw);
             if let Some(decl) = line.strip_prefix(':') {
                 if let Some(name) = decl.split_whitespace().next() {
-                    if !names.contains(name) {
-                        names.insert(Arc::from(name));
-                    }
+                    declared.add(name);
                 }
             } else if line.starts_with('*') || line == "COMMIT" {
                 if let Some((header, n)) = table.take() {
@@ -149,7 +147,7 @@ impl Outline {
             rule_lines.insert(header, n);
         }
         Outline {
-            declared: Declared { names },
+            declared,
             rule_lines,
         }
     }
@@ -159,11 +157,32 @@ impl Outline {
 /// each, looked up by the parallel rule parsers: every rule names its chain and most
 /// jump to one, and interning them one by one in file order was the slowest serial
 /// part of assembling a big save.
+#[derive(Default)]
 pub(super) struct Declared {
-    pub(super) names: HashSet<Arc<str>, Fx>,
+    /// Each name's place in `in_order`.
+    names: HashMap<Arc<str>, usize, Fx>,
+    /// The names in the order they were first declared: a save lists its chains'
+    /// rules in that order, so the chain of the next rule that starts a new chain is
+    /// nearly always the next name here ([`super::scan::RecentNames`]).
+    in_order: Vec<Arc<str>>,
 }
 
 impl Declared {
+    /// Records a declaration (a name declared again keeps its first place and copy).
+    fn add(&mut self, name: &str) {
+        if !self.names.contains_key(name) {
+            let shared: Arc<str> = Arc::from(name);
+            self.names.insert(shared.clone(), self.in_order.len());
+            self.in_order.push(shared);
+        }
+    }
+
+    /// Every declared name, in the order first declared.
+    #[cfg(test)]
+    pub(super) fn names(&self) -> &[Arc<str>] {
+        &self.in_order
+    }
+
     /// The shared copy of `name`, or a new one when it was not declared (the
     /// assembler interns those).
     fn share(&self, name: &str) -> Arc<str> {
@@ -172,7 +191,19 @@ impl Declared {
 
     /// The shared copy of `name` if it was declared.
     pub(super) fn get(&self, name: &str) -> Option<Arc<str>> {
-        self.names.get(name).cloned()
+        self.place(name).map(|(shared, _)| shared)
+    }
+
+    /// The shared copy of `name` and its place in the declaration order, if declared.
+    pub(super) fn place(&self, name: &str) -> Option<(Arc<str>, usize)> {
+        self.names
+            .get_key_value(name)
+            .map(|(shared, &at)| (shared.clone(), at))
+    }
+
+    /// The name declared at `at` in the declaration order.
+    pub(super) fn at(&self, at: usize) -> Option<&Arc<str>> {
+        self.in_order.get(at)
     }
 }
 

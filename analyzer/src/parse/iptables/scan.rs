@@ -34,7 +34,7 @@ pub(super) fn scan_rule(line: &str, no: usize, names: &mut RecentNames) -> Optio
     if word != "-A" {
         return None;
     }
-    let chain = names.get(words.plain()?)?;
+    let chain = names.chain(words.plain()?)?;
     let mut rule = Rule::head(no, chain, RuleOp::Append, counters);
     let mut found: [Option<Match>; MAX_MATCHES] = Default::default();
     let mut n = 0;
@@ -153,19 +153,23 @@ fn scan_target(words: &mut Words, names: &mut RecentNames) -> Option<Target> {
         "ACCEPT" => Target::Accept,
         "DROP" => Target::Drop,
         "RETURN" => Target::Return,
-        name if bare_target_is_chain(name) => Target::Chain(names.get(name)?),
+        name if bare_target_is_chain(name) => Target::Chain(names.target(name)?),
         _ => return None,
     };
     Some(target)
 }
 
-/// The declared chain names, with the last two looked up at hand: a chain's rules come
-/// one after another and most jump to the same few chains, so most names are found
-/// without hashing them or touching the set (a big save declares ~100,000).
+/// The declared chain names, with those a rule most likely names at hand, so most are
+/// found without hashing them or touching the set (a big save declares ~100,000,
+/// and each lookup there is a cache miss or two): the chain of the rule before, or
+/// else the name declared after it (a save lists its chains' rules in declaration
+/// order), and the last two jump targets (a chain's rules jump to the same few).
 pub(super) struct RecentNames<'d> {
     declared: &'d Declared,
-    recent: [Option<Arc<str>>; 2],
-    /// The slot the next miss replaces.
+    /// The last rule's chain and its place in the declaration order.
+    chain: Option<(Arc<str>, usize)>,
+    targets: [Option<Arc<str>>; 2],
+    /// The target slot the next miss replaces.
     next: usize,
 }
 
@@ -173,7 +177,8 @@ impl<'d> RecentNames<'d> {
     pub(super) fn new(declared: &'d Declared) -> RecentNames<'d> {
         RecentNames {
             declared,
-            recent: [None, None],
+            chain: None,
+            targets: [None, None],
             next: 0,
         }
     }
@@ -182,13 +187,30 @@ impl<'d> RecentNames<'d> {
         self.declared
     }
 
-    /// The shared copy of `name` if it was declared.
-    fn get(&mut self, name: &str) -> Option<Arc<str>> {
-        if let Some(hit) = self.recent.iter().flatten().find(|n| ***n == *name) {
+    /// The shared copy of a rule's chain `name` if it was declared.
+    fn chain(&mut self, name: &str) -> Option<Arc<str>> {
+        if let Some((last, at)) = &self.chain {
+            if **last == *name {
+                return Some(last.clone());
+            }
+            if let Some(following) = self.declared.at(at + 1).filter(|d| ***d == *name) {
+                let shared = following.clone();
+                self.chain = Some((shared.clone(), at + 1));
+                return Some(shared);
+            }
+        }
+        let (shared, at) = self.declared.place(name)?;
+        self.chain = Some((shared.clone(), at));
+        Some(shared)
+    }
+
+    /// The shared copy of a jump target `name` if it was declared.
+    fn target(&mut self, name: &str) -> Option<Arc<str>> {
+        if let Some(hit) = self.targets.iter().flatten().find(|n| ***n == *name) {
             return Some(hit.clone());
         }
         let shared = self.declared.get(name)?;
-        self.recent[self.next] = Some(shared.clone());
+        self.targets[self.next] = Some(shared.clone());
         self.next = 1 - self.next;
         Some(shared)
     }

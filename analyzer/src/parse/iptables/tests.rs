@@ -163,7 +163,7 @@ fn outline_counts_rules_per_table_and_finds_declared_chains() {
     counts.sort();
     // *filter (line 2): one rule; *nat (6), not committed: two rules and -N; *raw (12).
     assert_eq!(counts, vec![(2, 1), (6, 3), (12, 1)]);
-    let mut names: Vec<_> = o.declared.names.iter().map(|n| n.to_string()).collect();
+    let mut names: Vec<_> = o.declared.names().iter().map(|n| n.to_string()).collect();
     names.sort();
     assert_eq!(names, ["INPUT", "KUBE-SVC-A"]);
 }

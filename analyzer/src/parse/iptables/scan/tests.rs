@@ -249,23 +249,50 @@ fn bare_chain_targets_as_the_target_builder_types_them() {
     }
 }
 
-/// A name looked up twice in a row is the same shared copy, and undeclared names are
-/// not found however recently a declared one was.
+/// Every way a name is found (the last chain, the name declared after it, the
+/// recent targets, the set) gives the declared copy, and undeclared names are not
+/// found however recently a declared one was: walked through the declarations in
+/// order (the prediction hits), backwards and interleaved with targets (it misses).
 #[test]
 fn recent_names_share_the_declared_copies() {
-    let declared = outline(&save(&[]));
-    let mut names = RecentNames::new(&declared.declared);
-    let a = names.get("KUBE-SVC-AAAA").expect("declared");
-    let b = names.get("KUBE-SEP-BBBB").expect("declared");
-    let c = names.get("KUBE-MARK-MASQ").expect("declared");
-    for (name, first) in [
-        ("KUBE-SVC-AAAA", &a),
-        ("KUBE-SEP-BBBB", &b),
-        ("KUBE-MARK-MASQ", &c),
-    ] {
-        let again = names.get(name).expect("declared");
-        assert!(Arc::ptr_eq(first, &again), "{name}");
+    let mut text = String::from("*nat\n");
+    let declared_names: Vec<String> = (0..40).map(|i| format!("KUBE-SEP-{i:04}")).collect();
+    for name in &declared_names {
+        text.push_str(&format!(":{name} - [0:0]\n"));
     }
-    assert_eq!(names.get("KUBE-SVC"), None);
-    assert_eq!(names.get("KUBE-SVC-AAAAX"), None);
+    // Declared twice: keeps its first place.
+    text.push_str(":KUBE-SEP-0003 - [0:0]\nCOMMIT\n");
+    let o = outline(&text);
+    let declared = &o.declared;
+    let forwards = declared_names.iter();
+    let backwards = declared_names.iter().rev();
+    let interleaved = declared_names
+        .iter()
+        .step_by(3)
+        .chain(declared_names.iter().step_by(2));
+    for walk in [
+        forwards.collect::<Vec<_>>(),
+        backwards.collect(),
+        interleaved.collect(),
+    ] {
+        let mut names = RecentNames::new(declared);
+        for (i, name) in walk.iter().enumerate() {
+            let want = declared.get(name).expect("declared");
+            let chain = names.chain(name).expect("declared");
+            assert!(Arc::ptr_eq(&want, &chain), "{name}");
+            assert!(
+                Arc::ptr_eq(&want, &names.chain(name).expect("again")),
+                "{name}"
+            );
+            let target = names.target(walk[walk.len() - 1 - i]).expect("declared");
+            let want_target = declared.get(walk[walk.len() - 1 - i]).expect("declared");
+            assert!(Arc::ptr_eq(&want_target, &target));
+            // The next declared name's neighbours are not declared.
+            let undeclared = format!("{name}X");
+            assert_eq!(names.chain(&undeclared), None);
+            assert_eq!(names.target(&undeclared), None);
+            assert_eq!(names.chain(&name[..name.len() - 1]), None);
+        }
+    }
+    assert_eq!(declared.names().len(), declared_names.len());
 }
