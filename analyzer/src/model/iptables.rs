@@ -371,7 +371,8 @@ fn endpoints_of(
     svc.endpoints
         .reserve(ix.rules.get(chain).map_or(0, Runs::len));
     let mut remaining = 1.0f64;
-    let mut unconditional: Option<Evidence> = None;
+    // The rule, not its evidence: the evidence is made only if a later rule cites it.
+    let mut unconditional: Option<&Rule> = None;
     let mut last_jump: Option<(&Rule, f64)> = None;
     for r in ix.rules(chain) {
         // The first name found wins; later comments (one per endpoint) are not parsed.
@@ -392,14 +393,14 @@ fn endpoints_of(
         }
         let p = r.probability().unwrap_or(1.0).clamp(0.0, 1.0);
         let share = remaining * p;
-        if let Some(u) = &unconditional {
+        if let Some(u) = unconditional {
             svc.defects.push(RuleDefect {
-                what: format!("endpoint rule for {sep} is never reached: an earlier rule takes every connection ({})", u.location()),
+                what: format!("endpoint rule for {sep} is never reached: an earlier rule takes every connection ({})", ev(u).location()),
                 evidence: ev(r),
             });
         }
         if p >= 1.0 {
-            unconditional = Some(ev(r));
+            unconditional = Some(r);
         }
         remaining *= 1.0 - p;
         last_jump = Some((r, p));
