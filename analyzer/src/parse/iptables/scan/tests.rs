@@ -295,4 +295,10 @@ fn recent_names_share_the_declared_copies() {
         }
     }
     assert_eq!(declared.names().len(), declared_names.len());
+    let place = declared.place("KUBE-SEP-0003").map(|(_, at)| at);
+    assert_eq!(
+        place,
+        Some(3),
+        "a name declared twice keeps its first place"
+    );
 }
