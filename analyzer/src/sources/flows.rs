@@ -103,11 +103,8 @@ struct First {
 }
 
 impl First {
-    fn new(f: &FlowTuple, text: &impl Fn() -> String) -> First {
-        First {
-            line: f.line,
-            text: text(),
-        }
+    fn new(line: usize, text: impl FnOnce() -> String) -> First {
+        First { line, text: text() }
     }
 }
 
@@ -139,31 +136,43 @@ impl<K> Default for Counted<K> {
     }
 }
 
+/// Where an entry is and whether it was answered: what [`Counted::add`] keeps of it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    line: usize,
+    offset: usize,
+    unreplied: bool,
+}
+
+impl Seen {
+    fn of(f: &FlowTuple) -> Seen {
+        Seen {
+            line: f.line,
+            offset: f.offset,
+            unreplied: f.unreplied,
+        }
+    }
+}
+
 impl<K: Hash + Eq> Counted<K> {
     #[inline]
-    fn add(&mut self, key: K, f: &FlowTuple, text: &impl Fn() -> String) {
+    fn add(&mut self, key: K, seen: Seen, text: &impl Fn(usize) -> String) {
         let firsts = &mut self.firsts;
         let t = self.map.entry(key).or_insert_with(|| {
-            firsts.push(First::new(f, text));
+            firsts.push(First::new(seen.line, || text(seen.offset)));
             Tally {
                 flows: 0,
                 unreplied: 0,
-                first_offset: f.offset,
+                first_offset: seen.offset,
                 first: (firsts.len() - 1) as u32,
             }
         });
-        if f.offset < t.first_offset {
-            t.first_offset = f.offset;
-            firsts[t.first as usize] = First::new(f, text);
+        if seen.offset < t.first_offset {
+            t.first_offset = seen.offset;
+            firsts[t.first as usize] = First::new(seen.line, || text(seen.offset));
         }
         t.flows += 1;
-        t.unreplied += u64::from(f.unreplied);
-    }
-
-    /// Brings `key`'s slot into the cache (see [`Aggregates::add_flows`]).
-    #[inline]
-    fn touch(&self, key: &K) {
-        std::hint::black_box(self.map.get(key));
+        t.unreplied += u64::from(seen.unreplied);
     }
 }
 
@@ -221,57 +230,97 @@ pub struct Flows {
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
     pub entries: u64,
-    dnat4: Counted<PackedDnat>,
+    dnat4: Dnat4,
     dnat: Counted<DnatKey>,
     snat: Counted<SnatKey>,
 }
 
-/// How many entries [`Aggregates::add_flows`] looks up before it adds them (its
-/// callers hand it entries this many at a time).
-pub const BATCH: usize = 32;
+/// How many maps the IPv4 DNAT counts are split into, as a power of two.
+const PARTITION_BITS: u32 = 6;
+const PARTITIONS: usize = 1 << PARTITION_BITS;
+
+/// The IPv4 DNAT counts (nearly every entry of a big table) split by key into
+/// [`PARTITIONS`] maps, with a queue per map. A table's ~100k keys make a map far
+/// bigger than the processor's caches and its entries come in hash order, so adding
+/// each entry as it is parsed was a cache miss per entry; a chunk's entries are
+/// queued instead, then counted map by map: a map of ~1.5k keys stays in cache while
+/// its queue is added.
+#[derive(Debug, Clone)]
+struct Dnat4 {
+    maps: Vec<Counted<PackedDnat>>,
+    /// Entries of the current chunk not yet counted, per map (emptied, their memory
+    /// kept, by [`Aggregates::add_chunk`]).
+    queued: Vec<Vec<(PackedDnat, Seen)>>,
+}
+
+impl Default for Dnat4 {
+    fn default() -> Self {
+        Dnat4 {
+            maps: (0..PARTITIONS).map(|_| Counted::default()).collect(),
+            queued: vec![Vec::new(); PARTITIONS],
+        }
+    }
+}
+
+/// The map of a packed key: high bits of a multiplicative mix, bits the maps' own
+/// (seeded) hasher does not pick buckets by. Keys a bundle crafts into one map only
+/// make that map as big as the single map this replaced.
+#[inline]
+fn partition(k: PackedDnat) -> usize {
+    let folded = (k as u64) ^ ((k >> 64) as u64);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - PARTITION_BITS)) as usize
+}
 
 impl Aggregates {
-    /// Adds one entry; `text` gives its line's excerpt, asked for only when the entry
-    /// is the first of an aggregate so far.
-    pub fn add(&mut self, f: &FlowTuple, text: &impl Fn() -> String) {
+    /// Adds one entry; `text(offset)` gives its line's excerpt, asked for only when
+    /// the entry is the first of an aggregate so far.
+    pub fn add(&mut self, f: &FlowTuple, text: &impl Fn(usize) -> String) {
         self.entries += 1;
         if let Some(key) = dnat_key(f) {
             match packed_dnat(&key) {
-                Some(packed) => self.dnat4.add(packed, f, text),
-                None => self.dnat.add(key, f, text),
+                Some(packed) => self.dnat4.maps[partition(packed)].add(packed, Seen::of(f), text),
+                None => self.dnat.add(key, Seen::of(f), text),
             }
         }
         if let Some(key) = snat_key(f) {
-            self.snat.add(key, f, text);
+            self.snat.add(key, Seen::of(f), text);
         }
     }
 
-    /// Adds parsed entries, each with its byte offset in the file, `text(offset)`
-    /// giving the excerpt of the line there; entries of protocols without ports (ICMP
-    /// …) are only counted. A table's entries come in hash order, so nearly every one
-    /// is a cache miss in a map of ~100k keys: looking a batch of keys up before
-    /// adding them lets the processor wait for those misses together, not one by one.
-    pub fn add_flows(&mut self, flows: &[(CtFlow, usize)], text: &impl Fn(usize) -> String) {
-        let mut tuples: [Option<FlowTuple>; BATCH] = [None; BATCH];
-        for batch in flows.chunks(BATCH) {
-            for ((f, offset), tuple) in batch.iter().zip(&mut tuples) {
-                *tuple = flow_tuple(f, *offset);
-                if let Some(packed) = tuple
-                    .as_ref()
-                    .and_then(dnat_key)
-                    .as_ref()
-                    .and_then(packed_dnat)
-                {
-                    self.dnat4.touch(&packed);
+    /// Adds the entries of one chunk: `parse` hands each parsed entry with its byte
+    /// offset in the file to the function it is given, and `text(offset)` gives the
+    /// excerpt of the line there while the chunk lasts. Entries of protocols without
+    /// ports (ICMP …) are only counted. IPv4 DNAT entries are queued by map while the
+    /// chunk is parsed and counted map by map at its end ([`Dnat4`]). Returns what
+    /// `parse` returns.
+    pub fn add_chunk<R>(
+        &mut self,
+        text: &impl Fn(usize) -> String,
+        parse: impl FnOnce(&mut dyn FnMut(&CtFlow, usize)) -> R,
+    ) -> R {
+        let parsed = parse(&mut |f, offset| {
+            let Some(t) = flow_tuple(f, offset) else {
+                self.entries += 1;
+                return;
+            };
+            match dnat_key(&t).map(|key| (packed_dnat(&key), key)) {
+                Some((Some(packed), _)) => {
+                    self.entries += 1;
+                    self.dnat4.queued[partition(packed)].push((packed, Seen::of(&t)));
+                    if let Some(key) = snat_key(&t) {
+                        self.snat.add(key, Seen::of(&t), text);
+                    }
                 }
+                _ => self.add(&t, text),
             }
-            for tuple in &tuples[..batch.len()] {
-                match tuple {
-                    Some(t) => self.add(t, &|| text(t.offset)),
-                    None => self.entries += 1,
-                }
+        });
+        let Dnat4 { maps, queued } = &mut self.dnat4;
+        for (map, queue) in maps.iter_mut().zip(queued.iter_mut()) {
+            for (key, seen) in queue.drain(..) {
+                map.add(key, seen, text);
             }
         }
+        parsed
     }
 
     /// Flow lists in key order.
@@ -284,7 +333,8 @@ impl Aggregates {
         let entries = parts.iter().map(|p| p.entries).sum();
         let (mut dnat4, mut dnat, mut snat) = (Vec::new(), Vec::new(), Vec::new());
         for p in parts {
-            dnat4.push(p.dnat4);
+            debug_assert!(p.dnat4.queued.iter().all(Vec::is_empty));
+            dnat4.extend(p.dnat4.maps);
             dnat.push(p.dnat);
             snat.push(p.snat);
         }
@@ -445,14 +495,14 @@ mod tests {
                 )
             })
             .collect();
-        let text = |f: &FlowTuple| format!("{}@{}", f.line, f.offset);
+        let text = |offset: usize| format!("{}@{offset}", offset / 100);
         let mut one = Aggregates::default();
-        flows.iter().for_each(|f| one.add(f, &|| text(f)));
+        flows.iter().for_each(|f| one.add(f, &text));
         let want = summary(&one.finish());
         for n in [1, 2, 3, 7] {
             let mut parts: Vec<Aggregates> = (0..n).map(|_| Aggregates::default()).collect();
             for (i, f) in flows.iter().rev().enumerate() {
-                parts[(i * 31) % n].add(f, &|| text(f));
+                parts[(i * 31) % n].add(f, &text);
             }
             assert_eq!(summary(&Aggregates::finish_all(parts)), want, "{n}");
         }
@@ -526,8 +576,8 @@ mod tests {
         );
     }
 
-    /// Entries added in batches (IPv4, IPv6 and mixed keys, SNAT, ICMP, more than a
-    /// batch, later lines first) give the counts and first entries worked out here
+    /// Entries added in chunks (IPv4, IPv6 and mixed keys, SNAT, ICMP, keys in every
+    /// partition, later lines first) give the counts and first entries worked out here
     /// directly from their definitions.
     #[test]
     fn batched_flows_aggregate_as_defined() {
@@ -562,9 +612,58 @@ mod tests {
         for parts in [1, 2, 3] {
             let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
             for (i, piece) in flows.chunks(70).enumerate() {
-                aggs[i % parts].add_flows(piece, &text);
+                aggs[i % parts].add_chunk(&text, |add| {
+                    piece.iter().for_each(|(f, offset)| add(f, *offset))
+                });
             }
-            check_as_defined(&flows, &Aggregates::finish_all(aggs), &text);
+            let got = Aggregates::finish_all(aggs);
+            check_as_defined(&flows, &got, &text);
+            assert!(got.dnat.iter().any(|d| d.vip.is_ipv6()));
+            assert!(got.dnat.iter().any(|d| d.vip.is_ipv4()));
+        }
+    }
+
+    /// Many IPv4 DNAT keys, repeated in several chunks out of line order and spread
+    /// over parts, each in a queue of its own map: the counts and first entries are
+    /// still those of the definitions, and the keys reach every map.
+    #[test]
+    fn partitioned_counts_are_as_defined() {
+        let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
+        let flows: Vec<(CtFlow, usize)> = (0..6000usize)
+            .map(|i| {
+                let key = (i * 7919) % 2500;
+                let f = CtFlow {
+                    line: 6000 - i,
+                    protocol: [L4Proto::Tcp, L4Proto::Udp][key % 2],
+                    orig_src: v4(0x0af4_0000 + (i % 300) as u32),
+                    orig_dst: v4(0x0a60_0000 + (key / 10) as u32),
+                    orig_dport: Some(80 + (key % 3) as u16),
+                    reply_src: v4(0x0af4_1000 + key as u32),
+                    reply_dst: v4(0x0af4_0000 + (i % 300) as u32),
+                    reply_sport: Some(8080),
+                    unreplied: i % 3 == 0,
+                };
+                (f, (5999 - i) * 10)
+            })
+            .collect();
+        let maps: std::collections::BTreeSet<usize> = flows
+            .iter()
+            .filter_map(|(f, offset)| flow_tuple(f, *offset))
+            .filter_map(|t| packed_dnat(&dnat_key(&t)?))
+            .map(partition)
+            .collect();
+        assert_eq!(maps.len(), PARTITIONS);
+        let text = |offset: usize| format!("line at {offset}");
+        for parts in [1, 2, 5] {
+            let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
+            for (i, piece) in flows.chunks(777).enumerate() {
+                aggs[i % parts].add_chunk(&text, |add| {
+                    piece.iter().for_each(|(f, offset)| add(f, *offset))
+                });
+            }
+            let got = Aggregates::finish_all(aggs);
+            check_as_defined(&flows, &got, &text);
+            assert_eq!(got.dnat.len(), 2500);
         }
     }
 
@@ -623,9 +722,6 @@ mod tests {
             })
             .collect();
         assert_eq!(got_snat, want_snat);
-        assert_eq!(got.entries, 300);
-        assert!(
-            got.dnat.iter().any(|d| d.vip.is_ipv6()) && got.dnat.iter().any(|d| d.vip.is_ipv4())
-        );
+        assert_eq!(got.entries, flows.len() as u64);
     }
 }

@@ -335,17 +335,11 @@ pub fn conntrack_chunk(
     (offset, first_line): (usize, usize),
 ) {
     let text = |at: usize| super::lines::excerpt_at(chunk, at - offset);
-    let mut batch = Vec::with_capacity(super::flows::BATCH);
-    let flows = &mut part.flows;
-    let (coverage, _) =
+    let (coverage, _) = part.flows.add_chunk(&text, |add| {
         parse::conntrack::parse_conntrack_flows(path, chunk, first_line, |f, at| {
-            batch.push((f, offset + at));
-            if batch.len() == super::flows::BATCH {
-                flows.add_flows(&batch, &text);
-                batch.clear();
-            }
-        });
-    flows.add_flows(&batch, &text);
+            add(&f, offset + at)
+        })
+    });
     part.coverage.merge(coverage);
 }
 
