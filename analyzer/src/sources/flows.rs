@@ -610,13 +610,7 @@ mod tests {
         // One aggregate, and the pieces spread over several parts merged (as the
         // workers' parts are): each must give what the definitions give.
         for parts in [1, 2, 3] {
-            let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
-            for (i, piece) in flows.chunks(70).enumerate() {
-                aggs[i % parts].add_chunk(&text, |add| {
-                    piece.iter().for_each(|(f, offset)| add(f, *offset))
-                });
-            }
-            let got = Aggregates::finish_all(aggs);
+            let got = in_chunks(&flows, 70, parts, &text);
             check_as_defined(&flows, &got, &text);
             assert!(got.dnat.iter().any(|d| d.vip.is_ipv6()));
             assert!(got.dnat.iter().any(|d| d.vip.is_ipv4()));
@@ -655,16 +649,27 @@ mod tests {
         assert_eq!(maps.len(), PARTITIONS);
         let text = |offset: usize| format!("line at {offset}");
         for parts in [1, 2, 5] {
-            let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
-            for (i, piece) in flows.chunks(777).enumerate() {
-                aggs[i % parts].add_chunk(&text, |add| {
-                    piece.iter().for_each(|(f, offset)| add(f, *offset))
-                });
-            }
-            let got = Aggregates::finish_all(aggs);
+            let got = in_chunks(&flows, 777, parts, &text);
             check_as_defined(&flows, &got, &text);
             assert_eq!(got.dnat.len(), 2500);
         }
+    }
+
+    /// `flows` added in chunks of `chunk` entries, dealt to `parts` aggregates in
+    /// turn (as the workers' parts are), then merged.
+    fn in_chunks(
+        flows: &[(CtFlow, usize)],
+        chunk: usize,
+        parts: usize,
+        text: &impl Fn(usize) -> String,
+    ) -> Flows {
+        let mut aggs: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
+        for (i, piece) in flows.chunks(chunk).enumerate() {
+            aggs[i % parts].add_chunk(text, |add| {
+                piece.iter().for_each(|(f, offset)| add(f, *offset))
+            });
+        }
+        Aggregates::finish_all(aggs)
     }
 
     fn check_as_defined(flows: &[(CtFlow, usize)], got: &Flows, text: &dyn Fn(usize) -> String) {
