@@ -23,8 +23,8 @@ use netsnap_schema::model::{
 };
 use netsnap_schema::{Bundle, Manifest, OnRead};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A JSON source with where its items start (for evidence).
@@ -155,6 +155,10 @@ pub fn parse_entries(bundle: &Bundle) -> Parsing {
     parsing
 }
 
+/// Conntrack pieces (4 MiB each) that may wait for a parse task before the reader's
+/// core is shared with one more ([`Parsing::conntrack_takers_allowed`]).
+const MAX_CONNTRACK_BACKLOG: usize = 8;
+
 /// Parses entries as they are handed over, each on the rayon pool, so parsing can run
 /// while the reader is still decompressing later entries
 /// ([`crate::load::open_and_parse`]). [`Parsing::finish`] folds the results in path
@@ -170,6 +174,19 @@ pub struct Parsing {
     /// ([`Parsing::conntrack_merged`]), beside the parsing of the rest of the bundle.
     conntrack_pending: AtomicUsize,
     conntrack_merged: Mutex<Option<(Flows, Coverage)>>,
+    /// Pieces of a conntrack table read but not yet taken by a parse task.
+    conntrack_backlog: Mutex<VecDeque<ConntrackPiece>>,
+    /// Parse tasks taking pieces from the backlog.
+    conntrack_takers: AtomicUsize,
+    /// Whether the bundle is still being read ([`Feed`] is alive).
+    reading: AtomicBool,
+}
+
+/// A piece of a conntrack table, from byte and line `at` of the table.
+struct ConntrackPiece {
+    path: String,
+    data: Arc<Vec<u8>>,
+    at: (usize, usize),
 }
 
 impl Parsing {
@@ -210,6 +227,7 @@ impl Parsing {
     /// What the reader shows of a bundle, fed to this parsing on `scope`: whole
     /// entries, and the conntrack table piece by piece while it is still being read.
     pub fn feed<'a, 's>(&'s self, scope: &'a rayon::Scope<'s>) -> Feed<'a, 's> {
+        self.reading.store(true, Ordering::Release);
         Feed {
             parsing: self,
             scope,
@@ -240,6 +258,65 @@ impl Parsing {
         lock(&self.conntrack_merged)
             .take()
             .or_else(|| self.conntrack_merge())
+    }
+
+    /// How many tasks may parse conntrack pieces at once. While the bundle is being
+    /// read, one core fewer than the pool has: the reader, whose decompression nothing
+    /// else can do, keeps a core (on two cores it shared them with the hasher and two
+    /// parse tasks, and reached the ruleset after the table later, while a core
+    /// waited). Every thread once reading is over, or when more than
+    /// [`MAX_CONNTRACK_BACKLOG`] pieces wait (memory stays bounded where parsing is
+    /// slower than decompression).
+    fn conntrack_takers_allowed(&self) -> usize {
+        let threads = rayon::current_num_threads();
+        let behind = lock(&self.conntrack_backlog).len() > MAX_CONNTRACK_BACKLOG;
+        match self.reading.load(Ordering::Acquire) && !behind {
+            true => threads.saturating_sub(1).max(1),
+            false => threads,
+        }
+    }
+
+    /// Starts a task taking pieces from the backlog, unless as many as allowed run
+    /// already. A task stops when the backlog is empty, or after a piece when more
+    /// tasks run than are allowed.
+    fn take_conntrack_pieces<'s>(&'s self, scope: &rayon::Scope<'s>) {
+        let allowed = self.conntrack_takers_allowed();
+        let started = self
+            .conntrack_takers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < allowed).then_some(n + 1)
+            })
+            .is_ok();
+        if !started {
+            return;
+        }
+        scope.spawn(move |scope| {
+            loop {
+                // Its own statement: the lock must not be held while the piece is parsed.
+                let next = lock(&self.conntrack_backlog).pop_front();
+                let Some(piece) = next else { break };
+                self.conntrack_chunk(&piece.path, &piece.data, piece.at);
+                drop(piece);
+                self.conntrack_piece_done();
+                let allowed = self.conntrack_takers_allowed();
+                let stopped = self
+                    .conntrack_takers
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n > allowed).then_some(n - 1)
+                    })
+                    .is_ok();
+                if stopped {
+                    // The others (at least `allowed`) go on until the backlog is empty.
+                    return;
+                }
+            }
+            self.conntrack_takers.fetch_sub(1, Ordering::AcqRel);
+            // A piece queued after the backlog was found empty, but while this task
+            // still counted, started no task of its own.
+            if !lock(&self.conntrack_backlog).is_empty() {
+                self.take_conntrack_pieces(scope);
+            }
+        });
     }
 
     /// One conntrack piece (or the reading of the table) less to wait for: the last
@@ -304,10 +381,11 @@ impl Parsing {
 }
 
 /// Hands a [`Parsing`] what the reader shows ([`OnRead`]). The conntrack table, most
-/// of a big bundle, is read in pieces of whole lines, each parsed as soon as it is
-/// read while the rest is still being decompressed (one core would otherwise only
-/// wait), and never held whole: the aggregates keep the text they cite, and are
-/// merged as soon as the last piece is parsed.
+/// of a big bundle, is read in pieces of whole lines, each parsed while the rest is
+/// still being decompressed (one core would otherwise only wait) by tasks that leave
+/// the reader a core ([`Parsing::conntrack_takers_allowed`]), and never held whole:
+/// the aggregates keep the text they cite, and are merged as soon as the last piece
+/// is parsed.
 pub struct Feed<'a, 's> {
     parsing: &'s Parsing,
     scope: &'a rayon::Scope<'s>,
@@ -333,10 +411,12 @@ impl OnRead for Feed<'_, '_> {
         let first_line = self.conntrack_lines + 1;
         self.conntrack_lines += memchr::memchr_iter(b'\n', &piece).count();
         parsing.conntrack_pending.fetch_add(1, Ordering::AcqRel);
-        self.scope.spawn(move |_| {
-            parsing.conntrack_chunk(&path, &piece, (offset, first_line));
-            parsing.conntrack_piece_done();
+        lock(&parsing.conntrack_backlog).push_back(ConntrackPiece {
+            path,
+            data: piece,
+            at: (offset, first_line),
         });
+        parsing.take_conntrack_pieces(self.scope);
     }
 
     fn pieces_end(&mut self, _: &str) {
@@ -349,7 +429,62 @@ impl OnRead for Feed<'_, '_> {
     }
 }
 
+/// The reading is over: conntrack pieces still waiting may now be parsed on every
+/// thread.
+impl Drop for Feed<'_, '_> {
+    fn drop(&mut self) {
+        self.parsing.reading.store(false, Ordering::Release);
+        for _ in 0..self.parsing.conntrack_takers_allowed() {
+            self.parsing.take_conntrack_pieces(self.scope);
+        }
+    }
+}
+
 /// A poisoned lock only means another parse task panicked; its data is still whole.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While reading, conntrack parse tasks leave the reader a core until the backlog
+    /// passes its bound; after reading, every thread may take pieces.
+    #[test]
+    fn conntrack_takers_leave_the_reader_a_core() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let parsing = Parsing::default();
+            let backlog = |n: usize| {
+                let mut b = lock(&parsing.conntrack_backlog);
+                b.clear();
+                b.extend((0..n).map(|i| ConntrackPiece {
+                    path: "ct".into(),
+                    data: Arc::new(Vec::new()),
+                    at: (i, i),
+                }));
+            };
+            parsing.reading.store(true, Ordering::Release);
+            backlog(MAX_CONNTRACK_BACKLOG);
+            assert_eq!(parsing.conntrack_takers_allowed(), 3);
+            backlog(MAX_CONNTRACK_BACKLOG + 1);
+            assert_eq!(parsing.conntrack_takers_allowed(), 4);
+            parsing.reading.store(false, Ordering::Release);
+            backlog(0);
+            assert_eq!(parsing.conntrack_takers_allowed(), 4);
+        });
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        one.install(|| {
+            let parsing = Parsing::default();
+            parsing.reading.store(true, Ordering::Release);
+            assert_eq!(parsing.conntrack_takers_allowed(), 1);
+        });
+    }
 }
