@@ -453,11 +453,11 @@ mod tests {
     /// passes its bound; after reading, every thread may take pieces.
     #[test]
     fn conntrack_takers_leave_the_reader_a_core() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .expect("pool");
-        pool.install(|| {
+        let in_pool = |threads: usize, f: &(dyn Fn() + Sync)| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            pool.expect("pool").install(f);
+        };
+        in_pool(4, &|| {
             let parsing = Parsing::default();
             let backlog = |n: usize| {
                 let mut b = lock(&parsing.conntrack_backlog);
@@ -477,11 +477,7 @@ mod tests {
             backlog(0);
             assert_eq!(parsing.conntrack_takers_allowed(), 4);
         });
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        one.install(|| {
+        in_pool(1, &|| {
             let parsing = Parsing::default();
             parsing.reading.store(true, Ordering::Release);
             assert_eq!(parsing.conntrack_takers_allowed(), 1);
