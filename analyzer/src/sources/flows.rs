@@ -275,9 +275,18 @@ impl Aggregates {
     /// Adds one entry; `text(offset)` gives its line's excerpt, asked for only when
     /// the entry is the first of an aggregate so far.
     pub fn add(&mut self, f: &FlowTuple, text: &impl Fn(usize) -> String) {
+        self.add_or_queue(f, text, false);
+    }
+
+    /// [`Aggregates::add`], but an IPv4 DNAT entry is only queued for its map when
+    /// `queue` is set ([`Aggregates::add_chunk`] counts the queues).
+    fn add_or_queue(&mut self, f: &FlowTuple, text: &impl Fn(usize) -> String, queue: bool) {
         self.entries += 1;
         if let Some(key) = dnat_key(f) {
             match packed_dnat(&key) {
+                Some(packed) if queue => {
+                    self.dnat4.queued[partition(packed)].push((packed, Seen::of(f)))
+                }
                 Some(packed) => self.dnat4.maps[partition(packed)].add(packed, Seen::of(f), text),
                 None => self.dnat.add(key, Seen::of(f), text),
             }
@@ -298,21 +307,9 @@ impl Aggregates {
         text: &impl Fn(usize) -> String,
         parse: impl FnOnce(&mut dyn FnMut(&CtFlow, usize)) -> R,
     ) -> R {
-        let parsed = parse(&mut |f, offset| {
-            let Some(t) = flow_tuple(f, offset) else {
-                self.entries += 1;
-                return;
-            };
-            match dnat_key(&t).map(|key| (packed_dnat(&key), key)) {
-                Some((Some(packed), _)) => {
-                    self.entries += 1;
-                    self.dnat4.queued[partition(packed)].push((packed, Seen::of(&t)));
-                    if let Some(key) = snat_key(&t) {
-                        self.snat.add(key, Seen::of(&t), text);
-                    }
-                }
-                _ => self.add(&t, text),
-            }
+        let parsed = parse(&mut |f, offset| match flow_tuple(f, offset) {
+            Some(t) => self.add_or_queue(&t, text, true),
+            None => self.entries += 1,
         });
         let Dnat4 { maps, queued } = &mut self.dnat4;
         for (map, queue) in maps.iter_mut().zip(queued.iter_mut()) {
@@ -576,8 +573,8 @@ mod tests {
         );
     }
 
-    /// Entries added in chunks (IPv4, IPv6 and mixed keys, SNAT, ICMP, keys in every
-    /// partition, later lines first) give the counts and first entries worked out here
+    /// Entries added in chunks (IPv4, IPv6 and mixed keys, SNAT, ICMP, later lines
+    /// first) give the counts and first entries worked out here
     /// directly from their definitions.
     #[test]
     fn batched_flows_aggregate_as_defined() {
