@@ -101,8 +101,9 @@ fn rules_files(src: &Sources<'_>) -> Vec<(Vec<super::Service>, super::RulesetFac
         .par_iter()
         .map(|ipt| {
             let excerpt = src.excerpts(&ipt.path);
+            let cited = src.line_excerpts(&ipt.path);
             rayon::join(
-                || iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &excerpt),
+                || iptables::services(&ipt.parsed.model, &ipt.path, ipt.proxier, &cited),
                 || {
                     netfilter::RulesetFacts::from_ruleset(
                         &ipt.parsed.model,

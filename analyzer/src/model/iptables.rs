@@ -9,6 +9,7 @@ use super::services::{
     Endpoint, Frontend, FrontendKind, Protocol, Proxier, RuleDefect, Service, ServiceName,
 };
 use super::Evidence;
+use crate::evidence::Excerpt;
 use crate::fx::Fx;
 use crate::parse::iptables::{Chain, Match, Recent, RecentAction, Rule, Ruleset, Table, Target};
 use rayon::prelude::*;
@@ -59,7 +60,7 @@ pub fn services(
     rs: &Ruleset,
     path: &str,
     proxier: Proxier,
-    excerpt: &(dyn Fn(usize) -> String + Sync),
+    excerpt: &(dyn Fn(usize) -> Excerpt + Sync),
 ) -> Vec<Service> {
     let ev = |r: &Rule| Evidence::new(path, Some(r.line), excerpt(r.line));
     // Which name each hash gets is decided as it is inserted; the order of the map

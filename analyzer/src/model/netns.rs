@@ -48,7 +48,7 @@ impl<T> Table<T> {
         Evidence::new(
             self.path.clone(),
             self.lines.get(i).copied().flatten(),
-            excerpt,
+            excerpt.into(),
         )
     }
 

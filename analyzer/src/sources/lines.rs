@@ -3,6 +3,7 @@
 
 use crate::parse::coverage::excerpt;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Start offsets of every line of a text, for O(1) excerpts.
 #[derive(Debug, Clone, Default)]
@@ -20,18 +21,19 @@ impl LineIndex {
 
     /// The 1-based line `line` of `text` (without its line ending).
     pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let l = text.get(self.span(text.len(), line)?)?;
+        Some(l.strip_suffix('\r').unwrap_or(l))
+    }
+
+    /// Where the 1-based line `line` of a text of `len` bytes is, up to its `\n` (a
+    /// `\r` before it included), found without reading the text.
+    pub fn span(&self, len: usize, line: usize) -> Option<Range<usize>> {
         let start = *self.starts.get(line.checked_sub(1)?)?;
-        if start > text.len() {
+        if start > len {
             return None;
         }
-        let end = self
-            .starts
-            .get(line)
-            .map(|e| e - 1)
-            .unwrap_or(text.len())
-            .min(text.len());
-        let l = text.get(start..end)?;
-        Some(l.strip_suffix('\r').unwrap_or(l))
+        let end = self.starts.get(line).map(|e| e - 1).unwrap_or(len).min(len);
+        Some(start..end)
     }
 
     /// A display excerpt of line `line` (empty when out of range).

@@ -16,6 +16,8 @@ pub use jobs::{Job, JobKind, UNKNOWN_SOURCE};
 pub use lines::LineIndex;
 pub use proxier::Proxier;
 
+use crate::evidence::Excerpt;
+use crate::parse::coverage::MAX_EXCERPT;
 use crate::parse::{self, Coverage, Parsed};
 use netsnap_schema::layout;
 use netsnap_schema::model::{
@@ -110,6 +112,22 @@ impl<'b> Sources<'b> {
         move |line| match source {
             Some((text, ix)) => ix.excerpt(text, line),
             None => String::new(),
+        }
+    }
+
+    /// [`Sources::excerpts`] as [`Excerpt`]s that read a line where it lies in the
+    /// bundle (a line of a valid UTF-8 source no longer than an excerpt), for the
+    /// model's citations by the hundred thousand that few findings show.
+    pub fn line_excerpts(&self, path: &str) -> impl Fn(usize) -> Excerpt + Sync + '_ {
+        let source = self.lines.get(path);
+        let shared = self.bundle.shared(path);
+        move |line| match (source, shared) {
+            (Some((Cow::Borrowed(text), ix)), Some(bytes)) => match ix.span(text.len(), line) {
+                Some(span) if span.len() <= MAX_EXCERPT => Excerpt::line(bytes.clone(), span),
+                _ => Excerpt::Text(ix.excerpt(text, line)),
+            },
+            (Some((text, ix)), _) => Excerpt::Text(ix.excerpt(text, line)),
+            (None, _) => Excerpt::default(),
         }
     }
 

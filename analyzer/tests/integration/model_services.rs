@@ -2,6 +2,7 @@
 //! tests/integration/data: kube-proxy's restore input, iptables-nft/legacy save output, and
 //! kube-proxy nftables mode in both shapes).
 
+use netsnap_analyzer::evidence::Excerpt;
 use netsnap_analyzer::model::services::{FrontendKind, Protocol, Proxier, Service};
 use netsnap_analyzer::model::{iptables, nft};
 use netsnap_analyzer::parse;
@@ -31,7 +32,7 @@ fn iptables_services(file: &str) -> Vec<Service> {
     let text = data(file);
     let p = parse::iptables::parse_iptables(file, &text);
     let lines: Vec<&str> = text.lines().collect();
-    let excerpt = |l: usize| lines.get(l - 1).map(|s| s.to_string()).unwrap_or_default();
+    let excerpt = |l: usize| Excerpt::from(lines.get(l - 1).copied().unwrap_or_default());
     iptables::services(&p.model, file, Proxier::IptablesNft, &excerpt)
 }
 
@@ -159,7 +160,7 @@ fn unreachable_and_missing_endpoint_rules_are_defects() {
 -A KUBE-SVC-AAAAAAAAAAAAAAAA -m comment --comment \"ns/x:p -> 10.244.1.6:80\" -j KUBE-SEP-CCCCCCCCCCCCCCCC\n\
 -A KUBE-SEP-BBBBBBBBBBBBBBBB -p tcp -m tcp -j DNAT --to-destination 10.244.1.5:80\nCOMMIT\n";
     let p = parse::iptables::parse_iptables("x", text);
-    let svcs = iptables::services(&p.model, "x", Proxier::IptablesNft, &|_| String::new());
+    let svcs = iptables::services(&p.model, "x", Proxier::IptablesNft, &|_| Excerpt::default());
     let what: Vec<&str> = svcs[0].defects.iter().map(|d| d.what.as_str()).collect();
     assert_eq!(what.len(), 2, "{what:?}");
     assert!(what[0].contains("never reached"), "{what:?}");

@@ -483,7 +483,7 @@ pub fn normalise_finding(
             // Evidence is a line of the entry (or a summary of a JSON object): the
             // entry's own rules rewrite it (ip_vs lines are hex).
             let excerpt = r.rewrite_entry(&e.path, e.excerpt.as_bytes());
-            e.excerpt = String::from_utf8_lossy(&excerpt).into_owned();
+            e.excerpt = String::from_utf8_lossy(&excerpt).into_owned().into();
             e.path = r.rewrite_path(&e.path);
         }
     }
