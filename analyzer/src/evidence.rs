@@ -110,12 +110,6 @@ impl From<&str> for Excerpt {
     }
 }
 
-impl From<&String> for Excerpt {
-    fn from(s: &String) -> Self {
-        Excerpt::Text(s.clone())
-    }
-}
-
 impl fmt::Display for Excerpt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -135,12 +129,6 @@ impl PartialEq for Excerpt {
 }
 
 impl Eq for Excerpt {}
-
-impl PartialEq<str> for Excerpt {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
 
 impl PartialEq<&str> for Excerpt {
     fn eq(&self, other: &&str) -> bool {

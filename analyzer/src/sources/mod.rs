@@ -119,15 +119,20 @@ impl<'b> Sources<'b> {
     /// bundle (a line of a valid UTF-8 source no longer than an excerpt), for the
     /// model's citations by the hundred thousand that few findings show.
     pub fn line_excerpts(&self, path: &str) -> impl Fn(usize) -> Excerpt + Sync + '_ {
-        let source = self.lines.get(path);
-        let shared = self.bundle.shared(path);
-        move |line| match (source, shared) {
-            (Some((Cow::Borrowed(text), ix)), Some(bytes)) => match ix.span(text.len(), line) {
-                Some(span) if span.len() <= MAX_EXCERPT => Excerpt::line(bytes.clone(), span),
-                _ => Excerpt::Text(ix.excerpt(text, line)),
-            },
-            (Some((text, ix)), _) => Excerpt::Text(ix.excerpt(text, line)),
-            (None, _) => Excerpt::default(),
+        // Only a source decoded without repair is the bundle's bytes, line for line.
+        let in_place = match (self.lines.get(path), self.bundle.shared(path)) {
+            (Some((Cow::Borrowed(text), ix)), Some(bytes)) => Some((text.len(), ix, bytes)),
+            _ => None,
+        };
+        let copied = self.excerpts(path);
+        move |line| {
+            let span = in_place.and_then(|(len, ix, bytes)| Some((ix.span(len, line)?, bytes)));
+            match span {
+                Some((span, bytes)) if span.len() <= MAX_EXCERPT => {
+                    Excerpt::line(bytes.clone(), span)
+                }
+                _ => Excerpt::Text(copied(line)),
+            }
         }
     }
 
