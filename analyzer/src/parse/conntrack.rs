@@ -8,6 +8,7 @@
 //! each line to flow aggregation through [`parse_conntrack_flows`] (module `flow`: a
 //! fast path for the kernel's fixed field order, this parser for everything else).
 
+mod digits;
 mod flow;
 
 pub use flow::{parse_conntrack_flows, CtFlow};
@@ -617,6 +618,9 @@ fn dec_bytes<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
 /// scanner reads a number and finds its end in one pass).
 #[inline]
 fn dec_prefix(b: &[u8]) -> Option<(u64, usize)> {
+    if let Some((len, v)) = digits::digit_run(b) {
+        return (len > 0).then_some((v, len));
+    }
     let mut v: u64 = 0;
     let mut len = 0;
     for &c in b {
@@ -715,6 +719,12 @@ fn v4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
 /// when a fourth digit follows.
 #[inline]
 fn octet_prefix(b: &[u8]) -> Option<(u8, usize)> {
+    if let Some((len, v)) = digits::digit_run(b) {
+        return match len {
+            1..=3 => Some((u8::try_from(v).ok()?, len)),
+            _ => None,
+        };
+    }
     let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9);
     let mut value = u16::from(digit(0)?);
     let mut len = 1;

@@ -235,22 +235,10 @@ struct Tuple {
 /// A line in the kernel's order, every field checked as the full parser checks it;
 /// `None` for anything else (the full parser then reads the line).
 fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
-    let mut words = Words { rest: line };
-    let mut word = words.next()?;
-    if word == b"ipv4" || word == b"ipv6" {
-        words.number::<u8>(b"")?;
-        word = words.next()?;
-    }
-    // Protocols printed with ports; ICMP, GRE and `unknown` take the full parser.
-    let protocol = match word {
-        b"tcp" => L4Proto::Tcp,
-        b"udp" => L4Proto::Udp,
-        b"sctp" => L4Proto::Sctp,
-        b"udplite" => L4Proto::Udplite,
-        b"dccp" => L4Proto::Dccp,
-        _ => return None,
+    let (protocol, mut words) = match kernel_head(line) {
+        Some((protocol, rest)) => (protocol, Words { rest }),
+        None => head_words(line)?,
     };
-    words.number::<u8>(b"")?; // protocol number
     words.number::<u32>(b"")?; // timeout
     if !words.starts_with(b"src=") {
         // One state word before the first tuple (its value is not aggregated).
@@ -280,6 +268,42 @@ fn scan(line: &[u8], no: usize) -> Option<CtFlow> {
         reply_sport: Some(reply.sport),
         unreplied,
     })
+}
+
+/// How the kernel starts nearly every line of a table (`%-8s %u %-8s %u `): taken
+/// whole, they are what [`head_words`] reads word by word.
+const KERNEL_HEADS: [(&[u8], L4Proto); 2] = [
+    (b"ipv4     2 tcp      6 ", L4Proto::Tcp),
+    (b"ipv4     2 udp      17 ", L4Proto::Udp),
+];
+
+/// The protocol of a line that starts with one of [`KERNEL_HEADS`], and the rest.
+fn kernel_head(line: &[u8]) -> Option<(L4Proto, &[u8])> {
+    KERNEL_HEADS
+        .iter()
+        .find_map(|&(head, protocol)| Some((protocol, line.strip_prefix(head)?)))
+}
+
+/// The words before the timeout: `[ipv4|ipv6 N] PROTOCOL NUMBER`, for the protocols
+/// printed with ports (ICMP, GRE and `unknown` take the full parser); the protocol
+/// and the words after them.
+fn head_words(line: &[u8]) -> Option<(L4Proto, Words<'_>)> {
+    let mut words = Words { rest: line };
+    let mut word = words.next()?;
+    if word == b"ipv4" || word == b"ipv6" {
+        words.number::<u8>(b"")?;
+        word = words.next()?;
+    }
+    let protocol = match word {
+        b"tcp" => L4Proto::Tcp,
+        b"udp" => L4Proto::Udp,
+        b"sctp" => L4Proto::Sctp,
+        b"udplite" => L4Proto::Udplite,
+        b"dccp" => L4Proto::Dccp,
+        _ => return None,
+    };
+    words.number::<u8>(b"")?; // protocol number
+    Some((protocol, words))
 }
 
 /// `src= dst= sport= dport= [packets= bytes=]`.
@@ -429,6 +453,15 @@ mod tests {
                 bytes.iter().position(|&b| b != b' '),
                 "{bytes:?}"
             );
+        }
+    }
+
+    /// Each whole head is what the words give, so a line read either way is the same.
+    #[test]
+    fn kernel_heads_read_as_their_words() {
+        for (head, protocol) in KERNEL_HEADS {
+            let (read, rest) = head_words(head).expect("a head of words");
+            assert_eq!((read, rest.rest), (protocol, &b" "[..]));
         }
     }
 
