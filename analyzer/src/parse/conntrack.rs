@@ -716,26 +716,13 @@ fn v4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
 }
 
 /// One to three digits at the start of `b` worth at most 255, and how many; `None`
-/// when a fourth digit follows.
+/// when a fourth digit follows (the run is read as [`dec_prefix`] reads it).
 #[inline]
 fn octet_prefix(b: &[u8]) -> Option<(u8, usize)> {
-    if let Some((len, v)) = digits::digit_run(b) {
-        return match len {
-            1..=3 => Some((u8::try_from(v).ok()?, len)),
-            _ => None,
-        };
+    match dec_prefix(b)? {
+        (value, len @ 1..=3) => Some((u8::try_from(value).ok()?, len)),
+        _ => None,
     }
-    let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9);
-    let mut value = u16::from(digit(0)?);
-    let mut len = 1;
-    while let Some(d) = digit(len) {
-        if len == 3 {
-            return None;
-        }
-        value = value * 10 + u16::from(d);
-        len += 1;
-    }
-    Some((u8::try_from(value).ok()?, len))
 }
 
 /// Renders an entry as the kernel prints it: the /proc form when `l3num` is set,
