@@ -913,8 +913,44 @@ pub fn walk_tar_pieces<R: Read>(
 /// Reads an entry whose header announced `size`, never more than one byte past it.
 fn read_whole(entry: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
     let mut data = entry_buffer(size);
-    entry.take(size + 1).read_to_end(&mut data)?;
+    read_onto(entry, &mut data, size + 1)?;
     Ok(data)
+}
+
+/// Bytes [`read_onto`] zeroes and reads at a time: small enough to stay in cache.
+const READ_STEP: usize = 32 << 10;
+
+/// Reads from `from` onto the end of `buf` until its end or `limit` bytes, returning
+/// how many it read. A safe read needs initialised memory, and `read_to_end` zeroes up
+/// to all the spare capacity of a buffer made at an entry's announced size before the
+/// decoder writes it, so every byte crossed memory twice; zeroing a step at a time
+/// leaves the decoder writing into cache.
+fn read_onto(from: &mut impl Read, buf: &mut Vec<u8>, limit: u64) -> io::Result<u64> {
+    let mut total = 0u64;
+    while total < limit {
+        let start = buf.len();
+        let step = usize::try_from(limit - total).map_or(READ_STEP, |left| left.min(READ_STEP));
+        buf.resize(start + step, 0);
+        let got = loop {
+            match from.read(&mut buf[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        buf.truncate(start + got);
+        if got == 0 {
+            break;
+        }
+        total += got as u64;
+    }
+    Ok(total)
 }
 
 /// Reads an entry whose header announced `size`, never more than one byte past it,
@@ -926,7 +962,7 @@ fn read_lines(entry: &mut impl Read, size: u64, lines: &mut dyn FnMut(Vec<u8>)) 
     let mut piece: Vec<u8> = Vec::new();
     loop {
         piece.reserve(PIECE as usize);
-        let got = entry.take(left.min(PIECE)).read_to_end(&mut piece)? as u64;
+        let got = read_onto(entry, &mut piece, left.min(PIECE))?;
         (left, read) = (left - got, read + got);
         if got == 0 {
             if !piece.is_empty() {

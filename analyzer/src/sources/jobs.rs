@@ -284,10 +284,8 @@ fn resolv(data: &[u8], path: &str, kubelet: bool) -> Output {
 
 fn iptables(data: &[u8], path: &str, proxier: Proxier, ipv6: bool) -> Output {
     let text = decode(data);
-    let (parsed, lines) = rayon::join(
-        || parse::iptables::parse_iptables(path, &text),
-        || LineIndex::new(&text),
-    );
+    let (parsed, starts) = parse::iptables::parse_iptables_and_line_starts(path, &text);
+    let lines = LineIndex::from_starts(starts);
     Output::Iptables(
         Box::new(IptablesSource {
             path: path.to_string(),

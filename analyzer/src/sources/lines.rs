@@ -19,6 +19,12 @@ impl LineIndex {
         LineIndex { starts }
     }
 
+    /// The index of a text whose line starts were found by its parser (as
+    /// [`LineIndex::new`] finds them).
+    pub fn from_starts(starts: Vec<usize>) -> LineIndex {
+        LineIndex { starts }
+    }
+
     /// The 1-based line `line` of `text` (without its line ending).
     pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
         let l = text.get(self.span(text.len(), line)?)?;

@@ -25,7 +25,7 @@ pub use matches::{
     AddrType, Conntrack, GenericMatch, MarkMatch, Match, Multiport, Physdev, PortDirection,
     PortMatch, PortRange, Recent, RecentAction, RecentSide, SetMatch, Statistic,
 };
-pub use parse::{parse_iptables, parse_iptables_full_parser};
+pub use parse::{parse_iptables, parse_iptables_and_line_starts, parse_iptables_full_parser};
 pub use render::{render_iptables, render_rule};
 pub use targets::{GenericTarget, MarkOp, MarkTarget, Masquerade, Nat, Target};
 pub use types::{

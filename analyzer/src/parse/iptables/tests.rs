@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::super::coverage::{numbered_lines, Coverage};
+use super::super::coverage::Coverage;
 use super::parse::Outline;
 use super::*;
 
@@ -157,8 +157,7 @@ fn outline_counts_rules_per_table_and_finds_declared_chains() {
     let text = "# c\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n\
         *nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j RETURN\n\n-A KUBE-SVC-A -j RETURN\n\
         -N EXTRA\n*raw\n-A X -j ACCEPT\n";
-    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
-    let o = Outline::of(&lines);
+    let (_, o) = Outline::read(text);
     let mut counts: Vec<_> = o.rule_lines.iter().map(|(&l, &n)| (l, n)).collect();
     counts.sort();
     // *filter (line 2): one rule; *nat (6), not committed: two rules and -N; *raw (12).
@@ -189,5 +188,51 @@ fn quick_trim_is_trim() {
         "\u{85}",
     ] {
         assert_eq!(super::parse::trimmed(raw), raw.trim(), "{raw:?}");
+    }
+}
+
+/// The line starts the parse hands out are the ones a line index finds on its own:
+/// 0, then one past every `\n` (every text of up to six of these characters).
+#[test]
+fn line_starts_are_zero_and_one_past_every_newline() {
+    let alphabet = ['a', '\n', '\r', ' ', '*'];
+    let mut texts = vec![String::new()];
+    for len in 1..=6 {
+        for mut i in 0..alphabet.len().pow(len) {
+            let mut t = String::new();
+            for _ in 0..len {
+                t.push(alphabet[i % alphabet.len()]);
+                i /= alphabet.len();
+            }
+            texts.push(t);
+        }
+    }
+    texts.push("*nat\n:A - [0:0]\r\n-A A -j ACCEPT\n\nCOMMIT".into());
+    for text in &texts {
+        let expected: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let (_, starts) = parse_iptables_and_line_starts("t", text);
+        assert_eq!(starts, expected, "{text:?}");
+    }
+}
+
+/// A rule line before any table, or after its table's COMMIT, is a miss naming why,
+/// parsed ahead or not; the rules inside the table are kept.
+#[test]
+fn rule_lines_outside_a_table_are_misses() {
+    let text = "-A INPUT -j ACCEPT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\nCOMMIT\n-A INPUT -j ACCEPT\n";
+    for p in [
+        parse_iptables("t", text),
+        parse_iptables_full_parser("t", text),
+    ] {
+        let lines: Vec<usize> = p.coverage.unrecognised.iter().map(|u| u.line).collect();
+        assert_eq!(lines, [1, 6]);
+        assert!(p.coverage.unrecognised[0]
+            .reason
+            .contains("line outside a table"));
+        assert_eq!(p.coverage.unrecognised[1].text, "-A INPUT -j ACCEPT");
+        assert_eq!(p.model.tables.len(), 1);
+        assert_eq!(p.model.tables[0].rules.len(), 1);
     }
 }

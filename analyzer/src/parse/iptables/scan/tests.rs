@@ -6,7 +6,7 @@ use super::super::targets::{build_target, Target};
 use super::super::Ruleset;
 use super::super::{parse_iptables, parse_iptables_full_parser};
 use super::*;
-use crate::parse::coverage::{numbered_lines, Parsed};
+use crate::parse::coverage::Parsed;
 use netsnap_scale::{Plan, Size, Spec};
 
 /// The chains the lines below name, declared.
@@ -113,8 +113,7 @@ fn save(lines: &[&str]) -> String {
 
 /// The declared chains of `text`, as the parser finds them before any rule.
 fn outline(text: &str) -> Outline {
-    let lines: Vec<(usize, &str)> = numbered_lines(text).collect();
-    Outline::of(&lines)
+    Outline::read(text).1
 }
 
 /// The scanner's reading of one rule line, with the chains of `outline` declared.
