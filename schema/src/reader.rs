@@ -933,15 +933,12 @@ fn read_onto(from: &mut impl Read, buf: &mut Vec<u8>, limit: u64) -> io::Result<
         buf.resize(start + step, 0);
         let got = loop {
             match from.read(&mut buf[start..]) {
+                Ok(got) => break got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let got = match got {
-            Ok(got) => got,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
+                Err(e) => {
+                    buf.truncate(start);
+                    return Err(e);
+                }
             }
         };
         buf.truncate(start + got);

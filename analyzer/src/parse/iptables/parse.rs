@@ -37,7 +37,8 @@ pub fn parse_iptables(path: &str, text: &str) -> Parsed<Ruleset> {
 /// `LineIndex::new` finds them: 0, then one past every `\n`), taken from the parse's
 /// own pass over the lines instead of another over a 50 MB save.
 pub fn parse_iptables_and_line_starts(path: &str, text: &str) -> (Parsed<Ruleset>, Vec<usize>) {
-    parse_with(path, text, RuleReader::ScanFirst)
+    let (parsed, lines) = parse_with(path, text, RuleReader::ScanFirst);
+    (parsed, line_starts(text, &lines))
 }
 
 /// [`parse_iptables`] with every rule line read by the full parser, none by the
@@ -66,7 +67,12 @@ impl RuleReader {
     }
 }
 
-fn parse_with(path: &str, text: &str, reader: RuleReader) -> (Parsed<Ruleset>, Vec<usize>) {
+/// The parse, and the numbered lines it read.
+fn parse_with<'t>(
+    path: &str,
+    text: &'t str,
+    reader: RuleReader,
+) -> (Parsed<Ruleset>, Vec<(usize, &'t str)>) {
     let (lines, outline) = Outline::read(text);
     let mut asm = Assembler {
         cov: Coverage::new(path),
@@ -99,7 +105,7 @@ fn parse_with(path: &str, text: &str, reader: RuleReader) -> (Parsed<Ruleset>, V
         )
         .1;
     }
-    (asm.finish(), line_starts(text, &lines))
+    (asm.finish(), lines)
 }
 
 /// Where each line starts, with the start past a final `\n` that `LineIndex` counts.
@@ -228,6 +234,9 @@ impl Declared {
     }
 }
 
+/// Why a chain declaration or rule line is not understood before any table.
+const OUTSIDE_A_TABLE: &str = "line outside a table (no *table header before it)";
+
 /// Puts lines, in file order, into the table they belong to.
 struct Assembler<'o> {
     cov: Coverage,
@@ -315,8 +324,7 @@ impl Assembler<'_> {
     /// A chain declaration or a rule line not parsed ahead, which must be inside a table.
     fn table_line(&mut self, no: usize, raw: &str, line: &str) {
         let Some(table) = self.open.as_mut() else {
-            self.cov
-                .miss(no, raw, "line outside a table (no *table header before it)");
+            self.cov.miss(no, raw, OUTSIDE_A_TABLE);
             return;
         };
         if let Some(decl) = line.strip_prefix(':') {
@@ -337,8 +345,7 @@ impl Assembler<'_> {
     /// A rule line (or a chain command), read already, put in the open table.
     fn rule_line(&mut self, no: usize, raw: &str, rule_line: Result<RuleLine, String>) {
         let Some(table) = self.open.as_mut() else {
-            self.cov
-                .miss(no, raw, "line outside a table (no *table header before it)");
+            self.cov.miss(no, raw, OUTSIDE_A_TABLE);
             return;
         };
         match rule_line {
